@@ -1,0 +1,31 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build purego || !(amd64 || arm64)
+
+package flow
+
+// Without assembly every kernel is its plain-Go reference.
+
+func denseForward(y, x, w, b []float64, n, in, out int)  { denseForwardRef(y, x, w, b, n, in, out) }
+func denseBackwardX(dx, dy, w []float64, n, in, out int) { denseBackwardXRef(dx, dy, w, n, in, out) }
+func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
+	denseBackwardWRef(dw, db, dy, x, n, in, out)
+}
+func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
+	maskedForwardRef(y, x, w, b, lim, n, in, out)
+}
+func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
+	maskedBackwardXRef(dx, dy, w, lim, n, in, out)
+}
+func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
+	maskedBackwardWRef(dw, db, dy, x, lim, n, in, out)
+}
+func expVec(dst, src []float64)                          { expRef(dst, src) }
+func affineInverse(z, e, x, mu, alpha []float64) float64 { return affineInverseRef(z, e, x, mu, alpha) }
+func affineForward(x, e, z, mu, alpha []float64) float64 { return affineForwardRef(x, e, z, mu, alpha) }
+func relu(h []float64)                                   { reluRef(h) }
+func reluBackward(dh, h []float64)                       { reluBackwardRef(dh, h) }
+func tanhVec(h []float64)                                { tanhRef(h) }
+func tanhBackward(dh, h []float64)                       { tanhBackwardRef(dh, h) }
