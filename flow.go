@@ -1,0 +1,393 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// evalShard is the number of rows that LogProb, Forward, Inverse and Sample
+// give each runner at a time.
+const evalShard = 64
+
+// Flow is a normalizing flow: a standard normal base distribution on R^D
+// pushed through a list of layers. Layers are listed from the base towards
+// the data: Forward applies Layers[0] first, Inverse applies the last layer
+// first, so the seed's x = f^A(f^B(f^C(z))) is a Flow of [C, B, A].
+//
+// Every layer's parameters live in one flat vector, Params, each layer in a
+// window of its own in the order of the layers.
+//
+// The methods of a Flow may be called concurrently, except that nothing may
+// write the parameters while another call reads them.
+type Flow struct {
+	layers []Layer
+	d      int
+	params []float64
+	offs   []int // offs[l] is the start of layer l's window; offs[L] = len(params)
+
+	wsPool  sync.Pool // *workspace of evalShard rows
+	jobPool sync.Pool // *evalJob
+}
+
+// New returns a flow over the given layers, listed from the base towards the
+// data. It binds the layers' parameters to the flow's flat vector, keeping
+// their current values. It returns an error if there are no layers or their
+// dimensions differ.
+func New(layers ...Layer) (*Flow, error) {
+	if len(layers) == 0 {
+		return nil, errors.New("flow: New: no layers")
+	}
+	d := layers[0].Dim()
+	if d < 1 {
+		return nil, fmt.Errorf("flow: New: layer 0 has dimension %d", d)
+	}
+	offs := make([]int, len(layers)+1)
+	for i, l := range layers {
+		if l == nil {
+			return nil, fmt.Errorf("flow: New: layer %d is nil", i)
+		}
+		if l.Dim() != d {
+			return nil, fmt.Errorf("flow: New: layer %d (%T) has dimension %d, layer 0 has %d", i, l, l.Dim(), d)
+		}
+		offs[i+1] = offs[i] + l.NumParams()
+	}
+	f := &Flow{layers: append([]Layer(nil), layers...), d: d, offs: offs}
+	f.params = make([]float64, offs[len(layers)])
+	for i, l := range f.layers {
+		l.BindParams(f.params[offs[i]:offs[i+1]:offs[i+1]])
+	}
+	return f, nil
+}
+
+// Dim returns D.
+func (f *Flow) Dim() int { return f.d }
+
+// Layers returns the layers, base side first.
+func (f *Flow) Layers() []Layer { return append([]Layer(nil), f.layers...) }
+
+// NumParams returns the number of trainable parameters.
+func (f *Flow) NumParams() int { return len(f.params) }
+
+// Params returns the flat parameter vector. It is the flow's own storage:
+// writing it changes the flow.
+func (f *Flow) Params() []float64 { return f.params }
+
+// ParamRange returns the window [lo, hi) of layer l in Params.
+func (f *Flow) ParamRange(l int) (lo, hi int) { return f.offs[l], f.offs[l+1] }
+
+// SetParams copies p into the flow's parameters. It panics if len(p) is not
+// NumParams.
+func (f *Flow) SetParams(p []float64) {
+	if len(p) != len(f.params) {
+		panic(fmt.Sprintf("flow: Flow.SetParams: %d parameters, want %d", len(p), len(f.params)))
+	}
+	copy(f.params, p)
+}
+
+// workspace holds one pass over up to rows rows: the batch at every layer
+// boundary (bufs[l] is the input of layer l in the forward direction), each
+// layer's work, the log-determinants and the backward deltas.
+type workspace struct {
+	rows   int
+	bufs   [][]float64
+	work   [][]float64
+	logdet []float64
+	dA, dB []float64
+	dld    []float64
+	out    []float64 // per-row results
+}
+
+func (f *Flow) newWorkspace(rows int) *workspace {
+	L := len(f.layers)
+	ws := &workspace{rows: rows}
+	ws.bufs = make([][]float64, L+1)
+	for i := range ws.bufs {
+		ws.bufs[i] = make([]float64, rows*f.d)
+	}
+	ws.work = make([][]float64, L)
+	for i, l := range f.layers {
+		ws.work[i] = make([]float64, l.WorkLen(rows))
+	}
+	ws.logdet = make([]float64, rows)
+	ws.dA = make([]float64, rows*f.d)
+	ws.dB = make([]float64, rows*f.d)
+	ws.dld = make([]float64, rows)
+	ws.out = make([]float64, rows)
+	return ws
+}
+
+// inversePass maps the n rows of x down to z = bufs[0][:n·D], leaving
+// log|det ∂z/∂x| in logdet[:n]. x is copied in, so it may be any buffer.
+func (f *Flow) inversePass(ws *workspace, x []float64, n int) {
+	L := len(f.layers)
+	copy(ws.bufs[L][:n*f.d], x)
+	ld := ws.logdet[:n]
+	clear(ld)
+	for l := L - 1; l >= 0; l-- {
+		f.layers[l].Inverse(ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ld, ws.work[l])
+	}
+}
+
+// forwardPass maps the n rows of z up to x = bufs[L][:n·D], leaving
+// log|det ∂x/∂z| in logdet[:n].
+func (f *Flow) forwardPass(ws *workspace, z []float64, n int) {
+	L := len(f.layers)
+	copy(ws.bufs[0][:n*f.d], z)
+	ld := ws.logdet[:n]
+	clear(ld)
+	for l := 0; l < L; l++ {
+		f.layers[l].Forward(ws.bufs[l+1][:n*f.d], ws.bufs[l][:n*f.d], ld, ws.work[l])
+	}
+}
+
+// nllBackward follows inversePass over n rows. It returns the summed
+// negative log-likelihood Σ_i −log p(x_i) and adds its gradient with respect
+// to the parameters into grad (length NumParams).
+//
+// With z = g(x) and log p(x) = log N(z) + Σ_l ld_l(x), the loss of a row is
+// ℓ = ½‖z‖² + (D/2)·log 2π − Σ_l ld_l, so ∂ℓ/∂z = z and ∂ℓ/∂ld_l = −1 for
+// every layer. The layers are then walked from the base side (whose output
+// is z) to the data side, each turning ∂ℓ/∂(its output) into ∂ℓ/∂(its input)
+// and adding its parameters' share.
+func (f *Flow) nllBackward(ws *workspace, n int, grad []float64) float64 {
+	d := f.d
+	z := ws.bufs[0][:n*d]
+	stdNormalRows(ws.out[:n], z, ws.logdet[:n], d)
+	loss := 0.0
+	for _, v := range ws.out[:n] {
+		loss -= v
+	}
+	dz := ws.dA[:n*d]
+	copy(dz, z)
+	dld := ws.dld[:n]
+	for i := range dld {
+		dld[i] = -1
+	}
+	dx := ws.dB[:n*d]
+	for l := 0; l < len(f.layers); l++ {
+		g, ok := f.layers[l].(InverseGrader)
+		if !ok {
+			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Inverse", l, f.layers[l]))
+		}
+		g.InverseBackward(dx, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.work[l], grad[f.offs[l]:f.offs[l+1]])
+		dz, dx = dx, dz
+	}
+	return loss
+}
+
+// klBackward follows forwardPass over n rows, whose z came from the base.
+// target is called on each row of x. It returns Σ_i [log N(z_i) − ld(z_i) −
+// log π(x_i)], the summed reverse-KL loss (log q(x) = log N(z) − ld), and
+// adds its gradient with respect to the parameters into grad.
+//
+// z is held fixed (reparameterisation), so ∂ℓ/∂x = −∇log π(x) and
+// ∂ℓ/∂ld_l = −1; the layers are walked from the data side down.
+func (f *Flow) klBackward(ws *workspace, n int, target Target, grad []float64) float64 {
+	d := f.d
+	L := len(f.layers)
+	x := ws.bufs[L][:n*d]
+	z := ws.bufs[0][:n*d]
+	dx := ws.dA[:n*d]
+	loss := 0.0
+	for i := 0; i < n; i++ {
+		lp := target(dx[i*d:i*d+d], x[i*d:i*d+d])
+		loss += StdNormalLogProb(z[i*d:i*d+d]) - ws.logdet[i] - lp
+	}
+	for i := range dx {
+		dx[i] = -dx[i]
+	}
+	dld := ws.dld[:n]
+	for i := range dld {
+		dld[i] = -1
+	}
+	dz := ws.dB[:n*d]
+	for l := L - 1; l >= 0; l-- {
+		g, ok := f.layers[l].(ForwardGrader)
+		if !ok {
+			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Forward", l, f.layers[l]))
+		}
+		g.ForwardBackward(dz, dx, dld, ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.work[l], grad[f.offs[l]:f.offs[l+1]])
+		dz, dx = dx, dz
+	}
+	return loss
+}
+
+// Target is an unnormalised log-density log π(x) for reverse-KL training. It
+// returns log π(x) and writes ∇log π(x) into grad. It is called from several
+// goroutines at once and must be safe for that.
+type Target func(grad, x []float64) float64
+
+// evalOp names what an evalJob computes.
+type evalOp int
+
+const (
+	opLogProb evalOp = iota
+	opForward
+	opInverse
+	opSample // Forward, with logdet turned into log q(x) = log N(z) − logdet
+)
+
+// evalJob evaluates a batch shard by shard on the pool.
+type evalJob struct {
+	runState
+	f      *Flow
+	op     evalOp
+	src    []float64
+	dst    []float64 // rows×D (Forward, Inverse) or rows (LogProb)
+	logdet []float64 // optional, rows
+	n      int
+}
+
+func (j *evalJob) runShard(_, s int) {
+	f, d := j.f, j.f.d
+	lo := s * evalShard
+	hi := min(lo+evalShard, j.n)
+	m := hi - lo
+	ws, _ := f.wsPool.Get().(*workspace)
+	if ws == nil {
+		ws = f.newWorkspace(evalShard)
+	}
+	src := j.src[lo*d : hi*d]
+	switch j.op {
+	case opLogProb:
+		f.inversePass(ws, src, m)
+		stdNormalRows(j.dst[lo:hi], ws.bufs[0][:m*d], ws.logdet[:m], d)
+	case opForward:
+		f.forwardPass(ws, src, m)
+		copy(j.dst[lo*d:hi*d], ws.bufs[len(f.layers)][:m*d])
+	case opInverse:
+		f.inversePass(ws, src, m)
+		copy(j.dst[lo*d:hi*d], ws.bufs[0][:m*d])
+	case opSample:
+		f.forwardPass(ws, src, m)
+		copy(j.dst[lo*d:hi*d], ws.bufs[len(f.layers)][:m*d])
+		if j.logdet != nil {
+			// log q(x) = log N(z) − log|det ∂x/∂z|.
+			for i := range ws.logdet[:m] {
+				ws.logdet[i] = -ws.logdet[i]
+			}
+			stdNormalRows(j.logdet[lo:hi], ws.bufs[0][:m*d], ws.logdet[:m], d)
+		}
+		f.wsPool.Put(ws)
+		return
+	}
+	if j.logdet != nil {
+		copy(j.logdet[lo:hi], ws.logdet[:m])
+	}
+	f.wsPool.Put(ws)
+}
+
+func (f *Flow) eval(op evalOp, dst, src, logdet []float64, n int) {
+	j, _ := f.jobPool.Get().(*evalJob)
+	if j == nil {
+		j = &evalJob{f: f}
+	}
+	j.op, j.dst, j.src, j.logdet, j.n = op, dst, src, logdet, n
+	shards := (n + evalShard - 1) / evalShard
+	runShards(j, &j.runState, shards, workersFor(0, shards))
+	j.dst, j.src, j.logdet = nil, nil, nil
+	f.jobPool.Put(j)
+}
+
+// rows returns the row-major data of a, which must have D columns. It
+// copies only when a is not a contiguous *mat.Dense.
+func (f *Flow) rows(method, name string, a mat.Matrix) ([]float64, int) {
+	r, c := a.Dims()
+	if c != f.d {
+		panic(fmt.Sprintf("flow: %s: %s is %d×%d, want %d×%d", method, name, r, c, r, f.d))
+	}
+	if m, ok := a.(*mat.Dense); ok {
+		raw := m.RawMatrix()
+		if raw.Stride == c || r <= 1 {
+			return raw.Data[:r*c], r
+		}
+	}
+	data := make([]float64, r*c)
+	for i := 0; i < r; i++ {
+		for k := 0; k < c; k++ {
+			data[i*c+k] = a.At(i, k)
+		}
+	}
+	return data, r
+}
+
+// dstRows prepares dst to receive n×D results and returns its data.
+func (f *Flow) dstRows(method string, dst *mat.Dense, n int) []float64 {
+	if dst.IsEmpty() {
+		dst.ReuseAs(n, f.d)
+	}
+	r, c := dst.Dims()
+	if r != n || c != f.d {
+		panic(fmt.Sprintf("flow: %s: dst is %d×%d, want %d×%d", method, r, c, n, f.d))
+	}
+	raw := dst.RawMatrix()
+	if raw.Stride != c && n > 1 {
+		panic(fmt.Sprintf("flow: %s: dst has stride %d, want a contiguous %d×%d matrix", method, raw.Stride, n, f.d))
+	}
+	return raw.Data[:n*c]
+}
+
+func checkLen(method, name string, v []float64, n int) {
+	if v != nil && len(v) != n {
+		panic(fmt.Sprintf("flow: %s: %s has length %d, want %d", method, name, len(v), n))
+	}
+}
+
+// LogProb writes log p(x_i) of each row of x into dst and returns it:
+//
+//	log p(x) = log N(g(x); 0, I) + log|det ∂g/∂x|.
+//
+// If dst is nil a new slice is allocated. x must have D columns; it may be
+// any mat.Matrix, and a contiguous *mat.Dense is read without copying.
+func (f *Flow) LogProb(dst []float64, x mat.Matrix) []float64 {
+	data, n := f.rows("Flow.LogProb", "x", x)
+	if dst == nil {
+		dst = make([]float64, n)
+	}
+	checkLen("Flow.LogProb", "dst", dst, n)
+	f.eval(opLogProb, dst, data, nil, n)
+	return dst
+}
+
+// Forward computes x = f(z) for each row of z into dst. If logdet is not
+// nil it receives each row's log|det ∂x/∂z|. An empty dst is resized; a
+// non-empty one must be a contiguous n×D matrix. dst may be z itself.
+func (f *Flow) Forward(dst *mat.Dense, z mat.Matrix, logdet []float64) {
+	data, n := f.rows("Flow.Forward", "z", z)
+	out := f.dstRows("Flow.Forward", dst, n)
+	checkLen("Flow.Forward", "logdet", logdet, n)
+	f.eval(opForward, out, data, logdet, n)
+}
+
+// Inverse computes z = g(x) for each row of x into dst. If logdet is not
+// nil it receives each row's log|det ∂z/∂x|. An empty dst is resized; a
+// non-empty one must be a contiguous n×D matrix. dst may be x itself.
+func (f *Flow) Inverse(dst *mat.Dense, x mat.Matrix, logdet []float64) {
+	data, n := f.rows("Flow.Inverse", "x", x)
+	out := f.dstRows("Flow.Inverse", dst, n)
+	checkLen("Flow.Inverse", "logdet", logdet, n)
+	f.eval(opInverse, out, data, logdet, n)
+}
+
+// Sample fills each row of dst, a non-empty contiguous n×D matrix, with a
+// draw from the flow: z ~ N(0, I) from rnd, in row order, then x = f(z). If
+// logq is not nil it receives log q(x_i) = log N(z_i) − log|det ∂x/∂z|. The
+// draws depend only on rnd's state, never on the number of goroutines.
+func (f *Flow) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
+	if dst.IsEmpty() {
+		panic("flow: Flow.Sample: dst is empty; its rows say how many samples to draw")
+	}
+	r, _ := dst.Dims()
+	out := f.dstRows("Flow.Sample", dst, r)
+	checkLen("Flow.Sample", "logq", logq, r)
+	stdNormalFill(out, rnd)
+	f.eval(opSample, out, out, logq, r)
+}

@@ -1,0 +1,207 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Activation is the nonlinearity between the hidden layers of a conditioner.
+type Activation int
+
+const (
+	// ReLU is max(a, 0).
+	ReLU Activation = iota
+	// Tanh is the hyperbolic tangent.
+	Tanh
+)
+
+// String returns "relu" or "tanh".
+func (a Activation) String() string {
+	switch a {
+	case ReLU:
+		return "relu"
+	case Tanh:
+		return "tanh"
+	}
+	return fmt.Sprintf("Activation(%d)", int(a))
+}
+
+func (a Activation) valid() bool { return a == ReLU || a == Tanh }
+
+// apply computes h = act(h) in place.
+func (a Activation) apply(h []float64) {
+	if a == Tanh {
+		tanhVec(h)
+		return
+	}
+	relu(h)
+}
+
+// backward multiplies the gradient dh by act'(a), read from the output h = act(a):
+// ReLU: act' = 1 where h > 0, else 0; tanh: act' = 1 − h².
+func (a Activation) backward(dh, h []float64) {
+	if a == Tanh {
+		tanhBackward(dh, h)
+		return
+	}
+	reluBackward(dh, h)
+}
+
+// mlp is a fully connected network sizes[0] → sizes[1] → … → sizes[L] with
+// an activation after every layer but the last. Its parameters live in a
+// caller's window p laid out layer by layer as W_l (out×in, row-major) then
+// b_l (out).
+type mlp struct {
+	sizes []int
+	act   Activation
+	maxW  int // the widest hidden layer, for the backward scratch
+}
+
+func newMLP(sizes []int, act Activation) mlp {
+	m := mlp{sizes: sizes, act: act}
+	for _, h := range sizes[1 : len(sizes)-1] {
+		m.maxW = max(m.maxW, h)
+	}
+	return m
+}
+
+func (m *mlp) in() int  { return m.sizes[0] }
+func (m *mlp) out() int { return m.sizes[len(m.sizes)-1] }
+
+func (m *mlp) numParams() int {
+	n := 0
+	for l := 1; l < len(m.sizes); l++ {
+		n += m.sizes[l]*m.sizes[l-1] + m.sizes[l]
+	}
+	return n
+}
+
+// workLen is the workspace a pass over n rows needs: every layer's output
+// (kept for backward) and two scratch buffers for the backward deltas.
+func (m *mlp) workLen(n int) int {
+	w := 0
+	for _, s := range m.sizes[1:] {
+		w += n * s
+	}
+	return w + 2*n*m.maxW
+}
+
+// layer returns the weights and biases of layer l (1-based) inside p.
+func (m *mlp) layer(p []float64, l int) (w, b []float64, off int) {
+	for k := 1; k < l; k++ {
+		off += m.sizes[k]*m.sizes[k-1] + m.sizes[k]
+	}
+	in, out := m.sizes[l-1], m.sizes[l]
+	w = p[off : off+out*in]
+	b = p[off+out*in : off+out*in+out]
+	return w, b, off
+}
+
+// init draws every hidden layer's weights from U(−1/√in, 1/√in) and zeroes
+// the biases and the whole last layer, so that the conditioner's output starts
+// at zero and the layer it drives starts as the identity.
+func (m *mlp) init(p []float64, rnd *rand.Rand) {
+	for i := range p {
+		p[i] = 0
+	}
+	for l := 1; l < len(m.sizes)-1; l++ {
+		w, _, _ := m.layer(p, l)
+		r := 1 / math.Sqrt(float64(m.sizes[l-1]))
+		for i := range w {
+			w[i] = r * (2*rnd.Float64() - 1)
+		}
+	}
+}
+
+// forward evaluates the network on the n rows of x (n×in) and returns its
+// output, a view of work (n×out). Every layer's output stays in work for
+// backward.
+//
+//	h_0 = x,  a_l = h_{l−1}·W_lᵀ + b_l,  h_l = act(a_l) for l < L,  out = a_L.
+func (m *mlp) forward(p, x []float64, n int, work []float64) []float64 {
+	h := x
+	off := 0
+	for l := 1; l < len(m.sizes); l++ {
+		in, out := m.sizes[l-1], m.sizes[l]
+		w, b, _ := m.layer(p, l)
+		y := work[off : off+n*out]
+		denseForward(y, h, w, b, n, in, out)
+		if l < len(m.sizes)-1 {
+			m.act.apply(y)
+		}
+		h = y
+		off += n * out
+	}
+	return h
+}
+
+// output returns the network's output left in work by forward over n rows.
+func (m *mlp) output(work []float64, n int) []float64 {
+	o := 0
+	for _, s := range m.sizes[1 : len(m.sizes)-1] {
+		o += n * s
+	}
+	return work[o : o+n*m.out()]
+}
+
+// backward backpropagates dout = ∂L/∂out (n×out) through the pass forward
+// left in work, adds ∂L/∂θ into grad (the network's window) and, when dx is
+// not nil, writes ∂L/∂x (n×in) into dx. dout is not modified.
+//
+// With δ_L = dout and δ_l = ∂L/∂a_l:
+//
+//	∂L/∂W_l += δ_lᵀ·h_{l−1}       (out×in)
+//	∂L/∂b_l += Σ_rows δ_l
+//	∂L/∂h_{l−1} = δ_l·W_l
+//	δ_{l−1} = ∂L/∂h_{l−1} ⊙ act'(a_{l−1})   (read from h_{l−1})
+//	∂L/∂x = δ_1·W_1
+func (m *mlp) backward(p, x []float64, n int, work, dout, grad, dx []float64) {
+	if n == 0 {
+		return
+	}
+	L := len(m.sizes) - 1
+	// Offsets of each layer's output in work.
+	outOff := func(l int) int {
+		o := 0
+		for k := 1; k < l; k++ {
+			o += n * m.sizes[k]
+		}
+		return o
+	}
+	scratch := work[outOff(L+1):]
+	bufA := scratch[:n*m.maxW]
+	bufB := scratch[n*m.maxW : 2*n*m.maxW]
+	delta := dout
+	for l := L; l >= 1; l-- {
+		in, out := m.sizes[l-1], m.sizes[l]
+		w, _, goff := m.layer(p, l)
+		dw := grad[goff : goff+out*in]
+		db := grad[goff+out*in : goff+out*in+out]
+		var hprev []float64
+		if l == 1 {
+			hprev = x
+		} else {
+			o := outOff(l - 1)
+			hprev = work[o : o+n*in]
+		}
+		denseBackwardW(dw, db, delta, hprev, n, in, out)
+		if l == 1 {
+			if dx != nil {
+				denseBackwardX(dx, delta, w, n, in, out)
+			}
+			break
+		}
+		next := bufA[:n*in]
+		if &next[0] == &delta[0] {
+			next = bufB[:n*in]
+		}
+		denseBackwardX(next, delta, w, n, in, out)
+		m.act.backward(next, hprev)
+		delta = next
+	}
+}

@@ -1,0 +1,464 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// CouplingFunc is the coupling function h of a coupling flow
+// x_B = h(z_B, θ), θ = g(z_A): a map of z_B that is invertible for every θ.
+// It works on one row at a time. For |B| transformed dimensions θ holds
+// ParamsPerDim()·|B| values laid out in blocks of |B|: θ[k·|B| + i] is the
+// k-th parameter of dimension i. tmp is scratch of 2·|B| values.
+type CouplingFunc interface {
+	// ParamsPerDim returns the number of conditioner outputs per
+	// transformed dimension.
+	ParamsPerDim() int
+	// Forward writes x = h(z, θ) and returns log|det ∂x/∂z|.
+	Forward(x, z, theta, tmp []float64) float64
+	// Inverse writes z = h⁻¹(x, θ) and returns log|det ∂z/∂x|.
+	Inverse(z, x, theta, tmp []float64) float64
+	// ForwardBackward follows Forward: given dx = ∂L/∂x and
+	// dld = ∂L/∂logdet it writes dz = ∂L/∂z and dtheta = ∂L/∂θ.
+	ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64)
+	// InverseBackward follows Inverse: given dz = ∂L/∂z and
+	// dld = ∂L/∂logdet it writes dx = ∂L/∂x and dtheta = ∂L/∂θ.
+	InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64)
+}
+
+// Affine is the Real NVP coupling function x = exp(s) ⊙ z + b with
+// θ = [s_raw ; b]. With Clamp = 0, s = s_raw; with Clamp = c > 0 the scale is
+// soft-clamped to s = c·tanh(s_raw/c), which keeps |s| < c.
+type Affine struct {
+	Clamp float64
+}
+
+func (Affine) ParamsPerDim() int { return 2 }
+
+// scale writes s (from s_raw) into tmp[:nb] and returns it.
+func (a Affine) scale(sraw, tmp []float64) []float64 {
+	if a.Clamp <= 0 {
+		return sraw
+	}
+	s := tmp[:len(sraw)]
+	c := a.Clamp
+	for i, v := range sraw {
+		s[i] = c * math.Tanh(v/c)
+	}
+	return s
+}
+
+// Forward: x = exp(s) ⊙ z + b, log|det| = Σ s.
+func (a Affine) Forward(x, z, theta, tmp []float64) float64 {
+	nb := len(z)
+	s := a.scale(theta[:nb], tmp)
+	return affineForward(x, tmp[nb:2*nb], z, theta[nb:2*nb], s)
+}
+
+// Inverse: z = exp(−s) ⊙ (x − b), log|det| = −Σ s.
+func (a Affine) Inverse(z, x, theta, tmp []float64) float64 {
+	nb := len(x)
+	s := a.scale(theta[:nb], tmp)
+	return -affineInverse(z, tmp[nb:2*nb], x, theta[nb:2*nb], s)
+}
+
+// sRawGrad turns ∂L/∂s, held in dtheta[:nb], into ∂L/∂s_raw: with
+// s = c·tanh(s_raw/c), ∂s/∂s_raw = 1 − tanh²(s_raw/c) = 1 − (s/c)².
+func (a Affine) sRawGrad(dtheta, s []float64) {
+	if a.Clamp <= 0 {
+		return
+	}
+	c := a.Clamp
+	for i, v := range s {
+		t := v / c
+		dtheta[i] *= 1 - t*t
+	}
+}
+
+// ForwardBackward of x = exp(s) ⊙ z + b, ld = Σ s:
+//
+//	∂L/∂z = dx ⊙ exp(s)
+//	∂L/∂b = dx
+//	∂L/∂s = dx ⊙ exp(s) ⊙ z + dld = dx ⊙ (x − b) + dld
+func (a Affine) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
+	nb := len(z)
+	s := a.scale(theta[:nb], tmp)
+	b := theta[nb : 2*nb]
+	ds, db := dtheta[:nb], dtheta[nb:2*nb]
+	for i, g := range dx {
+		e := math.Exp(s[i])
+		dz[i] = g * e
+		db[i] = g
+		ds[i] = g*(x[i]-b[i]) + dld
+	}
+	a.sRawGrad(ds, s)
+}
+
+// InverseBackward of z = exp(−s) ⊙ (x − b), ld = −Σ s:
+//
+//	∂L/∂x = dz ⊙ exp(−s)
+//	∂L/∂b = −dz ⊙ exp(−s)
+//	∂L/∂s = −dz ⊙ exp(−s) ⊙ (x − b) − dld = −dz ⊙ z − dld
+func (a Affine) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
+	nb := len(x)
+	s := a.scale(theta[:nb], tmp)
+	ds, db := dtheta[:nb], dtheta[nb:2*nb]
+	for i, g := range dz {
+		e := math.Exp(-s[i])
+		dx[i] = g * e
+		db[i] = -g * e
+		ds[i] = -g*z[i] - dld
+	}
+	a.sRawGrad(ds, s)
+}
+
+// Additive is the NICE coupling function x = z + b with θ = b: volume
+// preserving, log|det| = 0.
+type Additive struct{}
+
+func (Additive) ParamsPerDim() int { return 1 }
+
+// Forward: x = z + b.
+func (Additive) Forward(x, z, theta, _ []float64) float64 {
+	for i, v := range z {
+		x[i] = v + theta[i]
+	}
+	return 0
+}
+
+// Inverse: z = x − b.
+func (Additive) Inverse(z, x, theta, _ []float64) float64 {
+	for i, v := range x {
+		z[i] = v - theta[i]
+	}
+	return 0
+}
+
+// ForwardBackward of x = z + b: ∂L/∂z = dx, ∂L/∂b = dx.
+func (Additive) ForwardBackward(dz, dtheta, dx []float64, _ float64, _, _, _, _ []float64) {
+	copy(dz, dx)
+	copy(dtheta, dx)
+}
+
+// InverseBackward of z = x − b: ∂L/∂x = dz, ∂L/∂b = −dz.
+func (Additive) InverseBackward(dx, dtheta, dz []float64, _ float64, _, _, _, _ []float64) {
+	copy(dx, dz)
+	for i, g := range dz {
+		dtheta[i] = -g
+	}
+}
+
+// CouplingConfig configures a coupling layer.
+type CouplingConfig struct {
+	// Mask selects the dimensions that pass through unchanged (true: the
+	// set A) and so condition the others (false: the set B). Its length is
+	// the layer's dimension D ≥ 2, and both sets must be non-empty.
+	Mask []bool
+	// Hidden lists the widths of the conditioner's hidden layers; none
+	// makes the conditioner affine in z_A.
+	Hidden []int
+	// Activation follows every hidden layer.
+	Activation Activation
+	// Func is the coupling function; nil means Affine{}.
+	Func CouplingFunc
+	// Seed seeds the conditioner's initial weights.
+	Seed uint64
+}
+
+// Coupling is the coupling layer x_A = z_A, x_B = h(z_B, g(z_A)), with g a
+// multilayer perceptron from |A| inputs to ParamsPerDim·|B| outputs. Its
+// parameters are the conditioner's, layer by layer, W (out×in, row-major) then
+// b. It starts as the identity: the conditioner's last layer is zero.
+type Coupling struct {
+	d      int
+	mask   []bool
+	ia, ib []int
+	h      CouplingFunc
+	cond   mlp
+	params []float64
+}
+
+// NewCoupling returns a coupling layer, or an error saying what is wrong
+// with the configuration.
+func NewCoupling(cfg CouplingConfig) (*Coupling, error) {
+	d := len(cfg.Mask)
+	if d < 2 {
+		return nil, fmt.Errorf("flow: NewCoupling: dimension %d: a coupling layer needs D ≥ 2", d)
+	}
+	c := &Coupling{d: d, mask: append([]bool(nil), cfg.Mask...), h: cfg.Func}
+	for i, m := range cfg.Mask {
+		if m {
+			c.ia = append(c.ia, i)
+		} else {
+			c.ib = append(c.ib, i)
+		}
+	}
+	if len(c.ib) == 0 {
+		return nil, errors.New("flow: NewCoupling: mask is all true: no dimension is transformed")
+	}
+	if len(c.ia) == 0 {
+		return nil, errors.New("flow: NewCoupling: mask is all false: nothing conditions the transform")
+	}
+	for i, h := range cfg.Hidden {
+		if h < 1 {
+			return nil, fmt.Errorf("flow: NewCoupling: hidden layer %d has width %d", i, h)
+		}
+	}
+	if !cfg.Activation.valid() {
+		return nil, fmt.Errorf("flow: NewCoupling: unknown activation %d", int(cfg.Activation))
+	}
+	if c.h == nil {
+		c.h = Affine{}
+	}
+	if a, ok := c.h.(Affine); ok && (math.IsNaN(a.Clamp) || math.IsInf(a.Clamp, 0) || a.Clamp < 0) {
+		return nil, fmt.Errorf("flow: NewCoupling: clamp %v is not a finite non-negative number", a.Clamp)
+	}
+	k := c.h.ParamsPerDim()
+	if k < 1 {
+		return nil, fmt.Errorf("flow: NewCoupling: coupling function %T has %d parameters per dimension", c.h, k)
+	}
+	sizes := append([]int{len(c.ia)}, cfg.Hidden...)
+	sizes = append(sizes, k*len(c.ib))
+	c.cond = newMLP(sizes, cfg.Activation)
+	c.params = make([]float64, c.cond.numParams())
+	c.cond.init(c.params, rand.New(rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d)))
+	return c, nil
+}
+
+// Mask returns a copy of the layer's mask.
+func (c *Coupling) Mask() []bool { return append([]bool(nil), c.mask...) }
+
+// Func returns the coupling function.
+func (c *Coupling) Func() CouplingFunc { return c.h }
+
+// Hidden returns the widths of the conditioner's hidden layers.
+func (c *Coupling) Hidden() []int {
+	return append([]int(nil), c.cond.sizes[1:len(c.cond.sizes)-1]...)
+}
+
+// Activation returns the conditioner's activation.
+func (c *Coupling) Activation() Activation { return c.cond.act }
+
+func (c *Coupling) Dim() int          { return c.d }
+func (c *Coupling) NumParams() int    { return len(c.params) }
+func (c *Coupling) Params() []float64 { return c.params }
+
+func (c *Coupling) BindParams(p []float64) {
+	copy(p, c.params)
+	c.params = p
+}
+
+// couplingWork is the layout of a coupling layer's workspace for n rows.
+type couplingWork struct {
+	xa, cw, dtheta, dxa, row []float64
+}
+
+func (c *Coupling) split(work []float64, n int) couplingWork {
+	na, nt := len(c.ia), c.cond.out()
+	var w couplingWork
+	take := func(m int) []float64 {
+		s := work[:m:m]
+		work = work[m:]
+		return s
+	}
+	w.xa = take(n * na)
+	w.cw = take(c.cond.workLen(n))
+	w.dtheta = take(n * nt)
+	w.dxa = take(n * na)
+	w.row = take(6 * len(c.ib))
+	return w
+}
+
+func (c *Coupling) WorkLen(n int) int {
+	na, nt := len(c.ia), c.cond.out()
+	return 2*n*na + c.cond.workLen(n) + n*nt + 6*len(c.ib)
+}
+
+// pass runs the conditioner on the pass-through half of in and applies h (or
+// h⁻¹) to the other half, row by row.
+func (c *Coupling) pass(out, in, logdet, work []float64, forward bool) {
+	n, d, nb := len(logdet), c.d, len(c.ib)
+	w := c.split(work, n)
+	gatherCols(w.xa, in, c.ia, d)
+	theta := c.cond.forward(c.params, w.xa, n, w.cw)
+	nt := c.cond.out()
+	ub, vb, tmp := w.row[:nb], w.row[nb:2*nb], w.row[2*nb:4*nb]
+	for r := 0; r < n; r++ {
+		ir, or := in[r*d:r*d+d], out[r*d:r*d+d]
+		for k, i := range c.ib {
+			ub[k] = ir[i]
+		}
+		th := theta[r*nt : r*nt+nt]
+		if forward {
+			logdet[r] += c.h.Forward(vb, ub, th, tmp)
+		} else {
+			logdet[r] += c.h.Inverse(vb, ub, th, tmp)
+		}
+		for _, i := range c.ia {
+			or[i] = ir[i]
+		}
+		for k, i := range c.ib {
+			or[i] = vb[k]
+		}
+	}
+}
+
+// Forward: x_A = z_A, x_B = h(z_B, g(z_A)).
+func (c *Coupling) Forward(x, z, logdet, work []float64) {
+	checkRows("Coupling.Forward", c.d, logdet, x, z)
+	c.pass(x, z, logdet, work, true)
+}
+
+// Inverse: z_A = x_A, z_B = h⁻¹(x_B, g(x_A)).
+func (c *Coupling) Inverse(z, x, logdet, work []float64) {
+	checkRows("Coupling.Inverse", c.d, logdet, x, z)
+	c.pass(z, x, logdet, work, false)
+}
+
+// backward is shared by both directions. For the map out = T(in) with
+// out_A = in_A and out_B = h^{±1}(in_B, θ), θ = g(in_A):
+//
+//	∂L/∂in_B = (∂L/∂out_B)·∂out_B/∂in_B           (from h's backward)
+//	∂L/∂θ    = from h's backward, row by row
+//	∂L/∂in_A = ∂L/∂out_A + (∂L/∂θ)·∂θ/∂in_A        (through the conditioner)
+//
+// and the conditioner's parameters get ∂L/∂θ backpropagated through g.
+func (c *Coupling) backward(din, dout, dld, in, out, work, grad []float64, forward bool) {
+	n, d, nb := len(dld), c.d, len(c.ib)
+	w := c.split(work, n)
+	nt := c.cond.out()
+	theta := c.cond.output(w.cw, n) // left by the pass
+	r6 := w.row
+	ub, vb, dub, dvb, tmp := r6[:nb], r6[nb:2*nb], r6[2*nb:3*nb], r6[3*nb:4*nb], r6[4*nb:6*nb]
+	for r := 0; r < n; r++ {
+		ir, or := in[r*d:r*d+d], out[r*d:r*d+d]
+		dir, dor := din[r*d:r*d+d], dout[r*d:r*d+d]
+		for k, i := range c.ib {
+			ub[k] = ir[i]
+			vb[k] = or[i]
+			dvb[k] = dor[i]
+		}
+		th := theta[r*nt : r*nt+nt]
+		dth := w.dtheta[r*nt : r*nt+nt]
+		if forward {
+			c.h.ForwardBackward(dub, dth, dvb, dld[r], ub, vb, th, tmp)
+		} else {
+			c.h.InverseBackward(dub, dth, dvb, dld[r], ub, vb, th, tmp)
+		}
+		for k, i := range c.ib {
+			dir[i] = dub[k]
+		}
+	}
+	c.cond.backward(c.params, w.xa, n, w.cw, w.dtheta, grad, w.dxa)
+	na := len(c.ia)
+	for r := 0; r < n; r++ {
+		dir, dor := din[r*d:r*d+d], dout[r*d:r*d+d]
+		for k, i := range c.ia {
+			dir[i] = dor[i] + w.dxa[r*na+k]
+		}
+	}
+}
+
+// ForwardBackward backpropagates through Forward (see backward).
+func (c *Coupling) ForwardBackward(dz, dx, dld, z, x, work, grad []float64) {
+	c.backward(dz, dx, dld, z, x, work, grad, true)
+}
+
+// InverseBackward backpropagates through Inverse (see backward).
+func (c *Coupling) InverseBackward(dx, dz, dld, x, z, work, grad []float64) {
+	c.backward(dx, dz, dld, x, z, work, grad, false)
+}
+
+// gatherCols copies the columns idx of the rows of src (width d) into dst,
+// row-major with width len(idx).
+func gatherCols(dst, src []float64, idx []int, d int) {
+	m := len(idx)
+	for r := 0; r*d < len(src); r++ {
+		sr, dr := src[r*d:r*d+d], dst[r*m:r*m+m]
+		for k, i := range idx {
+			dr[k] = sr[i]
+		}
+	}
+}
+
+// HalfMask returns the mask of d dimensions whose first ⌈d/2⌉ pass through;
+// flip negates it.
+func HalfMask(d int, flip bool) []bool {
+	m := make([]bool, d)
+	for i := range m {
+		m[i] = (i < (d+1)/2) != flip
+	}
+	return m
+}
+
+// EvenOddMask returns the mask of d dimensions whose even-indexed dimensions
+// pass through; flip negates it.
+func EvenOddMask(d int, flip bool) []bool {
+	m := make([]bool, d)
+	for i := range m {
+		m[i] = (i%2 == 0) != flip
+	}
+	return m
+}
+
+// RealNVPConfig configures NewRealNVP.
+type RealNVPConfig struct {
+	// Dim is D ≥ 2.
+	Dim int
+	// Layers is the number of coupling layers.
+	Layers int
+	// Hidden and Activation configure every conditioner.
+	Hidden     []int
+	Activation Activation
+	// EvenOdd splits even and odd dimensions instead of halves.
+	EvenOdd bool
+	// Clamp soft-clamps the scales (0: no clamp). Additive uses NICE's
+	// additive coupling instead of the affine one.
+	Clamp    float64
+	Additive bool
+	// Seed seeds every conditioner (each layer gets its own stream).
+	Seed uint64
+}
+
+// NewRealNVP returns a flow of Layers coupling layers whose masks alternate,
+// as in the seed's double layer: the dimensions that pass through one layer
+// are transformed by the next.
+func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
+	if cfg.Layers < 1 {
+		return nil, fmt.Errorf("flow: NewRealNVP: %d layers", cfg.Layers)
+	}
+	if cfg.Dim < 2 {
+		return nil, fmt.Errorf("flow: NewRealNVP: dimension %d: a coupling layer needs D ≥ 2", cfg.Dim)
+	}
+	var h CouplingFunc = Affine{Clamp: cfg.Clamp}
+	if cfg.Additive {
+		h = Additive{}
+	}
+	layers := make([]Layer, cfg.Layers)
+	for l := range layers {
+		var mask []bool
+		if cfg.EvenOdd {
+			mask = EvenOddMask(cfg.Dim, l%2 == 1)
+		} else {
+			mask = HalfMask(cfg.Dim, l%2 == 1)
+		}
+		c, err := NewCoupling(CouplingConfig{
+			Mask:       mask,
+			Hidden:     cfg.Hidden,
+			Activation: cfg.Activation,
+			Func:       h,
+			Seed:       cfg.Seed + uint64(l)*0x9e3779b97f4a7c15,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("flow: NewRealNVP: layer %d: %w", l, err)
+		}
+		layers[l] = c
+	}
+	return New(layers...)
+}
