@@ -1,0 +1,201 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/diff/fd"
+	"gonum.org/v1/gonum/mat"
+)
+
+// fdTol is the relative error allowed between a hand-derived gradient and
+// its central finite difference.
+const fdTol = 1e-6
+
+// randomizeParams sets every parameter of f to a draw from N(0, scale²),
+// so that no layer sits at its identity start and every path carries
+// gradient.
+func randomizeParams(f *Flow, scale float64, seed uint64) {
+	rnd := rand.New(rand.NewPCG(seed, 1))
+	for i := range f.Params() {
+		f.Params()[i] = scale * rnd.NormFloat64()
+	}
+}
+
+func randomRows(n, d int, seed uint64) []float64 {
+	rnd := rand.New(rand.NewPCG(seed, 2))
+	x := make([]float64, n*d)
+	for i := range x {
+		x[i] = rnd.NormFloat64()
+	}
+	return x
+}
+
+// banana is log π(x) = −x₁²/8 − (x₂ − x₁²/4)²/2 (summed over consecutive
+// pairs when D > 2, plus −x²/2 for a last odd dimension), with its gradient.
+// Its normalising constant is (4π)^{D/2} for even D.
+func banana(grad, x []float64) float64 {
+	lp := 0.0
+	d := len(x)
+	for i := 0; i+1 < d; i += 2 {
+		a, b := x[i], x[i+1]
+		u := b - a*a/4
+		lp += -a*a/8 - u*u/2
+		grad[i] = -a/4 + u*a/2
+		grad[i+1] = -u
+	}
+	if d%2 == 1 {
+		lp -= x[d-1] * x[d-1] / 2
+		grad[d-1] = -x[d-1]
+	}
+	return lp
+}
+
+// checkGrad compares a hand-derived gradient to the central finite
+// difference of loss over the flow's parameters. The error of component i is
+// measured relative to max(|fd_i|, 1e-3·‖fd‖∞), so that components many
+// orders below the largest are held to an absolute bound instead.
+func checkGrad(t *testing.T, name string, f *Flow, loss func() float64, grad []float64) {
+	t.Helper()
+	p := f.Params()
+	p0 := append([]float64(nil), p...)
+	num := fd.Gradient(nil, func(q []float64) float64 {
+		copy(p, q)
+		return loss()
+	}, p0, &fd.Settings{Formula: fd.Central, Step: 1e-5})
+	copy(p, p0)
+	inf := 0.0
+	for _, v := range num {
+		inf = math.Max(inf, math.Abs(v))
+	}
+	if inf == 0 {
+		t.Fatalf("%s: the finite-difference gradient is zero: the test checks nothing", name)
+	}
+	worst, at := 0.0, -1
+	for i := range num {
+		e := math.Abs(grad[i]-num[i]) / math.Max(math.Abs(num[i]), 1e-3*inf)
+		if e > worst || math.IsNaN(e) {
+			worst, at = e, i
+		}
+	}
+	if !(worst <= fdTol) {
+		t.Errorf("%s: gradient component %d: analytic %.12g, finite difference %.12g: relative error %.3g > %g",
+			name, at, grad[at], num[at], worst, fdTol)
+	}
+}
+
+// nllAndGrad returns the summed negative log-likelihood of the n rows of x
+// and its gradient, through the same passes training uses.
+func nllAndGrad(f *Flow, x []float64, n int) (float64, []float64) {
+	ws := f.newWorkspace(n)
+	grad := make([]float64, f.NumParams())
+	f.inversePass(ws, x, n)
+	return f.nllBackward(ws, n, grad), grad
+}
+
+func nllOnly(f *Flow, x []float64, n int) float64 {
+	ws := f.newWorkspace(n)
+	f.inversePass(ws, x, n)
+	out := make([]float64, n)
+	stdNormalRows(out, ws.bufs[0][:n*f.d], ws.logdet[:n], f.d)
+	s := 0.0
+	for _, v := range out {
+		s -= v
+	}
+	return s
+}
+
+// klAndGrad returns the summed reverse-KL loss of the base draws z and its
+// gradient.
+func klAndGrad(f *Flow, z []float64, n int, target Target) (float64, []float64) {
+	ws := f.newWorkspace(n)
+	grad := make([]float64, f.NumParams())
+	f.forwardPass(ws, z, n)
+	return f.klBackward(ws, n, target, grad), grad
+}
+
+func klOnly(f *Flow, z []float64, n int, target Target) float64 {
+	ws := f.newWorkspace(n)
+	f.forwardPass(ws, z, n)
+	d := f.d
+	g := make([]float64, d)
+	s := 0.0
+	for i := 0; i < n; i++ {
+		x := ws.bufs[len(f.layers)][i*d : i*d+d]
+		s += StdNormalLogProb(z[i*d:i*d+d]) - ws.logdet[i] - target(g, x)
+	}
+	return s
+}
+
+// checkFlowGrads runs the finite-difference checks of both objectives on f.
+func checkFlowGrads(t *testing.T, name string, f *Flow, ml, kl bool) {
+	t.Helper()
+	const n = 5
+	x := randomRows(n, f.Dim(), 11)
+	if ml {
+		_, g := nllAndGrad(f, x, n)
+		checkGrad(t, name+"/ml", f, func() float64 { return nllOnly(f, x, n) }, g)
+	}
+	if kl {
+		_, g := klAndGrad(f, x, n, banana)
+		checkGrad(t, name+"/kl", f, func() float64 { return klOnly(f, x, n, banana) }, g)
+	}
+}
+
+// numLogDet returns log|det| of the Jacobian of the map row ↦ apply(row),
+// computed by central finite differences and an LU factorisation.
+func numLogDet(d int, apply func(dst, src []float64), at []float64) float64 {
+	jac := mat.NewDense(d, d, nil)
+	fd.Jacobian(jac, func(y, x []float64) { apply(y, x) }, at, &fd.JacobianSettings{Formula: fd.Central})
+	var lu mat.LU
+	lu.Factorize(jac)
+	ld, _ := lu.LogDet()
+	return ld
+}
+
+// checkLayerLogDets compares both directions' reported log-determinants of
+// layer l with numerical ones, row by row.
+func checkLayerLogDets(t *testing.T, name string, l Layer, rows []float64, tol float64) {
+	t.Helper()
+	d := l.Dim()
+	n := len(rows) / d
+	work := make([]float64, l.WorkLen(1))
+	for dir := 0; dir < 2; dir++ {
+		apply := func(dst, src []float64) {
+			ld := []float64{0}
+			if dir == 0 {
+				l.Forward(dst, src, ld, work)
+			} else {
+				l.Inverse(dst, src, ld, work)
+			}
+		}
+		for r := 0; r < n; r++ {
+			at := rows[r*d : r*d+d]
+			ld := []float64{0}
+			out := make([]float64, d)
+			if dir == 0 {
+				l.Forward(out, at, ld, work)
+			} else {
+				l.Inverse(out, at, ld, work)
+			}
+			want := numLogDet(d, apply, at)
+			if math.Abs(ld[0]-want) > tol*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s: direction %d row %d: log|det| %.12g, numerical %.12g", name, dir, r, ld[0], want)
+			}
+		}
+	}
+}
+
+// maxAbsDiff returns max_i |a_i − b_i|.
+func maxAbsDiff(a, b []float64) float64 {
+	m := 0.0
+	for i := range a {
+		m = math.Max(m, math.Abs(a[i]-b[i]))
+	}
+	return m
+}
