@@ -216,7 +216,9 @@ func TestWrongWidthPanics(t *testing.T) {
 		t.Errorf("Sample into a 4×2 matrix: panic %q", msg)
 	}
 	l := f.Layers()[0]
-	msg = catchPanic(func() { l.Forward(make([]float64, 6), make([]float64, 6), make([]float64, 3), make([]float64, l.WorkLen(3))) })
+	msg = catchPanic(func() {
+		l.Forward(make([]float64, 6), make([]float64, 6), make([]float64, 3), make([]float64, l.WorkLen(3)))
+	})
 	if !strings.Contains(msg, "Coupling.Forward") {
 		t.Errorf("Coupling.Forward on rows of width 2: panic %q", msg)
 	}
