@@ -33,8 +33,47 @@ type Flow struct {
 	params []float64
 	offs   []int // offs[l] is the start of layer l's window; offs[L] = len(params)
 
-	wsPool  sync.Pool // *workspace of evalShard rows
-	jobPool sync.Pool // *evalJob
+	// Free lists of evaluation workspaces (evalShard rows) and jobs. Unlike
+	// a sync.Pool they survive garbage collections, so that steady-state
+	// evaluation allocates nothing; they hold at most as many entries as
+	// calls and runners ever ran at once.
+	mu      sync.Mutex
+	freeWS  []*workspace
+	freeJob []*evalJob
+}
+
+func (f *Flow) getWS() *workspace {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.freeWS); n > 0 {
+		ws := f.freeWS[n-1]
+		f.freeWS = f.freeWS[:n-1]
+		return ws
+	}
+	return f.newWorkspace(evalShard)
+}
+
+func (f *Flow) putWS(ws *workspace) {
+	f.mu.Lock()
+	f.freeWS = append(f.freeWS, ws)
+	f.mu.Unlock()
+}
+
+func (f *Flow) getJob() *evalJob {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.freeJob); n > 0 {
+		j := f.freeJob[n-1]
+		f.freeJob = f.freeJob[:n-1]
+		return j
+	}
+	return &evalJob{f: f}
+}
+
+func (f *Flow) putJob(j *evalJob) {
+	f.mu.Lock()
+	f.freeJob = append(f.freeJob, j)
+	f.mu.Unlock()
 }
 
 // New returns a flow over the given layers, listed from the base towards the
@@ -251,10 +290,7 @@ func (j *evalJob) runShard(_, s int) {
 	lo := s * evalShard
 	hi := min(lo+evalShard, j.n)
 	m := hi - lo
-	ws, _ := f.wsPool.Get().(*workspace)
-	if ws == nil {
-		ws = f.newWorkspace(evalShard)
-	}
+	ws := f.getWS()
 	src := j.src[lo*d : hi*d]
 	switch j.op {
 	case opLogProb:
@@ -276,25 +312,22 @@ func (j *evalJob) runShard(_, s int) {
 			}
 			stdNormalRows(j.logdet[lo:hi], ws.bufs[0][:m*d], ws.logdet[:m], d)
 		}
-		f.wsPool.Put(ws)
+		f.putWS(ws)
 		return
 	}
 	if j.logdet != nil {
 		copy(j.logdet[lo:hi], ws.logdet[:m])
 	}
-	f.wsPool.Put(ws)
+	f.putWS(ws)
 }
 
 func (f *Flow) eval(op evalOp, dst, src, logdet []float64, n int) {
-	j, _ := f.jobPool.Get().(*evalJob)
-	if j == nil {
-		j = &evalJob{f: f}
-	}
+	j := f.getJob()
 	j.op, j.dst, j.src, j.logdet, j.n = op, dst, src, logdet, n
 	shards := (n + evalShard - 1) / evalShard
 	runShards(j, &j.runState, shards, workersFor(0, shards))
 	j.dst, j.src, j.logdet = nil, nil, nil
-	f.jobPool.Put(j)
+	f.putJob(j)
 }
 
 // rows returns the row-major data of a, which must have D columns. It

@@ -70,8 +70,17 @@ func newMLP(sizes []int, act Activation) mlp {
 	return m
 }
 
-func (m *mlp) in() int  { return m.sizes[0] }
 func (m *mlp) out() int { return m.sizes[len(m.sizes)-1] }
+
+// denseCost returns Σ in·out over the network's layers: a forward pass over n
+// rows costs 2·n·denseCost flops, a backward one 4·n·denseCost.
+func (m *mlp) denseCost() int {
+	c := 0
+	for l := 1; l < len(m.sizes); l++ {
+		c += m.sizes[l] * m.sizes[l-1]
+	}
+	return c
+}
 
 func (m *mlp) numParams() int {
 	n := 0

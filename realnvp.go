@@ -245,6 +245,8 @@ func (c *Coupling) Hidden() []int {
 // Activation returns the conditioner's activation.
 func (c *Coupling) Activation() Activation { return c.cond.act }
 
+func (c *Coupling) denseCost() int { return c.cond.denseCost() }
+
 func (c *Coupling) Dim() int          { return c.d }
 func (c *Coupling) NumParams() int    { return len(c.params) }
 func (c *Coupling) Params() []float64 { return c.params }

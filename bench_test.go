@@ -1,0 +1,155 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"math/rand/v2"
+	"sort"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// benchPreset is one of the model presets of DESIGN.md §7.
+type benchPreset struct {
+	name  string
+	batch int
+	// reverseKL presets train through Forward (IAF); the others by
+	// maximum likelihood through Inverse.
+	reverseKL bool
+	build     func() (*Flow, error)
+}
+
+// benchPresets is filled by init functions, one per family of models.
+var benchPresets []benchPreset
+
+func init() {
+	benchPresets = append(benchPresets,
+		benchPreset{name: "realnvp-tiny", batch: 256, build: func() (*Flow, error) {
+			return NewRealNVP(RealNVPConfig{Dim: 2, Layers: 8, Hidden: []int{64, 64}, Activation: ReLU, Seed: 1})
+		}},
+		benchPreset{name: "realnvp-large", batch: 512, build: func() (*Flow, error) {
+			return NewRealNVP(RealNVPConfig{Dim: 43, Layers: 10, Hidden: []int{512, 512}, Activation: ReLU, Seed: 1})
+		}},
+	)
+}
+
+func sortedPresets() []benchPreset {
+	p := append([]benchPreset(nil), benchPresets...)
+	sort.Slice(p, func(i, j int) bool { return p[i].name < p[j].name })
+	return p
+}
+
+// denseCoster is a layer whose cost is counted by the dense model of
+// DESIGN.md §7: Σ in·out over its dense (or masked) layers.
+type denseCoster interface{ denseCost() int }
+
+func flowDenseCost(f *Flow) int {
+	c := 0
+	for _, l := range f.layers {
+		if dc, ok := l.(denseCoster); ok {
+			c += dc.denseCost()
+		}
+		if v, ok := l.(*Inverted); ok {
+			if dc, ok := v.L.(denseCoster); ok {
+				c += dc.denseCost()
+			}
+		}
+	}
+	return c
+}
+
+// presetFlow builds a preset with small random parameters, so that no layer
+// is the identity, and a batch of inputs.
+func presetFlow(b *testing.B, p benchPreset) (*Flow, *mat.Dense) {
+	f, err := p.build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	randomizeParams(f, 0.02, 1)
+	x := mat.NewDense(p.batch, f.Dim(), randomRows(p.batch, f.Dim(), 2))
+	return f, x
+}
+
+func report(b *testing.B, rows int, flops float64) {
+	s := b.Elapsed().Seconds()
+	b.ReportMetric(float64(rows)*float64(b.N)/s, "samples/s")
+	b.ReportMetric(flops*float64(b.N)/s/1e9, "GFLOP/s")
+}
+
+// BenchmarkTrainStep measures one optimisation step (loss, gradient, Adam)
+// on a preset's minibatch. GFLOP/s counts 6·n·Σ in·out per step.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, p := range sortedPresets() {
+		b.Run(p.name, func(b *testing.B) {
+			f, x := presetFlow(b, p)
+			grad := make([]float64, f.NumParams())
+			opt := NewAdam(1e-4)
+			var step func()
+			if p.reverseKL {
+				obj := NewReverseKL(f, func(g, x []float64) float64 { return StdNormalLogProb(x) + 0*copyNeg(g, x) }, 0, 0)
+				step = func() { obj.LossGrad(grad, x) }
+			} else {
+				obj := NewMaxLikelihood(f, 0, 0)
+				step = func() { obj.LossGrad(grad, x) }
+			}
+			step()
+			opt.Step(f.Params(), grad)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				step()
+				opt.Step(f.Params(), grad)
+			}
+			report(b, p.batch, 6*float64(p.batch)*float64(flowDenseCost(f)))
+		})
+	}
+}
+
+// copyNeg writes −x into g (the gradient of a standard normal target) and
+// returns 0.
+func copyNeg(g, x []float64) float64 {
+	StdNormalGrad(g, x)
+	return 0
+}
+
+// BenchmarkLogProb measures log p(x) of a preset's batch. GFLOP/s counts
+// 2·n·Σ in·out.
+func BenchmarkLogProb(b *testing.B) {
+	for _, p := range sortedPresets() {
+		b.Run(p.name, func(b *testing.B) {
+			f, x := presetFlow(b, p)
+			dst := make([]float64, p.batch)
+			f.LogProb(dst, x)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				f.LogProb(dst, x)
+			}
+			report(b, p.batch, 2*float64(p.batch)*float64(flowDenseCost(f)))
+		})
+	}
+}
+
+// BenchmarkSample measures drawing a preset's batch of samples with their
+// log-densities. GFLOP/s counts 2·n·Σ in·out, though a sequential direction
+// (MAF sampling) does D times that work.
+func BenchmarkSample(b *testing.B) {
+	for _, p := range sortedPresets() {
+		b.Run(p.name, func(b *testing.B) {
+			f, x := presetFlow(b, p)
+			logq := make([]float64, p.batch)
+			rnd := rand.New(rand.NewPCG(1, 1))
+			f.Sample(x, logq, rnd)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				f.Sample(x, logq, rnd)
+			}
+			report(b, p.batch, 2*float64(p.batch)*float64(flowDenseCost(f)))
+		})
+	}
+}
+

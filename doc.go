@@ -1,0 +1,65 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+// Package flow implements normalizing flows: Real NVP and general coupling
+// flows, MADE, MAF and IAF, with hand-derived gradients, SIMD kernels and
+// goroutine-parallel minibatches.
+//
+// # The model
+//
+// A flow defines a density on R^D by pushing a standard normal latent
+// variable z through an invertible map built from layers:
+//
+//	x = f(z) = f_L(… f_2(f_1(z)))        (Forward, the generative direction)
+//	z = g(x) = f⁻¹(x)                     (Inverse)
+//	log p(x) = log N(g(x); 0, I) + log|det ∂g/∂x|
+//	log N(z; 0, I) = −½‖z‖² − (D/2) log 2π
+//
+// Layers are listed from the base towards the data: Forward applies
+// Layers[0] first, Inverse applies the last layer first. The composition
+// x = f^A(f^B(f^C(z))) is New(C, B, A). Every layer reports, per row, the
+// log|det| of the Jacobian of the map it just applied, so the log-dets of
+// Forward and Inverse are each other's negatives.
+//
+// # Layers
+//
+// A coupling layer (Coupling) splits the dimensions by a binary mask into A,
+// which passes through, and B, which is transformed by a coupling function
+// whose parameters come from a conditioner network g(z_A):
+//
+//	x_A = z_A,  x_B = h(z_B, g(z_A)).
+//
+// Affine is Real NVP's h: x_B = exp(s) ⊙ z_B + b with [s ; b] = g(z_A), and
+// log|det| = Σ s; with Clamp = c the scale is soft-clamped to
+// s = c·tanh(s_raw/c). Additive is NICE's h: x_B = z_B + b. NewRealNVP
+// alternates the mask between layers, as in the double layer of Real NVP.
+// Permutation reorders dimensions, and Invert swaps a layer's directions.
+//
+// # Batches
+//
+// The API takes and returns gonum *mat.Dense matrices whose rows are
+// samples. Internally a batch is a row-major []float64, and the Layer
+// interface works on those slices with caller-owned workspaces, so that
+// steady-state training, LogProb and Sample allocate nothing.
+//
+// # Training
+//
+// Every parameter of a flow lives in one flat vector (Flow.Params); each
+// layer owns a window of it. MaxLikelihood differentiates the mean negative
+// log-likelihood through Inverse; ReverseKL differentiates
+// E_z[log q(f(z)) − log π(f(z))] through Forward for an unnormalised target
+// π. Both write the gradient into a caller-owned vector of the same length,
+// so an optimiser, or an all-reduce across machines, sees one vector. Fit,
+// FitContext and FitReverseKL run Adam over minibatches.
+//
+// A minibatch is cut into shards of a fixed size that run on a pool of
+// goroutines; each shard's loss and gradient go to buffers of its own and are
+// summed in shard order, so results are bit-identical for any number of
+// goroutines.
+//
+// # Gradients
+//
+// Every gradient is derived by hand and written next to its code, and the
+// tests check each against central finite differences.
+package flow

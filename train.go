@@ -1,0 +1,506 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// DefaultShardSize is the number of rows of a minibatch that one goroutine
+// differentiates at a time when no shard size is given.
+const DefaultShardSize = 128
+
+// gradEval is what both objectives share: the flow, per-runner workspaces,
+// per-shard gradients and losses, and their reduction in shard order.
+type gradEval struct {
+	runState
+	f       *Flow
+	shard   int
+	workers int
+	ws      []*workspace // per runner
+	grads   [][]float64  // per shard
+	losses  []float64    // per shard
+	n       int
+	src     []float64
+	target  Target // reverse KL only
+	sum     sumJob
+}
+
+func newGradEval(f *Flow, workers, shard int) gradEval {
+	if shard <= 0 {
+		shard = DefaultShardSize
+	}
+	return gradEval{f: f, shard: shard, workers: workers}
+}
+
+// prepare sizes the buffers for n rows and returns the number of shards and
+// runners.
+func (g *gradEval) prepare(n int) (shards, runners int) {
+	shards = (n + g.shard - 1) / g.shard
+	runners = workersFor(g.workers, shards)
+	for len(g.ws) < runners {
+		g.ws = append(g.ws, g.f.newWorkspace(g.shard))
+	}
+	for len(g.grads) < shards {
+		g.grads = append(g.grads, make([]float64, g.f.NumParams()))
+		g.losses = append(g.losses, 0)
+	}
+	return shards, runners
+}
+
+func (g *gradEval) finish(grad []float64, n, shards, runners int) float64 {
+	if len(grad) != g.f.NumParams() {
+		panic(fmt.Sprintf("flow: LossGrad: gradient of length %d, want %d", len(grad), g.f.NumParams()))
+	}
+	scale := 1 / float64(n)
+	g.sum.run(grad, g.grads[:shards], scale, runners)
+	loss := 0.0
+	for _, l := range g.losses[:shards] {
+		loss += l
+	}
+	return loss * scale
+}
+
+// MaxLikelihood evaluates the maximum-likelihood objective, the mean
+// negative log-likelihood −(1/n) Σ_i log p(x_i), and its gradient, by
+// backpropagation through Inverse. A minibatch is cut into shards of a fixed
+// size that run on up to Workers goroutines; the shards' results are summed
+// in shard order, so the result is bit-identical for any number of workers.
+//
+// A MaxLikelihood is not safe for concurrent use; it reuses its buffers, so
+// that steady-state training allocates nothing.
+type MaxLikelihood struct {
+	gradEval
+}
+
+// NewMaxLikelihood returns the maximum-likelihood objective of f. workers ≤ 0
+// means GOMAXPROCS; shardSize ≤ 0 means DefaultShardSize.
+func NewMaxLikelihood(f *Flow, workers, shardSize int) *MaxLikelihood {
+	return &MaxLikelihood{newGradEval(f, workers, shardSize)}
+}
+
+func (m *MaxLikelihood) runShard(r, s int) {
+	g := &m.gradEval
+	lo := s * g.shard
+	hi := min(lo+g.shard, g.n)
+	d := g.f.d
+	ws := g.ws[r]
+	grad := g.grads[s]
+	clear(grad)
+	g.f.inversePass(ws, g.src[lo*d:hi*d], hi-lo)
+	g.losses[s] = g.f.nllBackward(ws, hi-lo, grad)
+}
+
+// LossGrad returns the mean negative log-likelihood of the rows of x and
+// writes its gradient with respect to the flow's parameters into grad
+// (length NumParams). It panics if x does not have D columns.
+func (m *MaxLikelihood) LossGrad(grad []float64, x mat.Matrix) float64 {
+	data, n := m.f.rows("MaxLikelihood.LossGrad", "x", x)
+	if n == 0 {
+		panic("flow: MaxLikelihood.LossGrad: empty batch")
+	}
+	m.src, m.n = data, n
+	shards, runners := m.prepare(n)
+	runShards(m, &m.runState, shards, runners)
+	m.src = nil
+	return m.finish(grad, n, shards, runners)
+}
+
+// ReverseKL evaluates the reverse Kullback–Leibler objective to an
+// unnormalised target π, (1/n) Σ_i [log q(x_i) − log π(x_i)] with x_i = f(z_i)
+// and z_i drawn from the base, and its gradient, by backpropagation through
+// Forward with the z_i held fixed (the reparameterisation gradient). Its
+// negative is the evidence lower bound, ELBO ≤ log Z. Sharding and
+// determinism are as for MaxLikelihood.
+type ReverseKL struct {
+	gradEval
+}
+
+// NewReverseKL returns the reverse-KL objective of f to target. workers and
+// shardSize are as for NewMaxLikelihood.
+func NewReverseKL(f *Flow, target Target, workers, shardSize int) *ReverseKL {
+	r := &ReverseKL{newGradEval(f, workers, shardSize)}
+	r.target = target
+	return r
+}
+
+func (k *ReverseKL) runShard(r, s int) {
+	g := &k.gradEval
+	lo := s * g.shard
+	hi := min(lo+g.shard, g.n)
+	d := g.f.d
+	ws := g.ws[r]
+	grad := g.grads[s]
+	clear(grad)
+	g.f.forwardPass(ws, g.src[lo*d:hi*d], hi-lo)
+	g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad)
+}
+
+// LossGrad returns the reverse-KL loss of the base draws z (one per row)
+// and writes its gradient into grad.
+func (k *ReverseKL) LossGrad(grad []float64, z mat.Matrix) float64 {
+	data, n := k.f.rows("ReverseKL.LossGrad", "z", z)
+	if n == 0 {
+		panic("flow: ReverseKL.LossGrad: empty batch")
+	}
+	k.src, k.n = data, n
+	shards, runners := k.prepare(n)
+	runShards(k, &k.runState, shards, runners)
+	k.src = nil
+	return k.finish(grad, n, shards, runners)
+}
+
+// Adam is the Adam optimiser with decoupled weight decay (AdamW):
+//
+//	m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
+//	θ ← θ − lr·( m/(1−β₁ᵗ) / (√(v/(1−β₂ᵗ)) + ε) + λθ ).
+type Adam struct {
+	LearningRate float64 // lr
+	Beta1, Beta2 float64 // β₁, β₂
+	Epsilon      float64 // ε
+	WeightDecay  float64 // λ
+	m, v         []float64
+	t            int
+}
+
+// NewAdam returns Adam with the usual defaults (β₁ = 0.9, β₂ = 0.999,
+// ε = 1e-8) and the given learning rate.
+func NewAdam(lr float64) *Adam {
+	return &Adam{LearningRate: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}
+}
+
+// Step updates params in place from grad.
+func (a *Adam) Step(params, grad []float64) {
+	if len(a.m) != len(params) {
+		a.m = make([]float64, len(params))
+		a.v = make([]float64, len(params))
+		a.t = 0
+	}
+	a.t++
+	c1 := 1 - math.Pow(a.Beta1, float64(a.t))
+	c2 := 1 - math.Pow(a.Beta2, float64(a.t))
+	lr, b1, b2, eps, wd := a.LearningRate, a.Beta1, a.Beta2, a.Epsilon, a.WeightDecay
+	for i, g := range grad {
+		m := b1*a.m[i] + (1-b1)*g
+		v := b2*a.v[i] + (1-b2)*g*g
+		a.m[i], a.v[i] = m, v
+		params[i] -= lr * ((m/c1)/(math.Sqrt(v/c2)+eps) + wd*params[i])
+	}
+}
+
+// TrainConfig configures Fit and FitReverseKL. Zero fields take the defaults
+// given.
+type TrainConfig struct {
+	// Epochs is the number of passes over the training data (Fit, default
+	// 100) or of blocks of StepsPerEpoch steps (FitReverseKL).
+	Epochs int
+	// StepsPerEpoch is the number of steps between progress reports of
+	// FitReverseKL (default 100).
+	StepsPerEpoch int
+	// BatchSize is the minibatch size (default 256).
+	BatchSize int
+	// LearningRate is Adam's step size (default 1e-3); WeightDecay its
+	// decoupled weight decay (default 0).
+	LearningRate float64
+	WeightDecay  float64
+	// ValidationFraction of the data (Fit), chosen at random, is held out
+	// and its mean negative log-likelihood reported each epoch (0: none).
+	ValidationFraction float64
+	// Patience, with a validation set, stops training after this many
+	// epochs without a better validation loss; the best parameters are
+	// restored at the end either way (0: never stop early).
+	Patience int
+	// Seed seeds the split, the shuffling and the base draws.
+	Seed uint64
+	// Workers is the number of goroutines (≤ 0: GOMAXPROCS) and ShardSize
+	// the rows each takes at a time (≤ 0: DefaultShardSize). Neither
+	// changes the result.
+	Workers, ShardSize int
+	// Progress, if not nil, is called after every epoch.
+	Progress func(Progress)
+}
+
+func (c *TrainConfig) defaults() {
+	if c.Epochs <= 0 {
+		c.Epochs = 100
+	}
+	if c.StepsPerEpoch <= 0 {
+		c.StepsPerEpoch = 100
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 256
+	}
+	if c.LearningRate <= 0 {
+		c.LearningRate = 1e-3
+	}
+}
+
+func (c *TrainConfig) validate(method string) error {
+	switch {
+	case math.IsNaN(c.LearningRate) || math.IsInf(c.LearningRate, 0):
+		return fmt.Errorf("flow: %s: learning rate %v", method, c.LearningRate)
+	case c.WeightDecay < 0 || math.IsNaN(c.WeightDecay) || math.IsInf(c.WeightDecay, 0):
+		return fmt.Errorf("flow: %s: weight decay %v", method, c.WeightDecay)
+	case !(c.ValidationFraction >= 0 && c.ValidationFraction < 1):
+		return fmt.Errorf("flow: %s: validation fraction %v is not in [0, 1)", method, c.ValidationFraction)
+	case c.Patience < 0:
+		return fmt.Errorf("flow: %s: patience %d", method, c.Patience)
+	}
+	return nil
+}
+
+// Progress reports one epoch of training.
+type Progress struct {
+	Epoch, Epochs int
+	// TrainLoss is the mean loss over the epoch's minibatches (negative
+	// log-likelihood for Fit, reverse KL for FitReverseKL); ValidLoss the
+	// validation negative log-likelihood (NaN without validation data).
+	TrainLoss, ValidLoss float64
+	// SamplesPerSec counts training rows (or base draws) per second of the
+	// epoch.
+	SamplesPerSec float64
+	Elapsed       time.Duration
+}
+
+// Result summarises a training run.
+type Result struct {
+	// Epochs run, and the epoch whose parameters the flow holds at the end
+	// (the best validation epoch when there is validation data).
+	Epochs, BestEpoch int
+	// History has one entry per epoch.
+	History []Progress
+}
+
+// ErrNonFinite is wrapped by the error training returns when a loss or a
+// gradient is NaN or infinite; the parameters are then those before the step.
+var ErrNonFinite = errors.New("non-finite loss or gradient")
+
+// CheckFinite returns an error naming the first row and column of x that
+// holds NaN or ±Inf, or nil.
+func CheckFinite(x mat.Matrix) error {
+	r, c := x.Dims()
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			if v := x.At(i, j); math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("flow: data row %d, column %d is %v", i, j, v)
+			}
+		}
+	}
+	return nil
+}
+
+func finite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Fit trains f by maximum likelihood on the rows of data with Adam; see
+// FitContext.
+func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
+	return FitContext(context.Background(), f, data, cfg)
+}
+
+// FitContext trains f by maximum likelihood on the rows of data with Adam,
+// shuffling with cfg.Seed every epoch. Data holding NaN or ±Inf is refused
+// with an error naming the row and column. A non-finite loss or gradient
+// stops training with an error wrapping ErrNonFinite and the parameters left
+// at their last finite values. When ctx is cancelled training stops after the
+// current minibatch and returns ctx's error; with validation data the best
+// parameters so far are restored first, so nothing is lost.
+func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
+	cfg.defaults()
+	if err := cfg.validate("Fit"); err != nil {
+		return nil, err
+	}
+	r, c := data.Dims()
+	if c != f.d {
+		return nil, fmt.Errorf("flow: Fit: data has %d columns, the flow %d dimensions", c, f.d)
+	}
+	if err := CheckFinite(data); err != nil {
+		return nil, err
+	}
+	rnd := rand.New(rand.NewPCG(cfg.Seed, 0xda3e39cb94b95bdb))
+	idx := rnd.Perm(r)
+	nValid := int(math.Round(cfg.ValidationFraction * float64(r)))
+	if cfg.ValidationFraction > 0 && nValid == 0 {
+		nValid = 1
+	}
+	if r-nValid < 1 {
+		return nil, fmt.Errorf("flow: Fit: %d rows leave no training data after holding out %d for validation", r, nValid)
+	}
+	d := f.d
+	copyRows := func(rows []int) *mat.Dense {
+		m := mat.NewDense(len(rows), d, nil)
+		for i, k := range rows {
+			for j := 0; j < d; j++ {
+				m.Set(i, j, data.At(k, j))
+			}
+		}
+		return m
+	}
+	train := copyRows(idx[nValid:])
+	var valid *mat.Dense
+	var validLP []float64
+	if nValid > 0 {
+		valid = copyRows(idx[:nValid])
+		validLP = make([]float64, nValid)
+	}
+	nTrain := r - nValid
+	bs := min(cfg.BatchSize, nTrain)
+	obj := NewMaxLikelihood(f, cfg.Workers, cfg.ShardSize)
+	opt := NewAdam(cfg.LearningRate)
+	opt.WeightDecay = cfg.WeightDecay
+	grad := make([]float64, f.NumParams())
+	batch := make([]float64, bs*d)
+	order := make([]int, nTrain)
+	for i := range order {
+		order[i] = i
+	}
+	td := train.RawMatrix().Data
+	best := append([]float64(nil), f.params...)
+	bestLoss := math.Inf(1)
+	res := &Result{}
+	start := time.Now()
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		t0 := time.Now()
+		rnd.Shuffle(nTrain, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		sum, rows := 0.0, 0
+		for lo := 0; lo < nTrain; lo += bs {
+			if err := ctx.Err(); err != nil {
+				if valid != nil && !math.IsInf(bestLoss, 1) {
+					copy(f.params, best)
+				}
+				return res, err
+			}
+			hi := min(lo+bs, nTrain)
+			m := hi - lo
+			for i, k := range order[lo:hi] {
+				copy(batch[i*d:i*d+d], td[k*d:k*d+d])
+			}
+			loss := obj.LossGrad(grad, mat.NewDense(m, d, batch[:m*d]))
+			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite(grad) {
+				return res, fmt.Errorf("flow: Fit: epoch %d, rows %d–%d: %w (loss %v)", epoch, lo, hi-1, ErrNonFinite, loss)
+			}
+			opt.Step(f.params, grad)
+			sum += loss * float64(m)
+			rows += m
+		}
+		p := Progress{Epoch: epoch, Epochs: cfg.Epochs, TrainLoss: sum / float64(rows), ValidLoss: math.NaN(),
+			SamplesPerSec: float64(rows) / time.Since(t0).Seconds(), Elapsed: time.Since(start)}
+		res.Epochs = epoch
+		stop := false
+		if valid != nil {
+			f.LogProb(validLP, valid)
+			p.ValidLoss = -meanOf(validLP)
+			if p.ValidLoss < bestLoss {
+				bestLoss = p.ValidLoss
+				copy(best, f.params)
+				res.BestEpoch = epoch
+			} else if cfg.Patience > 0 && epoch-res.BestEpoch >= cfg.Patience {
+				stop = true
+			}
+		} else {
+			res.BestEpoch = epoch
+		}
+		res.History = append(res.History, p)
+		if cfg.Progress != nil {
+			cfg.Progress(p)
+		}
+		if stop {
+			break
+		}
+	}
+	if valid != nil && !math.IsInf(bestLoss, 1) {
+		copy(f.params, best)
+	}
+	return res, nil
+}
+
+func meanOf(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// FitReverseKL trains f to approximate the density proportional to
+// exp(target) by minimising the reverse KL divergence with Adam: each step
+// draws BatchSize base points with cfg.Seed's generator and follows the
+// reparameterisation gradient. It runs Epochs × StepsPerEpoch steps and
+// reports progress after every StepsPerEpoch. Errors are as for FitContext.
+func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) (*Result, error) {
+	cfg.defaults()
+	if err := cfg.validate("FitReverseKL"); err != nil {
+		return nil, err
+	}
+	if target == nil {
+		return nil, errors.New("flow: FitReverseKL: nil target")
+	}
+	rnd := rand.New(rand.NewPCG(cfg.Seed, 0x2545f4914f6cdd1d))
+	obj := NewReverseKL(f, target, cfg.Workers, cfg.ShardSize)
+	opt := NewAdam(cfg.LearningRate)
+	opt.WeightDecay = cfg.WeightDecay
+	grad := make([]float64, f.NumParams())
+	z := mat.NewDense(cfg.BatchSize, f.d, nil)
+	zd := z.RawMatrix().Data
+	res := &Result{}
+	start := time.Now()
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		t0 := time.Now()
+		sum := 0.0
+		for s := 0; s < cfg.StepsPerEpoch; s++ {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			stdNormalFill(zd, rnd)
+			loss := obj.LossGrad(grad, z)
+			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite(grad) {
+				return res, fmt.Errorf("flow: FitReverseKL: epoch %d, step %d: %w (loss %v)", epoch, s, ErrNonFinite, loss)
+			}
+			opt.Step(f.params, grad)
+			sum += loss
+		}
+		p := Progress{Epoch: epoch, Epochs: cfg.Epochs, TrainLoss: sum / float64(cfg.StepsPerEpoch), ValidLoss: math.NaN(),
+			SamplesPerSec: float64(cfg.StepsPerEpoch*cfg.BatchSize) / time.Since(t0).Seconds(), Elapsed: time.Since(start)}
+		res.Epochs, res.BestEpoch = epoch, epoch
+		res.History = append(res.History, p)
+		if cfg.Progress != nil {
+			cfg.Progress(p)
+		}
+	}
+	return res, nil
+}
+
+// ELBO estimates the evidence lower bound E_q[log π(x) − log q(x)] ≤ log Z
+// of f against target from n draws of rnd, and returns it with its standard
+// error.
+func ELBO(f *Flow, target Target, n int, rnd *rand.Rand) (elbo, stderr float64) {
+	x := mat.NewDense(n, f.d, nil)
+	logq := make([]float64, n)
+	f.Sample(x, logq, rnd)
+	g := make([]float64, f.d)
+	w := make([]float64, n)
+	for i := range w {
+		w[i] = target(g, x.RawRowView(i)) - logq[i]
+	}
+	m := meanOf(w)
+	v := 0.0
+	for _, x := range w {
+		v += (x - m) * (x - m)
+	}
+	return m, math.Sqrt(v / float64(n-1) / float64(n))
+}
