@@ -475,6 +475,17 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 	return h
 }
 
+// lastHidden returns where hiddenForward leaves the last hidden layer's
+// output over n rows, or x when there is no hidden layer.
+func (m *MADE) lastHidden(x []float64, n int, work []float64) []float64 {
+	L := len(m.sizes) - 1
+	if L == 1 {
+		return x
+	}
+	o := m.hiddenOff(L-1, n)
+	return work[o : o+n*m.sizes[L-1]]
+}
+
 // forward evaluates the MADE on the n rows of x (columns in the order) and
 // returns its output, n×2D, a view of work: row r is [μ ; α] in the order
 // (column p is μ of the dimension at position p, column D+p its α).

@@ -236,9 +236,12 @@ func (a *arLayer) sequential(out, in, logdet, work []float64, fwd bool) {
 	mu, araw := w.dout[:n], w.dout[n:2*n]
 	L := len(m.sizes) - 1
 	for p := 0; p < d; p++ {
-		h := w.out
+		var h []float64
 		if m.lims[L-1][p] > 0 {
 			h = m.hiddenForward(w.out, n, w.mw)
+		} else {
+			// Nothing is read from h: any buffer of its shape does.
+			h = m.lastHidden(w.out, n, w.mw)
 		}
 		m.outputRow(mu, h, p, n)
 		m.outputRow(araw, h, d+p, n)
