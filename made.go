@@ -326,6 +326,18 @@ func (m *MADE) Activation() Activation { return m.act }
 // NumLayers returns the number of weight layers, len(Hidden())+1.
 func (m *MADE) NumLayers() int { return len(m.sizes) - 1 }
 
+// denseCost returns Σ in·out over the MADE's weight layers, masked entries
+// included: the cost model of DESIGN §7 counts a pass over n rows as
+// 2·n·denseCost flops forward, 4·n·denseCost backward (a staircase kernel
+// that skips zero tiles does about half of that).
+func (m *MADE) denseCost() int {
+	c := 0
+	for l := 1; l < len(m.sizes); l++ {
+		c += m.sizes[l] * m.sizes[l-1]
+	}
+	return c
+}
+
 // layer returns the weights and biases of weight layer l (1-based) in p,
 // which is the parameters or a gradient of the same layout.
 func (m *MADE) layer(p []float64, l int) (w, b []float64) {
@@ -475,15 +487,47 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 	return h
 }
 
-// lastHidden returns where hiddenForward leaves the last hidden layer's
-// output over n rows, or x when there is no hidden layer.
-func (m *MADE) lastHidden(x []float64, n int, work []float64) []float64 {
+// positionPass is the MADE evaluation of position p (0-based) of the
+// sequential direction of a MAF or IAF layer. x (n×D, columns in the order)
+// must hold final values at positions < p; the hidden units of degree < p
+// must hold, in work, the values that positionPass left at the earlier
+// positions of the same x. It computes the units of degree p of every
+// hidden layer, in place in work, and then writes μ and α_raw of position p
+// of every row into mu and araw (length n each):
+//
+//	for each hidden layer l, for k with deg(k) = p:
+//	    h_l[·,k] = act(b_l[k] + Σ_{j<lim[k]} h_{l−1}[·,j]·W_l[k,j])
+//	mu = out[·, p], araw = out[·, D+p]
+//
+// Hidden unit k reads units j of the layer below with deg(j) ≤ deg(k) = p,
+// computed at this or an earlier position, and the outputs of position p
+// read units of degree ≤ p; so nothing stale is ever read, each unit is
+// computed once over the D positions, and every value is the one a full
+// pass on the final x gives, bit for bit (the kernel sums each unit over
+// the same prefix in the same order).
+func (m *MADE) positionPass(x []float64, p, n int, work, mu, araw []float64) {
 	L := len(m.sizes) - 1
-	if L == 1 {
-		return x
+	h := x
+	tmp := work[n*(m.sumH+2*m.d):] // the backward scratch, unused here
+	for l := 1; l < L; l++ {
+		in, out := m.sizes[l-1], m.sizes[l]
+		y := work[m.hiddenOff(l, n) : m.hiddenOff(l, n)+n*out]
+		deg := m.degs[l-1]
+		k0, k1 := sort.SearchInts(deg, p), sort.SearchInts(deg, p+1)
+		if k1 > k0 {
+			blk := k1 - k0
+			w, b := m.layer(m.params, l)
+			t := tmp[:n*blk]
+			maskedForward(t, h, w[k0*in:k1*in], b[k0:k1], m.lims[l-1][k0:k1], n, in, blk)
+			m.act.apply(t)
+			for r := 0; r < n; r++ {
+				copy(y[r*out+k0:r*out+k1], t[r*blk:(r+1)*blk])
+			}
+		}
+		h = y
 	}
-	o := m.hiddenOff(L-1, n)
-	return work[o : o+n*m.sizes[L-1]]
+	m.outputRow(mu, h, p, n)
+	m.outputRow(araw, h, m.d+p, n)
 }
 
 // forward evaluates the MADE on the n rows of x (columns in the order) and

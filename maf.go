@@ -71,6 +71,10 @@ func (a *arLayer) NumParams() int         { return len(a.made.params) }
 func (a *arLayer) Params() []float64      { return a.made.params }
 func (a *arLayer) BindParams(p []float64) { a.made.BindParams(p) }
 
+// denseCost is the MADE's (see MADE.denseCost): the cost of the one-pass
+// direction, and about that of the sequential one (see sequential).
+func (a *arLayer) denseCost() int { return a.made.denseCost() }
+
 // madePasses returns the number of MADE passes over a batch so far.
 func (a *arLayer) madePasses() int64 { return a.passes.Load() }
 
@@ -222,11 +226,14 @@ func (a *arLayer) onePassBackward(dIn, dOut, dld, in, out, work, grad []float64,
 //	fwd:  out_p = in_p·exp(α_p) + μ_p,    logdet += α_p   (MAF Forward)
 //	!fwd: out_p = (in_p − μ_p)·exp(−α_p), logdet −= α_p   (IAF Inverse)
 //
-// Each position takes one pass of the MADE's hidden layers over the batch
-// and the two output rows of that position (a position whose outputs see no
-// hidden unit, such as the first, skips the hidden layers). Outputs at
-// positions ≥ p are zero or already-computed values while position p is
-// computed; the masks keep them from reaching μ_p and α_p.
+// Each position is one MADE evaluation over the batch (MADE.positionPass),
+// and a cheap one: a hidden unit of degree k depends only on the positions
+// < k, so it is final once position k−1 is known, and μ_p, α_p read only
+// units of degree ≤ p. Position p therefore computes, in each hidden layer,
+// just the units of degree p (a contiguous block, the units being sorted),
+// then the two output rows of p; the D evaluations together compute each
+// hidden unit once, about the cost of one full pass, and give bit for bit
+// what D full passes would (sequentialNaive, which the tests compare).
 func (a *arLayer) sequential(out, in, logdet, work []float64, fwd bool) {
 	n, d := len(logdet), a.made.d
 	w := a.split(work, n)
@@ -234,28 +241,45 @@ func (a *arLayer) sequential(out, in, logdet, work []float64, fwd bool) {
 	gatherRows(w.in, in, m.order)
 	clear(w.out)
 	mu, araw := w.dout[:n], w.dout[n:2*n]
-	L := len(m.sizes) - 1
 	for p := 0; p < d; p++ {
-		var h []float64
-		if m.lims[L-1][p] > 0 {
-			h = m.hiddenForward(w.out, n, w.mw)
+		m.positionPass(w.out, p, n, w.mw, mu, araw)
+		a.passes.Add(1)
+		a.affineStep(w.out, w.in, logdet, mu, araw, p, fwd)
+	}
+	gatherRows(out, w.out, m.pos)
+}
+
+// affineStep sets position p of every row of out (n×D, in the order) from
+// the same position of in and the columns mu, araw (α_raw) of that position.
+func (a *arLayer) affineStep(out, in, logdet, mu, araw []float64, p int, fwd bool) {
+	d := a.made.d
+	for r := range logdet {
+		al := a.scale1(araw[r])
+		if fwd {
+			out[r*d+p] = in[r*d+p]*math.Exp(al) + mu[r]
+			logdet[r] += al
 		} else {
-			// Nothing is read from h: any buffer of its shape does.
-			h = m.lastHidden(w.out, n, w.mw)
+			out[r*d+p] = (in[r*d+p] - mu[r]) * math.Exp(-al)
+			logdet[r] -= al
 		}
+	}
+}
+
+// sequentialNaive is sequential with a full pass of the hidden layers at
+// every position: D times the work, the same result. It is the reference
+// the tests and benchmarks compare sequential with.
+func (a *arLayer) sequentialNaive(out, in, logdet, work []float64, fwd bool) {
+	n, d := len(logdet), a.made.d
+	w := a.split(work, n)
+	m := a.made
+	gatherRows(w.in, in, m.order)
+	clear(w.out)
+	mu, araw := w.dout[:n], w.dout[n:2*n]
+	for p := 0; p < d; p++ {
+		h := m.hiddenForward(w.out, n, w.mw)
 		m.outputRow(mu, h, p, n)
 		m.outputRow(araw, h, d+p, n)
-		a.passes.Add(1)
-		for r := 0; r < n; r++ {
-			al := a.scale1(araw[r])
-			if fwd {
-				w.out[r*d+p] = w.in[r*d+p]*math.Exp(al) + mu[r]
-				logdet[r] += al
-			} else {
-				w.out[r*d+p] = (w.in[r*d+p] - mu[r]) * math.Exp(-al)
-				logdet[r] -= al
-			}
-		}
+		a.affineStep(w.out, w.in, logdet, mu, araw, p, fwd)
 	}
 	gatherRows(out, w.out, m.pos)
 }
