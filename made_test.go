@@ -364,3 +364,35 @@ func TestMADEBadConfig(t *testing.T) {
 		t.Errorf("D = 1: %v", err)
 	}
 }
+
+// TestMaskedWeightsStayZero: masked weights start at zero, get exactly zero
+// gradients and so stay zero through training, weight decay included.
+func TestMaskedWeightsStayZero(t *testing.T) {
+	f, err := NewMAFFlow(AutoregressiveFlowConfig{Dim: 4, Layers: 2, Hidden: []int{6, 5}, Activation: Tanh, RandomOrders: true, Degrees: RandomDegrees, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := mat.NewDense(200, 4, randomRows(200, 4, 1))
+	if _, err := Fit(f, x, TrainConfig{Epochs: 3, BatchSize: 50, LearningRate: 1e-2, WeightDecay: 1e-3}); err != nil {
+		t.Fatal(err)
+	}
+	moved := false
+	for i, l := range f.Layers() {
+		m := l.(*MAF).MADE()
+		for k := 1; k <= m.NumLayers(); k++ {
+			w, _ := m.layer(m.params, k)
+			in := m.sizes[k-1]
+			for r, lim := range m.lims[k-1] {
+				for j := 0; j < in; j++ {
+					if j >= lim && w[r*in+j] != 0 {
+						t.Fatalf("layer %d: masked weight (%d, %d) of MADE layer %d is %v after training", i, r, j, k, w[r*in+j])
+					}
+					moved = moved || (j < lim && k == m.NumLayers() && w[r*in+j] != 0)
+				}
+			}
+		}
+	}
+	if !moved {
+		t.Error("training did not move the output layers")
+	}
+}
