@@ -19,7 +19,7 @@ import (
 // Fit a masked autoregressive flow to two moons by maximum likelihood. Its
 // log-density takes one MADE pass per layer; sampling takes D sequential
 // positions per layer.
-func ExampleNewMAFFlow() {
+func ExampleFit_maf() {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	train := flow.TwoMoons(2000, 0.1, rnd)
 	test := flow.TwoMoons(1000, 0.1, rnd)
@@ -67,7 +67,7 @@ func ExampleNewMAFFlow() {
 // KL (variational inference): sampling, which training differentiates,
 // takes one MADE pass per layer. The target is the banana
 // log π(x) = −x₁²/8 − (x₂ − x₁²/4)²/2, whose normalising constant is 4π.
-func ExampleNewIAFFlow() {
+func ExampleFitReverseKL_iaf() {
 	banana := func(grad, x []float64) float64 {
 		u := x[1] - x[0]*x[0]/4
 		grad[0] = -x[0]/4 + u*x[0]/2
