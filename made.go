@@ -116,12 +116,15 @@ type MADEConfig struct {
 // is the input dimension Order()[p]), and the output rows are kept in the
 // order too: row p is μ of dimension Order()[p] and row D+p its α. Every
 // mask is then a staircase: row k of a weight matrix is used on a prefix of
-// its columns, of length lim[k], non-decreasing in k. The parameters are laid
-// out layer by layer as W_l (out×in, row-major, in this sorted layout) then
-// b_l. Masked weights are never read and their gradients are never written:
-// they stay exactly zero in a gradient vector that starts at zero.
+// its columns, of length lim[k], non-decreasing in k (in the output layer,
+// within the μ rows and within the α rows). The parameters are laid out
+// layer by layer as W_l (out×in, row-major, in this sorted layout) then b_l.
+// Masked weights start at zero and are never read; their gradients are
+// never written, so they stay exactly zero in a gradient vector that starts
+// at zero, and through training.
 //
-// Mask, Weights and Biases give each layer in the export layout: out×in
+// Mask, Weights and Biases give each layer in the export layout, and
+// SetLayer sets one from it: out×in
 // with the input columns of the first layer in dimension order (column i is
 // dimension i), the output rows in dimension order ([μ_0, …, μ_{D−1},
 // α_0, …, α_{D−1}]), hidden units in their stored (sorted) order, and zeros
