@@ -152,4 +152,3 @@ func BenchmarkSample(b *testing.B) {
 		})
 	}
 }
-
