@@ -53,6 +53,9 @@ const (
 	// degrees 1, …, D−1, so that every degree is present, and draws the
 	// degree of every other unit uniformly from [1, D−1].
 	RandomDegrees
+	// ExplicitDegrees takes the degrees from the configuration's
+	// HiddenDegrees, as a model file gives them.
+	ExplicitDegrees
 )
 
 // String returns "sequential" or "random".
@@ -62,6 +65,8 @@ func (k DegreeKind) String() string {
 		return "sequential"
 	case RandomDegrees:
 		return "random"
+	case ExplicitDegrees:
+		return "explicit"
 	}
 	return fmt.Sprintf("DegreeKind(%d)", int(k))
 }
@@ -85,8 +90,18 @@ type MADEConfig struct {
 	// position p, so it has degree p+1 and its outputs may depend on the
 	// dimensions Perm[0], …, Perm[p−1] only.
 	Perm []int
-	// Degrees chooses how hidden degrees are assigned.
+	// Degrees chooses how hidden degrees are assigned; HiddenDegrees gives
+	// them when Degrees is ExplicitDegrees and must be nil otherwise.
 	Degrees DegreeKind
+	// HiddenDegrees are explicit hidden degrees: HiddenDegrees[l][k] is
+	// the degree of unit k of hidden layer l, in [1, D−1] (1 when D = 1).
+	// Each layer's degrees must be sorted, the order in which a MADE keeps
+	// its units (and exports them): a model whose units are not sorted is
+	// loaded by permuting them, rows of W_l and b_l with columns of
+	// W_{l+1}. Explicit degrees need not include every degree, but an
+	// output then misses the inputs that only a missing degree would
+	// connect.
+	HiddenDegrees [][]int
 	// Seed seeds the initial weights, a random order and random degrees
 	// (each from a stream of its own).
 	Seed uint64
@@ -173,8 +188,16 @@ func newMADE(caller string, cfg MADEConfig) (*MADE, error) {
 	if !cfg.Activation.valid() {
 		return nil, fmt.Errorf("flow: %s: unknown activation %d", caller, int(cfg.Activation))
 	}
-	if cfg.Degrees != SequentialDegrees && cfg.Degrees != RandomDegrees {
+	if cfg.Degrees != SequentialDegrees && cfg.Degrees != RandomDegrees && cfg.Degrees != ExplicitDegrees {
 		return nil, fmt.Errorf("flow: %s: unknown degree assignment %d", caller, int(cfg.Degrees))
+	}
+	if cfg.Degrees != ExplicitDegrees && cfg.HiddenDegrees != nil {
+		return nil, fmt.Errorf("flow: %s: HiddenDegrees is set but the degrees are %v, not explicit", caller, cfg.Degrees)
+	}
+	if cfg.Degrees == ExplicitDegrees {
+		if err := checkDegrees(cfg.HiddenDegrees, cfg.Hidden, d); err != nil {
+			return nil, fmt.Errorf("flow: %s: %v", caller, err)
+		}
 	}
 	if cfg.Order != ExplicitOrder && cfg.Perm != nil {
 		return nil, fmt.Errorf("flow: %s: Perm is set but the order is %v, not explicit", caller, cfg.Order)
@@ -223,6 +246,8 @@ func newMADE(caller string, cfg MADEConfig) (*MADE, error) {
 		deg := make([]int, h)
 		for k := range deg {
 			switch {
+			case cfg.Degrees == ExplicitDegrees:
+				deg[k] = cfg.HiddenDegrees[len(m.degs)][k]
 			case d == 1:
 				deg[k] = 1
 			case cfg.Degrees == SequentialDegrees || k < d-1:
@@ -267,6 +292,28 @@ func newMADE(caller string, cfg MADEConfig) (*MADE, error) {
 	m.params = make([]float64, off)
 	m.init(rand.New(rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d)))
 	return m, nil
+}
+
+// checkDegrees validates explicit hidden degrees.
+func checkDegrees(degs [][]int, hidden []int, d int) error {
+	if len(degs) != len(hidden) {
+		return fmt.Errorf("explicit degrees for %d hidden layers, want %d", len(degs), len(hidden))
+	}
+	hi := max(d-1, 1)
+	for l, dg := range degs {
+		if len(dg) != hidden[l] {
+			return fmt.Errorf("hidden layer %d: %d explicit degrees for %d units", l, len(dg), hidden[l])
+		}
+		for k, v := range dg {
+			if v < 1 || v > hi {
+				return fmt.Errorf("hidden layer %d: unit %d has degree %d, outside [1, %d]", l, k, v, hi)
+			}
+			if k > 0 && v < dg[k-1] {
+				return fmt.Errorf("hidden layer %d: degrees are not sorted (unit %d has %d after %d): permute the units to sort them", l, k, v, dg[k-1])
+			}
+		}
+	}
+	return nil
 }
 
 // init sets the initial parameters (see MADE).

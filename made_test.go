@@ -85,6 +85,26 @@ func TestMADEAutoregressive(t *testing.T) {
 	}
 }
 
+// TestMADEExplicitDegrees: explicit degrees that leave a degree out keep
+// the forbidden dependences out and lose the connections that only the
+// missing degree would make.
+func TestMADEExplicitDegrees(t *testing.T) {
+	m, err := NewMADE(MADEConfig{Dim: 4, Hidden: []int{4, 3}, Activation: Tanh, Order: ReversedOrder, Degrees: ExplicitDegrees, HiddenDegrees: [][]int{{1, 1, 3, 3}, {1, 3, 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomizeMADE(m, 0.7, 2)
+	checkAutoregressive(t, "explicit", m, false)
+	// Degree 2 is missing: the outputs of degree 3 (dimension 1) see only
+	// the input of degree 1 (dimension 3), not that of degree 2.
+	x := randomRows(1, 4, 1)
+	jac := mat.NewDense(8, 4, nil)
+	fd.Jacobian(jac, func(y, x []float64) { copy(y, madeEval(m, x, 1)) }, x, nil)
+	if jac.At(1, 2) != 0 || jac.At(1, 3) == 0 {
+		t.Errorf("μ of dimension 1: ∂/∂x₂ = %v, want 0; ∂/∂x₃ = %v, want ≠ 0", jac.At(1, 2), jac.At(1, 3))
+	}
+}
+
 // checkAutoregressive checks that the numerical Jacobian of m's outputs
 // with respect to its inputs is zero exactly where the order forbids a
 // dependence and, when dense is set, non-zero everywhere else.
@@ -192,10 +212,13 @@ func checkExportLayout(t *testing.T, name string, m *MADE, cfg MADEConfig) {
 	if e := maxAbsDiff(got, h.RawMatrix().Data); e > 1e-13 {
 		t.Errorf("%s: a dense network with the exported weights differs from the MADE by %g", name, e)
 	}
-	// SetLayer(Weights, Biases) on a fresh MADE gives the same parameters
-	// where unmasked.
-	cfg.Order, cfg.Perm = ExplicitOrder, m.Order()
-	m2, err := NewMADE(cfg)
+	// A MADE built from what a model file holds (order, degrees,
+	// activation, and the layers through SetLayer) computes the same.
+	var hd [][]int
+	for l := range m.Hidden() {
+		hd = append(hd, m.HiddenDegrees(l))
+	}
+	m2, err := NewMADE(MADEConfig{Dim: d, Hidden: m.Hidden(), Activation: m.Activation(), Order: ExplicitOrder, Perm: m.Order(), Degrees: ExplicitDegrees, HiddenDegrees: hd, Seed: cfg.Seed + 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +372,12 @@ func TestMADEBadConfig(t *testing.T) {
 		{MADEConfig{Dim: 3, Hidden: []int{4}, Order: ExplicitOrder, Perm: []int{2, 0, 2}}, "dimension 2 appears twice"},
 		{MADEConfig{Dim: 3, Hidden: []int{4}, Order: ExplicitOrder, Perm: []int{-1, 0, 1}}, "outside"},
 		{MADEConfig{Dim: 3, Hidden: []int{4}, Perm: []int{0, 1, 2}}, "Perm is set but the order is natural"},
+		{MADEConfig{Dim: 3, Hidden: []int{2}, HiddenDegrees: [][]int{{1, 2}}}, "HiddenDegrees is set but the degrees are sequential"},
+		{MADEConfig{Dim: 3, Hidden: []int{2}, Degrees: ExplicitDegrees}, "explicit degrees for 0 hidden layers, want 1"},
+		{MADEConfig{Dim: 3, Hidden: []int{2}, Degrees: ExplicitDegrees, HiddenDegrees: [][]int{{1, 2, 2}}}, "hidden layer 0: 3 explicit degrees for 2 units"},
+		{MADEConfig{Dim: 3, Hidden: []int{2, 3}, Degrees: ExplicitDegrees, HiddenDegrees: [][]int{{1, 2}, {1, 3, 2}}}, "hidden layer 1: unit 1 has degree 3, outside [1, 2]"},
+		{MADEConfig{Dim: 3, Hidden: []int{2}, Degrees: ExplicitDegrees, HiddenDegrees: [][]int{{0, 2}}}, "unit 0 has degree 0, outside [1, 2]"},
+		{MADEConfig{Dim: 4, Hidden: []int{3}, Degrees: ExplicitDegrees, HiddenDegrees: [][]int{{1, 3, 2}}}, "degrees are not sorted (unit 2 has 2 after 3)"},
 	}
 	for _, c := range cases {
 		_, err := NewMADE(c.cfg)

@@ -20,11 +20,12 @@ type AutoregressiveConfig struct {
 	Hidden []int
 	// Activation follows every hidden layer.
 	Activation Activation
-	// Order, Perm and Degrees configure the MADE's order and hidden
-	// degrees (see MADEConfig).
-	Order   OrderKind
-	Perm    []int
-	Degrees DegreeKind
+	// Order, Perm, Degrees and HiddenDegrees configure the MADE's order
+	// and hidden degrees (see MADEConfig).
+	Order         OrderKind
+	Perm          []int
+	Degrees       DegreeKind
+	HiddenDegrees [][]int
 	// Clamp soft-clamps the log-scales: with Clamp = c > 0,
 	// α = c·tanh(α_raw/c), which keeps |α| < c; with 0, α = α_raw.
 	Clamp float64
@@ -33,7 +34,7 @@ type AutoregressiveConfig struct {
 }
 
 func (c *AutoregressiveConfig) made() MADEConfig {
-	return MADEConfig{Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation, Order: c.Order, Perm: c.Perm, Degrees: c.Degrees, Seed: c.Seed}
+	return MADEConfig{Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation, Order: c.Order, Perm: c.Perm, Degrees: c.Degrees, HiddenDegrees: c.HiddenDegrees, Seed: c.Seed}
 }
 
 // arLayer is what MAF and IAF share: the affine autoregressive map
