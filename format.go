@@ -4,6 +4,8 @@
 
 package flow
 
+//go:generate go run ./internal/gengolden -out testdata/golden
+
 import (
 	"bytes"
 	"encoding/json"
