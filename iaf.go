@@ -1,0 +1,72 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import "fmt"
+
+// IAF is an inverse autoregressive flow layer (Kingma et al. 2016): the
+// generative map x = f(z) is
+//
+//	x_d = z_d·exp(α_d) + μ_d,   (μ_d, α_d) = MADE(z)_d, a function of z_{<d},
+//
+// z_{<d} being the dimensions before d in the MADE's order. Forward, the
+// sampling direction, takes one MADE pass: (μ, α) = MADE(z),
+// x = z ⊙ exp(α) + μ, log-det Σ α. Inverse, the density direction, takes D
+// passes, one per position of the order: z_d = (x_d − μ_d(z_{<d}))·exp(−α_d),
+// log-det −Σ α. Gradients flow through Forward (reverse KL, variational
+// inference).
+//
+// Its parameters are its MADE's, in the MADE's stored layout. It starts as
+// the identity (the MADE's output layer is zero).
+type IAF struct {
+	arLayer
+}
+
+// NewIAF returns an IAF layer, or an error saying what is wrong with the
+// configuration.
+func NewIAF(cfg AutoregressiveConfig) (*IAF, error) {
+	m, err := newARMADE("NewIAF", cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &IAF{arLayer{made: m, clamp: cfg.Clamp}}, nil
+}
+
+// Forward computes x = z ⊙ exp(α(z)) + μ(z) in one MADE pass and adds Σ α
+// to logdet.
+func (l *IAF) Forward(x, z, logdet, work []float64) {
+	checkRows("IAF.Forward", l.made.d, logdet, x, z)
+	l.onePass(x, z, logdet, work, true)
+}
+
+// Inverse computes z = g(x) in D sequential MADE passes and adds −Σ α to
+// logdet.
+func (l *IAF) Inverse(z, x, logdet, work []float64) {
+	checkRows("IAF.Inverse", l.made.d, logdet, x, z)
+	l.sequential(z, x, logdet, work, false)
+}
+
+// ForwardBackward backpropagates through Forward (see onePassBackward).
+func (l *IAF) ForwardBackward(dz, dx, dld, z, x, work, grad []float64) {
+	l.onePassBackward(dz, dx, dld, z, x, work, grad, true)
+}
+
+// NewIAFFlow returns a flow of Layers IAF layers whose orders alternate
+// between natural and reversed (or are random, one per layer).
+func NewIAFFlow(cfg AutoregressiveFlowConfig) (*Flow, error) {
+	cfgs, err := cfg.layerConfigs("NewIAFFlow")
+	if err != nil {
+		return nil, err
+	}
+	layers := make([]Layer, len(cfgs))
+	for l, c := range cfgs {
+		m, err := newARMADE(fmt.Sprintf("NewIAFFlow: layer %d", l), c)
+		if err != nil {
+			return nil, err
+		}
+		layers[l] = &IAF{arLayer{made: m, clamp: c.Clamp}}
+	}
+	return New(layers...)
+}

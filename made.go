@@ -1,0 +1,614 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// OrderKind says how a MADE orders the dimensions of its input.
+type OrderKind int
+
+const (
+	// NaturalOrder is 0, 1, …, D−1: dimension i has degree i+1.
+	NaturalOrder OrderKind = iota
+	// ReversedOrder is D−1, …, 1, 0: dimension i has degree D−i.
+	ReversedOrder
+	// RandomOrder is a uniformly random order drawn from the seed.
+	RandomOrder
+	// ExplicitOrder is the order given in the configuration's Perm.
+	ExplicitOrder
+)
+
+// String returns "natural", "reversed", "random" or "explicit".
+func (o OrderKind) String() string {
+	switch o {
+	case NaturalOrder:
+		return "natural"
+	case ReversedOrder:
+		return "reversed"
+	case RandomOrder:
+		return "random"
+	case ExplicitOrder:
+		return "explicit"
+	}
+	return fmt.Sprintf("OrderKind(%d)", int(o))
+}
+
+// DegreeKind says how a MADE assigns degrees to its hidden units.
+type DegreeKind int
+
+const (
+	// SequentialDegrees gives hidden unit k (before sorting) the degree
+	// k mod (D−1) + 1.
+	SequentialDegrees DegreeKind = iota
+	// RandomDegrees gives the first D−1 units of each hidden layer the
+	// degrees 1, …, D−1, so that every degree is present, and draws the
+	// degree of every other unit uniformly from [1, D−1].
+	RandomDegrees
+)
+
+// String returns "sequential" or "random".
+func (k DegreeKind) String() string {
+	switch k {
+	case SequentialDegrees:
+		return "sequential"
+	case RandomDegrees:
+		return "random"
+	}
+	return fmt.Sprintf("DegreeKind(%d)", int(k))
+}
+
+// MADEConfig configures a MADE.
+type MADEConfig struct {
+	// Dim is the dimension D ≥ 1 of the input; the output has 2D values.
+	Dim int
+	// Hidden lists the widths of the hidden layers. Each must be at least
+	// D−1 (at least 1 when D = 1), or some input could not reach the
+	// outputs that may depend on it. None makes the MADE a masked affine
+	// map.
+	Hidden []int
+	// Activation follows every hidden layer.
+	Activation Activation
+	// Order orders the input dimensions; Perm gives the order when Order
+	// is ExplicitOrder and must be nil otherwise.
+	Order OrderKind
+	// Perm is the explicit order, a permutation of 0, …, D−1 (0-based,
+	// like NewPermutation): Perm[p] is the dimension that comes at
+	// position p, so it has degree p+1 and its outputs may depend on the
+	// dimensions Perm[0], …, Perm[p−1] only.
+	Perm []int
+	// Degrees chooses how hidden degrees are assigned.
+	Degrees DegreeKind
+	// Seed seeds the initial weights, a random order and random degrees
+	// (each from a stream of its own).
+	Seed uint64
+}
+
+// MADE is a masked autoencoder for distribution estimation (Germain et al.
+// 2015): a multilayer perceptron from R^D to R^{2D} whose weights are masked
+// so that the outputs μ_i and α_i of dimension i depend only on the
+// dimensions that come before i in the MADE's order. Its output is laid
+// out [μ ; α], D values each. Following DESIGN §2:
+//
+//   - input degrees are the positions of the dimensions in the order,
+//     1, …, D: deg(i) = p+1 where Order()[p] = i;
+//   - hidden degrees lie in [1, D−1] (they are all 1 when D = 1, which
+//     connects them to no output);
+//   - a hidden unit k sees unit j of the layer below iff deg(k) ≥ deg(j);
+//   - the outputs of dimension d see unit k of the last hidden layer (or
+//     input k, with no hidden layer) iff deg(d) > deg(k).
+//
+// With D = 1 the outputs μ and α are their biases alone.
+//
+// # Storage
+//
+// The hidden units of every layer are kept sorted by degree (a permutation
+// of the units changes nothing mathematically), the input is gathered into
+// the order before the first layer (column p of the first layer's weights
+// is the input dimension Order()[p]), and the output rows are kept in the
+// order too: row p is μ of dimension Order()[p] and row D+p its α. Every
+// mask is then a staircase: row k of a weight matrix is used on a prefix of
+// its columns, of length lim[k], non-decreasing in k. The parameters are laid
+// out layer by layer as W_l (out×in, row-major, in this sorted layout) then
+// b_l. Masked weights are never read and their gradients are never written:
+// they stay exactly zero in a gradient vector that starts at zero.
+//
+// Mask, Weights and Biases give each layer in the export layout: out×in
+// with the input columns of the first layer in dimension order (column i is
+// dimension i), the output rows in dimension order ([μ_0, …, μ_{D−1},
+// α_0, …, α_{D−1}]), hidden units in their stored (sorted) order, and zeros
+// where masked. HiddenDegrees and InputDegrees give the degrees in that same
+// layout, so that Mask(l) is exactly the DESIGN §2 formula applied to them.
+//
+// # Initialisation
+//
+// Biases are zero; each unmasked weight of hidden unit k is drawn from
+// U(−1/√lim[k], 1/√lim[k]), lim[k] being the unit's number of unmasked
+// inputs; the output layer is zero, so that μ = α = 0 at the start and a
+// MAF or IAF layer starts as the identity.
+type MADE struct {
+	d     int
+	order []int // order[p] is the dimension at position p (degree p+1)
+	pos   []int // pos[i] is the position of dimension i: order[pos[i]] = i
+	sizes []int // D, hidden…, 2D
+	act   Activation
+	degs  [][]int // degs[l] are the sorted degrees of hidden layer l (0-based)
+	lims  [][]int // lims[l−1] is the staircase of weight layer l (1-based)
+	woff  []int   // woff[l−1] is the offset of W_l in the parameters; b_l follows it
+	maxW  int     // the widest hidden layer
+	sumH  int     // the sum of the hidden widths
+	// params is the parameter storage (see BindParams).
+	params []float64
+}
+
+// NewMADE returns a MADE, or an error saying what is wrong with the
+// configuration.
+func NewMADE(cfg MADEConfig) (*MADE, error) { return newMADE("NewMADE", cfg) }
+
+func newMADE(caller string, cfg MADEConfig) (*MADE, error) {
+	d := cfg.Dim
+	if d < 1 {
+		return nil, fmt.Errorf("flow: %s: dimension %d < 1", caller, d)
+	}
+	minW := max(d-1, 1)
+	for i, h := range cfg.Hidden {
+		if h < 1 {
+			return nil, fmt.Errorf("flow: %s: hidden layer %d has width %d", caller, i, h)
+		}
+		if h < minW {
+			return nil, fmt.Errorf("flow: %s: hidden layer %d has %d units, fewer than D−1 = %d: it cannot connect every input to the outputs that may depend on it", caller, i, h, d-1)
+		}
+	}
+	if !cfg.Activation.valid() {
+		return nil, fmt.Errorf("flow: %s: unknown activation %d", caller, int(cfg.Activation))
+	}
+	if cfg.Degrees != SequentialDegrees && cfg.Degrees != RandomDegrees {
+		return nil, fmt.Errorf("flow: %s: unknown degree assignment %d", caller, int(cfg.Degrees))
+	}
+	if cfg.Order != ExplicitOrder && cfg.Perm != nil {
+		return nil, fmt.Errorf("flow: %s: Perm is set but the order is %v, not explicit", caller, cfg.Order)
+	}
+	order := make([]int, d)
+	switch cfg.Order {
+	case NaturalOrder:
+		for p := range order {
+			order[p] = p
+		}
+	case ReversedOrder:
+		for p := range order {
+			order[p] = d - 1 - p
+		}
+	case RandomOrder:
+		order = rand.New(rand.NewPCG(cfg.Seed, 0xda942042e4dd58b5)).Perm(d)
+	case ExplicitOrder:
+		if len(cfg.Perm) != d {
+			return nil, fmt.Errorf("flow: %s: explicit order has %d entries, want D = %d", caller, len(cfg.Perm), d)
+		}
+		copy(order, cfg.Perm)
+	default:
+		return nil, fmt.Errorf("flow: %s: unknown order %d", caller, int(cfg.Order))
+	}
+	pos := make([]int, d)
+	for i := range pos {
+		pos[i] = -1
+	}
+	for p, i := range order {
+		if i < 0 || i >= d {
+			return nil, fmt.Errorf("flow: %s: explicit order: entry %d is %d, outside [0, %d): the order must be a permutation of 0, …, D−1", caller, p, i, d)
+		}
+		if pos[i] >= 0 {
+			return nil, fmt.Errorf("flow: %s: explicit order: dimension %d appears twice (entries %d and %d): the order must be a permutation of 0, …, D−1", caller, i, pos[i], p)
+		}
+		pos[i] = p
+	}
+
+	m := &MADE{d: d, order: order, pos: pos, act: cfg.Activation}
+	m.sizes = append([]int{d}, cfg.Hidden...)
+	m.sizes = append(m.sizes, 2*d)
+
+	// Hidden degrees, sorted.
+	drnd := rand.New(rand.NewPCG(cfg.Seed, 0x2545f4914f6cdd1d))
+	for _, h := range cfg.Hidden {
+		deg := make([]int, h)
+		for k := range deg {
+			switch {
+			case d == 1:
+				deg[k] = 1
+			case cfg.Degrees == SequentialDegrees || k < d-1:
+				deg[k] = k%(d-1) + 1
+			default:
+				deg[k] = 1 + drnd.IntN(d-1)
+			}
+		}
+		sort.Ints(deg)
+		m.degs = append(m.degs, deg)
+		m.maxW = max(m.maxW, h)
+		m.sumH += h
+	}
+
+	// Staircases. prev holds the degrees of the layer below, sorted.
+	prev := make([]int, d)
+	for p := range prev {
+		prev[p] = p + 1
+	}
+	for _, deg := range m.degs {
+		lim := make([]int, len(deg))
+		for k, dk := range deg {
+			// M[k,j] = 1 iff deg(k) ≥ deg(j): j < #{j : deg(j) ≤ dk}.
+			lim[k] = sort.SearchInts(prev, dk+1)
+		}
+		m.lims = append(m.lims, lim)
+		prev = deg
+	}
+	lim := make([]int, 2*d)
+	for p := 0; p < d; p++ {
+		// M[d,k] = 1 iff deg(d) > deg(k): k < #{k : deg(k) < p+1}.
+		lim[p] = sort.SearchInts(prev, p+1)
+		lim[d+p] = lim[p]
+	}
+	m.lims = append(m.lims, lim)
+
+	off := 0
+	for l := 1; l < len(m.sizes); l++ {
+		m.woff = append(m.woff, off)
+		off += m.sizes[l]*m.sizes[l-1] + m.sizes[l]
+	}
+	m.params = make([]float64, off)
+	m.init(rand.New(rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d)))
+	return m, nil
+}
+
+// init sets the initial parameters (see MADE).
+func (m *MADE) init(rnd *rand.Rand) {
+	clear(m.params)
+	L := len(m.sizes) - 1
+	for l := 1; l < L; l++ {
+		w, _ := m.layer(m.params, l)
+		in := m.sizes[l-1]
+		for k, lk := range m.lims[l-1] {
+			r := 1 / math.Sqrt(float64(max(lk, 1)))
+			for j := 0; j < lk; j++ {
+				w[k*in+j] = r * (2*rnd.Float64() - 1)
+			}
+		}
+	}
+}
+
+// Dim returns D.
+func (m *MADE) Dim() int { return m.d }
+
+// NumParams returns the number of parameters, masked weights included.
+func (m *MADE) NumParams() int { return len(m.params) }
+
+// Params returns the parameters in the stored layout (a view, not a copy).
+func (m *MADE) Params() []float64 { return m.params }
+
+// BindParams copies the current parameters into p, of length NumParams,
+// and makes p the MADE's parameter storage.
+func (m *MADE) BindParams(p []float64) {
+	copy(p, m.params)
+	m.params = p
+}
+
+// Order returns a copy of the order: Order()[p] is the dimension at
+// position p, whose degree is p+1.
+func (m *MADE) Order() []int { return append([]int(nil), m.order...) }
+
+// InputDegrees returns the degree of each input dimension, in dimension
+// order: the position of the dimension in the order, plus one. The outputs
+// μ_i and α_i have the degree of dimension i.
+func (m *MADE) InputDegrees() []int {
+	deg := make([]int, m.d)
+	for i, p := range m.pos {
+		deg[i] = p + 1
+	}
+	return deg
+}
+
+// Hidden returns the widths of the hidden layers.
+func (m *MADE) Hidden() []int { return append([]int(nil), m.sizes[1:len(m.sizes)-1]...) }
+
+// HiddenDegrees returns the degrees of the units of hidden layer l
+// (0-based), in their stored order, which is sorted.
+func (m *MADE) HiddenDegrees(l int) []int { return append([]int(nil), m.degs[l]...) }
+
+// Activation returns the activation of the hidden layers.
+func (m *MADE) Activation() Activation { return m.act }
+
+// NumLayers returns the number of weight layers, len(Hidden())+1.
+func (m *MADE) NumLayers() int { return len(m.sizes) - 1 }
+
+// denseCost returns Σ in·out over the MADE's weight layers, masked entries
+// included: the cost model of DESIGN §7 counts a pass over n rows as
+// 2·n·denseCost flops forward, 4·n·denseCost backward (a staircase kernel
+// that skips zero tiles does about half of that).
+func (m *MADE) denseCost() int {
+	c := 0
+	for l := 1; l < len(m.sizes); l++ {
+		c += m.sizes[l] * m.sizes[l-1]
+	}
+	return c
+}
+
+// layer returns the weights and biases of weight layer l (1-based) in p,
+// which is the parameters or a gradient of the same layout.
+func (m *MADE) layer(p []float64, l int) (w, b []float64) {
+	in, out := m.sizes[l-1], m.sizes[l]
+	o := m.woff[l-1]
+	return p[o : o+out*in], p[o+out*in : o+out*in+out]
+}
+
+// exportIndex maps entry (r, c) of weight layer l (0-based) in the export
+// layout to its stored row and column, and says whether it is masked.
+func (m *MADE) exportIndex(l, r, c int) (row, col int, masked bool) {
+	row, col = r, c
+	if l == 0 {
+		col = m.pos[c]
+	}
+	if l == len(m.sizes)-2 {
+		if r < m.d {
+			row = m.pos[r]
+		} else {
+			row = m.d + m.pos[r-m.d]
+		}
+	}
+	return row, col, col >= m.lims[l][row]
+}
+
+func (m *MADE) checkLayer(method string, l int) {
+	if l < 0 || l >= len(m.sizes)-1 {
+		panic(fmt.Sprintf("flow: MADE.%s: layer %d outside [0, %d)", method, l, len(m.sizes)-1))
+	}
+}
+
+// Mask returns the mask of weight layer l (0-based; layer NumLayers()−1
+// is the output layer) in the export layout: an out×in matrix of ones and
+// zeros.
+func (m *MADE) Mask(l int) *mat.Dense {
+	m.checkLayer("Mask", l)
+	out, in := m.sizes[l+1], m.sizes[l]
+	mk := mat.NewDense(out, in, nil)
+	for r := 0; r < out; r++ {
+		for c := 0; c < in; c++ {
+			if _, _, masked := m.exportIndex(l, r, c); !masked {
+				mk.Set(r, c, 1)
+			}
+		}
+	}
+	return mk
+}
+
+// Weights returns a copy of the weights of weight layer l (0-based) in the
+// export layout, out×in, with zeros where masked.
+func (m *MADE) Weights(l int) *mat.Dense {
+	m.checkLayer("Weights", l)
+	out, in := m.sizes[l+1], m.sizes[l]
+	w, _ := m.layer(m.params, l+1)
+	dst := mat.NewDense(out, in, nil)
+	for r := 0; r < out; r++ {
+		for c := 0; c < in; c++ {
+			if row, col, masked := m.exportIndex(l, r, c); !masked {
+				dst.Set(r, c, w[row*in+col])
+			}
+		}
+	}
+	return dst
+}
+
+// Biases returns a copy of the biases of weight layer l (0-based) in the
+// export layout.
+func (m *MADE) Biases(l int) []float64 {
+	m.checkLayer("Biases", l)
+	_, b := m.layer(m.params, l+1)
+	dst := make([]float64, len(b))
+	for r := range dst {
+		row, _, _ := m.exportIndex(l, r, 0)
+		dst[r] = b[row]
+	}
+	return dst
+}
+
+// SetLayer sets the weights and biases of weight layer l (0-based) from the
+// export layout. It returns an error, and changes nothing, if the shapes
+// are wrong or a masked weight is not zero.
+func (m *MADE) SetLayer(l int, w mat.Matrix, b []float64) error {
+	if l < 0 || l >= len(m.sizes)-1 {
+		return fmt.Errorf("flow: MADE.SetLayer: layer %d outside [0, %d)", l, len(m.sizes)-1)
+	}
+	out, in := m.sizes[l+1], m.sizes[l]
+	if r, c := w.Dims(); r != out || c != in {
+		return fmt.Errorf("flow: MADE.SetLayer: layer %d: weights are %d×%d, want %d×%d", l, r, c, out, in)
+	}
+	if len(b) != out {
+		return fmt.Errorf("flow: MADE.SetLayer: layer %d: %d biases, want %d", l, len(b), out)
+	}
+	for r := 0; r < out; r++ {
+		for c := 0; c < in; c++ {
+			if _, _, masked := m.exportIndex(l, r, c); masked && w.At(r, c) != 0 {
+				return fmt.Errorf("flow: MADE.SetLayer: layer %d: weight (%d, %d) is masked but %v, not 0", l, r, c, w.At(r, c))
+			}
+		}
+	}
+	pw, pb := m.layer(m.params, l+1)
+	for r := 0; r < out; r++ {
+		row, _, _ := m.exportIndex(l, r, 0)
+		pb[row] = b[r]
+		for c := 0; c < in; c++ {
+			row, col, _ := m.exportIndex(l, r, c)
+			pw[row*in+col] = w.At(r, c)
+		}
+	}
+	return nil
+}
+
+// workLen is the workspace a pass over n rows needs: every hidden layer's
+// output and the output (kept for backward), and two scratch buffers for
+// the backward deltas.
+func (m *MADE) workLen(n int) int {
+	return n*(m.sumH+2*m.d) + 2*n*m.maxW
+}
+
+// hiddenOff returns the offset in work of the output of hidden layer l
+// (1-based) over n rows.
+func (m *MADE) hiddenOff(l, n int) int {
+	o := 0
+	for k := 1; k < l; k++ {
+		o += n * m.sizes[k]
+	}
+	return o
+}
+
+// hiddenForward runs the hidden layers on the n rows of x, whose columns
+// are in the order (column p is the dimension at position p), and returns
+// the last hidden layer's output (x itself when there is none), a view of
+// work. Every hidden layer's output stays in work:
+//
+//	h_0 = x,  h_l = act(h_{l−1}·(W_l∘M_l)ᵀ + b_l).
+func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
+	h := x
+	off := 0
+	for l := 1; l < len(m.sizes)-1; l++ {
+		in, out := m.sizes[l-1], m.sizes[l]
+		w, b := m.layer(m.params, l)
+		y := work[off : off+n*out]
+		maskedForward(y, h, w, b, m.lims[l-1], n, in, out)
+		m.act.apply(y)
+		h = y
+		off += n * out
+	}
+	return h
+}
+
+// positionPass is the MADE evaluation of position p (0-based) of the
+// sequential direction of a MAF or IAF layer. x (n×D, columns in the order)
+// must hold final values at positions < p; the hidden units of degree < p
+// must hold, in work, the values that positionPass left at the earlier
+// positions of the same x. It computes the units of degree p of every
+// hidden layer, in place in work, and then writes μ and α_raw of position p
+// of every row into mu and araw (length n each):
+//
+//	for each hidden layer l, for k with deg(k) = p:
+//	    h_l[·,k] = act(b_l[k] + Σ_{j<lim[k]} h_{l−1}[·,j]·W_l[k,j])
+//	mu = out[·, p], araw = out[·, D+p]
+//
+// Hidden unit k reads units j of the layer below with deg(j) ≤ deg(k) = p,
+// computed at this or an earlier position, and the outputs of position p
+// read units of degree ≤ p; so nothing stale is ever read, each unit is
+// computed once over the D positions, and every value is the one a full
+// pass on the final x gives, bit for bit (the kernel sums each unit over
+// the same prefix in the same order).
+func (m *MADE) positionPass(x []float64, p, n int, work, mu, araw []float64) {
+	L := len(m.sizes) - 1
+	h := x
+	tmp := work[n*(m.sumH+2*m.d):] // the backward scratch, unused here
+	for l := 1; l < L; l++ {
+		in, out := m.sizes[l-1], m.sizes[l]
+		y := work[m.hiddenOff(l, n) : m.hiddenOff(l, n)+n*out]
+		deg := m.degs[l-1]
+		k0, k1 := sort.SearchInts(deg, p), sort.SearchInts(deg, p+1)
+		if k1 > k0 {
+			blk := k1 - k0
+			w, b := m.layer(m.params, l)
+			t := tmp[:n*blk]
+			maskedForward(t, h, w[k0*in:k1*in], b[k0:k1], m.lims[l-1][k0:k1], n, in, blk)
+			m.act.apply(t)
+			for r := 0; r < n; r++ {
+				copy(y[r*out+k0:r*out+k1], t[r*blk:(r+1)*blk])
+			}
+		}
+		h = y
+	}
+	m.outputRow(mu, h, p, n)
+	m.outputRow(araw, h, m.d+p, n)
+}
+
+// forward evaluates the MADE on the n rows of x (columns in the order) and
+// returns its output, n×2D, a view of work: row r is [μ ; α] in the order
+// (column p is μ of the dimension at position p, column D+p its α).
+//
+//	out = h_{L−1}·(W_L∘M_L)ᵀ + b_L.
+func (m *MADE) forward(x []float64, n int, work []float64) []float64 {
+	h := m.hiddenForward(x, n, work)
+	L := len(m.sizes) - 1
+	w, b := m.layer(m.params, L)
+	y := m.output(work, n)
+	maskedForward(y, h, w, b, m.lims[L-1], n, m.sizes[L-1], 2*m.d)
+	return y
+}
+
+// outputRow computes output row q (0 ≤ q < 2D, in the stored order) of
+// every one of the n rows into dst (length n), from h, the last hidden
+// layer's output left by hiddenForward (or the input, with no hidden layer):
+//
+//	dst[i] = b_L[q] + Σ_{k<lim[q]} h[i,k]·W_L[q,k].
+func (m *MADE) outputRow(dst, h []float64, q, n int) {
+	L := len(m.sizes) - 1
+	w, b := m.layer(m.params, L)
+	in := m.sizes[L-1]
+	maskedForward(dst, h, w[q*in:(q+1)*in], b[q:q+1], m.lims[L-1][q:q+1], n, in, 1)
+}
+
+// output returns the output left in work by forward over n rows.
+func (m *MADE) output(work []float64, n int) []float64 {
+	o := n * m.sumH
+	return work[o : o+n*2*m.d]
+}
+
+// backward backpropagates dout = ∂L/∂out (n×2D, stored order) through the
+// pass forward left in work, adds ∂L/∂θ into grad (the MADE's window, in the
+// stored layout) and, when dx is not nil, writes ∂L/∂x (n×D, columns in the
+// order) into dx. dout is not modified.
+//
+// The masked layer a_l = h_{l−1}·(W_l∘M_l)ᵀ + b_l is a dense layer whose
+// masked weights are constants zero, so with δ_L = dout and δ_l = ∂L/∂a_l:
+//
+//	∂L/∂W_l[k,j] += Σ_rows δ_l[k]·h_{l−1}[j]   where M_l[k,j] = 1 (else nothing)
+//	∂L/∂b_l      += Σ_rows δ_l
+//	∂L/∂h_{l−1}  = δ_l·(W_l∘M_l)
+//	δ_{l−1}      = ∂L/∂h_{l−1} ⊙ act'(a_{l−1})   (read from h_{l−1})
+//	∂L/∂x        = δ_1·(W_1∘M_1)
+func (m *MADE) backward(x []float64, n int, work, dout, grad, dx []float64) {
+	if n == 0 {
+		return
+	}
+	L := len(m.sizes) - 1
+	scratch := work[n*(m.sumH+2*m.d):]
+	bufA := scratch[:n*m.maxW]
+	bufB := scratch[n*m.maxW : 2*n*m.maxW]
+	delta := dout
+	for l := L; l >= 1; l-- {
+		in, out := m.sizes[l-1], m.sizes[l]
+		w, _ := m.layer(m.params, l)
+		dw, db := m.layer(grad, l)
+		lim := m.lims[l-1]
+		var hprev []float64
+		if l == 1 {
+			hprev = x
+		} else {
+			o := m.hiddenOff(l-1, n)
+			hprev = work[o : o+n*in]
+		}
+		maskedBackwardW(dw, db, delta, hprev, lim, n, in, out)
+		if l == 1 {
+			if dx != nil {
+				maskedBackwardX(dx, delta, w, lim, n, in, out)
+			}
+			break
+		}
+		next := bufA[:n*in]
+		if &next[0] == &delta[0] {
+			next = bufB[:n*in]
+		}
+		maskedBackwardX(next, delta, w, lim, n, in, out)
+		m.act.backward(next, hprev)
+		delta = next
+	}
+}
