@@ -26,7 +26,7 @@ type formatCase struct {
 	build func(t *testing.T) *Flow
 }
 
-func mustFlow(t testing.TB, layers ...Layer) *Flow {
+func ftFlow(t testing.TB, layers ...Layer) *Flow {
 	t.Helper()
 	f, err := New(layers...)
 	if err != nil {
@@ -35,7 +35,7 @@ func mustFlow(t testing.TB, layers ...Layer) *Flow {
 	return f
 }
 
-func mustCoupling(t testing.TB, cfg CouplingConfig) *Coupling {
+func ftCoupling(t testing.TB, cfg CouplingConfig) *Coupling {
 	t.Helper()
 	c, err := NewCoupling(cfg)
 	if err != nil {
@@ -44,7 +44,7 @@ func mustCoupling(t testing.TB, cfg CouplingConfig) *Coupling {
 	return c
 }
 
-func mustPerm(t testing.TB, p []int) *Permutation {
+func ftPerm(t testing.TB, p []int) *Permutation {
 	t.Helper()
 	l, err := NewPermutation(p)
 	if err != nil {
@@ -53,7 +53,7 @@ func mustPerm(t testing.TB, p []int) *Permutation {
 	return l
 }
 
-func mustStd(t testing.TB, shift, scale []float64) *Standardize {
+func ftStd(t testing.TB, shift, scale []float64) *Standardize {
 	t.Helper()
 	s, err := NewStandardize(shift, scale)
 	if err != nil {
@@ -67,25 +67,25 @@ func mustStd(t testing.TB, shift, scale []float64) *Standardize {
 func couplingFormatCases() []formatCase {
 	return []formatCase{
 		{"affine-relu", func(t *testing.T) *Flow {
-			return mustFlow(t, mustCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{5, 4}, Activation: ReLU}))
+			return ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{5, 4}, Activation: ReLU}))
 		}},
 		{"affine-tanh-clamp", func(t *testing.T) *Flow {
-			return mustFlow(t, mustCoupling(t, CouplingConfig{Mask: []bool{false, true, true, false}, Hidden: []int{6}, Activation: Tanh, Func: Affine{Clamp: 1.5}}))
+			return ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{false, true, true, false}, Hidden: []int{6}, Activation: Tanh, Func: Affine{Clamp: 1.5}}))
 		}},
 		{"affine-no-hidden", func(t *testing.T) *Flow {
-			return mustFlow(t, mustCoupling(t, CouplingConfig{Mask: []bool{true, false}, Func: Affine{}}))
+			return ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{true, false}, Func: Affine{}}))
 		}},
 		{"additive", func(t *testing.T) *Flow {
-			return mustFlow(t, mustCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{4}, Activation: Tanh, Func: Additive{}}))
+			return ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{4}, Activation: Tanh, Func: Additive{}}))
 		}},
 		{"permutation", func(t *testing.T) *Flow {
-			return mustFlow(t, mustPerm(t, []int{2, 0, 3, 1}))
+			return ftFlow(t, ftPerm(t, []int{2, 0, 3, 1}))
 		}},
 		{"standardize", func(t *testing.T) *Flow {
-			return mustFlow(t, mustStd(t, []float64{0.25, -3}, []float64{2, 0.1}))
+			return ftFlow(t, ftStd(t, []float64{0.25, -3}, []float64{2, 0.1}))
 		}},
 		{"inverse", func(t *testing.T) *Flow {
-			return mustFlow(t, Invert(mustCoupling(t, CouplingConfig{Mask: []bool{true, false, false}, Hidden: []int{3}, Activation: Tanh, Func: Affine{Clamp: 2}})))
+			return ftFlow(t, Invert(ftCoupling(t, CouplingConfig{Mask: []bool{true, false, false}, Hidden: []int{3}, Activation: Tanh, Func: Affine{Clamp: 2}})))
 		}},
 		{"realnvp", func(t *testing.T) *Flow {
 			f, err := NewRealNVP(RealNVPConfig{Dim: 3, Layers: 4, Hidden: []int{8, 8}, Activation: Tanh, Clamp: 3, EvenOdd: true})
@@ -95,19 +95,19 @@ func couplingFormatCases() []formatCase {
 			return f
 		}},
 		{"mixed", func(t *testing.T) *Flow {
-			return mustFlow(t,
-				mustCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{4}, Activation: ReLU}),
-				mustPerm(t, []int{1, 2, 0}),
-				mustCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{3, 3}, Activation: Tanh, Func: Additive{}}),
-				Invert(mustCoupling(t, CouplingConfig{Mask: []bool{false, false, true}, Activation: Tanh, Func: Affine{Clamp: 0.5}})),
-				mustStd(t, []float64{1, 2, 3}, []float64{0.5, 1, 4}),
+			return ftFlow(t,
+				ftCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{4}, Activation: ReLU}),
+				ftPerm(t, []int{1, 2, 0}),
+				ftCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{3, 3}, Activation: Tanh, Func: Additive{}}),
+				Invert(ftCoupling(t, CouplingConfig{Mask: []bool{false, false, true}, Activation: Tanh, Func: Affine{Clamp: 0.5}})),
+				ftStd(t, []float64{1, 2, 3}, []float64{0.5, 1, 4}),
 			)
 		}},
 	}
 }
 
-// formatCases is extended by the autoregressive layers' cases.
-var formatCases = couplingFormatCases
+// formatCases lists every layer type and option.
+func formatCases() []formatCase { return append(couplingFormatCases(), arFormatCases()...) }
 
 // flowCmpOpts compare the layers of two flows field by field.
 var flowCmpOpts = cmp.Options{
@@ -122,6 +122,7 @@ func TestFormatRoundTrip(t *testing.T) {
 			// Every parameter non-zero and irregular, so that any lost bit
 			// shows.
 			randomizeParams(f, 0.7, 3)
+			zeroMasked(f)
 			b, err := MarshalFlow(f)
 			if err != nil {
 				t.Fatal(err)
@@ -184,8 +185,8 @@ func TestFormatRoundTrip(t *testing.T) {
 // TestFormatExactFloats checks the values that are easy to lose in text:
 // subnormals, the extremes, −0 and values one ulp apart.
 func TestFormatExactFloats(t *testing.T) {
-	c := mustCoupling(t, CouplingConfig{Mask: []bool{true, false}, Hidden: []int{3}, Activation: Tanh})
-	f := mustFlow(t, c)
+	c := ftCoupling(t, CouplingConfig{Mask: []bool{true, false}, Hidden: []int{3}, Activation: Tanh})
+	f := ftFlow(t, c)
 	vals := []float64{math.SmallestNonzeroFloat64, math.MaxFloat64, -math.MaxFloat64, math.Copysign(0, -1),
 		0.1, math.Nextafter(0.1, 1), 1e-300, -2.2250738585072014e-308, 1.0 / 3, math.Pi}
 	p := f.Params()
@@ -208,8 +209,8 @@ func TestFormatExactFloats(t *testing.T) {
 }
 
 func TestMarshalRejects(t *testing.T) {
-	c := mustCoupling(t, CouplingConfig{Mask: []bool{true, false}, Hidden: []int{2}})
-	f := mustFlow(t, c)
+	c := ftCoupling(t, CouplingConfig{Mask: []bool{true, false}, Hidden: []int{2}})
+	f := ftFlow(t, c)
 	f.Params()[3] = math.NaN()
 	_, err := MarshalFlow(f)
 	var fe *FormatError
@@ -217,19 +218,19 @@ func TestMarshalRejects(t *testing.T) {
 		t.Errorf("NaN parameter: got %v", err)
 	}
 	type custom struct{ Affine }
-	c2 := mustCoupling(t, CouplingConfig{Mask: []bool{true, false}, Func: custom{}})
-	if _, err := MarshalFlow(mustFlow(t, c2)); err == nil || !strings.Contains(err.Error(), "layers[0].coupling") {
+	c2 := ftCoupling(t, CouplingConfig{Mask: []bool{true, false}, Func: custom{}})
+	if _, err := MarshalFlow(ftFlow(t, c2)); err == nil || !strings.Contains(err.Error(), "layers[0].coupling") {
 		t.Errorf("custom coupling function: got %v", err)
 	}
 }
 
-// validDoc returns a small valid document to corrupt.
-func validDoc(t *testing.T) []byte {
+// ftValidDoc returns a small valid document to corrupt.
+func ftValidDoc(t *testing.T) []byte {
 	t.Helper()
-	f := mustFlow(t,
-		mustCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{4}, Activation: Tanh, Func: Affine{Clamp: 2}}),
-		mustPerm(t, []int{2, 1, 0}),
-		mustCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{4, 8}, Activation: ReLU}),
+	f := ftFlow(t,
+		ftCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{4}, Activation: Tanh, Func: Affine{Clamp: 2}}),
+		ftPerm(t, []int{2, 1, 0}),
+		ftCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{4, 8}, Activation: ReLU}),
 	)
 	randomizeParams(f, 0.5, 1)
 	b, err := MarshalFlow(f)
@@ -240,7 +241,7 @@ func validDoc(t *testing.T) []byte {
 }
 
 // edit decodes doc into generic JSON, lets fn change it and encodes it back.
-func edit(t *testing.T, doc []byte, fn func(m map[string]any)) []byte {
+func ftEdit(t *testing.T, doc []byte, fn func(m map[string]any)) []byte {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(doc, &m); err != nil {
@@ -254,12 +255,12 @@ func edit(t *testing.T, doc []byte, fn func(m map[string]any)) []byte {
 	return b
 }
 
-func layer(m map[string]any, i int) map[string]any {
+func ftLayer(m map[string]any, i int) map[string]any {
 	return m["layers"].([]any)[i].(map[string]any)
 }
 
 func TestUnmarshalRejects(t *testing.T) {
-	doc := validDoc(t)
+	doc := ftValidDoc(t)
 	if _, err := UnmarshalFlow(doc); err != nil {
 		t.Fatalf("valid document: %v", err)
 	}
@@ -275,41 +276,41 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"truncated-in-key", doc[:strings.Index(string(doc), `"hidden"`)+5], "layers[0]", "truncated"},
 		{"garbage", []byte(`{"format": "nfgo-flow", "version": 1, "dim": 3, "layers": [{]}`), "layers[0]", "corrupt at line 1"},
 		{"trailing", append(append([]byte(nil), doc...), []byte("{}")...), "", "data after the end"},
-		{"wrong-version", edit(t, doc, func(m map[string]any) { m["version"] = 2 }), "version", "2, this package reads version 1"},
-		{"wrong-format", edit(t, doc, func(m map[string]any) { m["format"] = "other" }), "format", `"other"`},
-		{"no-base", edit(t, doc, func(m map[string]any) { delete(m, "base") }), "base", "missing"},
-		{"no-layers", edit(t, doc, func(m map[string]any) { m["layers"] = []any{} }), "layers", "no layers"},
-		{"unknown-field", edit(t, doc, func(m map[string]any) { m["extra"] = 1 }), "", `unknown field "extra"`},
-		{"version-string", edit(t, doc, func(m map[string]any) { m["version"] = "1" }), "version", "cannot be int"},
-		{"wrong-dim", edit(t, doc, func(m map[string]any) { layer(m, 1)["dim"] = 4 }), "layers[1].dim", "4, the flow has dimension 3"},
-		{"weights-shape", edit(t, doc, func(m map[string]any) {
-			c := layer(m, 2)["conditioner"].([]any)[1].(map[string]any)
+		{"wrong-version", ftEdit(t, doc, func(m map[string]any) { m["version"] = 2 }), "version", "2, this package reads version 1"},
+		{"wrong-format", ftEdit(t, doc, func(m map[string]any) { m["format"] = "other" }), "format", `"other"`},
+		{"no-base", ftEdit(t, doc, func(m map[string]any) { delete(m, "base") }), "base", "missing"},
+		{"no-layers", ftEdit(t, doc, func(m map[string]any) { m["layers"] = []any{} }), "layers", "no layers"},
+		{"unknown-field", ftEdit(t, doc, func(m map[string]any) { m["extra"] = 1 }), "", `unknown field "extra"`},
+		{"version-string", ftEdit(t, doc, func(m map[string]any) { m["version"] = "1" }), "version", "cannot be int"},
+		{"wrong-dim", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)["dim"] = 4 }), "layers[1].dim", "4, the flow has dimension 3"},
+		{"weights-shape", ftEdit(t, doc, func(m map[string]any) {
+			c := ftLayer(m, 2)["conditioner"].([]any)[1].(map[string]any)
 			c["weights"] = c["weights"].([]any)[:12]
 		}), "layers[2].conditioner[1].weights", "12 values, want 8×4=32"},
-		{"biases-shape", edit(t, doc, func(m map[string]any) {
-			c := layer(m, 0)["conditioner"].([]any)[0].(map[string]any)
+		{"biases-shape", ftEdit(t, doc, func(m map[string]any) {
+			c := ftLayer(m, 0)["conditioner"].([]any)[0].(map[string]any)
 			c["biases"] = []any{1.0}
 		}), "layers[0].conditioner[0].biases", "1 values, want 4"},
-		{"in-wrong", edit(t, doc, func(m map[string]any) {
-			layer(m, 0)["conditioner"].([]any)[1].(map[string]any)["in"] = 3
+		{"in-wrong", ftEdit(t, doc, func(m map[string]any) {
+			ftLayer(m, 0)["conditioner"].([]any)[1].(map[string]any)["in"] = 3
 		}), "layers[0].conditioner[1].in", "3, want 4"},
-		{"hidden-inconsistent", edit(t, doc, func(m map[string]any) { layer(m, 2)["hidden"] = []any{4} }), "layers[2].conditioner", "3 dense layers, want 2"},
+		{"hidden-inconsistent", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 2)["hidden"] = []any{4} }), "layers[2].conditioner", "3 dense layers, want 2"},
 		{"NaN-weight", bytes.Replace(doc, []byte(`"weights": [`), []byte(`"weights": [NaN, `), 1), "layers[0].conditioner[0].weights[0]", "corrupt at line"},
 		{"Inf-weight", bytes.Replace(doc, []byte(`"weights": [`), []byte(`"weights": [1e999, `), 1), "layers[0].conditioner[0].weights[0]", "cannot be float64"},
 		{"string-weight", bytes.Replace(doc, []byte(`"weights": [`), []byte(`"weights": ["NaN", `), 1), "layers[0].conditioner[0].weights[0]", "a JSON string cannot be float64"},
-		{"not-permutation", edit(t, doc, func(m map[string]any) { layer(m, 1)["perm"] = []any{2, 0, 2} }), "layers[1].perm[2]", "2 appears twice"},
-		{"perm-range", edit(t, doc, func(m map[string]any) { layer(m, 1)["perm"] = []any{0, 1, 3} }), "layers[1].perm[2]", "outside [0, 3)"},
-		{"perm-length", edit(t, doc, func(m map[string]any) { layer(m, 1)["perm"] = []any{0, 1} }), "layers[1].perm", "2 entries, want 3"},
-		{"mask-value", edit(t, doc, func(m map[string]any) { layer(m, 0)["mask"] = []any{1, 2, 0} }), "layers[0].mask[1]", "2, want 0 or 1"},
-		{"mask-all", edit(t, doc, func(m map[string]any) { layer(m, 0)["mask"] = []any{1, 1, 1} }), "layers[0].mask", "both halves"},
-		{"mask-inconsistent", edit(t, doc, func(m map[string]any) { layer(m, 0)["mask"] = []any{1, 0, 0} }), "layers[0].conditioner[0].in", "2, want 1"},
-		{"clamp-negative", edit(t, doc, func(m map[string]any) { layer(m, 0)["clamp"] = -1 }), "layers[0].clamp", "-1"},
-		{"activation", edit(t, doc, func(m map[string]any) { layer(m, 0)["activation"] = "sigmoid" }), "layers[0].activation", `"sigmoid" is not an activation`},
-		{"coupling-kind", edit(t, doc, func(m map[string]any) { layer(m, 0)["coupling"] = "spline" }), "layers[0].coupling", `"spline"`},
-		{"layer-type", edit(t, doc, func(m map[string]any) { layer(m, 1)["type"] = "glow" }), "layers[1].type", `"glow"`},
-		{"stray-field", edit(t, doc, func(m map[string]any) { layer(m, 1)["mask"] = []any{1, 0, 1} }), "layers[1].mask", `not a field of a "permutation" layer`},
-		{"null-layer", edit(t, doc, func(m map[string]any) { m["layers"].([]any)[1] = nil }), "layers[1]", "null layer"},
-		{"huge-dim", edit(t, doc, func(m map[string]any) { m["dim"] = 1 << 40 }), "dim", "not in [1,"},
+		{"not-permutation", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)["perm"] = []any{2, 0, 2} }), "layers[1].perm[2]", "2 appears twice"},
+		{"perm-range", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)["perm"] = []any{0, 1, 3} }), "layers[1].perm[2]", "outside [0, 3)"},
+		{"perm-length", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)["perm"] = []any{0, 1} }), "layers[1].perm", "2 entries, want 3"},
+		{"mask-value", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["mask"] = []any{1, 2, 0} }), "layers[0].mask[1]", "2, want 0 or 1"},
+		{"mask-all", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["mask"] = []any{1, 1, 1} }), "layers[0].mask", "both halves"},
+		{"mask-inconsistent", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["mask"] = []any{1, 0, 0} }), "layers[0].conditioner[0].in", "2, want 1"},
+		{"clamp-negative", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["clamp"] = -1 }), "layers[0].clamp", "-1"},
+		{"activation", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["activation"] = "sigmoid" }), "layers[0].activation", `"sigmoid" is not an activation`},
+		{"coupling-kind", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["coupling"] = "spline" }), "layers[0].coupling", `"spline"`},
+		{"layer-type", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)["type"] = "glow" }), "layers[1].type", `"glow"`},
+		{"stray-field", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)["mask"] = []any{1, 0, 1} }), "layers[1].mask", `not a field of a "permutation" layer`},
+		{"null-layer", ftEdit(t, doc, func(m map[string]any) { m["layers"].([]any)[1] = nil }), "layers[1]", "null layer"},
+		{"huge-dim", ftEdit(t, doc, func(m map[string]any) { m["dim"] = 1 << 40 }), "dim", "not in [1,"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := UnmarshalFlow(tc.data)
@@ -350,10 +351,10 @@ func TestStandardizeData(t *testing.T) {
 // TestStandardizeLayer checks the layer's log-det, round trip and gradients
 // inside a flow with a coupling layer.
 func TestStandardizeLayer(t *testing.T) {
-	c := mustCoupling(t, CouplingConfig{Mask: []bool{true, false}, Hidden: []int{4}, Activation: Tanh, Func: Affine{Clamp: 2}})
-	s := mustStd(t, []float64{1, -2}, []float64{3, 0.25})
-	f := mustFlow(t, c, s)
-	g := mustFlow(t, mustCoupling(t, CouplingConfig{Mask: []bool{true, false}, Hidden: []int{4}, Activation: Tanh, Func: Affine{Clamp: 2}}))
+	c := ftCoupling(t, CouplingConfig{Mask: []bool{true, false}, Hidden: []int{4}, Activation: Tanh, Func: Affine{Clamp: 2}})
+	s := ftStd(t, []float64{1, -2}, []float64{3, 0.25})
+	f := ftFlow(t, c, s)
+	g := ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{true, false}, Hidden: []int{4}, Activation: Tanh, Func: Affine{Clamp: 2}}))
 	randomizeParams(f, 0.5, 2)
 	g.SetParams(f.Params())
 	x := mat.NewDense(9, 2, randomRows(9, 2, 3))

@@ -58,7 +58,7 @@ func compareGolden(t *testing.T, what string, got, want []float64) {
 	}
 }
 
-func flat(rows [][]float64) []float64 {
+func goldenFlat(rows [][]float64) []float64 {
 	var v []float64
 	for _, r := range rows {
 		v = append(v, r...)
@@ -71,7 +71,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 9 {
+	if len(files) < 19 {
 		t.Fatalf("%d golden files: run go generate", len(files))
 	}
 	for _, name := range files {
@@ -89,18 +89,18 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			n, d := len(g.X), f.Dim()
-			x := mat.NewDense(n, d, flat(g.X))
-			z := mat.NewDense(len(g.Base), d, flat(g.Base))
+			x := mat.NewDense(n, d, goldenFlat(g.X))
+			z := mat.NewDense(len(g.Base), d, goldenFlat(g.Base))
 
 			var zi, xf mat.Dense
 			ld := make([]float64, n)
 			f.Inverse(&zi, x, ld)
-			compareGolden(t, "z", zi.RawMatrix().Data, flat(g.Z))
+			compareGolden(t, "z", zi.RawMatrix().Data, goldenFlat(g.Z))
 			compareGolden(t, "inverse_logdet", ld, g.InverseLogDet)
 			compareGolden(t, "logprob", f.LogProb(nil, x), g.LogProb)
 			ld = make([]float64, len(g.Base))
 			f.Forward(&xf, z, ld)
-			compareGolden(t, "forward", xf.RawMatrix().Data, flat(g.Forward))
+			compareGolden(t, "forward", xf.RawMatrix().Data, goldenFlat(g.Forward))
 			compareGolden(t, "forward_logdet", ld, g.ForwardLogDet)
 			// The documented equations: log p(x) = log N(z) + log|det ∂z/∂x|,
 			// and the forward and inverse log-dets are each other's negatives
@@ -125,11 +125,11 @@ func TestGolden(t *testing.T) {
 				}
 				compareGolden(t, what+"_grad", grad, gf.Params())
 			}
-			if g.NLL != nil || canInverse(f) {
+			if g.NLL != nil || goldenCanInverse(f) {
 				loss := NewMaxLikelihood(f, 1, 0).LossGrad(grad, x)
 				checkGradDoc("nll", loss, g.NLL, g.NLLGrad)
 			}
-			if g.ReverseKL != nil || canForward(f) {
+			if g.ReverseKL != nil || goldenCanForward(f) {
 				if g.KLTarget != "banana" {
 					t.Fatalf("reverse-KL target %q, want banana", g.KLTarget)
 				}
@@ -140,9 +140,9 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// canInverse and canForward say whether every layer of f backpropagates
+// goldenCanInverse and goldenCanForward say whether every layer of f backpropagates
 // through Inverse or Forward.
-func canInverse(f *Flow) bool {
+func goldenCanInverse(f *Flow) bool {
 	for _, l := range f.Layers() {
 		if _, ok := l.(InverseGrader); !ok {
 			return false
@@ -156,7 +156,7 @@ func canInverse(f *Flow) bool {
 	return true
 }
 
-func canForward(f *Flow) bool {
+func goldenCanForward(f *Flow) bool {
 	for _, l := range f.Layers() {
 		if _, ok := l.(ForwardGrader); !ok {
 			return false

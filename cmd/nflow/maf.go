@@ -5,12 +5,17 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/nfgo/flow"
 )
 
-// mafLayers returns the layers of a masked autoregressive flow.
+// mafLayers returns the layers of a masked autoregressive flow whose MADE
+// orders alternate between natural and reversed.
 func mafLayers(d, layers int, hidden []int, act flow.Activation, clamp float64, seed uint64) ([]flow.Layer, error) {
-	return nil, errors.New("-model maf: MAF layers are not in this build yet; use -model realnvp")
+	f, err := flow.NewMAFFlow(flow.AutoregressiveFlowConfig{
+		Dim: d, Layers: layers, Hidden: hidden, Activation: act, Clamp: clamp, Seed: seed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f.Layers(), nil
 }

@@ -218,6 +218,9 @@ func Generate(c Case, seed uint64) (*Golden, error) {
 	for i := range f.Params() {
 		f.Params()[i] = 0.5 * rnd.NormFloat64()
 	}
+	if err := zeroMasked(f); err != nil {
+		return nil, err
+	}
 	d := f.Dim()
 	const n = 5
 	g := &Golden{Name: c.Name, Description: c.Description}
