@@ -136,6 +136,7 @@ func scatterPlot(x mat.Matrix, i, j int, b box, title, xl, yl string, col color.
 var (
 	dataColor   = color.NRGBA{0x1f, 0x4e, 0x99, 0x90}
 	sampleColor = color.NRGBA{0xc0, 0x39, 0x2b, 0x90}
+	pairColor   = color.NRGBA{0xc0, 0x39, 0x2b, 0x50}
 )
 
 // writePanels draws a grid of plots, each side×side, as a PNG.
@@ -205,7 +206,7 @@ func pairsPlot(x mat.Matrix, names []string) ([][]*plot.Plot, error) {
 				continue
 			}
 			b := box{boxes[j].x0, boxes[j].x1, boxes[i].x0, boxes[i].x1}
-			p, err := scatterPlot(x, j, i, b, "", xl, yl, sampleColor)
+			p, err := scatterPlot(x, j, i, b, "", xl, yl, pairColor)
 			if err != nil {
 				return nil, err
 			}
