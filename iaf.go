@@ -13,10 +13,11 @@ import "fmt"
 //
 // z_{<d} being the dimensions before d in the MADE's order. Forward, the
 // sampling direction, takes one MADE pass: (μ, α) = MADE(z),
-// x = z ⊙ exp(α) + μ, log-det Σ α. Inverse, the density direction, takes D
-// passes, one per position of the order: z_d = (x_d − μ_d(z_{<d}))·exp(−α_d),
-// log-det −Σ α. Gradients flow through Forward (reverse KL, variational
-// inference).
+// x = z ⊙ exp(α) + μ, log-det Σ α. Inverse, the density direction, is
+// sequential: D MADE evaluations, one per position of the order,
+// z_d = (x_d − μ_d(z_{<d}))·exp(−α_d), log-det −Σ α (together they cost
+// about one full pass; see MAF). Gradients flow through Forward (reverse KL,
+// variational inference).
 //
 // Its parameters are its MADE's, in the MADE's stored layout. It starts as
 // the identity (the MADE's output layer is zero).
@@ -41,8 +42,8 @@ func (l *IAF) Forward(x, z, logdet, work []float64) {
 	l.onePass(x, z, logdet, work, true)
 }
 
-// Inverse computes z = g(x) in D sequential MADE passes and adds −Σ α to
-// logdet.
+// Inverse computes z = g(x) in D sequential MADE evaluations and adds −Σ α
+// to logdet.
 func (l *IAF) Inverse(z, x, logdet, work []float64) {
 	checkRows("IAF.Inverse", l.made.d, logdet, x, z)
 	l.sequential(z, x, logdet, work, false)

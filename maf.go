@@ -42,8 +42,8 @@ func (c *AutoregressiveConfig) made() MADEConfig {
 //
 // with (μ, α) a MADE of x (MAF) or of z (IAF). One direction conditions on
 // its own input and takes one MADE pass (onePass); the other conditions on
-// its own output and takes D passes, one per position of the order
-// (sequential).
+// its own output and takes D MADE evaluations, one per position of the
+// order (sequential).
 type arLayer struct {
 	made  *MADE
 	clamp float64
@@ -291,8 +291,11 @@ func (a *arLayer) sequentialNaive(out, in, logdet, work []float64, fwd bool) {
 //
 // x_{<d} being the dimensions before d in the MADE's order. Inverse, the
 // density direction, takes one MADE pass: (μ, α) = MADE(x),
-// z = (x − μ) ⊙ exp(−α), log-det −Σ α. Forward, the sampling direction,
-// takes D passes, one per position of the order; its log-det is Σ α.
+// z = (x − μ) ⊙ exp(−α), log-det −Σ α. Forward, the sampling direction, is
+// sequential: D MADE evaluations, one per position of the order, each
+// needing the ones before it; its log-det is Σ α. Each evaluation computes
+// only the hidden units that become final at its position, so the D of them
+// together cost about one full pass, but they cannot run side by side.
 // Gradients flow through Inverse (maximum likelihood).
 //
 // Its parameters are its MADE's, in the MADE's stored layout. It starts as
@@ -311,8 +314,8 @@ func NewMAF(cfg AutoregressiveConfig) (*MAF, error) {
 	return &MAF{arLayer{made: m, clamp: cfg.Clamp}}, nil
 }
 
-// Forward computes x = f(z) in D sequential MADE passes and adds Σ α to
-// logdet.
+// Forward computes x = f(z) in D sequential MADE evaluations (see
+// sequential) and adds Σ α to logdet.
 func (l *MAF) Forward(x, z, logdet, work []float64) {
 	checkRows("MAF.Forward", l.made.d, logdet, x, z)
 	l.sequential(x, z, logdet, work, true)
