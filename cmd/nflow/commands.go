@@ -366,7 +366,8 @@ func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		b := extent(ref, 0, 1)
 		row := []*plot.Plot{densityPlot(f, b, 240, "density")}
-		sp, err := scatterPlot(s, 0, 1, b, "samples", "x₁", "x₂", sampleColor)
+		// At most 2000 dots: more hide the shape.
+		sp, err := scatterPlot(s.Slice(0, min(*n, 2000), 0, 2), 0, 1, b, "samples", "x₁", "x₂", sampleColor)
 		if err != nil {
 			return err
 		}
