@@ -1,0 +1,21 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package main
+
+import (
+	"github.com/nfgo/flow"
+)
+
+// mafLayers returns the layers of a masked autoregressive flow whose MADE
+// orders alternate between natural and reversed.
+func mafLayers(d, layers int, hidden []int, act flow.Activation, clamp float64, seed uint64) ([]flow.Layer, error) {
+	f, err := flow.NewMAFFlow(flow.AutoregressiveFlowConfig{
+		Dim: d, Layers: layers, Hidden: hidden, Activation: act, Clamp: clamp, Seed: seed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f.Layers(), nil
+}

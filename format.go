@@ -1,0 +1,643 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+//go:generate go run ./internal/gengolden -out testdata/golden
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// FormatName and FormatVersion identify the model format that MarshalFlow
+// writes and UnmarshalFlow reads. FORMAT.md documents it field by field.
+const (
+	FormatName    = "nfgo-flow"
+	FormatVersion = 1
+)
+
+// maxFormatSize bounds every dimension, width and length read from a model
+// document, so that products of them cannot overflow.
+const maxFormatSize = 1 << 24
+
+// FormatError is the error UnmarshalFlow and MarshalFlow return for a model
+// that does not fit the format. Path names the offending field, as in
+// "layers[2].conditioner[1].weights"; it is empty for the document as a
+// whole.
+type FormatError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FormatError) Error() string {
+	if e.Path == "" {
+		return "flow: model: " + e.Msg
+	}
+	return "flow: model: " + e.Path + ": " + e.Msg
+}
+
+func formatErr(path, format string, args ...any) error {
+	return &FormatError{Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// modelDoc is the JSON document of a flow.
+type modelDoc struct {
+	Format  string      `json:"format"`
+	Version int         `json:"version"`
+	Dim     int         `json:"dim"`
+	Base    *baseDoc    `json:"base"`
+	Layers  []*layerDoc `json:"layers"`
+}
+
+type baseDoc struct {
+	Type string `json:"type"`
+}
+
+// layerDoc is one layer. Which fields it has depends on Type; the others
+// must be absent.
+type layerDoc struct {
+	Type string `json:"type"`
+	Dim  int    `json:"dim"`
+
+	// permutation
+	Perm []int `json:"perm,omitempty"`
+
+	// standardize
+	Shift []float64 `json:"shift,omitempty"`
+	Scale []float64 `json:"scale,omitempty"`
+
+	// coupling
+	Mask     []int    `json:"mask,omitempty"`
+	Coupling string   `json:"coupling,omitempty"`
+	Clamp    *float64 `json:"clamp,omitempty"`
+
+	// coupling, maf, iaf
+	Activation string `json:"activation,omitempty"`
+	Hidden     []int  `json:"hidden,omitempty"`
+
+	// maf, iaf
+	Order   []int   `json:"order,omitempty"`
+	Degrees [][]int `json:"degrees,omitempty"`
+
+	// coupling: the conditioner; maf, iaf: the MADE
+	Conditioner []*denseDoc `json:"conditioner,omitempty"`
+	MADE        []*denseDoc `json:"made,omitempty"`
+
+	// inverse
+	Layer *layerDoc `json:"layer,omitempty"`
+}
+
+// denseDoc is one dense layer y = W·x + b, W out×in row-major.
+type denseDoc struct {
+	In      int       `json:"in"`
+	Out     int       `json:"out"`
+	Mask    []int     `json:"mask,omitempty"` // MADE only: out×in of 0 and 1
+	Weights []float64 `json:"weights"`
+	Biases  []float64 `json:"biases"`
+}
+
+// MarshalFlow returns the JSON document of f in the model format of
+// FORMAT.md. Every float64 is written in its shortest form that reads back
+// to the same value, so UnmarshalFlow(MarshalFlow(f)) computes bit-identical
+// results. It returns an error for a layer type the format does not hold
+// (a custom Layer or CouplingFunc) or a non-finite parameter.
+func MarshalFlow(f *Flow) ([]byte, error) {
+	doc := modelDoc{
+		Format:  FormatName,
+		Version: FormatVersion,
+		Dim:     f.Dim(),
+		Base:    &baseDoc{Type: "std_normal"},
+	}
+	for i, l := range f.layers {
+		ld, err := marshalLayer(fmt.Sprintf("layers[%d]", i), l)
+		if err != nil {
+			return nil, err
+		}
+		doc.Layers = append(doc.Layers, ld)
+	}
+	b, err := json.MarshalIndent(&doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("flow: MarshalFlow: %w", err)
+	}
+	return append(compactNumberArrays(b), '\n'), nil
+}
+
+func checkFiniteDoc(path string, v []float64) error {
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return formatErr(fmt.Sprintf("%s[%d]", path, i), "%v is not a finite number", x)
+		}
+	}
+	return nil
+}
+
+func boolsToInts(m []bool) []int {
+	v := make([]int, len(m))
+	for i, b := range m {
+		if b {
+			v[i] = 1
+		}
+	}
+	return v
+}
+
+func marshalLayer(path string, l Layer) (*layerDoc, error) {
+	ld := &layerDoc{Dim: l.Dim()}
+	switch l := l.(type) {
+	case *Permutation:
+		ld.Type = "permutation"
+		ld.Perm = l.Perm()
+	case *Standardize:
+		ld.Type = "standardize"
+		ld.Shift, ld.Scale = l.Shift(), l.Scale()
+		if err := checkFiniteDoc(path+".shift", ld.Shift); err != nil {
+			return nil, err
+		}
+		if err := checkFiniteDoc(path+".scale", ld.Scale); err != nil {
+			return nil, err
+		}
+	case *Inverted:
+		ld.Type = "inverse"
+		inner, err := marshalLayer(path+".layer", l.L)
+		if err != nil {
+			return nil, err
+		}
+		ld.Layer = inner
+	case *Coupling:
+		ld.Type = "coupling"
+		ld.Mask = boolsToInts(l.mask)
+		switch h := l.h.(type) {
+		case Affine:
+			ld.Coupling = "affine"
+			c := h.Clamp
+			ld.Clamp = &c
+		case Additive:
+			ld.Coupling = "additive"
+		default:
+			return nil, formatErr(path+".coupling", "coupling function %T is not in the format", l.h)
+		}
+		ld.Activation = l.cond.act.String()
+		ld.Hidden = l.Hidden()
+		for k := 1; k < len(l.cond.sizes); k++ {
+			w, b, _ := l.cond.layer(l.params, k)
+			dd := &denseDoc{
+				In: l.cond.sizes[k-1], Out: l.cond.sizes[k],
+				Weights: append([]float64(nil), w...),
+				Biases:  append([]float64(nil), b...),
+			}
+			p := fmt.Sprintf("%s.conditioner[%d]", path, k-1)
+			if err := checkFiniteDoc(p+".weights", dd.Weights); err != nil {
+				return nil, err
+			}
+			if err := checkFiniteDoc(p+".biases", dd.Biases); err != nil {
+				return nil, err
+			}
+			ld.Conditioner = append(ld.Conditioner, dd)
+		}
+	default:
+		if err := marshalMoreLayer(path, l, ld); err != nil {
+			return nil, err
+		}
+	}
+	return ld, nil
+}
+
+// compactNumberArrays rewrites the indented JSON b so that every array of
+// numbers stands on one line, "[1, 2, 3]".
+func compactNumberArrays(b []byte) []byte {
+	var out bytes.Buffer
+	out.Grow(len(b))
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c == '"' {
+			// Copy a string whole.
+			j := i + 1
+			for j < len(b) && b[j] != '"' {
+				if b[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			out.Write(b[i:min(j+1, len(b))])
+			i = j + 1
+			continue
+		}
+		if c != '[' {
+			out.WriteByte(c)
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(b) && b[j] != ']' && b[j] != '[' && b[j] != '{' && b[j] != '"' {
+			j++
+		}
+		if j == len(b) || b[j] != ']' {
+			out.WriteByte(c)
+			i++
+			continue
+		}
+		out.WriteByte('[')
+		fields := strings.FieldsFunc(string(b[i+1:j]), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
+		out.WriteString(strings.Join(fields, ", "))
+		out.WriteByte(']')
+		i = j + 1
+	}
+	return out.Bytes()
+}
+
+// UnmarshalFlow reads a flow from its JSON document in the model format of
+// FORMAT.md. It validates everything, the format name and version, every
+// dimension and shape, masks, permutations, degrees, and that every number is
+// finite, and returns a *FormatError naming the offending field for a
+// document that is truncated, corrupt, of another version or inconsistent.
+// No input makes it panic.
+func UnmarshalFlow(data []byte) (*Flow, error) {
+	var doc modelDoc
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, formatErr("", "data after the end of the document at byte %d", dec.InputOffset())
+	}
+	if doc.Format != FormatName {
+		return nil, formatErr("format", "%q, want %q", doc.Format, FormatName)
+	}
+	if doc.Version != FormatVersion {
+		return nil, formatErr("version", "%d, this package reads version %d", doc.Version, FormatVersion)
+	}
+	if doc.Base == nil {
+		return nil, formatErr("base", "missing")
+	}
+	if doc.Base.Type != "std_normal" {
+		return nil, formatErr("base.type", "%q, want \"std_normal\"", doc.Base.Type)
+	}
+	if doc.Dim < 1 || doc.Dim > maxFormatSize {
+		return nil, formatErr("dim", "%d is not in [1, %d]", doc.Dim, maxFormatSize)
+	}
+	if len(doc.Layers) == 0 {
+		return nil, formatErr("layers", "no layers")
+	}
+	layers := make([]Layer, len(doc.Layers))
+	for i, ld := range doc.Layers {
+		path := fmt.Sprintf("layers[%d]", i)
+		l, err := unmarshalLayer(path, ld, doc.Dim, 0)
+		if err != nil {
+			return nil, err
+		}
+		layers[i] = l
+	}
+	f, err := New(layers...)
+	if err != nil {
+		return nil, formatErr("layers", "%v", err)
+	}
+	return f, nil
+}
+
+// jsonError turns an error of encoding/json into a FormatError that says
+// where in the document it happened.
+func jsonError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return formatErr("", "empty document")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return formatErr(pathAt(data, int64(len(data))), "truncated: the document ends after %d bytes", len(data))
+	case errors.As(err, &syn):
+		line, col := lineCol(data, syn.Offset)
+		return formatErr(pathAt(data, syn.Offset), "corrupt at line %d, column %d: %v", line, col, syn)
+	case errors.As(err, &typ):
+		line, col := lineCol(data, typ.Offset)
+		return formatErr(pathAt(data, typ.Offset), "line %d, column %d: a JSON %s cannot be %s", line, col, typ.Value, typ.Type)
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	return formatErr("", "%s", msg)
+}
+
+// lineCol returns the 1-based line and column of byte offset off in data.
+func lineCol(data []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(data)))
+	line = 1 + bytes.Count(data[:off], []byte{'\n'})
+	col = int(off) - bytes.LastIndexByte(data[:off], '\n')
+	return line, col
+}
+
+// pathAt returns the path of the value being read at byte offset off of
+// data, such as "layers[1].conditioner[0].weights[17]".
+func pathAt(data []byte, off int64) string {
+	type frame struct {
+		array bool
+		key   string
+		idx   int
+		isKey bool // an object's next string token is a key
+	}
+	var stack []frame
+	done := func() { // a value ended
+		if n := len(stack); n > 0 {
+			if stack[n-1].array {
+				stack[n-1].idx++
+			} else {
+				stack[n-1].isKey = true
+			}
+		}
+	}
+	path := func() string {
+		var sb strings.Builder
+		for i, f := range stack {
+			switch {
+			case f.array:
+				fmt.Fprintf(&sb, "[%d]", f.idx)
+			case f.key != "" && !f.isKey:
+				if i > 0 {
+					sb.WriteByte('.')
+				}
+				sb.WriteString(f.key)
+			}
+		}
+		return sb.String()
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for dec.InputOffset() < off {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, frame{isKey: true})
+			case '[':
+				stack = append(stack, frame{array: true})
+			default:
+				stack = stack[:len(stack)-1]
+				done()
+			}
+		case string:
+			if n := len(stack); n > 0 && !stack[n-1].array && stack[n-1].isKey {
+				stack[n-1].key = t
+				stack[n-1].isKey = false
+				continue
+			}
+			if dec.InputOffset() >= off {
+				return path()
+			}
+			done()
+		default:
+			if dec.InputOffset() >= off {
+				// The value that ends at off is the one in error.
+				return path()
+			}
+			done()
+		}
+	}
+	return path()
+}
+
+// disallow returns an error if any of the named fields is present.
+func disallow(path, typ string, fields map[string]bool) error {
+	for _, name := range []string{"perm", "shift", "scale", "mask", "coupling", "clamp", "activation", "hidden", "order", "degrees", "conditioner", "made", "layer"} {
+		if fields[name] {
+			return formatErr(path+"."+name, "not a field of a %q layer", typ)
+		}
+	}
+	return nil
+}
+
+// present lists the fields of ld other than type and dim that are present,
+// minus those named in allowed.
+func present(ld *layerDoc, allowed ...string) map[string]bool {
+	m := map[string]bool{
+		"perm": ld.Perm != nil, "shift": ld.Shift != nil, "scale": ld.Scale != nil,
+		"mask": ld.Mask != nil, "coupling": ld.Coupling != "", "clamp": ld.Clamp != nil,
+		"activation": ld.Activation != "", "hidden": ld.Hidden != nil, "order": ld.Order != nil,
+		"degrees": ld.Degrees != nil, "conditioner": ld.Conditioner != nil, "made": ld.MADE != nil,
+		"layer": ld.Layer != nil,
+	}
+	for _, a := range allowed {
+		delete(m, a)
+	}
+	return m
+}
+
+// maxInverseDepth bounds the nesting of inverse layers.
+const maxInverseDepth = 8
+
+func unmarshalLayer(path string, ld *layerDoc, dim, depth int) (Layer, error) {
+	if ld == nil {
+		return nil, formatErr(path, "null layer")
+	}
+	if ld.Dim != dim {
+		return nil, formatErr(path+".dim", "%d, the flow has dimension %d", ld.Dim, dim)
+	}
+	switch ld.Type {
+	case "permutation":
+		if err := disallow(path, ld.Type, present(ld, "perm")); err != nil {
+			return nil, err
+		}
+		if len(ld.Perm) != dim {
+			return nil, formatErr(path+".perm", "%d entries, want %d", len(ld.Perm), dim)
+		}
+		seen := make([]int, dim)
+		for i, p := range ld.Perm {
+			if p < 0 || p >= dim {
+				return nil, formatErr(fmt.Sprintf("%s.perm[%d]", path, i), "%d is outside [0, %d): not a permutation", p, dim)
+			}
+			if seen[p] > 0 {
+				return nil, formatErr(fmt.Sprintf("%s.perm[%d]", path, i), "%d appears twice (entries %d and %d): not a permutation", p, seen[p]-1, i)
+			}
+			seen[p] = i + 1
+		}
+		p, err := NewPermutation(ld.Perm)
+		if err != nil {
+			return nil, formatErr(path+".perm", "%v", err)
+		}
+		return p, nil
+	case "standardize":
+		if err := disallow(path, ld.Type, present(ld, "shift", "scale")); err != nil {
+			return nil, err
+		}
+		if len(ld.Shift) != dim {
+			return nil, formatErr(path+".shift", "%d values, want %d", len(ld.Shift), dim)
+		}
+		if len(ld.Scale) != dim {
+			return nil, formatErr(path+".scale", "%d values, want %d", len(ld.Scale), dim)
+		}
+		if err := checkFiniteDoc(path+".shift", ld.Shift); err != nil {
+			return nil, err
+		}
+		for i, s := range ld.Scale {
+			if !(s > 0) || math.IsInf(s, 0) {
+				return nil, formatErr(fmt.Sprintf("%s.scale[%d]", path, i), "%v is not a finite positive number", s)
+			}
+		}
+		s, err := NewStandardize(ld.Shift, ld.Scale)
+		if err != nil {
+			return nil, formatErr(path, "%v", err)
+		}
+		return s, nil
+	case "inverse":
+		if err := disallow(path, ld.Type, present(ld, "layer")); err != nil {
+			return nil, err
+		}
+		if ld.Layer == nil {
+			return nil, formatErr(path+".layer", "missing")
+		}
+		if depth >= maxInverseDepth {
+			return nil, formatErr(path+".layer", "inverse layers nested more than %d deep", maxInverseDepth)
+		}
+		inner, err := unmarshalLayer(path+".layer", ld.Layer, dim, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return Invert(inner), nil
+	case "coupling":
+		return unmarshalCoupling(path, ld, dim)
+	case "":
+		return nil, formatErr(path+".type", "missing")
+	}
+	return unmarshalMoreLayer(path, ld, dim)
+}
+
+// parseActivation reads an activation's name.
+func parseActivation(path, name string) (Activation, error) {
+	var names []string
+	for a := Activation(0); a < 64; a++ {
+		if !a.valid() {
+			continue
+		}
+		if a.String() == name {
+			return a, nil
+		}
+		names = append(names, fmt.Sprintf("%q", a.String()))
+	}
+	return 0, formatErr(path, "%q is not an activation (%s)", name, strings.Join(names, ", "))
+}
+
+// checkHidden validates a list of hidden widths.
+func checkHidden(path string, hidden []int) error {
+	if len(hidden) > 64 {
+		return formatErr(path, "%d hidden layers, at most 64", len(hidden))
+	}
+	for i, h := range hidden {
+		if h < 1 || h > maxFormatSize {
+			return formatErr(fmt.Sprintf("%s[%d]", path, i), "width %d is not in [1, %d]", h, maxFormatSize)
+		}
+	}
+	return nil
+}
+
+// denseParams checks the dense layers ds against the widths sizes (sizes[0]
+// inputs, then each layer's outputs) and returns their parameters laid out
+// layer by layer, W (out×in, row-major) then b. name is the field holding
+// them ("conditioner", "made").
+func denseParams(path, name string, ds []*denseDoc, sizes []int) ([]float64, error) {
+	if len(ds) != len(sizes)-1 {
+		return nil, formatErr(path+"."+name, "%d dense layers, want %d (%d hidden and the output)", len(ds), len(sizes)-1, len(sizes)-2)
+	}
+	var p []float64
+	for k, dd := range ds {
+		dp := fmt.Sprintf("%s.%s[%d]", path, name, k)
+		if dd == nil {
+			return nil, formatErr(dp, "null dense layer")
+		}
+		in, out := sizes[k], sizes[k+1]
+		if dd.In != in {
+			return nil, formatErr(dp+".in", "%d, want %d", dd.In, in)
+		}
+		if dd.Out != out {
+			return nil, formatErr(dp+".out", "%d, want %d", dd.Out, out)
+		}
+		if int64(len(dd.Weights)) != int64(out)*int64(in) {
+			return nil, formatErr(dp+".weights", "%d values, want %d×%d=%d", len(dd.Weights), out, in, int64(out)*int64(in))
+		}
+		if len(dd.Biases) != out {
+			return nil, formatErr(dp+".biases", "%d values, want %d", len(dd.Biases), out)
+		}
+		if err := checkFiniteDoc(dp+".weights", dd.Weights); err != nil {
+			return nil, err
+		}
+		if err := checkFiniteDoc(dp+".biases", dd.Biases); err != nil {
+			return nil, err
+		}
+		p = append(p, dd.Weights...)
+		p = append(p, dd.Biases...)
+	}
+	return p, nil
+}
+
+func unmarshalCoupling(path string, ld *layerDoc, dim int) (Layer, error) {
+	if err := disallow(path, ld.Type, present(ld, "mask", "coupling", "clamp", "activation", "hidden", "conditioner")); err != nil {
+		return nil, err
+	}
+	if dim < 2 {
+		return nil, formatErr(path+".dim", "%d: a coupling layer needs dimension ≥ 2", dim)
+	}
+	if len(ld.Mask) != dim {
+		return nil, formatErr(path+".mask", "%d entries, want %d", len(ld.Mask), dim)
+	}
+	mask := make([]bool, dim)
+	na := 0
+	for i, m := range ld.Mask {
+		if m != 0 && m != 1 {
+			return nil, formatErr(fmt.Sprintf("%s.mask[%d]", path, i), "%d, want 0 or 1", m)
+		}
+		mask[i] = m == 1
+		na += m
+	}
+	if na == 0 || na == dim {
+		return nil, formatErr(path+".mask", "all %d: both halves must be non-empty", ld.Mask[0])
+	}
+	var h CouplingFunc
+	switch ld.Coupling {
+	case "affine":
+		c := 0.0
+		if ld.Clamp != nil {
+			c = *ld.Clamp
+		}
+		if !(c >= 0) || math.IsInf(c, 0) {
+			return nil, formatErr(path+".clamp", "%v is not a finite non-negative number", c)
+		}
+		h = Affine{Clamp: c}
+	case "additive":
+		if ld.Clamp != nil {
+			return nil, formatErr(path+".clamp", "not a field of an additive coupling")
+		}
+		h = Additive{}
+	case "":
+		return nil, formatErr(path+".coupling", "missing")
+	default:
+		return nil, formatErr(path+".coupling", "%q, want \"affine\" or \"additive\"", ld.Coupling)
+	}
+	act, err := parseActivation(path+".activation", ld.Activation)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHidden(path+".hidden", ld.Hidden); err != nil {
+		return nil, err
+	}
+	sizes := append([]int{na}, ld.Hidden...)
+	sizes = append(sizes, h.ParamsPerDim()*(dim-na))
+	p, err := denseParams(path, "conditioner", ld.Conditioner, sizes)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewCoupling(CouplingConfig{Mask: mask, Hidden: ld.Hidden, Activation: act, Func: h})
+	if err != nil {
+		return nil, formatErr(path, "%v", err)
+	}
+	if len(p) != len(c.params) {
+		return nil, formatErr(path+".conditioner", "%d parameters, want %d", len(p), len(c.params))
+	}
+	copy(c.params, p)
+	return c, nil
+}

@@ -1,0 +1,258 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// layerTypes lists the layer types of the model format.
+const layerTypes = `"coupling", "maf", "iaf", "permutation", "standardize" or "inverse"`
+
+// marshalMoreLayer writes the autoregressive layers, MAF and IAF: their
+// MADE in the export layout of MADE.Weights (input columns and output rows
+// in dimension order, hidden units sorted by degree, zeros where masked),
+// with the order, the hidden degrees and the masks.
+func marshalMoreLayer(path string, l Layer, ld *layerDoc) error {
+	var ar *arLayer
+	switch l := l.(type) {
+	case *MAF:
+		ld.Type, ar = "maf", &l.arLayer
+	case *IAF:
+		ld.Type, ar = "iaf", &l.arLayer
+	default:
+		return formatErr(path, "layer type %T is not in the format", l)
+	}
+	m := ar.made
+	c := ar.clamp
+	ld.Clamp = &c
+	ld.Activation = m.act.String()
+	ld.Hidden = m.Hidden()
+	ld.Order = m.Order()
+	ld.Degrees = make([][]int, len(m.degs))
+	for i := range m.degs {
+		ld.Degrees[i] = m.HiddenDegrees(i)
+	}
+	for k := 0; k < m.NumLayers(); k++ {
+		dd := &denseDoc{In: m.sizes[k], Out: m.sizes[k+1], Biases: m.Biases(k)}
+		dd.Weights = append([]float64(nil), m.Weights(k).RawMatrix().Data...)
+		for _, v := range m.Mask(k).RawMatrix().Data {
+			dd.Mask = append(dd.Mask, int(v))
+		}
+		p := fmt.Sprintf("%s.made[%d]", path, k)
+		if err := checkFiniteDoc(p+".weights", dd.Weights); err != nil {
+			return err
+		}
+		if err := checkFiniteDoc(p+".biases", dd.Biases); err != nil {
+			return err
+		}
+		ld.MADE = append(ld.MADE, dd)
+	}
+	return nil
+}
+
+// unmarshalMoreLayer reads the autoregressive layers.
+func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
+	switch ld.Type {
+	case "maf", "iaf":
+	default:
+		return nil, formatErr(path+".type", "%q, want %s", ld.Type, layerTypes)
+	}
+	if err := disallow(path, ld.Type, present(ld, "clamp", "activation", "hidden", "order", "degrees", "made")); err != nil {
+		return nil, err
+	}
+	c := 0.0
+	if ld.Clamp != nil {
+		c = *ld.Clamp
+	}
+	if !(c >= 0) || math.IsInf(c, 0) {
+		return nil, formatErr(path+".clamp", "%v is not a finite non-negative number", c)
+	}
+	act, err := parseActivation(path+".activation", ld.Activation)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHidden(path+".hidden", ld.Hidden); err != nil {
+		return nil, err
+	}
+	maxDeg := max(dim-1, 1)
+	for i, h := range ld.Hidden {
+		if h < maxDeg {
+			return nil, formatErr(fmt.Sprintf("%s.hidden[%d]", path, i), "width %d is less than D−1 = %d", h, dim-1)
+		}
+	}
+	// The order: a permutation; input dimension i has degree pos[i]+1.
+	if len(ld.Order) != dim {
+		return nil, formatErr(path+".order", "%d entries, want %d", len(ld.Order), dim)
+	}
+	pos := make([]int, dim)
+	for i := range pos {
+		pos[i] = -1
+	}
+	for p, i := range ld.Order {
+		if i < 0 || i >= dim {
+			return nil, formatErr(fmt.Sprintf("%s.order[%d]", path, p), "%d is outside [0, %d): not a permutation", i, dim)
+		}
+		if pos[i] >= 0 {
+			return nil, formatErr(fmt.Sprintf("%s.order[%d]", path, p), "%d appears twice (entries %d and %d): not a permutation", i, pos[i], p)
+		}
+		pos[i] = p
+	}
+	// The hidden degrees.
+	if len(ld.Degrees) != len(ld.Hidden) {
+		return nil, formatErr(path+".degrees", "%d lists, want one per hidden layer, %d", len(ld.Degrees), len(ld.Hidden))
+	}
+	for l, deg := range ld.Degrees {
+		if len(deg) != ld.Hidden[l] {
+			return nil, formatErr(fmt.Sprintf("%s.degrees[%d]", path, l), "%d degrees, want %d", len(deg), ld.Hidden[l])
+		}
+		for k, v := range deg {
+			if v < 1 || v > maxDeg {
+				return nil, formatErr(fmt.Sprintf("%s.degrees[%d][%d]", path, l, k), "%d is outside [1, %d]", v, maxDeg)
+			}
+		}
+	}
+	sizes := append([]int{dim}, ld.Hidden...)
+	sizes = append(sizes, 2*dim)
+	if _, err := denseParams(path, "made", ld.MADE, sizes); err != nil {
+		return nil, err
+	}
+	// Degrees of the units of every layer: inputs, hidden, outputs (row r
+	// is μ or α of dimension r mod D).
+	degs := make([][]int, len(sizes))
+	degs[0] = make([]int, dim)
+	for i := range degs[0] {
+		degs[0][i] = pos[i] + 1
+	}
+	copy(degs[1:], ld.Degrees)
+	out := make([]int, 2*dim)
+	for r := range out {
+		out[r] = pos[r%dim] + 1
+	}
+	degs[len(sizes)-1] = out
+	// Masks consistent with the degrees, weights zero where masked.
+	for l, dd := range ld.MADE {
+		p := fmt.Sprintf("%s.made[%d]", path, l)
+		in, outN := sizes[l], sizes[l+1]
+		if int64(len(dd.Mask)) != int64(in)*int64(outN) {
+			return nil, formatErr(p+".mask", "%d values, want %d×%d=%d", len(dd.Mask), outN, in, int64(in)*int64(outN))
+		}
+		last := l == len(ld.MADE)-1
+		for r := 0; r < outN; r++ {
+			for c := 0; c < in; c++ {
+				i := r*in + c
+				want := degs[l+1][r] >= degs[l][c]
+				if last {
+					want = degs[l+1][r] > degs[l][c]
+				}
+				if v := dd.Mask[i]; v != 0 && v != 1 {
+					return nil, formatErr(fmt.Sprintf("%s.mask[%d]", p, i), "%d, want 0 or 1", v)
+				}
+				if (dd.Mask[i] == 1) != want {
+					rel := "≥"
+					if last {
+						rel = ">"
+					}
+					return nil, formatErr(fmt.Sprintf("%s.mask[%d]", p, i),
+						"%d at row %d, column %d is inconsistent with the degrees: want 1 iff degree %d %s degree %d",
+						dd.Mask[i], r, c, degs[l+1][r], rel, degs[l][c])
+				}
+				if dd.Mask[i] == 0 && dd.Weights[i] != 0 {
+					return nil, formatErr(fmt.Sprintf("%s.weights[%d]", p, i), "%v where the mask is 0, want 0", dd.Weights[i])
+				}
+			}
+		}
+	}
+
+	// Build the layer: the MADE's own constructor for the order, then the
+	// hidden units sorted by degree (a permutation of units changes
+	// nothing) and the degrees and weights set.
+	cfg := AutoregressiveConfig{Dim: dim, Hidden: ld.Hidden, Activation: act, Order: ExplicitOrder, Perm: ld.Order, Clamp: c}
+	m, err := newARMADE("model", cfg)
+	if err != nil {
+		return nil, formatErr(path, "%v", err)
+	}
+	ws := make([]*mat.Dense, len(ld.MADE))
+	bs := make([][]float64, len(ld.MADE))
+	for l, dd := range ld.MADE {
+		ws[l] = mat.NewDense(sizes[l+1], sizes[l], append([]float64(nil), dd.Weights...))
+		bs[l] = append([]float64(nil), dd.Biases...)
+	}
+	var sorted [][]int // nil without hidden layers, as newMADE leaves it
+	for l, deg := range ld.Degrees {
+		idx := make([]int, len(deg))
+		for k := range idx {
+			idx[k] = k
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return deg[idx[a]] < deg[idx[b]] })
+		sd := make([]int, len(deg))
+		for k, j := range idx {
+			sd[k] = deg[j]
+		}
+		sorted = append(sorted, sd)
+		// Unit k of the sorted layer is unit idx[k]: permute the rows of
+		// W_l and b_l and the columns of W_{l+1}.
+		w, b := ws[l], bs[l]
+		_, in := w.Dims()
+		nw := mat.NewDense(len(idx), in, nil)
+		nb := make([]float64, len(idx))
+		for k, j := range idx {
+			nw.SetRow(k, w.RawRowView(j))
+			nb[k] = b[j]
+		}
+		ws[l], bs[l] = nw, nb
+		next := ws[l+1]
+		r, _ := next.Dims()
+		nn := mat.NewDense(r, len(idx), nil)
+		for k, j := range idx {
+			for i := 0; i < r; i++ {
+				nn.Set(i, k, next.At(i, j))
+			}
+		}
+		ws[l+1] = nn
+	}
+	setMADEDegrees(m, sorted)
+	for l := range ws {
+		if err := m.SetLayer(l, ws[l], bs[l]); err != nil {
+			return nil, formatErr(fmt.Sprintf("%s.made[%d]", path, l), "%v", err)
+		}
+	}
+	if ld.Type == "maf" {
+		return &MAF{arLayer{made: m, clamp: c}}, nil
+	}
+	return &IAF{arLayer{made: m, clamp: c}}, nil
+}
+
+// setMADEDegrees gives the hidden units of m the sorted degrees degs and
+// recomputes its staircases as newMADE does: a hidden unit k sees unit j
+// below iff deg(k) ≥ deg(j); output p (and D+p) sees unit k iff
+// p+1 > deg(k), both in the stored layout where the inputs and outputs are
+// in the order.
+func setMADEDegrees(m *MADE, degs [][]int) {
+	m.degs = degs
+	m.lims = m.lims[:0]
+	prev := make([]int, m.d)
+	for p := range prev {
+		prev[p] = p + 1
+	}
+	for _, deg := range degs {
+		lim := make([]int, len(deg))
+		for k, dk := range deg {
+			lim[k] = sort.SearchInts(prev, dk+1)
+		}
+		m.lims = append(m.lims, lim)
+		prev = deg
+	}
+	lim := make([]int, 2*m.d)
+	for p := 0; p < m.d; p++ {
+		lim[p] = sort.SearchInts(prev, p+1)
+		lim[m.d+p] = lim[p]
+	}
+	m.lims = append(m.lims, lim)
+}

@@ -1,0 +1,171 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// golden is a file of testdata/golden, written by internal/gengolden
+// (go generate); FORMAT.md describes it.
+type golden struct {
+	Name          string          `json:"name"`
+	Description   string          `json:"description"`
+	Model         json.RawMessage `json:"model"`
+	X             [][]float64     `json:"x"`
+	Z             [][]float64     `json:"z"`
+	InverseLogDet []float64       `json:"inverse_logdet"`
+	LogProb       []float64       `json:"logprob"`
+	Base          [][]float64     `json:"base"`
+	Forward       [][]float64     `json:"forward"`
+	ForwardLogDet []float64       `json:"forward_logdet"`
+	NLL           *float64        `json:"nll"`
+	NLLGrad       json.RawMessage `json:"nll_grad"`
+	KLTarget      string          `json:"kl_target"`
+	ReverseKL     *float64        `json:"reverse_kl"`
+	ReverseKLGrad json.RawMessage `json:"reverse_kl_grad"`
+}
+
+// goldenTol is the relative tolerance of the golden vectors. Entry i of an
+// array is compared relative to max(|want_i|, 1e-3·max_j |want_j|), so that
+// an entry that cancels to near zero is held to the scale of its array.
+const goldenTol = 1e-12
+
+func compareGolden(t *testing.T, what string, got, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d values, want %d", what, len(got), len(want))
+		return
+	}
+	scale := 0.0
+	for _, w := range want {
+		scale = math.Max(scale, math.Abs(w))
+	}
+	for i := range want {
+		ref := math.Max(math.Abs(want[i]), 1e-3*scale)
+		if d := math.Abs(got[i] - want[i]); !(d <= goldenTol*ref) {
+			t.Errorf("%s[%d]: %v, want %v (relative error %.2g)", what, i, got[i], want[i], d/ref)
+			return
+		}
+	}
+}
+
+func goldenFlat(rows [][]float64) []float64 {
+	var v []float64
+	for _, r := range rows {
+		v = append(v, r...)
+	}
+	return v
+}
+
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 19 {
+		t.Fatalf("%d golden files: run go generate", len(files))
+	}
+	for _, name := range files {
+		t.Run(filepath.Base(name), func(t *testing.T) {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g golden
+			if err := json.Unmarshal(b, &g); err != nil {
+				t.Fatal(err)
+			}
+			f, err := UnmarshalFlow(g.Model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, d := len(g.X), f.Dim()
+			x := mat.NewDense(n, d, goldenFlat(g.X))
+			z := mat.NewDense(len(g.Base), d, goldenFlat(g.Base))
+
+			var zi, xf mat.Dense
+			ld := make([]float64, n)
+			f.Inverse(&zi, x, ld)
+			compareGolden(t, "z", zi.RawMatrix().Data, goldenFlat(g.Z))
+			compareGolden(t, "inverse_logdet", ld, g.InverseLogDet)
+			compareGolden(t, "logprob", f.LogProb(nil, x), g.LogProb)
+			ld = make([]float64, len(g.Base))
+			f.Forward(&xf, z, ld)
+			compareGolden(t, "forward", xf.RawMatrix().Data, goldenFlat(g.Forward))
+			compareGolden(t, "forward_logdet", ld, g.ForwardLogDet)
+			// The documented equations: log p(x) = log N(z) + log|det ∂z/∂x|,
+			// and the forward and inverse log-dets are each other's negatives
+			// on a round trip.
+			for i := 0; i < n; i++ {
+				lp := StdNormalLogProb(g.Z[i]) + g.InverseLogDet[i]
+				if math.Abs(lp-g.LogProb[i]) > 1e-12*math.Max(1, math.Abs(lp)) {
+					t.Errorf("row %d: log N(z) + logdet = %v, logprob %v", i, lp, g.LogProb[i])
+				}
+			}
+
+			grad := make([]float64, f.NumParams())
+			checkGradDoc := func(what string, loss float64, want *float64, doc json.RawMessage) {
+				if want == nil || doc == nil {
+					t.Errorf("%s: missing", what)
+					return
+				}
+				compareGolden(t, what, []float64{loss}, []float64{*want})
+				gf, err := UnmarshalFlow(doc)
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				compareGolden(t, what+"_grad", grad, gf.Params())
+			}
+			if g.NLL != nil || goldenCanInverse(f) {
+				loss := NewMaxLikelihood(f, 1, 0).LossGrad(grad, x)
+				checkGradDoc("nll", loss, g.NLL, g.NLLGrad)
+			}
+			if g.ReverseKL != nil || goldenCanForward(f) {
+				if g.KLTarget != "banana" {
+					t.Fatalf("reverse-KL target %q, want banana", g.KLTarget)
+				}
+				loss := NewReverseKL(f, banana, 1, 0).LossGrad(grad, z)
+				checkGradDoc("reverse_kl", loss, g.ReverseKL, g.ReverseKLGrad)
+			}
+		})
+	}
+}
+
+// goldenCanInverse and goldenCanForward say whether every layer of f backpropagates
+// through Inverse or Forward.
+func goldenCanInverse(f *Flow) bool {
+	for _, l := range f.Layers() {
+		if _, ok := l.(InverseGrader); !ok {
+			return false
+		}
+		if v, ok := l.(*Inverted); ok {
+			if _, ok := v.L.(ForwardGrader); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func goldenCanForward(f *Flow) bool {
+	for _, l := range f.Layers() {
+		if _, ok := l.(ForwardGrader); !ok {
+			return false
+		}
+		if v, ok := l.(*Inverted); ok {
+			if _, ok := v.L.(InverseGrader); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,342 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+// Command gengolden writes the golden vectors of testdata/golden: small
+// fixed models of every layer type with inputs, outputs, log-determinants,
+// log-densities and the gradients of both objectives. The package's
+// TestGolden recomputes them. Run it through go generate in the package
+// directory; FORMAT.md describes the files.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"log"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/nfgo/flow"
+)
+
+// Golden is one file of testdata/golden. Matrices are lists of rows.
+type Golden struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Model       json.RawMessage `json:"model"`
+
+	// X are data points; Z = g(X) their latent points, InverseLogDet
+	// log|det ∂z/∂x| per row and LogProb log p(x) per row.
+	X             [][]float64 `json:"x"`
+	Z             [][]float64 `json:"z"`
+	InverseLogDet []float64   `json:"inverse_logdet"`
+	LogProb       []float64   `json:"logprob"`
+
+	// Base are latent points; Forward = f(Base) and ForwardLogDet
+	// log|det ∂x/∂z| per row.
+	Base          [][]float64 `json:"base"`
+	Forward       [][]float64 `json:"forward"`
+	ForwardLogDet []float64   `json:"forward_logdet"`
+
+	// NLL is −(1/n) Σ log p(x_i) over the rows of X, and NLLGrad its
+	// gradient, as a model document whose parameters are the gradient's
+	// components. Absent for flows that cannot backpropagate through
+	// Inverse.
+	NLL     *float64        `json:"nll,omitempty"`
+	NLLGrad json.RawMessage `json:"nll_grad,omitempty"`
+
+	// ReverseKL is (1/n) Σ [log q(f(z_i)) − log π(f(z_i))] over the rows
+	// z_i of Base with the target π of KLTarget, and ReverseKLGrad its
+	// gradient. Absent for flows that cannot backpropagate through Forward.
+	KLTarget      string          `json:"kl_target,omitempty"`
+	ReverseKL     *float64        `json:"reverse_kl,omitempty"`
+	ReverseKLGrad json.RawMessage `json:"reverse_kl_grad,omitempty"`
+}
+
+// Banana is the reverse-KL target of the golden vectors, summed over the
+// consecutive pairs (x₁, x₂), (x₃, x₄), … of x:
+//
+//	log π(x) = Σ_pairs [−x₁²/8 − (x₂ − x₁²/4)²/2]  (− x_D²/2 for an odd D).
+func Banana(grad, x []float64) float64 {
+	lp := 0.0
+	d := len(x)
+	for i := 0; i+1 < d; i += 2 {
+		a, b := x[i], x[i+1]
+		u := b - a*a/4
+		lp += -a*a/8 - u*u/2
+		grad[i] = -a/4 + u*a/2
+		grad[i+1] = -u
+	}
+	if d%2 == 1 {
+		lp -= x[d-1] * x[d-1] / 2
+		grad[d-1] = -x[d-1]
+	}
+	return lp
+}
+
+// Case is a golden model.
+type Case struct {
+	Name, Description string
+	Build             func() (*flow.Flow, error)
+}
+
+func coupling(mask []bool, hidden []int, act flow.Activation, h flow.CouplingFunc) flow.Layer {
+	c, err := flow.NewCoupling(flow.CouplingConfig{Mask: mask, Hidden: hidden, Activation: act, Func: h})
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func perm(p ...int) flow.Layer {
+	l, err := flow.NewPermutation(p)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+func std(shift, scale []float64) flow.Layer {
+	l, err := flow.NewStandardize(shift, scale)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+func layers(ls ...flow.Layer) func() (*flow.Flow, error) {
+	return func() (*flow.Flow, error) { return flow.New(ls...) }
+}
+
+// Cases lists the golden models; autoregressive ones are appended by
+// moreCases.
+func Cases() []Case {
+	cs := []Case{
+		{"affine-relu", "one affine coupling layer, D = 3, mask [1 0 1], conditioner 2→4→2 with ReLU, no clamp",
+			layers(coupling([]bool{true, false, true}, []int{4}, flow.ReLU, flow.Affine{}))},
+		{"affine-tanh-clamp", "one affine coupling layer, D = 4, mask [0 1 1 0], conditioner 2→5→3→4 with tanh, clamp 1.5",
+			layers(coupling([]bool{false, true, true, false}, []int{5, 3}, flow.Tanh, flow.Affine{Clamp: 1.5}))},
+		{"affine-linear", "one affine coupling layer, D = 2, mask [1 0], no hidden layer (conditioner 1→2)",
+			layers(coupling([]bool{true, false}, nil, flow.ReLU, flow.Affine{}))},
+		{"additive-tanh", "one additive coupling layer, D = 3, mask [0 1 0], conditioner 1→4→2 with tanh",
+			layers(coupling([]bool{false, true, false}, []int{4}, flow.Tanh, flow.Additive{}))},
+		{"additive-relu", "one additive coupling layer, D = 2, mask [0 1], conditioner 1→3→3→1 with ReLU",
+			layers(coupling([]bool{false, true}, []int{3, 3}, flow.ReLU, flow.Additive{}))},
+		{"permutation", "one permutation, D = 4, x_i = z_perm[i] with perm [2 0 3 1]",
+			layers(perm(2, 0, 3, 1))},
+		{"standardize", "one standardisation, D = 3: x = shift + scale ⊙ z",
+			layers(std([]float64{1.5, -2, 0.25}, []float64{2, 0.5, 3}))},
+		{"inverse-affine", "an affine coupling layer with its directions swapped (inverse), D = 3, mask [1 1 0], conditioner 2→4→2 with tanh, clamp 2",
+			layers(flow.Invert(coupling([]bool{true, true, false}, []int{4}, flow.Tanh, flow.Affine{Clamp: 2})))},
+		{"mixed-coupling", "a flow of coupling layers, permutations and a standardisation, D = 3",
+			layers(
+				coupling([]bool{true, false, true}, []int{6, 6}, flow.Tanh, flow.Affine{Clamp: 3}),
+				perm(2, 0, 1),
+				coupling([]bool{true, false, false}, []int{5}, flow.ReLU, flow.Affine{}),
+				coupling([]bool{false, true, true}, []int{4}, flow.Tanh, flow.Additive{}),
+				flow.Invert(coupling([]bool{false, false, true}, []int{3}, flow.Tanh, flow.Affine{Clamp: 1})),
+				perm(1, 2, 0),
+				std([]float64{0.5, -1, 2}, []float64{1.5, 0.75, 2.5}),
+			)},
+	}
+	return append(cs, moreCases()...)
+}
+
+// rows returns n rows of d standard normal draws times scale.
+func rows(n, d int, scale float64, rnd *rand.Rand) *mat.Dense {
+	x := mat.NewDense(n, d, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = scale * rnd.NormFloat64()
+	}
+	return x
+}
+
+func toRows(m *mat.Dense) [][]float64 {
+	r, _ := m.Dims()
+	out := make([][]float64, r)
+	for i := range out {
+		out[i] = append([]float64(nil), m.RawRowView(i)...)
+	}
+	return out
+}
+
+// canInverse and canForward say whether every layer backpropagates
+// through Inverse or Forward.
+func canInverse(f *flow.Flow) bool {
+	for _, l := range f.Layers() {
+		if _, ok := l.(flow.InverseGrader); !ok {
+			return false
+		}
+		if v, ok := l.(*flow.Inverted); ok {
+			if _, ok := v.L.(flow.ForwardGrader); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func canForward(f *flow.Flow) bool {
+	for _, l := range f.Layers() {
+		if _, ok := l.(flow.ForwardGrader); !ok {
+			return false
+		}
+		if v, ok := l.(*flow.Inverted); ok {
+			if _, ok := v.L.(flow.InverseGrader); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// gradDoc returns the model document of f with its parameters replaced by
+// grad.
+func gradDoc(f *flow.Flow, grad []float64) (json.RawMessage, error) {
+	p := append([]float64(nil), f.Params()...)
+	f.SetParams(grad)
+	b, err := flow.MarshalFlow(f)
+	f.SetParams(p)
+	return b, err
+}
+
+// Generate computes the golden vectors of c.
+func Generate(c Case, seed uint64) (*Golden, error) {
+	f, err := c.Build()
+	if err != nil {
+		return nil, err
+	}
+	rnd := rand.New(rand.NewPCG(seed, 0x901de4))
+	// Parameters drawn from N(0, 0.5²), so that no layer is the identity.
+	for i := range f.Params() {
+		f.Params()[i] = 0.5 * rnd.NormFloat64()
+	}
+	if err := zeroMasked(f); err != nil {
+		return nil, err
+	}
+	d := f.Dim()
+	const n = 5
+	g := &Golden{Name: c.Name, Description: c.Description}
+	if g.Model, err = flow.MarshalFlow(f); err != nil {
+		return nil, err
+	}
+	x := rows(n, d, 1.5, rnd)
+	z := rows(n, d, 1, rnd)
+	g.X, g.Base = toRows(x), toRows(z)
+
+	var zi, xf mat.Dense
+	g.InverseLogDet = make([]float64, n)
+	f.Inverse(&zi, x, g.InverseLogDet)
+	g.Z = toRows(&zi)
+	g.LogProb = f.LogProb(nil, x)
+	g.ForwardLogDet = make([]float64, n)
+	f.Forward(&xf, z, g.ForwardLogDet)
+	g.Forward = toRows(&xf)
+
+	grad := make([]float64, f.NumParams())
+	if canInverse(f) {
+		nll := flow.NewMaxLikelihood(f, 1, 0).LossGrad(grad, x)
+		g.NLL = &nll
+		if g.NLLGrad, err = gradDoc(f, grad); err != nil {
+			return nil, err
+		}
+	}
+	if canForward(f) {
+		kl := flow.NewReverseKL(f, Banana, 1, 0).LossGrad(grad, z)
+		g.KLTarget = "banana"
+		g.ReverseKL = &kl
+		if g.ReverseKLGrad, err = gradDoc(f, grad); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// Marshal writes g as indented JSON with every array of numbers on one
+// line.
+func Marshal(g *Golden) ([]byte, error) {
+	b, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(compactNumberArrays(b), '\n'), nil
+}
+
+// compactNumberArrays puts every array of numbers of the indented JSON b on
+// one line.
+func compactNumberArrays(b []byte) []byte {
+	var out bytes.Buffer
+	for i := 0; i < len(b); {
+		if b[i] == '"' {
+			j := i + 1
+			for j < len(b) && b[j] != '"' {
+				if b[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			out.Write(b[i:min(j+1, len(b))])
+			i = j + 1
+			continue
+		}
+		if b[i] != '[' {
+			out.WriteByte(b[i])
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(b) && !strings.ContainsRune("[]{\"", rune(b[j])) {
+			j++
+		}
+		if j == len(b) || b[j] != ']' {
+			out.WriteByte(b[i])
+			i++
+			continue
+		}
+		out.WriteByte('[')
+		out.WriteString(strings.Join(strings.FieldsFunc(string(b[i+1:j]), func(r rune) bool {
+			return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r'
+		}), ", "))
+		out.WriteByte(']')
+		i = j + 1
+	}
+	return out.Bytes()
+}
+
+// Seed returns the seed of a case: a hash of its name, so that adding a
+// case changes no other.
+func Seed(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
+}
+
+func main() {
+	out := flag.String("out", "testdata/golden", "the directory to write")
+	flag.Parse()
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range Cases() {
+		g, err := Generate(c, Seed(c.Name))
+		if err != nil {
+			log.Fatalf("%s: %v", c.Name, err)
+		}
+		b, err := Marshal(g)
+		if err != nil {
+			log.Fatalf("%s: %v", c.Name, err)
+		}
+		name := filepath.Join(*out, c.Name+".json")
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("wrote", name)
+	}
+}
