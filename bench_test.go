@@ -43,7 +43,8 @@ func sortedPresets() []benchPreset {
 }
 
 // denseCoster is a layer whose cost is counted by the dense model of
-// DESIGN.md §7: Σ in·out over its dense (or masked) layers.
+// DESIGN.md §7: Σ in·out over its dense layers. MADE's masked layers count as
+// dense, as the model says, although their zero tiles are skipped.
 type denseCoster interface{ denseCost() int }
 
 func flowDenseCost(f *Flow) int {
@@ -134,8 +135,9 @@ func BenchmarkLogProb(b *testing.B) {
 }
 
 // BenchmarkSample measures drawing a preset's batch of samples with their
-// log-densities. GFLOP/s counts 2·n·Σ in·out, though a sequential direction
-// (MAF sampling) does D times that work.
+// log-densities. GFLOP/s counts 2·n·Σ in·out, as for one pass, also for
+// MAF's sequential sampling (whose D position passes together compute each
+// hidden unit once, about one pass of arithmetic in D small steps).
 func BenchmarkSample(b *testing.B) {
 	for _, p := range sortedPresets() {
 		b.Run(p.name, func(b *testing.B) {
