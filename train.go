@@ -212,6 +212,9 @@ type TrainConfig struct {
 	// decoupled weight decay (default 0).
 	LearningRate float64
 	WeightDecay  float64
+	// CosineDecay anneals the learning rate from LearningRate to zero over
+	// the run: at step t of T (from 0), lr·½(1 + cos(π·t/T)).
+	CosineDecay bool
 	// ValidationFraction of the data (Fit), chosen at random, is held out
 	// and its mean negative log-likelihood reported each epoch (0: none).
 	ValidationFraction float64
@@ -298,6 +301,14 @@ func CheckFinite(x mat.Matrix) error {
 	return nil
 }
 
+// stepLR returns the learning rate of step t of T.
+func (c *TrainConfig) stepLR(t, T int) float64 {
+	if !c.CosineDecay || T <= 0 {
+		return c.LearningRate
+	}
+	return c.LearningRate * 0.5 * (1 + math.Cos(math.Pi*float64(t)/float64(T)))
+}
+
 func finite(v []float64) bool {
 	for _, x := range v {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -374,6 +385,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	bestLoss := math.Inf(1)
 	res := &Result{}
 	start := time.Now()
+	step, steps := 0, cfg.Epochs*((nTrain+bs-1)/bs)
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
 		rnd.Shuffle(nTrain, func(i, j int) { order[i], order[j] = order[j], order[i] })
@@ -394,6 +406,8 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite(grad) {
 				return res, fmt.Errorf("flow: Fit: epoch %d, rows %d–%d: %w (loss %v)", epoch, lo, hi-1, ErrNonFinite, loss)
 			}
+			opt.LearningRate = cfg.stepLR(step, steps)
+			step++
 			opt.Step(f.params, grad)
 			sum += loss * float64(m)
 			rows += m
@@ -471,6 +485,7 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite(grad) {
 				return res, fmt.Errorf("flow: FitReverseKL: epoch %d, step %d: %w (loss %v)", epoch, s, ErrNonFinite, loss)
 			}
+			opt.LearningRate = cfg.stepLR((epoch-1)*cfg.StepsPerEpoch+s, cfg.Epochs*cfg.StepsPerEpoch)
 			opt.Step(f.params, grad)
 			sum += loss
 		}

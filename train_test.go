@@ -255,3 +255,19 @@ func TestFitCancelled(t *testing.T) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
 }
+
+func TestCosineDecay(t *testing.T) {
+	c := TrainConfig{LearningRate: 0.2, CosineDecay: true}
+	for _, tc := range []struct {
+		t, T int
+		want float64
+	}{{0, 10, 0.2}, {5, 10, 0.1}, {10, 10, 0}, {3, 12, 0.1 * (1 + math.Sqrt(0.5))}} {
+		if got := c.stepLR(tc.t, tc.T); math.Abs(got-tc.want) > 1e-15 {
+			t.Errorf("step %d of %d: learning rate %v, want %v", tc.t, tc.T, got, tc.want)
+		}
+	}
+	c.CosineDecay = false
+	if got := c.stepLR(5, 10); got != 0.2 {
+		t.Errorf("without decay: learning rate %v, want 0.2", got)
+	}
+}
