@@ -91,9 +91,10 @@ func (a Affine) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, the
 	s := a.scale(theta[:nb], tmp)
 	b := theta[nb : 2*nb]
 	ds, db := dtheta[:nb], dtheta[nb:2*nb]
+	e := tmp[nb : 2*nb]
+	expVec(e, s)
 	for i, g := range dx {
-		e := math.Exp(s[i])
-		dz[i] = g * e
+		dz[i] = g * e[i]
 		db[i] = g
 		ds[i] = g*(x[i]-b[i]) + dld
 	}
@@ -109,10 +110,14 @@ func (a Affine) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, the
 	nb := len(x)
 	s := a.scale(theta[:nb], tmp)
 	ds, db := dtheta[:nb], dtheta[nb:2*nb]
+	e := tmp[nb : 2*nb]
+	for i, v := range s {
+		e[i] = -v
+	}
+	expVec(e, e)
 	for i, g := range dz {
-		e := math.Exp(-s[i])
-		dx[i] = g * e
-		db[i] = -g * e
+		dx[i] = g * e[i]
+		db[i] = -g * e[i]
 		ds[i] = -g*z[i] - dld
 	}
 	a.sRawGrad(ds, s)
