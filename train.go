@@ -57,10 +57,42 @@ func (g *gradEval) prepare(n int) (shards, runners int) {
 	return shards, runners
 }
 
-func (g *gradEval) finish(grad []float64, n, shards, runners int) float64 {
-	if len(grad) != g.f.NumParams() {
-		panic(fmt.Sprintf("flow: LossGrad: gradient of length %d, want %d", len(grad), g.f.NumParams()))
+// runShard computes shard s's summed loss and its gradient into the shard's
+// own buffers: maximum likelihood through Inverse, or, with a target,
+// reverse KL through Forward.
+func (g *gradEval) runShard(r, s int) {
+	lo := s * g.shard
+	hi := min(lo+g.shard, g.n)
+	d := g.f.d
+	ws := g.ws[r]
+	grad := g.grads[s]
+	clear(grad)
+	if g.target == nil {
+		g.f.inversePass(ws, g.src[lo*d:hi*d], hi-lo)
+		g.losses[s] = g.f.nllBackward(ws, hi-lo, grad)
+		return
 	}
+	g.f.forwardPass(ws, g.src[lo*d:hi*d], hi-lo)
+	g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad)
+}
+
+// lossGrad runs the shards of the rows of x on the pool and reduces them.
+func (g *gradEval) lossGrad(method, name string, grad []float64, x mat.Matrix) float64 {
+	data, n := g.f.rows(method, name, x)
+	if n == 0 {
+		panic("flow: " + method + ": empty batch")
+	}
+	if len(grad) != g.f.NumParams() {
+		panic(fmt.Sprintf("flow: %s: gradient of length %d, want %d", method, len(grad), g.f.NumParams()))
+	}
+	g.src, g.n = data, n
+	shards, runners := g.prepare(n)
+	runShards(g, &g.runState, shards, runners)
+	g.src = nil
+	return g.finish(grad, n, shards, runners)
+}
+
+func (g *gradEval) finish(grad []float64, n, shards, runners int) float64 {
 	scale := 1 / float64(n)
 	g.sum.run(grad, g.grads[:shards], scale, runners)
 	loss := 0.0
@@ -88,31 +120,11 @@ func NewMaxLikelihood(f *Flow, workers, shardSize int) *MaxLikelihood {
 	return &MaxLikelihood{newGradEval(f, workers, shardSize)}
 }
 
-func (m *MaxLikelihood) runShard(r, s int) {
-	g := &m.gradEval
-	lo := s * g.shard
-	hi := min(lo+g.shard, g.n)
-	d := g.f.d
-	ws := g.ws[r]
-	grad := g.grads[s]
-	clear(grad)
-	g.f.inversePass(ws, g.src[lo*d:hi*d], hi-lo)
-	g.losses[s] = g.f.nllBackward(ws, hi-lo, grad)
-}
-
 // LossGrad returns the mean negative log-likelihood of the rows of x and
 // writes its gradient with respect to the flow's parameters into grad
 // (length NumParams). It panics if x does not have D columns.
 func (m *MaxLikelihood) LossGrad(grad []float64, x mat.Matrix) float64 {
-	data, n := m.f.rows("MaxLikelihood.LossGrad", "x", x)
-	if n == 0 {
-		panic("flow: MaxLikelihood.LossGrad: empty batch")
-	}
-	m.src, m.n = data, n
-	shards, runners := m.prepare(n)
-	runShards(m, &m.runState, shards, runners)
-	m.src = nil
-	return m.finish(grad, n, shards, runners)
+	return m.lossGrad("MaxLikelihood.LossGrad", "x", grad, x)
 }
 
 // ReverseKL evaluates the reverse Kullback–Leibler objective to an
@@ -133,30 +145,10 @@ func NewReverseKL(f *Flow, target Target, workers, shardSize int) *ReverseKL {
 	return r
 }
 
-func (k *ReverseKL) runShard(r, s int) {
-	g := &k.gradEval
-	lo := s * g.shard
-	hi := min(lo+g.shard, g.n)
-	d := g.f.d
-	ws := g.ws[r]
-	grad := g.grads[s]
-	clear(grad)
-	g.f.forwardPass(ws, g.src[lo*d:hi*d], hi-lo)
-	g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad)
-}
-
 // LossGrad returns the reverse-KL loss of the base draws z (one per row)
 // and writes its gradient into grad.
 func (k *ReverseKL) LossGrad(grad []float64, z mat.Matrix) float64 {
-	data, n := k.f.rows("ReverseKL.LossGrad", "z", z)
-	if n == 0 {
-		panic("flow: ReverseKL.LossGrad: empty batch")
-	}
-	k.src, k.n = data, n
-	shards, runners := k.prepare(n)
-	runShards(k, &k.runState, shards, runners)
-	k.src = nil
-	return k.finish(grad, n, shards, runners)
+	return k.lossGrad("ReverseKL.LossGrad", "z", grad, z)
 }
 
 // Adam is the Adam optimiser with decoupled weight decay (AdamW):
