@@ -1,0 +1,21 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build !purego
+
+package flow
+
+// useAsm selects the NEON kernels of asm_arm64.s (NEON is part of every
+// arm64 CPU). Tests flip it to exercise the plain-Go references too.
+var useAsm = true
+
+// gemmNR is the number of columns of the micro-kernel gemmKernel and of a
+// packed panel: four 2-lane NEON registers.
+const gemmNR = 8
+
+// vecWidth is the number of float64 lanes of one vector register.
+const vecWidth = 2
+
+//go:noescape
+func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k int)

@@ -1,0 +1,459 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build !purego && (amd64 || arm64)
+
+package flow
+
+import (
+	"math"
+	"sync"
+)
+
+// This file holds the Go half of the assembly kernels on amd64 and arm64:
+// the dispatch on useAsm, the cache blocking and packing around the
+// register-blocked micro-kernel gemmKernel, and the tails of the vector
+// loops. The architecture files (kernels_amd64.go, kernels_arm64.go) set
+// useAsm and gemmNR and declare the assembly functions.
+//
+// Every dense product is one product C += A·B computed by gemmBlocked:
+//
+//	forward    Y  += X·Wᵀ    (Y first filled with b)
+//	backward   dX += dY·W    (dX first zeroed)
+//	           dW += dYᵀ·X
+//
+// B is packed into panels of gemmNR columns (zero padded to a full panel),
+// each panel holding its rows p contiguously: panel[p*gemmNR+j]. A is read
+// in place (row-major, leading dimension lda) except for dYᵀ, which is a
+// transposed copy. The micro-kernel multiplies gemmMR rows of A by one
+// panel slice of kc rows and adds the gemmMR×gemmNR result into C.
+//
+// The masked (MADE) variants pack the masked entries of W as zeros and give
+// each panel the range of p on which it has any nonzero entry, so that the
+// all-zero tiles of a staircase are skipped whatever the order of lim.
+// Products with those packed zeros are 0·v, which differs from the
+// reference (which never forms them) only when v is ±Inf or NaN: the few
+// outputs that come back non-finite are therefore recomputed with the
+// reference loop, so results match the reference for every input. The
+// masked weight gradient is never computed for j ≥ lim[k]: tiles beyond
+// the mask are skipped and the partial tiles on its edge go through a
+// scratch tile of which only the unmasked entries are copied back.
+
+const (
+	gemmMR = 4   // rows of the micro-kernel
+	gemmKC = 256 // rows of a B panel slice kept in L1 by one micro-kernel call
+	gemmMC = 128 // rows of A kept in L2 across the panels
+)
+
+var (
+	scratchPool = sync.Pool{New: func() any { return new([]float64) }}
+	intPool     = sync.Pool{New: func() any { return new([]int) }}
+)
+
+func getInts(n int) *[]int {
+	p := intPool.Get().(*[]int)
+	if cap(*p) < n {
+		*p = make([]int, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func getScratch(n int) *[]float64 {
+	p := scratchPool.Get().(*[]float64)
+	if cap(*p) < n {
+		*p = make([]float64, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// gemmJob describes C += A·B with B packed into panels.
+type gemmJob struct {
+	c   []float64 // m×n, leading dimension ldc
+	ldc int
+	a   []float64 // m×k, leading dimension lda
+	lda int
+
+	m, n, k int
+
+	bp []float64 // packed B: panel q holds rows p of columns q*gemmNR+j at bp[q*k*gemmNR+p*gemmNR+j]
+
+	// prange, if not nil, holds for panel q the range [prange[2q], prange[2q+1])
+	// of p outside of which the panel is zero.
+	prange []int
+
+	// rowLim, if not nil, limits row i of C to its first rowLim[i] columns:
+	// no other entry of C is read or written.
+	rowLim []int
+}
+
+// gemmBlocked computes C += A·B for the job.
+func gemmBlocked(g *gemmJob) {
+	if g.m == 0 || g.n == 0 || g.k == 0 {
+		return
+	}
+	nr := gemmNR
+	panels := (g.n + nr - 1) / nr
+	var tmpA [gemmMR * gemmKC]float64
+	var tmpC [gemmMR * gemmNR]float64
+	for ic := 0; ic < g.m; ic += gemmMC {
+		mEnd := min(ic+gemmMC, g.m)
+		for q := 0; q < panels; q++ {
+			j0 := q * nr
+			cols := min(nr, g.n-j0)
+			p0, p1 := 0, g.k
+			if g.prange != nil {
+				p0, p1 = g.prange[2*q], g.prange[2*q+1]
+			}
+			panel := g.bp[q*g.k*nr : (q+1)*g.k*nr]
+			for pc := p0; pc < p1; pc += gemmKC {
+				kc := min(gemmKC, p1-pc)
+				b := &panel[pc*nr]
+				for i := ic; i < mEnd; i += gemmMR {
+					rows := min(gemmMR, mEnd-i)
+					full := rows == gemmMR && cols == nr
+					lo, hi := cols, cols // columns of the tile that may be written: [0, lo) all rows, [lo, hi) some
+					if g.rowLim != nil {
+						lo, hi = cols, 0
+						for r := 0; r < rows; r++ {
+							l := min(max(g.rowLim[i+r]-j0, 0), cols)
+							lo = min(lo, l)
+							hi = max(hi, l)
+						}
+						if hi == 0 {
+							continue
+						}
+						if lo < cols {
+							full = false
+						}
+					}
+					if full {
+						gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[i*g.lda+pc], g.lda, b, kc)
+						continue
+					}
+					// Edge tile: through the scratch tiles.
+					a := &g.a[i*g.lda+pc]
+					lda := g.lda
+					if rows < gemmMR {
+						for r := 0; r < gemmMR; r++ {
+							ta := tmpA[r*kc : r*kc+kc]
+							if r < rows {
+								copy(ta, g.a[(i+r)*g.lda+pc:])
+							} else {
+								clear(ta)
+							}
+						}
+						a, lda = &tmpA[0], kc
+					}
+					clear(tmpC[:])
+					for r := 0; r < rows; r++ {
+						w := cols
+						if g.rowLim != nil {
+							w = min(max(g.rowLim[i+r]-j0, 0), cols)
+						}
+						copy(tmpC[r*nr:r*nr+w], g.c[(i+r)*g.ldc+j0:])
+					}
+					gemmKernel(&tmpC[0], nr, a, lda, b, kc)
+					for r := 0; r < rows; r++ {
+						w := cols
+						if g.rowLim != nil {
+							w = min(max(g.rowLim[i+r]-j0, 0), cols)
+						}
+						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tmpC[r*nr:r*nr+w])
+					}
+				}
+			}
+		}
+	}
+}
+
+// packedLen is the length of B packed for gemmBlocked.
+func packedLen(k, n int) int {
+	return k * ((n + gemmNR - 1) / gemmNR) * gemmNR
+}
+
+// packRows packs the k×n row-major matrix b (leading dimension ldb) into
+// panels: rows p of panel q are b[p, q*gemmNR : q*gemmNR+gemmNR].
+func packRows(bp, b []float64, ldb, k, n int) {
+	nr := gemmNR
+	for q := 0; q*nr < n; q++ {
+		j0 := q * nr
+		cols := min(nr, n-j0)
+		panel := bp[q*k*nr : (q+1)*k*nr]
+		for p := 0; p < k; p++ {
+			dst := panel[p*nr : p*nr+nr]
+			copy(dst, b[p*ldb+j0:p*ldb+j0+cols])
+			clear(dst[cols:])
+		}
+	}
+}
+
+// packTrans packs Bᵀ where b is the n×k row-major matrix (leading
+// dimension ldb): rows p of panel q are b[q*gemmNR : q*gemmNR+gemmNR, p].
+func packTrans(bp, b []float64, ldb, k, n int) {
+	nr := gemmNR
+	for q := 0; q*nr < n; q++ {
+		j0 := q * nr
+		cols := min(nr, n-j0)
+		panel := bp[q*k*nr : (q+1)*k*nr]
+		for j := 0; j < cols; j++ {
+			row := b[(j0+j)*ldb : (j0+j)*ldb+k]
+			for p, v := range row {
+				panel[p*nr+j] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < k; p++ {
+				panel[p*nr+j] = 0
+			}
+		}
+	}
+}
+
+func checkDense(name string, ny, nx, nw, nb, n, in, out int) {
+	if n < 0 || in < 0 || out < 0 || ny < n*out || nx < n*in || nw < out*in || nb < out {
+		panic("flow: " + name + ": slice too short for shape")
+	}
+}
+
+func checkLim(name string, lim []int, in, out int) {
+	if len(lim) < out {
+		panic("flow: " + name + ": lim too short")
+	}
+	for _, l := range lim[:out] {
+		if l < 0 || l > in {
+			panic("flow: " + name + ": lim out of range")
+		}
+	}
+}
+
+func denseForward(y, x, w, b []float64, n, in, out int) {
+	if !useAsm {
+		denseForwardRef(y, x, w, b, n, in, out)
+		return
+	}
+	checkDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
+	for i := 0; i < n; i++ {
+		copy(y[i*out:i*out+out], b[:out])
+	}
+	if n == 0 || in == 0 || out == 0 {
+		return
+	}
+	s := getScratch(packedLen(in, out))
+	packTrans(*s, w, in, in, out)
+	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, lda: in, m: n, n: out, k: in, bp: *s})
+	scratchPool.Put(s)
+}
+
+func denseBackwardX(dx, dy, w []float64, n, in, out int) {
+	if !useAsm {
+		denseBackwardXRef(dx, dy, w, n, in, out)
+		return
+	}
+	checkDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	clear(dx[:n*in])
+	if n == 0 || in == 0 || out == 0 {
+		return
+	}
+	s := getScratch(packedLen(out, in))
+	packRows(*s, w, in, out, in)
+	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, lda: out, m: n, n: in, k: out, bp: *s})
+	scratchPool.Put(s)
+}
+
+// colSumAdd adds the column sums of the n×out matrix dy to db.
+func colSumAdd(db, dy []float64, n, out int) {
+	db = db[:out]
+	for i := 0; i < n; i++ {
+		row := dy[i*out : i*out+out]
+		for k, g := range row {
+			db[k] += g
+		}
+	}
+}
+
+// transpose writes the n×out matrix a transposed into t (out×n).
+func transpose(t, a []float64, n, out int) {
+	const blk = 32
+	for i0 := 0; i0 < n; i0 += blk {
+		i1 := min(i0+blk, n)
+		for k0 := 0; k0 < out; k0 += blk {
+			k1 := min(k0+blk, out)
+			for i := i0; i < i1; i++ {
+				row := a[i*out : i*out+out]
+				for k := k0; k < k1; k++ {
+					t[k*n+i] = row[k]
+				}
+			}
+		}
+	}
+}
+
+func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
+	if !useAsm {
+		denseBackwardWRef(dw, db, dy, x, n, in, out)
+		return
+	}
+	checkDense("denseBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
+	colSumAdd(db, dy, n, out)
+	if n == 0 || in == 0 || out == 0 {
+		return
+	}
+	s := getScratch(packedLen(n, in) + n*out)
+	bp, dyt := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
+	packRows(bp, x, in, n, in)
+	transpose(dyt, dy, n, out)
+	gemmBlocked(&gemmJob{c: dw, ldc: in, a: dyt, lda: n, m: out, n: in, k: n, bp: bp})
+	scratchPool.Put(s)
+}
+
+func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
+	if !useAsm {
+		maskedForwardRef(y, x, w, b, lim, n, in, out)
+		return
+	}
+	checkDense("maskedForward", len(y), len(x), len(w), len(b), n, in, out)
+	checkLim("maskedForward", lim, in, out)
+	for i := 0; i < n; i++ {
+		copy(y[i*out:i*out+out], b[:out])
+	}
+	if n == 0 || in == 0 || out == 0 {
+		return
+	}
+	nr := gemmNR
+	panels := (out + nr - 1) / nr
+	s := getScratch(packedLen(in, out))
+	bp := *s
+	ri := getInts(2 * panels)
+	rng := *ri
+	for q := 0; q < panels; q++ {
+		k0 := q * nr
+		cols := min(nr, out-k0)
+		pmax := 0
+		for c := 0; c < cols; c++ {
+			pmax = max(pmax, lim[k0+c])
+		}
+		rng[2*q], rng[2*q+1] = 0, pmax
+		panel := bp[q*in*nr : (q+1)*in*nr]
+		for c := 0; c < nr; c++ {
+			l := 0
+			if c < cols {
+				l = lim[k0+c]
+				row := w[(k0+c)*in : (k0+c)*in+l]
+				for p, v := range row {
+					panel[p*nr+c] = v
+				}
+			}
+			for p := l; p < pmax; p++ {
+				panel[p*nr+c] = 0
+			}
+		}
+	}
+	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, lda: in, m: n, n: out, k: in, bp: bp, prange: rng})
+	scratchPool.Put(s)
+	intPool.Put(ri)
+	// Recompute the non-finite outputs as the reference does (see the top of
+	// the file).
+	for i := 0; i < n; i++ {
+		yi := y[i*out : i*out+out]
+		for k, v := range yi {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				xi := x[i*in : i*in+in]
+				wk := w[k*in : k*in+lim[k]]
+				s := 0.0
+				for j, v := range wk {
+					s += xi[j] * v
+				}
+				yi[k] = s + b[k]
+			}
+		}
+	}
+}
+
+func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
+	if !useAsm {
+		maskedBackwardXRef(dx, dy, w, lim, n, in, out)
+		return
+	}
+	checkDense("maskedBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	checkLim("maskedBackwardX", lim, in, out)
+	clear(dx[:n*in])
+	if n == 0 || in == 0 || out == 0 {
+		return
+	}
+	nr := gemmNR
+	panels := (in + nr - 1) / nr
+	s := getScratch(packedLen(out, in))
+	bp := *s
+	ri := getInts(2 * panels)
+	rng := *ri
+	for q := 0; q < panels; q++ {
+		j0 := q * nr
+		cols := min(nr, in-j0)
+		p0, p1 := out, 0
+		for k := 0; k < out; k++ {
+			if lim[k] > j0 {
+				p0 = min(p0, k)
+				p1 = k + 1
+			}
+		}
+		if p1 <= p0 {
+			p0, p1 = 0, 0
+		}
+		rng[2*q], rng[2*q+1] = p0, p1
+		panel := bp[q*out*nr : (q+1)*out*nr]
+		for k := p0; k < p1; k++ {
+			dst := panel[k*nr : k*nr+nr]
+			l := min(max(lim[k]-j0, 0), cols)
+			copy(dst, w[k*in+j0:k*in+j0+l])
+			clear(dst[l:])
+		}
+	}
+	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, lda: out, m: n, n: in, k: out, bp: bp, prange: rng})
+	scratchPool.Put(s)
+	intPool.Put(ri)
+	for i := 0; i < n; i++ {
+		dxi := dx[i*in : i*in+in]
+		for j, v := range dxi {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				dyi := dy[i*out : i*out+out]
+				s := 0.0
+				for k, g := range dyi {
+					if j < lim[k] {
+						s += g * w[k*in+j]
+					}
+				}
+				dxi[j] = s
+			}
+		}
+	}
+}
+
+func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
+	if !useAsm {
+		maskedBackwardWRef(dw, db, dy, x, lim, n, in, out)
+		return
+	}
+	checkDense("maskedBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
+	checkLim("maskedBackwardW", lim, in, out)
+	colSumAdd(db, dy, n, out)
+	if n == 0 || in == 0 || out == 0 {
+		return
+	}
+	s := getScratch(packedLen(n, in) + n*out)
+	bp, dyt := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
+	packRows(bp, x, in, n, in)
+	transpose(dyt, dy, n, out)
+	gemmBlocked(&gemmJob{c: dw, ldc: in, a: dyt, lda: n, m: out, n: in, k: n, bp: bp, rowLim: lim})
+	scratchPool.Put(s)
+}
+
+func expVec(dst, src []float64)                          { expRef(dst, src) }
+func affineInverse(z, e, x, mu, alpha []float64) float64 { return affineInverseRef(z, e, x, mu, alpha) }
+func affineForward(x, e, z, mu, alpha []float64) float64 { return affineForwardRef(x, e, z, mu, alpha) }
+func relu(h []float64)                                   { reluRef(h) }
+func reluBackward(dh, h []float64)                       { reluBackwardRef(dh, h) }
+func tanhVec(h []float64)                                { tanhRef(h) }
+func tanhBackward(dh, h []float64)                       { tanhBackwardRef(dh, h) }
