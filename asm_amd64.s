@@ -103,3 +103,361 @@ gemm_store:
 
 gemm_ret:
 	RET
+
+// Constants of the vector exp, each repeated in the 4 lanes of a YMM word:
+// the clamps of the argument, log2(e), ln(2) = C1 + C2 (C1 the nearest
+// float64), the Taylor coefficients 1/k! for k = 13…2, 1, ½, 2⁵²·1.5 + 1023
+// (to build 2ⁿ from n), the overflow and underflow thresholds of math.Exp,
+// +Inf and the sign bit.
+#define EXPC_LO 0
+#define EXPC_HI 32
+#define EXPC_LOG2E 64
+#define EXPC_C1 96
+#define EXPC_C2 128
+#define EXPC_P13 160
+#define EXPC_P12 192
+#define EXPC_P11 224
+#define EXPC_P10 256
+#define EXPC_P9 288
+#define EXPC_P8 320
+#define EXPC_P7 352
+#define EXPC_P6 384
+#define EXPC_P5 416
+#define EXPC_P4 448
+#define EXPC_P3 480
+#define EXPC_P2 512
+#define EXPC_ONE 544
+#define EXPC_HALF 576
+#define EXPC_BIAS 608
+#define EXPC_OF 640
+#define EXPC_UF 672
+#define EXPC_INF 704
+#define EXPC_SIGN 736
+DATA expc<>+0(SB)/8, $0xc087500000000000
+DATA expc<>+8(SB)/8, $0xc087500000000000
+DATA expc<>+16(SB)/8, $0xc087500000000000
+DATA expc<>+24(SB)/8, $0xc087500000000000
+DATA expc<>+32(SB)/8, $0x4086300000000000
+DATA expc<>+40(SB)/8, $0x4086300000000000
+DATA expc<>+48(SB)/8, $0x4086300000000000
+DATA expc<>+56(SB)/8, $0x4086300000000000
+DATA expc<>+64(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+72(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+80(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+88(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+96(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+104(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+112(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+120(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+128(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+136(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+144(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+152(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+160(SB)/8, $0x3de6124613a86d09
+DATA expc<>+168(SB)/8, $0x3de6124613a86d09
+DATA expc<>+176(SB)/8, $0x3de6124613a86d09
+DATA expc<>+184(SB)/8, $0x3de6124613a86d09
+DATA expc<>+192(SB)/8, $0x3e21eed8eff8d898
+DATA expc<>+200(SB)/8, $0x3e21eed8eff8d898
+DATA expc<>+208(SB)/8, $0x3e21eed8eff8d898
+DATA expc<>+216(SB)/8, $0x3e21eed8eff8d898
+DATA expc<>+224(SB)/8, $0x3e5ae64567f544e4
+DATA expc<>+232(SB)/8, $0x3e5ae64567f544e4
+DATA expc<>+240(SB)/8, $0x3e5ae64567f544e4
+DATA expc<>+248(SB)/8, $0x3e5ae64567f544e4
+DATA expc<>+256(SB)/8, $0x3e927e4fb7789f5c
+DATA expc<>+264(SB)/8, $0x3e927e4fb7789f5c
+DATA expc<>+272(SB)/8, $0x3e927e4fb7789f5c
+DATA expc<>+280(SB)/8, $0x3e927e4fb7789f5c
+DATA expc<>+288(SB)/8, $0x3ec71de3a556c734
+DATA expc<>+296(SB)/8, $0x3ec71de3a556c734
+DATA expc<>+304(SB)/8, $0x3ec71de3a556c734
+DATA expc<>+312(SB)/8, $0x3ec71de3a556c734
+DATA expc<>+320(SB)/8, $0x3efa01a01a01a01a
+DATA expc<>+328(SB)/8, $0x3efa01a01a01a01a
+DATA expc<>+336(SB)/8, $0x3efa01a01a01a01a
+DATA expc<>+344(SB)/8, $0x3efa01a01a01a01a
+DATA expc<>+352(SB)/8, $0x3f2a01a01a01a01a
+DATA expc<>+360(SB)/8, $0x3f2a01a01a01a01a
+DATA expc<>+368(SB)/8, $0x3f2a01a01a01a01a
+DATA expc<>+376(SB)/8, $0x3f2a01a01a01a01a
+DATA expc<>+384(SB)/8, $0x3f56c16c16c16c17
+DATA expc<>+392(SB)/8, $0x3f56c16c16c16c17
+DATA expc<>+400(SB)/8, $0x3f56c16c16c16c17
+DATA expc<>+408(SB)/8, $0x3f56c16c16c16c17
+DATA expc<>+416(SB)/8, $0x3f81111111111111
+DATA expc<>+424(SB)/8, $0x3f81111111111111
+DATA expc<>+432(SB)/8, $0x3f81111111111111
+DATA expc<>+440(SB)/8, $0x3f81111111111111
+DATA expc<>+448(SB)/8, $0x3fa5555555555555
+DATA expc<>+456(SB)/8, $0x3fa5555555555555
+DATA expc<>+464(SB)/8, $0x3fa5555555555555
+DATA expc<>+472(SB)/8, $0x3fa5555555555555
+DATA expc<>+480(SB)/8, $0x3fc5555555555555
+DATA expc<>+488(SB)/8, $0x3fc5555555555555
+DATA expc<>+496(SB)/8, $0x3fc5555555555555
+DATA expc<>+504(SB)/8, $0x3fc5555555555555
+DATA expc<>+512(SB)/8, $0x3fe0000000000000
+DATA expc<>+520(SB)/8, $0x3fe0000000000000
+DATA expc<>+528(SB)/8, $0x3fe0000000000000
+DATA expc<>+536(SB)/8, $0x3fe0000000000000
+DATA expc<>+544(SB)/8, $0x3ff0000000000000
+DATA expc<>+552(SB)/8, $0x3ff0000000000000
+DATA expc<>+560(SB)/8, $0x3ff0000000000000
+DATA expc<>+568(SB)/8, $0x3ff0000000000000
+DATA expc<>+576(SB)/8, $0x3fe0000000000000
+DATA expc<>+584(SB)/8, $0x3fe0000000000000
+DATA expc<>+592(SB)/8, $0x3fe0000000000000
+DATA expc<>+600(SB)/8, $0x3fe0000000000000
+DATA expc<>+608(SB)/8, $0x43380000000003ff
+DATA expc<>+616(SB)/8, $0x43380000000003ff
+DATA expc<>+624(SB)/8, $0x43380000000003ff
+DATA expc<>+632(SB)/8, $0x43380000000003ff
+DATA expc<>+640(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+648(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+656(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+664(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+672(SB)/8, $0xc0874910d52d3051
+DATA expc<>+680(SB)/8, $0xc0874910d52d3051
+DATA expc<>+688(SB)/8, $0xc0874910d52d3051
+DATA expc<>+696(SB)/8, $0xc0874910d52d3051
+DATA expc<>+704(SB)/8, $0x7ff0000000000000
+DATA expc<>+712(SB)/8, $0x7ff0000000000000
+DATA expc<>+720(SB)/8, $0x7ff0000000000000
+DATA expc<>+728(SB)/8, $0x7ff0000000000000
+DATA expc<>+736(SB)/8, $0x8000000000000000
+DATA expc<>+744(SB)/8, $0x8000000000000000
+DATA expc<>+752(SB)/8, $0x8000000000000000
+DATA expc<>+760(SB)/8, $0x8000000000000000
+GLOBL expc<>(SB), RODATA|NOPTR, $768
+
+// EXP4 sets P to exp(X) lane by lane, with math.Exp's results for overflow,
+// underflow, NaN and ±Inf; X is kept, C, K, R and T are clobbered.
+//
+// With x clamped to [−746, 710], k = round(x·log2 e) and r = x − k·ln2
+// (k·C1 subtracted exactly by one FMA, then k·C2), |r| ≤ ln2/2 + 2⁻⁴⁰ and
+// exp(x) = 2ᵏ·exp(r). exp(r) = 1 + (r + r²·q(r)) with q the Taylor
+// polynomial of degree 11 (truncation error below 5e-18 relative). 2ᵏ is
+// applied as 2^⌊k/2⌋·2^(k−⌊k/2⌋), each factor a normal float64, so that the
+// product overflows or goes subnormal with a single rounding at the end.
+#define EXP4(X, C, K, R, P, T) \
+	VMAXPD       expc<>+EXPC_LO(SB), X, C \
+	VMINPD       expc<>+EXPC_HI(SB), C, C \
+	VMULPD       expc<>+EXPC_LOG2E(SB), C, K \
+	VROUNDPD     $0, K, K \
+	VMOVAPD      C, R \
+	VFNMADD231PD expc<>+EXPC_C1(SB), K, R \
+	VFNMADD231PD expc<>+EXPC_C2(SB), K, R \
+	VMOVUPD      expc<>+EXPC_P13(SB), P \
+	VFMADD213PD expc<>+EXPC_P12(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P11(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P10(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P9(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P8(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P7(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P6(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P5(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P4(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P3(SB), R, P \
+	VFMADD213PD expc<>+EXPC_P2(SB), R, P \
+	VMULPD       R, R, T \
+	VFMADD213PD  R, T, P \
+	VADDPD       expc<>+EXPC_ONE(SB), P, P \
+	VMULPD       expc<>+EXPC_HALF(SB), K, T \
+	VROUNDPD     $1, T, T \
+	VSUBPD       T, K, K \
+	VADDPD       expc<>+EXPC_BIAS(SB), T, T \
+	VADDPD       expc<>+EXPC_BIAS(SB), K, K \
+	VPSLLQ       $52, T, T \
+	VPSLLQ       $52, K, K \
+	VMULPD       T, P, P \
+	VMULPD       K, P, P \
+	VCMPPD       $0x1e, expc<>+EXPC_OF(SB), X, T \
+	VBLENDVPD    T, expc<>+EXPC_INF(SB), P, P \
+	VCMPPD       $0x11, expc<>+EXPC_UF(SB), X, T \
+	VANDNPD      P, T, P \
+	VCMPPD       $3, X, X, T \
+	VBLENDVPD    T, X, P, P
+
+// func expKernel(dst, src *float64, n int)
+//
+// dst[i] = exp(src[i]) for i < n; n is a multiple of 4.
+TEXT ·expKernel(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JE   exp_ret
+
+exp_loop:
+	VMOVUPD (SI), Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD Y4, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     exp_loop
+	VZEROUPPER
+
+exp_ret:
+	RET
+
+// func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64
+//
+// For d < n: e[d] = exp(−alpha[d]); z[d] = (x[d] − mu[d])·e[d]. Returns
+// Σ alpha[d], summed in 4 lanes. n is a multiple of 4.
+TEXT ·affineInverseKernel(SB), NOSPLIT, $0-56
+	MOVQ   z+0(FP), DI
+	MOVQ   e+8(FP), DX
+	MOVQ   x+16(FP), SI
+	MOVQ   mu+24(FP), R8
+	MOVQ   alpha+32(FP), R9
+	MOVQ   n+40(FP), CX
+	VXORPD Y8, Y8, Y8
+	SHRQ   $2, CX
+	JE     affinv_sum
+
+affinv_loop:
+	VMOVUPD (R9), Y6
+	VADDPD  Y6, Y8, Y8
+	VXORPD  expc<>+EXPC_SIGN(SB), Y6, Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD (SI), Y7
+	VSUBPD  (R8), Y7, Y7
+	VMULPD  Y4, Y7, Y7
+	VMOVUPD Y4, (DX)
+	VMOVUPD Y7, (DI)
+	ADDQ    $32, R9
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     affinv_loop
+
+affinv_sum:
+	VEXTRACTF128 $1, Y8, X9
+	VADDPD       X9, X8, X8
+	VUNPCKHPD    X8, X8, X9
+	VADDSD       X9, X8, X8
+	VZEROUPPER
+	MOVSD        X8, ret+48(FP)
+	RET
+
+// func affineForwardKernel(x, e, z, mu, alpha *float64, n int) float64
+//
+// For d < n: e[d] = exp(alpha[d]); x[d] = z[d]·e[d] + mu[d] (a product and
+// a sum, each rounded, as the reference compiles on amd64). Returns
+// Σ alpha[d], summed in 4 lanes. n is a multiple of 4.
+TEXT ·affineForwardKernel(SB), NOSPLIT, $0-56
+	MOVQ   x+0(FP), DI
+	MOVQ   e+8(FP), DX
+	MOVQ   z+16(FP), SI
+	MOVQ   mu+24(FP), R8
+	MOVQ   alpha+32(FP), R9
+	MOVQ   n+40(FP), CX
+	VXORPD Y8, Y8, Y8
+	SHRQ   $2, CX
+	JE     afffwd_sum
+
+afffwd_loop:
+	VMOVUPD (R9), Y0
+	VADDPD  Y0, Y8, Y8
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD (SI), Y7
+	VMULPD  Y4, Y7, Y7
+	VADDPD  (R8), Y7, Y7
+	VMOVUPD Y4, (DX)
+	VMOVUPD Y7, (DI)
+	ADDQ    $32, R9
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     afffwd_loop
+
+afffwd_sum:
+	VEXTRACTF128 $1, Y8, X9
+	VADDPD       X9, X8, X8
+	VUNPCKHPD    X8, X8, X9
+	VADDSD       X9, X8, X8
+	VZEROUPPER
+	MOVSD        X8, ret+48(FP)
+	RET
+
+// func reluKernel(h *float64, n int)
+//
+// h[i] = 0 where h[i] < 0 (ordered: NaN and −0 are kept); n is a multiple
+// of 4.
+TEXT ·reluKernel(SB), NOSPLIT, $0-16
+	MOVQ   h+0(FP), DI
+	MOVQ   n+8(FP), CX
+	SHRQ   $2, CX
+	JE     relu_ret
+	VXORPD Y1, Y1, Y1
+
+relu_loop:
+	VMOVUPD (DI), Y0
+	VCMPPD  $0x11, Y1, Y0, Y2
+	VANDNPD Y0, Y2, Y0
+	VMOVUPD Y0, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     relu_loop
+	VZEROUPPER
+
+relu_ret:
+	RET
+
+// func reluBackwardKernel(dh, h *float64, n int)
+//
+// dh[i] = 0 where h[i] ≤ 0 (ordered: NaN keeps dh); n is a multiple of 4.
+TEXT ·reluBackwardKernel(SB), NOSPLIT, $0-24
+	MOVQ   dh+0(FP), DI
+	MOVQ   h+8(FP), SI
+	MOVQ   n+16(FP), CX
+	SHRQ   $2, CX
+	JE     relub_ret
+	VXORPD Y1, Y1, Y1
+
+relub_loop:
+	VMOVUPD (SI), Y0
+	VCMPPD  $0x12, Y1, Y0, Y2
+	VANDNPD (DI), Y2, Y0
+	VMOVUPD Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     relub_loop
+	VZEROUPPER
+
+relub_ret:
+	RET
+
+// func tanhBackwardKernel(dh, h *float64, n int)
+//
+// dh[i] *= 1 − h[i]², each operation rounded as in the reference on amd64;
+// n is a multiple of 4.
+TEXT ·tanhBackwardKernel(SB), NOSPLIT, $0-24
+	MOVQ dh+0(FP), DI
+	MOVQ h+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JE   tanhb_ret
+
+tanhb_loop:
+	VMOVUPD (SI), Y0
+	VMULPD  Y0, Y0, Y0
+	VMOVUPD expc<>+EXPC_ONE(SB), Y1
+	VSUBPD  Y0, Y1, Y1
+	VMULPD  (DI), Y1, Y1
+	VMOVUPD Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     tanhb_loop
+	VZEROUPPER
+
+tanhb_ret:
+	RET

@@ -23,3 +23,21 @@ const vecWidth = 4
 
 //go:noescape
 func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k int)
+
+//go:noescape
+func expKernel(dst, src *float64, n int)
+
+//go:noescape
+func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64
+
+//go:noescape
+func affineForwardKernel(x, e, z, mu, alpha *float64, n int) float64
+
+//go:noescape
+func reluKernel(h *float64, n int)
+
+//go:noescape
+func reluBackwardKernel(dh, h *float64, n int)
+
+//go:noescape
+func tanhBackwardKernel(dh, h *float64, n int)

@@ -450,10 +450,113 @@ func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
 	scratchPool.Put(s)
 }
 
-func expVec(dst, src []float64)                          { expRef(dst, src) }
-func affineInverse(z, e, x, mu, alpha []float64) float64 { return affineInverseRef(z, e, x, mu, alpha) }
-func affineForward(x, e, z, mu, alpha []float64) float64 { return affineForwardRef(x, e, z, mu, alpha) }
-func relu(h []float64)                                   { reluRef(h) }
-func reluBackward(dh, h []float64)                       { reluBackwardRef(dh, h) }
-func tanhVec(h []float64)                                { tanhRef(h) }
-func tanhBackward(dh, h []float64)                       { tanhBackwardRef(dh, h) }
+// The vector loops below run the assembly on the largest multiple of
+// vecWidth elements; exp and the affine steps run their last partial vector
+// through the same assembly on a padded copy, so that every element gets
+// the same arithmetic, and the activations finish with the reference loop.
+
+func expVec(dst, src []float64) {
+	if !useAsm {
+		expRef(dst, src)
+		return
+	}
+	n := len(src)
+	dst = dst[:n]
+	m := n &^ (vecWidth - 1)
+	if m > 0 {
+		expKernel(&dst[0], &src[0], m)
+	}
+	if m < n {
+		var buf [vecWidth]float64
+		copy(buf[:], src[m:])
+		expKernel(&buf[0], &buf[0], vecWidth)
+		copy(dst[m:], buf[:])
+	}
+}
+
+func affineInverse(z, e, x, mu, alpha []float64) float64 {
+	if !useAsm {
+		return affineInverseRef(z, e, x, mu, alpha)
+	}
+	n := len(alpha)
+	z, e, x, mu = z[:n], e[:n], x[:n], mu[:n]
+	m := n &^ (vecWidth - 1)
+	s := 0.0
+	if m > 0 {
+		s = affineInverseKernel(&z[0], &e[0], &x[0], &mu[0], &alpha[0], m)
+	}
+	if m < n {
+		var bz, be, bx, bmu, ba [vecWidth]float64
+		copy(bx[:], x[m:])
+		copy(bmu[:], mu[m:])
+		copy(ba[:], alpha[m:])
+		s += affineInverseKernel(&bz[0], &be[0], &bx[0], &bmu[0], &ba[0], vecWidth)
+		copy(z[m:], bz[:])
+		copy(e[m:], be[:])
+	}
+	return s
+}
+
+func affineForward(x, e, z, mu, alpha []float64) float64 {
+	if !useAsm {
+		return affineForwardRef(x, e, z, mu, alpha)
+	}
+	n := len(alpha)
+	x, e, z, mu = x[:n], e[:n], z[:n], mu[:n]
+	m := n &^ (vecWidth - 1)
+	s := 0.0
+	if m > 0 {
+		s = affineForwardKernel(&x[0], &e[0], &z[0], &mu[0], &alpha[0], m)
+	}
+	if m < n {
+		var bx, be, bz, bmu, ba [vecWidth]float64
+		copy(bz[:], z[m:])
+		copy(bmu[:], mu[m:])
+		copy(ba[:], alpha[m:])
+		s += affineForwardKernel(&bx[0], &be[0], &bz[0], &bmu[0], &ba[0], vecWidth)
+		copy(x[m:], bx[:])
+		copy(e[m:], be[:])
+	}
+	return s
+}
+
+func relu(h []float64) {
+	if !useAsm {
+		reluRef(h)
+		return
+	}
+	m := len(h) &^ (vecWidth - 1)
+	if m > 0 {
+		reluKernel(&h[0], m)
+	}
+	reluRef(h[m:])
+}
+
+func reluBackward(dh, h []float64) {
+	if !useAsm {
+		reluBackwardRef(dh, h)
+		return
+	}
+	dh = dh[:len(h)]
+	m := len(h) &^ (vecWidth - 1)
+	if m > 0 {
+		reluBackwardKernel(&dh[0], &h[0], m)
+	}
+	reluBackwardRef(dh[m:], h[m:])
+}
+
+// tanhVec stays math.Tanh on every path.
+func tanhVec(h []float64) { tanhRef(h) }
+
+func tanhBackward(dh, h []float64) {
+	if !useAsm {
+		tanhBackwardRef(dh, h)
+		return
+	}
+	dh = dh[:len(h)]
+	m := len(h) &^ (vecWidth - 1)
+	if m > 0 {
+		tanhBackwardKernel(&dh[0], &h[0], m)
+	}
+	tanhBackwardRef(dh[m:], h[m:])
+}

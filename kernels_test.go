@@ -349,3 +349,378 @@ func TestMaskedNonFinite(t *testing.T) {
 		}
 	})
 }
+
+// expULPBound is the largest distance, in units in the last place, between
+// expVec and math.Exp that the tests allow; the package promises it. The
+// vector exp is within one ulp of the exact value, but math.Exp is not
+// always: for large arguments its error exceeds one ulp (exp(701.8425201926514)
+// is 0x7f37570064350b58.a… in float64 bits; math.Exp returns …5a, 1.34 ulp
+// away, the vector exp …58, 0.66 ulp away), so the two differ by up to 2 ulp.
+// The measured maximum over the arguments of TestExpULP is 2, reached only
+// where math.Exp is itself more than one ulp off.
+const expULPBound = 2
+
+// ordered maps the bits of a float64 to an integer that increases with the
+// value, −0 and +0 both mapping to 0, so that the difference of two ordered
+// values counts the float64s between them.
+func ordered(v float64) int64 {
+	b := int64(math.Float64bits(v))
+	if b < 0 {
+		return -(b & math.MaxInt64)
+	}
+	return b
+}
+
+// ulpDist is the number of float64s between a and b, 0 if both are NaN and
+// MaxInt64 if only one is.
+func ulpDist(a, b float64) int64 {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		if math.IsNaN(a) && math.IsNaN(b) {
+			return 0
+		}
+		return math.MaxInt64
+	}
+	d := ordered(a) - ordered(b)
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+// expArgs returns the arguments exp is tested on: dense uniform samples of
+// [−750, 750] (beyond both thresholds), random float64 bit patterns (all
+// magnitudes, subnormal arguments included), log-uniform magnitudes down to
+// the subnormals, runs of consecutive float64s around the special points,
+// and the special values.
+func expArgs(short bool) []float64 {
+	rnd := rand.New(rand.NewPCG(11, 12))
+	dense := 1 << 20
+	if short {
+		dense = 1 << 16
+	}
+	var a []float64
+	for i := 0; i < dense; i++ {
+		a = append(a, 1500*rnd.Float64()-750)
+	}
+	for i := 0; i < dense/8; i++ {
+		a = append(a, math.Float64frombits(rnd.Uint64()))
+		a = append(a, math.Copysign(math.Exp2(-1074*rnd.Float64()), float64(rnd.IntN(2)*2-1)))
+	}
+	specials := []float64{
+		0, 1, -1, 0.5, -0.5, math.Ln2 / 2, -math.Ln2 / 2, math.Ln2, -math.Ln2,
+		708, -708, 708.39641853226408, -708.39641853226408, 709, -709,
+		709.782712893383973096, -709.782712893383973096, 709.79, 710,
+		745, -745, -745.13321910194110842, -745.2, -744.44007192138126231,
+		-720, -730, -740, 1e-300, -1e-300, 0x1p-1022, -0x1p-1022,
+		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64,
+		0x1p-28, -0x1p-28, 0x1p-53, -0x1p-53, math.MaxFloat64, -math.MaxFloat64,
+	}
+	for _, p := range specials {
+		v := p
+		for i := 0; i < 300; i++ {
+			a = append(a, v)
+			v = math.Nextafter(v, math.Inf(1))
+		}
+		v = p
+		for i := 0; i < 300; i++ {
+			v = math.Nextafter(v, math.Inf(-1))
+			a = append(a, v)
+		}
+		for i := 0; i < 300; i++ {
+			a = append(a, p+(rnd.Float64()-0.5)*1e-9*math.Max(1, math.Abs(p)))
+		}
+	}
+	// Subnormal results: the whole range from −708.4 to −745.2.
+	for i := 0; i < dense/8; i++ {
+		a = append(a, -708.3-37*rnd.Float64())
+	}
+	a = append(a, math.NaN(), math.Float64frombits(0x7ff0000000000001), math.Float64frombits(0xfff8000000000123),
+		math.Inf(1), math.Inf(-1), math.Copysign(0, -1))
+	return a
+}
+
+// expOverflow is the documented overflow threshold of math.Exp: the largest
+// float64 whose exp is finite.
+const expOverflow = 7.09782712893383973096e+02
+
+// expGo is the portable math.Exp of the Go standard library (math/exp.go,
+// from FreeBSD's e_exp.c), which arm64 also implements in assembly. On amd64
+// math.Exp is an assembly version that overflows early, returning +Inf for
+// x above about 709.436 although exp(x) is finite up to expOverflow; expVec
+// returns the finite values there, which the tests check against expGo.
+func expGo(x float64) float64 {
+	const (
+		ln2Hi     = 6.93147180369123816490e-01
+		ln2Lo     = 1.90821492927058770002e-10
+		log2e     = 1.44269504088896338700e+00
+		underflow = -7.45133219101941108420e+02
+		nearZero  = 1.0 / (1 << 28)
+		p1        = 1.66666666666666657415e-01
+		p2        = -2.77777777770155933842e-03
+		p3        = 6.61375632143793436117e-05
+		p4        = -1.65339022054652515390e-06
+		p5        = 4.13813679705723846039e-08
+	)
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 1):
+		return x
+	case math.IsInf(x, -1):
+		return 0
+	case x > expOverflow:
+		return math.Inf(1)
+	case x < underflow:
+		return 0
+	case -nearZero < x && x < nearZero:
+		return 1 + x
+	}
+	var k int
+	switch {
+	case x < 0:
+		k = int(log2e*x - 0.5)
+	case x > 0:
+		k = int(log2e*x + 0.5)
+	}
+	hi := x - float64(k)*ln2Hi
+	lo := float64(k) * ln2Lo
+	r := hi - lo
+	t := r * r
+	c := r - t*(p1+t*(p2+t*(p3+t*(p4+t*p5))))
+	y := 1 - ((lo - (r*c)/(2-c)) - hi)
+	return math.Ldexp(y, k)
+}
+
+// expWant returns what exp(x) is held against: math.Exp(x), except where
+// math.Exp overflows below expOverflow (amd64), where it is expGo(x).
+func expWant(x float64) float64 {
+	w := math.Exp(x)
+	if math.IsInf(w, 1) && x <= expOverflow {
+		return expGo(x)
+	}
+	return w
+}
+
+// TestExpGo checks the copy of the portable exp against math.Exp away from
+// the early overflow of amd64, so that expWant is itself right.
+func TestExpGo(t *testing.T) {
+	for _, x := range expArgs(true) {
+		got, want := expGo(x), math.Exp(x)
+		if math.IsInf(want, 1) && x <= expOverflow {
+			continue
+		}
+		if d := ulpDist(got, want); d > expULPBound {
+			t.Fatalf("expGo(%v) = %v, math.Exp = %v: %d ulp", x, got, want, d)
+		}
+	}
+}
+
+func TestExpULP(t *testing.T) {
+	args := expArgs(testing.Short())
+	forEachPath(t, func(t *testing.T) {
+		out := newGuarded(len(args))
+		expVec(out.s(), args)
+		out.check(t, "exp")
+		var worst int64
+		var worstX float64
+		for i, x := range args {
+			got, want := out.s()[i], math.Exp(x)
+			if useAsm {
+				want = expWant(x)
+			}
+			d := ulpDist(got, want)
+			if d > worst {
+				worst, worstX = d, x
+			}
+			if d > expULPBound {
+				t.Fatalf("exp(%v) = %v (%#x), math.Exp = %v (%#x): %d ulp", x, got, math.Float64bits(got), want, math.Float64bits(want), d)
+			}
+			if math.IsNaN(x) && math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("exp(NaN %#x) = %#x, math.Exp gives %#x", math.Float64bits(x), math.Float64bits(got), math.Float64bits(want))
+			}
+			if (got == 0 || want == 0 || math.IsInf(got, 0) || math.IsInf(want, 0)) && got != want {
+				t.Fatalf("exp(%v) = %v, math.Exp = %v", x, got, want)
+			}
+		}
+		t.Logf("%d arguments, largest distance %d ulp at %v", len(args), worst, worstX)
+	})
+}
+
+// TestExpLengths runs exp on every length up to three vectors plus one and
+// on unaligned windows, with guards around the output.
+func TestExpLengths(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rnd := rand.New(rand.NewPCG(13, 14))
+		for n := 0; n <= 3*vecWidth+1; n++ {
+			src := newGuarded(n)
+			for i := range src.s() {
+				src.s()[i] = 100 * (rnd.Float64() - 0.5)
+			}
+			dst := newGuarded(n)
+			expVec(dst.s(), src.s())
+			dst.check(t, fmt.Sprintf("exp len %d", n))
+			for i, x := range src.s() {
+				if d := ulpDist(dst.s()[i], expWant(x)); d > expULPBound && useAsm {
+					t.Fatalf("len %d: exp(%v) off by %d ulp", n, x, d)
+				}
+			}
+			// In place.
+			expVec(src.s(), src.s())
+			for i := range src.s() {
+				if src.s()[i] != dst.s()[i] {
+					t.Fatalf("len %d: in-place exp differs at %d", n, i)
+				}
+			}
+		}
+	})
+}
+
+func affineLengths() []int {
+	var ls []int
+	for n := 0; n <= 3*vecWidth+1; n++ {
+		ls = append(ls, n)
+	}
+	return append(ls, 43, 86, 257)
+}
+
+// TestAffine checks the fused affine steps against their references: e
+// within the exp bound, z and x within the rounding of the two operations
+// on top of it, and the sum of alpha within the rounding of a sum of n terms
+// in another order.
+func TestAffine(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rnd := rand.New(rand.NewPCG(15, 16))
+		const u = 0x1p-53
+		for _, n := range affineLengths() {
+			rg := func(scale float64) *guarded {
+				g := newGuarded(n)
+				for i := range g.s() {
+					g.s()[i] = scale * (2*rnd.Float64() - 1)
+				}
+				return g
+			}
+			x, mu, alpha := rg(3), rg(1), rg(5)
+			if n > 3 {
+				alpha.s()[1] = 800 // exp overflows
+				alpha.s()[2] = -800
+			}
+			sumAbs := 0.0
+			for _, a := range alpha.s() {
+				sumAbs += math.Abs(a)
+			}
+			sumTol := 2 * float64(n) * u * sumAbs
+
+			for _, dir := range []string{"inverse", "forward"} {
+				out, e := newGuarded(n), newGuarded(n)
+				wantOut, wantE := make([]float64, n), make([]float64, n)
+				var got, want float64
+				if dir == "inverse" {
+					got = affineInverse(out.s(), e.s(), x.s(), mu.s(), alpha.s())
+					want = affineInverseRef(wantOut, wantE, x.s(), mu.s(), alpha.s())
+				} else {
+					got = affineForward(out.s(), e.s(), x.s(), mu.s(), alpha.s())
+					want = affineForwardRef(wantOut, wantE, x.s(), mu.s(), alpha.s())
+				}
+				name := fmt.Sprintf("%s n=%d", dir, n)
+				out.check(t, name+" out")
+				e.check(t, name+" e")
+				for _, g := range []*guarded{x, mu, alpha} {
+					g.check(t, name+" input")
+				}
+				if !(math.Abs(got-want) <= sumTol) {
+					t.Fatalf("%s: sum %v, want %v", name, got, want)
+				}
+				for d := 0; d < n; d++ {
+					if dist := ulpDist(e.s()[d], wantE[d]); dist > expULPBound {
+						t.Fatalf("%s: e[%d] = %v, want %v", name, d, e.s()[d], wantE[d])
+					}
+					var mag float64
+					if dir == "inverse" {
+						mag = math.Abs(x.s()[d]-mu.s()[d]) * wantE[d]
+					} else {
+						mag = math.Abs(x.s()[d]*wantE[d]) + math.Abs(mu.s()[d])
+					}
+					tol := (2*expULPBound + 4) * u * mag
+					if g, w := out.s()[d], wantOut[d]; g != w && !(math.Abs(g-w) <= tol) {
+						t.Fatalf("%s: out[%d] = %v, want %v", name, d, g, w)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestActivations(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rnd := rand.New(rand.NewPCG(17, 18))
+		for _, n := range affineLengths() {
+			h := newGuarded(n)
+			for i := range h.s() {
+				h.s()[i] = 2*rnd.Float64() - 1
+			}
+			special := []float64{math.NaN(), math.Copysign(0, -1), 0, math.Inf(-1), math.Inf(1), -0x1p-1074}
+			for i := 0; i < n && i < len(special); i++ {
+				h.s()[(i*7)%n] = special[i]
+			}
+			dh := newGuarded(n)
+			for i := range dh.s() {
+				dh.s()[i] = 2*rnd.Float64() - 1
+			}
+			name := fmt.Sprintf("n=%d", n)
+
+			got := append([]float64(nil), h.s()...)
+			want := append([]float64(nil), h.s()...)
+			g := newGuarded(n)
+			copy(g.s(), got)
+			relu(g.s())
+			g.check(t, name+" relu")
+			reluRef(want)
+			for i := range want {
+				if math.Float64bits(g.s()[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s: relu[%d] = %v, want %v", name, i, g.s()[i], want[i])
+				}
+			}
+
+			g = newGuarded(n)
+			copy(g.s(), dh.s())
+			want = append([]float64(nil), dh.s()...)
+			reluBackward(g.s(), h.s())
+			g.check(t, name+" reluBackward")
+			reluBackwardRef(want, h.s())
+			for i := range want {
+				if math.Float64bits(g.s()[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s: reluBackward[%d] = %v, want %v", name, i, g.s()[i], want[i])
+				}
+			}
+
+			g = newGuarded(n)
+			copy(g.s(), h.s())
+			want = append([]float64(nil), h.s()...)
+			tanhVec(g.s())
+			g.check(t, name+" tanh")
+			tanhRef(want)
+			for i := range want {
+				if math.Float64bits(g.s()[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s: tanh[%d] = %v, want %v", name, i, g.s()[i], want[i])
+				}
+			}
+
+			// tanhBackward: 1 − h² may be computed with or without a fused
+			// multiply-add (the reference is compiled either way), so the
+			// results agree within the rounding of the three operations.
+			th := append([]float64(nil), h.s()...)
+			tanhRef(th)
+			g = newGuarded(n)
+			copy(g.s(), dh.s())
+			want = append([]float64(nil), dh.s()...)
+			tanhBackward(g.s(), th)
+			g.check(t, name+" tanhBackward")
+			tanhBackwardRef(want, th)
+			for i := range want {
+				v := th[i]
+				tol := 4 * 0x1p-53 * math.Abs(dh.s()[i]) * (v*v + math.Abs(1-v*v))
+				if gv, w := g.s()[i], want[i]; gv != w && !(math.Abs(gv-w) <= tol) && !(math.IsNaN(gv) && math.IsNaN(w)) {
+					t.Fatalf("%s: tanhBackward[%d] = %v, want %v", name, i, gv, w)
+				}
+			}
+		}
+	})
+}
