@@ -104,6 +104,88 @@ gemm_store:
 gemm_ret:
 	RET
 
+// func gemmKernelPacked(c *float64, ldc int, a *float64, b *float64, k int)
+//
+// As gemmKernel, with a packed in a sliver of 4 rows: the element of row i
+// at step p is a[p*4+i].
+#define GEMMP_STEP(boff, aoff) \
+	VMOVUPD boff(BX), Y12 \
+	VMOVUPD boff+32(BX), Y13 \
+	VMOVUPD boff+64(BX), Y14 \
+	VBROADCASTSD aoff(SI), Y15 \
+	VFMADD231PD Y12, Y15, Y0 \
+	VFMADD231PD Y13, Y15, Y1 \
+	VFMADD231PD Y14, Y15, Y2 \
+	VBROADCASTSD aoff+8(SI), Y15 \
+	VFMADD231PD Y12, Y15, Y3 \
+	VFMADD231PD Y13, Y15, Y4 \
+	VFMADD231PD Y14, Y15, Y5 \
+	VBROADCASTSD aoff+16(SI), Y15 \
+	VFMADD231PD Y12, Y15, Y6 \
+	VFMADD231PD Y13, Y15, Y7 \
+	VFMADD231PD Y14, Y15, Y8 \
+	VBROADCASTSD aoff+24(SI), Y15 \
+	VFMADD231PD Y12, Y15, Y9 \
+	VFMADD231PD Y13, Y15, Y10 \
+	VFMADD231PD Y14, Y15, Y11
+
+TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-40
+	MOVQ  k+32(FP), CX
+	TESTQ CX, CX
+	JLE   gemmp_ret
+	MOVQ  c+0(FP), DI
+	MOVQ  ldc+8(FP), R10
+	MOVQ  a+16(FP), SI
+	MOVQ  b+24(FP), BX
+	SHLQ  $3, R10
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	CMPQ  CX, $4
+	JLT   gemmp_tail
+
+gemmp_loop4:
+	GEMMP_STEP(0, 0)
+	GEMMP_STEP(96, 32)
+	GEMMP_STEP(192, 64)
+	GEMMP_STEP(288, 96)
+	ADDQ  $384, BX
+	ADDQ  $128, SI
+	SUBQ  $4, CX
+	CMPQ  CX, $4
+	JGE   gemmp_loop4
+	TESTQ CX, CX
+	JE    gemmp_store
+
+gemmp_tail:
+	GEMMP_STEP(0, 0)
+	ADDQ $96, BX
+	ADDQ $32, SI
+	DECQ CX
+	JNE  gemmp_tail
+
+gemmp_store:
+	GEMM_STORE(DI, Y0, Y1, Y2)
+	ADDQ R10, DI
+	GEMM_STORE(DI, Y3, Y4, Y5)
+	ADDQ R10, DI
+	GEMM_STORE(DI, Y6, Y7, Y8)
+	ADDQ R10, DI
+	GEMM_STORE(DI, Y9, Y10, Y11)
+	VZEROUPPER
+
+gemmp_ret:
+	RET
+
 // Constants of the vector exp, each repeated in the 4 lanes of a YMM word:
 // the clamps of the argument, log2(e), ln(2) = C1 + C2 (C1 the nearest
 // float64), the Taylor coefficients 1/k! for k = 13…2, 1, ½, 2⁵²·1.5 + 1023

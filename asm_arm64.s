@@ -82,3 +82,69 @@ gemm_store:
 
 gemm_ret:
 	RET
+
+// func gemmKernelPacked(c *float64, ldc int, a *float64, b *float64, k int)
+//
+// As gemmKernel, with a packed in a sliver of 4 rows: the element of row i
+// at step p is a[p*4+i].
+#define GEMMP_STEP \
+	VLD1.P  64(R1), [V0.D2, V1.D2, V2.D2, V3.D2] \
+	VLD1R.P 8(R2), [V4.D2] \
+	VLD1R.P 8(R2), [V5.D2] \
+	VLD1R.P 8(R2), [V6.D2] \
+	VLD1R.P 8(R2), [V7.D2] \
+	VFMLA   V0.D2, V4.D2, V16.D2 \
+	VFMLA   V1.D2, V4.D2, V17.D2 \
+	VFMLA   V2.D2, V4.D2, V18.D2 \
+	VFMLA   V3.D2, V4.D2, V19.D2 \
+	VFMLA   V0.D2, V5.D2, V20.D2 \
+	VFMLA   V1.D2, V5.D2, V21.D2 \
+	VFMLA   V2.D2, V5.D2, V22.D2 \
+	VFMLA   V3.D2, V5.D2, V23.D2 \
+	VFMLA   V0.D2, V6.D2, V24.D2 \
+	VFMLA   V1.D2, V6.D2, V25.D2 \
+	VFMLA   V2.D2, V6.D2, V26.D2 \
+	VFMLA   V3.D2, V6.D2, V27.D2 \
+	VFMLA   V0.D2, V7.D2, V28.D2 \
+	VFMLA   V1.D2, V7.D2, V29.D2 \
+	VFMLA   V2.D2, V7.D2, V30.D2 \
+	VFMLA   V3.D2, V7.D2, V31.D2
+
+TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-40
+	MOVD k+32(FP), R7
+	CMP  $1, R7
+	BLT  gemmp_ret
+	MOVD c+0(FP), R0
+	MOVD ldc+8(FP), R8
+	MOVD a+16(FP), R2
+	MOVD b+24(FP), R1
+	LSL  $3, R8
+	ADD  R8, R0, R10
+	ADD  R8, R10, R11
+	ADD  R8, R11, R12
+	VLD1 (R0), [V16.D2, V17.D2, V18.D2, V19.D2]
+	VLD1 (R10), [V20.D2, V21.D2, V22.D2, V23.D2]
+	VLD1 (R11), [V24.D2, V25.D2, V26.D2, V27.D2]
+	VLD1 (R12), [V28.D2, V29.D2, V30.D2, V31.D2]
+	CMP  $2, R7
+	BLT  gemmp_tail
+
+gemmp_loop2:
+	GEMMP_STEP
+	GEMMP_STEP
+	SUB  $2, R7
+	CMP  $2, R7
+	BGE  gemmp_loop2
+	CBZ  R7, gemmp_store
+
+gemmp_tail:
+	GEMMP_STEP
+
+gemmp_store:
+	VST1 [V16.D2, V17.D2, V18.D2, V19.D2], (R0)
+	VST1 [V20.D2, V21.D2, V22.D2, V23.D2], (R10)
+	VST1 [V24.D2, V25.D2, V26.D2, V27.D2], (R11)
+	VST1 [V28.D2, V29.D2, V30.D2, V31.D2], (R12)
+
+gemmp_ret:
+	RET

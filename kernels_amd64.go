@@ -25,6 +25,9 @@ const vecWidth = 4
 func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k int)
 
 //go:noescape
+func gemmKernelPacked(c *float64, ldc int, a *float64, b *float64, k int)
+
+//go:noescape
 func expKernel(dst, src *float64, n int)
 
 //go:noescape

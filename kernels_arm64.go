@@ -22,6 +22,9 @@ const vecWidth = 2
 //go:noescape
 func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k int)
 
+//go:noescape
+func gemmKernelPacked(c *float64, ldc int, a *float64, b *float64, k int)
+
 // The elementwise kernels are not written in NEON yet: these stand-ins give
 // the references' results through the kernels' signatures.
 

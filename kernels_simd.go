@@ -25,9 +25,11 @@ import (
 //
 // B is packed into panels of gemmNR columns (zero padded to a full panel),
 // each panel holding its rows p contiguously: panel[p*gemmNR+j]. A is read
-// in place (row-major, leading dimension lda) except for dYᵀ, which is a
-// transposed copy. The micro-kernel multiplies gemmMR rows of A by one
-// panel slice of kc rows and adds the gemmMR×gemmNR result into C.
+// in place (row-major, leading dimension lda; gemmKernel) except for dYᵀ,
+// which is packed in slivers of gemmMR rows (gemmKernelPacked), as a plain
+// transposed copy would write at a stride of a power of two. The
+// micro-kernel multiplies gemmMR rows of A by one panel slice of kc rows and
+// adds the gemmMR×gemmNR result into C.
 //
 // The masked (MADE) variants pack the masked entries of W as zeros and give
 // each panel the range of p on which it has any nonzero entry, so that the
@@ -75,6 +77,11 @@ type gemmJob struct {
 	ldc int
 	a   []float64 // m×k, leading dimension lda
 	lda int
+
+	// ap, if not nil, replaces a: A packed in slivers of gemmMR rows,
+	// sliver s holding row s*gemmMR+r at step p in ap[s*k*gemmMR+p*gemmMR+r]
+	// (zero rows beyond m).
+	ap []float64
 
 	m, n, k int
 
@@ -130,13 +137,21 @@ func gemmBlocked(g *gemmJob) {
 						}
 					}
 					if full {
-						gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[i*g.lda+pc], g.lda, b, kc)
+						if g.ap != nil {
+							gemmKernelPacked(&g.c[i*g.ldc+j0], g.ldc, &g.ap[i*g.k+pc*gemmMR], b, kc)
+						} else {
+							gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[i*g.lda+pc], g.lda, b, kc)
+						}
 						continue
 					}
 					// Edge tile: through the scratch tiles.
-					a := &g.a[i*g.lda+pc]
+					var a *float64
 					lda := g.lda
-					if rows < gemmMR {
+					if g.ap != nil {
+						a = &g.ap[i*g.k+pc*gemmMR]
+					} else if rows == gemmMR {
+						a = &g.a[i*g.lda+pc]
+					} else {
 						for r := 0; r < gemmMR; r++ {
 							ta := tmpA[r*kc : r*kc+kc]
 							if r < rows {
@@ -155,7 +170,11 @@ func gemmBlocked(g *gemmJob) {
 						}
 						copy(tmpC[r*nr:r*nr+w], g.c[(i+r)*g.ldc+j0:])
 					}
-					gemmKernel(&tmpC[0], nr, a, lda, b, kc)
+					if g.ap != nil {
+						gemmKernelPacked(&tmpC[0], nr, a, b, kc)
+					} else {
+						gemmKernel(&tmpC[0], nr, a, lda, b, kc)
+					}
 					for r := 0; r < rows; r++ {
 						w := cols
 						if g.rowLim != nil {
@@ -274,21 +293,30 @@ func colSumAdd(db, dy []float64, n, out int) {
 	}
 }
 
-// transpose writes the n×out matrix a transposed into t (out×n).
-func transpose(t, a []float64, n, out int) {
-	const blk = 32
-	for i0 := 0; i0 < n; i0 += blk {
-		i1 := min(i0+blk, n)
-		for k0 := 0; k0 < out; k0 += blk {
-			k1 := min(k0+blk, out)
-			for i := i0; i < i1; i++ {
-				row := a[i*out : i*out+out]
-				for k := k0; k < k1; k++ {
-					t[k*n+i] = row[k]
-				}
+// packSlivers packs Aᵀ, where a is the k×m row-major matrix with leading
+// dimension lda, into slivers of gemmMR rows for gemmJob.ap: sliver s holds
+// a[p, s*gemmMR+r] at ap[s*k*gemmMR+p*gemmMR+r], zero beyond m. Groups of
+// slivers are filled together so that whole cache lines of a are read at a
+// time and the writes go to few streams.
+func packSlivers(ap, a []float64, lda, k, m int) {
+	const group = 4 // slivers filled together
+	slivers := (m + gemmMR - 1) / gemmMR
+	for s0 := 0; s0 < slivers; s0 += group {
+		s1 := min(s0+group, slivers)
+		for p := 0; p < k; p++ {
+			row := a[p*lda : p*lda+m]
+			for s := s0; s < s1; s++ {
+				dst := ap[s*k*gemmMR+p*gemmMR : s*k*gemmMR+p*gemmMR+gemmMR]
+				c := copy(dst, row[min(s*gemmMR, m):])
+				clear(dst[c:])
 			}
 		}
 	}
+}
+
+// sliversLen is the length of the k×m matrix Aᵀ packed by packSlivers.
+func sliversLen(k, m int) int {
+	return k * ((m + gemmMR - 1) / gemmMR) * gemmMR
 }
 
 func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
@@ -301,11 +329,11 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 	if n == 0 || in == 0 || out == 0 {
 		return
 	}
-	s := getScratch(packedLen(n, in) + n*out)
-	bp, dyt := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
+	s := getScratch(packedLen(n, in) + sliversLen(n, out))
+	bp, ap := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
 	packRows(bp, x, in, n, in)
-	transpose(dyt, dy, n, out)
-	gemmBlocked(&gemmJob{c: dw, ldc: in, a: dyt, lda: n, m: out, n: in, k: n, bp: bp})
+	packSlivers(ap, dy, out, n, out)
+	gemmBlocked(&gemmJob{c: dw, ldc: in, ap: ap, m: out, n: in, k: n, bp: bp})
 	scratchPool.Put(s)
 }
 
@@ -442,11 +470,11 @@ func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
 	if n == 0 || in == 0 || out == 0 {
 		return
 	}
-	s := getScratch(packedLen(n, in) + n*out)
-	bp, dyt := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
+	s := getScratch(packedLen(n, in) + sliversLen(n, out))
+	bp, ap := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
 	packRows(bp, x, in, n, in)
-	transpose(dyt, dy, n, out)
-	gemmBlocked(&gemmJob{c: dw, ldc: in, a: dyt, lda: n, m: out, n: in, k: n, bp: bp, rowLim: lim})
+	packSlivers(ap, dy, out, n, out)
+	gemmBlocked(&gemmJob{c: dw, ldc: in, ap: ap, m: out, n: in, k: n, bp: bp, rowLim: lim})
 	scratchPool.Put(s)
 }
 
