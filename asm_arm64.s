@@ -148,3 +148,394 @@ gemmp_store:
 
 gemmp_ret:
 	RET
+
+// Elementwise kernels. NEON instructions that the Go assembler lacks
+// (floating-point arithmetic, comparisons and rounding on .2D vectors) are
+// written as WORD $0x… with the instruction in the comment beside it;
+// TestNEONEncodings re-encodes every such comment and compares.
+
+// Constants of the vector exp, two lanes each, loaded into V8–V30 by
+// EXP_CONSTS: V8 −746 and V9 710 (the clamps of the argument), V10 log2(e),
+// V11 C1 and V12 C2 (ln 2 = C1 + C2, C1 the nearest float64), V13–V24 the
+// Taylor coefficients 1/k! for k = 13…2, V25 1, V26 ½, V27 2⁵²·1.5 + 1023
+// (to build 2ⁿ from n), V28 and V29 the overflow and underflow thresholds
+// of math.Exp, V30 +Inf.
+DATA expc<>+0(SB)/8, $0xc087500000000000
+DATA expc<>+8(SB)/8, $0xc087500000000000
+DATA expc<>+16(SB)/8, $0x4086300000000000
+DATA expc<>+24(SB)/8, $0x4086300000000000
+DATA expc<>+32(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+40(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+48(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+56(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+64(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+72(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+80(SB)/8, $0x3de6124613a86d09
+DATA expc<>+88(SB)/8, $0x3de6124613a86d09
+DATA expc<>+96(SB)/8, $0x3e21eed8eff8d898
+DATA expc<>+104(SB)/8, $0x3e21eed8eff8d898
+DATA expc<>+112(SB)/8, $0x3e5ae64567f544e4
+DATA expc<>+120(SB)/8, $0x3e5ae64567f544e4
+DATA expc<>+128(SB)/8, $0x3e927e4fb7789f5c
+DATA expc<>+136(SB)/8, $0x3e927e4fb7789f5c
+DATA expc<>+144(SB)/8, $0x3ec71de3a556c734
+DATA expc<>+152(SB)/8, $0x3ec71de3a556c734
+DATA expc<>+160(SB)/8, $0x3efa01a01a01a01a
+DATA expc<>+168(SB)/8, $0x3efa01a01a01a01a
+DATA expc<>+176(SB)/8, $0x3f2a01a01a01a01a
+DATA expc<>+184(SB)/8, $0x3f2a01a01a01a01a
+DATA expc<>+192(SB)/8, $0x3f56c16c16c16c17
+DATA expc<>+200(SB)/8, $0x3f56c16c16c16c17
+DATA expc<>+208(SB)/8, $0x3f81111111111111
+DATA expc<>+216(SB)/8, $0x3f81111111111111
+DATA expc<>+224(SB)/8, $0x3fa5555555555555
+DATA expc<>+232(SB)/8, $0x3fa5555555555555
+DATA expc<>+240(SB)/8, $0x3fc5555555555555
+DATA expc<>+248(SB)/8, $0x3fc5555555555555
+DATA expc<>+256(SB)/8, $0x3fe0000000000000
+DATA expc<>+264(SB)/8, $0x3fe0000000000000
+DATA expc<>+272(SB)/8, $0x3ff0000000000000
+DATA expc<>+280(SB)/8, $0x3ff0000000000000
+DATA expc<>+288(SB)/8, $0x3fe0000000000000
+DATA expc<>+296(SB)/8, $0x3fe0000000000000
+DATA expc<>+304(SB)/8, $0x43380000000003ff
+DATA expc<>+312(SB)/8, $0x43380000000003ff
+DATA expc<>+320(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+328(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+336(SB)/8, $0xc0874910d52d3051
+DATA expc<>+344(SB)/8, $0xc0874910d52d3051
+DATA expc<>+352(SB)/8, $0x7ff0000000000000
+DATA expc<>+360(SB)/8, $0x7ff0000000000000
+GLOBL expc<>(SB), RODATA|NOPTR, $368
+
+#define EXP_CONSTS \
+	MOVD $expc<>(SB), R9 \
+	VLD1.P 64(R9), [V8.D2, V9.D2, V10.D2, V11.D2] \
+	VLD1.P 64(R9), [V12.D2, V13.D2, V14.D2, V15.D2] \
+	VLD1.P 64(R9), [V16.D2, V17.D2, V18.D2, V19.D2] \
+	VLD1.P 64(R9), [V20.D2, V21.D2, V22.D2, V23.D2] \
+	VLD1.P 64(R9), [V24.D2, V25.D2, V26.D2, V27.D2] \
+	VLD1 (R9), [V28.D2, V29.D2, V30.D2]
+
+// func expKernel(dst, src *float64, n int)
+//
+// dst[i] = exp(src[i]) for i < n; n is a multiple of 2. The method is that
+// of EXP4 in asm_amd64.s, with the same constants and the same roundings.
+TEXT ·expKernel(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $1, R2
+	CBZ  R2, exp_ret
+	EXP_CONSTS
+
+exp_loop:
+	VLD1.P 16(R1), [V0.D2]
+	// V7 = exp(V0): clamp, k = round(x·log2 e), r = x − k·C1 − k·C2.
+	WORD $0x4e68f401 // fmax v1.2d, v0.2d, v8.2d
+	WORD $0x4ee9f421 // fmin v1.2d, v1.2d, v9.2d
+	WORD $0x6e6adc22 // fmul v2.2d, v1.2d, v10.2d
+	WORD $0x4e618842 // frintn v2.2d, v2.2d
+	VMOV   V1.B16, V3.B16
+	VFMLS  V11.D2, V2.D2, V3.D2
+	VFMLS  V12.D2, V2.D2, V3.D2
+	// Horner from 1/13! down to 1/2!, alternating V4 and V5.
+	VMOV   V13.B16, V4.B16
+	VMOV   V14.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V15.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V16.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V17.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V18.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V19.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V20.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V21.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V22.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V23.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V24.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	// p = 1 + (r + r²·q).
+	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
+	VMOV   V3.B16, V7.B16
+	VFMLA  V5.D2, V6.D2, V7.D2
+	WORD $0x4e79d4e7 // fadd v7.2d, v7.2d, v25.2d
+	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
+	WORD $0x6e7adc46 // fmul v6.2d, v2.2d, v26.2d
+	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
+	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD $0x4e7bd4c6 // fadd v6.2d, v6.2d, v27.2d
+	WORD $0x4e7bd442 // fadd v2.2d, v2.2d, v27.2d
+	VSHL   $52, V6.D2, V6.D2
+	VSHL   $52, V2.D2, V2.D2
+	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
+	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
+	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
+	WORD $0x6efce406 // fcmgt v6.2d, v0.2d, v28.2d
+	VBIT   V6.B16, V30.B16, V7.B16
+	WORD $0x6ee0e7a6 // fcmgt v6.2d, v29.2d, v0.2d
+	VEOR   V4.B16, V4.B16, V4.B16
+	VBIT   V6.B16, V4.B16, V7.B16
+	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
+	VBIF   V6.B16, V0.B16, V7.B16
+	VST1.P [V7.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, exp_loop
+
+exp_ret:
+	RET
+
+// func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64
+//
+// For d < n: e[d] = exp(−alpha[d]); z[d] = (x[d] − mu[d])·e[d]. Returns
+// Σ alpha[d], summed in 2 lanes (V31). n is a multiple of 2.
+TEXT ·affineInverseKernel(SB), NOSPLIT, $0-56
+	MOVD z+0(FP), R0
+	MOVD e+8(FP), R1
+	MOVD x+16(FP), R2
+	MOVD mu+24(FP), R3
+	MOVD alpha+32(FP), R4
+	MOVD n+40(FP), R5
+	VEOR V31.B16, V31.B16, V31.B16
+	LSR  $1, R5
+	CBZ  R5, affinv_sum
+	EXP_CONSTS
+
+affinv_loop:
+	VLD1.P 16(R4), [V0.D2]
+	WORD $0x4e60d7ff // fadd v31.2d, v31.2d, v0.2d
+	WORD $0x6ee0f800 // fneg v0.2d, v0.2d
+	// V7 = exp(V0): clamp, k = round(x·log2 e), r = x − k·C1 − k·C2.
+	WORD $0x4e68f401 // fmax v1.2d, v0.2d, v8.2d
+	WORD $0x4ee9f421 // fmin v1.2d, v1.2d, v9.2d
+	WORD $0x6e6adc22 // fmul v2.2d, v1.2d, v10.2d
+	WORD $0x4e618842 // frintn v2.2d, v2.2d
+	VMOV   V1.B16, V3.B16
+	VFMLS  V11.D2, V2.D2, V3.D2
+	VFMLS  V12.D2, V2.D2, V3.D2
+	// Horner from 1/13! down to 1/2!, alternating V4 and V5.
+	VMOV   V13.B16, V4.B16
+	VMOV   V14.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V15.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V16.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V17.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V18.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V19.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V20.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V21.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V22.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V23.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V24.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	// p = 1 + (r + r²·q).
+	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
+	VMOV   V3.B16, V7.B16
+	VFMLA  V5.D2, V6.D2, V7.D2
+	WORD $0x4e79d4e7 // fadd v7.2d, v7.2d, v25.2d
+	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
+	WORD $0x6e7adc46 // fmul v6.2d, v2.2d, v26.2d
+	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
+	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD $0x4e7bd4c6 // fadd v6.2d, v6.2d, v27.2d
+	WORD $0x4e7bd442 // fadd v2.2d, v2.2d, v27.2d
+	VSHL   $52, V6.D2, V6.D2
+	VSHL   $52, V2.D2, V2.D2
+	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
+	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
+	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
+	WORD $0x6efce406 // fcmgt v6.2d, v0.2d, v28.2d
+	VBIT   V6.B16, V30.B16, V7.B16
+	WORD $0x6ee0e7a6 // fcmgt v6.2d, v29.2d, v0.2d
+	VEOR   V4.B16, V4.B16, V4.B16
+	VBIT   V6.B16, V4.B16, V7.B16
+	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
+	VBIF   V6.B16, V0.B16, V7.B16
+	VLD1.P 16(R2), [V1.D2]
+	VLD1.P 16(R3), [V2.D2]
+	WORD $0x4ee2d421 // fsub v1.2d, v1.2d, v2.2d
+	WORD $0x6e67dc21 // fmul v1.2d, v1.2d, v7.2d
+	VST1.P [V7.D2], 16(R1)
+	VST1.P [V1.D2], 16(R0)
+	SUB    $1, R5
+	CBNZ   R5, affinv_loop
+
+affinv_sum:
+	WORD $0x7e70dbff // faddp d31, v31.2d
+	FMOVD F31, ret+48(FP)
+	RET
+
+// func affineForwardKernel(x, e, z, mu, alpha *float64, n int) float64
+//
+// For d < n: e[d] = exp(alpha[d]); x[d] = z[d]·e[d] + mu[d] with one
+// rounding (a fused multiply-add, as the reference compiles on arm64).
+// Returns Σ alpha[d], summed in 2 lanes (V31). n is a multiple of 2.
+TEXT ·affineForwardKernel(SB), NOSPLIT, $0-56
+	MOVD x+0(FP), R0
+	MOVD e+8(FP), R1
+	MOVD z+16(FP), R2
+	MOVD mu+24(FP), R3
+	MOVD alpha+32(FP), R4
+	MOVD n+40(FP), R5
+	VEOR V31.B16, V31.B16, V31.B16
+	LSR  $1, R5
+	CBZ  R5, afffwd_sum
+	EXP_CONSTS
+
+afffwd_loop:
+	VLD1.P 16(R4), [V0.D2]
+	WORD $0x4e60d7ff // fadd v31.2d, v31.2d, v0.2d
+	// V7 = exp(V0): clamp, k = round(x·log2 e), r = x − k·C1 − k·C2.
+	WORD $0x4e68f401 // fmax v1.2d, v0.2d, v8.2d
+	WORD $0x4ee9f421 // fmin v1.2d, v1.2d, v9.2d
+	WORD $0x6e6adc22 // fmul v2.2d, v1.2d, v10.2d
+	WORD $0x4e618842 // frintn v2.2d, v2.2d
+	VMOV   V1.B16, V3.B16
+	VFMLS  V11.D2, V2.D2, V3.D2
+	VFMLS  V12.D2, V2.D2, V3.D2
+	// Horner from 1/13! down to 1/2!, alternating V4 and V5.
+	VMOV   V13.B16, V4.B16
+	VMOV   V14.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V15.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V16.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V17.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V18.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V19.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V20.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V21.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V22.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V23.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V24.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	// p = 1 + (r + r²·q).
+	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
+	VMOV   V3.B16, V7.B16
+	VFMLA  V5.D2, V6.D2, V7.D2
+	WORD $0x4e79d4e7 // fadd v7.2d, v7.2d, v25.2d
+	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
+	WORD $0x6e7adc46 // fmul v6.2d, v2.2d, v26.2d
+	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
+	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD $0x4e7bd4c6 // fadd v6.2d, v6.2d, v27.2d
+	WORD $0x4e7bd442 // fadd v2.2d, v2.2d, v27.2d
+	VSHL   $52, V6.D2, V6.D2
+	VSHL   $52, V2.D2, V2.D2
+	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
+	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
+	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
+	WORD $0x6efce406 // fcmgt v6.2d, v0.2d, v28.2d
+	VBIT   V6.B16, V30.B16, V7.B16
+	WORD $0x6ee0e7a6 // fcmgt v6.2d, v29.2d, v0.2d
+	VEOR   V4.B16, V4.B16, V4.B16
+	VBIT   V6.B16, V4.B16, V7.B16
+	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
+	VBIF   V6.B16, V0.B16, V7.B16
+	VLD1.P 16(R2), [V1.D2]
+	VLD1.P 16(R3), [V2.D2]
+	VFMLA  V7.D2, V1.D2, V2.D2
+	VST1.P [V7.D2], 16(R1)
+	VST1.P [V2.D2], 16(R0)
+	SUB    $1, R5
+	CBNZ   R5, afffwd_loop
+
+afffwd_sum:
+	WORD $0x7e70dbff // faddp d31, v31.2d
+	FMOVD F31, ret+48(FP)
+	RET
+
+// func reluKernel(h *float64, n int)
+//
+// h[i] = 0 where h[i] < 0 (NaN and −0 are kept); n is a multiple of 2.
+TEXT ·reluKernel(SB), NOSPLIT, $0-16
+	MOVD h+0(FP), R0
+	MOVD n+8(FP), R2
+	LSR  $1, R2
+	CBZ  R2, relu_ret
+	VEOR V2.B16, V2.B16, V2.B16
+
+relu_loop:
+	VLD1   (R0), [V0.D2]
+	WORD $0x4ee0e801 // fcmlt v1.2d, v0.2d, #0.0
+	VBIT   V1.B16, V2.B16, V0.B16
+	VST1.P [V0.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, relu_loop
+
+relu_ret:
+	RET
+
+// func reluBackwardKernel(dh, h *float64, n int)
+//
+// dh[i] = 0 where h[i] ≤ 0 (NaN keeps dh); n is a multiple of 2.
+TEXT ·reluBackwardKernel(SB), NOSPLIT, $0-24
+	MOVD dh+0(FP), R0
+	MOVD h+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $1, R2
+	CBZ  R2, relub_ret
+	VEOR V2.B16, V2.B16, V2.B16
+
+relub_loop:
+	VLD1.P 16(R1), [V0.D2]
+	VLD1   (R0), [V3.D2]
+	WORD $0x6ee0d801 // fcmle v1.2d, v0.2d, #0.0
+	VBIT   V1.B16, V2.B16, V3.B16
+	VST1.P [V3.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, relub_loop
+
+relub_ret:
+	RET
+
+// func tanhBackwardKernel(dh, h *float64, n int)
+//
+// dh[i] *= 1 − h[i]², 1 − h² with one rounding (a fused multiply-subtract,
+// as the reference compiles on arm64); n is a multiple of 2.
+TEXT ·tanhBackwardKernel(SB), NOSPLIT, $0-24
+	MOVD dh+0(FP), R0
+	MOVD h+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $1, R2
+	CBZ  R2, tanhb_ret
+	FMOVD $1.0, F4
+	VDUP  V4.D[0], V4.D2
+
+tanhb_loop:
+	VLD1.P 16(R1), [V0.D2]
+	VLD1   (R0), [V3.D2]
+	VMOV   V4.B16, V1.B16
+	VFMLS  V0.D2, V0.D2, V1.D2
+	WORD $0x6e61dc63 // fmul v3.2d, v3.2d, v1.2d
+	VST1.P [V3.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, tanhb_loop
+
+tanhb_ret:
+	RET

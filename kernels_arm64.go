@@ -6,8 +6,6 @@
 
 package flow
 
-import "unsafe"
-
 // useAsm selects the NEON kernels of asm_arm64.s (NEON is part of every
 // arm64 CPU). Tests flip it to exercise the plain-Go references too.
 var useAsm = true
@@ -25,27 +23,20 @@ func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k int)
 //go:noescape
 func gemmKernelPacked(c *float64, ldc int, a *float64, b *float64, k int)
 
-// The elementwise kernels are not written in NEON yet: these stand-ins give
-// the references' results through the kernels' signatures.
+//go:noescape
+func expKernel(dst, src *float64, n int)
 
-func expKernel(dst, src *float64, n int) {
-	expRef(unsafe.Slice(dst, n), unsafe.Slice(src, n))
-}
+//go:noescape
+func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64
 
-func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64 {
-	return affineInverseRef(unsafe.Slice(z, n), unsafe.Slice(e, n), unsafe.Slice(x, n), unsafe.Slice(mu, n), unsafe.Slice(alpha, n))
-}
+//go:noescape
+func affineForwardKernel(x, e, z, mu, alpha *float64, n int) float64
 
-func affineForwardKernel(x, e, z, mu, alpha *float64, n int) float64 {
-	return affineForwardRef(unsafe.Slice(x, n), unsafe.Slice(e, n), unsafe.Slice(z, n), unsafe.Slice(mu, n), unsafe.Slice(alpha, n))
-}
+//go:noescape
+func reluKernel(h *float64, n int)
 
-func reluKernel(h *float64, n int) { reluRef(unsafe.Slice(h, n)) }
+//go:noescape
+func reluBackwardKernel(dh, h *float64, n int)
 
-func reluBackwardKernel(dh, h *float64, n int) {
-	reluBackwardRef(unsafe.Slice(dh, n), unsafe.Slice(h, n))
-}
-
-func tanhBackwardKernel(dh, h *float64, n int) {
-	tanhBackwardRef(unsafe.Slice(dh, n), unsafe.Slice(h, n))
-}
+//go:noescape
+func tanhBackwardKernel(dh, h *float64, n int)
