@@ -188,33 +188,34 @@ gemmp_ret:
 
 // Constants of the vector exp, each repeated in the 4 lanes of a YMM word:
 // the clamps of the argument, log2(e), ln(2) = C1 + C2 (C1 the nearest
-// float64), the Taylor coefficients 1/k! for k = 13…2, 1, ½, 2⁵²·1.5 + 1023
-// (to build 2ⁿ from n), the overflow and underflow thresholds of math.Exp,
-// +Inf and the sign bit.
+// float64), the coefficients g9…g0 of the polynomial g (see EXP4), 1, ½,
+// 2⁵²·1.5 + 1023 (to build 2ⁿ from n), the overflow and underflow
+// thresholds of math.Exp, +Inf, the sign bit, the mask of the magnitude
+// and 708 (the bound of the fast path).
 #define EXPC_LO 0
 #define EXPC_HI 32
 #define EXPC_LOG2E 64
 #define EXPC_C1 96
 #define EXPC_C2 128
-#define EXPC_P13 160
-#define EXPC_P12 192
-#define EXPC_P11 224
-#define EXPC_P10 256
-#define EXPC_P9 288
-#define EXPC_P8 320
-#define EXPC_P7 352
-#define EXPC_P6 384
-#define EXPC_P5 416
-#define EXPC_P4 448
-#define EXPC_P3 480
-#define EXPC_P2 512
-#define EXPC_ONE 544
-#define EXPC_HALF 576
-#define EXPC_BIAS 608
-#define EXPC_OF 640
-#define EXPC_UF 672
-#define EXPC_INF 704
-#define EXPC_SIGN 736
+#define EXPC_G9 160
+#define EXPC_G8 192
+#define EXPC_G7 224
+#define EXPC_G6 256
+#define EXPC_G5 288
+#define EXPC_G4 320
+#define EXPC_G3 352
+#define EXPC_G2 384
+#define EXPC_G1 416
+#define EXPC_G0 448
+#define EXPC_ONE 480
+#define EXPC_HALF 512
+#define EXPC_BIAS 544
+#define EXPC_OF 576
+#define EXPC_UF 608
+#define EXPC_INF 640
+#define EXPC_SIGN 672
+#define EXPC_ABS 704
+#define EXPC_FAST 736
 DATA expc<>+0(SB)/8, $0xc087500000000000
 DATA expc<>+8(SB)/8, $0xc087500000000000
 DATA expc<>+16(SB)/8, $0xc087500000000000
@@ -235,82 +236,82 @@ DATA expc<>+128(SB)/8, $0x3c7abc9e3b39803f
 DATA expc<>+136(SB)/8, $0x3c7abc9e3b39803f
 DATA expc<>+144(SB)/8, $0x3c7abc9e3b39803f
 DATA expc<>+152(SB)/8, $0x3c7abc9e3b39803f
-DATA expc<>+160(SB)/8, $0x3de6124613a86d09
-DATA expc<>+168(SB)/8, $0x3de6124613a86d09
-DATA expc<>+176(SB)/8, $0x3de6124613a86d09
-DATA expc<>+184(SB)/8, $0x3de6124613a86d09
-DATA expc<>+192(SB)/8, $0x3e21eed8eff8d898
-DATA expc<>+200(SB)/8, $0x3e21eed8eff8d898
-DATA expc<>+208(SB)/8, $0x3e21eed8eff8d898
-DATA expc<>+216(SB)/8, $0x3e21eed8eff8d898
-DATA expc<>+224(SB)/8, $0x3e5ae64567f544e4
-DATA expc<>+232(SB)/8, $0x3e5ae64567f544e4
-DATA expc<>+240(SB)/8, $0x3e5ae64567f544e4
-DATA expc<>+248(SB)/8, $0x3e5ae64567f544e4
-DATA expc<>+256(SB)/8, $0x3e927e4fb7789f5c
-DATA expc<>+264(SB)/8, $0x3e927e4fb7789f5c
-DATA expc<>+272(SB)/8, $0x3e927e4fb7789f5c
-DATA expc<>+280(SB)/8, $0x3e927e4fb7789f5c
-DATA expc<>+288(SB)/8, $0x3ec71de3a556c734
-DATA expc<>+296(SB)/8, $0x3ec71de3a556c734
-DATA expc<>+304(SB)/8, $0x3ec71de3a556c734
-DATA expc<>+312(SB)/8, $0x3ec71de3a556c734
-DATA expc<>+320(SB)/8, $0x3efa01a01a01a01a
-DATA expc<>+328(SB)/8, $0x3efa01a01a01a01a
-DATA expc<>+336(SB)/8, $0x3efa01a01a01a01a
-DATA expc<>+344(SB)/8, $0x3efa01a01a01a01a
-DATA expc<>+352(SB)/8, $0x3f2a01a01a01a01a
-DATA expc<>+360(SB)/8, $0x3f2a01a01a01a01a
-DATA expc<>+368(SB)/8, $0x3f2a01a01a01a01a
-DATA expc<>+376(SB)/8, $0x3f2a01a01a01a01a
-DATA expc<>+384(SB)/8, $0x3f56c16c16c16c17
-DATA expc<>+392(SB)/8, $0x3f56c16c16c16c17
-DATA expc<>+400(SB)/8, $0x3f56c16c16c16c17
-DATA expc<>+408(SB)/8, $0x3f56c16c16c16c17
-DATA expc<>+416(SB)/8, $0x3f81111111111111
-DATA expc<>+424(SB)/8, $0x3f81111111111111
-DATA expc<>+432(SB)/8, $0x3f81111111111111
-DATA expc<>+440(SB)/8, $0x3f81111111111111
-DATA expc<>+448(SB)/8, $0x3fa5555555555555
-DATA expc<>+456(SB)/8, $0x3fa5555555555555
-DATA expc<>+464(SB)/8, $0x3fa5555555555555
-DATA expc<>+472(SB)/8, $0x3fa5555555555555
-DATA expc<>+480(SB)/8, $0x3fc5555555555555
-DATA expc<>+488(SB)/8, $0x3fc5555555555555
-DATA expc<>+496(SB)/8, $0x3fc5555555555555
-DATA expc<>+504(SB)/8, $0x3fc5555555555555
+DATA expc<>+160(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+168(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+176(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+184(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+192(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+200(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+208(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+216(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+224(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+232(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+240(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+248(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+256(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+264(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+272(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+280(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+288(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+296(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+304(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+312(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+320(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+328(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+336(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+344(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+352(SB)/8, $0x3f811111111109b5
+DATA expc<>+360(SB)/8, $0x3f811111111109b5
+DATA expc<>+368(SB)/8, $0x3f811111111109b5
+DATA expc<>+376(SB)/8, $0x3f811111111109b5
+DATA expc<>+384(SB)/8, $0x3fa5555555553d68
+DATA expc<>+392(SB)/8, $0x3fa5555555553d68
+DATA expc<>+400(SB)/8, $0x3fa5555555553d68
+DATA expc<>+408(SB)/8, $0x3fa5555555553d68
+DATA expc<>+416(SB)/8, $0x3fc5555555555556
+DATA expc<>+424(SB)/8, $0x3fc5555555555556
+DATA expc<>+432(SB)/8, $0x3fc5555555555556
+DATA expc<>+440(SB)/8, $0x3fc5555555555556
+DATA expc<>+448(SB)/8, $0x3fe0000000000001
+DATA expc<>+456(SB)/8, $0x3fe0000000000001
+DATA expc<>+464(SB)/8, $0x3fe0000000000001
+DATA expc<>+472(SB)/8, $0x3fe0000000000001
+DATA expc<>+480(SB)/8, $0x3ff0000000000000
+DATA expc<>+488(SB)/8, $0x3ff0000000000000
+DATA expc<>+496(SB)/8, $0x3ff0000000000000
+DATA expc<>+504(SB)/8, $0x3ff0000000000000
 DATA expc<>+512(SB)/8, $0x3fe0000000000000
 DATA expc<>+520(SB)/8, $0x3fe0000000000000
 DATA expc<>+528(SB)/8, $0x3fe0000000000000
 DATA expc<>+536(SB)/8, $0x3fe0000000000000
-DATA expc<>+544(SB)/8, $0x3ff0000000000000
-DATA expc<>+552(SB)/8, $0x3ff0000000000000
-DATA expc<>+560(SB)/8, $0x3ff0000000000000
-DATA expc<>+568(SB)/8, $0x3ff0000000000000
-DATA expc<>+576(SB)/8, $0x3fe0000000000000
-DATA expc<>+584(SB)/8, $0x3fe0000000000000
-DATA expc<>+592(SB)/8, $0x3fe0000000000000
-DATA expc<>+600(SB)/8, $0x3fe0000000000000
-DATA expc<>+608(SB)/8, $0x43380000000003ff
-DATA expc<>+616(SB)/8, $0x43380000000003ff
-DATA expc<>+624(SB)/8, $0x43380000000003ff
-DATA expc<>+632(SB)/8, $0x43380000000003ff
-DATA expc<>+640(SB)/8, $0x40862e42fefa39ef
-DATA expc<>+648(SB)/8, $0x40862e42fefa39ef
-DATA expc<>+656(SB)/8, $0x40862e42fefa39ef
-DATA expc<>+664(SB)/8, $0x40862e42fefa39ef
-DATA expc<>+672(SB)/8, $0xc0874910d52d3051
-DATA expc<>+680(SB)/8, $0xc0874910d52d3051
-DATA expc<>+688(SB)/8, $0xc0874910d52d3051
-DATA expc<>+696(SB)/8, $0xc0874910d52d3051
-DATA expc<>+704(SB)/8, $0x7ff0000000000000
-DATA expc<>+712(SB)/8, $0x7ff0000000000000
-DATA expc<>+720(SB)/8, $0x7ff0000000000000
-DATA expc<>+728(SB)/8, $0x7ff0000000000000
-DATA expc<>+736(SB)/8, $0x8000000000000000
-DATA expc<>+744(SB)/8, $0x8000000000000000
-DATA expc<>+752(SB)/8, $0x8000000000000000
-DATA expc<>+760(SB)/8, $0x8000000000000000
+DATA expc<>+544(SB)/8, $0x43380000000003ff
+DATA expc<>+552(SB)/8, $0x43380000000003ff
+DATA expc<>+560(SB)/8, $0x43380000000003ff
+DATA expc<>+568(SB)/8, $0x43380000000003ff
+DATA expc<>+576(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+584(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+592(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+600(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+608(SB)/8, $0xc0874910d52d3051
+DATA expc<>+616(SB)/8, $0xc0874910d52d3051
+DATA expc<>+624(SB)/8, $0xc0874910d52d3051
+DATA expc<>+632(SB)/8, $0xc0874910d52d3051
+DATA expc<>+640(SB)/8, $0x7ff0000000000000
+DATA expc<>+648(SB)/8, $0x7ff0000000000000
+DATA expc<>+656(SB)/8, $0x7ff0000000000000
+DATA expc<>+664(SB)/8, $0x7ff0000000000000
+DATA expc<>+672(SB)/8, $0x8000000000000000
+DATA expc<>+680(SB)/8, $0x8000000000000000
+DATA expc<>+688(SB)/8, $0x8000000000000000
+DATA expc<>+696(SB)/8, $0x8000000000000000
+DATA expc<>+704(SB)/8, $0x7fffffffffffffff
+DATA expc<>+712(SB)/8, $0x7fffffffffffffff
+DATA expc<>+720(SB)/8, $0x7fffffffffffffff
+DATA expc<>+728(SB)/8, $0x7fffffffffffffff
+DATA expc<>+736(SB)/8, $0x4086200000000000
+DATA expc<>+744(SB)/8, $0x4086200000000000
+DATA expc<>+752(SB)/8, $0x4086200000000000
+DATA expc<>+760(SB)/8, $0x4086200000000000
 GLOBL expc<>(SB), RODATA|NOPTR, $768
 
 // EXP4 sets P to exp(X) lane by lane, with math.Exp's results for overflow,
@@ -318,8 +319,10 @@ GLOBL expc<>(SB), RODATA|NOPTR, $768
 //
 // With x clamped to [−746, 710], k = round(x·log2 e) and r = x − k·ln2
 // (k·C1 subtracted exactly by one FMA, then k·C2), |r| ≤ ln2/2 + 2⁻⁴⁰ and
-// exp(x) = 2ᵏ·exp(r). exp(r) = 1 + (r + r²·q(r)) with q the Taylor
-// polynomial of degree 11 (truncation error below 5e-18 relative). 2ᵏ is
+// exp(x) = 2ᵏ·exp(r). exp(r) = 1 + (r + r²·g(r)) with g the polynomial of
+// degree 9 that interpolates (exp(r) − 1 − r)/r² at the 10 Chebyshev nodes
+// of [−ln2/2, ln2/2]: with its coefficients rounded to float64,
+// |1 + r + r²·g(r) − exp(r)| < 1.6e-17·exp(r) on the interval (0.07 ulp). 2ᵏ is
 // applied as 2^⌊k/2⌋·2^(k−⌊k/2⌋), each factor a normal float64, so that the
 // product overflows or goes subnormal with a single rounding at the end.
 #define EXP4(X, C, K, R, P, T) \
@@ -330,18 +333,16 @@ GLOBL expc<>(SB), RODATA|NOPTR, $768
 	VMOVAPD      C, R \
 	VFNMADD231PD expc<>+EXPC_C1(SB), K, R \
 	VFNMADD231PD expc<>+EXPC_C2(SB), K, R \
-	VMOVUPD      expc<>+EXPC_P13(SB), P \
-	VFMADD213PD expc<>+EXPC_P12(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P11(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P10(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P9(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P8(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P7(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P6(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P5(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P4(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P3(SB), R, P \
-	VFMADD213PD expc<>+EXPC_P2(SB), R, P \
+	VMOVUPD      expc<>+EXPC_G9(SB), P \
+	VFMADD213PD  expc<>+EXPC_G8(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G7(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G6(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G5(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G4(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G3(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G2(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G1(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G0(SB), R, P \
 	VMULPD       R, R, T \
 	VFMADD213PD  R, T, P \
 	VADDPD       expc<>+EXPC_ONE(SB), P, P \
@@ -361,6 +362,44 @@ GLOBL expc<>(SB), RODATA|NOPTR, $768
 	VCMPPD       $3, X, X, T \
 	VBLENDVPD    T, X, P, P
 
+// EXP4FAST sets P to exp(X) lane by lane where every lane has |x| ≤ 708
+// (so that 2ᵏ and the result are normal): the method of EXP4 without the
+// clamps, the special cases and the split scaling. k comes from one FMA,
+// x·log2e + (1.5·2⁵² + 1023), which rounds x·log2 e to the nearest integer
+// k and leaves k + 1023 in the low bits, so that a shift by 52 makes 2ᵏ.
+// X is kept, K, R and T are clobbered.
+#define EXP4FAST(X, K, R, P, T) \
+	VMOVUPD      expc<>+EXPC_BIAS(SB), K \
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), X, K \
+	VSUBPD       expc<>+EXPC_BIAS(SB), K, T \
+	VMOVAPD      X, R \
+	VFNMADD231PD expc<>+EXPC_C1(SB), T, R \
+	VFNMADD231PD expc<>+EXPC_C2(SB), T, R \
+	VMOVUPD      expc<>+EXPC_G9(SB), P \
+	VFMADD213PD  expc<>+EXPC_G8(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G7(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G6(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G5(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G4(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G3(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G2(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G1(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G0(SB), R, P \
+	VMULPD       R, R, T \
+	VFMADD213PD  R, T, P \
+	VADDPD       expc<>+EXPC_ONE(SB), P, P \
+	VPSLLQ       $52, K, K \
+	VMULPD       K, P, P
+
+// EXP4CHECK jumps to slow unless every lane of X has |x| ≤ 708 (NaN
+// included in the slow path). T is clobbered, and AX.
+#define EXP4CHECK(X, T, slow) \
+	VANDPD    expc<>+EXPC_ABS(SB), X, T \
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), T, T \
+	VMOVMSKPD T, AX \
+	TESTL     AX, AX \
+	JNZ       slow
+
 // func expKernel(dst, src *float64, n int)
 //
 // dst[i] = exp(src[i]) for i < n; n is a multiple of 4.
@@ -370,19 +409,63 @@ TEXT ·expKernel(SB), NOSPLIT, $0-24
 	MOVQ n+16(FP), CX
 	SHRQ $2, CX
 	JE   exp_ret
+	CMPQ CX, $2
+	JLT  exp_loop
+
+	// Two vectors a step, one check for both.
+exp_loop2:
+	VMOVUPD   (SI), Y0
+	VMOVUPD   32(SI), Y6
+	VANDPD    expc<>+EXPC_ABS(SB), Y0, Y1
+	VANDPD    expc<>+EXPC_ABS(SB), Y6, Y7
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y1, Y1
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y7, Y7
+	VORPD     Y7, Y1, Y1
+	VMOVMSKPD Y1, AX
+	TESTL     AX, AX
+	JNZ       exp_slow2
+	EXP4FAST(Y0, Y2, Y3, Y4, Y5)
+	EXP4FAST(Y6, Y7, Y8, Y9, Y10)
+
+exp_store2:
+	VMOVUPD Y4, (DI)
+	VMOVUPD Y9, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $2, CX
+	CMPQ    CX, $2
+	JGE     exp_loop2
+	TESTQ   CX, CX
+	JE      exp_done
 
 exp_loop:
 	VMOVUPD (SI), Y0
-	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	EXP4CHECK(Y0, Y1, exp_slow)
+	EXP4FAST(Y0, Y2, Y3, Y4, Y5)
+
+exp_store:
 	VMOVUPD Y4, (DI)
 	ADDQ    $32, SI
 	ADDQ    $32, DI
 	DECQ    CX
 	JNE     exp_loop
+
+exp_done:
 	VZEROUPPER
 
 exp_ret:
 	RET
+
+exp_slow:
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	JMP exp_store
+
+exp_slow2:
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVAPD Y4, Y11
+	EXP4(Y6, Y1, Y2, Y3, Y9, Y5)
+	VMOVAPD Y11, Y4
+	JMP     exp_store2
 
 // func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64
 //
@@ -403,7 +486,10 @@ affinv_loop:
 	VMOVUPD (R9), Y6
 	VADDPD  Y6, Y8, Y8
 	VXORPD  expc<>+EXPC_SIGN(SB), Y6, Y0
-	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	EXP4CHECK(Y0, Y1, affinv_slow)
+	EXP4FAST(Y0, Y2, Y3, Y4, Y5)
+
+affinv_exp:
 	VMOVUPD (SI), Y7
 	VSUBPD  (R8), Y7, Y7
 	VMULPD  Y4, Y7, Y7
@@ -426,6 +512,10 @@ affinv_sum:
 	MOVSD        X8, ret+48(FP)
 	RET
 
+affinv_slow:
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	JMP affinv_exp
+
 // func affineForwardKernel(x, e, z, mu, alpha *float64, n int) float64
 //
 // For d < n: e[d] = exp(alpha[d]); x[d] = z[d]·e[d] + mu[d] (a product and
@@ -445,7 +535,10 @@ TEXT ·affineForwardKernel(SB), NOSPLIT, $0-56
 afffwd_loop:
 	VMOVUPD (R9), Y0
 	VADDPD  Y0, Y8, Y8
-	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	EXP4CHECK(Y0, Y1, afffwd_slow)
+	EXP4FAST(Y0, Y2, Y3, Y4, Y5)
+
+afffwd_exp:
 	VMOVUPD (SI), Y7
 	VMULPD  Y4, Y7, Y7
 	VADDPD  (R8), Y7, Y7
@@ -467,6 +560,10 @@ afffwd_sum:
 	VZEROUPPER
 	MOVSD        X8, ret+48(FP)
 	RET
+
+afffwd_slow:
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	JMP afffwd_exp
 
 // func reluKernel(h *float64, n int)
 //

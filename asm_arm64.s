@@ -154,12 +154,12 @@ gemmp_ret:
 // written as WORD $0x… with the instruction in the comment beside it;
 // TestNEONEncodings re-encodes every such comment and compares.
 
-// Constants of the vector exp, two lanes each, loaded into V8–V30 by
+// Constants of the vector exp, two lanes each, loaded into V8–V28 by
 // EXP_CONSTS: V8 −746 and V9 710 (the clamps of the argument), V10 log2(e),
-// V11 C1 and V12 C2 (ln 2 = C1 + C2, C1 the nearest float64), V13–V24 the
-// Taylor coefficients 1/k! for k = 13…2, V25 1, V26 ½, V27 2⁵²·1.5 + 1023
-// (to build 2ⁿ from n), V28 and V29 the overflow and underflow thresholds
-// of math.Exp, V30 +Inf.
+// V11 C1 and V12 C2 (ln 2 = C1 + C2, C1 the nearest float64), V13–V22 the
+// coefficients g9…g0 of the polynomial g (see EXP4 in asm_amd64.s), V23 1,
+// V24 ½, V25 2⁵²·1.5 + 1023 (to build 2ⁿ from n), V26 and V27 the overflow
+// and underflow thresholds of math.Exp, V28 +Inf.
 DATA expc<>+0(SB)/8, $0xc087500000000000
 DATA expc<>+8(SB)/8, $0xc087500000000000
 DATA expc<>+16(SB)/8, $0x4086300000000000
@@ -170,43 +170,39 @@ DATA expc<>+48(SB)/8, $0x3fe62e42fefa39ef
 DATA expc<>+56(SB)/8, $0x3fe62e42fefa39ef
 DATA expc<>+64(SB)/8, $0x3c7abc9e3b39803f
 DATA expc<>+72(SB)/8, $0x3c7abc9e3b39803f
-DATA expc<>+80(SB)/8, $0x3de6124613a86d09
-DATA expc<>+88(SB)/8, $0x3de6124613a86d09
-DATA expc<>+96(SB)/8, $0x3e21eed8eff8d898
-DATA expc<>+104(SB)/8, $0x3e21eed8eff8d898
-DATA expc<>+112(SB)/8, $0x3e5ae64567f544e4
-DATA expc<>+120(SB)/8, $0x3e5ae64567f544e4
-DATA expc<>+128(SB)/8, $0x3e927e4fb7789f5c
-DATA expc<>+136(SB)/8, $0x3e927e4fb7789f5c
-DATA expc<>+144(SB)/8, $0x3ec71de3a556c734
-DATA expc<>+152(SB)/8, $0x3ec71de3a556c734
-DATA expc<>+160(SB)/8, $0x3efa01a01a01a01a
-DATA expc<>+168(SB)/8, $0x3efa01a01a01a01a
-DATA expc<>+176(SB)/8, $0x3f2a01a01a01a01a
-DATA expc<>+184(SB)/8, $0x3f2a01a01a01a01a
-DATA expc<>+192(SB)/8, $0x3f56c16c16c16c17
-DATA expc<>+200(SB)/8, $0x3f56c16c16c16c17
-DATA expc<>+208(SB)/8, $0x3f81111111111111
-DATA expc<>+216(SB)/8, $0x3f81111111111111
-DATA expc<>+224(SB)/8, $0x3fa5555555555555
-DATA expc<>+232(SB)/8, $0x3fa5555555555555
-DATA expc<>+240(SB)/8, $0x3fc5555555555555
-DATA expc<>+248(SB)/8, $0x3fc5555555555555
+DATA expc<>+80(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+88(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+96(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+104(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+112(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+120(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+128(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+136(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+144(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+152(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+160(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+168(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+176(SB)/8, $0x3f811111111109b5
+DATA expc<>+184(SB)/8, $0x3f811111111109b5
+DATA expc<>+192(SB)/8, $0x3fa5555555553d68
+DATA expc<>+200(SB)/8, $0x3fa5555555553d68
+DATA expc<>+208(SB)/8, $0x3fc5555555555556
+DATA expc<>+216(SB)/8, $0x3fc5555555555556
+DATA expc<>+224(SB)/8, $0x3fe0000000000001
+DATA expc<>+232(SB)/8, $0x3fe0000000000001
+DATA expc<>+240(SB)/8, $0x3ff0000000000000
+DATA expc<>+248(SB)/8, $0x3ff0000000000000
 DATA expc<>+256(SB)/8, $0x3fe0000000000000
 DATA expc<>+264(SB)/8, $0x3fe0000000000000
-DATA expc<>+272(SB)/8, $0x3ff0000000000000
-DATA expc<>+280(SB)/8, $0x3ff0000000000000
-DATA expc<>+288(SB)/8, $0x3fe0000000000000
-DATA expc<>+296(SB)/8, $0x3fe0000000000000
-DATA expc<>+304(SB)/8, $0x43380000000003ff
-DATA expc<>+312(SB)/8, $0x43380000000003ff
-DATA expc<>+320(SB)/8, $0x40862e42fefa39ef
-DATA expc<>+328(SB)/8, $0x40862e42fefa39ef
-DATA expc<>+336(SB)/8, $0xc0874910d52d3051
-DATA expc<>+344(SB)/8, $0xc0874910d52d3051
-DATA expc<>+352(SB)/8, $0x7ff0000000000000
-DATA expc<>+360(SB)/8, $0x7ff0000000000000
-GLOBL expc<>(SB), RODATA|NOPTR, $368
+DATA expc<>+272(SB)/8, $0x43380000000003ff
+DATA expc<>+280(SB)/8, $0x43380000000003ff
+DATA expc<>+288(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+296(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+304(SB)/8, $0xc0874910d52d3051
+DATA expc<>+312(SB)/8, $0xc0874910d52d3051
+DATA expc<>+320(SB)/8, $0x7ff0000000000000
+DATA expc<>+328(SB)/8, $0x7ff0000000000000
+GLOBL expc<>(SB), RODATA|NOPTR, $336
 
 #define EXP_CONSTS \
 	MOVD $expc<>(SB), R9 \
@@ -215,12 +211,15 @@ GLOBL expc<>(SB), RODATA|NOPTR, $368
 	VLD1.P 64(R9), [V16.D2, V17.D2, V18.D2, V19.D2] \
 	VLD1.P 64(R9), [V20.D2, V21.D2, V22.D2, V23.D2] \
 	VLD1.P 64(R9), [V24.D2, V25.D2, V26.D2, V27.D2] \
-	VLD1 (R9), [V28.D2, V29.D2, V30.D2]
+	VLD1 (R9), [V28.D2]
 
 // func expKernel(dst, src *float64, n int)
 //
 // dst[i] = exp(src[i]) for i < n; n is a multiple of 2. The method is that
-// of EXP4 in asm_amd64.s, with the same constants and the same roundings.
+// of EXP4 in asm_amd64.s, with the same constants and the same roundings
+// (amd64 takes a shorter path, EXP4FAST, where |x| ≤ 708, whose k may
+// differ from EXP4's where x·log2 e is within a rounding of a half-integer;
+// both are within the bound).
 TEXT ·expKernel(SB), NOSPLIT, $0-24
 	MOVD dst+0(FP), R0
 	MOVD src+8(FP), R1
@@ -239,7 +238,7 @@ exp_loop:
 	VMOV   V1.B16, V3.B16
 	VFMLS  V11.D2, V2.D2, V3.D2
 	VFMLS  V12.D2, V2.D2, V3.D2
-	// Horner from 1/13! down to 1/2!, alternating V4 and V5.
+	// g(r) by Horner from g9 down to g0, alternating V4 and V5.
 	VMOV   V13.B16, V4.B16
 	VMOV   V14.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
@@ -259,29 +258,25 @@ exp_loop:
 	VFMLA  V3.D2, V5.D2, V4.D2
 	VMOV   V22.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
-	VMOV   V23.B16, V4.B16
-	VFMLA  V3.D2, V5.D2, V4.D2
-	VMOV   V24.B16, V5.B16
-	VFMLA  V3.D2, V4.D2, V5.D2
-	// p = 1 + (r + r²·q).
+	// p = 1 + (r + r²·g).
 	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
 	VMOV   V3.B16, V7.B16
 	VFMLA  V5.D2, V6.D2, V7.D2
-	WORD $0x4e79d4e7 // fadd v7.2d, v7.2d, v25.2d
+	WORD $0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
 	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
-	WORD $0x6e7adc46 // fmul v6.2d, v2.2d, v26.2d
+	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
 	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
 	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
-	WORD $0x4e7bd4c6 // fadd v6.2d, v6.2d, v27.2d
-	WORD $0x4e7bd442 // fadd v2.2d, v2.2d, v27.2d
+	WORD $0x4e79d4c6 // fadd v6.2d, v6.2d, v25.2d
+	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
 	VSHL   $52, V6.D2, V6.D2
 	VSHL   $52, V2.D2, V2.D2
 	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
 	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
 	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
-	WORD $0x6efce406 // fcmgt v6.2d, v0.2d, v28.2d
-	VBIT   V6.B16, V30.B16, V7.B16
-	WORD $0x6ee0e7a6 // fcmgt v6.2d, v29.2d, v0.2d
+	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
+	VBIT   V6.B16, V28.B16, V7.B16
+	WORD $0x6ee0e766 // fcmgt v6.2d, v27.2d, v0.2d
 	VEOR   V4.B16, V4.B16, V4.B16
 	VBIT   V6.B16, V4.B16, V7.B16
 	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
@@ -321,7 +316,7 @@ affinv_loop:
 	VMOV   V1.B16, V3.B16
 	VFMLS  V11.D2, V2.D2, V3.D2
 	VFMLS  V12.D2, V2.D2, V3.D2
-	// Horner from 1/13! down to 1/2!, alternating V4 and V5.
+	// g(r) by Horner from g9 down to g0, alternating V4 and V5.
 	VMOV   V13.B16, V4.B16
 	VMOV   V14.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
@@ -341,29 +336,25 @@ affinv_loop:
 	VFMLA  V3.D2, V5.D2, V4.D2
 	VMOV   V22.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
-	VMOV   V23.B16, V4.B16
-	VFMLA  V3.D2, V5.D2, V4.D2
-	VMOV   V24.B16, V5.B16
-	VFMLA  V3.D2, V4.D2, V5.D2
-	// p = 1 + (r + r²·q).
+	// p = 1 + (r + r²·g).
 	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
 	VMOV   V3.B16, V7.B16
 	VFMLA  V5.D2, V6.D2, V7.D2
-	WORD $0x4e79d4e7 // fadd v7.2d, v7.2d, v25.2d
+	WORD $0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
 	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
-	WORD $0x6e7adc46 // fmul v6.2d, v2.2d, v26.2d
+	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
 	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
 	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
-	WORD $0x4e7bd4c6 // fadd v6.2d, v6.2d, v27.2d
-	WORD $0x4e7bd442 // fadd v2.2d, v2.2d, v27.2d
+	WORD $0x4e79d4c6 // fadd v6.2d, v6.2d, v25.2d
+	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
 	VSHL   $52, V6.D2, V6.D2
 	VSHL   $52, V2.D2, V2.D2
 	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
 	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
 	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
-	WORD $0x6efce406 // fcmgt v6.2d, v0.2d, v28.2d
-	VBIT   V6.B16, V30.B16, V7.B16
-	WORD $0x6ee0e7a6 // fcmgt v6.2d, v29.2d, v0.2d
+	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
+	VBIT   V6.B16, V28.B16, V7.B16
+	WORD $0x6ee0e766 // fcmgt v6.2d, v27.2d, v0.2d
 	VEOR   V4.B16, V4.B16, V4.B16
 	VBIT   V6.B16, V4.B16, V7.B16
 	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
@@ -410,7 +401,7 @@ afffwd_loop:
 	VMOV   V1.B16, V3.B16
 	VFMLS  V11.D2, V2.D2, V3.D2
 	VFMLS  V12.D2, V2.D2, V3.D2
-	// Horner from 1/13! down to 1/2!, alternating V4 and V5.
+	// g(r) by Horner from g9 down to g0, alternating V4 and V5.
 	VMOV   V13.B16, V4.B16
 	VMOV   V14.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
@@ -430,29 +421,25 @@ afffwd_loop:
 	VFMLA  V3.D2, V5.D2, V4.D2
 	VMOV   V22.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
-	VMOV   V23.B16, V4.B16
-	VFMLA  V3.D2, V5.D2, V4.D2
-	VMOV   V24.B16, V5.B16
-	VFMLA  V3.D2, V4.D2, V5.D2
-	// p = 1 + (r + r²·q).
+	// p = 1 + (r + r²·g).
 	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
 	VMOV   V3.B16, V7.B16
 	VFMLA  V5.D2, V6.D2, V7.D2
-	WORD $0x4e79d4e7 // fadd v7.2d, v7.2d, v25.2d
+	WORD $0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
 	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
-	WORD $0x6e7adc46 // fmul v6.2d, v2.2d, v26.2d
+	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
 	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
 	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
-	WORD $0x4e7bd4c6 // fadd v6.2d, v6.2d, v27.2d
-	WORD $0x4e7bd442 // fadd v2.2d, v2.2d, v27.2d
+	WORD $0x4e79d4c6 // fadd v6.2d, v6.2d, v25.2d
+	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
 	VSHL   $52, V6.D2, V6.D2
 	VSHL   $52, V2.D2, V2.D2
 	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
 	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
 	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
-	WORD $0x6efce406 // fcmgt v6.2d, v0.2d, v28.2d
-	VBIT   V6.B16, V30.B16, V7.B16
-	WORD $0x6ee0e7a6 // fcmgt v6.2d, v29.2d, v0.2d
+	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
+	VBIT   V6.B16, V28.B16, V7.B16
+	WORD $0x6ee0e766 // fcmgt v6.2d, v27.2d, v0.2d
 	VEOR   V4.B16, V4.B16, V4.B16
 	VBIT   V6.B16, V4.B16, V7.B16
 	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
