@@ -10,9 +10,10 @@
 // them only when the CPU has AVX2 and FMA, and only with lengths that are
 // multiples of 4 for the vector loops.
 
-// func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k int)
+// func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k, tiles int)
 //
-// For i < 4, j < 12: c[i*ldc+j] += Σ_{p<k} a[i*lda+p]·b[p*12+j].
+// For each of tiles tiles t (rows 4t to 4t+3 of c and a), i < 4, j < 12:
+// c[(4t+i)*ldc+j] += Σ_{p<k} a[(4t+i)*lda+p]·b[p*12+j].
 // The 4×12 block of sums lives in Y0–Y11; each step loads one row of the
 // packed panel (Y12–Y14) and broadcasts one element of each row of a (Y15).
 #define GEMM_STEP(boff, aoff) \
@@ -44,18 +45,26 @@
 	VMOVUPD a1, 32(row) \
 	VMOVUPD a2, 64(row)
 
-TEXT ·gemmKernel(SB), NOSPLIT, $0-48
-	MOVQ k+40(FP), CX
-	TESTQ CX, CX
-	JLE  gemm_ret
-	MOVQ c+0(FP), DI
-	MOVQ ldc+8(FP), R10
-	MOVQ a+16(FP), SI
-	MOVQ lda+24(FP), R8
-	MOVQ b+32(FP), BX
-	SHLQ $3, R10
-	SHLQ $3, R8
-	LEAQ (R8)(R8*2), R9
+TEXT ·gemmKernel(SB), NOSPLIT, $0-56
+	MOVQ  k+40(FP), R11
+	TESTQ R11, R11
+	JLE   gemm_ret
+	MOVQ  tiles+48(FP), R12
+	TESTQ R12, R12
+	JLE   gemm_ret
+	MOVQ  c+0(FP), DI
+	MOVQ  ldc+8(FP), R10
+	MOVQ  a+16(FP), R13
+	MOVQ  lda+24(FP), R8
+	MOVQ  b+32(FP), DX
+	SHLQ  $3, R10
+	SHLQ  $3, R8
+	LEAQ  (R8)(R8*2), R9
+
+gemm_tile:
+	MOVQ   R13, SI
+	MOVQ   DX, BX
+	MOVQ   R11, CX
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -68,21 +77,21 @@ TEXT ·gemmKernel(SB), NOSPLIT, $0-48
 	VXORPD Y9, Y9, Y9
 	VXORPD Y10, Y10, Y10
 	VXORPD Y11, Y11, Y11
-	CMPQ CX, $4
-	JLT  gemm_tail
+	CMPQ   CX, $4
+	JLT    gemm_tail
 
 gemm_loop4:
 	GEMM_STEP(0, 0)
 	GEMM_STEP(96, 8)
 	GEMM_STEP(192, 16)
 	GEMM_STEP(288, 24)
-	ADDQ $384, BX
-	ADDQ $32, SI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JGE  gemm_loop4
+	ADDQ  $384, BX
+	ADDQ  $32, SI
+	SUBQ  $4, CX
+	CMPQ  CX, $4
+	JGE   gemm_loop4
 	TESTQ CX, CX
-	JE   gemm_store
+	JE    gemm_store
 
 gemm_tail:
 	GEMM_STEP(0, 0)
@@ -99,15 +108,19 @@ gemm_store:
 	GEMM_STORE(DI, Y6, Y7, Y8)
 	ADDQ R10, DI
 	GEMM_STORE(DI, Y9, Y10, Y11)
+	ADDQ R10, DI
+	LEAQ (R13)(R8*4), R13
+	DECQ R12
+	JNE  gemm_tile
 	VZEROUPPER
 
 gemm_ret:
 	RET
 
-// func gemmKernelPacked(c *float64, ldc int, a *float64, b *float64, k int)
+// func gemmKernelPacked(c *float64, ldc int, a *float64, astep int, b *float64, k, tiles int)
 //
-// As gemmKernel, with a packed in a sliver of 4 rows: the element of row i
-// at step p is a[p*4+i].
+// As gemmKernel, with a packed in slivers of 4 rows: the element of row i
+// of tile t at step p is a[t*astep+p*4+i].
 #define GEMMP_STEP(boff, aoff) \
 	VMOVUPD boff(BX), Y12 \
 	VMOVUPD boff+32(BX), Y13 \
@@ -129,15 +142,25 @@ gemm_ret:
 	VFMADD231PD Y13, Y15, Y10 \
 	VFMADD231PD Y14, Y15, Y11
 
-TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-40
-	MOVQ  k+32(FP), CX
-	TESTQ CX, CX
+TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-56
+	MOVQ  k+40(FP), R11
+	TESTQ R11, R11
+	JLE   gemmp_ret
+	MOVQ  tiles+48(FP), R12
+	TESTQ R12, R12
 	JLE   gemmp_ret
 	MOVQ  c+0(FP), DI
 	MOVQ  ldc+8(FP), R10
-	MOVQ  a+16(FP), SI
-	MOVQ  b+24(FP), BX
+	MOVQ  a+16(FP), R13
+	MOVQ  astep+24(FP), R8
+	MOVQ  b+32(FP), DX
 	SHLQ  $3, R10
+	SHLQ  $3, R8
+
+gemmp_tile:
+	MOVQ   R13, SI
+	MOVQ   DX, BX
+	MOVQ   R11, CX
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -150,8 +173,8 @@ TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-40
 	VXORPD Y9, Y9, Y9
 	VXORPD Y10, Y10, Y10
 	VXORPD Y11, Y11, Y11
-	CMPQ  CX, $4
-	JLT   gemmp_tail
+	CMPQ   CX, $4
+	JLT    gemmp_tail
 
 gemmp_loop4:
 	GEMMP_STEP(0, 0)
@@ -181,6 +204,10 @@ gemmp_store:
 	GEMM_STORE(DI, Y6, Y7, Y8)
 	ADDQ R10, DI
 	GEMM_STORE(DI, Y9, Y10, Y11)
+	ADDQ R10, DI
+	ADDQ R8, R13
+	DECQ R12
+	JNE  gemmp_tile
 	VZEROUPPER
 
 gemmp_ret:

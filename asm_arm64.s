@@ -9,10 +9,11 @@
 // NEON kernels. The Go side (kernels_simd.go, kernels_arm64.go) calls the
 // vector loops only with lengths that are multiples of 2.
 
-// func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k int)
+// func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k, tiles int)
 //
-// For i < 4, j < 8: c[i*ldc+j] += Σ_{p<k} a[i*lda+p]·b[p*8+j], the sums over
-// p running in increasing p on top of the initial c.
+// For each of tiles tiles t (rows 4t to 4t+3 of c and a), i < 4, j < 8:
+// c[(4t+i)*ldc+j] += Σ_{p<k} a[(4t+i)*lda+p]·b[p*8+j], the sums over p
+// running in increasing p on top of the initial c.
 // The 4×8 block lives in V16–V31 (row i, columns 2g, 2g+1 in V(16+4i+g));
 // each step loads one row of the packed panel (V0–V3) and replicates one
 // element of each row of a (V4–V7).
@@ -39,17 +40,25 @@
 	VFMLA   V2.D2, V7.D2, V30.D2 \
 	VFMLA   V3.D2, V7.D2, V31.D2
 
-TEXT ·gemmKernel(SB), NOSPLIT, $0-48
-	MOVD k+40(FP), R7
-	CMP  $1, R7
+TEXT ·gemmKernel(SB), NOSPLIT, $0-56
+	MOVD k+40(FP), R13
+	CMP  $1, R13
+	BLT  gemm_ret
+	MOVD tiles+48(FP), R14
+	CMP  $1, R14
 	BLT  gemm_ret
 	MOVD c+0(FP), R0
 	MOVD ldc+8(FP), R8
-	MOVD a+16(FP), R2
+	MOVD a+16(FP), R15
 	MOVD lda+24(FP), R9
-	MOVD b+32(FP), R1
+	MOVD b+32(FP), R6
 	LSL  $3, R8
 	LSL  $3, R9
+
+gemm_tile:
+	MOVD R15, R2
+	MOVD R6, R1
+	MOVD R13, R7
 	ADD  R9, R2, R3
 	ADD  R9, R3, R4
 	ADD  R9, R4, R5
@@ -79,14 +88,20 @@ gemm_store:
 	VST1 [V20.D2, V21.D2, V22.D2, V23.D2], (R10)
 	VST1 [V24.D2, V25.D2, V26.D2, V27.D2], (R11)
 	VST1 [V28.D2, V29.D2, V30.D2, V31.D2], (R12)
+	ADD  R8, R12, R0
+	MOVD R5, R15
+	ADD  R9, R15, R15
+	SUB  R13<<3, R15, R15
+	SUBS $1, R14, R14
+	BNE  gemm_tile
 
 gemm_ret:
 	RET
 
-// func gemmKernelPacked(c *float64, ldc int, a *float64, b *float64, k int)
+// func gemmKernelPacked(c *float64, ldc int, a *float64, astep int, b *float64, k, tiles int)
 //
-// As gemmKernel, with a packed in a sliver of 4 rows: the element of row i
-// at step p is a[p*4+i].
+// As gemmKernel, with a packed in slivers of 4 rows: the element of row i
+// of tile t at step p is a[t*astep+p*4+i].
 #define GEMMP_STEP \
 	VLD1.P  64(R1), [V0.D2, V1.D2, V2.D2, V3.D2] \
 	VLD1R.P 8(R2), [V4.D2] \
@@ -110,15 +125,25 @@ gemm_ret:
 	VFMLA   V2.D2, V7.D2, V30.D2 \
 	VFMLA   V3.D2, V7.D2, V31.D2
 
-TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-40
-	MOVD k+32(FP), R7
-	CMP  $1, R7
+TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-56
+	MOVD k+40(FP), R13
+	CMP  $1, R13
+	BLT  gemmp_ret
+	MOVD tiles+48(FP), R14
+	CMP  $1, R14
 	BLT  gemmp_ret
 	MOVD c+0(FP), R0
 	MOVD ldc+8(FP), R8
-	MOVD a+16(FP), R2
-	MOVD b+24(FP), R1
+	MOVD a+16(FP), R15
+	MOVD astep+24(FP), R9
+	MOVD b+32(FP), R6
 	LSL  $3, R8
+	LSL  $3, R9
+
+gemmp_tile:
+	MOVD R15, R2
+	MOVD R6, R1
+	MOVD R13, R7
 	ADD  R8, R0, R10
 	ADD  R8, R10, R11
 	ADD  R8, R11, R12
@@ -145,6 +170,10 @@ gemmp_store:
 	VST1 [V20.D2, V21.D2, V22.D2, V23.D2], (R10)
 	VST1 [V24.D2, V25.D2, V26.D2, V27.D2], (R11)
 	VST1 [V28.D2, V29.D2, V30.D2, V31.D2], (R12)
+	ADD  R8, R12, R0
+	ADD  R9, R15, R15
+	SUBS $1, R14, R14
+	BNE  gemmp_tile
 
 gemmp_ret:
 	RET

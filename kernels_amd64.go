@@ -22,10 +22,10 @@ const gemmNR = 12
 const vecWidth = 4
 
 //go:noescape
-func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k int)
+func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k, tiles int)
 
 //go:noescape
-func gemmKernelPacked(c *float64, ldc int, a *float64, b *float64, k int)
+func gemmKernelPacked(c *float64, ldc int, a *float64, astep int, b *float64, k, tiles int)
 
 //go:noescape
 func expKernel(dst, src *float64, n int)

@@ -118,31 +118,31 @@ func gemmBlocked(g *gemmJob) {
 			for pc := p0; pc < p1; pc += gemmKC {
 				kc := min(gemmKC, p1-pc)
 				b := &panel[pc*nr]
-				for i := ic; i < mEnd; i += gemmMR {
+				for i := ic; i < mEnd; {
 					rows := min(gemmMR, mEnd-i)
-					full := rows == gemmMR && cols == nr
-					lo, hi := cols, cols // columns of the tile that may be written: [0, lo) all rows, [lo, hi) some
-					if g.rowLim != nil {
-						lo, hi = cols, 0
-						for r := 0; r < rows; r++ {
-							l := min(max(g.rowLim[i+r]-j0, 0), cols)
-							lo = min(lo, l)
-							hi = max(hi, l)
+					// A run of full tiles goes to the kernel in one call.
+					run := 0
+					for t := i; t+gemmMR <= mEnd && cols == nr && g.tileFull(t, j0); t += gemmMR {
+						run++
+					}
+					if run > 0 {
+						if g.ap != nil {
+							gemmKernelPacked(&g.c[i*g.ldc+j0], g.ldc, &g.ap[i*g.k+pc*gemmMR], g.k*gemmMR, b, kc, run)
+						} else {
+							gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[i*g.lda+pc], g.lda, b, kc, run)
 						}
-						if hi == 0 {
+						i += run * gemmMR
+						continue
+					}
+					if g.rowLim != nil {
+						hi := 0
+						for r := 0; r < rows; r++ {
+							hi = max(hi, g.rowLim[i+r]-j0)
+						}
+						if hi <= 0 {
+							i += gemmMR
 							continue
 						}
-						if lo < cols {
-							full = false
-						}
-					}
-					if full {
-						if g.ap != nil {
-							gemmKernelPacked(&g.c[i*g.ldc+j0], g.ldc, &g.ap[i*g.k+pc*gemmMR], b, kc)
-						} else {
-							gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[i*g.lda+pc], g.lda, b, kc)
-						}
-						continue
 					}
 					// Edge tile: through the scratch tiles.
 					var a *float64
@@ -164,28 +164,45 @@ func gemmBlocked(g *gemmJob) {
 					}
 					clear(tmpC[:])
 					for r := 0; r < rows; r++ {
-						w := cols
-						if g.rowLim != nil {
-							w = min(max(g.rowLim[i+r]-j0, 0), cols)
-						}
-						copy(tmpC[r*nr:r*nr+w], g.c[(i+r)*g.ldc+j0:])
+						copy(tmpC[r*nr:r*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
 					}
 					if g.ap != nil {
-						gemmKernelPacked(&tmpC[0], nr, a, b, kc)
+						gemmKernelPacked(&tmpC[0], nr, a, 0, b, kc, 1)
 					} else {
-						gemmKernel(&tmpC[0], nr, a, lda, b, kc)
+						gemmKernel(&tmpC[0], nr, a, lda, b, kc, 1)
 					}
 					for r := 0; r < rows; r++ {
-						w := cols
-						if g.rowLim != nil {
-							w = min(max(g.rowLim[i+r]-j0, 0), cols)
-						}
+						w := g.width(i+r, j0, cols)
 						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tmpC[r*nr:r*nr+w])
 					}
+					i += gemmMR
 				}
 			}
 		}
 	}
+}
+
+// tileFull reports whether the gemmMR rows from i of C may be written on
+// the whole panel from column j0 (always without rowLim).
+func (g *gemmJob) tileFull(i, j0 int) bool {
+	if g.rowLim == nil {
+		return true
+	}
+	for r := 0; r < gemmMR; r++ {
+		if g.rowLim[i+r] < j0+gemmNR {
+			return false
+		}
+	}
+	return true
+}
+
+// width is the number of columns of row i of C, from column j0 of a panel
+// of cols columns, that may be written.
+func (g *gemmJob) width(i, j0, cols int) int {
+	if g.rowLim == nil {
+		return cols
+	}
+	return min(max(g.rowLim[i]-j0, 0), cols)
 }
 
 // packedLen is the length of B packed for gemmBlocked.
@@ -229,6 +246,21 @@ func packTrans(bp, b []float64, ldb, k, n int) {
 			}
 		}
 	}
+}
+
+const expMask = 0x7ff0000000000000
+
+// isNonFinite reports whether v is ±Inf or NaN.
+func isNonFinite(v float64) bool { return math.Float64bits(v)&expMask == expMask }
+
+// hasNonFinite reports whether s holds ±Inf or NaN: adding 2⁵² to the
+// exponent field carries into the sign bit only from all ones.
+func hasNonFinite(s []float64) bool {
+	var acc uint64
+	for _, v := range s {
+		acc |= math.Float64bits(v)&expMask + 1<<52
+	}
+	return acc>>63 != 0
 }
 
 func checkDense(name string, ny, nx, nw, nb, n, in, out int) {
@@ -383,11 +415,15 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 	scratchPool.Put(s)
 	intPool.Put(ri)
 	// Recompute the non-finite outputs as the reference does (see the top of
-	// the file).
+	// the file). Without a non-finite input there is nothing to redo: look
+	// at whichever of the input and the output is smaller.
+	if in < out && !hasNonFinite(x[:n*in]) {
+		return
+	}
 	for i := 0; i < n; i++ {
 		yi := y[i*out : i*out+out]
 		for k, v := range yi {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
+			if isNonFinite(v) {
 				xi := x[i*in : i*in+in]
 				wk := w[k*in : k*in+lim[k]]
 				s := 0.0
@@ -442,10 +478,13 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, lda: out, m: n, n: in, k: out, bp: bp, prange: rng})
 	scratchPool.Put(s)
 	intPool.Put(ri)
+	if out < in && !hasNonFinite(dy[:n*out]) {
+		return
+	}
 	for i := 0; i < n; i++ {
 		dxi := dx[i*in : i*in+in]
 		for j, v := range dxi {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
+			if isNonFinite(v) {
 				dyi := dy[i*out : i*out+out]
 				s := 0.0
 				for k, g := range dyi {
