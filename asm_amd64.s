@@ -10,32 +10,38 @@
 // them only when the CPU has AVX2 and FMA, and only with lengths that are
 // multiples of 4 for the vector loops.
 
-// func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k, tiles int)
+// func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int)
 //
-// For each of tiles tiles t (rows 4t to 4t+3 of c and a), i < 4, j < 12:
-// c[(4t+i)*ldc+j] += Σ_{p<k} a[(4t+i)*lda+p]·b[p*12+j].
+// For each of tiles tiles t, i < 4, j < 12:
+//
+//	c[(4t+i)*ldc+j] += Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*12+j]
+//
+// so that A may be row-major (rs = lda, ps = 1, ts = 4·lda), a transposed
+// row-major matrix read in place (rs = 1, ps = its leading dimension,
+// ts = 4) or packed in slivers of 4 rows (rs = 1, ps = 4, ts = 4·k).
 // The 4×12 block of sums lives in Y0–Y11; each step loads one row of the
 // packed panel (Y12–Y14) and broadcasts one element of each row of a (Y15).
-#define GEMM_STEP(boff, aoff) \
+#define GEMM_STEP(boff) \
 	VMOVUPD boff(BX), Y12 \
 	VMOVUPD boff+32(BX), Y13 \
 	VMOVUPD boff+64(BX), Y14 \
-	VBROADCASTSD aoff(SI), Y15 \
+	VBROADCASTSD (SI), Y15 \
 	VFMADD231PD Y12, Y15, Y0 \
 	VFMADD231PD Y13, Y15, Y1 \
 	VFMADD231PD Y14, Y15, Y2 \
-	VBROADCASTSD aoff(SI)(R8*1), Y15 \
+	VBROADCASTSD (SI)(R8*1), Y15 \
 	VFMADD231PD Y12, Y15, Y3 \
 	VFMADD231PD Y13, Y15, Y4 \
 	VFMADD231PD Y14, Y15, Y5 \
-	VBROADCASTSD aoff(SI)(R8*2), Y15 \
+	VBROADCASTSD (SI)(R8*2), Y15 \
 	VFMADD231PD Y12, Y15, Y6 \
 	VFMADD231PD Y13, Y15, Y7 \
 	VFMADD231PD Y14, Y15, Y8 \
-	VBROADCASTSD aoff(SI)(R9*1), Y15 \
+	VBROADCASTSD (SI)(R9*1), Y15 \
 	VFMADD231PD Y12, Y15, Y9 \
 	VFMADD231PD Y13, Y15, Y10 \
-	VFMADD231PD Y14, Y15, Y11
+	VFMADD231PD Y14, Y15, Y11 \
+	ADDQ AX, SI
 
 #define GEMM_STORE(row, a0, a1, a2) \
 	VADDPD (row), a0, a0 \
@@ -45,20 +51,22 @@
 	VMOVUPD a1, 32(row) \
 	VMOVUPD a2, 64(row)
 
-TEXT ·gemmKernel(SB), NOSPLIT, $0-56
-	MOVQ  k+40(FP), R11
+TEXT ·gemmKernel(SB), NOSPLIT, $0-72
+	MOVQ  k+56(FP), R11
 	TESTQ R11, R11
 	JLE   gemm_ret
-	MOVQ  tiles+48(FP), R12
+	MOVQ  tiles+64(FP), R12
 	TESTQ R12, R12
 	JLE   gemm_ret
 	MOVQ  c+0(FP), DI
 	MOVQ  ldc+8(FP), R10
 	MOVQ  a+16(FP), R13
-	MOVQ  lda+24(FP), R8
-	MOVQ  b+32(FP), DX
+	MOVQ  rs+24(FP), R8
+	MOVQ  ps+32(FP), AX
+	MOVQ  b+48(FP), DX
 	SHLQ  $3, R10
 	SHLQ  $3, R8
+	SHLQ  $3, AX
 	LEAQ  (R8)(R8*2), R9
 
 gemm_tile:
@@ -81,12 +89,11 @@ gemm_tile:
 	JLT    gemm_tail
 
 gemm_loop4:
-	GEMM_STEP(0, 0)
-	GEMM_STEP(96, 8)
-	GEMM_STEP(192, 16)
-	GEMM_STEP(288, 24)
+	GEMM_STEP(0)
+	GEMM_STEP(96)
+	GEMM_STEP(192)
+	GEMM_STEP(288)
 	ADDQ  $384, BX
-	ADDQ  $32, SI
 	SUBQ  $4, CX
 	CMPQ  CX, $4
 	JGE   gemm_loop4
@@ -94,9 +101,8 @@ gemm_loop4:
 	JE    gemm_store
 
 gemm_tail:
-	GEMM_STEP(0, 0)
+	GEMM_STEP(0)
 	ADDQ $96, BX
-	ADDQ $8, SI
 	DECQ CX
 	JNE  gemm_tail
 
@@ -109,108 +115,13 @@ gemm_store:
 	ADDQ R10, DI
 	GEMM_STORE(DI, Y9, Y10, Y11)
 	ADDQ R10, DI
-	LEAQ (R13)(R8*4), R13
+	MOVQ ts+40(FP), CX
+	LEAQ (R13)(CX*8), R13
 	DECQ R12
 	JNE  gemm_tile
 	VZEROUPPER
 
 gemm_ret:
-	RET
-
-// func gemmKernelPacked(c *float64, ldc int, a *float64, astep int, b *float64, k, tiles int)
-//
-// As gemmKernel, with a packed in slivers of 4 rows: the element of row i
-// of tile t at step p is a[t*astep+p*4+i].
-#define GEMMP_STEP(boff, aoff) \
-	VMOVUPD boff(BX), Y12 \
-	VMOVUPD boff+32(BX), Y13 \
-	VMOVUPD boff+64(BX), Y14 \
-	VBROADCASTSD aoff(SI), Y15 \
-	VFMADD231PD Y12, Y15, Y0 \
-	VFMADD231PD Y13, Y15, Y1 \
-	VFMADD231PD Y14, Y15, Y2 \
-	VBROADCASTSD aoff+8(SI), Y15 \
-	VFMADD231PD Y12, Y15, Y3 \
-	VFMADD231PD Y13, Y15, Y4 \
-	VFMADD231PD Y14, Y15, Y5 \
-	VBROADCASTSD aoff+16(SI), Y15 \
-	VFMADD231PD Y12, Y15, Y6 \
-	VFMADD231PD Y13, Y15, Y7 \
-	VFMADD231PD Y14, Y15, Y8 \
-	VBROADCASTSD aoff+24(SI), Y15 \
-	VFMADD231PD Y12, Y15, Y9 \
-	VFMADD231PD Y13, Y15, Y10 \
-	VFMADD231PD Y14, Y15, Y11
-
-TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-56
-	MOVQ  k+40(FP), R11
-	TESTQ R11, R11
-	JLE   gemmp_ret
-	MOVQ  tiles+48(FP), R12
-	TESTQ R12, R12
-	JLE   gemmp_ret
-	MOVQ  c+0(FP), DI
-	MOVQ  ldc+8(FP), R10
-	MOVQ  a+16(FP), R13
-	MOVQ  astep+24(FP), R8
-	MOVQ  b+32(FP), DX
-	SHLQ  $3, R10
-	SHLQ  $3, R8
-
-gemmp_tile:
-	MOVQ   R13, SI
-	MOVQ   DX, BX
-	MOVQ   R11, CX
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-	VXORPD Y8, Y8, Y8
-	VXORPD Y9, Y9, Y9
-	VXORPD Y10, Y10, Y10
-	VXORPD Y11, Y11, Y11
-	CMPQ   CX, $4
-	JLT    gemmp_tail
-
-gemmp_loop4:
-	GEMMP_STEP(0, 0)
-	GEMMP_STEP(96, 32)
-	GEMMP_STEP(192, 64)
-	GEMMP_STEP(288, 96)
-	ADDQ  $384, BX
-	ADDQ  $128, SI
-	SUBQ  $4, CX
-	CMPQ  CX, $4
-	JGE   gemmp_loop4
-	TESTQ CX, CX
-	JE    gemmp_store
-
-gemmp_tail:
-	GEMMP_STEP(0, 0)
-	ADDQ $96, BX
-	ADDQ $32, SI
-	DECQ CX
-	JNE  gemmp_tail
-
-gemmp_store:
-	GEMM_STORE(DI, Y0, Y1, Y2)
-	ADDQ R10, DI
-	GEMM_STORE(DI, Y3, Y4, Y5)
-	ADDQ R10, DI
-	GEMM_STORE(DI, Y6, Y7, Y8)
-	ADDQ R10, DI
-	GEMM_STORE(DI, Y9, Y10, Y11)
-	ADDQ R10, DI
-	ADDQ R8, R13
-	DECQ R12
-	JNE  gemmp_tile
-	VZEROUPPER
-
-gemmp_ret:
 	RET
 
 // Constants of the vector exp, each repeated in the 4 lanes of a YMM word:

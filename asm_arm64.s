@@ -9,20 +9,23 @@
 // NEON kernels. The Go side (kernels_simd.go, kernels_arm64.go) calls the
 // vector loops only with lengths that are multiples of 2.
 
-// func gemmKernel(c *float64, ldc int, a *float64, lda int, b *float64, k, tiles int)
+// func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int)
 //
-// For each of tiles tiles t (rows 4t to 4t+3 of c and a), i < 4, j < 8:
-// c[(4t+i)*ldc+j] += Σ_{p<k} a[(4t+i)*lda+p]·b[p*8+j], the sums over p
-// running in increasing p on top of the initial c.
+// For each of tiles tiles t, i < 4, j < 8:
+//
+//	c[(4t+i)*ldc+j] += Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*8+j]
+//
+// the sums over p running in increasing p on top of the initial c; see
+// gemmKernel in asm_amd64.s for the three layouts of A this allows.
 // The 4×8 block lives in V16–V31 (row i, columns 2g, 2g+1 in V(16+4i+g));
 // each step loads one row of the packed panel (V0–V3) and replicates one
-// element of each row of a (V4–V7).
+// element of each row of a (V4–V7, from R2–R5, each advanced by ps).
 #define GEMM_STEP \
 	VLD1.P  64(R1), [V0.D2, V1.D2, V2.D2, V3.D2] \
-	VLD1R.P 8(R2), [V4.D2] \
-	VLD1R.P 8(R3), [V5.D2] \
-	VLD1R.P 8(R4), [V6.D2] \
-	VLD1R.P 8(R5), [V7.D2] \
+	VLD1R.P (R2)(R19), [V4.D2] \
+	VLD1R.P (R3)(R19), [V5.D2] \
+	VLD1R.P (R4)(R19), [V6.D2] \
+	VLD1R.P (R5)(R19), [V7.D2] \
 	VFMLA   V0.D2, V4.D2, V16.D2 \
 	VFMLA   V1.D2, V4.D2, V17.D2 \
 	VFMLA   V2.D2, V4.D2, V18.D2 \
@@ -40,20 +43,24 @@
 	VFMLA   V2.D2, V7.D2, V30.D2 \
 	VFMLA   V3.D2, V7.D2, V31.D2
 
-TEXT ·gemmKernel(SB), NOSPLIT, $0-56
-	MOVD k+40(FP), R13
+TEXT ·gemmKernel(SB), NOSPLIT, $0-72
+	MOVD k+56(FP), R13
 	CMP  $1, R13
 	BLT  gemm_ret
-	MOVD tiles+48(FP), R14
+	MOVD tiles+64(FP), R14
 	CMP  $1, R14
 	BLT  gemm_ret
 	MOVD c+0(FP), R0
 	MOVD ldc+8(FP), R8
 	MOVD a+16(FP), R15
-	MOVD lda+24(FP), R9
-	MOVD b+32(FP), R6
+	MOVD rs+24(FP), R9
+	MOVD ps+32(FP), R19
+	MOVD ts+40(FP), R20
+	MOVD b+48(FP), R6
 	LSL  $3, R8
 	LSL  $3, R9
+	LSL  $3, R19
+	LSL  $3, R20
 
 gemm_tile:
 	MOVD R15, R2
@@ -89,93 +96,11 @@ gemm_store:
 	VST1 [V24.D2, V25.D2, V26.D2, V27.D2], (R11)
 	VST1 [V28.D2, V29.D2, V30.D2, V31.D2], (R12)
 	ADD  R8, R12, R0
-	MOVD R5, R15
-	ADD  R9, R15, R15
-	SUB  R13<<3, R15, R15
+	ADD  R20, R15, R15
 	SUBS $1, R14, R14
 	BNE  gemm_tile
 
 gemm_ret:
-	RET
-
-// func gemmKernelPacked(c *float64, ldc int, a *float64, astep int, b *float64, k, tiles int)
-//
-// As gemmKernel, with a packed in slivers of 4 rows: the element of row i
-// of tile t at step p is a[t*astep+p*4+i].
-#define GEMMP_STEP \
-	VLD1.P  64(R1), [V0.D2, V1.D2, V2.D2, V3.D2] \
-	VLD1R.P 8(R2), [V4.D2] \
-	VLD1R.P 8(R2), [V5.D2] \
-	VLD1R.P 8(R2), [V6.D2] \
-	VLD1R.P 8(R2), [V7.D2] \
-	VFMLA   V0.D2, V4.D2, V16.D2 \
-	VFMLA   V1.D2, V4.D2, V17.D2 \
-	VFMLA   V2.D2, V4.D2, V18.D2 \
-	VFMLA   V3.D2, V4.D2, V19.D2 \
-	VFMLA   V0.D2, V5.D2, V20.D2 \
-	VFMLA   V1.D2, V5.D2, V21.D2 \
-	VFMLA   V2.D2, V5.D2, V22.D2 \
-	VFMLA   V3.D2, V5.D2, V23.D2 \
-	VFMLA   V0.D2, V6.D2, V24.D2 \
-	VFMLA   V1.D2, V6.D2, V25.D2 \
-	VFMLA   V2.D2, V6.D2, V26.D2 \
-	VFMLA   V3.D2, V6.D2, V27.D2 \
-	VFMLA   V0.D2, V7.D2, V28.D2 \
-	VFMLA   V1.D2, V7.D2, V29.D2 \
-	VFMLA   V2.D2, V7.D2, V30.D2 \
-	VFMLA   V3.D2, V7.D2, V31.D2
-
-TEXT ·gemmKernelPacked(SB), NOSPLIT, $0-56
-	MOVD k+40(FP), R13
-	CMP  $1, R13
-	BLT  gemmp_ret
-	MOVD tiles+48(FP), R14
-	CMP  $1, R14
-	BLT  gemmp_ret
-	MOVD c+0(FP), R0
-	MOVD ldc+8(FP), R8
-	MOVD a+16(FP), R15
-	MOVD astep+24(FP), R9
-	MOVD b+32(FP), R6
-	LSL  $3, R8
-	LSL  $3, R9
-
-gemmp_tile:
-	MOVD R15, R2
-	MOVD R6, R1
-	MOVD R13, R7
-	ADD  R8, R0, R10
-	ADD  R8, R10, R11
-	ADD  R8, R11, R12
-	VLD1 (R0), [V16.D2, V17.D2, V18.D2, V19.D2]
-	VLD1 (R10), [V20.D2, V21.D2, V22.D2, V23.D2]
-	VLD1 (R11), [V24.D2, V25.D2, V26.D2, V27.D2]
-	VLD1 (R12), [V28.D2, V29.D2, V30.D2, V31.D2]
-	CMP  $2, R7
-	BLT  gemmp_tail
-
-gemmp_loop2:
-	GEMMP_STEP
-	GEMMP_STEP
-	SUB  $2, R7
-	CMP  $2, R7
-	BGE  gemmp_loop2
-	CBZ  R7, gemmp_store
-
-gemmp_tail:
-	GEMMP_STEP
-
-gemmp_store:
-	VST1 [V16.D2, V17.D2, V18.D2, V19.D2], (R0)
-	VST1 [V20.D2, V21.D2, V22.D2, V23.D2], (R10)
-	VST1 [V24.D2, V25.D2, V26.D2, V27.D2], (R11)
-	VST1 [V28.D2, V29.D2, V30.D2, V31.D2], (R12)
-	ADD  R8, R12, R0
-	ADD  R9, R15, R15
-	SUBS $1, R14, R14
-	BNE  gemmp_tile
-
-gemmp_ret:
 	RET
 
 // Elementwise kernels. NEON instructions that the Go assembler lacks

@@ -25,11 +25,12 @@ import (
 //
 // B is packed into panels of gemmNR columns (zero padded to a full panel),
 // each panel holding its rows p contiguously: panel[p*gemmNR+j]. A is read
-// in place (row-major, leading dimension lda; gemmKernel) except for dYᵀ,
-// which is packed in slivers of gemmMR rows (gemmKernelPacked), as a plain
-// transposed copy would write at a stride of a power of two. The
-// micro-kernel multiplies gemmMR rows of A by one panel slice of kc rows and
-// adds the gemmMR×gemmNR result into C.
+// in place (row-major) except for dYᵀ, which is packed in slivers of gemmMR
+// rows: read in place, or as a plain transposed copy, it would be read or
+// written at a stride of a power of two, which costs a third of the speed
+// on 512-wide shapes. The micro-kernel gemmKernel multiplies gemmMR rows of
+// A, for a run of row tiles, by one panel slice of kc rows and adds the
+// gemmMR×gemmNR results into C.
 //
 // The masked (MADE) variants pack the masked entries of W as zeros and give
 // each panel the range of p on which it has any nonzero entry, so that the
@@ -75,13 +76,11 @@ func getScratch(n int) *[]float64 {
 type gemmJob struct {
 	c   []float64 // m×n, leading dimension ldc
 	ldc int
-	a   []float64 // m×k, leading dimension lda
-	lda int
-
-	// ap, if not nil, replaces a: A packed in slivers of gemmMR rows,
-	// sliver s holding row s*gemmMR+r at step p in ap[s*k*gemmMR+p*gemmMR+r]
-	// (zero rows beyond m).
-	ap []float64
+	// A is m×k: element (i, p) is a[i*rs+p*ps], or with slivers (ts ≠ 0)
+	// a[(i/gemmMR)*ts+(i%gemmMR)*rs+p*ps].
+	a      []float64
+	rs, ps int
+	ts     int // stride of gemmMR rows; 0 for gemmMR·rs
 
 	m, n, k int
 
@@ -126,11 +125,7 @@ func gemmBlocked(g *gemmJob) {
 						run++
 					}
 					if run > 0 {
-						if g.ap != nil {
-							gemmKernelPacked(&g.c[i*g.ldc+j0], g.ldc, &g.ap[i*g.k+pc*gemmMR], g.k*gemmMR, b, kc, run)
-						} else {
-							gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[i*g.lda+pc], g.lda, b, kc, run)
-						}
+						gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc)], g.rs, g.ps, g.tileStride(), b, kc, run)
 						i += run * gemmMR
 						continue
 					}
@@ -145,32 +140,25 @@ func gemmBlocked(g *gemmJob) {
 						}
 					}
 					// Edge tile: through the scratch tiles.
-					var a *float64
-					lda := g.lda
-					if g.ap != nil {
-						a = &g.ap[i*g.k+pc*gemmMR]
-					} else if rows == gemmMR {
-						a = &g.a[i*g.lda+pc]
-					} else {
+					a, rs, ps := &g.a[g.aIndex(i, pc)], g.rs, g.ps
+					if rows < gemmMR {
 						for r := 0; r < gemmMR; r++ {
 							ta := tmpA[r*kc : r*kc+kc]
 							if r < rows {
-								copy(ta, g.a[(i+r)*g.lda+pc:])
+								for p := range ta {
+									ta[p] = g.a[g.aIndex(i+r, pc+p)]
+								}
 							} else {
 								clear(ta)
 							}
 						}
-						a, lda = &tmpA[0], kc
+						a, rs, ps = &tmpA[0], kc, 1
 					}
 					clear(tmpC[:])
 					for r := 0; r < rows; r++ {
 						copy(tmpC[r*nr:r*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
 					}
-					if g.ap != nil {
-						gemmKernelPacked(&tmpC[0], nr, a, 0, b, kc, 1)
-					} else {
-						gemmKernel(&tmpC[0], nr, a, lda, b, kc, 1)
-					}
+					gemmKernel(&tmpC[0], nr, a, rs, ps, 0, b, kc, 1)
 					for r := 0; r < rows; r++ {
 						w := g.width(i+r, j0, cols)
 						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tmpC[r*nr:r*nr+w])
@@ -180,6 +168,22 @@ func gemmBlocked(g *gemmJob) {
 			}
 		}
 	}
+}
+
+// aIndex is the index in g.a of element (i, p) of A.
+func (g *gemmJob) aIndex(i, p int) int {
+	if g.ts != 0 {
+		return i/gemmMR*g.ts + i%gemmMR*g.rs + p*g.ps
+	}
+	return i*g.rs + p*g.ps
+}
+
+// tileStride is the distance in g.a between tiles of gemmMR rows.
+func (g *gemmJob) tileStride() int {
+	if g.ts != 0 {
+		return g.ts
+	}
+	return gemmMR * g.rs
 }
 
 // tileFull reports whether the gemmMR rows from i of C may be written on
@@ -294,7 +298,7 @@ func denseForward(y, x, w, b []float64, n, in, out int) {
 	}
 	s := getScratch(packedLen(in, out))
 	packTrans(*s, w, in, in, out)
-	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, lda: in, m: n, n: out, k: in, bp: *s})
+	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: *s})
 	scratchPool.Put(s)
 }
 
@@ -310,7 +314,7 @@ func denseBackwardX(dx, dy, w []float64, n, in, out int) {
 	}
 	s := getScratch(packedLen(out, in))
 	packRows(*s, w, in, out, in)
-	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, lda: out, m: n, n: in, k: out, bp: *s})
+	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: *s})
 	scratchPool.Put(s)
 }
 
@@ -326,21 +330,43 @@ func colSumAdd(db, dy []float64, n, out int) {
 }
 
 // packSlivers packs Aᵀ, where a is the k×m row-major matrix with leading
-// dimension lda, into slivers of gemmMR rows for gemmJob.ap: sliver s holds
+// dimension lda, into slivers of gemmMR rows for gemmJob.ts: sliver s holds
 // a[p, s*gemmMR+r] at ap[s*k*gemmMR+p*gemmMR+r], zero beyond m. Groups of
 // slivers are filled together so that whole cache lines of a are read at a
-// time and the writes go to few streams.
-func packSlivers(ap, a []float64, lda, k, m int) {
+// time and the writes go to few streams. If db is not nil, the column sums
+// of a are added to it on the way (in increasing p, as colSumAdd does).
+func packSlivers(ap, db, a []float64, lda, k, m int) {
 	const group = 4 // slivers filled together
 	slivers := (m + gemmMR - 1) / gemmMR
+	full := m / gemmMR
 	for s0 := 0; s0 < slivers; s0 += group {
 		s1 := min(s0+group, slivers)
+		f1 := min(s1, full)
 		for p := 0; p < k; p++ {
 			row := a[p*lda : p*lda+m]
-			for s := s0; s < s1; s++ {
-				dst := ap[s*k*gemmMR+p*gemmMR : s*k*gemmMR+p*gemmMR+gemmMR]
-				c := copy(dst, row[min(s*gemmMR, m):])
+			for s := s0; s < f1; s++ {
+				o := s*k*gemmMR + p*gemmMR
+				d := ap[o : o+4 : o+4]
+				r := row[s*gemmMR : s*gemmMR+4 : s*gemmMR+4]
+				d[0], d[1], d[2], d[3] = r[0], r[1], r[2], r[3]
+				if db != nil {
+					b := db[s*gemmMR : s*gemmMR+4 : s*gemmMR+4]
+					b[0] += r[0]
+					b[1] += r[1]
+					b[2] += r[2]
+					b[3] += r[3]
+				}
+			}
+			for s := f1; s < s1; s++ {
+				o := s*k*gemmMR + p*gemmMR
+				dst := ap[o : o+gemmMR]
+				c := copy(dst, row[s*gemmMR:])
 				clear(dst[c:])
+				if db != nil {
+					for r := 0; r < c; r++ {
+						db[s*gemmMR+r] += dst[r]
+					}
+				}
 			}
 		}
 	}
@@ -357,15 +383,15 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 		return
 	}
 	checkDense("denseBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
-	colSumAdd(db, dy, n, out)
 	if n == 0 || in == 0 || out == 0 {
+		colSumAdd(db, dy, n, out)
 		return
 	}
 	s := getScratch(packedLen(n, in) + sliversLen(n, out))
 	bp, ap := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
 	packRows(bp, x, in, n, in)
-	packSlivers(ap, dy, out, n, out)
-	gemmBlocked(&gemmJob{c: dw, ldc: in, ap: ap, m: out, n: in, k: n, bp: bp})
+	packSlivers(ap, db[:out], dy, out, n, out)
+	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
 	scratchPool.Put(s)
 }
 
@@ -411,7 +437,7 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 			}
 		}
 	}
-	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, lda: in, m: n, n: out, k: in, bp: bp, prange: rng})
+	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng})
 	scratchPool.Put(s)
 	intPool.Put(ri)
 	// Recompute the non-finite outputs as the reference does (see the top of
@@ -475,7 +501,7 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 			clear(dst[l:])
 		}
 	}
-	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, lda: out, m: n, n: in, k: out, bp: bp, prange: rng})
+	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng})
 	scratchPool.Put(s)
 	intPool.Put(ri)
 	if out < in && !hasNonFinite(dy[:n*out]) {
@@ -505,15 +531,15 @@ func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
 	}
 	checkDense("maskedBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
 	checkLim("maskedBackwardW", lim, in, out)
-	colSumAdd(db, dy, n, out)
 	if n == 0 || in == 0 || out == 0 {
+		colSumAdd(db, dy, n, out)
 		return
 	}
 	s := getScratch(packedLen(n, in) + sliversLen(n, out))
 	bp, ap := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
 	packRows(bp, x, in, n, in)
-	packSlivers(ap, dy, out, n, out)
-	gemmBlocked(&gemmJob{c: dw, ldc: in, ap: ap, m: out, n: in, k: n, bp: bp, rowLim: lim})
+	packSlivers(ap, db[:out], dy, out, n, out)
+	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp, rowLim: lim})
 	scratchPool.Put(s)
 }
 
