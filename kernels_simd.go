@@ -563,6 +563,9 @@ func expVec(dst, src []float64) {
 		return
 	}
 	n := len(src)
+	if len(dst) < n {
+		panic("flow: expVec: dst shorter than src")
+	}
 	dst = dst[:n]
 	m := n &^ (vecWidth - 1)
 	if m > 0 {
@@ -581,6 +584,9 @@ func affineInverse(z, e, x, mu, alpha []float64) float64 {
 		return affineInverseRef(z, e, x, mu, alpha)
 	}
 	n := len(alpha)
+	if len(z) < n || len(e) < n || len(x) < n || len(mu) < n {
+		panic("flow: affineInverse: slice shorter than alpha")
+	}
 	z, e, x, mu = z[:n], e[:n], x[:n], mu[:n]
 	m := n &^ (vecWidth - 1)
 	s := 0.0
@@ -604,6 +610,9 @@ func affineForward(x, e, z, mu, alpha []float64) float64 {
 		return affineForwardRef(x, e, z, mu, alpha)
 	}
 	n := len(alpha)
+	if len(x) < n || len(e) < n || len(z) < n || len(mu) < n {
+		panic("flow: affineForward: slice shorter than alpha")
+	}
 	x, e, z, mu = x[:n], e[:n], z[:n], mu[:n]
 	m := n &^ (vecWidth - 1)
 	s := 0.0
@@ -639,6 +648,9 @@ func reluBackward(dh, h []float64) {
 		reluBackwardRef(dh, h)
 		return
 	}
+	if len(dh) < len(h) {
+		panic("flow: reluBackward: dh shorter than h")
+	}
 	dh = dh[:len(h)]
 	m := len(h) &^ (vecWidth - 1)
 	if m > 0 {
@@ -654,6 +666,9 @@ func tanhBackward(dh, h []float64) {
 	if !useAsm {
 		tanhBackwardRef(dh, h)
 		return
+	}
+	if len(dh) < len(h) {
+		panic("flow: tanhBackward: dh shorter than h")
 	}
 	dh = dh[:len(h)]
 	m := len(h) &^ (vecWidth - 1)

@@ -819,3 +819,44 @@ func TestExpSpecialPositions(t *testing.T) {
 		}
 	})
 }
+
+// TestKernelsAllocate checks that the kernels allocate nothing in the
+// steady state (their scratch buffers come from a pool).
+func TestKernelsAllocate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts")
+	}
+	forEachPath(t, func(t *testing.T) {
+		rnd := rand.New(rand.NewPCG(19, 20))
+		n, in, out := 37, 43, 29
+		x, w, b := randSlice(rnd, n*in), randSlice(rnd, out*in), randSlice(rnd, out)
+		y, dy, dx := make([]float64, n*out), randSlice(rnd, n*out), make([]float64, n*in)
+		dw, db := make([]float64, out*in), make([]float64, out)
+		lim := limPatterns(rnd, in, out)["staircase"]
+		e, z := make([]float64, in), make([]float64, in)
+		for name, f := range map[string]func(){
+			"dense": func() {
+				denseForward(y, x, w, b, n, in, out)
+				denseBackwardX(dx, dy, w, n, in, out)
+				denseBackwardW(dw, db, dy, x, n, in, out)
+			},
+			"masked": func() {
+				maskedForward(y, x, w, b, lim, n, in, out)
+				maskedBackwardX(dx, dy, w, lim, n, in, out)
+				maskedBackwardW(dw, db, dy, x, lim, n, in, out)
+			},
+			"elementwise": func() {
+				expVec(dx, x)
+				affineInverse(z, e, x[:in], x[in:2*in], x[2*in:3*in])
+				affineForward(z, e, x[:in], x[in:2*in], x[2*in:3*in])
+				relu(y)
+				reluBackward(dy, y)
+				tanhBackward(dy, y)
+			},
+		} {
+			if a := testing.AllocsPerRun(20, f); a != 0 {
+				t.Errorf("%s: %v allocations a run", name, a)
+			}
+		}
+	})
+}
