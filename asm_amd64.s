@@ -10,12 +10,14 @@
 // them only when the CPU has AVX2 and FMA, and only with lengths that are
 // multiples of 4 for the vector loops.
 
-// func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int)
+// func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
 //
 // For each of tiles tiles t, i < 4, j < 12:
 //
-//	c[(4t+i)*ldc+j] += Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*12+j]
+//	c[(4t+i)*ldc+j] = s + Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*12+j]
 //
+// the sum over p running in increasing p on top of s, which is init[j] if
+// init is not nil (c is then only written) and c[(4t+i)*ldc+j] otherwise.
 // so that A may be row-major (rs = lda, ps = 1, ts = 4·lda), a transposed
 // row-major matrix read in place (rs = 1, ps = its leading dimension,
 // ts = 4) or packed in slivers of 4 rows (rs = 1, ps = 4, ts = 4·k).
@@ -43,15 +45,17 @@
 	VFMADD231PD Y14, Y15, Y11 \
 	ADDQ AX, SI
 
+#define GEMM_LOAD(row, a0, a1, a2) \
+	VMOVUPD (row), a0 \
+	VMOVUPD 32(row), a1 \
+	VMOVUPD 64(row), a2
+
 #define GEMM_STORE(row, a0, a1, a2) \
-	VADDPD (row), a0, a0 \
-	VADDPD 32(row), a1, a1 \
-	VADDPD 64(row), a2, a2 \
 	VMOVUPD a0, (row) \
 	VMOVUPD a1, 32(row) \
 	VMOVUPD a2, 64(row)
 
-TEXT ·gemmKernel(SB), NOSPLIT, $0-72
+TEXT ·gemmKernel(SB), NOSPLIT, $0-80
 	MOVQ  k+56(FP), R11
 	TESTQ R11, R11
 	JLE   gemm_ret
@@ -70,23 +74,39 @@ TEXT ·gemmKernel(SB), NOSPLIT, $0-72
 	LEAQ  (R8)(R8*2), R9
 
 gemm_tile:
-	MOVQ   R13, SI
-	MOVQ   DX, BX
-	MOVQ   R11, CX
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-	VXORPD Y8, Y8, Y8
-	VXORPD Y9, Y9, Y9
-	VXORPD Y10, Y10, Y10
-	VXORPD Y11, Y11, Y11
-	CMPQ   CX, $4
-	JLT    gemm_tail
+	MOVQ  R13, SI
+	MOVQ  DX, BX
+	MOVQ  R11, CX
+	MOVQ  init+72(FP), R14
+	TESTQ R14, R14
+	JE    gemm_loadc
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD 64(R14), Y2
+	VMOVAPD Y0, Y3
+	VMOVAPD Y1, Y4
+	VMOVAPD Y2, Y5
+	VMOVAPD Y0, Y6
+	VMOVAPD Y1, Y7
+	VMOVAPD Y2, Y8
+	VMOVAPD Y0, Y9
+	VMOVAPD Y1, Y10
+	VMOVAPD Y2, Y11
+	JMP     gemm_steps
+
+gemm_loadc:
+	MOVQ DI, R14
+	GEMM_LOAD(R14, Y0, Y1, Y2)
+	ADDQ R10, R14
+	GEMM_LOAD(R14, Y3, Y4, Y5)
+	ADDQ R10, R14
+	GEMM_LOAD(R14, Y6, Y7, Y8)
+	ADDQ R10, R14
+	GEMM_LOAD(R14, Y9, Y10, Y11)
+
+gemm_steps:
+	CMPQ CX, $4
+	JLT  gemm_tail
 
 gemm_loop4:
 	GEMM_STEP(0)

@@ -9,13 +9,14 @@
 // NEON kernels. The Go side (kernels_simd.go, kernels_arm64.go) calls the
 // vector loops only with lengths that are multiples of 2.
 
-// func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int)
+// func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
 //
 // For each of tiles tiles t, i < 4, j < 8:
 //
-//	c[(4t+i)*ldc+j] += Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*8+j]
+//	c[(4t+i)*ldc+j] = s + Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*8+j]
 //
-// the sums over p running in increasing p on top of the initial c; see
+// the sum over p running in increasing p on top of s, which is init[j] if
+// init is not nil (c is then only written) and c[(4t+i)*ldc+j] otherwise; see
 // gemmKernel in asm_amd64.s for the three layouts of A this allows.
 // The 4×8 block lives in V16–V31 (row i, columns 2g, 2g+1 in V(16+4i+g));
 // each step loads one row of the packed panel (V0–V3) and replicates one
@@ -43,7 +44,7 @@
 	VFMLA   V2.D2, V7.D2, V30.D2 \
 	VFMLA   V3.D2, V7.D2, V31.D2
 
-TEXT ·gemmKernel(SB), NOSPLIT, $0-72
+TEXT ·gemmKernel(SB), NOSPLIT, $0-80
 	MOVD k+56(FP), R13
 	CMP  $1, R13
 	BLT  gemm_ret
@@ -57,6 +58,7 @@ TEXT ·gemmKernel(SB), NOSPLIT, $0-72
 	MOVD ps+32(FP), R19
 	MOVD ts+40(FP), R20
 	MOVD b+48(FP), R6
+	MOVD init+72(FP), R21
 	LSL  $3, R8
 	LSL  $3, R9
 	LSL  $3, R19
@@ -72,10 +74,29 @@ gemm_tile:
 	ADD  R8, R0, R10
 	ADD  R8, R10, R11
 	ADD  R8, R11, R12
+	CBZ  R21, gemm_loadc
+	VLD1 (R21), [V16.D2, V17.D2, V18.D2, V19.D2]
+	VMOV V16.B16, V20.B16
+	VMOV V17.B16, V21.B16
+	VMOV V18.B16, V22.B16
+	VMOV V19.B16, V23.B16
+	VMOV V16.B16, V24.B16
+	VMOV V17.B16, V25.B16
+	VMOV V18.B16, V26.B16
+	VMOV V19.B16, V27.B16
+	VMOV V16.B16, V28.B16
+	VMOV V17.B16, V29.B16
+	VMOV V18.B16, V30.B16
+	VMOV V19.B16, V31.B16
+	B    gemm_steps
+
+gemm_loadc:
 	VLD1 (R0), [V16.D2, V17.D2, V18.D2, V19.D2]
 	VLD1 (R10), [V20.D2, V21.D2, V22.D2, V23.D2]
 	VLD1 (R11), [V24.D2, V25.D2, V26.D2, V27.D2]
 	VLD1 (R12), [V28.D2, V29.D2, V30.D2, V31.D2]
+
+gemm_steps:
 	CMP  $2, R7
 	BLT  gemm_tail
 

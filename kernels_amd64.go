@@ -22,7 +22,7 @@ const gemmNR = 12
 const vecWidth = 4
 
 //go:noescape
-func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int)
+func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
 
 //go:noescape
 func expKernel(dst, src *float64, n int)

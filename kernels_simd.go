@@ -19,9 +19,9 @@ import (
 //
 // Every dense product is one product C += A·B computed by gemmBlocked:
 //
-//	forward    Y  += X·Wᵀ    (Y first filled with b)
-//	backward   dX += dY·W    (dX first zeroed)
-//	           dW += dYᵀ·X
+//	forward    Y  = 1·bᵀ + X·Wᵀ   (the kernel starts each row of Y from b)
+//	backward   dX = dY·W          (the kernel starts from zero)
+//	           dW += dYᵀ·X        (the kernel starts from dW)
 //
 // B is packed into panels of gemmNR columns (zero padded to a full panel),
 // each panel holding its rows p contiguously: panel[p*gemmNR+j]. A is read
@@ -93,11 +93,24 @@ type gemmJob struct {
 	// rowLim, if not nil, limits row i of C to its first rowLim[i] columns:
 	// no other entry of C is read or written.
 	rowLim []int
+
+	// init, if not nil, makes the product C = 1·initᵀ + A·B, overwriting C
+	// (every row of C starts from init, of length n rounded up to panels):
+	// C is then written and never read. Not with rowLim.
+	init []float64
 }
 
 // gemmBlocked computes C += A·B for the job.
 func gemmBlocked(g *gemmJob) {
-	if g.m == 0 || g.n == 0 || g.k == 0 {
+	if g.m == 0 || g.n == 0 {
+		return
+	}
+	if g.k == 0 {
+		if g.init != nil {
+			for i := 0; i < g.m; i++ {
+				copy(g.c[i*g.ldc:i*g.ldc+g.n], g.init)
+			}
+		}
 		return
 	}
 	nr := gemmNR
@@ -114,9 +127,20 @@ func gemmBlocked(g *gemmJob) {
 				p0, p1 = g.prange[2*q], g.prange[2*q+1]
 			}
 			panel := g.bp[q*g.k*nr : (q+1)*g.k*nr]
+			if g.init != nil && p1 <= p0 {
+				// Nothing to add to init.
+				for i := ic; i < mEnd; i++ {
+					copy(g.c[i*g.ldc+j0:i*g.ldc+j0+cols], g.init[j0:])
+				}
+				continue
+			}
 			for pc := p0; pc < p1; pc += gemmKC {
 				kc := min(gemmKC, p1-pc)
 				b := &panel[pc*nr]
+				var init *float64
+				if g.init != nil && pc == p0 {
+					init = &g.init[j0]
+				}
 				for i := ic; i < mEnd; {
 					rows := min(gemmMR, mEnd-i)
 					// A run of full tiles goes to the kernel in one call.
@@ -125,7 +149,7 @@ func gemmBlocked(g *gemmJob) {
 						run++
 					}
 					if run > 0 {
-						gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc)], g.rs, g.ps, g.tileStride(), b, kc, run)
+						gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc)], g.rs, g.ps, g.tileStride(), b, kc, run, init)
 						i += run * gemmMR
 						continue
 					}
@@ -158,7 +182,7 @@ func gemmBlocked(g *gemmJob) {
 					for r := 0; r < rows; r++ {
 						copy(tmpC[r*nr:r*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
 					}
-					gemmKernel(&tmpC[0], nr, a, rs, ps, 0, b, kc, 1)
+					gemmKernel(&tmpC[0], nr, a, rs, ps, 0, b, kc, 1, init)
 					for r := 0; r < rows; r++ {
 						w := g.width(i+r, j0, cols)
 						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tmpC[r*nr:r*nr+w])
@@ -213,6 +237,9 @@ func (g *gemmJob) width(i, j0, cols int) int {
 func packedLen(k, n int) int {
 	return k * ((n + gemmNR - 1) / gemmNR) * gemmNR
 }
+
+// padLen is n rounded up to whole panels.
+func padLen(n int) int { return (n + gemmNR - 1) / gemmNR * gemmNR }
 
 // packRows packs the k×n row-major matrix b (leading dimension ldb) into
 // panels: rows p of panel q are b[p, q*gemmNR : q*gemmNR+gemmNR].
@@ -290,15 +317,11 @@ func denseForward(y, x, w, b []float64, n, in, out int) {
 		return
 	}
 	checkDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
-	for i := 0; i < n; i++ {
-		copy(y[i*out:i*out+out], b[:out])
-	}
-	if n == 0 || in == 0 || out == 0 {
-		return
-	}
-	s := getScratch(packedLen(in, out))
-	packTrans(*s, w, in, in, out)
-	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: *s})
+	s := getScratch(packedLen(in, out) + padLen(out))
+	bp, init := (*s)[:packedLen(in, out)], (*s)[packedLen(in, out):]
+	clear(init[copy(init, b[:out]):])
+	packTrans(bp, w, in, in, out)
+	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init})
 	scratchPool.Put(s)
 }
 
@@ -308,13 +331,11 @@ func denseBackwardX(dx, dy, w []float64, n, in, out int) {
 		return
 	}
 	checkDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
-	clear(dx[:n*in])
-	if n == 0 || in == 0 || out == 0 {
-		return
-	}
-	s := getScratch(packedLen(out, in))
-	packRows(*s, w, in, out, in)
-	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: *s})
+	s := getScratch(packedLen(out, in) + padLen(in))
+	bp, init := (*s)[:packedLen(out, in)], (*s)[packedLen(out, in):]
+	clear(init)
+	packRows(bp, w, in, out, in)
+	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init})
 	scratchPool.Put(s)
 }
 
@@ -402,16 +423,14 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 	}
 	checkDense("maskedForward", len(y), len(x), len(w), len(b), n, in, out)
 	checkLim("maskedForward", lim, in, out)
-	for i := 0; i < n; i++ {
-		copy(y[i*out:i*out+out], b[:out])
-	}
-	if n == 0 || in == 0 || out == 0 {
+	if n == 0 || out == 0 {
 		return
 	}
 	nr := gemmNR
 	panels := (out + nr - 1) / nr
-	s := getScratch(packedLen(in, out))
-	bp := *s
+	s := getScratch(packedLen(in, out) + padLen(out))
+	bp, init := (*s)[:packedLen(in, out)], (*s)[packedLen(in, out):]
+	clear(init[copy(init, b[:out]):])
 	ri := getInts(2 * panels)
 	rng := *ri
 	for q := 0; q < panels; q++ {
@@ -437,7 +456,7 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 			}
 		}
 	}
-	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng})
+	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init})
 	scratchPool.Put(s)
 	intPool.Put(ri)
 	// Recompute the non-finite outputs as the reference does (see the top of
@@ -469,14 +488,14 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 	}
 	checkDense("maskedBackwardX", len(dy), len(dx), len(w), out, n, in, out)
 	checkLim("maskedBackwardX", lim, in, out)
-	clear(dx[:n*in])
-	if n == 0 || in == 0 || out == 0 {
+	if n == 0 || in == 0 {
 		return
 	}
 	nr := gemmNR
 	panels := (in + nr - 1) / nr
-	s := getScratch(packedLen(out, in))
-	bp := *s
+	s := getScratch(packedLen(out, in) + padLen(in))
+	bp, init := (*s)[:packedLen(out, in)], (*s)[packedLen(out, in):]
+	clear(init)
 	ri := getInts(2 * panels)
 	rng := *ri
 	for q := 0; q < panels; q++ {
@@ -501,7 +520,7 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 			clear(dst[l:])
 		}
 	}
-	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng})
+	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init})
 	scratchPool.Put(s)
 	intPool.Put(ri)
 	if out < in && !hasNonFinite(dy[:n*out]) {
