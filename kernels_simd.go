@@ -17,7 +17,7 @@ import (
 // loops. The architecture files (kernels_amd64.go, kernels_arm64.go) set
 // useAsm and gemmNR and declare the assembly functions.
 //
-// Every dense product is one product C += A·B computed by gemmBlocked:
+// Every dense product is one product computed by gemmBlocked:
 //
 //	forward    Y  = 1·bᵀ + X·Wᵀ   (the kernel starts each row of Y from b)
 //	backward   dX = dY·W          (the kernel starts from zero)
@@ -72,7 +72,8 @@ func getScratch(n int) *[]float64 {
 	return p
 }
 
-// gemmJob describes C += A·B with B packed into panels.
+// gemmJob describes C += A·B (or C = 1·initᵀ + A·B) with B packed into
+// panels.
 type gemmJob struct {
 	c   []float64 // m×n, leading dimension ldc
 	ldc int
@@ -100,7 +101,10 @@ type gemmJob struct {
 	init []float64
 }
 
-// gemmBlocked computes C += A·B for the job.
+// gemmBlocked computes the product of the job: for each block of gemmMC
+// rows of C, each panel of B and each slice of gemmKC rows of the panel,
+// the micro-kernel runs over the row tiles (runs of full tiles in one call,
+// edge tiles through scratch tiles).
 func gemmBlocked(g *gemmJob) {
 	if g.m == 0 || g.n == 0 {
 		return
