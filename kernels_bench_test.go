@@ -23,18 +23,18 @@ import (
 // variants split the rows of the batch over GOMAXPROCS goroutines, each
 // calling the kernel on its share, as the package's pool does with shards.
 //
-//	go test -run XXX -bench 'Dense|Masked|Gemm|Exp' -count 6 | benchstat -
+//	go test -run XXX -bench Kernel -count 6 | benchstat -
 
-var benchShapes = []denseShape{
+var kernBenchShapes = []denseShape{
 	{512, 43, 512},
 	{512, 512, 512},
 	{512, 512, 86},
 	{256, 512, 512},
 }
 
-func benchName(sh denseShape) string { return fmt.Sprintf("%dx%dx%d", sh.n, sh.in, sh.out) }
+func kernBenchName(sh denseShape) string { return fmt.Sprintf("%dx%dx%d", sh.n, sh.in, sh.out) }
 
-func randSlice(rnd *rand.Rand, n int) []float64 {
+func kernRandSlice(rnd *rand.Rand, n int) []float64 {
 	s := make([]float64, n)
 	for i := range s {
 		s[i] = 2*rnd.Float64() - 1
@@ -42,9 +42,9 @@ func randSlice(rnd *rand.Rand, n int) []float64 {
 	return s
 }
 
-// splitRows runs f on the row ranges [lo, hi) of n rows split over
+// kernSplitRows runs f on the row ranges [lo, hi) of n rows split over
 // GOMAXPROCS goroutines, or on all of them at once when par is false.
-func splitRows(n int, par bool, f func(lo, hi int)) {
+func kernSplitRows(n int, par bool, f func(lo, hi int)) {
 	p := runtime.GOMAXPROCS(0)
 	if !par || p == 1 {
 		f(0, n)
@@ -73,8 +73,8 @@ type denseBench struct {
 func denseBenches(sh denseShape, lim []int, par bool) []denseBench {
 	n, in, out := sh.n, sh.in, sh.out
 	rnd := rand.New(rand.NewPCG(7, 8))
-	x, w, b := randSlice(rnd, n*in), randSlice(rnd, out*in), randSlice(rnd, out)
-	y, dy, dx := make([]float64, n*out), randSlice(rnd, n*out), make([]float64, n*in)
+	x, w, b := kernRandSlice(rnd, n*in), kernRandSlice(rnd, out*in), kernRandSlice(rnd, out)
+	y, dy, dx := make([]float64, n*out), kernRandSlice(rnd, n*out), make([]float64, n*in)
 	p := runtime.GOMAXPROCS(0)
 	dws := make([][]float64, p)
 	dbs := make([][]float64, p)
@@ -117,33 +117,33 @@ func denseBenches(sh denseShape, lim []int, par bool) []denseBench {
 	return bs
 }
 
-func reportGFLOPS(b *testing.B, flops float64) {
+func kernReportGFLOPS(b *testing.B, flops float64) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
-func BenchmarkDense(b *testing.B) {
+func BenchmarkKernelDense(b *testing.B) {
 	for _, par := range []bool{false, true} {
 		where := "1core"
 		if par {
 			where = "pool"
 		}
-		for _, sh := range benchShapes {
+		for _, sh := range kernBenchShapes {
 			for _, k := range denseBenches(sh, nil, par) {
-				b.Run(fmt.Sprintf("%s/%s/%s", k.name, benchName(sh), where), func(b *testing.B) {
+				b.Run(fmt.Sprintf("%s/%s/%s", k.name, kernBenchName(sh), where), func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
-						splitRows(sh.n, par, k.run)
+						kernSplitRows(sh.n, par, k.run)
 					}
-					reportGFLOPS(b, 2*float64(sh.n*sh.in*sh.out))
+					kernReportGFLOPS(b, 2*float64(sh.n*sh.in*sh.out))
 				})
 			}
 		}
 	}
 }
 
-// madeLim is the mask of MADE's hidden-to-hidden layer with units sorted by
+// kernMADELim is the mask of MADE's hidden-to-hidden layer with units sorted by
 // degree: out units of degrees in [1, d−1] (sequential degrees, sorted),
 // unit k seeing the in inputs of degree ≤ its own.
-func madeLim(in, out, d int) []int {
+func kernMADELim(in, out, d int) []int {
 	deg := func(k, units int) int { return k*(d-1)/units + 1 }
 	lim := make([]int, out)
 	for k := range lim {
@@ -157,45 +157,45 @@ func madeLim(in, out, d int) []int {
 	return lim
 }
 
-// BenchmarkMasked runs the masked kernels on the benchmark shapes with the
+// BenchmarkKernelMasked runs the masked kernels on the benchmark shapes with the
 // staircase of a MADE with D = 43 (about half the weights masked); compare
-// with BenchmarkDense on the same shape. GFLOP/s counts the dense flops, so
+// with BenchmarkKernelDense on the same shape. GFLOP/s counts the dense flops, so
 // that the ratio of the two is the speed-up.
-func BenchmarkMasked(b *testing.B) {
+func BenchmarkKernelMasked(b *testing.B) {
 	for _, par := range []bool{false, true} {
 		where := "1core"
 		if par {
 			where = "pool"
 		}
-		for _, sh := range benchShapes {
-			lim := madeLim(sh.in, sh.out, 43)
+		for _, sh := range kernBenchShapes {
+			lim := kernMADELim(sh.in, sh.out, 43)
 			for _, k := range denseBenches(sh, lim, par) {
-				b.Run(fmt.Sprintf("%s/%s/%s", k.name, benchName(sh), where), func(b *testing.B) {
+				b.Run(fmt.Sprintf("%s/%s/%s", k.name, kernBenchName(sh), where), func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
-						splitRows(sh.n, par, k.run)
+						kernSplitRows(sh.n, par, k.run)
 					}
-					reportGFLOPS(b, 2*float64(sh.n*sh.in*sh.out))
+					kernReportGFLOPS(b, 2*float64(sh.n*sh.in*sh.out))
 				})
 			}
 		}
 	}
 }
 
-// BenchmarkGemm runs gonum's blas64.Gemm on the same products as
-// BenchmarkDense.
-func BenchmarkGemm(b *testing.B) {
+// BenchmarkKernelGemm runs gonum's blas64.Gemm on the same products as
+// BenchmarkKernelDense.
+func BenchmarkKernelGemm(b *testing.B) {
 	for _, par := range []bool{false, true} {
 		where := "1core"
 		if par {
 			where = "pool"
 		}
-		for _, sh := range benchShapes {
+		for _, sh := range kernBenchShapes {
 			n, in, out := sh.n, sh.in, sh.out
 			rnd := rand.New(rand.NewPCG(7, 8))
-			x := blas64.General{Rows: n, Cols: in, Stride: in, Data: randSlice(rnd, n*in)}
-			w := blas64.General{Rows: out, Cols: in, Stride: in, Data: randSlice(rnd, out*in)}
+			x := blas64.General{Rows: n, Cols: in, Stride: in, Data: kernRandSlice(rnd, n*in)}
+			w := blas64.General{Rows: out, Cols: in, Stride: in, Data: kernRandSlice(rnd, out*in)}
 			y := blas64.General{Rows: n, Cols: out, Stride: out, Data: make([]float64, n*out)}
-			dy := blas64.General{Rows: n, Cols: out, Stride: out, Data: randSlice(rnd, n*out)}
+			dy := blas64.General{Rows: n, Cols: out, Stride: out, Data: kernRandSlice(rnd, n*out)}
 			dx := blas64.General{Rows: n, Cols: in, Stride: in, Data: make([]float64, n*in)}
 			dw := blas64.General{Rows: out, Cols: in, Stride: in, Data: make([]float64, out*in)}
 			rows := func(g blas64.General, lo, hi int) blas64.General {
@@ -224,22 +224,22 @@ func BenchmarkGemm(b *testing.B) {
 						blas64.Gemm(blas.Trans, blas.NoTrans, 1, rows(dy, lo, hi), rows(x, lo, hi), 1, dws[lo*p/n])
 					}
 				}
-				b.Run(fmt.Sprintf("%s/%s/%s", k.name, benchName(sh), where), func(b *testing.B) {
+				b.Run(fmt.Sprintf("%s/%s/%s", k.name, kernBenchName(sh), where), func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
-						splitRows(n, par, k.run)
+						kernSplitRows(n, par, k.run)
 					}
-					reportGFLOPS(b, 2*float64(n*in*out))
+					kernReportGFLOPS(b, 2*float64(n*in*out))
 				})
 			}
 		}
 	}
 }
 
-var benchSink float64
+var kernSink float64
 
-// BenchmarkExp compares the vector exp with a math.Exp loop on 4096
+// BenchmarkKernelExp compares the vector exp with a math.Exp loop on 4096
 // arguments spread over [−20, 20].
-func BenchmarkExp(b *testing.B) {
+func BenchmarkKernelExp(b *testing.B) {
 	rnd := rand.New(rand.NewPCG(9, 10))
 	src := make([]float64, 4096)
 	for i := range src {
@@ -260,5 +260,5 @@ func BenchmarkExp(b *testing.B) {
 			}
 		}
 	})
-	benchSink = dst[0]
+	kernSink = dst[0]
 }

@@ -6,6 +6,6 @@
 
 package flow
 
-// raceEnabled is true under the race detector, which makes sync.Pool drop
+// kernRaceEnabled is true under the race detector, which makes sync.Pool drop
 // items at random.
-const raceEnabled = false
+const kernRaceEnabled = false

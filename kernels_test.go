@@ -45,9 +45,9 @@ func forEachPath(t *testing.T, f func(t *testing.T)) {
 // Guarded buffers: each slice handed to a kernel is the middle of a larger
 // allocation whose ends hold a NaN pattern that must come back untouched
 // (outputs) and that poisons any result computed from a stray read (inputs).
-const guardLen = 16
+const kernGuardLen = 16
 
-func guardBits(i int) uint64 { return 0x7ff4dead00000000 | uint64(i) }
+func kernGuardBits(i int) uint64 { return 0x7ff4dead00000000 | uint64(i) }
 
 type guarded struct {
 	all []float64
@@ -55,24 +55,24 @@ type guarded struct {
 }
 
 func newGuarded(n int) *guarded {
-	g := &guarded{all: make([]float64, n+2*guardLen), n: n}
-	for i := 0; i < guardLen; i++ {
-		g.all[i] = math.Float64frombits(guardBits(i))
-		g.all[guardLen+n+i] = math.Float64frombits(guardBits(guardLen + i))
+	g := &guarded{all: make([]float64, n+2*kernGuardLen), n: n}
+	for i := 0; i < kernGuardLen; i++ {
+		g.all[i] = math.Float64frombits(kernGuardBits(i))
+		g.all[kernGuardLen+n+i] = math.Float64frombits(kernGuardBits(kernGuardLen + i))
 	}
 	return g
 }
 
 // s returns the guarded slice, with its capacity cut at its length.
-func (g *guarded) s() []float64 { return g.all[guardLen : guardLen+g.n : guardLen+g.n] }
+func (g *guarded) s() []float64 { return g.all[kernGuardLen : kernGuardLen+g.n : kernGuardLen+g.n] }
 
 func (g *guarded) check(t *testing.T, name string) {
 	t.Helper()
-	for i := 0; i < guardLen; i++ {
-		if b := math.Float64bits(g.all[i]); b != guardBits(i) {
-			t.Fatalf("%s: guard %d before the buffer changed: %#x", name, guardLen-i, b)
+	for i := 0; i < kernGuardLen; i++ {
+		if b := math.Float64bits(g.all[i]); b != kernGuardBits(i) {
+			t.Fatalf("%s: guard %d before the buffer changed: %#x", name, kernGuardLen-i, b)
 		}
-		if b := math.Float64bits(g.all[guardLen+g.n+i]); b != guardBits(guardLen+i) {
+		if b := math.Float64bits(g.all[kernGuardLen+g.n+i]); b != kernGuardBits(kernGuardLen+i) {
 			t.Fatalf("%s: guard %d after the buffer changed: %#x", name, i, b)
 		}
 	}
@@ -86,7 +86,7 @@ func randGuarded(rnd *rand.Rand, n int) *guarded {
 	return g
 }
 
-func absOf(s []float64) []float64 {
+func kernAbs(s []float64) []float64 {
 	a := make([]float64, len(s))
 	for i, v := range s {
 		a[i] = math.Abs(v)
@@ -225,7 +225,7 @@ func checkDenseOps(t *testing.T, rnd *rand.Rand, ops denseOps, name string, lim 
 	}
 	b := randGuarded(rnd, out)
 	dy := randGuarded(rnd, n*out)
-	ax, aw, ab, ady := absOf(x.s()), absOf(w.s()), absOf(b.s()), absOf(dy.s())
+	ax, aw, ab, ady := kernAbs(x.s()), kernAbs(w.s()), kernAbs(b.s()), kernAbs(dy.s())
 
 	// Forward.
 	y := randGuarded(rnd, n*out)
@@ -286,7 +286,7 @@ func checkDenseOps(t *testing.T, rnd *rand.Rand, ops denseOps, name string, lim 
 			dyk[i*m+s], adyk[i*m+s] = dy.s()[i*out+k], ady[i*out+k]
 		}
 		copy(wantW[s*in:s*in+in], dw0[k*in:k*in+in])
-		copy(absW[s*in:s*in+in], absOf(dw0[k*in:k*in+in]))
+		copy(absW[s*in:s*in+in], kernAbs(dw0[k*in:k*in+in]))
 		wantB[s], absB[s] = db0[k], math.Abs(db0[k])
 		if lim != nil {
 			limk = append(limk, lim[k])
@@ -409,10 +409,10 @@ func TestMaskedNonFinite(t *testing.T) {
 // the arguments of TestExpULP is 2 on amd64 and 1 on arm64.
 const expULPBound = 2
 
-// ordered maps the bits of a float64 to an integer that increases with the
+// ulpOrdered maps the bits of a float64 to an integer that increases with the
 // value, −0 and +0 both mapping to 0, so that the difference of two ordered
 // values counts the float64s between them.
-func ordered(v float64) int64 {
+func ulpOrdered(v float64) int64 {
 	b := int64(math.Float64bits(v))
 	if b < 0 {
 		return -(b & math.MaxInt64)
@@ -429,7 +429,7 @@ func ulpDist(a, b float64) int64 {
 		}
 		return math.MaxInt64
 	}
-	d := ordered(a) - ordered(b)
+	d := ulpOrdered(a) - ulpOrdered(b)
 	if d < 0 {
 		d = -d
 	}
@@ -823,14 +823,14 @@ func TestExpSpecialPositions(t *testing.T) {
 // TestKernelsAllocate checks that the kernels allocate nothing in the
 // steady state (their scratch buffers come from a pool).
 func TestKernelsAllocate(t *testing.T) {
-	if testing.Short() || raceEnabled {
+	if testing.Short() || kernRaceEnabled {
 		t.Skip("allocation counts (the race detector makes sync.Pool drop items)")
 	}
 	forEachPath(t, func(t *testing.T) {
 		rnd := rand.New(rand.NewPCG(19, 20))
 		n, in, out := 37, 43, 29
-		x, w, b := randSlice(rnd, n*in), randSlice(rnd, out*in), randSlice(rnd, out)
-		y, dy, dx := make([]float64, n*out), randSlice(rnd, n*out), make([]float64, n*in)
+		x, w, b := kernRandSlice(rnd, n*in), kernRandSlice(rnd, out*in), kernRandSlice(rnd, out)
+		y, dy, dx := make([]float64, n*out), kernRandSlice(rnd, n*out), make([]float64, n*in)
 		dw, db := make([]float64, out*in), make([]float64, out)
 		lim := limPatterns(rnd, in, out)["staircase"]
 		e, z := make([]float64, in), make([]float64, in)
