@@ -8,18 +8,18 @@ package flow
 
 import "golang.org/x/sys/cpu"
 
-// useAsm selects the AVX2+FMA kernels of asm_amd64.s; without both
+// kernUseAsm selects the AVX2+FMA kernels of asm_amd64.s; without both
 // features every kernel is its plain-Go reference. golang.org/x/sys/cpu
 // reads GODEBUG at start-up, so GODEBUG=cpu.avx2=off (or cpu.fma=off)
-// reaches the fallback. Tests flip useAsm to exercise both paths.
-var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// reaches the fallback. Tests flip kernUseAsm to exercise both paths.
+var kernUseAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // gemmNR is the number of columns of the micro-kernel gemmKernel and of a
 // packed panel: three YMM words.
 const gemmNR = 12
 
-// vecWidth is the number of float64 lanes of one vector register.
-const vecWidth = 4
+// kernVecWidth is the number of float64 lanes of one vector register.
+const kernVecWidth = 4
 
 //go:noescape
 func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)

@@ -15,11 +15,11 @@ import (
 
 // TestGODEBUGFallback checks that GODEBUG=cpu.avx2=off (and cpu.fma=off)
 // reaches the plain-Go fallback: golang.org/x/sys/cpu reads GODEBUG when
-// the package starts, so useAsm comes out false in a process started so.
+// the package starts, so kernUseAsm comes out false in a process started so.
 func TestGODEBUGFallback(t *testing.T) {
 	if os.Getenv("FLOW_GODEBUG_CHILD") == "1" {
-		if useAsm {
-			t.Fatal("useAsm is true under GODEBUG=" + os.Getenv("GODEBUG"))
+		if kernUseAsm {
+			t.Fatal("kernUseAsm is true under GODEBUG=" + os.Getenv("GODEBUG"))
 		}
 		return
 	}

@@ -6,16 +6,16 @@
 
 package flow
 
-// useAsm selects the NEON kernels of asm_arm64.s (NEON is part of every
+// kernUseAsm selects the NEON kernels of asm_arm64.s (NEON is part of every
 // arm64 CPU). Tests flip it to exercise the plain-Go references too.
-var useAsm = true
+var kernUseAsm = true
 
 // gemmNR is the number of columns of the micro-kernel gemmKernel and of a
 // packed panel: four 2-lane NEON registers.
 const gemmNR = 8
 
-// vecWidth is the number of float64 lanes of one vector register.
-const vecWidth = 2
+// kernVecWidth is the number of float64 lanes of one vector register.
+const kernVecWidth = 2
 
 //go:noescape
 func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)

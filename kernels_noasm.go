@@ -8,12 +8,12 @@ package flow
 
 // Without assembly every kernel is its plain-Go reference.
 
-// useAsm is false: there is no assembly to select. (The tests flip it on
+// kernUseAsm is false: there is no assembly to select. (The tests flip it on
 // the architectures that have some.)
-var useAsm = false
+var kernUseAsm = false
 
-// vecWidth is the nominal vector width the tests size their lengths by.
-const vecWidth = 4
+// kernVecWidth is the nominal vector width the tests size their lengths by.
+const kernVecWidth = 4
 
 // gemmNR is the nominal width of a micro-kernel tile the tests size their
 // shapes by.

@@ -12,10 +12,10 @@ import (
 )
 
 // This file holds the Go half of the assembly kernels on amd64 and arm64:
-// the dispatch on useAsm, the cache blocking and packing around the
+// the dispatch on kernUseAsm, the cache blocking and packing around the
 // register-blocked micro-kernel gemmKernel, and the tails of the vector
 // loops. The architecture files (kernels_amd64.go, kernels_arm64.go) set
-// useAsm and gemmNR and declare the assembly functions.
+// kernUseAsm and gemmNR and declare the assembly functions.
 //
 // Every dense product is one product computed by gemmBlocked:
 //
@@ -50,12 +50,12 @@ const (
 )
 
 var (
-	scratchPool = sync.Pool{New: func() any { return new([]float64) }}
-	intPool     = sync.Pool{New: func() any { return new([]int) }}
+	kernScratchPool = sync.Pool{New: func() any { return new([]float64) }}
+	kernIntPool     = sync.Pool{New: func() any { return new([]int) }}
 )
 
-func getInts(n int) *[]int {
-	p := intPool.Get().(*[]int)
+func kernGetInts(n int) *[]int {
+	p := kernIntPool.Get().(*[]int)
 	if cap(*p) < n {
 		*p = make([]int, n)
 	}
@@ -63,8 +63,8 @@ func getInts(n int) *[]int {
 	return p
 }
 
-func getScratch(n int) *[]float64 {
-	p := scratchPool.Get().(*[]float64)
+func kernGetScratch(n int) *[]float64 {
+	p := kernScratchPool.Get().(*[]float64)
 	if cap(*p) < n {
 		*p = make([]float64, n)
 	}
@@ -237,17 +237,17 @@ func (g *gemmJob) width(i, j0, cols int) int {
 	return min(max(g.rowLim[i]-j0, 0), cols)
 }
 
-// packedLen is the length of B packed for gemmBlocked.
-func packedLen(k, n int) int {
+// kernPackedLen is the length of B packed for gemmBlocked.
+func kernPackedLen(k, n int) int {
 	return k * ((n + gemmNR - 1) / gemmNR) * gemmNR
 }
 
-// padLen is n rounded up to whole panels.
-func padLen(n int) int { return (n + gemmNR - 1) / gemmNR * gemmNR }
+// kernPadLen is n rounded up to whole panels.
+func kernPadLen(n int) int { return (n + gemmNR - 1) / gemmNR * gemmNR }
 
-// packRows packs the k×n row-major matrix b (leading dimension ldb) into
+// kernPackRows packs the k×n row-major matrix b (leading dimension ldb) into
 // panels: rows p of panel q are b[p, q*gemmNR : q*gemmNR+gemmNR].
-func packRows(bp, b []float64, ldb, k, n int) {
+func kernPackRows(bp, b []float64, ldb, k, n int) {
 	nr := gemmNR
 	for q := 0; q*nr < n; q++ {
 		j0 := q * nr
@@ -261,9 +261,9 @@ func packRows(bp, b []float64, ldb, k, n int) {
 	}
 }
 
-// packTrans packs Bᵀ where b is the n×k row-major matrix (leading
+// kernPackTrans packs Bᵀ where b is the n×k row-major matrix (leading
 // dimension ldb): rows p of panel q are b[q*gemmNR : q*gemmNR+gemmNR, p].
-func packTrans(bp, b []float64, ldb, k, n int) {
+func kernPackTrans(bp, b []float64, ldb, k, n int) {
 	nr := gemmNR
 	for q := 0; q*nr < n; q++ {
 		j0 := q * nr
@@ -283,28 +283,28 @@ func packTrans(bp, b []float64, ldb, k, n int) {
 	}
 }
 
-const expMask = 0x7ff0000000000000
+const kernExpMask = 0x7ff0000000000000
 
-// isNonFinite reports whether v is ±Inf or NaN.
-func isNonFinite(v float64) bool { return math.Float64bits(v)&expMask == expMask }
+// kernIsNonFinite reports whether v is ±Inf or NaN.
+func kernIsNonFinite(v float64) bool { return math.Float64bits(v)&kernExpMask == kernExpMask }
 
-// hasNonFinite reports whether s holds ±Inf or NaN: adding 2⁵² to the
+// kernHasNonFinite reports whether s holds ±Inf or NaN: adding 2⁵² to the
 // exponent field carries into the sign bit only from all ones.
-func hasNonFinite(s []float64) bool {
+func kernHasNonFinite(s []float64) bool {
 	var acc uint64
 	for _, v := range s {
-		acc |= math.Float64bits(v)&expMask + 1<<52
+		acc |= math.Float64bits(v)&kernExpMask + 1<<52
 	}
 	return acc>>63 != 0
 }
 
-func checkDense(name string, ny, nx, nw, nb, n, in, out int) {
+func kernCheckDense(name string, ny, nx, nw, nb, n, in, out int) {
 	if n < 0 || in < 0 || out < 0 || ny < n*out || nx < n*in || nw < out*in || nb < out {
 		panic("flow: " + name + ": slice too short for shape")
 	}
 }
 
-func checkLim(name string, lim []int, in, out int) {
+func kernCheckLim(name string, lim []int, in, out int) {
 	if len(lim) < out {
 		panic("flow: " + name + ": lim too short")
 	}
@@ -316,35 +316,35 @@ func checkLim(name string, lim []int, in, out int) {
 }
 
 func denseForward(y, x, w, b []float64, n, in, out int) {
-	if !useAsm {
+	if !kernUseAsm {
 		denseForwardRef(y, x, w, b, n, in, out)
 		return
 	}
-	checkDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
-	s := getScratch(packedLen(in, out) + padLen(out))
-	bp, init := (*s)[:packedLen(in, out)], (*s)[packedLen(in, out):]
+	kernCheckDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
+	s := kernGetScratch(kernPackedLen(in, out) + kernPadLen(out))
+	bp, init := (*s)[:kernPackedLen(in, out)], (*s)[kernPackedLen(in, out):]
 	clear(init[copy(init, b[:out]):])
-	packTrans(bp, w, in, in, out)
+	kernPackTrans(bp, w, in, in, out)
 	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init})
-	scratchPool.Put(s)
+	kernScratchPool.Put(s)
 }
 
 func denseBackwardX(dx, dy, w []float64, n, in, out int) {
-	if !useAsm {
+	if !kernUseAsm {
 		denseBackwardXRef(dx, dy, w, n, in, out)
 		return
 	}
-	checkDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
-	s := getScratch(packedLen(out, in) + padLen(in))
-	bp, init := (*s)[:packedLen(out, in)], (*s)[packedLen(out, in):]
+	kernCheckDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	s := kernGetScratch(kernPackedLen(out, in) + kernPadLen(in))
+	bp, init := (*s)[:kernPackedLen(out, in)], (*s)[kernPackedLen(out, in):]
 	clear(init)
-	packRows(bp, w, in, out, in)
+	kernPackRows(bp, w, in, out, in)
 	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init})
-	scratchPool.Put(s)
+	kernScratchPool.Put(s)
 }
 
-// colSumAdd adds the column sums of the n×out matrix dy to db.
-func colSumAdd(db, dy []float64, n, out int) {
+// kernColSumAdd adds the column sums of the n×out matrix dy to db.
+func kernColSumAdd(db, dy []float64, n, out int) {
 	db = db[:out]
 	for i := 0; i < n; i++ {
 		row := dy[i*out : i*out+out]
@@ -354,13 +354,13 @@ func colSumAdd(db, dy []float64, n, out int) {
 	}
 }
 
-// packSlivers packs Aᵀ, where a is the k×m row-major matrix with leading
+// kernPackSlivers packs Aᵀ, where a is the k×m row-major matrix with leading
 // dimension lda, into slivers of gemmMR rows for gemmJob.ts: sliver s holds
 // a[p, s*gemmMR+r] at ap[s*k*gemmMR+p*gemmMR+r], zero beyond m. Groups of
 // slivers are filled together so that whole cache lines of a are read at a
 // time and the writes go to few streams. If db is not nil, the column sums
-// of a are added to it on the way (in increasing p, as colSumAdd does).
-func packSlivers(ap, db, a []float64, lda, k, m int) {
+// of a are added to it on the way (in increasing p, as kernColSumAdd does).
+func kernPackSlivers(ap, db, a []float64, lda, k, m int) {
 	const group = 4 // slivers filled together
 	slivers := (m + gemmMR - 1) / gemmMR
 	full := m / gemmMR
@@ -397,45 +397,45 @@ func packSlivers(ap, db, a []float64, lda, k, m int) {
 	}
 }
 
-// sliversLen is the length of the k×m matrix Aᵀ packed by packSlivers.
-func sliversLen(k, m int) int {
+// kernSliversLen is the length of the k×m matrix Aᵀ packed by kernPackSlivers.
+func kernSliversLen(k, m int) int {
 	return k * ((m + gemmMR - 1) / gemmMR) * gemmMR
 }
 
 func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
-	if !useAsm {
+	if !kernUseAsm {
 		denseBackwardWRef(dw, db, dy, x, n, in, out)
 		return
 	}
-	checkDense("denseBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
+	kernCheckDense("denseBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
 	if n == 0 || in == 0 || out == 0 {
-		colSumAdd(db, dy, n, out)
+		kernColSumAdd(db, dy, n, out)
 		return
 	}
-	s := getScratch(packedLen(n, in) + sliversLen(n, out))
-	bp, ap := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
-	packRows(bp, x, in, n, in)
-	packSlivers(ap, db[:out], dy, out, n, out)
+	s := kernGetScratch(kernPackedLen(n, in) + kernSliversLen(n, out))
+	bp, ap := (*s)[:kernPackedLen(n, in)], (*s)[kernPackedLen(n, in):]
+	kernPackRows(bp, x, in, n, in)
+	kernPackSlivers(ap, db[:out], dy, out, n, out)
 	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
-	scratchPool.Put(s)
+	kernScratchPool.Put(s)
 }
 
 func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
-	if !useAsm {
+	if !kernUseAsm {
 		maskedForwardRef(y, x, w, b, lim, n, in, out)
 		return
 	}
-	checkDense("maskedForward", len(y), len(x), len(w), len(b), n, in, out)
-	checkLim("maskedForward", lim, in, out)
+	kernCheckDense("maskedForward", len(y), len(x), len(w), len(b), n, in, out)
+	kernCheckLim("maskedForward", lim, in, out)
 	if n == 0 || out == 0 {
 		return
 	}
 	nr := gemmNR
 	panels := (out + nr - 1) / nr
-	s := getScratch(packedLen(in, out) + padLen(out))
-	bp, init := (*s)[:packedLen(in, out)], (*s)[packedLen(in, out):]
+	s := kernGetScratch(kernPackedLen(in, out) + kernPadLen(out))
+	bp, init := (*s)[:kernPackedLen(in, out)], (*s)[kernPackedLen(in, out):]
 	clear(init[copy(init, b[:out]):])
-	ri := getInts(2 * panels)
+	ri := kernGetInts(2 * panels)
 	rng := *ri
 	for q := 0; q < panels; q++ {
 		k0 := q * nr
@@ -461,18 +461,18 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 		}
 	}
 	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init})
-	scratchPool.Put(s)
-	intPool.Put(ri)
+	kernScratchPool.Put(s)
+	kernIntPool.Put(ri)
 	// Recompute the non-finite outputs as the reference does (see the top of
 	// the file). Without a non-finite input there is nothing to redo: look
 	// at whichever of the input and the output is smaller.
-	if in < out && !hasNonFinite(x[:n*in]) {
+	if in < out && !kernHasNonFinite(x[:n*in]) {
 		return
 	}
 	for i := 0; i < n; i++ {
 		yi := y[i*out : i*out+out]
 		for k, v := range yi {
-			if isNonFinite(v) {
+			if kernIsNonFinite(v) {
 				xi := x[i*in : i*in+in]
 				wk := w[k*in : k*in+lim[k]]
 				s := 0.0
@@ -486,21 +486,21 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 }
 
 func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
-	if !useAsm {
+	if !kernUseAsm {
 		maskedBackwardXRef(dx, dy, w, lim, n, in, out)
 		return
 	}
-	checkDense("maskedBackwardX", len(dy), len(dx), len(w), out, n, in, out)
-	checkLim("maskedBackwardX", lim, in, out)
+	kernCheckDense("maskedBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	kernCheckLim("maskedBackwardX", lim, in, out)
 	if n == 0 || in == 0 {
 		return
 	}
 	nr := gemmNR
 	panels := (in + nr - 1) / nr
-	s := getScratch(packedLen(out, in) + padLen(in))
-	bp, init := (*s)[:packedLen(out, in)], (*s)[packedLen(out, in):]
+	s := kernGetScratch(kernPackedLen(out, in) + kernPadLen(in))
+	bp, init := (*s)[:kernPackedLen(out, in)], (*s)[kernPackedLen(out, in):]
 	clear(init)
-	ri := getInts(2 * panels)
+	ri := kernGetInts(2 * panels)
 	rng := *ri
 	for q := 0; q < panels; q++ {
 		j0 := q * nr
@@ -525,15 +525,15 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 		}
 	}
 	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init})
-	scratchPool.Put(s)
-	intPool.Put(ri)
-	if out < in && !hasNonFinite(dy[:n*out]) {
+	kernScratchPool.Put(s)
+	kernIntPool.Put(ri)
+	if out < in && !kernHasNonFinite(dy[:n*out]) {
 		return
 	}
 	for i := 0; i < n; i++ {
 		dxi := dx[i*in : i*in+in]
 		for j, v := range dxi {
-			if isNonFinite(v) {
+			if kernIsNonFinite(v) {
 				dyi := dy[i*out : i*out+out]
 				s := 0.0
 				for k, g := range dyi {
@@ -548,22 +548,22 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 }
 
 func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
-	if !useAsm {
+	if !kernUseAsm {
 		maskedBackwardWRef(dw, db, dy, x, lim, n, in, out)
 		return
 	}
-	checkDense("maskedBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
-	checkLim("maskedBackwardW", lim, in, out)
+	kernCheckDense("maskedBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
+	kernCheckLim("maskedBackwardW", lim, in, out)
 	if n == 0 || in == 0 || out == 0 {
-		colSumAdd(db, dy, n, out)
+		kernColSumAdd(db, dy, n, out)
 		return
 	}
-	s := getScratch(packedLen(n, in) + sliversLen(n, out))
-	bp, ap := (*s)[:packedLen(n, in)], (*s)[packedLen(n, in):]
-	packRows(bp, x, in, n, in)
-	packSlivers(ap, db[:out], dy, out, n, out)
+	s := kernGetScratch(kernPackedLen(n, in) + kernSliversLen(n, out))
+	bp, ap := (*s)[:kernPackedLen(n, in)], (*s)[kernPackedLen(n, in):]
+	kernPackRows(bp, x, in, n, in)
+	kernPackSlivers(ap, db[:out], dy, out, n, out)
 	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp, rowLim: lim})
-	scratchPool.Put(s)
+	kernScratchPool.Put(s)
 }
 
 // expVec is within 2 ulp of math.Exp over the whole float64 range (within
@@ -576,12 +576,12 @@ func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
 // other architectures. The affine steps use the same exp.
 //
 // The vector loops below run the assembly on the largest multiple of
-// vecWidth elements; exp and the affine steps run their last partial vector
+// kernVecWidth elements; exp and the affine steps run their last partial vector
 // through the same assembly on a padded copy, so that every element gets
 // the same arithmetic, and the activations finish with the reference loop.
 
 func expVec(dst, src []float64) {
-	if !useAsm {
+	if !kernUseAsm {
 		expRef(dst, src)
 		return
 	}
@@ -590,20 +590,20 @@ func expVec(dst, src []float64) {
 		panic("flow: expVec: dst shorter than src")
 	}
 	dst = dst[:n]
-	m := n &^ (vecWidth - 1)
+	m := n &^ (kernVecWidth - 1)
 	if m > 0 {
 		expKernel(&dst[0], &src[0], m)
 	}
 	if m < n {
-		var buf [vecWidth]float64
+		var buf [kernVecWidth]float64
 		copy(buf[:], src[m:])
-		expKernel(&buf[0], &buf[0], vecWidth)
+		expKernel(&buf[0], &buf[0], kernVecWidth)
 		copy(dst[m:], buf[:])
 	}
 }
 
 func affineInverse(z, e, x, mu, alpha []float64) float64 {
-	if !useAsm {
+	if !kernUseAsm {
 		return affineInverseRef(z, e, x, mu, alpha)
 	}
 	n := len(alpha)
@@ -611,17 +611,17 @@ func affineInverse(z, e, x, mu, alpha []float64) float64 {
 		panic("flow: affineInverse: slice shorter than alpha")
 	}
 	z, e, x, mu = z[:n], e[:n], x[:n], mu[:n]
-	m := n &^ (vecWidth - 1)
+	m := n &^ (kernVecWidth - 1)
 	s := 0.0
 	if m > 0 {
 		s = affineInverseKernel(&z[0], &e[0], &x[0], &mu[0], &alpha[0], m)
 	}
 	if m < n {
-		var bz, be, bx, bmu, ba [vecWidth]float64
+		var bz, be, bx, bmu, ba [kernVecWidth]float64
 		copy(bx[:], x[m:])
 		copy(bmu[:], mu[m:])
 		copy(ba[:], alpha[m:])
-		s += affineInverseKernel(&bz[0], &be[0], &bx[0], &bmu[0], &ba[0], vecWidth)
+		s += affineInverseKernel(&bz[0], &be[0], &bx[0], &bmu[0], &ba[0], kernVecWidth)
 		copy(z[m:], bz[:])
 		copy(e[m:], be[:])
 	}
@@ -629,7 +629,7 @@ func affineInverse(z, e, x, mu, alpha []float64) float64 {
 }
 
 func affineForward(x, e, z, mu, alpha []float64) float64 {
-	if !useAsm {
+	if !kernUseAsm {
 		return affineForwardRef(x, e, z, mu, alpha)
 	}
 	n := len(alpha)
@@ -637,17 +637,17 @@ func affineForward(x, e, z, mu, alpha []float64) float64 {
 		panic("flow: affineForward: slice shorter than alpha")
 	}
 	x, e, z, mu = x[:n], e[:n], z[:n], mu[:n]
-	m := n &^ (vecWidth - 1)
+	m := n &^ (kernVecWidth - 1)
 	s := 0.0
 	if m > 0 {
 		s = affineForwardKernel(&x[0], &e[0], &z[0], &mu[0], &alpha[0], m)
 	}
 	if m < n {
-		var bx, be, bz, bmu, ba [vecWidth]float64
+		var bx, be, bz, bmu, ba [kernVecWidth]float64
 		copy(bz[:], z[m:])
 		copy(bmu[:], mu[m:])
 		copy(ba[:], alpha[m:])
-		s += affineForwardKernel(&bx[0], &be[0], &bz[0], &bmu[0], &ba[0], vecWidth)
+		s += affineForwardKernel(&bx[0], &be[0], &bz[0], &bmu[0], &ba[0], kernVecWidth)
 		copy(x[m:], bx[:])
 		copy(e[m:], be[:])
 	}
@@ -655,11 +655,11 @@ func affineForward(x, e, z, mu, alpha []float64) float64 {
 }
 
 func relu(h []float64) {
-	if !useAsm {
+	if !kernUseAsm {
 		reluRef(h)
 		return
 	}
-	m := len(h) &^ (vecWidth - 1)
+	m := len(h) &^ (kernVecWidth - 1)
 	if m > 0 {
 		reluKernel(&h[0], m)
 	}
@@ -667,7 +667,7 @@ func relu(h []float64) {
 }
 
 func reluBackward(dh, h []float64) {
-	if !useAsm {
+	if !kernUseAsm {
 		reluBackwardRef(dh, h)
 		return
 	}
@@ -675,7 +675,7 @@ func reluBackward(dh, h []float64) {
 		panic("flow: reluBackward: dh shorter than h")
 	}
 	dh = dh[:len(h)]
-	m := len(h) &^ (vecWidth - 1)
+	m := len(h) &^ (kernVecWidth - 1)
 	if m > 0 {
 		reluBackwardKernel(&dh[0], &h[0], m)
 	}
@@ -686,7 +686,7 @@ func reluBackward(dh, h []float64) {
 func tanhVec(h []float64) { tanhRef(h) }
 
 func tanhBackward(dh, h []float64) {
-	if !useAsm {
+	if !kernUseAsm {
 		tanhBackwardRef(dh, h)
 		return
 	}
@@ -694,7 +694,7 @@ func tanhBackward(dh, h []float64) {
 		panic("flow: tanhBackward: dh shorter than h")
 	}
 	dh = dh[:len(h)]
-	m := len(h) &^ (vecWidth - 1)
+	m := len(h) &^ (kernVecWidth - 1)
 	if m > 0 {
 		tanhBackwardKernel(&dh[0], &h[0], m)
 	}

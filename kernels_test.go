@@ -11,11 +11,11 @@ import (
 	"testing"
 )
 
-// asmAvailable records whether this build and CPU have assembly kernels
-// (useAsm as set at start-up). Every kernel test runs once per path: the
+// kernAsmAvailable records whether this build and CPU have assembly kernels
+// (kernUseAsm as set at start-up). Every kernel test runs once per path: the
 // assembly ("asm", where available) and the plain-Go fallback ("go"),
-// selected by flipping useAsm.
-var asmAvailable = useAsm
+// selected by flipping kernUseAsm.
+var kernAsmAvailable = kernUseAsm
 
 type kernelPath struct {
 	name string
@@ -24,19 +24,19 @@ type kernelPath struct {
 
 func kernelPaths() []kernelPath {
 	p := []kernelPath{{"go", false}}
-	if asmAvailable {
+	if kernAsmAvailable {
 		p = append(p, kernelPath{"asm", true})
 	}
 	return p
 }
 
-// forEachPath runs f with useAsm set for each available path.
+// forEachPath runs f with kernUseAsm set for each available path.
 func forEachPath(t *testing.T, f func(t *testing.T)) {
 	for _, p := range kernelPaths() {
 		t.Run(p.name, func(t *testing.T) {
-			old := useAsm
-			useAsm = p.asm
-			defer func() { useAsm = old }()
+			old := kernUseAsm
+			kernUseAsm = p.asm
+			defer func() { kernUseAsm = old }()
 			f(t)
 		})
 	}
@@ -122,7 +122,7 @@ func denseShapes(short bool) []denseShape {
 	for n := 0; n <= 3*gemmMRTest+1; n++ {
 		s = append(s, denseShape{n, 5, 7})
 	}
-	for in := 0; in <= 3*vecWidth+1; in++ {
+	for in := 0; in <= 3*kernVecWidth+1; in++ {
 		s = append(s, denseShape{5, in, 3})
 	}
 	for out := 0; out <= 3*gemmNR+1; out++ {
@@ -310,7 +310,7 @@ func checkDenseOps(t *testing.T, rnd *rand.Rand, ops denseOps, name string, lim 
 func TestDenseKernels(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rnd := rand.New(rand.NewPCG(1, 2))
-		for _, sh := range denseShapes(testing.Short() || !useAsm) {
+		for _, sh := range denseShapes(testing.Short() || !kernUseAsm) {
 			name := fmt.Sprintf("%dx%dx%d", sh.n, sh.in, sh.out)
 			checkDenseOps(t, rnd, denseKernelOps, name, nil, sh.n, sh.in, sh.out)
 		}
@@ -349,7 +349,7 @@ func limPatterns(rnd *rand.Rand, in, out int) map[string][]int {
 func TestMaskedKernels(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rnd := rand.New(rand.NewPCG(3, 4))
-		for _, sh := range denseShapes(testing.Short() || !useAsm) {
+		for _, sh := range denseShapes(testing.Short() || !kernUseAsm) {
 			n, in, out := sh.n, sh.in, sh.out
 			pats := limPatterns(rnd, in, out)
 			for _, pname := range []string{"staircase", "reversed", "random", "zero", "full"} {
@@ -576,7 +576,7 @@ func TestExpULP(t *testing.T) {
 		var worstX float64
 		for i, x := range args {
 			got, want := out.s()[i], math.Exp(x)
-			if useAsm {
+			if kernUseAsm {
 				want = expWant(x)
 			}
 			d := ulpDist(got, want)
@@ -605,7 +605,7 @@ func TestExpULP(t *testing.T) {
 func TestExpLengths(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rnd := rand.New(rand.NewPCG(13, 14))
-		for n := 0; n <= 3*vecWidth+1; n++ {
+		for n := 0; n <= 3*kernVecWidth+1; n++ {
 			src := newGuarded(n)
 			for i := range src.s() {
 				src.s()[i] = 100 * (rnd.Float64() - 0.5)
@@ -614,7 +614,7 @@ func TestExpLengths(t *testing.T) {
 			expVec(dst.s(), src.s())
 			dst.check(t, fmt.Sprintf("exp len %d", n))
 			for i, x := range src.s() {
-				if d := ulpDist(dst.s()[i], expWant(x)); d > expULPBound && useAsm {
+				if d := ulpDist(dst.s()[i], expWant(x)); d > expULPBound && kernUseAsm {
 					t.Fatalf("len %d: exp(%v) off by %d ulp", n, x, d)
 				}
 			}
@@ -631,7 +631,7 @@ func TestExpLengths(t *testing.T) {
 
 func affineLengths() []int {
 	var ls []int
-	for n := 0; n <= 3*vecWidth+1; n++ {
+	for n := 0; n <= 3*kernVecWidth+1; n++ {
 		ls = append(ls, n)
 	}
 	return append(ls, 43, 86, 257)
@@ -790,7 +790,7 @@ func TestExpSpecialPositions(t *testing.T) {
 		math.Inf(1), math.Inf(-1), 710, -746, 709.5, -708.5, -745.1, 1e300, -1e300,
 	}
 	forEachPath(t, func(t *testing.T) {
-		const n = 4*vecWidth + 3
+		const n = 4*kernVecWidth + 3
 		src := make([]float64, n)
 		dst := make([]float64, n)
 		for _, sv := range specials {
@@ -802,7 +802,7 @@ func TestExpSpecialPositions(t *testing.T) {
 				expVec(dst, src)
 				for i, x := range src {
 					want := math.Exp(x)
-					if useAsm {
+					if kernUseAsm {
 						want = expWant(x)
 					}
 					if math.IsNaN(x) {
