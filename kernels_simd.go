@@ -263,21 +263,28 @@ func kernPackRows(bp, b []float64, ldb, k, n int) {
 
 // kernPackTrans packs Bᵀ where b is the n×k row-major matrix (leading
 // dimension ldb): rows p of panel q are b[q*gemmNR : q*gemmNR+gemmNR, p].
+// It goes by blocks of 8 values of p, so that each row of b is read a cache
+// line at a time and the block of the panel written stays in L1.
 func kernPackTrans(bp, b []float64, ldb, k, n int) {
+	const blk = 8
 	nr := gemmNR
 	for q := 0; q*nr < n; q++ {
 		j0 := q * nr
 		cols := min(nr, n-j0)
 		panel := bp[q*k*nr : (q+1)*k*nr]
-		for j := 0; j < cols; j++ {
-			row := b[(j0+j)*ldb : (j0+j)*ldb+k]
-			for p, v := range row {
-				panel[p*nr+j] = v
+		for p0 := 0; p0 < k; p0 += blk {
+			p1 := min(p0+blk, k)
+			dst := panel[p0*nr : p1*nr]
+			for j := 0; j < cols; j++ {
+				row := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p1]
+				for p, v := range row {
+					dst[p*nr+j] = v
+				}
 			}
-		}
-		for j := cols; j < nr; j++ {
-			for p := 0; p < k; p++ {
-				panel[p*nr+j] = 0
+			for j := cols; j < nr; j++ {
+				for p := 0; p < p1-p0; p++ {
+					dst[p*nr+j] = 0
+				}
 			}
 		}
 	}
@@ -446,17 +453,22 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 		}
 		rng[2*q], rng[2*q+1] = 0, pmax
 		panel := bp[q*in*nr : (q+1)*in*nr]
-		for c := 0; c < nr; c++ {
-			l := 0
-			if c < cols {
-				l = lim[k0+c]
-				row := w[(k0+c)*in : (k0+c)*in+l]
-				for p, v := range row {
-					panel[p*nr+c] = v
+		// By blocks of 8 values of p, as in kernPackTrans.
+		for p0 := 0; p0 < pmax; p0 += 8 {
+			p1 := min(p0+8, pmax)
+			dst := panel[p0*nr : p1*nr]
+			for c := 0; c < nr; c++ {
+				l := p0
+				if c < cols {
+					l = min(max(lim[k0+c], p0), p1)
+					row := w[(k0+c)*in+p0 : (k0+c)*in+l]
+					for p, v := range row {
+						dst[p*nr+c] = v
+					}
 				}
-			}
-			for p := l; p < pmax; p++ {
-				panel[p*nr+c] = 0
+				for p := l; p < p1; p++ {
+					dst[(p-p0)*nr+c] = 0
+				}
 			}
 		}
 	}
