@@ -277,12 +277,14 @@ GLOBL expc<>(SB), RODATA|NOPTR, $768
 //
 // With x clamped to [−746, 710], k = round(x·log2 e) and r = x − k·ln2
 // (k·C1 subtracted exactly by one FMA, then k·C2), |r| ≤ ln2/2 + 2⁻⁴⁰ and
-// exp(x) = 2ᵏ·exp(r). exp(r) = 1 + (r + r²·g(r)) with g the polynomial of
+// exp(x) = 2ᵏ·exp(r). exp(r) = 1 + s, s = r + r²·g(r), with g the polynomial of
 // degree 9 that interpolates (exp(r) − 1 − r)/r² at the 10 Chebyshev nodes
 // of [−ln2/2, ln2/2]: with its coefficients rounded to float64,
 // |1 + r + r²·g(r) − exp(r)| < 1.6e-17·exp(r) on the interval (0.07 ulp). 2ᵏ is
 // applied as 2^⌊k/2⌋·2^(k−⌊k/2⌋), each factor a normal float64, so that the
-// product overflows or goes subnormal with a single rounding at the end.
+// product overflows or goes subnormal with a single rounding at the end;
+// the first factor by one FMA, s·2^⌊k/2⌋ + 2^⌊k/2⌋, which rounds (1 + s)·2^⌊k/2⌋
+// once.
 #define EXP4(X, C, K, R, P, T) \
 	VMAXPD       expc<>+EXPC_LO(SB), X, C \
 	VMINPD       expc<>+EXPC_HI(SB), C, C \
@@ -303,7 +305,6 @@ GLOBL expc<>(SB), RODATA|NOPTR, $768
 	VFMADD213PD  expc<>+EXPC_G0(SB), R, P \
 	VMULPD       R, R, T \
 	VFMADD213PD  R, T, P \
-	VADDPD       expc<>+EXPC_ONE(SB), P, P \
 	VMULPD       expc<>+EXPC_HALF(SB), K, T \
 	VROUNDPD     $1, T, T \
 	VSUBPD       T, K, K \
@@ -311,7 +312,7 @@ GLOBL expc<>(SB), RODATA|NOPTR, $768
 	VADDPD       expc<>+EXPC_BIAS(SB), K, K \
 	VPSLLQ       $52, T, T \
 	VPSLLQ       $52, K, K \
-	VMULPD       T, P, P \
+	VFMADD213PD  T, T, P \
 	VMULPD       K, P, P \
 	VCMPPD       $0x1e, expc<>+EXPC_OF(SB), X, T \
 	VBLENDVPD    T, expc<>+EXPC_INF(SB), P, P \
@@ -324,15 +325,15 @@ GLOBL expc<>(SB), RODATA|NOPTR, $768
 // (so that 2ᵏ and the result are normal): the method of EXP4 without the
 // clamps, the special cases and the split scaling. k comes from one FMA,
 // x·log2e + (1.5·2⁵² + 1023), which rounds x·log2 e to the nearest integer
-// k and leaves k + 1023 in the low bits, so that a shift by 52 makes 2ᵏ.
-// X is kept, K, R and T are clobbered.
-#define EXP4FAST(X, K, R, P, T) \
+// k and leaves k + 1023 in the low bits, so that a shift by 52 makes 2ᵏ,
+// and the result is one FMA, s·2ᵏ + 2ᵏ. X, K and R are clobbered.
+#define EXP4FAST(X, K, R, P) \
 	VMOVUPD      expc<>+EXPC_BIAS(SB), K \
 	VFMADD231PD  expc<>+EXPC_LOG2E(SB), X, K \
-	VSUBPD       expc<>+EXPC_BIAS(SB), K, T \
 	VMOVAPD      X, R \
-	VFNMADD231PD expc<>+EXPC_C1(SB), T, R \
-	VFNMADD231PD expc<>+EXPC_C2(SB), T, R \
+	VSUBPD       expc<>+EXPC_BIAS(SB), K, X \
+	VFNMADD231PD expc<>+EXPC_C1(SB), X, R \
+	VFNMADD231PD expc<>+EXPC_C2(SB), X, R \
 	VMOVUPD      expc<>+EXPC_G9(SB), P \
 	VFMADD213PD  expc<>+EXPC_G8(SB), R, P \
 	VFMADD213PD  expc<>+EXPC_G7(SB), R, P \
@@ -343,11 +344,10 @@ GLOBL expc<>(SB), RODATA|NOPTR, $768
 	VFMADD213PD  expc<>+EXPC_G2(SB), R, P \
 	VFMADD213PD  expc<>+EXPC_G1(SB), R, P \
 	VFMADD213PD  expc<>+EXPC_G0(SB), R, P \
-	VMULPD       R, R, T \
-	VFMADD213PD  R, T, P \
-	VADDPD       expc<>+EXPC_ONE(SB), P, P \
+	VMULPD       R, R, X \
+	VFMADD213PD  R, X, P \
 	VPSLLQ       $52, K, K \
-	VMULPD       K, P, P
+	VFMADD213PD  K, K, P
 
 // EXP4CHECK jumps to slow unless every lane of X has |x| ≤ 708 (NaN
 // included in the slow path). T is clobbered, and AX.
@@ -367,39 +367,128 @@ TEXT ·expKernel(SB), NOSPLIT, $0-24
 	MOVQ n+16(FP), CX
 	SHRQ $2, CX
 	JE   exp_ret
-	CMPQ CX, $2
+	CMPQ CX, $4
 	JLT  exp_loop
 
-	// Two vectors a step, one check for both.
-exp_loop2:
-	VMOVUPD   (SI), Y0
-	VMOVUPD   32(SI), Y6
+	// Four vectors a step, interleaved instruction by instruction (EXP4FAST
+	// on Y0–Y3, Y4–Y7, Y8–Y11, Y12–Y15), one check for all four.
+exp_loop4:
+	VMOVUPD   0(SI), Y0
+	VMOVUPD   32(SI), Y4
+	VMOVUPD   64(SI), Y8
+	VMOVUPD   96(SI), Y12
 	VANDPD    expc<>+EXPC_ABS(SB), Y0, Y1
-	VANDPD    expc<>+EXPC_ABS(SB), Y6, Y7
+	VANDPD    expc<>+EXPC_ABS(SB), Y4, Y5
+	VANDPD    expc<>+EXPC_ABS(SB), Y8, Y9
+	VANDPD    expc<>+EXPC_ABS(SB), Y12, Y13
 	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y1, Y1
-	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y7, Y7
-	VORPD     Y7, Y1, Y1
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y5, Y5
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y9, Y9
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y13, Y13
+	VORPD     Y5, Y1, Y1
+	VORPD     Y13, Y9, Y9
+	VORPD     Y9, Y1, Y1
 	VMOVMSKPD Y1, AX
 	TESTL     AX, AX
-	JNZ       exp_slow2
-	EXP4FAST(Y0, Y2, Y3, Y4, Y5)
-	EXP4FAST(Y6, Y7, Y8, Y9, Y10)
+	JNZ       exp_slow4
+	VMOVUPD      expc<>+EXPC_BIAS(SB), Y1
+	VMOVUPD      expc<>+EXPC_BIAS(SB), Y5
+	VMOVUPD      expc<>+EXPC_BIAS(SB), Y9
+	VMOVUPD      expc<>+EXPC_BIAS(SB), Y13
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), Y0, Y1
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), Y4, Y5
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), Y8, Y9
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), Y12, Y13
+	VMOVAPD      Y0, Y2
+	VMOVAPD      Y4, Y6
+	VMOVAPD      Y8, Y10
+	VMOVAPD      Y12, Y14
+	VSUBPD       expc<>+EXPC_BIAS(SB), Y1, Y0
+	VSUBPD       expc<>+EXPC_BIAS(SB), Y5, Y4
+	VSUBPD       expc<>+EXPC_BIAS(SB), Y9, Y8
+	VSUBPD       expc<>+EXPC_BIAS(SB), Y13, Y12
+	VFNMADD231PD expc<>+EXPC_C1(SB), Y0, Y2
+	VFNMADD231PD expc<>+EXPC_C1(SB), Y4, Y6
+	VFNMADD231PD expc<>+EXPC_C1(SB), Y8, Y10
+	VFNMADD231PD expc<>+EXPC_C1(SB), Y12, Y14
+	VFNMADD231PD expc<>+EXPC_C2(SB), Y0, Y2
+	VFNMADD231PD expc<>+EXPC_C2(SB), Y4, Y6
+	VFNMADD231PD expc<>+EXPC_C2(SB), Y8, Y10
+	VFNMADD231PD expc<>+EXPC_C2(SB), Y12, Y14
+	VMOVUPD      expc<>+EXPC_G9(SB), Y3
+	VMOVUPD      expc<>+EXPC_G9(SB), Y7
+	VMOVUPD      expc<>+EXPC_G9(SB), Y11
+	VMOVUPD      expc<>+EXPC_G9(SB), Y15
+	VFMADD213PD  expc<>+EXPC_G8(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G8(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G8(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G8(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G7(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G7(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G7(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G7(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G6(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G6(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G6(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G6(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G5(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G5(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G5(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G5(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G4(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G4(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G4(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G4(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G3(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G3(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G3(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G3(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G2(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G2(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G2(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G2(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G1(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G1(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G1(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G1(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G0(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G0(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G0(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G0(SB), Y14, Y15
+	VMULPD       Y2, Y2, Y0
+	VMULPD       Y6, Y6, Y4
+	VMULPD       Y10, Y10, Y8
+	VMULPD       Y14, Y14, Y12
+	VFMADD213PD  Y2, Y0, Y3
+	VFMADD213PD  Y6, Y4, Y7
+	VFMADD213PD  Y10, Y8, Y11
+	VFMADD213PD  Y14, Y12, Y15
+	VPSLLQ       $52, Y1, Y1
+	VPSLLQ       $52, Y5, Y5
+	VPSLLQ       $52, Y9, Y9
+	VPSLLQ       $52, Y13, Y13
+	VFMADD213PD  Y1, Y1, Y3
+	VFMADD213PD  Y5, Y5, Y7
+	VFMADD213PD  Y9, Y9, Y11
+	VFMADD213PD  Y13, Y13, Y15
+	VMOVUPD   Y3, 0(DI)
+	VMOVUPD   Y7, 32(DI)
+	VMOVUPD   Y11, 64(DI)
+	VMOVUPD   Y15, 96(DI)
 
-exp_store2:
-	VMOVUPD Y4, (DI)
-	VMOVUPD Y9, 32(DI)
-	ADDQ    $64, SI
-	ADDQ    $64, DI
-	SUBQ    $2, CX
-	CMPQ    CX, $2
-	JGE     exp_loop2
-	TESTQ   CX, CX
-	JE      exp_done
+exp_next4:
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  exp_loop4
+	TESTQ CX, CX
+	JE   exp_done
 
 exp_loop:
 	VMOVUPD (SI), Y0
 	EXP4CHECK(Y0, Y1, exp_slow)
-	EXP4FAST(Y0, Y2, Y3, Y4, Y5)
+	EXP4FAST(Y0, Y2, Y3, Y4)
 
 exp_store:
 	VMOVUPD Y4, (DI)
@@ -418,12 +507,22 @@ exp_slow:
 	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
 	JMP exp_store
 
-exp_slow2:
+	// One vector after the other, each loaded just before it is computed
+	// and stored, so that dst may be src.
+exp_slow4:
+	VMOVUPD 0(SI), Y0
 	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
-	VMOVAPD Y4, Y11
-	EXP4(Y6, Y1, Y2, Y3, Y9, Y5)
-	VMOVAPD Y11, Y4
-	JMP     exp_store2
+	VMOVUPD Y4, 0(DI)
+	VMOVUPD 32(SI), Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD Y4, 32(DI)
+	VMOVUPD 64(SI), Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD Y4, 64(DI)
+	VMOVUPD 96(SI), Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD Y4, 96(DI)
+	JMP exp_next4
 
 // func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64
 //
@@ -445,7 +544,7 @@ affinv_loop:
 	VADDPD  Y6, Y8, Y8
 	VXORPD  expc<>+EXPC_SIGN(SB), Y6, Y0
 	EXP4CHECK(Y0, Y1, affinv_slow)
-	EXP4FAST(Y0, Y2, Y3, Y4, Y5)
+	EXP4FAST(Y0, Y2, Y3, Y4)
 
 affinv_exp:
 	VMOVUPD (SI), Y7
@@ -494,7 +593,7 @@ afffwd_loop:
 	VMOVUPD (R9), Y0
 	VADDPD  Y0, Y8, Y8
 	EXP4CHECK(Y0, Y1, afffwd_slow)
-	EXP4FAST(Y0, Y2, Y3, Y4, Y5)
+	EXP4FAST(Y0, Y2, Y3, Y4)
 
 afffwd_exp:
 	VMOVUPD (SI), Y7

@@ -605,10 +605,16 @@ func TestExpULP(t *testing.T) {
 func TestExpLengths(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rnd := rand.New(rand.NewPCG(13, 14))
-		for n := 0; n <= 3*kernVecWidth+1; n++ {
+		// Up to three vectors plus one, and on to past two blocks of the
+		// four-vector loop of amd64; with an out-of-range argument (the slow
+		// path) in some of them.
+		for n := 0; n <= 9*kernVecWidth+1; n++ {
 			src := newGuarded(n)
 			for i := range src.s() {
 				src.s()[i] = 100 * (rnd.Float64() - 0.5)
+			}
+			if n%3 == 1 {
+				src.s()[n/2] = -720
 			}
 			dst := newGuarded(n)
 			expVec(dst.s(), src.s())
@@ -790,34 +796,47 @@ func TestExpSpecialPositions(t *testing.T) {
 		math.Inf(1), math.Inf(-1), 710, -746, 709.5, -708.5, -745.1, 1e300, -1e300,
 	}
 	forEachPath(t, func(t *testing.T) {
-		const n = 4*kernVecWidth + 3
-		src := make([]float64, n)
-		dst := make([]float64, n)
-		for _, sv := range specials {
-			for p := 0; p < n; p++ {
-				for i := range src {
-					src[i] = float64(i%7) - 3.5
+		for _, n := range []int{kernVecWidth + 1, 4*kernVecWidth + 3, 5*kernVecWidth + 3, 7*kernVecWidth + 1} {
+			testExpSpecialPositions(t, specials, n)
+		}
+	})
+}
+
+func testExpSpecialPositions(t *testing.T, specials []float64, n int) {
+	t.Helper()
+	src := make([]float64, n)
+	dst := make([]float64, n)
+	for _, sv := range specials {
+		for p := 0; p < n; p++ {
+			for i := range src {
+				src[i] = float64(i%7) - 3.5
+			}
+			src[p] = sv
+			expVec(dst, src)
+			for i, x := range src {
+				want := math.Exp(x)
+				if kernUseAsm {
+					want = expWant(x)
 				}
-				src[p] = sv
-				expVec(dst, src)
-				for i, x := range src {
-					want := math.Exp(x)
-					if kernUseAsm {
-						want = expWant(x)
+				if math.IsNaN(x) {
+					if math.Float64bits(dst[i]) != math.Float64bits(x) {
+						t.Fatalf("exp(NaN %#x) at %d of %d = %#x", math.Float64bits(x), i, n, math.Float64bits(dst[i]))
 					}
-					if math.IsNaN(x) {
-						if math.Float64bits(dst[i]) != math.Float64bits(x) {
-							t.Fatalf("exp(NaN %#x) at %d of %d = %#x", math.Float64bits(x), i, n, math.Float64bits(dst[i]))
-						}
-						continue
-					}
-					if d := ulpDist(dst[i], want); d > expULPBound {
-						t.Fatalf("exp(%v) at %d with %v at %d = %v, want %v", x, i, sv, p, dst[i], want)
-					}
+					continue
+				}
+				if d := ulpDist(dst[i], want); d > expULPBound {
+					t.Fatalf("exp(%v) at %d with %v at %d = %v, want %v", x, i, sv, p, dst[i], want)
+				}
+			}
+			// In place, the same.
+			expVec(src, src)
+			for i := range src {
+				if math.Float64bits(src[i]) != math.Float64bits(dst[i]) {
+					t.Fatalf("in-place exp differs at %d of %d with %v at %d", i, n, sv, p)
 				}
 			}
 		}
-	})
+	}
 }
 
 // TestKernelsAllocate checks that the kernels allocate nothing in the
