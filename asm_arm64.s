@@ -233,12 +233,11 @@ exp_loop:
 	VFMLA  V3.D2, V5.D2, V4.D2
 	VMOV   V22.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
-	// p = 1 + (r + r²·g).
+	// s = r + r²·g.
 	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
 	VMOV   V3.B16, V7.B16
 	VFMLA  V5.D2, V6.D2, V7.D2
-	WORD $0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
-	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
+	// Scale 1 + s by 2^⌊k/2⌋ (one FMA: s·2^⌊k/2⌋ + 2^⌊k/2⌋) and 2^(k−⌊k/2⌋).
 	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
 	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
 	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
@@ -246,8 +245,8 @@ exp_loop:
 	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
 	VSHL   $52, V6.D2, V6.D2
 	VSHL   $52, V2.D2, V2.D2
-	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
-	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
+	VFMLA  V7.D2, V6.D2, V6.D2
+	WORD $0x6e62dcc7 // fmul v7.2d, v6.2d, v2.2d
 	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
 	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
 	VBIT   V6.B16, V28.B16, V7.B16
@@ -311,12 +310,11 @@ affinv_loop:
 	VFMLA  V3.D2, V5.D2, V4.D2
 	VMOV   V22.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
-	// p = 1 + (r + r²·g).
+	// s = r + r²·g.
 	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
 	VMOV   V3.B16, V7.B16
 	VFMLA  V5.D2, V6.D2, V7.D2
-	WORD $0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
-	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
+	// Scale 1 + s by 2^⌊k/2⌋ (one FMA: s·2^⌊k/2⌋ + 2^⌊k/2⌋) and 2^(k−⌊k/2⌋).
 	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
 	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
 	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
@@ -324,8 +322,8 @@ affinv_loop:
 	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
 	VSHL   $52, V6.D2, V6.D2
 	VSHL   $52, V2.D2, V2.D2
-	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
-	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
+	VFMLA  V7.D2, V6.D2, V6.D2
+	WORD $0x6e62dcc7 // fmul v7.2d, v6.2d, v2.2d
 	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
 	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
 	VBIT   V6.B16, V28.B16, V7.B16
@@ -396,12 +394,11 @@ afffwd_loop:
 	VFMLA  V3.D2, V5.D2, V4.D2
 	VMOV   V22.B16, V5.B16
 	VFMLA  V3.D2, V4.D2, V5.D2
-	// p = 1 + (r + r²·g).
+	// s = r + r²·g.
 	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
 	VMOV   V3.B16, V7.B16
 	VFMLA  V5.D2, V6.D2, V7.D2
-	WORD $0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
-	// Scale by 2^⌊k/2⌋ and 2^(k−⌊k/2⌋).
+	// Scale 1 + s by 2^⌊k/2⌋ (one FMA: s·2^⌊k/2⌋ + 2^⌊k/2⌋) and 2^(k−⌊k/2⌋).
 	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
 	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
 	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
@@ -409,8 +406,8 @@ afffwd_loop:
 	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
 	VSHL   $52, V6.D2, V6.D2
 	VSHL   $52, V2.D2, V2.D2
-	WORD $0x6e66dce7 // fmul v7.2d, v7.2d, v6.2d
-	WORD $0x6e62dce7 // fmul v7.2d, v7.2d, v2.2d
+	VFMLA  V7.D2, V6.D2, V6.D2
+	WORD $0x6e62dcc7 // fmul v7.2d, v6.2d, v2.2d
 	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
 	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
 	VBIT   V6.B16, V28.B16, V7.B16
