@@ -149,7 +149,9 @@ gemm_ret:
 // float64), the coefficients g9…g0 of the polynomial g (see EXP4), 1, ½,
 // 2⁵²·1.5 + 1023 (to build 2ⁿ from n), the overflow and underflow
 // thresholds of math.Exp, +Inf, the sign bit, the mask of the magnitude
-// and 708 (the bound of the fast path).
+// and 708 (the bound of the fast path); then the constants of tanh: the
+// coefficients P0–P2 and Q0–Q2 of math.Tanh's rational function, 0.625,
+// 44.5 and 2.
 #define EXPC_LO 0
 #define EXPC_HI 32
 #define EXPC_LOG2E 64
@@ -174,6 +176,15 @@ gemm_ret:
 #define EXPC_SIGN 672
 #define EXPC_ABS 704
 #define EXPC_FAST 736
+#define EXPC_TP0 768
+#define EXPC_TP1 800
+#define EXPC_TP2 832
+#define EXPC_TQ0 864
+#define EXPC_TQ1 896
+#define EXPC_TQ2 928
+#define EXPC_TBIG 960
+#define EXPC_TCLAMP 992
+#define EXPC_TWO 1024
 DATA expc<>+0(SB)/8, $0xc087500000000000
 DATA expc<>+8(SB)/8, $0xc087500000000000
 DATA expc<>+16(SB)/8, $0xc087500000000000
@@ -270,7 +281,43 @@ DATA expc<>+736(SB)/8, $0x4086200000000000
 DATA expc<>+744(SB)/8, $0x4086200000000000
 DATA expc<>+752(SB)/8, $0x4086200000000000
 DATA expc<>+760(SB)/8, $0x4086200000000000
-GLOBL expc<>(SB), RODATA|NOPTR, $768
+DATA expc<>+768(SB)/8, $0xbfeedc5baafd6f4b
+DATA expc<>+776(SB)/8, $0xbfeedc5baafd6f4b
+DATA expc<>+784(SB)/8, $0xbfeedc5baafd6f4b
+DATA expc<>+792(SB)/8, $0xbfeedc5baafd6f4b
+DATA expc<>+800(SB)/8, $0xc058d26a0e26682d
+DATA expc<>+808(SB)/8, $0xc058d26a0e26682d
+DATA expc<>+816(SB)/8, $0xc058d26a0e26682d
+DATA expc<>+824(SB)/8, $0xc058d26a0e26682d
+DATA expc<>+832(SB)/8, $0xc0993ac030580563
+DATA expc<>+840(SB)/8, $0xc0993ac030580563
+DATA expc<>+848(SB)/8, $0xc0993ac030580563
+DATA expc<>+856(SB)/8, $0xc0993ac030580563
+DATA expc<>+864(SB)/8, $0x405c33f28a581b86
+DATA expc<>+872(SB)/8, $0x405c33f28a581b86
+DATA expc<>+880(SB)/8, $0x405c33f28a581b86
+DATA expc<>+888(SB)/8, $0x405c33f28a581b86
+DATA expc<>+896(SB)/8, $0x40a176fa0e5535fa
+DATA expc<>+904(SB)/8, $0x40a176fa0e5535fa
+DATA expc<>+912(SB)/8, $0x40a176fa0e5535fa
+DATA expc<>+920(SB)/8, $0x40a176fa0e5535fa
+DATA expc<>+928(SB)/8, $0x40b2ec102442040c
+DATA expc<>+936(SB)/8, $0x40b2ec102442040c
+DATA expc<>+944(SB)/8, $0x40b2ec102442040c
+DATA expc<>+952(SB)/8, $0x40b2ec102442040c
+DATA expc<>+960(SB)/8, $0x3fe4000000000000
+DATA expc<>+968(SB)/8, $0x3fe4000000000000
+DATA expc<>+976(SB)/8, $0x3fe4000000000000
+DATA expc<>+984(SB)/8, $0x3fe4000000000000
+DATA expc<>+992(SB)/8, $0x4046400000000000
+DATA expc<>+1000(SB)/8, $0x4046400000000000
+DATA expc<>+1008(SB)/8, $0x4046400000000000
+DATA expc<>+1016(SB)/8, $0x4046400000000000
+DATA expc<>+1024(SB)/8, $0x4000000000000000
+DATA expc<>+1032(SB)/8, $0x4000000000000000
+DATA expc<>+1040(SB)/8, $0x4000000000000000
+DATA expc<>+1048(SB)/8, $0x4000000000000000
+GLOBL expc<>(SB), RODATA|NOPTR, $1056
 
 // EXP4 sets P to exp(X) lane by lane, with math.Exp's results for overflow,
 // underflow, NaN and ±Inf; X is kept, C, K, R and T are clobbered.
@@ -696,4 +743,66 @@ tanhb_loop:
 	VZEROUPPER
 
 tanhb_ret:
+	RET
+
+// func tanhKernel(h *float64, n int)
+//
+// h[i] = tanh(h[i]) by the method of math.Tanh (Cephes): for |x| < 0.625
+// x + x·s·P(s)/Q(s) with s = x², evaluated with the same operations in the
+// same order (no FMA), so that the result is math.Tanh's bit for bit; for
+// |x| ≥ 0.625 1 − 2/(exp(2|x|) + 1) with the sign of x, exp from EXP4FAST
+// with |x| clamped to 44.5 (beyond 44.01 the result rounds to ±1, which is
+// what math.Tanh returns there). ±0 and NaN are kept (NaN quieted).
+// n is a multiple of 4.
+TEXT ·tanhKernel(SB), NOSPLIT, $0-16
+	MOVQ h+0(FP), DI
+	MOVQ n+8(FP), CX
+	SHRQ $2, CX
+	JE   tanh_ret
+
+tanh_loop:
+	VMOVUPD (DI), Y0
+	// Large: Y6 = ±(1 − 2/(exp(2·min(|x|, 44.5)) + 1)).
+	VANDPD  expc<>+EXPC_ABS(SB), Y0, Y1
+	VMINPD  expc<>+EXPC_TCLAMP(SB), Y1, Y2
+	VADDPD  Y2, Y2, Y2
+	EXP4FAST(Y2, Y3, Y4, Y5)
+	VADDPD  expc<>+EXPC_ONE(SB), Y5, Y5
+	VMOVUPD expc<>+EXPC_TWO(SB), Y2
+	VDIVPD  Y5, Y2, Y2
+	VMOVUPD expc<>+EXPC_ONE(SB), Y6
+	VSUBPD  Y2, Y6, Y6
+	VANDPD  expc<>+EXPC_SIGN(SB), Y0, Y2
+	VXORPD  Y2, Y6, Y6
+	// Small: Y7 = x + x·s·((P0·s + P1)·s + P2)/(((s + Q0)·s + Q1)·s + Q2).
+	VMULPD  Y0, Y0, Y2
+	VMULPD  expc<>+EXPC_TP0(SB), Y2, Y3
+	VADDPD  expc<>+EXPC_TP1(SB), Y3, Y3
+	VMULPD  Y2, Y3, Y3
+	VADDPD  expc<>+EXPC_TP2(SB), Y3, Y3
+	VADDPD  expc<>+EXPC_TQ0(SB), Y2, Y4
+	VMULPD  Y2, Y4, Y4
+	VADDPD  expc<>+EXPC_TQ1(SB), Y4, Y4
+	VMULPD  Y2, Y4, Y4
+	VADDPD  expc<>+EXPC_TQ2(SB), Y4, Y4
+	VMULPD  Y2, Y0, Y7
+	VMULPD  Y3, Y7, Y7
+	VDIVPD  Y4, Y7, Y7
+	VADDPD  Y0, Y7, Y7
+	// Choose: large where |x| ≥ 0.625, x where x = 0, x + x where NaN.
+	VCMPPD    $0x1d, expc<>+EXPC_TBIG(SB), Y1, Y3
+	VBLENDVPD Y3, Y6, Y7, Y7
+	VXORPD    Y4, Y4, Y4
+	VCMPPD    $0x00, Y4, Y0, Y3
+	VBLENDVPD Y3, Y0, Y7, Y7
+	VCMPPD    $0x03, Y0, Y0, Y3
+	VADDPD    Y0, Y0, Y4
+	VBLENDVPD Y3, Y4, Y7, Y7
+	VMOVUPD   Y7, (DI)
+	ADDQ      $32, DI
+	DECQ      CX
+	JNE       tanh_loop
+	VZEROUPPER
+
+tanh_ret:
 	RET

@@ -35,3 +35,7 @@ func TestGODEBUGFallback(t *testing.T) {
 		}
 	}
 }
+
+// kernHasTanhBits is true where tanhVec computes |x| < 0.625 with the same
+// roundings as math.Tanh (amd64, where Go does not fuse multiply-adds).
+const kernHasTanhBits = true

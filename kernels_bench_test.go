@@ -262,3 +262,30 @@ func BenchmarkKernelExp(b *testing.B) {
 	})
 	kernSink = dst[0]
 }
+
+// BenchmarkKernelTanh compares tanhVec with a math.Tanh loop on 4096
+// arguments spread over [−3, 3].
+func BenchmarkKernelTanh(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(11, 12))
+	src := make([]float64, 4096)
+	for i := range src {
+		src[i] = 6*rnd.Float64() - 3
+	}
+	h := make([]float64, len(src))
+	b.Run("vec", func(b *testing.B) {
+		b.SetBytes(int64(8 * len(src)))
+		for i := 0; i < b.N; i++ {
+			copy(h, src)
+			tanhVec(h)
+		}
+	})
+	b.Run("math.Tanh", func(b *testing.B) {
+		b.SetBytes(int64(8 * len(src)))
+		for i := 0; i < b.N; i++ {
+			for j, v := range src {
+				h[j] = math.Tanh(v)
+			}
+		}
+	})
+	kernSink = h[0]
+}

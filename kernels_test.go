@@ -760,7 +760,7 @@ func TestActivations(t *testing.T) {
 			g.check(t, name+" tanh")
 			tanhRef(want)
 			for i := range want {
-				if math.Float64bits(g.s()[i]) != math.Float64bits(want[i]) {
+				if !tanhClose(g.s()[i], want[i]) {
 					t.Fatalf("%s: tanh[%d] = %v, want %v", name, i, g.s()[i], want[i])
 				}
 			}
@@ -877,5 +877,79 @@ func TestKernelsAllocate(t *testing.T) {
 				t.Errorf("%s: %v allocations a run", name, a)
 			}
 		}
+	})
+}
+
+// tanhULPBound is the largest distance, in units in the last place, between
+// tanhVec and math.Tanh that the tests allow. Both compute 1 − 2/(e + 1)
+// with e = exp(2|x|) for |x| ≥ 0.625 and differ there only through e (the
+// vector exp against math.Exp, up to 2 ulp apart): near 0.625 one ulp of e
+// moves the result by about 0.4 ulp, and the division and the subtraction
+// round on top, so that the two differ by up to 2 ulp; below 0.625 they perform
+// the same operations and agree bit for bit (on amd64; elsewhere tanhVec is
+// math.Tanh). The measured maximum over TestTanhULP is 2, near 0.63.
+const tanhULPBound = 2
+
+// tanhClose reports whether got is within tanhULPBound of want, with the
+// same sign of zero and both or neither NaN.
+func tanhClose(got, want float64) bool {
+	if math.IsNaN(want) || math.IsNaN(got) {
+		return math.IsNaN(want) && math.IsNaN(got)
+	}
+	if want == 0 {
+		return math.Float64bits(got) == math.Float64bits(want)
+	}
+	return ulpDist(got, want) <= tanhULPBound
+}
+
+// TestTanhULP measures the distance of tanhVec to math.Tanh over dense
+// random samples of [−50, 50], log-uniform magnitudes down to the
+// subnormals, runs around the switch at 0.625 and the saturation at 44.01,
+// and the special values.
+func TestTanhULP(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(21, 22))
+	dense := 1 << 19
+	if testing.Short() {
+		dense = 1 << 15
+	}
+	var args []float64
+	for i := 0; i < dense; i++ {
+		args = append(args, 100*rnd.Float64()-50, 3*rnd.Float64()-1.5)
+		args = append(args, math.Copysign(math.Exp2(-1074*rnd.Float64()), float64(rnd.IntN(2)*2-1)))
+	}
+	for _, p := range []float64{0.625, -0.625, 44.014845965556525, -44.014845965556525, 44.5, 22, 19, 1e-300} {
+		v := p
+		for i := 0; i < 200; i++ {
+			args = append(args, v)
+			v = math.Nextafter(v, math.Inf(1))
+		}
+		v = p
+		for i := 0; i < 200; i++ {
+			v = math.Nextafter(v, math.Inf(-1))
+			args = append(args, v)
+		}
+	}
+	args = append(args, 0, math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, -math.MaxFloat64,
+		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64)
+	forEachPath(t, func(t *testing.T) {
+		h := newGuarded(len(args))
+		copy(h.s(), args)
+		tanhVec(h.s())
+		h.check(t, "tanh")
+		var worst int64
+		var worstX float64
+		for i, x := range args {
+			got, want := h.s()[i], math.Tanh(x)
+			if !tanhClose(got, want) {
+				t.Fatalf("tanh(%v) = %v (%#x), math.Tanh = %v (%#x)", x, got, math.Float64bits(got), want, math.Float64bits(want))
+			}
+			if d := ulpDist(got, want); d > worst && !math.IsNaN(x) {
+				worst, worstX = d, x
+			}
+			if math.Abs(x) < 0.625 && !math.IsNaN(x) && kernHasTanhBits && math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("tanh(%v) = %v, math.Tanh = %v: not bit for bit below 0.625", x, got, want)
+			}
+		}
+		t.Logf("%d arguments, largest distance %d ulp at %v", len(args), worst, worstX)
 	})
 }
