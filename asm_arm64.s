@@ -498,3 +498,134 @@ tanhb_loop:
 
 tanhb_ret:
 	RET
+
+// Constants of tanh in the order tanhKernel loads them (each replicated by
+// VLD1R.P): math.Tanh's P0–P2 and Q0–Q2, 44.5, 1, 2, 1, 0.625.
+DATA tanhc<>+0(SB)/8, $0xbfeedc5baafd6f4b
+DATA tanhc<>+8(SB)/8, $0xc058d26a0e26682d
+DATA tanhc<>+16(SB)/8, $0xc0993ac030580563
+DATA tanhc<>+24(SB)/8, $0x405c33f28a581b86
+DATA tanhc<>+32(SB)/8, $0x40a176fa0e5535fa
+DATA tanhc<>+40(SB)/8, $0x40b2ec102442040c
+DATA tanhc<>+48(SB)/8, $0x4046400000000000
+DATA tanhc<>+56(SB)/8, $0x3ff0000000000000
+DATA tanhc<>+64(SB)/8, $0x4000000000000000
+DATA tanhc<>+72(SB)/8, $0x3ff0000000000000
+DATA tanhc<>+80(SB)/8, $0x3fe4000000000000
+GLOBL tanhc<>(SB), RODATA|NOPTR, $88
+
+// func tanhKernel(h *float64, n int)
+//
+// h[i] = tanh(h[i]) by the method of math.Tanh (Cephes), as tanhKernel in
+// asm_amd64.s: below |x| = 0.625 x + x·s·P(s)/Q(s), s = x², with the
+// multiply-adds of P and Q fused as the Go compiler fuses them in math.Tanh
+// on arm64; above, 1 − 2/(exp(2·min(|x|, 44.5)) + 1) with the sign of x.
+// ±0 and NaN are kept (NaN quieted). n is a multiple of 2.
+TEXT ·tanhKernel(SB), NOSPLIT, $0-16
+	MOVD h+0(FP), R0
+	MOVD n+8(FP), R2
+	LSR  $1, R2
+	CBZ  R2, tanh_ret
+	EXP_CONSTS
+
+tanh_loop:
+	VLD1   (R0), [V0.D2]
+	VMOV   V0.B16, V30.B16
+	MOVD   $tanhc<>(SB), R9
+	// Small: V29 = x + x·s·P/Q.
+	WORD $0x6e60dc01 // fmul v1.2d, v0.2d, v0.2d
+	VLD1R.P 8(R9), [V2.D2]
+	VLD1R.P 8(R9), [V3.D2]
+	VFMLA  V1.D2, V2.D2, V3.D2
+	VLD1R.P 8(R9), [V4.D2]
+	VFMLA  V1.D2, V3.D2, V4.D2
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x4e62d425 // fadd v5.2d, v1.2d, v2.2d
+	VLD1R.P 8(R9), [V6.D2]
+	VFMLA  V1.D2, V5.D2, V6.D2
+	VLD1R.P 8(R9), [V5.D2]
+	VFMLA  V1.D2, V6.D2, V5.D2
+	WORD $0x6e61dc06 // fmul v6.2d, v0.2d, v1.2d
+	WORD $0x6e64dcc6 // fmul v6.2d, v6.2d, v4.2d
+	WORD $0x6e65fcc6 // fdiv v6.2d, v6.2d, v5.2d
+	WORD $0x4e66d41d // fadd v29.2d, v0.2d, v6.2d
+	// Large: V3 = ±(1 − 2/(exp(2·min(|x|, 44.5)) + 1)).
+	WORD $0x4ee0f801 // fabs v1.2d, v0.2d
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x4ee2f420 // fmin v0.2d, v1.2d, v2.2d
+	WORD $0x4e60d400 // fadd v0.2d, v0.2d, v0.2d
+	// V7 = exp(V0): clamp, k = round(x·log2 e), r = x − k·C1 − k·C2.
+	WORD $0x4e68f401 // fmax v1.2d, v0.2d, v8.2d
+	WORD $0x4ee9f421 // fmin v1.2d, v1.2d, v9.2d
+	WORD $0x6e6adc22 // fmul v2.2d, v1.2d, v10.2d
+	WORD $0x4e618842 // frintn v2.2d, v2.2d
+	VMOV   V1.B16, V3.B16
+	VFMLS  V11.D2, V2.D2, V3.D2
+	VFMLS  V12.D2, V2.D2, V3.D2
+	// g(r) by Horner from g9 down to g0, alternating V4 and V5.
+	VMOV   V13.B16, V4.B16
+	VMOV   V14.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V15.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V16.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V17.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V18.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V19.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V20.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V21.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V22.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	// s = r + r²·g.
+	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
+	VMOV   V3.B16, V7.B16
+	VFMLA  V5.D2, V6.D2, V7.D2
+	// Scale 1 + s by 2^⌊k/2⌋ (one FMA: s·2^⌊k/2⌋ + 2^⌊k/2⌋) and 2^(k−⌊k/2⌋).
+	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
+	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
+	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD $0x4e79d4c6 // fadd v6.2d, v6.2d, v25.2d
+	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
+	VSHL   $52, V6.D2, V6.D2
+	VSHL   $52, V2.D2, V2.D2
+	VFMLA  V7.D2, V6.D2, V6.D2
+	WORD $0x6e62dcc7 // fmul v7.2d, v6.2d, v2.2d
+	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
+	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
+	VBIT   V6.B16, V28.B16, V7.B16
+	WORD $0x6ee0e766 // fcmgt v6.2d, v27.2d, v0.2d
+	VEOR   V4.B16, V4.B16, V4.B16
+	VBIT   V6.B16, V4.B16, V7.B16
+	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
+	VBIF   V6.B16, V0.B16, V7.B16
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x4e62d4e7 // fadd v7.2d, v7.2d, v2.2d
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x6e67fc42 // fdiv v2.2d, v2.2d, v7.2d
+	VLD1R.P 8(R9), [V3.D2]
+	WORD $0x4ee2d463 // fsub v3.2d, v3.2d, v2.2d
+	WORD $0x4ee0ebc4 // fcmlt v4.2d, v30.2d, #0.0
+	WORD $0x6ee0f865 // fneg v5.2d, v3.2d
+	VBIT   V4.B16, V5.B16, V3.B16
+	// Choose: large where |x| ≥ 0.625, x where x = 0, x + x where NaN.
+	WORD $0x4ee0fbc1 // fabs v1.2d, v30.2d
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x6e62e424 // fcmge v4.2d, v1.2d, v2.2d
+	VBIT   V4.B16, V3.B16, V29.B16
+	WORD $0x4ee0dbc4 // fcmeq v4.2d, v30.2d, #0.0
+	VBIT   V4.B16, V30.B16, V29.B16
+	WORD $0x4e7ee7c4 // fcmeq v4.2d, v30.2d, v30.2d
+	WORD $0x4e7ed7c5 // fadd v5.2d, v30.2d, v30.2d
+	VBIF   V4.B16, V5.B16, V29.B16
+	VST1.P [V29.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, tanh_loop
+
+tanh_ret:
+	RET

@@ -18,9 +18,6 @@ var kernUseAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 // packed panel: three YMM words.
 const gemmNR = 12
 
-// kernHasTanh reports whether tanhKernel is written for this architecture.
-const kernHasTanh = true
-
 // kernVecWidth is the number of float64 lanes of one vector register.
 const kernVecWidth = 4
 

@@ -14,13 +14,6 @@ var kernUseAsm = true
 // packed panel: four 2-lane NEON registers.
 const gemmNR = 8
 
-// kernHasTanh reports whether tanhKernel is written for this architecture:
-// not yet on arm64, where tanhVec is math.Tanh.
-const kernHasTanh = false
-
-// tanhKernel is not written for arm64 (kernHasTanh is false).
-func tanhKernel(h *float64, n int) { panic("flow: no tanhKernel on arm64") }
-
 // kernVecWidth is the number of float64 lanes of one vector register.
 const kernVecWidth = 2
 
@@ -44,3 +37,6 @@ func reluBackwardKernel(dh, h *float64, n int)
 
 //go:noescape
 func tanhBackwardKernel(dh, h *float64, n int)
+
+//go:noescape
+func tanhKernel(h *float64, n int)

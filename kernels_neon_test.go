@@ -28,12 +28,20 @@ var neonBase = map[string]struct {
 	"fmin":   {0x4ee0f400, 3},
 	"fcmgt":  {0x6ee0e400, 3},
 	"fcmeq":  {0x4e60e400, 3},
+	"fcmge":  {0x6e60e400, 3},
+	"fdiv":   {0x6e60fc00, 3},
 	"frintn": {0x4e618800, 2},
 	"frintm": {0x4e619800, 2},
 	"fneg":   {0x6ee0f800, 2},
-	"fcmlt":  {0x4ee0e800, 2}, // compare with #0.0
-	"fcmle":  {0x6ee0d800, 2}, // compare with #0.0
+	"fabs":   {0x4ee0f800, 2},
 	"faddp":  {0x7e70d800, 2}, // scalar: faddp Dd, Vn.2D
+}
+
+// neonZeroBase holds the compare-with-zero forms (Vd, Vn, #0.0).
+var neonZeroBase = map[string]uint32{
+	"fcmlt": 0x4ee0e800,
+	"fcmle": 0x6ee0d800,
+	"fcmeq": 0x4ee0d800,
 }
 
 var neonSyntax = regexp.MustCompile(`^(\w+) ([vd])(\d+)(?:\.2d)?, v(\d+)\.2d(?:, v(\d+)\.2d|, #0\.0)?$`)
@@ -44,16 +52,16 @@ func encodeNEON(text string) (uint32, error) {
 	if m == nil {
 		return 0, fmt.Errorf("cannot parse %q", text)
 	}
-	op, ok := neonBase[m[1]]
-	if !ok {
-		return 0, fmt.Errorf("unknown instruction %q", m[1])
-	}
 	if (m[2] == "d") != (m[1] == "faddp") {
 		return 0, fmt.Errorf("bad destination in %q", text)
 	}
-	zero := strings.HasSuffix(text, "#0.0")
-	if zero != (m[1] == "fcmlt" || m[1] == "fcmle") {
-		return 0, fmt.Errorf("bad operands in %q", text)
+	op, ok := neonBase[m[1]]
+	if strings.HasSuffix(text, "#0.0") {
+		op.base, ok = neonZeroBase[m[1]]
+		op.regs = 2
+	}
+	if !ok {
+		return 0, fmt.Errorf("unknown instruction %q", text)
 	}
 	if (m[5] != "") != (op.regs == 3) {
 		return 0, fmt.Errorf("wrong number of operands in %q", text)
@@ -97,6 +105,10 @@ func TestNEONEncoder(t *testing.T) {
 		{"fcmlt v1.2d, v2.2d, #0.0", 0x4ee0e841},
 		{"fcmle v1.2d, v2.2d, #0.0", 0x6ee0d841},
 		{"faddp d1, v2.2d", 0x7e70d841},
+		{"fdiv v1.2d, v2.2d, v3.2d", 0x6e63fc41},
+		{"fabs v1.2d, v2.2d", 0x4ee0f841},
+		{"fcmge v1.2d, v2.2d, v3.2d", 0x6e63e441},
+		{"fcmeq v1.2d, v2.2d, #0.0", 0x4ee0d841},
 	} {
 		w, err := encodeNEON(c.text)
 		if err != nil || w != c.word {
