@@ -806,3 +806,26 @@ tanh_loop:
 
 tanh_ret:
 	RET
+
+// func addKernel(dst, src *float64, n int)
+//
+// dst[i] += src[i] for i < n; n is a multiple of 4.
+TEXT ·addKernel(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JE   add_ret
+
+add_loop:
+	VMOVUPD (DI), Y0
+	VADDPD  (SI), Y0, Y0
+	VMOVUPD Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     add_loop
+	VZEROUPPER
+
+add_ret:
+	RET

@@ -629,3 +629,24 @@ tanh_loop:
 
 tanh_ret:
 	RET
+
+// func addKernel(dst, src *float64, n int)
+//
+// dst[i] += src[i] for i < n; n is a multiple of 2.
+TEXT ·addKernel(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $1, R2
+	CBZ  R2, add_ret
+
+add_loop:
+	VLD1   (R0), [V0.D2]
+	VLD1.P 16(R1), [V1.D2]
+	WORD $0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	VST1.P [V0.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, add_loop
+
+add_ret:
+	RET

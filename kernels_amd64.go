@@ -44,3 +44,6 @@ func tanhBackwardKernel(dh, h *float64, n int)
 
 //go:noescape
 func tanhKernel(h *float64, n int)
+
+//go:noescape
+func addKernel(dst, src *float64, n int)

@@ -169,7 +169,8 @@ func gemmBlocked(g *gemmJob) {
 					}
 					// Edge tile: through the scratch tiles.
 					a, rs, ps := &g.a[g.aIndex(i, pc)], g.rs, g.ps
-					if rows < gemmMR {
+					if rows < gemmMR && g.ts == 0 {
+						// (Slivers are zero padded to whole tiles.)
 						for r := 0; r < gemmMR; r++ {
 							ta := tmpA[r*kc : r*kc+kc]
 							if r < rows {
@@ -350,13 +351,19 @@ func denseBackwardX(dx, dy, w []float64, n, in, out int) {
 	kernScratchPool.Put(s)
 }
 
-// kernColSumAdd adds the column sums of the n×out matrix dy to db.
+// kernColSumAdd adds the column sums of the n×out matrix dy to db, row
+// after row (as the references do), the vector part of each row by
+// addKernel.
 func kernColSumAdd(db, dy []float64, n, out int) {
 	db = db[:out]
+	m := out &^ (kernVecWidth - 1)
 	for i := 0; i < n; i++ {
 		row := dy[i*out : i*out+out]
-		for k, g := range row {
-			db[k] += g
+		if m > 0 {
+			addKernel(&db[0], &row[0], m)
+		}
+		for k := m; k < out; k++ {
+			db[k] += row[k]
 		}
 	}
 }
@@ -419,11 +426,38 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 		kernColSumAdd(db, dy, n, out)
 		return
 	}
+	if out > 2*in {
+		denseBackwardWT(dw, db, dy, x, n, in, out)
+		return
+	}
 	s := kernGetScratch(kernPackedLen(n, in) + kernSliversLen(n, out))
 	bp, ap := (*s)[:kernPackedLen(n, in)], (*s)[kernPackedLen(n, in):]
 	kernPackRows(bp, x, in, n, in)
 	kernPackSlivers(ap, db[:out], dy, out, n, out)
 	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
+	kernScratchPool.Put(s)
+}
+
+// denseBackwardWT is denseBackwardW for out > 2·in, where packing dY in
+// slivers (the larger operand, in the slower packing) costs more than the
+// product: it computes dWᵀ = Xᵀ·dY into scratch, X in slivers and dY in
+// panels, and adds its transpose to dW.
+func denseBackwardWT(dw, db, dy, x []float64, n, in, out int) {
+	kernColSumAdd(db, dy, n, out)
+	lb, la := kernPackedLen(n, out), kernSliversLen(n, in)
+	s := kernGetScratch(lb + la + in*out + kernPadLen(out))
+	sc := *s
+	bp, ap, ct, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+in*out], sc[lb+la+in*out:]
+	clear(zero)
+	kernPackSlivers(ap, nil, x, in, n, in)
+	kernPackRows(bp, dy, out, n, out)
+	gemmBlocked(&gemmJob{c: ct, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: in, n: out, k: n, bp: bp, init: zero})
+	for j := 0; j < in; j++ {
+		row := ct[j*out : j*out+out]
+		for k, v := range row {
+			dw[k*in+j] += v
+		}
+	}
 	kernScratchPool.Put(s)
 }
 
