@@ -829,3 +829,80 @@ add_loop:
 
 add_ret:
 	RET
+
+// func packTransKernel(dst, src *float64, lds, k int)
+//
+// Packs one full panel of Wᵀ: dst[p*12+c] = src[c*lds+p] for c < 12,
+// p < k; k is a multiple of 4. Each group of 4 rows of src is read 4
+// values of p at a time and transposed 4×4 in registers.
+TEXT ·packTransKernel(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	MOVQ k+24(FP), CX
+	SHLQ $3, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (SI)(R8*4), R10
+	LEAQ (R10)(R8*4), R11
+	SHRQ $2, CX
+	JE   packt_ret
+
+packt_loop:
+	VMOVUPD    (SI), Y0
+	VMOVUPD    (SI)(R8*1), Y1
+	VMOVUPD    (SI)(R8*2), Y2
+	VMOVUPD    (SI)(R9*1), Y3
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y7
+	VPERM2F128 $0x20, Y6, Y4, Y0
+	VPERM2F128 $0x20, Y7, Y5, Y1
+	VPERM2F128 $0x31, Y6, Y4, Y2
+	VPERM2F128 $0x31, Y7, Y5, Y3
+	VMOVUPD    Y0, 0(DI)
+	VMOVUPD    Y1, 96(DI)
+	VMOVUPD    Y2, 192(DI)
+	VMOVUPD    Y3, 288(DI)
+	VMOVUPD    (R10), Y0
+	VMOVUPD    (R10)(R8*1), Y1
+	VMOVUPD    (R10)(R8*2), Y2
+	VMOVUPD    (R10)(R9*1), Y3
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y7
+	VPERM2F128 $0x20, Y6, Y4, Y0
+	VPERM2F128 $0x20, Y7, Y5, Y1
+	VPERM2F128 $0x31, Y6, Y4, Y2
+	VPERM2F128 $0x31, Y7, Y5, Y3
+	VMOVUPD    Y0, 32(DI)
+	VMOVUPD    Y1, 128(DI)
+	VMOVUPD    Y2, 224(DI)
+	VMOVUPD    Y3, 320(DI)
+	VMOVUPD    (R11), Y0
+	VMOVUPD    (R11)(R8*1), Y1
+	VMOVUPD    (R11)(R8*2), Y2
+	VMOVUPD    (R11)(R9*1), Y3
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y7
+	VPERM2F128 $0x20, Y6, Y4, Y0
+	VPERM2F128 $0x20, Y7, Y5, Y1
+	VPERM2F128 $0x31, Y6, Y4, Y2
+	VPERM2F128 $0x31, Y7, Y5, Y3
+	VMOVUPD    Y0, 64(DI)
+	VMOVUPD    Y1, 160(DI)
+	VMOVUPD    Y2, 256(DI)
+	VMOVUPD    Y3, 352(DI)
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $384, DI
+	DECQ CX
+	JNE  packt_loop
+	VZEROUPPER
+
+packt_ret:
+	RET

@@ -47,3 +47,10 @@ func tanhKernel(h *float64, n int)
 
 //go:noescape
 func addKernel(dst, src *float64, n int)
+
+// kernFastPackTrans reports whether packTransKernel is written for this
+// architecture.
+const kernFastPackTrans = true
+
+//go:noescape
+func packTransKernel(dst, src *float64, lds, k int)

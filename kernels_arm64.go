@@ -43,3 +43,9 @@ func tanhKernel(h *float64, n int)
 
 //go:noescape
 func addKernel(dst, src *float64, n int)
+
+// kernFastPackTrans reports whether packTransKernel is written for this
+// architecture: not on arm64, where kernPackTrans is plain Go.
+const kernFastPackTrans = false
+
+func packTransKernel(dst, src *float64, lds, k int) { panic("flow: no packTransKernel on arm64") }

@@ -273,7 +273,12 @@ func kernPackTrans(bp, b []float64, ldb, k, n int) {
 		j0 := q * nr
 		cols := min(nr, n-j0)
 		panel := bp[q*k*nr : (q+1)*k*nr]
-		for p0 := 0; p0 < k; p0 += blk {
+		start := 0
+		if kernFastPackTrans && cols == nr && k >= 4 {
+			start = k &^ 3
+			packTransKernel(&panel[0], &b[j0*ldb], ldb, start)
+		}
+		for p0 := start; p0 < k; p0 += blk {
 			p1 := min(p0+blk, k)
 			dst := panel[p0*nr : p1*nr]
 			for j := 0; j < cols; j++ {
