@@ -8,6 +8,17 @@ package flow
 
 // Without assembly every kernel is its plain-Go reference.
 
+// kernUseAsm is false: there is no assembly to select. (The tests flip it on
+// the architectures that have some.)
+var kernUseAsm = false
+
+// kernVecWidth is the nominal vector width the tests size their lengths by.
+const kernVecWidth = 4
+
+// gemmNR is the nominal width of a micro-kernel tile the tests size their
+// shapes by.
+const gemmNR = 12
+
 func denseForward(y, x, w, b []float64, n, in, out int)  { denseForwardRef(y, x, w, b, n, in, out) }
 func denseBackwardX(dx, dy, w []float64, n, in, out int) { denseBackwardXRef(dx, dy, w, n, in, out) }
 func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {

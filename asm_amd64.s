@@ -1,0 +1,908 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build !purego
+
+#include "textflag.h"
+
+// AVX2+FMA kernels. The Go side (kernels_simd.go, kernels_amd64.go) calls
+// them only when the CPU has AVX2 and FMA, and only with lengths that are
+// multiples of 4 for the vector loops.
+
+// func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
+//
+// For each of tiles tiles t, i < 4, j < 12:
+//
+//	c[(4t+i)*ldc+j] = s + Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*12+j]
+//
+// the sum over p running in increasing p on top of s, which is init[j] if
+// init is not nil (c is then only written) and c[(4t+i)*ldc+j] otherwise.
+// so that A may be row-major (rs = lda, ps = 1, ts = 4·lda), a transposed
+// row-major matrix read in place (rs = 1, ps = its leading dimension,
+// ts = 4) or packed in slivers of 4 rows (rs = 1, ps = 4, ts = 4·k).
+// The 4×12 block of sums lives in Y0–Y11; each step loads one row of the
+// packed panel (Y12–Y14) and broadcasts one element of each row of a (Y15).
+#define GEMM_STEP(boff) \
+	VMOVUPD boff(BX), Y12 \
+	VMOVUPD boff+32(BX), Y13 \
+	VMOVUPD boff+64(BX), Y14 \
+	VBROADCASTSD (SI), Y15 \
+	VFMADD231PD Y12, Y15, Y0 \
+	VFMADD231PD Y13, Y15, Y1 \
+	VFMADD231PD Y14, Y15, Y2 \
+	VBROADCASTSD (SI)(R8*1), Y15 \
+	VFMADD231PD Y12, Y15, Y3 \
+	VFMADD231PD Y13, Y15, Y4 \
+	VFMADD231PD Y14, Y15, Y5 \
+	VBROADCASTSD (SI)(R8*2), Y15 \
+	VFMADD231PD Y12, Y15, Y6 \
+	VFMADD231PD Y13, Y15, Y7 \
+	VFMADD231PD Y14, Y15, Y8 \
+	VBROADCASTSD (SI)(R9*1), Y15 \
+	VFMADD231PD Y12, Y15, Y9 \
+	VFMADD231PD Y13, Y15, Y10 \
+	VFMADD231PD Y14, Y15, Y11 \
+	ADDQ AX, SI
+
+#define GEMM_LOAD(row, a0, a1, a2) \
+	VMOVUPD (row), a0 \
+	VMOVUPD 32(row), a1 \
+	VMOVUPD 64(row), a2
+
+#define GEMM_STORE(row, a0, a1, a2) \
+	VMOVUPD a0, (row) \
+	VMOVUPD a1, 32(row) \
+	VMOVUPD a2, 64(row)
+
+TEXT ·gemmKernel(SB), NOSPLIT, $0-80
+	MOVQ  k+56(FP), R11
+	TESTQ R11, R11
+	JLE   gemm_ret
+	MOVQ  tiles+64(FP), R12
+	TESTQ R12, R12
+	JLE   gemm_ret
+	MOVQ  c+0(FP), DI
+	MOVQ  ldc+8(FP), R10
+	MOVQ  a+16(FP), R13
+	MOVQ  rs+24(FP), R8
+	MOVQ  ps+32(FP), AX
+	MOVQ  b+48(FP), DX
+	SHLQ  $3, R10
+	SHLQ  $3, R8
+	SHLQ  $3, AX
+	LEAQ  (R8)(R8*2), R9
+
+gemm_tile:
+	MOVQ  R13, SI
+	MOVQ  DX, BX
+	MOVQ  R11, CX
+	MOVQ  init+72(FP), R14
+	TESTQ R14, R14
+	JE    gemm_loadc
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD 64(R14), Y2
+	VMOVAPD Y0, Y3
+	VMOVAPD Y1, Y4
+	VMOVAPD Y2, Y5
+	VMOVAPD Y0, Y6
+	VMOVAPD Y1, Y7
+	VMOVAPD Y2, Y8
+	VMOVAPD Y0, Y9
+	VMOVAPD Y1, Y10
+	VMOVAPD Y2, Y11
+	JMP     gemm_steps
+
+gemm_loadc:
+	MOVQ DI, R14
+	GEMM_LOAD(R14, Y0, Y1, Y2)
+	ADDQ R10, R14
+	GEMM_LOAD(R14, Y3, Y4, Y5)
+	ADDQ R10, R14
+	GEMM_LOAD(R14, Y6, Y7, Y8)
+	ADDQ R10, R14
+	GEMM_LOAD(R14, Y9, Y10, Y11)
+
+gemm_steps:
+	CMPQ CX, $4
+	JLT  gemm_tail
+
+gemm_loop4:
+	GEMM_STEP(0)
+	GEMM_STEP(96)
+	GEMM_STEP(192)
+	GEMM_STEP(288)
+	ADDQ  $384, BX
+	SUBQ  $4, CX
+	CMPQ  CX, $4
+	JGE   gemm_loop4
+	TESTQ CX, CX
+	JE    gemm_store
+
+gemm_tail:
+	GEMM_STEP(0)
+	ADDQ $96, BX
+	DECQ CX
+	JNE  gemm_tail
+
+gemm_store:
+	GEMM_STORE(DI, Y0, Y1, Y2)
+	ADDQ R10, DI
+	GEMM_STORE(DI, Y3, Y4, Y5)
+	ADDQ R10, DI
+	GEMM_STORE(DI, Y6, Y7, Y8)
+	ADDQ R10, DI
+	GEMM_STORE(DI, Y9, Y10, Y11)
+	ADDQ R10, DI
+	MOVQ ts+40(FP), CX
+	LEAQ (R13)(CX*8), R13
+	DECQ R12
+	JNE  gemm_tile
+	VZEROUPPER
+
+gemm_ret:
+	RET
+
+// Constants of the vector exp, each repeated in the 4 lanes of a YMM word:
+// the clamps of the argument, log2(e), ln(2) = C1 + C2 (C1 the nearest
+// float64), the coefficients g9…g0 of the polynomial g (see EXP4), 1, ½,
+// 2⁵²·1.5 + 1023 (to build 2ⁿ from n), the overflow and underflow
+// thresholds of math.Exp, +Inf, the sign bit, the mask of the magnitude
+// and 708 (the bound of the fast path); then the constants of tanh: the
+// coefficients P0–P2 and Q0–Q2 of math.Tanh's rational function, 0.625,
+// 44.5 and 2.
+#define EXPC_LO 0
+#define EXPC_HI 32
+#define EXPC_LOG2E 64
+#define EXPC_C1 96
+#define EXPC_C2 128
+#define EXPC_G9 160
+#define EXPC_G8 192
+#define EXPC_G7 224
+#define EXPC_G6 256
+#define EXPC_G5 288
+#define EXPC_G4 320
+#define EXPC_G3 352
+#define EXPC_G2 384
+#define EXPC_G1 416
+#define EXPC_G0 448
+#define EXPC_ONE 480
+#define EXPC_HALF 512
+#define EXPC_BIAS 544
+#define EXPC_OF 576
+#define EXPC_UF 608
+#define EXPC_INF 640
+#define EXPC_SIGN 672
+#define EXPC_ABS 704
+#define EXPC_FAST 736
+#define EXPC_TP0 768
+#define EXPC_TP1 800
+#define EXPC_TP2 832
+#define EXPC_TQ0 864
+#define EXPC_TQ1 896
+#define EXPC_TQ2 928
+#define EXPC_TBIG 960
+#define EXPC_TCLAMP 992
+#define EXPC_TWO 1024
+DATA expc<>+0(SB)/8, $0xc087500000000000
+DATA expc<>+8(SB)/8, $0xc087500000000000
+DATA expc<>+16(SB)/8, $0xc087500000000000
+DATA expc<>+24(SB)/8, $0xc087500000000000
+DATA expc<>+32(SB)/8, $0x4086300000000000
+DATA expc<>+40(SB)/8, $0x4086300000000000
+DATA expc<>+48(SB)/8, $0x4086300000000000
+DATA expc<>+56(SB)/8, $0x4086300000000000
+DATA expc<>+64(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+72(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+80(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+88(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+96(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+104(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+112(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+120(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+128(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+136(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+144(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+152(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+160(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+168(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+176(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+184(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+192(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+200(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+208(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+216(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+224(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+232(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+240(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+248(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+256(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+264(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+272(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+280(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+288(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+296(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+304(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+312(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+320(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+328(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+336(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+344(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+352(SB)/8, $0x3f811111111109b5
+DATA expc<>+360(SB)/8, $0x3f811111111109b5
+DATA expc<>+368(SB)/8, $0x3f811111111109b5
+DATA expc<>+376(SB)/8, $0x3f811111111109b5
+DATA expc<>+384(SB)/8, $0x3fa5555555553d68
+DATA expc<>+392(SB)/8, $0x3fa5555555553d68
+DATA expc<>+400(SB)/8, $0x3fa5555555553d68
+DATA expc<>+408(SB)/8, $0x3fa5555555553d68
+DATA expc<>+416(SB)/8, $0x3fc5555555555556
+DATA expc<>+424(SB)/8, $0x3fc5555555555556
+DATA expc<>+432(SB)/8, $0x3fc5555555555556
+DATA expc<>+440(SB)/8, $0x3fc5555555555556
+DATA expc<>+448(SB)/8, $0x3fe0000000000001
+DATA expc<>+456(SB)/8, $0x3fe0000000000001
+DATA expc<>+464(SB)/8, $0x3fe0000000000001
+DATA expc<>+472(SB)/8, $0x3fe0000000000001
+DATA expc<>+480(SB)/8, $0x3ff0000000000000
+DATA expc<>+488(SB)/8, $0x3ff0000000000000
+DATA expc<>+496(SB)/8, $0x3ff0000000000000
+DATA expc<>+504(SB)/8, $0x3ff0000000000000
+DATA expc<>+512(SB)/8, $0x3fe0000000000000
+DATA expc<>+520(SB)/8, $0x3fe0000000000000
+DATA expc<>+528(SB)/8, $0x3fe0000000000000
+DATA expc<>+536(SB)/8, $0x3fe0000000000000
+DATA expc<>+544(SB)/8, $0x43380000000003ff
+DATA expc<>+552(SB)/8, $0x43380000000003ff
+DATA expc<>+560(SB)/8, $0x43380000000003ff
+DATA expc<>+568(SB)/8, $0x43380000000003ff
+DATA expc<>+576(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+584(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+592(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+600(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+608(SB)/8, $0xc0874910d52d3051
+DATA expc<>+616(SB)/8, $0xc0874910d52d3051
+DATA expc<>+624(SB)/8, $0xc0874910d52d3051
+DATA expc<>+632(SB)/8, $0xc0874910d52d3051
+DATA expc<>+640(SB)/8, $0x7ff0000000000000
+DATA expc<>+648(SB)/8, $0x7ff0000000000000
+DATA expc<>+656(SB)/8, $0x7ff0000000000000
+DATA expc<>+664(SB)/8, $0x7ff0000000000000
+DATA expc<>+672(SB)/8, $0x8000000000000000
+DATA expc<>+680(SB)/8, $0x8000000000000000
+DATA expc<>+688(SB)/8, $0x8000000000000000
+DATA expc<>+696(SB)/8, $0x8000000000000000
+DATA expc<>+704(SB)/8, $0x7fffffffffffffff
+DATA expc<>+712(SB)/8, $0x7fffffffffffffff
+DATA expc<>+720(SB)/8, $0x7fffffffffffffff
+DATA expc<>+728(SB)/8, $0x7fffffffffffffff
+DATA expc<>+736(SB)/8, $0x4086200000000000
+DATA expc<>+744(SB)/8, $0x4086200000000000
+DATA expc<>+752(SB)/8, $0x4086200000000000
+DATA expc<>+760(SB)/8, $0x4086200000000000
+DATA expc<>+768(SB)/8, $0xbfeedc5baafd6f4b
+DATA expc<>+776(SB)/8, $0xbfeedc5baafd6f4b
+DATA expc<>+784(SB)/8, $0xbfeedc5baafd6f4b
+DATA expc<>+792(SB)/8, $0xbfeedc5baafd6f4b
+DATA expc<>+800(SB)/8, $0xc058d26a0e26682d
+DATA expc<>+808(SB)/8, $0xc058d26a0e26682d
+DATA expc<>+816(SB)/8, $0xc058d26a0e26682d
+DATA expc<>+824(SB)/8, $0xc058d26a0e26682d
+DATA expc<>+832(SB)/8, $0xc0993ac030580563
+DATA expc<>+840(SB)/8, $0xc0993ac030580563
+DATA expc<>+848(SB)/8, $0xc0993ac030580563
+DATA expc<>+856(SB)/8, $0xc0993ac030580563
+DATA expc<>+864(SB)/8, $0x405c33f28a581b86
+DATA expc<>+872(SB)/8, $0x405c33f28a581b86
+DATA expc<>+880(SB)/8, $0x405c33f28a581b86
+DATA expc<>+888(SB)/8, $0x405c33f28a581b86
+DATA expc<>+896(SB)/8, $0x40a176fa0e5535fa
+DATA expc<>+904(SB)/8, $0x40a176fa0e5535fa
+DATA expc<>+912(SB)/8, $0x40a176fa0e5535fa
+DATA expc<>+920(SB)/8, $0x40a176fa0e5535fa
+DATA expc<>+928(SB)/8, $0x40b2ec102442040c
+DATA expc<>+936(SB)/8, $0x40b2ec102442040c
+DATA expc<>+944(SB)/8, $0x40b2ec102442040c
+DATA expc<>+952(SB)/8, $0x40b2ec102442040c
+DATA expc<>+960(SB)/8, $0x3fe4000000000000
+DATA expc<>+968(SB)/8, $0x3fe4000000000000
+DATA expc<>+976(SB)/8, $0x3fe4000000000000
+DATA expc<>+984(SB)/8, $0x3fe4000000000000
+DATA expc<>+992(SB)/8, $0x4046400000000000
+DATA expc<>+1000(SB)/8, $0x4046400000000000
+DATA expc<>+1008(SB)/8, $0x4046400000000000
+DATA expc<>+1016(SB)/8, $0x4046400000000000
+DATA expc<>+1024(SB)/8, $0x4000000000000000
+DATA expc<>+1032(SB)/8, $0x4000000000000000
+DATA expc<>+1040(SB)/8, $0x4000000000000000
+DATA expc<>+1048(SB)/8, $0x4000000000000000
+GLOBL expc<>(SB), RODATA|NOPTR, $1056
+
+// EXP4 sets P to exp(X) lane by lane, with math.Exp's results for overflow,
+// underflow, NaN and ±Inf; X is kept, C, K, R and T are clobbered.
+//
+// With x clamped to [−746, 710], k = round(x·log2 e) and r = x − k·ln2
+// (k·C1 subtracted exactly by one FMA, then k·C2), |r| ≤ ln2/2 + 2⁻⁴⁰ and
+// exp(x) = 2ᵏ·exp(r). exp(r) = 1 + s, s = r + r²·g(r), with g the polynomial of
+// degree 9 that interpolates (exp(r) − 1 − r)/r² at the 10 Chebyshev nodes
+// of [−ln2/2, ln2/2]: with its coefficients rounded to float64,
+// |1 + r + r²·g(r) − exp(r)| < 1.6e-17·exp(r) on the interval (0.07 ulp). 2ᵏ is
+// applied as 2^⌊k/2⌋·2^(k−⌊k/2⌋), each factor a normal float64, so that the
+// product overflows or goes subnormal with a single rounding at the end;
+// the first factor by one FMA, s·2^⌊k/2⌋ + 2^⌊k/2⌋, which rounds (1 + s)·2^⌊k/2⌋
+// once.
+#define EXP4(X, C, K, R, P, T) \
+	VMAXPD       expc<>+EXPC_LO(SB), X, C \
+	VMINPD       expc<>+EXPC_HI(SB), C, C \
+	VMULPD       expc<>+EXPC_LOG2E(SB), C, K \
+	VROUNDPD     $0, K, K \
+	VMOVAPD      C, R \
+	VFNMADD231PD expc<>+EXPC_C1(SB), K, R \
+	VFNMADD231PD expc<>+EXPC_C2(SB), K, R \
+	VMOVUPD      expc<>+EXPC_G9(SB), P \
+	VFMADD213PD  expc<>+EXPC_G8(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G7(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G6(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G5(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G4(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G3(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G2(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G1(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G0(SB), R, P \
+	VMULPD       R, R, T \
+	VFMADD213PD  R, T, P \
+	VMULPD       expc<>+EXPC_HALF(SB), K, T \
+	VROUNDPD     $1, T, T \
+	VSUBPD       T, K, K \
+	VADDPD       expc<>+EXPC_BIAS(SB), T, T \
+	VADDPD       expc<>+EXPC_BIAS(SB), K, K \
+	VPSLLQ       $52, T, T \
+	VPSLLQ       $52, K, K \
+	VFMADD213PD  T, T, P \
+	VMULPD       K, P, P \
+	VCMPPD       $0x1e, expc<>+EXPC_OF(SB), X, T \
+	VBLENDVPD    T, expc<>+EXPC_INF(SB), P, P \
+	VCMPPD       $0x11, expc<>+EXPC_UF(SB), X, T \
+	VANDNPD      P, T, P \
+	VCMPPD       $3, X, X, T \
+	VBLENDVPD    T, X, P, P
+
+// EXP4FAST sets P to exp(X) lane by lane where every lane has |x| ≤ 708
+// (so that 2ᵏ and the result are normal): the method of EXP4 without the
+// clamps, the special cases and the split scaling. k comes from one FMA,
+// x·log2e + (1.5·2⁵² + 1023), which rounds x·log2 e to the nearest integer
+// k and leaves k + 1023 in the low bits, so that a shift by 52 makes 2ᵏ,
+// and the result is one FMA, s·2ᵏ + 2ᵏ. X, K and R are clobbered.
+#define EXP4FAST(X, K, R, P) \
+	VMOVUPD      expc<>+EXPC_BIAS(SB), K \
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), X, K \
+	VMOVAPD      X, R \
+	VSUBPD       expc<>+EXPC_BIAS(SB), K, X \
+	VFNMADD231PD expc<>+EXPC_C1(SB), X, R \
+	VFNMADD231PD expc<>+EXPC_C2(SB), X, R \
+	VMOVUPD      expc<>+EXPC_G9(SB), P \
+	VFMADD213PD  expc<>+EXPC_G8(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G7(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G6(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G5(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G4(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G3(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G2(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G1(SB), R, P \
+	VFMADD213PD  expc<>+EXPC_G0(SB), R, P \
+	VMULPD       R, R, X \
+	VFMADD213PD  R, X, P \
+	VPSLLQ       $52, K, K \
+	VFMADD213PD  K, K, P
+
+// EXP4CHECK jumps to slow unless every lane of X has |x| ≤ 708 (NaN
+// included in the slow path). T is clobbered, and AX.
+#define EXP4CHECK(X, T, slow) \
+	VANDPD    expc<>+EXPC_ABS(SB), X, T \
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), T, T \
+	VMOVMSKPD T, AX \
+	TESTL     AX, AX \
+	JNZ       slow
+
+// func expKernel(dst, src *float64, n int)
+//
+// dst[i] = exp(src[i]) for i < n; n is a multiple of 4.
+TEXT ·expKernel(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JE   exp_ret
+	CMPQ CX, $4
+	JLT  exp_loop
+
+	// Four vectors a step, interleaved instruction by instruction (EXP4FAST
+	// on Y0–Y3, Y4–Y7, Y8–Y11, Y12–Y15), one check for all four.
+exp_loop4:
+	VMOVUPD   0(SI), Y0
+	VMOVUPD   32(SI), Y4
+	VMOVUPD   64(SI), Y8
+	VMOVUPD   96(SI), Y12
+	VANDPD    expc<>+EXPC_ABS(SB), Y0, Y1
+	VANDPD    expc<>+EXPC_ABS(SB), Y4, Y5
+	VANDPD    expc<>+EXPC_ABS(SB), Y8, Y9
+	VANDPD    expc<>+EXPC_ABS(SB), Y12, Y13
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y1, Y1
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y5, Y5
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y9, Y9
+	VCMPPD    $0x06, expc<>+EXPC_FAST(SB), Y13, Y13
+	VORPD     Y5, Y1, Y1
+	VORPD     Y13, Y9, Y9
+	VORPD     Y9, Y1, Y1
+	VMOVMSKPD Y1, AX
+	TESTL     AX, AX
+	JNZ       exp_slow4
+	VMOVUPD      expc<>+EXPC_BIAS(SB), Y1
+	VMOVUPD      expc<>+EXPC_BIAS(SB), Y5
+	VMOVUPD      expc<>+EXPC_BIAS(SB), Y9
+	VMOVUPD      expc<>+EXPC_BIAS(SB), Y13
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), Y0, Y1
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), Y4, Y5
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), Y8, Y9
+	VFMADD231PD  expc<>+EXPC_LOG2E(SB), Y12, Y13
+	VMOVAPD      Y0, Y2
+	VMOVAPD      Y4, Y6
+	VMOVAPD      Y8, Y10
+	VMOVAPD      Y12, Y14
+	VSUBPD       expc<>+EXPC_BIAS(SB), Y1, Y0
+	VSUBPD       expc<>+EXPC_BIAS(SB), Y5, Y4
+	VSUBPD       expc<>+EXPC_BIAS(SB), Y9, Y8
+	VSUBPD       expc<>+EXPC_BIAS(SB), Y13, Y12
+	VFNMADD231PD expc<>+EXPC_C1(SB), Y0, Y2
+	VFNMADD231PD expc<>+EXPC_C1(SB), Y4, Y6
+	VFNMADD231PD expc<>+EXPC_C1(SB), Y8, Y10
+	VFNMADD231PD expc<>+EXPC_C1(SB), Y12, Y14
+	VFNMADD231PD expc<>+EXPC_C2(SB), Y0, Y2
+	VFNMADD231PD expc<>+EXPC_C2(SB), Y4, Y6
+	VFNMADD231PD expc<>+EXPC_C2(SB), Y8, Y10
+	VFNMADD231PD expc<>+EXPC_C2(SB), Y12, Y14
+	VMOVUPD      expc<>+EXPC_G9(SB), Y3
+	VMOVUPD      expc<>+EXPC_G9(SB), Y7
+	VMOVUPD      expc<>+EXPC_G9(SB), Y11
+	VMOVUPD      expc<>+EXPC_G9(SB), Y15
+	VFMADD213PD  expc<>+EXPC_G8(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G8(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G8(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G8(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G7(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G7(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G7(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G7(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G6(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G6(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G6(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G6(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G5(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G5(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G5(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G5(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G4(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G4(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G4(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G4(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G3(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G3(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G3(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G3(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G2(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G2(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G2(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G2(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G1(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G1(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G1(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G1(SB), Y14, Y15
+	VFMADD213PD  expc<>+EXPC_G0(SB), Y2, Y3
+	VFMADD213PD  expc<>+EXPC_G0(SB), Y6, Y7
+	VFMADD213PD  expc<>+EXPC_G0(SB), Y10, Y11
+	VFMADD213PD  expc<>+EXPC_G0(SB), Y14, Y15
+	VMULPD       Y2, Y2, Y0
+	VMULPD       Y6, Y6, Y4
+	VMULPD       Y10, Y10, Y8
+	VMULPD       Y14, Y14, Y12
+	VFMADD213PD  Y2, Y0, Y3
+	VFMADD213PD  Y6, Y4, Y7
+	VFMADD213PD  Y10, Y8, Y11
+	VFMADD213PD  Y14, Y12, Y15
+	VPSLLQ       $52, Y1, Y1
+	VPSLLQ       $52, Y5, Y5
+	VPSLLQ       $52, Y9, Y9
+	VPSLLQ       $52, Y13, Y13
+	VFMADD213PD  Y1, Y1, Y3
+	VFMADD213PD  Y5, Y5, Y7
+	VFMADD213PD  Y9, Y9, Y11
+	VFMADD213PD  Y13, Y13, Y15
+	VMOVUPD   Y3, 0(DI)
+	VMOVUPD   Y7, 32(DI)
+	VMOVUPD   Y11, 64(DI)
+	VMOVUPD   Y15, 96(DI)
+
+exp_next4:
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  exp_loop4
+	TESTQ CX, CX
+	JE   exp_done
+
+exp_loop:
+	VMOVUPD (SI), Y0
+	EXP4CHECK(Y0, Y1, exp_slow)
+	EXP4FAST(Y0, Y2, Y3, Y4)
+
+exp_store:
+	VMOVUPD Y4, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     exp_loop
+
+exp_done:
+	VZEROUPPER
+
+exp_ret:
+	RET
+
+exp_slow:
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	JMP exp_store
+
+	// One vector after the other, each loaded just before it is computed
+	// and stored, so that dst may be src.
+exp_slow4:
+	VMOVUPD 0(SI), Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD Y4, 0(DI)
+	VMOVUPD 32(SI), Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD Y4, 32(DI)
+	VMOVUPD 64(SI), Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD Y4, 64(DI)
+	VMOVUPD 96(SI), Y0
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	VMOVUPD Y4, 96(DI)
+	JMP exp_next4
+
+// func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64
+//
+// For d < n: e[d] = exp(−alpha[d]); z[d] = (x[d] − mu[d])·e[d]. Returns
+// Σ alpha[d], summed in 4 lanes. n is a multiple of 4.
+TEXT ·affineInverseKernel(SB), NOSPLIT, $0-56
+	MOVQ   z+0(FP), DI
+	MOVQ   e+8(FP), DX
+	MOVQ   x+16(FP), SI
+	MOVQ   mu+24(FP), R8
+	MOVQ   alpha+32(FP), R9
+	MOVQ   n+40(FP), CX
+	VXORPD Y8, Y8, Y8
+	SHRQ   $2, CX
+	JE     affinv_sum
+
+affinv_loop:
+	VMOVUPD (R9), Y6
+	VADDPD  Y6, Y8, Y8
+	VXORPD  expc<>+EXPC_SIGN(SB), Y6, Y0
+	EXP4CHECK(Y0, Y1, affinv_slow)
+	EXP4FAST(Y0, Y2, Y3, Y4)
+
+affinv_exp:
+	VMOVUPD (SI), Y7
+	VSUBPD  (R8), Y7, Y7
+	VMULPD  Y4, Y7, Y7
+	VMOVUPD Y4, (DX)
+	VMOVUPD Y7, (DI)
+	ADDQ    $32, R9
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     affinv_loop
+
+affinv_sum:
+	VEXTRACTF128 $1, Y8, X9
+	VADDPD       X9, X8, X8
+	VUNPCKHPD    X8, X8, X9
+	VADDSD       X9, X8, X8
+	VZEROUPPER
+	MOVSD        X8, ret+48(FP)
+	RET
+
+affinv_slow:
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	JMP affinv_exp
+
+// func affineForwardKernel(x, e, z, mu, alpha *float64, n int) float64
+//
+// For d < n: e[d] = exp(alpha[d]); x[d] = z[d]·e[d] + mu[d] (a product and
+// a sum, each rounded, as the reference compiles on amd64). Returns
+// Σ alpha[d], summed in 4 lanes. n is a multiple of 4.
+TEXT ·affineForwardKernel(SB), NOSPLIT, $0-56
+	MOVQ   x+0(FP), DI
+	MOVQ   e+8(FP), DX
+	MOVQ   z+16(FP), SI
+	MOVQ   mu+24(FP), R8
+	MOVQ   alpha+32(FP), R9
+	MOVQ   n+40(FP), CX
+	VXORPD Y8, Y8, Y8
+	SHRQ   $2, CX
+	JE     afffwd_sum
+
+afffwd_loop:
+	VMOVUPD (R9), Y0
+	VADDPD  Y0, Y8, Y8
+	EXP4CHECK(Y0, Y1, afffwd_slow)
+	EXP4FAST(Y0, Y2, Y3, Y4)
+
+afffwd_exp:
+	VMOVUPD (SI), Y7
+	VMULPD  Y4, Y7, Y7
+	VADDPD  (R8), Y7, Y7
+	VMOVUPD Y4, (DX)
+	VMOVUPD Y7, (DI)
+	ADDQ    $32, R9
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     afffwd_loop
+
+afffwd_sum:
+	VEXTRACTF128 $1, Y8, X9
+	VADDPD       X9, X8, X8
+	VUNPCKHPD    X8, X8, X9
+	VADDSD       X9, X8, X8
+	VZEROUPPER
+	MOVSD        X8, ret+48(FP)
+	RET
+
+afffwd_slow:
+	EXP4(Y0, Y1, Y2, Y3, Y4, Y5)
+	JMP afffwd_exp
+
+// func reluKernel(h *float64, n int)
+//
+// h[i] = 0 where h[i] < 0 (ordered: NaN and −0 are kept); n is a multiple
+// of 4.
+TEXT ·reluKernel(SB), NOSPLIT, $0-16
+	MOVQ   h+0(FP), DI
+	MOVQ   n+8(FP), CX
+	SHRQ   $2, CX
+	JE     relu_ret
+	VXORPD Y1, Y1, Y1
+
+relu_loop:
+	VMOVUPD (DI), Y0
+	VCMPPD  $0x11, Y1, Y0, Y2
+	VANDNPD Y0, Y2, Y0
+	VMOVUPD Y0, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     relu_loop
+	VZEROUPPER
+
+relu_ret:
+	RET
+
+// func reluBackwardKernel(dh, h *float64, n int)
+//
+// dh[i] = 0 where h[i] ≤ 0 (ordered: NaN keeps dh); n is a multiple of 4.
+TEXT ·reluBackwardKernel(SB), NOSPLIT, $0-24
+	MOVQ   dh+0(FP), DI
+	MOVQ   h+8(FP), SI
+	MOVQ   n+16(FP), CX
+	SHRQ   $2, CX
+	JE     relub_ret
+	VXORPD Y1, Y1, Y1
+
+relub_loop:
+	VMOVUPD (SI), Y0
+	VCMPPD  $0x12, Y1, Y0, Y2
+	VANDNPD (DI), Y2, Y0
+	VMOVUPD Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     relub_loop
+	VZEROUPPER
+
+relub_ret:
+	RET
+
+// func tanhBackwardKernel(dh, h *float64, n int)
+//
+// dh[i] *= 1 − h[i]², each operation rounded as in the reference on amd64;
+// n is a multiple of 4.
+TEXT ·tanhBackwardKernel(SB), NOSPLIT, $0-24
+	MOVQ dh+0(FP), DI
+	MOVQ h+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JE   tanhb_ret
+
+tanhb_loop:
+	VMOVUPD (SI), Y0
+	VMULPD  Y0, Y0, Y0
+	VMOVUPD expc<>+EXPC_ONE(SB), Y1
+	VSUBPD  Y0, Y1, Y1
+	VMULPD  (DI), Y1, Y1
+	VMOVUPD Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     tanhb_loop
+	VZEROUPPER
+
+tanhb_ret:
+	RET
+
+// func tanhKernel(h *float64, n int)
+//
+// h[i] = tanh(h[i]) by the method of math.Tanh (Cephes): for |x| < 0.625
+// x + x·s·P(s)/Q(s) with s = x², evaluated with the same operations in the
+// same order (no FMA), so that the result is math.Tanh's bit for bit; for
+// |x| ≥ 0.625 1 − 2/(exp(2|x|) + 1) with the sign of x, exp from EXP4FAST
+// with |x| clamped to 44.5 (beyond 44.01 the result rounds to ±1, which is
+// what math.Tanh returns there). ±0 and NaN are kept (NaN quieted).
+// n is a multiple of 4.
+TEXT ·tanhKernel(SB), NOSPLIT, $0-16
+	MOVQ h+0(FP), DI
+	MOVQ n+8(FP), CX
+	SHRQ $2, CX
+	JE   tanh_ret
+
+tanh_loop:
+	VMOVUPD (DI), Y0
+	// Large: Y6 = ±(1 − 2/(exp(2·min(|x|, 44.5)) + 1)).
+	VANDPD  expc<>+EXPC_ABS(SB), Y0, Y1
+	VMINPD  expc<>+EXPC_TCLAMP(SB), Y1, Y2
+	VADDPD  Y2, Y2, Y2
+	EXP4FAST(Y2, Y3, Y4, Y5)
+	VADDPD  expc<>+EXPC_ONE(SB), Y5, Y5
+	VMOVUPD expc<>+EXPC_TWO(SB), Y2
+	VDIVPD  Y5, Y2, Y2
+	VMOVUPD expc<>+EXPC_ONE(SB), Y6
+	VSUBPD  Y2, Y6, Y6
+	VANDPD  expc<>+EXPC_SIGN(SB), Y0, Y2
+	VXORPD  Y2, Y6, Y6
+	// Small: Y7 = x + x·s·((P0·s + P1)·s + P2)/(((s + Q0)·s + Q1)·s + Q2).
+	VMULPD  Y0, Y0, Y2
+	VMULPD  expc<>+EXPC_TP0(SB), Y2, Y3
+	VADDPD  expc<>+EXPC_TP1(SB), Y3, Y3
+	VMULPD  Y2, Y3, Y3
+	VADDPD  expc<>+EXPC_TP2(SB), Y3, Y3
+	VADDPD  expc<>+EXPC_TQ0(SB), Y2, Y4
+	VMULPD  Y2, Y4, Y4
+	VADDPD  expc<>+EXPC_TQ1(SB), Y4, Y4
+	VMULPD  Y2, Y4, Y4
+	VADDPD  expc<>+EXPC_TQ2(SB), Y4, Y4
+	VMULPD  Y2, Y0, Y7
+	VMULPD  Y3, Y7, Y7
+	VDIVPD  Y4, Y7, Y7
+	VADDPD  Y0, Y7, Y7
+	// Choose: large where |x| ≥ 0.625, x where x = 0, x + x where NaN.
+	VCMPPD    $0x1d, expc<>+EXPC_TBIG(SB), Y1, Y3
+	VBLENDVPD Y3, Y6, Y7, Y7
+	VXORPD    Y4, Y4, Y4
+	VCMPPD    $0x00, Y4, Y0, Y3
+	VBLENDVPD Y3, Y0, Y7, Y7
+	VCMPPD    $0x03, Y0, Y0, Y3
+	VADDPD    Y0, Y0, Y4
+	VBLENDVPD Y3, Y4, Y7, Y7
+	VMOVUPD   Y7, (DI)
+	ADDQ      $32, DI
+	DECQ      CX
+	JNE       tanh_loop
+	VZEROUPPER
+
+tanh_ret:
+	RET
+
+// func addKernel(dst, src *float64, n int)
+//
+// dst[i] += src[i] for i < n; n is a multiple of 4.
+TEXT ·addKernel(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JE   add_ret
+
+add_loop:
+	VMOVUPD (DI), Y0
+	VADDPD  (SI), Y0, Y0
+	VMOVUPD Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     add_loop
+	VZEROUPPER
+
+add_ret:
+	RET
+
+// func packTransKernel(dst, src *float64, lds, k int)
+//
+// Packs one full panel of Wᵀ: dst[p*12+c] = src[c*lds+p] for c < 12,
+// p < k; k is a multiple of 4. Each group of 4 rows of src is read 4
+// values of p at a time and transposed 4×4 in registers.
+TEXT ·packTransKernel(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	MOVQ k+24(FP), CX
+	SHLQ $3, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (SI)(R8*4), R10
+	LEAQ (R10)(R8*4), R11
+	SHRQ $2, CX
+	JE   packt_ret
+
+packt_loop:
+	VMOVUPD    (SI), Y0
+	VMOVUPD    (SI)(R8*1), Y1
+	VMOVUPD    (SI)(R8*2), Y2
+	VMOVUPD    (SI)(R9*1), Y3
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y7
+	VPERM2F128 $0x20, Y6, Y4, Y0
+	VPERM2F128 $0x20, Y7, Y5, Y1
+	VPERM2F128 $0x31, Y6, Y4, Y2
+	VPERM2F128 $0x31, Y7, Y5, Y3
+	VMOVUPD    Y0, 0(DI)
+	VMOVUPD    Y1, 96(DI)
+	VMOVUPD    Y2, 192(DI)
+	VMOVUPD    Y3, 288(DI)
+	VMOVUPD    (R10), Y0
+	VMOVUPD    (R10)(R8*1), Y1
+	VMOVUPD    (R10)(R8*2), Y2
+	VMOVUPD    (R10)(R9*1), Y3
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y7
+	VPERM2F128 $0x20, Y6, Y4, Y0
+	VPERM2F128 $0x20, Y7, Y5, Y1
+	VPERM2F128 $0x31, Y6, Y4, Y2
+	VPERM2F128 $0x31, Y7, Y5, Y3
+	VMOVUPD    Y0, 32(DI)
+	VMOVUPD    Y1, 128(DI)
+	VMOVUPD    Y2, 224(DI)
+	VMOVUPD    Y3, 320(DI)
+	VMOVUPD    (R11), Y0
+	VMOVUPD    (R11)(R8*1), Y1
+	VMOVUPD    (R11)(R8*2), Y2
+	VMOVUPD    (R11)(R9*1), Y3
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y7
+	VPERM2F128 $0x20, Y6, Y4, Y0
+	VPERM2F128 $0x20, Y7, Y5, Y1
+	VPERM2F128 $0x31, Y6, Y4, Y2
+	VPERM2F128 $0x31, Y7, Y5, Y3
+	VMOVUPD    Y0, 64(DI)
+	VMOVUPD    Y1, 160(DI)
+	VMOVUPD    Y2, 256(DI)
+	VMOVUPD    Y3, 352(DI)
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $384, DI
+	DECQ CX
+	JNE  packt_loop
+	VZEROUPPER
+
+packt_ret:
+	RET

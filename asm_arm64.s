@@ -1,0 +1,652 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build !purego
+
+#include "textflag.h"
+
+// NEON kernels. The Go side (kernels_simd.go, kernels_arm64.go) calls the
+// vector loops only with lengths that are multiples of 2.
+
+// func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
+//
+// For each of tiles tiles t, i < 4, j < 8:
+//
+//	c[(4t+i)*ldc+j] = s + Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*8+j]
+//
+// the sum over p running in increasing p on top of s, which is init[j] if
+// init is not nil (c is then only written) and c[(4t+i)*ldc+j] otherwise; see
+// gemmKernel in asm_amd64.s for the three layouts of A this allows.
+// The 4×8 block lives in V16–V31 (row i, columns 2g, 2g+1 in V(16+4i+g));
+// each step loads one row of the packed panel (V0–V3) and replicates one
+// element of each row of a (V4–V7, from R2–R5, each advanced by ps).
+#define GEMM_STEP \
+	VLD1.P  64(R1), [V0.D2, V1.D2, V2.D2, V3.D2] \
+	VLD1R.P (R2)(R19), [V4.D2] \
+	VLD1R.P (R3)(R19), [V5.D2] \
+	VLD1R.P (R4)(R19), [V6.D2] \
+	VLD1R.P (R5)(R19), [V7.D2] \
+	VFMLA   V0.D2, V4.D2, V16.D2 \
+	VFMLA   V1.D2, V4.D2, V17.D2 \
+	VFMLA   V2.D2, V4.D2, V18.D2 \
+	VFMLA   V3.D2, V4.D2, V19.D2 \
+	VFMLA   V0.D2, V5.D2, V20.D2 \
+	VFMLA   V1.D2, V5.D2, V21.D2 \
+	VFMLA   V2.D2, V5.D2, V22.D2 \
+	VFMLA   V3.D2, V5.D2, V23.D2 \
+	VFMLA   V0.D2, V6.D2, V24.D2 \
+	VFMLA   V1.D2, V6.D2, V25.D2 \
+	VFMLA   V2.D2, V6.D2, V26.D2 \
+	VFMLA   V3.D2, V6.D2, V27.D2 \
+	VFMLA   V0.D2, V7.D2, V28.D2 \
+	VFMLA   V1.D2, V7.D2, V29.D2 \
+	VFMLA   V2.D2, V7.D2, V30.D2 \
+	VFMLA   V3.D2, V7.D2, V31.D2
+
+TEXT ·gemmKernel(SB), NOSPLIT, $0-80
+	MOVD k+56(FP), R13
+	CMP  $1, R13
+	BLT  gemm_ret
+	MOVD tiles+64(FP), R14
+	CMP  $1, R14
+	BLT  gemm_ret
+	MOVD c+0(FP), R0
+	MOVD ldc+8(FP), R8
+	MOVD a+16(FP), R15
+	MOVD rs+24(FP), R9
+	MOVD ps+32(FP), R19
+	MOVD ts+40(FP), R20
+	MOVD b+48(FP), R6
+	MOVD init+72(FP), R21
+	LSL  $3, R8
+	LSL  $3, R9
+	LSL  $3, R19
+	LSL  $3, R20
+
+gemm_tile:
+	MOVD R15, R2
+	MOVD R6, R1
+	MOVD R13, R7
+	ADD  R9, R2, R3
+	ADD  R9, R3, R4
+	ADD  R9, R4, R5
+	ADD  R8, R0, R10
+	ADD  R8, R10, R11
+	ADD  R8, R11, R12
+	CBZ  R21, gemm_loadc
+	VLD1 (R21), [V16.D2, V17.D2, V18.D2, V19.D2]
+	VMOV V16.B16, V20.B16
+	VMOV V17.B16, V21.B16
+	VMOV V18.B16, V22.B16
+	VMOV V19.B16, V23.B16
+	VMOV V16.B16, V24.B16
+	VMOV V17.B16, V25.B16
+	VMOV V18.B16, V26.B16
+	VMOV V19.B16, V27.B16
+	VMOV V16.B16, V28.B16
+	VMOV V17.B16, V29.B16
+	VMOV V18.B16, V30.B16
+	VMOV V19.B16, V31.B16
+	B    gemm_steps
+
+gemm_loadc:
+	VLD1 (R0), [V16.D2, V17.D2, V18.D2, V19.D2]
+	VLD1 (R10), [V20.D2, V21.D2, V22.D2, V23.D2]
+	VLD1 (R11), [V24.D2, V25.D2, V26.D2, V27.D2]
+	VLD1 (R12), [V28.D2, V29.D2, V30.D2, V31.D2]
+
+gemm_steps:
+	CMP  $2, R7
+	BLT  gemm_tail
+
+gemm_loop2:
+	GEMM_STEP
+	GEMM_STEP
+	SUB  $2, R7
+	CMP  $2, R7
+	BGE  gemm_loop2
+	CBZ  R7, gemm_store
+
+gemm_tail:
+	GEMM_STEP
+
+gemm_store:
+	VST1 [V16.D2, V17.D2, V18.D2, V19.D2], (R0)
+	VST1 [V20.D2, V21.D2, V22.D2, V23.D2], (R10)
+	VST1 [V24.D2, V25.D2, V26.D2, V27.D2], (R11)
+	VST1 [V28.D2, V29.D2, V30.D2, V31.D2], (R12)
+	ADD  R8, R12, R0
+	ADD  R20, R15, R15
+	SUBS $1, R14, R14
+	BNE  gemm_tile
+
+gemm_ret:
+	RET
+
+// Elementwise kernels. NEON instructions that the Go assembler lacks
+// (floating-point arithmetic, comparisons and rounding on .2D vectors) are
+// written as WORD $0x… with the instruction in the comment beside it;
+// TestNEONEncodings re-encodes every such comment and compares.
+
+// Constants of the vector exp, two lanes each, loaded into V8–V28 by
+// EXP_CONSTS: V8 −746 and V9 710 (the clamps of the argument), V10 log2(e),
+// V11 C1 and V12 C2 (ln 2 = C1 + C2, C1 the nearest float64), V13–V22 the
+// coefficients g9…g0 of the polynomial g (see EXP4 in asm_amd64.s), V23 1,
+// V24 ½, V25 2⁵²·1.5 + 1023 (to build 2ⁿ from n), V26 and V27 the overflow
+// and underflow thresholds of math.Exp, V28 +Inf.
+DATA expc<>+0(SB)/8, $0xc087500000000000
+DATA expc<>+8(SB)/8, $0xc087500000000000
+DATA expc<>+16(SB)/8, $0x4086300000000000
+DATA expc<>+24(SB)/8, $0x4086300000000000
+DATA expc<>+32(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+40(SB)/8, $0x3ff71547652b82fe
+DATA expc<>+48(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+56(SB)/8, $0x3fe62e42fefa39ef
+DATA expc<>+64(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+72(SB)/8, $0x3c7abc9e3b39803f
+DATA expc<>+80(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+88(SB)/8, $0x3e5af389ecfc4bf0
+DATA expc<>+96(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+104(SB)/8, $0x3e928917c89a43eb
+DATA expc<>+112(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+120(SB)/8, $0x3ec71de0db2f6b19
+DATA expc<>+128(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+136(SB)/8, $0x3efa019b9149a41c
+DATA expc<>+144(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+152(SB)/8, $0x3f2a01a01a7c2efe
+DATA expc<>+160(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+168(SB)/8, $0x3f56c16c17889ef1
+DATA expc<>+176(SB)/8, $0x3f811111111109b5
+DATA expc<>+184(SB)/8, $0x3f811111111109b5
+DATA expc<>+192(SB)/8, $0x3fa5555555553d68
+DATA expc<>+200(SB)/8, $0x3fa5555555553d68
+DATA expc<>+208(SB)/8, $0x3fc5555555555556
+DATA expc<>+216(SB)/8, $0x3fc5555555555556
+DATA expc<>+224(SB)/8, $0x3fe0000000000001
+DATA expc<>+232(SB)/8, $0x3fe0000000000001
+DATA expc<>+240(SB)/8, $0x3ff0000000000000
+DATA expc<>+248(SB)/8, $0x3ff0000000000000
+DATA expc<>+256(SB)/8, $0x3fe0000000000000
+DATA expc<>+264(SB)/8, $0x3fe0000000000000
+DATA expc<>+272(SB)/8, $0x43380000000003ff
+DATA expc<>+280(SB)/8, $0x43380000000003ff
+DATA expc<>+288(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+296(SB)/8, $0x40862e42fefa39ef
+DATA expc<>+304(SB)/8, $0xc0874910d52d3051
+DATA expc<>+312(SB)/8, $0xc0874910d52d3051
+DATA expc<>+320(SB)/8, $0x7ff0000000000000
+DATA expc<>+328(SB)/8, $0x7ff0000000000000
+GLOBL expc<>(SB), RODATA|NOPTR, $336
+
+#define EXP_CONSTS \
+	MOVD $expc<>(SB), R9 \
+	VLD1.P 64(R9), [V8.D2, V9.D2, V10.D2, V11.D2] \
+	VLD1.P 64(R9), [V12.D2, V13.D2, V14.D2, V15.D2] \
+	VLD1.P 64(R9), [V16.D2, V17.D2, V18.D2, V19.D2] \
+	VLD1.P 64(R9), [V20.D2, V21.D2, V22.D2, V23.D2] \
+	VLD1.P 64(R9), [V24.D2, V25.D2, V26.D2, V27.D2] \
+	VLD1 (R9), [V28.D2]
+
+// func expKernel(dst, src *float64, n int)
+//
+// dst[i] = exp(src[i]) for i < n; n is a multiple of 2. The method is that
+// of EXP4 in asm_amd64.s, with the same constants and the same roundings
+// (amd64 takes a shorter path, EXP4FAST, where |x| ≤ 708, whose k may
+// differ from EXP4's where x·log2 e is within a rounding of a half-integer;
+// both are within the bound).
+TEXT ·expKernel(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $1, R2
+	CBZ  R2, exp_ret
+	EXP_CONSTS
+
+exp_loop:
+	VLD1.P 16(R1), [V0.D2]
+	// V7 = exp(V0): clamp, k = round(x·log2 e), r = x − k·C1 − k·C2.
+	WORD $0x4e68f401 // fmax v1.2d, v0.2d, v8.2d
+	WORD $0x4ee9f421 // fmin v1.2d, v1.2d, v9.2d
+	WORD $0x6e6adc22 // fmul v2.2d, v1.2d, v10.2d
+	WORD $0x4e618842 // frintn v2.2d, v2.2d
+	VMOV   V1.B16, V3.B16
+	VFMLS  V11.D2, V2.D2, V3.D2
+	VFMLS  V12.D2, V2.D2, V3.D2
+	// g(r) by Horner from g9 down to g0, alternating V4 and V5.
+	VMOV   V13.B16, V4.B16
+	VMOV   V14.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V15.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V16.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V17.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V18.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V19.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V20.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V21.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V22.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	// s = r + r²·g.
+	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
+	VMOV   V3.B16, V7.B16
+	VFMLA  V5.D2, V6.D2, V7.D2
+	// Scale 1 + s by 2^⌊k/2⌋ (one FMA: s·2^⌊k/2⌋ + 2^⌊k/2⌋) and 2^(k−⌊k/2⌋).
+	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
+	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
+	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD $0x4e79d4c6 // fadd v6.2d, v6.2d, v25.2d
+	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
+	VSHL   $52, V6.D2, V6.D2
+	VSHL   $52, V2.D2, V2.D2
+	VFMLA  V7.D2, V6.D2, V6.D2
+	WORD $0x6e62dcc7 // fmul v7.2d, v6.2d, v2.2d
+	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
+	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
+	VBIT   V6.B16, V28.B16, V7.B16
+	WORD $0x6ee0e766 // fcmgt v6.2d, v27.2d, v0.2d
+	VEOR   V4.B16, V4.B16, V4.B16
+	VBIT   V6.B16, V4.B16, V7.B16
+	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
+	VBIF   V6.B16, V0.B16, V7.B16
+	VST1.P [V7.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, exp_loop
+
+exp_ret:
+	RET
+
+// func affineInverseKernel(z, e, x, mu, alpha *float64, n int) float64
+//
+// For d < n: e[d] = exp(−alpha[d]); z[d] = (x[d] − mu[d])·e[d]. Returns
+// Σ alpha[d], summed in 2 lanes (V31). n is a multiple of 2.
+TEXT ·affineInverseKernel(SB), NOSPLIT, $0-56
+	MOVD z+0(FP), R0
+	MOVD e+8(FP), R1
+	MOVD x+16(FP), R2
+	MOVD mu+24(FP), R3
+	MOVD alpha+32(FP), R4
+	MOVD n+40(FP), R5
+	VEOR V31.B16, V31.B16, V31.B16
+	LSR  $1, R5
+	CBZ  R5, affinv_sum
+	EXP_CONSTS
+
+affinv_loop:
+	VLD1.P 16(R4), [V0.D2]
+	WORD $0x4e60d7ff // fadd v31.2d, v31.2d, v0.2d
+	WORD $0x6ee0f800 // fneg v0.2d, v0.2d
+	// V7 = exp(V0): clamp, k = round(x·log2 e), r = x − k·C1 − k·C2.
+	WORD $0x4e68f401 // fmax v1.2d, v0.2d, v8.2d
+	WORD $0x4ee9f421 // fmin v1.2d, v1.2d, v9.2d
+	WORD $0x6e6adc22 // fmul v2.2d, v1.2d, v10.2d
+	WORD $0x4e618842 // frintn v2.2d, v2.2d
+	VMOV   V1.B16, V3.B16
+	VFMLS  V11.D2, V2.D2, V3.D2
+	VFMLS  V12.D2, V2.D2, V3.D2
+	// g(r) by Horner from g9 down to g0, alternating V4 and V5.
+	VMOV   V13.B16, V4.B16
+	VMOV   V14.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V15.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V16.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V17.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V18.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V19.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V20.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V21.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V22.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	// s = r + r²·g.
+	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
+	VMOV   V3.B16, V7.B16
+	VFMLA  V5.D2, V6.D2, V7.D2
+	// Scale 1 + s by 2^⌊k/2⌋ (one FMA: s·2^⌊k/2⌋ + 2^⌊k/2⌋) and 2^(k−⌊k/2⌋).
+	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
+	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
+	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD $0x4e79d4c6 // fadd v6.2d, v6.2d, v25.2d
+	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
+	VSHL   $52, V6.D2, V6.D2
+	VSHL   $52, V2.D2, V2.D2
+	VFMLA  V7.D2, V6.D2, V6.D2
+	WORD $0x6e62dcc7 // fmul v7.2d, v6.2d, v2.2d
+	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
+	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
+	VBIT   V6.B16, V28.B16, V7.B16
+	WORD $0x6ee0e766 // fcmgt v6.2d, v27.2d, v0.2d
+	VEOR   V4.B16, V4.B16, V4.B16
+	VBIT   V6.B16, V4.B16, V7.B16
+	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
+	VBIF   V6.B16, V0.B16, V7.B16
+	VLD1.P 16(R2), [V1.D2]
+	VLD1.P 16(R3), [V2.D2]
+	WORD $0x4ee2d421 // fsub v1.2d, v1.2d, v2.2d
+	WORD $0x6e67dc21 // fmul v1.2d, v1.2d, v7.2d
+	VST1.P [V7.D2], 16(R1)
+	VST1.P [V1.D2], 16(R0)
+	SUB    $1, R5
+	CBNZ   R5, affinv_loop
+
+affinv_sum:
+	WORD $0x7e70dbff // faddp d31, v31.2d
+	FMOVD F31, ret+48(FP)
+	RET
+
+// func affineForwardKernel(x, e, z, mu, alpha *float64, n int) float64
+//
+// For d < n: e[d] = exp(alpha[d]); x[d] = z[d]·e[d] + mu[d] with one
+// rounding (a fused multiply-add, as the reference compiles on arm64).
+// Returns Σ alpha[d], summed in 2 lanes (V31). n is a multiple of 2.
+TEXT ·affineForwardKernel(SB), NOSPLIT, $0-56
+	MOVD x+0(FP), R0
+	MOVD e+8(FP), R1
+	MOVD z+16(FP), R2
+	MOVD mu+24(FP), R3
+	MOVD alpha+32(FP), R4
+	MOVD n+40(FP), R5
+	VEOR V31.B16, V31.B16, V31.B16
+	LSR  $1, R5
+	CBZ  R5, afffwd_sum
+	EXP_CONSTS
+
+afffwd_loop:
+	VLD1.P 16(R4), [V0.D2]
+	WORD $0x4e60d7ff // fadd v31.2d, v31.2d, v0.2d
+	// V7 = exp(V0): clamp, k = round(x·log2 e), r = x − k·C1 − k·C2.
+	WORD $0x4e68f401 // fmax v1.2d, v0.2d, v8.2d
+	WORD $0x4ee9f421 // fmin v1.2d, v1.2d, v9.2d
+	WORD $0x6e6adc22 // fmul v2.2d, v1.2d, v10.2d
+	WORD $0x4e618842 // frintn v2.2d, v2.2d
+	VMOV   V1.B16, V3.B16
+	VFMLS  V11.D2, V2.D2, V3.D2
+	VFMLS  V12.D2, V2.D2, V3.D2
+	// g(r) by Horner from g9 down to g0, alternating V4 and V5.
+	VMOV   V13.B16, V4.B16
+	VMOV   V14.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V15.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V16.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V17.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V18.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V19.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V20.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V21.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V22.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	// s = r + r²·g.
+	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
+	VMOV   V3.B16, V7.B16
+	VFMLA  V5.D2, V6.D2, V7.D2
+	// Scale 1 + s by 2^⌊k/2⌋ (one FMA: s·2^⌊k/2⌋ + 2^⌊k/2⌋) and 2^(k−⌊k/2⌋).
+	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
+	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
+	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD $0x4e79d4c6 // fadd v6.2d, v6.2d, v25.2d
+	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
+	VSHL   $52, V6.D2, V6.D2
+	VSHL   $52, V2.D2, V2.D2
+	VFMLA  V7.D2, V6.D2, V6.D2
+	WORD $0x6e62dcc7 // fmul v7.2d, v6.2d, v2.2d
+	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
+	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
+	VBIT   V6.B16, V28.B16, V7.B16
+	WORD $0x6ee0e766 // fcmgt v6.2d, v27.2d, v0.2d
+	VEOR   V4.B16, V4.B16, V4.B16
+	VBIT   V6.B16, V4.B16, V7.B16
+	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
+	VBIF   V6.B16, V0.B16, V7.B16
+	VLD1.P 16(R2), [V1.D2]
+	VLD1.P 16(R3), [V2.D2]
+	VFMLA  V7.D2, V1.D2, V2.D2
+	VST1.P [V7.D2], 16(R1)
+	VST1.P [V2.D2], 16(R0)
+	SUB    $1, R5
+	CBNZ   R5, afffwd_loop
+
+afffwd_sum:
+	WORD $0x7e70dbff // faddp d31, v31.2d
+	FMOVD F31, ret+48(FP)
+	RET
+
+// func reluKernel(h *float64, n int)
+//
+// h[i] = 0 where h[i] < 0 (NaN and −0 are kept); n is a multiple of 2.
+TEXT ·reluKernel(SB), NOSPLIT, $0-16
+	MOVD h+0(FP), R0
+	MOVD n+8(FP), R2
+	LSR  $1, R2
+	CBZ  R2, relu_ret
+	VEOR V2.B16, V2.B16, V2.B16
+
+relu_loop:
+	VLD1   (R0), [V0.D2]
+	WORD $0x4ee0e801 // fcmlt v1.2d, v0.2d, #0.0
+	VBIT   V1.B16, V2.B16, V0.B16
+	VST1.P [V0.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, relu_loop
+
+relu_ret:
+	RET
+
+// func reluBackwardKernel(dh, h *float64, n int)
+//
+// dh[i] = 0 where h[i] ≤ 0 (NaN keeps dh); n is a multiple of 2.
+TEXT ·reluBackwardKernel(SB), NOSPLIT, $0-24
+	MOVD dh+0(FP), R0
+	MOVD h+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $1, R2
+	CBZ  R2, relub_ret
+	VEOR V2.B16, V2.B16, V2.B16
+
+relub_loop:
+	VLD1.P 16(R1), [V0.D2]
+	VLD1   (R0), [V3.D2]
+	WORD $0x6ee0d801 // fcmle v1.2d, v0.2d, #0.0
+	VBIT   V1.B16, V2.B16, V3.B16
+	VST1.P [V3.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, relub_loop
+
+relub_ret:
+	RET
+
+// func tanhBackwardKernel(dh, h *float64, n int)
+//
+// dh[i] *= 1 − h[i]², 1 − h² with one rounding (a fused multiply-subtract,
+// as the reference compiles on arm64); n is a multiple of 2.
+TEXT ·tanhBackwardKernel(SB), NOSPLIT, $0-24
+	MOVD dh+0(FP), R0
+	MOVD h+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $1, R2
+	CBZ  R2, tanhb_ret
+	FMOVD $1.0, F4
+	VDUP  V4.D[0], V4.D2
+
+tanhb_loop:
+	VLD1.P 16(R1), [V0.D2]
+	VLD1   (R0), [V3.D2]
+	VMOV   V4.B16, V1.B16
+	VFMLS  V0.D2, V0.D2, V1.D2
+	WORD $0x6e61dc63 // fmul v3.2d, v3.2d, v1.2d
+	VST1.P [V3.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, tanhb_loop
+
+tanhb_ret:
+	RET
+
+// Constants of tanh in the order tanhKernel loads them (each replicated by
+// VLD1R.P): math.Tanh's P0–P2 and Q0–Q2, 44.5, 1, 2, 1, 0.625.
+DATA tanhc<>+0(SB)/8, $0xbfeedc5baafd6f4b
+DATA tanhc<>+8(SB)/8, $0xc058d26a0e26682d
+DATA tanhc<>+16(SB)/8, $0xc0993ac030580563
+DATA tanhc<>+24(SB)/8, $0x405c33f28a581b86
+DATA tanhc<>+32(SB)/8, $0x40a176fa0e5535fa
+DATA tanhc<>+40(SB)/8, $0x40b2ec102442040c
+DATA tanhc<>+48(SB)/8, $0x4046400000000000
+DATA tanhc<>+56(SB)/8, $0x3ff0000000000000
+DATA tanhc<>+64(SB)/8, $0x4000000000000000
+DATA tanhc<>+72(SB)/8, $0x3ff0000000000000
+DATA tanhc<>+80(SB)/8, $0x3fe4000000000000
+GLOBL tanhc<>(SB), RODATA|NOPTR, $88
+
+// func tanhKernel(h *float64, n int)
+//
+// h[i] = tanh(h[i]) by the method of math.Tanh (Cephes), as tanhKernel in
+// asm_amd64.s: below |x| = 0.625 x + x·s·P(s)/Q(s), s = x², with the
+// multiply-adds of P and Q fused as the Go compiler fuses them in math.Tanh
+// on arm64; above, 1 − 2/(exp(2·min(|x|, 44.5)) + 1) with the sign of x.
+// ±0 and NaN are kept (NaN quieted). n is a multiple of 2.
+TEXT ·tanhKernel(SB), NOSPLIT, $0-16
+	MOVD h+0(FP), R0
+	MOVD n+8(FP), R2
+	LSR  $1, R2
+	CBZ  R2, tanh_ret
+	EXP_CONSTS
+
+tanh_loop:
+	VLD1   (R0), [V0.D2]
+	VMOV   V0.B16, V30.B16
+	MOVD   $tanhc<>(SB), R9
+	// Small: V29 = x + x·s·P/Q.
+	WORD $0x6e60dc01 // fmul v1.2d, v0.2d, v0.2d
+	VLD1R.P 8(R9), [V2.D2]
+	VLD1R.P 8(R9), [V3.D2]
+	VFMLA  V1.D2, V2.D2, V3.D2
+	VLD1R.P 8(R9), [V4.D2]
+	VFMLA  V1.D2, V3.D2, V4.D2
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x4e62d425 // fadd v5.2d, v1.2d, v2.2d
+	VLD1R.P 8(R9), [V6.D2]
+	VFMLA  V1.D2, V5.D2, V6.D2
+	VLD1R.P 8(R9), [V5.D2]
+	VFMLA  V1.D2, V6.D2, V5.D2
+	WORD $0x6e61dc06 // fmul v6.2d, v0.2d, v1.2d
+	WORD $0x6e64dcc6 // fmul v6.2d, v6.2d, v4.2d
+	WORD $0x6e65fcc6 // fdiv v6.2d, v6.2d, v5.2d
+	WORD $0x4e66d41d // fadd v29.2d, v0.2d, v6.2d
+	// Large: V3 = ±(1 − 2/(exp(2·min(|x|, 44.5)) + 1)).
+	WORD $0x4ee0f801 // fabs v1.2d, v0.2d
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x4ee2f420 // fmin v0.2d, v1.2d, v2.2d
+	WORD $0x4e60d400 // fadd v0.2d, v0.2d, v0.2d
+	// V7 = exp(V0): clamp, k = round(x·log2 e), r = x − k·C1 − k·C2.
+	WORD $0x4e68f401 // fmax v1.2d, v0.2d, v8.2d
+	WORD $0x4ee9f421 // fmin v1.2d, v1.2d, v9.2d
+	WORD $0x6e6adc22 // fmul v2.2d, v1.2d, v10.2d
+	WORD $0x4e618842 // frintn v2.2d, v2.2d
+	VMOV   V1.B16, V3.B16
+	VFMLS  V11.D2, V2.D2, V3.D2
+	VFMLS  V12.D2, V2.D2, V3.D2
+	// g(r) by Horner from g9 down to g0, alternating V4 and V5.
+	VMOV   V13.B16, V4.B16
+	VMOV   V14.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V15.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V16.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V17.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V18.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V19.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V20.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	VMOV   V21.B16, V4.B16
+	VFMLA  V3.D2, V5.D2, V4.D2
+	VMOV   V22.B16, V5.B16
+	VFMLA  V3.D2, V4.D2, V5.D2
+	// s = r + r²·g.
+	WORD $0x6e63dc66 // fmul v6.2d, v3.2d, v3.2d
+	VMOV   V3.B16, V7.B16
+	VFMLA  V5.D2, V6.D2, V7.D2
+	// Scale 1 + s by 2^⌊k/2⌋ (one FMA: s·2^⌊k/2⌋ + 2^⌊k/2⌋) and 2^(k−⌊k/2⌋).
+	WORD $0x6e78dc46 // fmul v6.2d, v2.2d, v24.2d
+	WORD $0x4e6198c6 // frintm v6.2d, v6.2d
+	WORD $0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD $0x4e79d4c6 // fadd v6.2d, v6.2d, v25.2d
+	WORD $0x4e79d442 // fadd v2.2d, v2.2d, v25.2d
+	VSHL   $52, V6.D2, V6.D2
+	VSHL   $52, V2.D2, V2.D2
+	VFMLA  V7.D2, V6.D2, V6.D2
+	WORD $0x6e62dcc7 // fmul v7.2d, v6.2d, v2.2d
+	// +Inf above the overflow threshold, 0 below the underflow one, x if NaN.
+	WORD $0x6efae406 // fcmgt v6.2d, v0.2d, v26.2d
+	VBIT   V6.B16, V28.B16, V7.B16
+	WORD $0x6ee0e766 // fcmgt v6.2d, v27.2d, v0.2d
+	VEOR   V4.B16, V4.B16, V4.B16
+	VBIT   V6.B16, V4.B16, V7.B16
+	WORD $0x4e60e406 // fcmeq v6.2d, v0.2d, v0.2d
+	VBIF   V6.B16, V0.B16, V7.B16
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x4e62d4e7 // fadd v7.2d, v7.2d, v2.2d
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x6e67fc42 // fdiv v2.2d, v2.2d, v7.2d
+	VLD1R.P 8(R9), [V3.D2]
+	WORD $0x4ee2d463 // fsub v3.2d, v3.2d, v2.2d
+	WORD $0x4ee0ebc4 // fcmlt v4.2d, v30.2d, #0.0
+	WORD $0x6ee0f865 // fneg v5.2d, v3.2d
+	VBIT   V4.B16, V5.B16, V3.B16
+	// Choose: large where |x| ≥ 0.625, x where x = 0, x + x where NaN.
+	WORD $0x4ee0fbc1 // fabs v1.2d, v30.2d
+	VLD1R.P 8(R9), [V2.D2]
+	WORD $0x6e62e424 // fcmge v4.2d, v1.2d, v2.2d
+	VBIT   V4.B16, V3.B16, V29.B16
+	WORD $0x4ee0dbc4 // fcmeq v4.2d, v30.2d, #0.0
+	VBIT   V4.B16, V30.B16, V29.B16
+	WORD $0x4e7ee7c4 // fcmeq v4.2d, v30.2d, v30.2d
+	WORD $0x4e7ed7c5 // fadd v5.2d, v30.2d, v30.2d
+	VBIF   V4.B16, V5.B16, V29.B16
+	VST1.P [V29.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, tanh_loop
+
+tanh_ret:
+	RET
+
+// func addKernel(dst, src *float64, n int)
+//
+// dst[i] += src[i] for i < n; n is a multiple of 2.
+TEXT ·addKernel(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $1, R2
+	CBZ  R2, add_ret
+
+add_loop:
+	VLD1   (R0), [V0.D2]
+	VLD1.P 16(R1), [V1.D2]
+	WORD $0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	VST1.P [V0.D2], 16(R0)
+	SUB    $1, R2
+	CBNZ   R2, add_loop
+
+add_ret:
+	RET
