@@ -108,7 +108,11 @@ func runShards(job shardJob, st *runState, nShards, workers int) {
 	st.panicV = nil
 	st.wg.Add(workers)
 	if workers > 1 {
-		ensurePool(workers - 1)
+		// Twice as many pool goroutines as a call needs: one that has
+		// just finished the last call's shard may not be back at the
+		// channel yet, and a spare one waiting there saves starting a
+		// goroutine (an allocation).
+		ensurePool(2 * workers)
 		for r := 1; r < workers; r++ {
 			select {
 			case pool.ch <- poolTask{job: job, st: st, r: r}:

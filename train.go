@@ -162,6 +162,7 @@ type Adam struct {
 	WeightDecay  float64 // λ
 	m, v         []float64
 	t            int
+	job          adamJob
 }
 
 // NewAdam returns Adam with the usual defaults (β₁ = 0.9, β₂ = 0.999,
@@ -170,22 +171,46 @@ func NewAdam(lr float64) *Adam {
 	return &Adam{LearningRate: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}
 }
 
-// Step updates params in place from grad.
+// Step updates params in place from grad. The update is elementwise, so it
+// runs in chunks on the package's pool with the same result for any number
+// of goroutines.
 func (a *Adam) Step(params, grad []float64) {
+	if len(grad) != len(params) {
+		panic(fmt.Sprintf("flow: Adam.Step: %d parameters, %d gradients", len(params), len(grad)))
+	}
 	if len(a.m) != len(params) {
 		a.m = make([]float64, len(params))
 		a.v = make([]float64, len(params))
 		a.t = 0
 	}
 	a.t++
-	c1 := 1 - math.Pow(a.Beta1, float64(a.t))
-	c2 := 1 - math.Pow(a.Beta2, float64(a.t))
-	lr, b1, b2, eps, wd := a.LearningRate, a.Beta1, a.Beta2, a.Epsilon, a.WeightDecay
-	for i, g := range grad {
-		m := b1*a.m[i] + (1-b1)*g
-		v := b2*a.v[i] + (1-b2)*g*g
-		a.m[i], a.v[i] = m, v
-		params[i] -= lr * ((m/c1)/(math.Sqrt(v/c2)+eps) + wd*params[i])
+	a.job.a, a.job.p, a.job.g = a, params, grad
+	a.job.c1 = 1 - math.Pow(a.Beta1, float64(a.t))
+	a.job.c2 = 1 - math.Pow(a.Beta2, float64(a.t))
+	n := (len(params) + sumChunk - 1) / sumChunk
+	runShards(&a.job, &a.job.runState, n, workersFor(0, n))
+	a.job.p, a.job.g = nil, nil
+}
+
+// adamJob is one Adam step over chunks of the parameters.
+type adamJob struct {
+	runState
+	a      *Adam
+	p, g   []float64
+	c1, c2 float64 // the bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ
+}
+
+func (j *adamJob) runShard(_, s int) {
+	a := j.a
+	lo := s * sumChunk
+	hi := min(lo+sumChunk, len(j.p))
+	lr, b1, b2, eps, wd, c1, c2 := a.LearningRate, a.Beta1, a.Beta2, a.Epsilon, a.WeightDecay, j.c1, j.c2
+	p, ms, vs := j.p[lo:hi], a.m[lo:hi], a.v[lo:hi]
+	for i, g := range j.g[lo:hi] {
+		m := b1*ms[i] + (1-b1)*g
+		v := b2*vs[i] + (1-b2)*g*g
+		ms[i], vs[i] = m, v
+		p[i] -= lr * ((m/c1)/(math.Sqrt(v/c2)+eps) + wd*p[i])
 	}
 }
 

@@ -255,3 +255,31 @@ func TestCosineDecay(t *testing.T) {
 		t.Errorf("without decay: learning rate %v, want 0.2", got)
 	}
 }
+
+// TestAdamStep checks one step against the update written out, on more
+// parameters than one chunk, with weight decay.
+func TestAdamStep(t *testing.T) {
+	n := 3*sumChunk + 17
+	p := randomRows(n, 1, 1)
+	g := randomRows(n, 1, 2)
+	want := append([]float64(nil), p...)
+	a := NewAdam(0.01)
+	a.WeightDecay = 0.1
+	a.Step(p, g)
+	g2 := randomRows(n, 1, 3)
+	a.Step(p, g2)
+	b1, b2 := 0.9, 0.999
+	for i := range want {
+		m, v := 0.0, 0.0
+		for k, gi := range []float64{g[i], g2[i]} {
+			m = b1*m + (1-b1)*gi
+			v = b2*v + (1-b2)*gi*gi
+			c1 := 1 - math.Pow(b1, float64(k+1))
+			c2 := 1 - math.Pow(b2, float64(k+1))
+			want[i] -= 0.01 * ((m/c1)/(math.Sqrt(v/c2)+1e-8) + 0.1*want[i])
+		}
+		if p[i] != want[i] {
+			t.Fatalf("parameter %d: %v, want %v", i, p[i], want[i])
+		}
+	}
+}
