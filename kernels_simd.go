@@ -49,13 +49,41 @@ const (
 	gemmMC = 128 // rows of A kept in L2 across the panels
 )
 
+// Scratch buffers live on free lists rather than in a sync.Pool: a pool is
+// emptied by garbage collections, and refilling it would allocate in steady
+// state. A list holds at most as many buffers as kernel calls ever ran at
+// once, each as large as the largest call needed.
 var (
-	kernScratchPool = sync.Pool{New: func() any { return new([]float64) }}
-	kernIntPool     = sync.Pool{New: func() any { return new([]int) }}
+	kernScratchPool kernFreeList[float64]
+	kernIntPool     kernFreeList[int]
 )
 
+type kernFreeList[T any] struct {
+	mu   sync.Mutex
+	list []*[]T
+}
+
+// Get returns a buffer of the list, or a new empty one.
+func (f *kernFreeList[T]) Get() *[]T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.list); n > 0 {
+		p := f.list[n-1]
+		f.list = f.list[:n-1]
+		return p
+	}
+	return new([]T)
+}
+
+// Put returns p to the list.
+func (f *kernFreeList[T]) Put(p *[]T) {
+	f.mu.Lock()
+	f.list = append(f.list, p)
+	f.mu.Unlock()
+}
+
 func kernGetInts(n int) *[]int {
-	p := kernIntPool.Get().(*[]int)
+	p := kernIntPool.Get()
 	if cap(*p) < n {
 		*p = make([]int, n)
 	}
@@ -64,7 +92,7 @@ func kernGetInts(n int) *[]int {
 }
 
 func kernGetScratch(n int) *[]float64 {
-	p := kernScratchPool.Get().(*[]float64)
+	p := kernScratchPool.Get()
 	if cap(*p) < n {
 		*p = make([]float64, n)
 	}

@@ -840,11 +840,8 @@ func testExpSpecialPositions(t *testing.T, specials []float64, n int) {
 }
 
 // TestKernelsAllocate checks that the kernels allocate nothing in the
-// steady state (their scratch buffers come from a pool).
+// steady state (their scratch buffers come from free lists).
 func TestKernelsAllocate(t *testing.T) {
-	if testing.Short() || kernRaceEnabled {
-		t.Skip("allocation counts (the race detector makes sync.Pool drop items)")
-	}
 	forEachPath(t, func(t *testing.T) {
 		rnd := rand.New(rand.NewPCG(19, 20))
 		n, in, out := 37, 43, 29
