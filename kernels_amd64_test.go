@@ -23,9 +23,6 @@ func TestGODEBUGFallback(t *testing.T) {
 		}
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a process")
-	}
 	for _, d := range []string{"cpu.avx2=off", "cpu.fma=off"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestGODEBUGFallback$", "-test.v")
 		cmd.Env = append(os.Environ(), "FLOW_GODEBUG_CHILD=1", "GODEBUG="+d)
