@@ -106,22 +106,23 @@ func runShards(job shardJob, st *runState, nShards, workers int) {
 	st.next.Store(0)
 	st.shards = int64(nShards)
 	st.panicV = nil
-	st.wg.Add(workers)
+	st.wg.Add(1) // runner 0, the caller
 	if workers > 1 {
 		// Twice as many pool goroutines as a call needs: one that has
 		// just finished the last call's shard may not be back at the
-		// channel yet, and a spare one waiting there saves starting a
-		// goroutine (an allocation).
+		// channel yet, and a spare one waiting there takes the task.
 		ensurePool(2 * workers)
 		for r := 1; r < workers; r++ {
+			st.wg.Add(1)
 			select {
 			case pool.ch <- poolTask{job: job, st: st, r: r}:
 			default:
-				// Every pool goroutine is busy (another call, or a
-				// call nested inside a shard): a goroutine of its own
-				// keeps the call from waiting on them, and from
-				// deadlocking when nested.
-				go runRunner(job, st, r)
+				// No pool goroutine is waiting (other calls hold them,
+				// or this call is nested inside a shard): the runners
+				// already started take this runner's shards. Nothing
+				// waits on a busy goroutine, so nothing deadlocks, and
+				// nothing is allocated.
+				st.wg.Done()
 			}
 		}
 	}
