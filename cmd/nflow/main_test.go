@@ -357,7 +357,7 @@ func TestFitModels(t *testing.T) {
 
 func TestInterruptedFit(t *testing.T) {
 	if nflowBin == "" {
-		t.Skip("no way to start the built binary here")
+		t.Fatal("this test needs the built nflow as a process: it runs natively, and under emulation through qemu-" + qemuArch[runtime.GOARCH] + "-static, which is not on PATH")
 	}
 	dir := t.TempDir()
 	moonsCSV(t, filepath.Join(dir, "data.csv"), 2000, 3)
@@ -440,7 +440,7 @@ func TestDemoSmall(t *testing.T) {
 // under emulation the minute would measure the emulator.
 func TestDemo(t *testing.T) {
 	if nflowBin == "" {
-		t.Skip("no way to start the built binary here")
+		t.Fatal("this test needs the built nflow as a process: it runs natively, and under emulation through qemu-" + qemuArch[runtime.GOARCH] + "-static, which is not on PATH")
 	}
 	_, lf, lg, took := demo(t)
 	if took > time.Minute {
