@@ -29,8 +29,8 @@ import (
 )
 
 // nflowBin is the command built by TestMain, or "" where a built binary
-// cannot run: the tests then call run in-process and skip what needs a
-// separate process. Under user-mode emulation without binfmt (the arm64 CI
+// cannot run: the tests then call run in-process, and those that need a
+// separate process fail. Under user-mode emulation without binfmt (the arm64 CI
 // run), the binary is started through qemu-aarch64-static, named in
 // nflowBin with the binary in nflowArgs.
 var (
