@@ -830,24 +830,172 @@ add_loop:
 add_ret:
 	RET
 
-// func packTransKernel(dst, src *float64, lds, k int)
+// func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
 //
-// Packs one full panel of Wᵀ: dst[p*12+c] = src[c*lds+p] for c < 12,
-// p < k; k is a multiple of 4. Each group of 4 rows of src is read 4
-// values of p at a time and transposed 4×4 in registers.
-TEXT ·packTransKernel(SB), NOSPLIT, $0-32
+// gemmKernel for tiles of 6 rows and 8 columns: for each of tiles tiles t,
+// i < 6, j < 8:
+//
+//	c[(6t+i)*ldc+j] = s + Σ_{p<k} a[t*ts+i*rs+p*ps]·b[p*8+j]
+//
+// with s as in gemmKernel. Its panels are 8 columns wide, so that the
+// masked products skip the zeros of a staircase at a finer grain; its
+// 6×8 block of sums lives in Y0–Y11 (row i in Y(2i), Y(2i+1)), each step
+// loading one row of the panel (Y12, Y13) and broadcasting one element of
+// each row of a (Y14, Y15 in turn). Rows 0–2 of a are read from SI, rows
+// 3–5 from R15 = SI + 3·rs.
+#define GEMMN_STEP(boff) \
+	VMOVUPD boff(BX), Y12 \
+	VMOVUPD boff+32(BX), Y13 \
+	VBROADCASTSD (SI), Y14 \
+	VFMADD231PD Y12, Y14, Y0 \
+	VFMADD231PD Y13, Y14, Y1 \
+	VBROADCASTSD (SI)(R8*1), Y15 \
+	VFMADD231PD Y12, Y15, Y2 \
+	VFMADD231PD Y13, Y15, Y3 \
+	VBROADCASTSD (SI)(R8*2), Y14 \
+	VFMADD231PD Y12, Y14, Y4 \
+	VFMADD231PD Y13, Y14, Y5 \
+	VBROADCASTSD (R15), Y15 \
+	VFMADD231PD Y12, Y15, Y6 \
+	VFMADD231PD Y13, Y15, Y7 \
+	VBROADCASTSD (R15)(R8*1), Y14 \
+	VFMADD231PD Y12, Y14, Y8 \
+	VFMADD231PD Y13, Y14, Y9 \
+	VBROADCASTSD (R15)(R8*2), Y15 \
+	VFMADD231PD Y12, Y15, Y10 \
+	VFMADD231PD Y13, Y15, Y11 \
+	ADDQ AX, SI \
+	ADDQ AX, R15
+
+#define GEMMN_LOAD(row, a0, a1) \
+	VMOVUPD (row), a0 \
+	VMOVUPD 32(row), a1
+
+#define GEMMN_STORE(row, a0, a1) \
+	VMOVUPD a0, (row) \
+	VMOVUPD a1, 32(row)
+
+TEXT ·gemmKernelNarrow(SB), NOSPLIT, $0-80
+	MOVQ  k+56(FP), R11
+	TESTQ R11, R11
+	JLE   gemmn_ret
+	MOVQ  tiles+64(FP), R12
+	TESTQ R12, R12
+	JLE   gemmn_ret
+	MOVQ  c+0(FP), DI
+	MOVQ  ldc+8(FP), R10
+	MOVQ  a+16(FP), R13
+	MOVQ  rs+24(FP), R8
+	MOVQ  ps+32(FP), AX
+	MOVQ  b+48(FP), DX
+	SHLQ  $3, R10
+	SHLQ  $3, R8
+	SHLQ  $3, AX
+	LEAQ  (R8)(R8*2), R9
+
+gemmn_tile:
+	MOVQ  R13, SI
+	LEAQ  (R13)(R9*1), R15
+	MOVQ  DX, BX
+	MOVQ  R11, CX
+	MOVQ  init+72(FP), R14
+	TESTQ R14, R14
+	JE    gemmn_loadc
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVAPD Y0, Y2
+	VMOVAPD Y1, Y3
+	VMOVAPD Y0, Y4
+	VMOVAPD Y1, Y5
+	VMOVAPD Y0, Y6
+	VMOVAPD Y1, Y7
+	VMOVAPD Y0, Y8
+	VMOVAPD Y1, Y9
+	VMOVAPD Y0, Y10
+	VMOVAPD Y1, Y11
+	JMP     gemmn_steps
+
+gemmn_loadc:
+	MOVQ DI, R14
+	GEMMN_LOAD(R14, Y0, Y1)
+	ADDQ R10, R14
+	GEMMN_LOAD(R14, Y2, Y3)
+	ADDQ R10, R14
+	GEMMN_LOAD(R14, Y4, Y5)
+	ADDQ R10, R14
+	GEMMN_LOAD(R14, Y6, Y7)
+	ADDQ R10, R14
+	GEMMN_LOAD(R14, Y8, Y9)
+	ADDQ R10, R14
+	GEMMN_LOAD(R14, Y10, Y11)
+
+gemmn_steps:
+	CMPQ CX, $4
+	JLT  gemmn_tail
+
+gemmn_loop4:
+	GEMMN_STEP(0)
+	GEMMN_STEP(64)
+	GEMMN_STEP(128)
+	GEMMN_STEP(192)
+	ADDQ  $256, BX
+	SUBQ  $4, CX
+	CMPQ  CX, $4
+	JGE   gemmn_loop4
+	TESTQ CX, CX
+	JE    gemmn_store
+
+gemmn_tail:
+	GEMMN_STEP(0)
+	ADDQ $64, BX
+	DECQ CX
+	JNE  gemmn_tail
+
+gemmn_store:
+	GEMMN_STORE(DI, Y0, Y1)
+	ADDQ R10, DI
+	GEMMN_STORE(DI, Y2, Y3)
+	ADDQ R10, DI
+	GEMMN_STORE(DI, Y4, Y5)
+	ADDQ R10, DI
+	GEMMN_STORE(DI, Y6, Y7)
+	ADDQ R10, DI
+	GEMMN_STORE(DI, Y8, Y9)
+	ADDQ R10, DI
+	GEMMN_STORE(DI, Y10, Y11)
+	ADDQ R10, DI
+	MOVQ ts+40(FP), CX
+	LEAQ (R13)(CX*8), R13
+	DECQ R12
+	JNE  gemmn_tile
+	VZEROUPPER
+
+gemmn_ret:
+	RET
+
+// func packTrans4Kernel(dst, src *float64, lds, k, ldd int)
+//
+// Transposes 4 rows of src into 4 columns of dst, k (a multiple of 4)
+// values at a time:
+//
+//	dst[p*ldd+r] = src[r*lds+p]   for r < 4, p < k
+//
+// by 4×4 blocks: four rows of four values are loaded, transposed with
+// unpacks and 128-bit permutes, and stored as four rows of dst.
+TEXT ·packTrans4Kernel(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lds+16(FP), R8
 	MOVQ k+24(FP), CX
+	MOVQ ldd+32(FP), DX
 	SHLQ $3, R8
+	SHLQ $3, DX
 	LEAQ (R8)(R8*2), R9
-	LEAQ (SI)(R8*4), R10
-	LEAQ (R10)(R8*4), R11
+	LEAQ (DX)(DX*2), R10
 	SHRQ $2, CX
-	JE   packt_ret
+	JE   pt4_ret
 
-packt_loop:
+pt4_loop:
 	VMOVUPD    (SI), Y0
 	VMOVUPD    (SI)(R8*1), Y1
 	VMOVUPD    (SI)(R8*2), Y2
@@ -860,49 +1008,267 @@ packt_loop:
 	VPERM2F128 $0x20, Y7, Y5, Y1
 	VPERM2F128 $0x31, Y6, Y4, Y2
 	VPERM2F128 $0x31, Y7, Y5, Y3
-	VMOVUPD    Y0, 0(DI)
-	VMOVUPD    Y1, 96(DI)
-	VMOVUPD    Y2, 192(DI)
-	VMOVUPD    Y3, 288(DI)
-	VMOVUPD    (R10), Y0
-	VMOVUPD    (R10)(R8*1), Y1
-	VMOVUPD    (R10)(R8*2), Y2
-	VMOVUPD    (R10)(R9*1), Y3
-	VUNPCKLPD  Y1, Y0, Y4
-	VUNPCKHPD  Y1, Y0, Y5
-	VUNPCKLPD  Y3, Y2, Y6
-	VUNPCKHPD  Y3, Y2, Y7
-	VPERM2F128 $0x20, Y6, Y4, Y0
-	VPERM2F128 $0x20, Y7, Y5, Y1
-	VPERM2F128 $0x31, Y6, Y4, Y2
-	VPERM2F128 $0x31, Y7, Y5, Y3
-	VMOVUPD    Y0, 32(DI)
-	VMOVUPD    Y1, 128(DI)
-	VMOVUPD    Y2, 224(DI)
-	VMOVUPD    Y3, 320(DI)
-	VMOVUPD    (R11), Y0
-	VMOVUPD    (R11)(R8*1), Y1
-	VMOVUPD    (R11)(R8*2), Y2
-	VMOVUPD    (R11)(R9*1), Y3
-	VUNPCKLPD  Y1, Y0, Y4
-	VUNPCKHPD  Y1, Y0, Y5
-	VUNPCKLPD  Y3, Y2, Y6
-	VUNPCKHPD  Y3, Y2, Y7
-	VPERM2F128 $0x20, Y6, Y4, Y0
-	VPERM2F128 $0x20, Y7, Y5, Y1
-	VPERM2F128 $0x31, Y6, Y4, Y2
-	VPERM2F128 $0x31, Y7, Y5, Y3
-	VMOVUPD    Y0, 64(DI)
-	VMOVUPD    Y1, 160(DI)
-	VMOVUPD    Y2, 256(DI)
-	VMOVUPD    Y3, 352(DI)
-	ADDQ $32, SI
-	ADDQ $32, R10
-	ADDQ $32, R11
-	ADDQ $384, DI
-	DECQ CX
-	JNE  packt_loop
+	VMOVUPD    Y0, (DI)
+	VMOVUPD    Y1, (DI)(DX*1)
+	VMOVUPD    Y2, (DI)(DX*2)
+	VMOVUPD    Y3, (DI)(R10*1)
+	ADDQ       $32, SI
+	LEAQ       (DI)(DX*4), DI
+	DECQ       CX
+	JNE        pt4_loop
 	VZEROUPPER
 
-packt_ret:
+pt4_ret:
+	RET
+
+// func packRowsKernel(dst, db, src *float64, lds, k, vecs, panels, ldp int)
+//
+// Packs panels of 4·vecs columns (vecs is 1, 2 or 3) of the k×n row-major
+// matrix src (leading dimension lds):
+//
+//	dst[q*ldp+p*4*vecs+j] = src[p*lds+q*4*vecs+j]   for q < panels, p < k, j < 4·vecs
+//
+// and, if db is not nil (with vecs = 1 only), adds the column sums of those
+// columns to db, each column in increasing p. It goes by blocks of 8 rows,
+// each block across all the panels: the rows are read a page at a time in
+// increasing addresses, which the prefetchers follow, where a panel at a
+// time would read one short strip of every row (the stride of a 512-wide
+// matrix is a 4 KiB page).
+TEXT ·packRowsKernel(SB), NOSPLIT, $0-64
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+16(FP), SI
+	MOVQ  lds+24(FP), R8
+	MOVQ  k+32(FP), CX
+	MOVQ  vecs+40(FP), DX
+	MOVQ  panels+48(FP), R9
+	MOVQ  ldp+56(FP), R10
+	SHLQ  $3, R8
+	SHLQ  $3, R10
+	TESTQ CX, CX
+	JLE   pr_ret
+	TESTQ R9, R9
+	JLE   pr_ret
+	CMPQ  DX, $3
+	JEQ   pr3_block
+	CMPQ  DX, $2
+	JEQ   pr2_block
+	MOVQ  db+8(FP), R11
+	TESTQ R11, R11
+	JNE   pr1d_block
+
+pr1_block:
+	MOVQ    $8, R12
+	CMPQ    CX, R12
+	CMOVQLT CX, R12
+	MOVQ    SI, BX
+	MOVQ    DI, R13
+	MOVQ    R9, AX
+
+pr1_panel:
+	MOVQ    BX, R14
+	MOVQ    R13, R15
+	MOVQ    R12, DX
+
+pr1_row:
+	VMOVUPD (R14), Y0
+	VMOVUPD Y0, (R15)
+	ADDQ    R8, R14
+	ADDQ    $32, R15
+	DECQ    DX
+	JNE     pr1_row
+	ADDQ    $32, BX
+	ADDQ    R10, R13
+	DECQ    AX
+	JNE     pr1_panel
+	LEAQ    (SI)(R8*8), SI
+	ADDQ    $256, DI
+	SUBQ    $8, CX
+	JG      pr1_block
+	VZEROUPPER
+	RET
+
+pr1d_block:
+	MOVQ    $8, R12
+	CMPQ    CX, R12
+	CMOVQLT CX, R12
+	MOVQ    SI, BX
+	MOVQ    DI, R13
+	MOVQ    R9, AX
+	MOVQ    db+8(FP), R11
+
+pr1d_panel:
+	MOVQ    BX, R14
+	MOVQ    R13, R15
+	MOVQ    R12, DX
+	VMOVUPD (R11), Y3
+
+pr1d_row:
+	VMOVUPD (R14), Y0
+	VMOVUPD Y0, (R15)
+	VADDPD  Y0, Y3, Y3
+	ADDQ    R8, R14
+	ADDQ    $32, R15
+	DECQ    DX
+	JNE     pr1d_row
+	VMOVUPD Y3, (R11)
+	ADDQ    $32, R11
+	ADDQ    $32, BX
+	ADDQ    R10, R13
+	DECQ    AX
+	JNE     pr1d_panel
+	LEAQ    (SI)(R8*8), SI
+	ADDQ    $256, DI
+	SUBQ    $8, CX
+	JG      pr1d_block
+	VZEROUPPER
+	RET
+
+pr2_block:
+	MOVQ    $8, R12
+	CMPQ    CX, R12
+	CMOVQLT CX, R12
+	MOVQ    SI, BX
+	MOVQ    DI, R13
+	MOVQ    R9, AX
+
+pr2_panel:
+	MOVQ    BX, R14
+	MOVQ    R13, R15
+	MOVQ    R12, DX
+
+pr2_row:
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD Y0, (R15)
+	VMOVUPD Y1, 32(R15)
+	ADDQ    R8, R14
+	ADDQ    $64, R15
+	DECQ    DX
+	JNE     pr2_row
+	ADDQ    $64, BX
+	ADDQ    R10, R13
+	DECQ    AX
+	JNE     pr2_panel
+	LEAQ    (SI)(R8*8), SI
+	ADDQ    $512, DI
+	SUBQ    $8, CX
+	JG      pr2_block
+	VZEROUPPER
+	RET
+
+pr3_block:
+	MOVQ    $8, R12
+	CMPQ    CX, R12
+	CMOVQLT CX, R12
+	MOVQ    SI, BX
+	MOVQ    DI, R13
+	MOVQ    R9, AX
+
+pr3_panel:
+	MOVQ    BX, R14
+	MOVQ    R13, R15
+	MOVQ    R12, DX
+
+pr3_row:
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD 64(R14), Y2
+	VMOVUPD Y0, (R15)
+	VMOVUPD Y1, 32(R15)
+	VMOVUPD Y2, 64(R15)
+	ADDQ    R8, R14
+	ADDQ    $96, R15
+	DECQ    DX
+	JNE     pr3_row
+	ADDQ    $96, BX
+	ADDQ    R10, R13
+	DECQ    AX
+	JNE     pr3_panel
+	LEAQ    (SI)(R8*8), SI
+	ADDQ    $768, DI
+	SUBQ    $8, CX
+	JG      pr3_block
+	VZEROUPPER
+	RET
+
+pr_ret:
+	RET
+
+// func nonFiniteKernel(s *float64, n int) bool
+//
+// Reports whether any of s[0:n] (n a multiple of 4) is ±Inf or NaN: whether
+// the exponent field of any element is all ones.
+TEXT ·nonFiniteKernel(SB), NOSPLIT, $0-17
+	MOVQ         s+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVQ         $0x7ff0000000000000, AX
+	MOVQ         AX, X7
+	VPBROADCASTQ X7, Y7
+	VPXOR        Y6, Y6, Y6
+	SHRQ         $2, CX
+	JE           nf_done
+
+nf_loop:
+	VANDPD   (SI), Y7, Y0
+	VPCMPEQQ Y7, Y0, Y0
+	VPOR     Y0, Y6, Y6
+	ADDQ     $32, SI
+	DECQ     CX
+	JNE      nf_loop
+
+nf_done:
+	VPTEST     Y6, Y6
+	SETNE      ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func addTransKernel(dst, src *float64, ldd, lds, n int)
+//
+// Adds the transpose of 4 columns of src to 4 rows of dst, n (a multiple
+// of 4) values each:
+//
+//	dst[r*ldd+j] += src[j*lds+r]   for r < 4, j < n
+//
+// by 4×4 blocks transposed as in packTrans4Kernel.
+TEXT ·addTransKernel(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldd+16(FP), R8
+	MOVQ lds+24(FP), R9
+	MOVQ n+32(FP), CX
+	SHLQ $3, R8
+	SHLQ $3, R9
+	LEAQ (R8)(R8*2), R10
+	LEAQ (R9)(R9*2), R11
+	SHRQ $2, CX
+	JE   at_ret
+
+at_loop:
+	VMOVUPD    (SI), Y0
+	VMOVUPD    (SI)(R9*1), Y1
+	VMOVUPD    (SI)(R9*2), Y2
+	VMOVUPD    (SI)(R11*1), Y3
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y7
+	VPERM2F128 $0x20, Y6, Y4, Y0
+	VPERM2F128 $0x20, Y7, Y5, Y1
+	VPERM2F128 $0x31, Y6, Y4, Y2
+	VPERM2F128 $0x31, Y7, Y5, Y3
+	VADDPD     (DI), Y0, Y0
+	VADDPD     (DI)(R8*1), Y1, Y1
+	VADDPD     (DI)(R8*2), Y2, Y2
+	VADDPD     (DI)(R10*1), Y3, Y3
+	VMOVUPD    Y0, (DI)
+	VMOVUPD    Y1, (DI)(R8*1)
+	VMOVUPD    Y2, (DI)(R8*2)
+	VMOVUPD    Y3, (DI)(R10*1)
+	ADDQ       $32, DI
+	LEAQ       (SI)(R9*4), SI
+	DECQ       CX
+	JNE        at_loop
+	VZEROUPPER
+
+at_ret:
 	RET

@@ -11,8 +11,20 @@ package flow
 var kernUseAsm = true
 
 // gemmNR is the number of columns of the micro-kernel gemmKernel and of a
-// packed panel: four 2-lane NEON registers.
-const gemmNR = 8
+// packed panel: four 2-lane NEON registers; gemmMR its number of rows.
+// The narrow kernel of amd64 has no counterpart here: its shape is the one
+// kernel's, and gemmKernelNarrow calls it.
+const (
+	gemmMR       = 4
+	gemmNR       = 8
+	gemmNarrowMR = gemmMR
+	gemmNarrowNR = gemmNR
+	gemmMaxMR    = gemmMR
+)
+
+func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
+	gemmKernel(c, ldc, a, rs, ps, ts, b, k, tiles, init)
+}
 
 // kernVecWidth is the number of float64 lanes of one vector register.
 const kernVecWidth = 2
@@ -44,8 +56,16 @@ func tanhKernel(h *float64, n int)
 //go:noescape
 func addKernel(dst, src *float64, n int)
 
-// kernFastPackTrans reports whether packTransKernel is written for this
-// architecture: not on arm64, where kernPackTrans is plain Go.
-const kernFastPackTrans = false
+// kernFastAux reports whether the packing and scanning kernels are written
+// in assembly for this architecture: not on arm64, where their plain-Go
+// loops run instead and the functions below are never called.
+const kernFastAux = false
 
-func packTransKernel(dst, src *float64, lds, k int) { panic("flow: no packTransKernel on arm64") }
+func packTrans4Kernel(dst, src *float64, lds, k, ldd int) {
+	panic("flow: no packTrans4Kernel on arm64")
+}
+func packRowsKernel(dst, db, src *float64, lds, k, vecs, panels, ldp int) {
+	panic("flow: no packRowsKernel on arm64")
+}
+func nonFiniteKernel(s *float64, n int) bool            { panic("flow: no nonFiniteKernel on arm64") }
+func addTransKernel(dst, src *float64, ldd, lds, n int) { panic("flow: no addTransKernel on arm64") }

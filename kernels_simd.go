@@ -13,9 +13,9 @@ import (
 
 // This file holds the Go half of the assembly kernels on amd64 and arm64:
 // the dispatch on kernUseAsm, the cache blocking and packing around the
-// register-blocked micro-kernel gemmKernel, and the tails of the vector
-// loops. The architecture files (kernels_amd64.go, kernels_arm64.go) set
-// kernUseAsm and gemmNR and declare the assembly functions.
+// register-blocked micro-kernels, and the tails of the vector loops. The
+// architecture files (kernels_amd64.go, kernels_arm64.go) set kernUseAsm,
+// the tile shapes and kernFastAux, and declare the assembly functions.
 //
 // Every dense product is one product computed by gemmBlocked:
 //
@@ -23,14 +23,23 @@ import (
 //	backward   dX = dY·W          (the kernel starts from zero)
 //	           dW += dYᵀ·X        (the kernel starts from dW)
 //
-// B is packed into panels of gemmNR columns (zero padded to a full panel),
-// each panel holding its rows p contiguously: panel[p*gemmNR+j]. A is read
-// in place (row-major) except for dYᵀ, which is packed in slivers of gemmMR
-// rows: read in place, or as a plain transposed copy, it would be read or
-// written at a stride of a power of two, which costs a third of the speed
-// on 512-wide shapes. The micro-kernel gemmKernel multiplies gemmMR rows of
+// B is packed into panels of nr columns (zero padded to a full panel), each
+// panel holding its rows p contiguously: panel[p*nr+j]. A is read in place
+// (row-major) except for dYᵀ, which is packed in slivers of gemmMR rows:
+// read in place, or as a plain transposed copy, it would be read or written
+// at a stride of a power of two, which costs a third of the speed on
+// 512-wide shapes. When out > 2·in the weight gradient is computed
+// transposed instead, [colsum(dY) dW]ᵀ = [1 X]ᵀ·dY, so that the large dY is
+// packed in panels (a plain copy) and the small X in slivers; the row of
+// ones gives db in the same product. A micro-kernel multiplies mr rows of
 // A, for a run of row tiles, by one panel slice of kc rows and adds the
-// gemmMR×gemmNR results into C.
+// mr×nr results into C.
+//
+// There are two micro-kernels on amd64: gemmKernel (4×12 tiles) and
+// gemmKernelNarrow (6×8). Forward and backward-to-input products take the
+// one whose tiles cost the least on their shape (gemmPick); the weight
+// gradients, whose A is in slivers of 4, take the wide one. On arm64 both
+// names run the one 4×8 kernel.
 //
 // The masked (MADE) variants pack the masked entries of W as zeros and give
 // each panel the range of p on which it has any nonzero entry, so that the
@@ -41,13 +50,74 @@ import (
 // reference loop, so results match the reference for every input. The
 // masked weight gradient is never computed for j ≥ lim[k]: tiles beyond
 // the mask are skipped and the partial tiles on its edge go through a
-// scratch tile of which only the unmasked entries are copied back.
+// scratch tile of which only the unmasked entries are copied back (or, in
+// the transposed form, are computed in scratch and not added to dW).
 
 const (
-	gemmMR = 4   // rows of the micro-kernel
 	gemmKC = 256 // rows of a B panel slice kept in L1 by one micro-kernel call
-	gemmMC = 128 // rows of A kept in L2 across the panels
+	gemmMC = 128 // rows of A kept in L2 across the panels (fewer when k is short)
+
+	// gemmTileLen is the number of sums in the larger of the two tiles.
+	gemmTileLen = max(gemmMR*gemmNR, gemmNarrowMR*gemmNarrowNR)
 )
+
+// gemmKind selects one of the two micro-kernels.
+type gemmKind uint8
+
+const (
+	gemmWide   gemmKind = iota // gemmKernel, gemmMR×gemmNR tiles
+	gemmNarrow                 // gemmKernelNarrow, gemmNarrowMR×gemmNarrowNR tiles
+)
+
+func (k gemmKind) mr() int {
+	if k == gemmNarrow {
+		return gemmNarrowMR
+	}
+	return gemmMR
+}
+
+func (k gemmKind) nr() int {
+	if k == gemmNarrow {
+		return gemmNarrowNR
+	}
+	return gemmNR
+}
+
+// overhead is the time a kernel spends on one tile besides its steps
+// (starting and storing the sums), in steps: measured on the kernels of
+// amd64 as about 2 steps for the wide tile and 6 for the narrow one, whose
+// 6 rows take 12 loads and stores where the wide tile's 4 take 12 too but
+// share their broadcasts over more columns.
+func (k gemmKind) overhead() int {
+	if k == gemmNarrow {
+		return 6
+	}
+	return 2
+}
+
+// kernTestKind, when not zero, makes every product that may run on either
+// kernel run on gemmKind(kernTestKind-1), so that the tests reach both on
+// every shape.
+var kernTestKind int
+
+// gemmPick returns the kind that computes a product of n rows of C at the
+// least cost, given for each kind the total length of the sums of its
+// panels (steps) and its number of non-empty panels: the cost counts every
+// tile, padded rows and columns included, and its overhead.
+func gemmPick(n int, steps, panels [2]int) gemmKind {
+	if kernTestKind != 0 {
+		return gemmKind(kernTestKind - 1)
+	}
+	var cost [2]int
+	for i, k := range []gemmKind{gemmWide, gemmNarrow} {
+		mr := k.mr()
+		cost[i] = (n + mr - 1) / mr * mr * k.nr() * (steps[i] + panels[i]*k.overhead())
+	}
+	if cost[1] < cost[0] {
+		return gemmNarrow
+	}
+	return gemmWide
+}
 
 // Scratch buffers live on free lists rather than in a sync.Pool: a pool is
 // emptied by garbage collections, and refilling it would allocate in steady
@@ -101,19 +171,21 @@ func kernGetScratch(n int) *[]float64 {
 }
 
 // gemmJob describes C += A·B (or C = 1·initᵀ + A·B) with B packed into
-// panels.
+// panels of kind.nr() columns.
 type gemmJob struct {
+	kind gemmKind
+
 	c   []float64 // m×n, leading dimension ldc
 	ldc int
-	// A is m×k: element (i, p) is a[i*rs+p*ps], or with slivers (ts ≠ 0)
-	// a[(i/gemmMR)*ts+(i%gemmMR)*rs+p*ps].
+	// A is m×k: element (i, p) is a[i*rs+p*ps], or with slivers (ts ≠ 0,
+	// wide kernel only) a[(i/gemmMR)*ts+(i%gemmMR)*rs+p*ps].
 	a      []float64
 	rs, ps int
-	ts     int // stride of gemmMR rows; 0 for gemmMR·rs
+	ts     int // stride of gemmMR rows; 0 for mr·rs
 
 	m, n, k int
 
-	bp []float64 // packed B: panel q holds rows p of columns q*gemmNR+j at bp[q*k*gemmNR+p*gemmNR+j]
+	bp []float64 // packed B: panel q holds rows p of columns q*nr+j at bp[q*k*nr+p*nr+j]
 
 	// prange, if not nil, holds for panel q the range [prange[2q], prange[2q+1])
 	// of p outside of which the panel is zero.
@@ -123,20 +195,35 @@ type gemmJob struct {
 	// no other entry of C is read or written.
 	rowLim []int
 
+	// panelRows, if not nil, asks for the rows i < panelRows[q] of C on the
+	// columns of panel q only: the tiles of rows beyond are skipped, and
+	// those across the limit are computed whole (C is scratch then).
+	panelRows []int
+
 	// init, if not nil, makes the product C = 1·initᵀ + A·B, overwriting C
 	// (every row of C starts from init, of length n rounded up to panels):
 	// C is then written and never read. Not with rowLim.
 	init []float64
 }
 
-// gemmBlocked computes the product of the job: for each block of gemmMC
-// rows of C, each panel of B and each slice of gemmKC rows of the panel,
-// the micro-kernel runs over the row tiles (runs of full tiles in one call,
+// kern runs the micro-kernel of the job's kind.
+func (g *gemmJob) kern(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
+	if g.kind == gemmNarrow {
+		gemmKernelNarrow(c, ldc, a, rs, ps, ts, b, k, tiles, init)
+		return
+	}
+	gemmKernel(c, ldc, a, rs, ps, ts, b, k, tiles, init)
+}
+
+// gemmBlocked computes the product of the job: for each block of rows of
+// C (gemmMC, fewer when k is short), each panel of B and each slice of gemmKC rows of the panel, the
+// micro-kernel runs over the row tiles (runs of full tiles in one call,
 // edge tiles through scratch tiles).
 func gemmBlocked(g *gemmJob) {
 	if g.m == 0 || g.n == 0 {
 		return
 	}
+	mr, nr := g.kind.mr(), g.kind.nr()
 	if g.k == 0 {
 		if g.init != nil {
 			for i := 0; i < g.m; i++ {
@@ -145,12 +232,21 @@ func gemmBlocked(g *gemmJob) {
 		}
 		return
 	}
-	nr := gemmNR
 	panels := (g.n + nr - 1) / nr
-	var tmpA [gemmMR * gemmKC]float64
-	var tmpC [gemmMR * gemmNR]float64
-	for ic := 0; ic < g.m; ic += gemmMC {
-		mEnd := min(ic+gemmMC, g.m)
+	mc := gemmMC
+	if g.k <= 64 && g.m*g.n > 1<<16 {
+		// Short sums into a C larger than L2 can hold beside the rest:
+		// the stores of C cost as much as the steps, and they go faster
+		// when the block of C written over the panels stays in L1 (4096
+		// elements) than when each panel writes a column strip of all the
+		// rows.
+		mc = max(2*mr, 4096/g.n)
+	}
+	mc -= mc % mr
+	var tmpA [gemmMaxMR * gemmKC]float64
+	var tmpC [gemmTileLen]float64
+	for ic := 0; ic < g.m; ic += mc {
+		mEnd := min(ic+mc, g.m)
 		for q := 0; q < panels; q++ {
 			j0 := q * nr
 			cols := min(nr, g.n-j0)
@@ -158,10 +254,14 @@ func gemmBlocked(g *gemmJob) {
 			if g.prange != nil {
 				p0, p1 = g.prange[2*q], g.prange[2*q+1]
 			}
+			hi := mEnd // the tiles from a row i < hi are computed
+			if g.panelRows != nil {
+				hi = min(hi, g.panelRows[q])
+			}
 			panel := g.bp[q*g.k*nr : (q+1)*g.k*nr]
 			if g.init != nil && p1 <= p0 {
 				// Nothing to add to init.
-				for i := ic; i < mEnd; i++ {
+				for i := ic; i < hi; i++ {
 					copy(g.c[i*g.ldc+j0:i*g.ldc+j0+cols], g.init[j0:])
 				}
 				continue
@@ -173,37 +273,40 @@ func gemmBlocked(g *gemmJob) {
 				if g.init != nil && pc == p0 {
 					init = &g.init[j0]
 				}
-				for i := ic; i < mEnd; {
-					rows := min(gemmMR, mEnd-i)
+				for i := ic; i < hi; {
+					rows := min(mr, mEnd-i)
 					// A run of full tiles goes to the kernel in one call.
 					run := 0
-					for t := i; t+gemmMR <= mEnd && cols == nr && g.tileFull(t, j0); t += gemmMR {
+					for t := i; t < hi && t+mr <= mEnd && cols == nr && g.tileFull(t, j0, mr, nr); t += mr {
 						run++
 					}
 					if run > 0 {
-						gemmKernel(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc)], g.rs, g.ps, g.tileStride(), b, kc, run, init)
-						i += run * gemmMR
+						g.kern(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps, g.tileStride(mr), b, kc, run, init)
+						i += run * mr
 						continue
 					}
 					if g.rowLim != nil {
-						hi := 0
+						top := 0
 						for r := 0; r < rows; r++ {
-							hi = max(hi, g.rowLim[i+r]-j0)
+							top = max(top, g.rowLim[i+r]-j0)
 						}
-						if hi <= 0 {
-							i += gemmMR
+						if top <= 0 {
+							i += mr
 							continue
 						}
 					}
 					// Edge tile: through the scratch tiles.
-					a, rs, ps := &g.a[g.aIndex(i, pc)], g.rs, g.ps
-					if rows < gemmMR && g.ts == 0 {
+					a, rs, ps := &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps
+					if rows < mr && g.ts == 0 {
 						// (Slivers are zero padded to whole tiles.)
-						for r := 0; r < gemmMR; r++ {
+						for r := 0; r < mr; r++ {
 							ta := tmpA[r*kc : r*kc+kc]
-							if r < rows {
+							if r < rows && g.ps == 1 {
+								o := g.aIndex(i+r, pc, mr)
+								copy(ta, g.a[o:o+kc])
+							} else if r < rows {
 								for p := range ta {
-									ta[p] = g.a[g.aIndex(i+r, pc+p)]
+									ta[p] = g.a[g.aIndex(i+r, pc+p, mr)]
 								}
 							} else {
 								clear(ta)
@@ -211,46 +314,47 @@ func gemmBlocked(g *gemmJob) {
 						}
 						a, rs, ps = &tmpA[0], kc, 1
 					}
-					clear(tmpC[:])
+					tc := tmpC[:mr*nr]
+					clear(tc)
 					for r := 0; r < rows; r++ {
-						copy(tmpC[r*nr:r*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
+						copy(tc[r*nr:r*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
 					}
-					gemmKernel(&tmpC[0], nr, a, rs, ps, 0, b, kc, 1, init)
+					g.kern(&tc[0], nr, a, rs, ps, 0, b, kc, 1, init)
 					for r := 0; r < rows; r++ {
 						w := g.width(i+r, j0, cols)
-						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tmpC[r*nr:r*nr+w])
+						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tc[r*nr:r*nr+w])
 					}
-					i += gemmMR
+					i += mr
 				}
 			}
 		}
 	}
 }
 
-// aIndex is the index in g.a of element (i, p) of A.
-func (g *gemmJob) aIndex(i, p int) int {
+// aIndex is the index in g.a of element (i, p) of A, for tiles of mr rows.
+func (g *gemmJob) aIndex(i, p, mr int) int {
 	if g.ts != 0 {
-		return i/gemmMR*g.ts + i%gemmMR*g.rs + p*g.ps
+		return i/mr*g.ts + i%mr*g.rs + p*g.ps
 	}
 	return i*g.rs + p*g.ps
 }
 
-// tileStride is the distance in g.a between tiles of gemmMR rows.
-func (g *gemmJob) tileStride() int {
+// tileStride is the distance in g.a between tiles of mr rows.
+func (g *gemmJob) tileStride(mr int) int {
 	if g.ts != 0 {
 		return g.ts
 	}
-	return gemmMR * g.rs
+	return mr * g.rs
 }
 
-// tileFull reports whether the gemmMR rows from i of C may be written on
-// the whole panel from column j0 (always without rowLim).
-func (g *gemmJob) tileFull(i, j0 int) bool {
+// tileFull reports whether the mr rows from i of C may be written on the
+// whole panel of nr columns from column j0 (always without rowLim).
+func (g *gemmJob) tileFull(i, j0, mr, nr int) bool {
 	if g.rowLim == nil {
 		return true
 	}
-	for r := 0; r < gemmMR; r++ {
-		if g.rowLim[i+r] < j0+gemmNR {
+	for r := 0; r < mr; r++ {
+		if g.rowLim[i+r] < j0+nr {
 			return false
 		}
 	}
@@ -266,19 +370,27 @@ func (g *gemmJob) width(i, j0, cols int) int {
 	return min(max(g.rowLim[i]-j0, 0), cols)
 }
 
-// kernPackedLen is the length of B packed for gemmBlocked.
-func kernPackedLen(k, n int) int {
-	return k * ((n + gemmNR - 1) / gemmNR) * gemmNR
+// kernPackedLen is the length of the k×n matrix B packed in panels of nr
+// columns.
+func kernPackedLen(k, n, nr int) int {
+	return k * ((n + nr - 1) / nr) * nr
 }
 
-// kernPadLen is n rounded up to whole panels.
-func kernPadLen(n int) int { return (n + gemmNR - 1) / gemmNR * gemmNR }
+// kernPadLen is n rounded up to whole panels of nr columns.
+func kernPadLen(n, nr int) int { return (n + nr - 1) / nr * nr }
 
 // kernPackRows packs the k×n row-major matrix b (leading dimension ldb) into
-// panels: rows p of panel q are b[p, q*gemmNR : q*gemmNR+gemmNR].
-func kernPackRows(bp, b []float64, ldb, k, n int) {
-	nr := gemmNR
-	for q := 0; q*nr < n; q++ {
+// panels of nr columns: rows p of panel q are b[p, q*nr : q*nr+nr].
+func kernPackRows(bp, b []float64, ldb, k, n, nr int) {
+	full := 0
+	if kernFastAux && k > 0 {
+		if full = n / nr; full > 0 {
+			_ = b[(k-1)*ldb+full*nr-1]
+			_ = bp[full*k*nr-1]
+			packRowsKernel(&bp[0], nil, &b[0], ldb, k, nr/kernVecWidth, full, k*nr)
+		}
+	}
+	for q := full; q*nr < n; q++ {
 		j0 := q * nr
 		cols := min(nr, n-j0)
 		panel := bp[q*k*nr : (q+1)*k*nr]
@@ -291,34 +403,41 @@ func kernPackRows(bp, b []float64, ldb, k, n int) {
 }
 
 // kernPackTrans packs Bᵀ where b is the n×k row-major matrix (leading
-// dimension ldb): rows p of panel q are b[q*gemmNR : q*gemmNR+gemmNR, p].
-// It goes by blocks of 8 values of p, so that each row of b is read a cache
-// line at a time and the block of the panel written stays in L1.
-func kernPackTrans(bp, b []float64, ldb, k, n int) {
-	const blk = 8
-	nr := gemmNR
+// dimension ldb) into panels of nr columns: rows p of panel q are
+// b[q*nr : q*nr+nr, p], for p < k; rows p ≥ kmax (kmax ≤ k) are left
+// as they are. The assembly transposes 4×4 blocks; the plain loop goes by
+// blocks of 8 values of p, so that each row of b is read a cache line at a
+// time and the block of the panel written stays in L1.
+func kernPackTrans(bp, b []float64, ldb, k, kmax, n, nr int) {
 	for q := 0; q*nr < n; q++ {
-		j0 := q * nr
-		cols := min(nr, n-j0)
-		panel := bp[q*k*nr : (q+1)*k*nr]
-		start := 0
-		if kernFastPackTrans && cols == nr && k >= 4 {
-			start = k &^ 3
-			packTransKernel(&panel[0], &b[j0*ldb], ldb, start)
+		kernPackTransPanel(bp[q*k*nr:(q+1)*k*nr], b, ldb, q*nr, min(nr, n-q*nr), kmax, nr)
+	}
+}
+
+// kernPackTransPanel packs rows p < kmax of one panel of kernPackTrans:
+// the columns j0 to j0+cols of Bᵀ, zero beyond.
+func kernPackTransPanel(panel, b []float64, ldb, j0, cols, kmax, nr int) {
+	const blk = 8
+	start := 0
+	if kernFastAux && cols == nr && kmax >= 4 {
+		start = kmax &^ 3
+		_ = b[(j0+nr-1)*ldb+start-1]
+		for g := 0; g < nr; g += 4 {
+			packTrans4Kernel(&panel[g], &b[(j0+g)*ldb], ldb, start, nr)
 		}
-		for p0 := start; p0 < k; p0 += blk {
-			p1 := min(p0+blk, k)
-			dst := panel[p0*nr : p1*nr]
-			for j := 0; j < cols; j++ {
-				row := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p1]
-				for p, v := range row {
-					dst[p*nr+j] = v
-				}
+	}
+	for p0 := start; p0 < kmax; p0 += blk {
+		p1 := min(p0+blk, kmax)
+		dst := panel[p0*nr : p1*nr]
+		for j := 0; j < cols; j++ {
+			row := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p1]
+			for p, v := range row {
+				dst[p*nr+j] = v
 			}
-			for j := cols; j < nr; j++ {
-				for p := 0; p < p1-p0; p++ {
-					dst[p*nr+j] = 0
-				}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < p1-p0; p++ {
+				dst[p*nr+j] = 0
 			}
 		}
 	}
@@ -329,9 +448,18 @@ const kernExpMask = 0x7ff0000000000000
 // kernIsNonFinite reports whether v is ±Inf or NaN.
 func kernIsNonFinite(v float64) bool { return math.Float64bits(v)&kernExpMask == kernExpMask }
 
-// kernHasNonFinite reports whether s holds ±Inf or NaN: adding 2⁵² to the
-// exponent field carries into the sign bit only from all ones.
+// kernHasNonFinite reports whether s holds ±Inf or NaN: by nonFiniteKernel
+// where there is one, else by adding 2⁵² to the exponent field, which
+// carries into the sign bit only from all ones.
 func kernHasNonFinite(s []float64) bool {
+	if kernFastAux {
+		if m := len(s) &^ 3; m > 0 {
+			if nonFiniteKernel(&s[0], m) {
+				return true
+			}
+			s = s[m:]
+		}
+	}
 	var acc uint64
 	for _, v := range s {
 		acc |= math.Float64bits(v)&kernExpMask + 1<<52
@@ -356,17 +484,31 @@ func kernCheckLim(name string, lim []int, in, out int) {
 	}
 }
 
+// kernPickDense returns the kind for a dense product of n rows with the
+// columns of C in panels and sums of length k.
+func kernPickDense(n, k, cols int) gemmKind {
+	var steps, panels [2]int
+	for i, kind := range []gemmKind{gemmWide, gemmNarrow} {
+		panels[i] = (cols + kind.nr() - 1) / kind.nr()
+		steps[i] = panels[i] * k
+	}
+	return gemmPick(n, steps, panels)
+}
+
 func denseForward(y, x, w, b []float64, n, in, out int) {
 	if !kernUseAsm {
 		denseForwardRef(y, x, w, b, n, in, out)
 		return
 	}
 	kernCheckDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
-	s := kernGetScratch(kernPackedLen(in, out) + kernPadLen(out))
-	bp, init := (*s)[:kernPackedLen(in, out)], (*s)[kernPackedLen(in, out):]
+	kind := kernPickDense(n, in, out)
+	nr := kind.nr()
+	lb := kernPackedLen(in, out, nr)
+	s := kernGetScratch(lb + kernPadLen(out, nr))
+	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init[copy(init, b[:out]):])
-	kernPackTrans(bp, w, in, in, out)
-	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init})
+	kernPackTrans(bp, w, in, in, in, out, nr)
+	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init})
 	kernScratchPool.Put(s)
 }
 
@@ -376,11 +518,14 @@ func denseBackwardX(dx, dy, w []float64, n, in, out int) {
 		return
 	}
 	kernCheckDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
-	s := kernGetScratch(kernPackedLen(out, in) + kernPadLen(in))
-	bp, init := (*s)[:kernPackedLen(out, in)], (*s)[kernPackedLen(out, in):]
+	kind := kernPickDense(n, out, in)
+	nr := kind.nr()
+	lb := kernPackedLen(out, in, nr)
+	s := kernGetScratch(lb + kernPadLen(in, nr))
+	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init)
-	kernPackRows(bp, w, in, out, in)
-	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init})
+	kernPackRows(bp, w, in, out, in, nr)
+	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init})
 	kernScratchPool.Put(s)
 }
 
@@ -403,41 +548,70 @@ func kernColSumAdd(db, dy []float64, n, out int) {
 
 // kernPackSlivers packs Aᵀ, where a is the k×m row-major matrix with leading
 // dimension lda, into slivers of gemmMR rows for gemmJob.ts: sliver s holds
-// a[p, s*gemmMR+r] at ap[s*k*gemmMR+p*gemmMR+r], zero beyond m. Groups of
-// slivers are filled together so that whole cache lines of a are read at a
-// time and the writes go to few streams. If db is not nil, the column sums
-// of a are added to it on the way (in increasing p, as kernColSumAdd does).
-func kernPackSlivers(ap, db, a []float64, lda, k, m int) {
-	const group = 4 // slivers filled together
-	slivers := (m + gemmMR - 1) / gemmMR
-	full := m / gemmMR
-	for s0 := 0; s0 < slivers; s0 += group {
-		s1 := min(s0+group, slivers)
-		f1 := min(s1, full)
+// a[p, s*gemmMR+r] at ap[s*k*gemmMR+p*gemmMR+r], zero beyond m. If db is
+// not nil, the column sums of a are added to it on the way (each in
+// increasing p, as kernColSumAdd does).
+//
+// With ones, the matrix packed is [1 a]ᵀ instead, of m+1 rows: row 0 of
+// the slivers is all ones and row r+1 is column r of a (db must be nil).
+//
+// Slivers are panels of gemmMR columns of a (of [1 a]), so the whole ones
+// go through packRowsKernel where there is one, the first (with ones) and
+// the last partial one through the loop below.
+func kernPackSlivers(ap, db, a []float64, lda, k, m int, ones bool) {
+	const mr = gemmMR
+	off := 0
+	if ones {
+		off = 1
+	}
+	mv := m + off // rows of the packed matrix
+	slivers := (mv + mr - 1) / mr
+	first, last := 0, mv/mr // slivers [first, last) by the assembly
+	if ones {
+		first = 1
+	}
+	if !kernFastAux || k == 0 || mr != kernVecWidth {
+		first, last = 0, 0
+	}
+	if last > first {
+		c := first*mr - off // first column of a
+		_ = a[(k-1)*lda+last*mr-off-1]
+		_ = ap[last*k*mr-1]
+		var d *float64
+		if db != nil {
+			d = &db[c]
+		}
+		packRowsKernel(&ap[first*k*mr], d, &a[c], lda, k, 1, last-first, k*mr)
+	}
+	for s := 0; s < slivers; s++ {
+		if s >= first && s < last {
+			continue
+		}
+		c0 := s*mr - off
 		for p := 0; p < k; p++ {
 			row := a[p*lda : p*lda+m]
-			for s := s0; s < f1; s++ {
-				o := s*k*gemmMR + p*gemmMR
-				d := ap[o : o+4 : o+4]
-				r := row[s*gemmMR : s*gemmMR+4 : s*gemmMR+4]
-				d[0], d[1], d[2], d[3] = r[0], r[1], r[2], r[3]
+			dst := ap[s*k*mr+p*mr : s*k*mr+p*mr+mr]
+			if c0 >= 0 && c0+mr <= m {
+				copy(dst, row[c0:c0+mr])
 				if db != nil {
-					b := db[s*gemmMR : s*gemmMR+4 : s*gemmMR+4]
-					b[0] += r[0]
-					b[1] += r[1]
-					b[2] += r[2]
-					b[3] += r[3]
-				}
-			}
-			for s := f1; s < s1; s++ {
-				o := s*k*gemmMR + p*gemmMR
-				dst := ap[o : o+gemmMR]
-				c := copy(dst, row[s*gemmMR:])
-				clear(dst[c:])
-				if db != nil {
-					for r := 0; r < c; r++ {
-						db[s*gemmMR+r] += dst[r]
+					for r, v := range dst {
+						db[c0+r] += v
 					}
+				}
+				continue
+			}
+			for r := range dst {
+				c := s*mr + r - off // column of a
+				switch {
+				case c < 0:
+					dst[r] = 1
+				case c < m:
+					dst[r] = row[c]
+					if db != nil {
+						db[c] += row[c]
+					}
+				default:
+					dst[r] = 0
 				}
 			}
 		}
@@ -460,38 +634,114 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 		return
 	}
 	if out > 2*in {
-		denseBackwardWT(dw, db, dy, x, n, in, out)
+		kernBackwardWT(dw, db, dy, x, nil, n, in, out)
 		return
 	}
-	s := kernGetScratch(kernPackedLen(n, in) + kernSliversLen(n, out))
-	bp, ap := (*s)[:kernPackedLen(n, in)], (*s)[kernPackedLen(n, in):]
-	kernPackRows(bp, x, in, n, in)
-	kernPackSlivers(ap, db[:out], dy, out, n, out)
+	lb := kernPackedLen(n, in, gemmNR)
+	s := kernGetScratch(lb + kernSliversLen(n, out))
+	bp, ap := (*s)[:lb], (*s)[lb:]
+	kernPackRows(bp, x, in, n, in, gemmNR)
+	kernPackSlivers(ap, db[:out], dy, out, n, out, false)
 	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
 	kernScratchPool.Put(s)
 }
 
-// denseBackwardWT is denseBackwardW for out > 2·in, where packing dY in
-// slivers (the larger operand, in the slower packing) costs more than the
-// product: it computes dWᵀ = Xᵀ·dY into scratch, X in slivers and dY in
-// panels, and adds its transpose to dW.
-func denseBackwardWT(dw, db, dy, x []float64, n, in, out int) {
-	kernColSumAdd(db, dy, n, out)
-	lb, la := kernPackedLen(n, out), kernSliversLen(n, in)
-	s := kernGetScratch(lb + la + in*out + kernPadLen(out))
+// kernBackwardWT is denseBackwardW and maskedBackwardW (lim not nil) for
+// out > 2·in, where packing dY in slivers (the larger operand, in the
+// slower packing) would cost more than the product. It computes
+//
+//	[db dWᵀ]ᵀ-like product  T = [1 X]ᵀ·dY    ((in+1)×out)
+//
+// into scratch, X in slivers behind a row of ones and dY in panels, so that
+// row 0 of T is colsum(dY) and row j+1 is column j of dWᵀ; then adds row 0
+// to db and the transpose of the rest to dW. With lim, only the entries
+// j < lim[k] are added, and the tiles of T that hold none of them (rows j
+// ≥ the largest lim of a panel) are not computed.
+func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
+	m := in + 1
+	nr := gemmNR
+	panels := (out + nr - 1) / nr
+	lb, la := kernPackedLen(n, out, nr), kernSliversLen(n, m)
+	s := kernGetScratch(lb + la + m*out + kernPadLen(out, nr))
 	sc := *s
-	bp, ap, ct, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+in*out], sc[lb+la+in*out:]
+	bp, ap, t, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+m*out], sc[lb+la+m*out:]
 	clear(zero)
-	kernPackSlivers(ap, nil, x, in, n, in)
-	kernPackRows(bp, dy, out, n, out)
-	gemmBlocked(&gemmJob{c: ct, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: in, n: out, k: n, bp: bp, init: zero})
-	for j := 0; j < in; j++ {
-		row := ct[j*out : j*out+out]
-		for k, v := range row {
-			dw[k*in+j] += v
+	kernPackSlivers(ap, nil, x, in, n, in, true)
+	var rows []int
+	var ri *[]int
+	if lim != nil {
+		ri = kernGetInts(panels)
+		rows = *ri
+		for q := range rows {
+			top := 0
+			for _, l := range lim[q*nr : min(q*nr+nr, out)] {
+				top = max(top, l)
+			}
+			rows[q] = top + 1
+		}
+	}
+	kernPackRows(bp, dy, out, n, out, nr)
+	gemmBlocked(&gemmJob{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: m, n: out, k: n, bp: bp, init: zero, panelRows: rows})
+	if ri != nil {
+		kernIntPool.Put(ri)
+	}
+	db = db[:out]
+	if v := out &^ (kernVecWidth - 1); v > 0 {
+		addKernel(&db[0], &t[0], v)
+	}
+	for k := out &^ (kernVecWidth - 1); k < out; k++ {
+		db[k] += t[k]
+	}
+	// dW += the transpose of rows 1…in of T, 4 rows k of dW at a time: the
+	// columns j < lim[k] of all 4 rows (all j without lim) by
+	// addTransKernel where there is one, the rest one by one.
+	for k0 := 0; k0 < out; k0 += 4 {
+		k1 := min(k0+4, out)
+		lo := in // j < lo in all 4 rows
+		if lim != nil {
+			for _, l := range lim[k0:k1] {
+				lo = min(lo, l)
+			}
+		}
+		j0 := 0
+		if kernFastAux && k1-k0 == 4 && lo >= 4 {
+			j0 = lo &^ 3
+			_ = dw[(k0+3)*in+j0-1]
+			_ = t[j0*out+k0+3]
+			addTransKernel(&dw[k0*in], &t[out+k0], in, out, j0)
+		}
+		for k := k0; k < k1; k++ {
+			l := in
+			if lim != nil {
+				l = lim[k]
+			}
+			for j := j0; j < l; j++ {
+				dw[k*in+j] += t[(j+1)*out+k]
+			}
 		}
 	}
 	kernScratchPool.Put(s)
+}
+
+// kernMaskedFwdRanges computes, for the panels of nr columns of the masked
+// forward product, the range of p [0, max lim of the panel's columns) out
+// of which the packed panel is zero, into rng if it is not nil; it returns
+// the total length of the ranges and the number of non-empty ones.
+func kernMaskedFwdRanges(rng, lim []int, out, nr int) (steps, panels int) {
+	for q := 0; q*nr < out; q++ {
+		top := 0
+		for _, l := range lim[q*nr : min(q*nr+nr, out)] {
+			top = max(top, l)
+		}
+		if rng != nil {
+			rng[2*q], rng[2*q+1] = 0, top
+		}
+		steps += top
+		if top > 0 {
+			panels++
+		}
+	}
+	return steps, panels
 }
 
 func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
@@ -504,48 +754,39 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 	if n == 0 || out == 0 {
 		return
 	}
-	nr := gemmNR
-	panels := (out + nr - 1) / nr
-	s := kernGetScratch(kernPackedLen(in, out) + kernPadLen(out))
-	bp, init := (*s)[:kernPackedLen(in, out)], (*s)[kernPackedLen(in, out):]
+	var steps, panels [2]int
+	steps[0], panels[0] = kernMaskedFwdRanges(nil, lim, out, gemmWide.nr())
+	steps[1], panels[1] = kernMaskedFwdRanges(nil, lim, out, gemmNarrow.nr())
+	kind := gemmPick(n, steps, panels)
+	nr := kind.nr()
+	np := (out + nr - 1) / nr
+	lb := kernPackedLen(in, out, nr)
+	s := kernGetScratch(lb + kernPadLen(out, nr))
+	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init[copy(init, b[:out]):])
-	ri := kernGetInts(2 * panels)
+	ri := kernGetInts(2 * np)
 	rng := *ri
-	for q := 0; q < panels; q++ {
+	kernMaskedFwdRanges(rng, lim, out, nr)
+	for q := 0; q < np; q++ {
 		k0 := q * nr
 		cols := min(nr, out-k0)
-		pmax := 0
-		for c := 0; c < cols; c++ {
-			pmax = max(pmax, lim[k0+c])
-		}
-		rng[2*q], rng[2*q+1] = 0, pmax
+		top := rng[2*q+1]
 		panel := bp[q*in*nr : (q+1)*in*nr]
-		// By blocks of 8 values of p, as in kernPackTrans.
-		for p0 := 0; p0 < pmax; p0 += 8 {
-			p1 := min(p0+8, pmax)
-			dst := panel[p0*nr : p1*nr]
-			for c := 0; c < nr; c++ {
-				l := p0
-				if c < cols {
-					l = min(max(lim[k0+c], p0), p1)
-					row := w[(k0+c)*in+p0 : (k0+c)*in+l]
-					for p, v := range row {
-						dst[p*nr+c] = v
-					}
-				}
-				for p := l; p < p1; p++ {
-					dst[(p-p0)*nr+c] = 0
-				}
+		// Pack the panel's rows p < top whole, then zero the masked entries.
+		kernPackTransPanel(panel, w, in, k0, cols, top, nr)
+		for c := 0; c < cols; c++ {
+			for p := lim[k0+c]; p < top; p++ {
+				panel[p*nr+c] = 0
 			}
 		}
 	}
-	gemmBlocked(&gemmJob{c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init})
+	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init})
 	kernScratchPool.Put(s)
 	kernIntPool.Put(ri)
 	// Recompute the non-finite outputs as the reference does (see the top of
 	// the file). Without a non-finite input there is nothing to redo: look
 	// at whichever of the input and the output is smaller.
-	if in < out && !kernHasNonFinite(x[:n*in]) {
+	if in < out && !kernHasNonFinite(x[:n*in]) || in >= out && !kernHasNonFinite(y[:n*out]) {
 		return
 	}
 	for i := 0; i < n; i++ {
@@ -564,6 +805,34 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 	}
 }
 
+// kernMaskedBwdRanges computes, for the panels of nr columns j of the masked
+// backward product dX = dY·W, the range of p = k holding every row with
+// lim[k] > j0 (the panel's first column), into rng if it is not nil; it
+// returns the total length of the ranges and the number of non-empty ones.
+func kernMaskedBwdRanges(rng, lim []int, in, out, nr int) (steps, panels int) {
+	for q := 0; q*nr < in; q++ {
+		j0 := q * nr
+		p0, p1 := out, 0
+		for k, l := range lim[:out] {
+			if l > j0 {
+				p0 = min(p0, k)
+				p1 = k + 1
+			}
+		}
+		if p1 <= p0 {
+			p0, p1 = 0, 0
+		}
+		if rng != nil {
+			rng[2*q], rng[2*q+1] = p0, p1
+		}
+		steps += p1 - p0
+		if p1 > p0 {
+			panels++
+		}
+	}
+	return steps, panels
+}
+
 func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 	if !kernUseAsm {
 		maskedBackwardXRef(dx, dy, w, lim, n, in, out)
@@ -574,39 +843,39 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 	if n == 0 || in == 0 {
 		return
 	}
-	nr := gemmNR
-	panels := (in + nr - 1) / nr
-	s := kernGetScratch(kernPackedLen(out, in) + kernPadLen(in))
-	bp, init := (*s)[:kernPackedLen(out, in)], (*s)[kernPackedLen(out, in):]
+	var steps, panels [2]int
+	steps[0], panels[0] = kernMaskedBwdRanges(nil, lim, in, out, gemmWide.nr())
+	steps[1], panels[1] = kernMaskedBwdRanges(nil, lim, in, out, gemmNarrow.nr())
+	kind := gemmPick(n, steps, panels)
+	nr := kind.nr()
+	np := (in + nr - 1) / nr
+	lb := kernPackedLen(out, in, nr)
+	s := kernGetScratch(lb + kernPadLen(in, nr))
+	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init)
-	ri := kernGetInts(2 * panels)
+	ri := kernGetInts(2 * np)
 	rng := *ri
-	for q := 0; q < panels; q++ {
+	kernMaskedBwdRanges(rng, lim, in, out, nr)
+	for q := 0; q < np; q++ {
 		j0 := q * nr
 		cols := min(nr, in-j0)
-		p0, p1 := out, 0
-		for k := 0; k < out; k++ {
-			if lim[k] > j0 {
-				p0 = min(p0, k)
-				p1 = k + 1
+		p0, p1 := rng[2*q], rng[2*q+1]
+		if p1 <= p0 {
+			continue
+		}
+		panel := bp[q*out*nr : (q+1)*out*nr]
+		// Pack the rows p0 ≤ k < p1 whole, then zero the masked entries.
+		kernPackRows(panel[p0*nr:p1*nr], w[p0*in+j0:], in, p1-p0, cols, nr)
+		for k := p0; k < p1; k++ {
+			if l := lim[k] - j0; l < cols {
+				clear(panel[k*nr+max(l, 0) : k*nr+cols])
 			}
 		}
-		if p1 <= p0 {
-			p0, p1 = 0, 0
-		}
-		rng[2*q], rng[2*q+1] = p0, p1
-		panel := bp[q*out*nr : (q+1)*out*nr]
-		for k := p0; k < p1; k++ {
-			dst := panel[k*nr : k*nr+nr]
-			l := min(max(lim[k]-j0, 0), cols)
-			copy(dst, w[k*in+j0:k*in+j0+l])
-			clear(dst[l:])
-		}
 	}
-	gemmBlocked(&gemmJob{c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init})
+	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init})
 	kernScratchPool.Put(s)
 	kernIntPool.Put(ri)
-	if out < in && !kernHasNonFinite(dy[:n*out]) {
+	if out < in && !kernHasNonFinite(dy[:n*out]) || out >= in && !kernHasNonFinite(dx[:n*in]) {
 		return
 	}
 	for i := 0; i < n; i++ {
@@ -637,10 +906,15 @@ func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
 		kernColSumAdd(db, dy, n, out)
 		return
 	}
-	s := kernGetScratch(kernPackedLen(n, in) + kernSliversLen(n, out))
-	bp, ap := (*s)[:kernPackedLen(n, in)], (*s)[kernPackedLen(n, in):]
-	kernPackRows(bp, x, in, n, in)
-	kernPackSlivers(ap, db[:out], dy, out, n, out)
+	if out > 2*in {
+		kernBackwardWT(dw, db, dy, x, lim, n, in, out)
+		return
+	}
+	lb := kernPackedLen(n, in, gemmNR)
+	s := kernGetScratch(lb + kernSliversLen(n, out))
+	bp, ap := (*s)[:lb], (*s)[lb:]
+	kernPackRows(bp, x, in, n, in, gemmNR)
+	kernPackSlivers(ap, db[:out], dy, out, n, out, false)
 	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp, rowLim: lim})
 	kernScratchPool.Put(s)
 }

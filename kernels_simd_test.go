@@ -1,0 +1,88 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build !purego && (amd64 || arm64)
+
+package flow
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestKernelKinds runs every product that may use either micro-kernel on
+// each of them in turn (the products choose by cost otherwise, so that a
+// shape reaches only one), dense and with every mask pattern.
+func TestKernelKinds(t *testing.T) {
+	if !kernUseAsm {
+		t.Fatal("the assembly kernels are not selected on this machine")
+	}
+	defer func() { kernTestKind = 0 }()
+	for _, kind := range []gemmKind{gemmWide, gemmNarrow} {
+		t.Run(fmt.Sprintf("%dx%d", kind.mr(), kind.nr()), func(t *testing.T) {
+			kernTestKind = int(kind) + 1
+			rnd := rand.New(rand.NewPCG(13, uint64(kind)))
+			for _, sh := range denseShapes(true) {
+				n, in, out := sh.n, sh.in, sh.out
+				name := fmt.Sprintf("%dx%dx%d", n, in, out)
+				checkDenseOps(t, rnd, denseKernelOps, name, nil, n, in, out)
+				pats := limPatterns(rnd, in, out)
+				for _, pname := range []string{"staircase", "reversed", "random", "zero", "full"} {
+					checkDenseOps(t, rnd, maskedKernelOps, name+" "+pname, pats[pname], n, in, out)
+				}
+			}
+		})
+	}
+}
+
+// TestKernelPick checks the choice of micro-kernel on the shapes it is made
+// for: the narrow kernel where its panels fit the columns (86 = 10·8 + 6
+// against 7·12 + 2), the wide one elsewhere; where both have one shape
+// (arm64), always the wide one.
+func TestKernelPick(t *testing.T) {
+	for _, c := range []struct {
+		n, k, cols int
+		want       gemmKind
+	}{
+		{512, 512, 86, gemmNarrow},
+		{512, 512, 512, gemmWide},
+		{512, 43, 512, gemmWide},
+		{256, 512, 96, gemmWide},
+	} {
+		if gemmNarrowNR == gemmNR {
+			c.want = gemmWide // one shape: the tie goes to the wide kernel
+		}
+		if got := kernPickDense(c.n, c.k, c.cols); got != c.want {
+			t.Errorf("kernPickDense(%d, %d, %d) = %d, want %d", c.n, c.k, c.cols, got, c.want)
+		}
+	}
+}
+
+// TestHasNonFinite checks the scan for ±Inf and NaN at every position of
+// every length up to 3 vectors and a half, each kind of non-finite value
+// and the largest finite ones.
+func TestHasNonFinite(t *testing.T) {
+	bad := []float64{math.Inf(1), math.Inf(-1), math.NaN(), math.Float64frombits(0xfff0000000000001)}
+	for n := 0; n <= 14; n++ {
+		s := make([]float64, n)
+		for i := range s {
+			s[i] = math.MaxFloat64 * float64(1-2*(i%2))
+		}
+		if kernHasNonFinite(s) {
+			t.Fatalf("length %d: finite values reported", n)
+		}
+		for i := range s {
+			for _, v := range bad {
+				old := s[i]
+				s[i] = v
+				if !kernHasNonFinite(s) {
+					t.Fatalf("length %d: %v at %d not found", n, v, i)
+				}
+				s[i] = old
+			}
+		}
+	}
+}
