@@ -383,7 +383,7 @@ func kernPadLen(n, nr int) int { return (n + nr - 1) / nr * nr }
 // panels of nr columns: rows p of panel q are b[p, q*nr : q*nr+nr].
 func kernPackRows(bp, b []float64, ldb, k, n, nr int) {
 	full := 0
-	if kernFastAux && k > 0 {
+	if kernFastAux && kernUseAsm && k > 0 {
 		if full = n / nr; full > 0 {
 			_ = b[(k-1)*ldb+full*nr-1]
 			_ = bp[full*k*nr-1]
@@ -419,7 +419,7 @@ func kernPackTrans(bp, b []float64, ldb, k, kmax, n, nr int) {
 func kernPackTransPanel(panel, b []float64, ldb, j0, cols, kmax, nr int) {
 	const blk = 8
 	start := 0
-	if kernFastAux && cols == nr && kmax >= 4 {
+	if kernFastAux && kernUseAsm && cols == nr && kmax >= 4 {
 		start = kmax &^ 3
 		_ = b[(j0+nr-1)*ldb+start-1]
 		for g := 0; g < nr; g += 4 {
@@ -452,7 +452,7 @@ func kernIsNonFinite(v float64) bool { return math.Float64bits(v)&kernExpMask ==
 // where there is one, else by adding 2⁵² to the exponent field, which
 // carries into the sign bit only from all ones.
 func kernHasNonFinite(s []float64) bool {
-	if kernFastAux {
+	if kernFastAux && kernUseAsm {
 		if m := len(s) &^ 3; m > 0 {
 			if nonFiniteKernel(&s[0], m) {
 				return true
@@ -570,7 +570,7 @@ func kernPackSlivers(ap, db, a []float64, lda, k, m int, ones bool) {
 	if ones {
 		first = 1
 	}
-	if !kernFastAux || k == 0 || mr != kernVecWidth {
+	if !kernFastAux || !kernUseAsm || k == 0 || mr != kernVecWidth {
 		first, last = 0, 0
 	}
 	if last > first {
@@ -704,7 +704,7 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 			}
 		}
 		j0 := 0
-		if kernFastAux && k1-k0 == 4 && lo >= 4 {
+		if kernFastAux && kernUseAsm && k1-k0 == 4 && lo >= 4 {
 			j0 = lo &^ 3
 			_ = dw[(k0+3)*in+j0-1]
 			_ = t[j0*out+k0+3]
