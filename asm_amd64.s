@@ -1028,12 +1028,12 @@ pt4_ret:
 //
 //	dst[q*ldp+p*4*vecs+j] = src[p*lds+q*4*vecs+j]   for q < panels, p < k, j < 4·vecs
 //
-// and, if db is not nil (with vecs = 1 only), adds the column sums of those
-// columns to db, each column in increasing p. It goes by blocks of 8 rows,
-// each block across all the panels: the rows are read a page at a time in
-// increasing addresses, which the prefetchers follow, where a panel at a
-// time would read one short strip of every row (the stride of a 512-wide
-// matrix is a 4 KiB page).
+// and, if db is not nil, adds the column sums of those columns to db, each
+// column in increasing p (the sums of a panel stay in Y3–Y5 over a block).
+// It goes by blocks of 8 rows, each block across all the panels: the rows
+// are read a page at a time in increasing addresses, which the prefetchers
+// follow, where a panel at a time would read one short strip of every row
+// (the stride of a 512-wide matrix is a 4 KiB page).
 TEXT ·packRowsKernel(SB), NOSPLIT, $0-64
 	MOVQ  dst+0(FP), DI
 	MOVQ  src+16(FP), SI
@@ -1042,19 +1042,27 @@ TEXT ·packRowsKernel(SB), NOSPLIT, $0-64
 	MOVQ  vecs+40(FP), DX
 	MOVQ  panels+48(FP), R9
 	MOVQ  ldp+56(FP), R10
+	MOVQ  db+8(FP), R11
 	SHLQ  $3, R8
 	SHLQ  $3, R10
 	TESTQ CX, CX
 	JLE   pr_ret
 	TESTQ R9, R9
 	JLE   pr_ret
+	TESTQ R11, R11
+	JNE   pr_db
 	CMPQ  DX, $3
 	JEQ   pr3_block
 	CMPQ  DX, $2
 	JEQ   pr2_block
-	MOVQ  db+8(FP), R11
-	TESTQ R11, R11
-	JNE   pr1d_block
+	JMP   pr1_block
+
+pr_db:
+	CMPQ  DX, $3
+	JEQ   pr3d_block
+	CMPQ  DX, $2
+	JEQ   pr2d_block
+	JMP   pr1d_block
 
 pr1_block:
 	MOVQ    $8, R12
@@ -1156,6 +1164,47 @@ pr2_row:
 	VZEROUPPER
 	RET
 
+pr2d_block:
+	MOVQ    $8, R12
+	CMPQ    CX, R12
+	CMOVQLT CX, R12
+	MOVQ    SI, BX
+	MOVQ    DI, R13
+	MOVQ    R9, AX
+	MOVQ    db+8(FP), R11
+
+pr2d_panel:
+	MOVQ    BX, R14
+	MOVQ    R13, R15
+	MOVQ    R12, DX
+	VMOVUPD (R11), Y3
+	VMOVUPD 32(R11), Y4
+
+pr2d_row:
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD Y0, (R15)
+	VMOVUPD Y1, 32(R15)
+	VADDPD  Y0, Y3, Y3
+	VADDPD  Y1, Y4, Y4
+	ADDQ    R8, R14
+	ADDQ    $64, R15
+	DECQ    DX
+	JNE     pr2d_row
+	VMOVUPD Y3, (R11)
+	VMOVUPD Y4, 32(R11)
+	ADDQ    $64, R11
+	ADDQ    $64, BX
+	ADDQ    R10, R13
+	DECQ    AX
+	JNE     pr2d_panel
+	LEAQ    (SI)(R8*8), SI
+	ADDQ    $512, DI
+	SUBQ    $8, CX
+	JG      pr2d_block
+	VZEROUPPER
+	RET
+
 pr3_block:
 	MOVQ    $8, R12
 	CMPQ    CX, R12
@@ -1188,6 +1237,52 @@ pr3_row:
 	ADDQ    $768, DI
 	SUBQ    $8, CX
 	JG      pr3_block
+	VZEROUPPER
+	RET
+
+pr3d_block:
+	MOVQ    $8, R12
+	CMPQ    CX, R12
+	CMOVQLT CX, R12
+	MOVQ    SI, BX
+	MOVQ    DI, R13
+	MOVQ    R9, AX
+	MOVQ    db+8(FP), R11
+
+pr3d_panel:
+	MOVQ    BX, R14
+	MOVQ    R13, R15
+	MOVQ    R12, DX
+	VMOVUPD (R11), Y3
+	VMOVUPD 32(R11), Y4
+	VMOVUPD 64(R11), Y5
+
+pr3d_row:
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD 64(R14), Y2
+	VMOVUPD Y0, (R15)
+	VMOVUPD Y1, 32(R15)
+	VMOVUPD Y2, 64(R15)
+	VADDPD  Y0, Y3, Y3
+	VADDPD  Y1, Y4, Y4
+	VADDPD  Y2, Y5, Y5
+	ADDQ    R8, R14
+	ADDQ    $96, R15
+	DECQ    DX
+	JNE     pr3d_row
+	VMOVUPD Y3, (R11)
+	VMOVUPD Y4, 32(R11)
+	VMOVUPD Y5, 64(R11)
+	ADDQ    $96, R11
+	ADDQ    $96, BX
+	ADDQ    R10, R13
+	DECQ    AX
+	JNE     pr3d_panel
+	LEAQ    (SI)(R8*8), SI
+	ADDQ    $768, DI
+	SUBQ    $8, CX
+	JG      pr3d_block
 	VZEROUPPER
 	RET
 

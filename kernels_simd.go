@@ -380,14 +380,21 @@ func kernPackedLen(k, n, nr int) int {
 func kernPadLen(n, nr int) int { return (n + nr - 1) / nr * nr }
 
 // kernPackRows packs the k×n row-major matrix b (leading dimension ldb) into
-// panels of nr columns: rows p of panel q are b[p, q*nr : q*nr+nr].
-func kernPackRows(bp, b []float64, ldb, k, n, nr int) {
+// panels of nr columns: rows p of panel q are b[p, q*nr : q*nr+nr]. If db is
+// not nil, the column sums of b are added to it on the way (each in
+// increasing p, as kernColSumAdd does).
+func kernPackRows(bp, db, b []float64, ldb, k, n, nr int) {
 	full := 0
 	if kernFastAux && kernUseAsm && k > 0 {
 		if full = n / nr; full > 0 {
 			_ = b[(k-1)*ldb+full*nr-1]
 			_ = bp[full*k*nr-1]
-			packRowsKernel(&bp[0], nil, &b[0], ldb, k, nr/kernVecWidth, full, k*nr)
+			var d *float64
+			if db != nil {
+				_ = db[full*nr-1]
+				d = &db[0]
+			}
+			packRowsKernel(&bp[0], d, &b[0], ldb, k, nr/kernVecWidth, full, k*nr)
 		}
 	}
 	for q := full; q*nr < n; q++ {
@@ -396,8 +403,15 @@ func kernPackRows(bp, b []float64, ldb, k, n, nr int) {
 		panel := bp[q*k*nr : (q+1)*k*nr]
 		for p := 0; p < k; p++ {
 			dst := panel[p*nr : p*nr+nr]
-			copy(dst, b[p*ldb+j0:p*ldb+j0+cols])
+			row := b[p*ldb+j0 : p*ldb+j0+cols]
+			copy(dst, row)
 			clear(dst[cols:])
+			if db != nil {
+				d := db[j0 : j0+cols]
+				for j, v := range row {
+					d[j] += v
+				}
+			}
 		}
 	}
 }
@@ -524,7 +538,7 @@ func denseBackwardX(dx, dy, w []float64, n, in, out int) {
 	s := kernGetScratch(lb + kernPadLen(in, nr))
 	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init)
-	kernPackRows(bp, w, in, out, in, nr)
+	kernPackRows(bp, nil, w, in, out, in, nr)
 	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init})
 	kernScratchPool.Put(s)
 }
@@ -550,72 +564,10 @@ func kernColSumAdd(db, dy []float64, n, out int) {
 // dimension lda, into slivers of gemmMR rows for gemmJob.ts: sliver s holds
 // a[p, s*gemmMR+r] at ap[s*k*gemmMR+p*gemmMR+r], zero beyond m. If db is
 // not nil, the column sums of a are added to it on the way (each in
-// increasing p, as kernColSumAdd does).
-//
-// With ones, the matrix packed is [1 a]ᵀ instead, of m+1 rows: row 0 of
-// the slivers is all ones and row r+1 is column r of a (db must be nil).
-//
-// Slivers are panels of gemmMR columns of a (of [1 a]), so the whole ones
-// go through packRowsKernel where there is one, the first (with ones) and
-// the last partial one through the loop below.
-func kernPackSlivers(ap, db, a []float64, lda, k, m int, ones bool) {
-	const mr = gemmMR
-	off := 0
-	if ones {
-		off = 1
-	}
-	mv := m + off // rows of the packed matrix
-	slivers := (mv + mr - 1) / mr
-	first, last := 0, mv/mr // slivers [first, last) by the assembly
-	if ones {
-		first = 1
-	}
-	if !kernFastAux || !kernUseAsm || k == 0 || mr != kernVecWidth {
-		first, last = 0, 0
-	}
-	if last > first {
-		c := first*mr - off // first column of a
-		_ = a[(k-1)*lda+last*mr-off-1]
-		_ = ap[last*k*mr-1]
-		var d *float64
-		if db != nil {
-			d = &db[c]
-		}
-		packRowsKernel(&ap[first*k*mr], d, &a[c], lda, k, 1, last-first, k*mr)
-	}
-	for s := 0; s < slivers; s++ {
-		if s >= first && s < last {
-			continue
-		}
-		c0 := s*mr - off
-		for p := 0; p < k; p++ {
-			row := a[p*lda : p*lda+m]
-			dst := ap[s*k*mr+p*mr : s*k*mr+p*mr+mr]
-			if c0 >= 0 && c0+mr <= m {
-				copy(dst, row[c0:c0+mr])
-				if db != nil {
-					for r, v := range dst {
-						db[c0+r] += v
-					}
-				}
-				continue
-			}
-			for r := range dst {
-				c := s*mr + r - off // column of a
-				switch {
-				case c < 0:
-					dst[r] = 1
-				case c < m:
-					dst[r] = row[c]
-					if db != nil {
-						db[c] += row[c]
-					}
-				default:
-					dst[r] = 0
-				}
-			}
-		}
-	}
+// increasing p, as kernColSumAdd does). Slivers are panels of gemmMR
+// columns of a: kernPackRows packs them.
+func kernPackSlivers(ap, db, a []float64, lda, k, m int) {
+	kernPackRows(ap, db, a, lda, k, m, gemmMR)
 }
 
 // kernSliversLen is the length of the k×m matrix Aᵀ packed by kernPackSlivers.
@@ -640,33 +592,29 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 	lb := kernPackedLen(n, in, gemmNR)
 	s := kernGetScratch(lb + kernSliversLen(n, out))
 	bp, ap := (*s)[:lb], (*s)[lb:]
-	kernPackRows(bp, x, in, n, in, gemmNR)
-	kernPackSlivers(ap, db[:out], dy, out, n, out, false)
+	kernPackRows(bp, nil, x, in, n, in, gemmNR)
+	kernPackSlivers(ap, db[:out], dy, out, n, out)
 	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
 	kernScratchPool.Put(s)
 }
 
 // kernBackwardWT is denseBackwardW and maskedBackwardW (lim not nil) for
 // out > 2·in, where packing dY in slivers (the larger operand, in the
-// slower packing) would cost more than the product. It computes
-//
-//	[db dWᵀ]ᵀ-like product  T = [1 X]ᵀ·dY    ((in+1)×out)
-//
-// into scratch, X in slivers behind a row of ones and dY in panels, so that
-// row 0 of T is colsum(dY) and row j+1 is column j of dWᵀ; then adds row 0
-// to db and the transpose of the rest to dW. With lim, only the entries
-// j < lim[k] are added, and the tiles of T that hold none of them (rows j
-// ≥ the largest lim of a panel) are not computed.
+// slower packing) would cost more than the product. It computes dWᵀ = Xᵀ·dY
+// into scratch, X in slivers and dY in panels (adding colsum(dY) to db on
+// the way), then adds its transpose to dW. With lim, only the entries
+// j < lim[k] are added, and the tiles of dWᵀ that hold none of them (rows
+// j ≥ the largest lim of a panel) are not computed.
 func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
-	m := in + 1
 	nr := gemmNR
 	panels := (out + nr - 1) / nr
-	lb, la := kernPackedLen(n, out, nr), kernSliversLen(n, m)
-	s := kernGetScratch(lb + la + m*out + kernPadLen(out, nr))
+	lb, la := kernPackedLen(n, out, nr), kernSliversLen(n, in)
+	s := kernGetScratch(lb + la + in*out + kernPadLen(out, nr))
 	sc := *s
-	bp, ap, t, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+m*out], sc[lb+la+m*out:]
+	bp, ap, t, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+in*out], sc[lb+la+in*out:]
 	clear(zero)
-	kernPackSlivers(ap, nil, x, in, n, in, true)
+	kernPackSlivers(ap, nil, x, in, n, in)
+	kernPackRows(bp, db[:out], dy, out, n, out, nr)
 	var rows []int
 	var ri *[]int
 	if lim != nil {
@@ -677,24 +625,16 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 			for _, l := range lim[q*nr : min(q*nr+nr, out)] {
 				top = max(top, l)
 			}
-			rows[q] = top + 1
+			rows[q] = top
 		}
 	}
-	kernPackRows(bp, dy, out, n, out, nr)
-	gemmBlocked(&gemmJob{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: m, n: out, k: n, bp: bp, init: zero, panelRows: rows})
+	gemmBlocked(&gemmJob{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: in, n: out, k: n, bp: bp, init: zero, panelRows: rows})
 	if ri != nil {
 		kernIntPool.Put(ri)
 	}
-	db = db[:out]
-	if v := out &^ (kernVecWidth - 1); v > 0 {
-		addKernel(&db[0], &t[0], v)
-	}
-	for k := out &^ (kernVecWidth - 1); k < out; k++ {
-		db[k] += t[k]
-	}
-	// dW += the transpose of rows 1…in of T, 4 rows k of dW at a time: the
-	// columns j < lim[k] of all 4 rows (all j without lim) by
-	// addTransKernel where there is one, the rest one by one.
+	// dW += dWᵀᵀ, 4 rows k of dW at a time: the columns j < lim[k] of all 4
+	// rows (all j without lim) by addTransKernel where there is one, the
+	// rest one by one.
 	for k0 := 0; k0 < out; k0 += 4 {
 		k1 := min(k0+4, out)
 		lo := in // j < lo in all 4 rows
@@ -707,8 +647,8 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 		if kernFastAux && kernUseAsm && k1-k0 == 4 && lo >= 4 {
 			j0 = lo &^ 3
 			_ = dw[(k0+3)*in+j0-1]
-			_ = t[j0*out+k0+3]
-			addTransKernel(&dw[k0*in], &t[out+k0], in, out, j0)
+			_ = t[(j0-1)*out+k0+3]
+			addTransKernel(&dw[k0*in], &t[k0], in, out, j0)
 		}
 		for k := k0; k < k1; k++ {
 			l := in
@@ -716,7 +656,7 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 				l = lim[k]
 			}
 			for j := j0; j < l; j++ {
-				dw[k*in+j] += t[(j+1)*out+k]
+				dw[k*in+j] += t[j*out+k]
 			}
 		}
 	}
@@ -865,7 +805,7 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 		}
 		panel := bp[q*out*nr : (q+1)*out*nr]
 		// Pack the rows p0 ≤ k < p1 whole, then zero the masked entries.
-		kernPackRows(panel[p0*nr:p1*nr], w[p0*in+j0:], in, p1-p0, cols, nr)
+		kernPackRows(panel[p0*nr:p1*nr], nil, w[p0*in+j0:], in, p1-p0, cols, nr)
 		for k := p0; k < p1; k++ {
 			if l := lim[k] - j0; l < cols {
 				clear(panel[k*nr+max(l, 0) : k*nr+cols])
@@ -913,8 +853,8 @@ func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
 	lb := kernPackedLen(n, in, gemmNR)
 	s := kernGetScratch(lb + kernSliversLen(n, out))
 	bp, ap := (*s)[:lb], (*s)[lb:]
-	kernPackRows(bp, x, in, n, in, gemmNR)
-	kernPackSlivers(ap, db[:out], dy, out, n, out, false)
+	kernPackRows(bp, nil, x, in, n, in, gemmNR)
+	kernPackSlivers(ap, db[:out], dy, out, n, out)
 	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp, rowLim: lim})
 	kernScratchPool.Put(s)
 }
