@@ -608,10 +608,11 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 	nr := gemmNR
 	panels := (out + nr - 1) / nr
+	m := (in + gemmMR - 1) / gemmMR * gemmMR // rows of dWᵀ with the zero rows of the last sliver: no edge tiles
 	lb, la := kernPackedLen(n, out, nr), kernSliversLen(n, in)
-	s := kernGetScratch(lb + la + in*out + kernPadLen(out, nr))
+	s := kernGetScratch(lb + la + m*out + kernPadLen(out, nr))
 	sc := *s
-	bp, ap, t, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+in*out], sc[lb+la+in*out:]
+	bp, ap, t, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+m*out], sc[lb+la+m*out:]
 	clear(zero)
 	kernPackSlivers(ap, nil, x, in, n, in)
 	kernPackRows(bp, db[:out], dy, out, n, out, nr)
@@ -628,7 +629,7 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 			rows[q] = top
 		}
 	}
-	gemmBlocked(&gemmJob{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: in, n: out, k: n, bp: bp, init: zero, panelRows: rows})
+	gemmBlocked(&gemmJob{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: m, n: out, k: n, bp: bp, init: zero, panelRows: rows})
 	if ri != nil {
 		kernIntPool.Put(ri)
 	}
