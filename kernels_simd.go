@@ -126,6 +126,7 @@ func gemmPick(n int, steps, panels [2]int) gemmKind {
 var (
 	kernScratchPool kernFreeList[float64]
 	kernIntPool     kernFreeList[int]
+	kernTilePool    kernFreeList[float64] // the edge-tile rows of gemmBlocked, all gemmMaxMR·gemmKC long
 )
 
 type kernFreeList[T any] struct {
@@ -243,7 +244,11 @@ func gemmBlocked(g *gemmJob) {
 		mc = max(2*mr, 4096/g.n)
 	}
 	mc -= mc % mr
-	var tmpA [gemmMaxMR * gemmKC]float64
+	// The scratch rows of A for edge tiles come from the free list when
+	// first needed: on the stack they would make every new goroutine that
+	// calls a kernel grow its stack.
+	var tmpA []float64
+	var tmpAp *[]float64
 	var tmpC [gemmTileLen]float64
 	for ic := 0; ic < g.m; ic += mc {
 		mEnd := min(ic+mc, g.m)
@@ -275,10 +280,17 @@ func gemmBlocked(g *gemmJob) {
 				}
 				for i := ic; i < hi; {
 					rows := min(mr, mEnd-i)
-					// A run of full tiles goes to the kernel in one call.
+					// A run of full tiles goes to the kernel in one call: the
+					// tiles from i that start before hi and end by mEnd.
 					run := 0
-					for t := i; t < hi && t+mr <= mEnd && cols == nr && g.tileFull(t, j0, mr, nr); t += mr {
-						run++
+					if g.rowLim == nil {
+						if last := min(hi, mEnd-mr+1); cols == nr && last > i {
+							run = (last - i + mr - 1) / mr
+						}
+					} else {
+						for t := i; t < hi && t+mr <= mEnd && cols == nr && g.tileFull(t, j0, mr, nr); t += mr {
+							run++
+						}
 					}
 					if run > 0 {
 						g.kern(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps, g.tileStride(mr), b, kc, run, init)
@@ -299,6 +311,13 @@ func gemmBlocked(g *gemmJob) {
 					a, rs, ps := &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps
 					if rows < mr && g.ts == 0 {
 						// (Slivers are zero padded to whole tiles.)
+						if tmpA == nil {
+							tmpAp = kernTilePool.Get()
+							if len(*tmpAp) == 0 {
+								*tmpAp = make([]float64, gemmMaxMR*gemmKC)
+							}
+							tmpA = *tmpAp
+						}
 						for r := 0; r < mr; r++ {
 							ta := tmpA[r*kc : r*kc+kc]
 							if r < rows && g.ps == 1 {
@@ -328,6 +347,9 @@ func gemmBlocked(g *gemmJob) {
 				}
 			}
 		}
+	}
+	if tmpAp != nil {
+		kernTilePool.Put(tmpAp)
 	}
 }
 
