@@ -772,16 +772,25 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 // backward product dX = dY·W, the range of p = k holding every row with
 // lim[k] > j0 (the panel's first column), into rng if it is not nil; it
 // returns the total length of the ranges and the number of non-empty ones.
+// Row k reaches the panels q < ⌈lim[k]/nr⌉, so the ranges are suffix
+// minima and maxima over that count, in O(out + panels).
 func kernMaskedBwdRanges(rng, lim []int, in, out, nr int) (steps, panels int) {
-	for q := 0; q*nr < in; q++ {
-		j0 := q * nr
-		p0, p1 := out, 0
-		for k, l := range lim[:out] {
-			if l > j0 {
-				p0 = min(p0, k)
-				p1 = k + 1
-			}
-		}
+	np := (in + nr - 1) / nr
+	ei := kernGetInts(2 * (np + 1))
+	defer kernIntPool.Put(ei)
+	ext := *ei // ext[2c], ext[2c+1]: the least and greatest k with ⌈lim[k]/nr⌉ = c
+	for c := 0; c <= np; c++ {
+		ext[2*c], ext[2*c+1] = out, -1
+	}
+	for k, l := range lim[:out] {
+		c := (l + nr - 1) / nr
+		ext[2*c] = min(ext[2*c], k)
+		ext[2*c+1] = max(ext[2*c+1], k)
+	}
+	lo, hi := out, -1
+	for q := np - 1; q >= 0; q-- {
+		lo, hi = min(lo, ext[2*(q+1)]), max(hi, ext[2*(q+1)+1])
+		p0, p1 := lo, hi+1
 		if p1 <= p0 {
 			p0, p1 = 0, 0
 		}
