@@ -250,11 +250,23 @@ func gemmBlocked(g *gemmJob) {
 	var tmpA []float64
 	var tmpAp *[]float64
 	var tmpC [gemmTileLen]float64
+	// spill lets the partial last panel run whole tiles: its padding
+	// columns spill into the first columns of the next row of C, which
+	// panel 0, run after it, overwrites. Only where C is written before it
+	// is read (init), its rows are contiguous (no other data in between),
+	// every entry is wanted, panel 0 is whole, and never from the last row
+	// of C (whose next row is not C's).
+	spill := g.init != nil && g.ldc == g.n && g.rowLim == nil && g.panelRows == nil && g.n%nr != 0 && panels >= 2
 	for ic := 0; ic < g.m; ic += mc {
 		mEnd := min(ic+mc, g.m)
-		for q := 0; q < panels; q++ {
+		for qq := 0; qq < panels; qq++ {
+			q := qq
+			if spill {
+				q = (qq + panels - 1) % panels // the partial panel first
+			}
 			j0 := q * nr
 			cols := min(nr, g.n-j0)
+			whole := cols == nr || spill // tiles may be run whole
 			p0, p1 := 0, g.k
 			if g.prange != nil {
 				p0, p1 = g.prange[2*q], g.prange[2*q+1]
@@ -284,7 +296,11 @@ func gemmBlocked(g *gemmJob) {
 					// tiles from i that start before hi and end by mEnd.
 					run := 0
 					if g.rowLim == nil {
-						if last := min(hi, mEnd-mr+1); cols == nr && last > i {
+						last := min(hi, mEnd-mr+1)
+						if cols < nr {
+							last = min(last, g.m-mr) // a row of C after each tile
+						}
+						if whole && last > i {
 							run = (last - i + mr - 1) / mr
 						}
 					} else {
