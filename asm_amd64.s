@@ -1368,3 +1368,134 @@ at_loop:
 
 at_ret:
 	RET
+
+// func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstride int, rng *int, panels int, init *float64)
+//
+// gemmKernel's 4×12 tile for one tile of rows across panels whole panels,
+// A row-major (element (i, p) at a[i*rs+p]): for q < panels, i < 4, j < 12,
+// with [p0, p1) = [rng[2q], rng[2q+1]),
+//
+//	c[i*ldc+q*12+j] = s + Σ_{p0≤p<p1} a[i*rs+p]·b[q*pstride+p*12+j]
+//
+// s being init[q*12+j] if init is not nil and c[i*ldc+q*12+j] otherwise. It
+// serves short sums, where a call per panel and row block would cost as
+// much as the steps: the tile's rows of C are finished one after the other,
+// and the panels (a few hundred KiB) stream from L2.
+#define GEMMP_STEP(boff) \
+	VMOVUPD boff(BX), Y12 \
+	VMOVUPD boff+32(BX), Y13 \
+	VMOVUPD boff+64(BX), Y14 \
+	VBROADCASTSD (SI), Y15 \
+	VFMADD231PD Y12, Y15, Y0 \
+	VFMADD231PD Y13, Y15, Y1 \
+	VFMADD231PD Y14, Y15, Y2 \
+	VBROADCASTSD (SI)(R8*1), Y15 \
+	VFMADD231PD Y12, Y15, Y3 \
+	VFMADD231PD Y13, Y15, Y4 \
+	VFMADD231PD Y14, Y15, Y5 \
+	VBROADCASTSD (SI)(R8*2), Y15 \
+	VFMADD231PD Y12, Y15, Y6 \
+	VFMADD231PD Y13, Y15, Y7 \
+	VFMADD231PD Y14, Y15, Y8 \
+	VBROADCASTSD (SI)(R9*1), Y15 \
+	VFMADD231PD Y12, Y15, Y9 \
+	VFMADD231PD Y13, Y15, Y10 \
+	VFMADD231PD Y14, Y15, Y11 \
+	ADDQ $8, SI
+
+TEXT ·gemmKernelPanels(SB), NOSPLIT, $0-72
+	MOVQ  panels+56(FP), R12
+	TESTQ R12, R12
+	JLE   gp_ret
+	MOVQ  c+0(FP), DI
+	MOVQ  ldc+8(FP), R10
+	MOVQ  a+16(FP), R13
+	MOVQ  rs+24(FP), R8
+	MOVQ  b+32(FP), DX
+	MOVQ  pstride+40(FP), R11
+	MOVQ  rng+48(FP), R15
+	MOVQ  init+64(FP), R14
+	SHLQ  $3, R10
+	SHLQ  $3, R8
+	SHLQ  $3, R11
+	LEAQ  (R8)(R8*2), R9
+
+gp_panel:
+	MOVQ  (R15), SI
+	MOVQ  8(R15), CX
+	SUBQ  SI, CX
+	MOVQ  SI, BX
+	IMULQ $96, BX
+	ADDQ  DX, BX
+	LEAQ  (R13)(SI*8), SI
+	TESTQ R14, R14
+	JE    gp_loadc
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD 64(R14), Y2
+	VMOVAPD Y0, Y3
+	VMOVAPD Y1, Y4
+	VMOVAPD Y2, Y5
+	VMOVAPD Y0, Y6
+	VMOVAPD Y1, Y7
+	VMOVAPD Y2, Y8
+	VMOVAPD Y0, Y9
+	VMOVAPD Y1, Y10
+	VMOVAPD Y2, Y11
+	JMP     gp_steps
+
+gp_loadc:
+	MOVQ DI, AX
+	GEMM_LOAD(AX, Y0, Y1, Y2)
+	ADDQ R10, AX
+	GEMM_LOAD(AX, Y3, Y4, Y5)
+	ADDQ R10, AX
+	GEMM_LOAD(AX, Y6, Y7, Y8)
+	ADDQ R10, AX
+	GEMM_LOAD(AX, Y9, Y10, Y11)
+
+gp_steps:
+	CMPQ CX, $4
+	JLT  gp_tail
+
+gp_loop4:
+	GEMMP_STEP(0)
+	GEMMP_STEP(96)
+	GEMMP_STEP(192)
+	GEMMP_STEP(288)
+	ADDQ $384, BX
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  gp_loop4
+
+gp_tail:
+	TESTQ CX, CX
+	JLE   gp_store
+	GEMMP_STEP(0)
+	ADDQ  $96, BX
+	DECQ  CX
+	JMP   gp_tail
+
+gp_store:
+	MOVQ DI, AX
+	GEMM_STORE(AX, Y0, Y1, Y2)
+	ADDQ R10, AX
+	GEMM_STORE(AX, Y3, Y4, Y5)
+	ADDQ R10, AX
+	GEMM_STORE(AX, Y6, Y7, Y8)
+	ADDQ R10, AX
+	GEMM_STORE(AX, Y9, Y10, Y11)
+	ADDQ  $96, DI
+	ADDQ  R11, DX
+	ADDQ  $16, R15
+	TESTQ R14, R14
+	JE    gp_next
+	ADDQ  $96, R14
+
+gp_next:
+	DECQ R12
+	JNE  gp_panel
+	VZEROUPPER
+
+gp_ret:
+	RET

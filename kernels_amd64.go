@@ -37,6 +37,14 @@ func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, 
 //go:noescape
 func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
 
+// gemmKernelPanels runs gemmKernel's tile across whole panels for one tile
+// of rows (short sums); kernHasPanels reports that it exists.
+//
+//go:noescape
+func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstride int, rng *int, panels int, init *float64)
+
+const kernHasPanels = true
+
 //go:noescape
 func expKernel(dst, src *float64, n int)
 

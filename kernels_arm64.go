@@ -22,6 +22,14 @@ const (
 	gemmMaxMR    = gemmMR
 )
 
+// kernHasPanels is false: gemmKernelPanels exists on amd64 only, and short
+// sums go through gemmBlocked's loops here.
+const kernHasPanels = false
+
+func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstride int, rng *int, panels int, init *float64) {
+	panic("flow: no gemmKernelPanels on arm64")
+}
+
 func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
 	gemmKernel(c, ldc, a, rs, ps, ts, b, k, tiles, init)
 }

@@ -233,6 +233,11 @@ func gemmBlocked(g *gemmJob) {
 		}
 		return
 	}
+	if kernHasPanels && g.kind == gemmWide && g.ts == 0 && g.ps == 1 && g.rowLim == nil && g.panelRows == nil &&
+		g.k <= gemmPanelsK && g.m >= mr && g.n >= nr {
+		gemmByTiles(g)
+		return
+	}
 	panels := (g.n + nr - 1) / nr
 	mc := gemmMC
 	if g.k <= 64 && g.m*g.n > 1<<16 {
@@ -366,6 +371,56 @@ func gemmBlocked(g *gemmJob) {
 	}
 	if tmpAp != nil {
 		kernTilePool.Put(tmpAp)
+	}
+}
+
+// gemmPanelsK is the longest sum that gemmByTiles takes.
+const gemmPanelsK = 64
+
+// gemmByTiles computes a product with short sums (k ≤ gemmPanelsK, A
+// row-major, wide kernel) a tile of rows at a time across all the whole
+// panels, by gemmKernelPanels: one call per tile instead of one per panel
+// and block of rows, and each tile's rows of C finished at once. The
+// partial last panel and the last rows go through gemmBlocked's loops.
+func gemmByTiles(g *gemmJob) {
+	nr, mr := gemmNR, gemmMR
+	full := g.n / nr
+	mFull := g.m / mr * mr
+	ri := kernGetInts(2 * full)
+	rng := *ri
+	for q := 0; q < full; q++ {
+		if g.prange != nil {
+			rng[2*q], rng[2*q+1] = g.prange[2*q], g.prange[2*q+1]
+		} else {
+			rng[2*q], rng[2*q+1] = 0, g.k
+		}
+	}
+	var init *float64
+	if g.init != nil {
+		init = &g.init[0]
+	}
+	_ = g.c[(mFull-1)*g.ldc+full*nr-1]
+	_ = g.a[(mFull-1)*g.rs+g.k-1]
+	_ = g.bp[full*g.k*nr-1]
+	for i := 0; i < mFull; i += mr {
+		gemmKernelPanels(&g.c[i*g.ldc], g.ldc, &g.a[i*g.rs], g.rs, &g.bp[0], g.k*nr, &rng[0], full, init)
+	}
+	kernIntPool.Put(ri)
+	if j0 := full * nr; j0 < g.n {
+		sub := *g
+		sub.c, sub.n, sub.bp = g.c[j0:], g.n-j0, g.bp[full*g.k*nr:]
+		if g.prange != nil {
+			sub.prange = g.prange[2*full:]
+		}
+		if g.init != nil {
+			sub.init = g.init[j0:]
+		}
+		gemmBlocked(&sub)
+	}
+	if mFull < g.m {
+		sub := *g
+		sub.c, sub.a, sub.m, sub.n = g.c[mFull*g.ldc:], g.a[mFull*g.rs:], g.m-mFull, full*nr
+		gemmBlocked(&sub)
 	}
 }
 
