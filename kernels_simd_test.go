@@ -88,3 +88,59 @@ func TestHasNonFinite(t *testing.T) {
 		}
 	})
 }
+
+// TestPackKernels checks the packings against their plain loops (the same
+// functions with kernUseAsm off) bit for bit, with the column sums, on
+// every panel width and on row counts that end inside and on a block.
+func TestPackKernels(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(17, 18))
+	old := kernUseAsm
+	defer func() { kernUseAsm = old }()
+	for _, nr := range []int{4, 8, 12} {
+		for _, k := range []int{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33} {
+			for _, n := range []int{1, nr - 1, nr, 2*nr + 3, 5 * nr} {
+				ldb := n + 3
+				b := randGuarded(rnd, k*ldb)
+				want := make([]float64, kernPackedLen(k, n, nr))
+				wantDB := kernRandSlice(rnd, n)
+				got := randGuarded(rnd, len(want))
+				gotDB := randGuarded(rnd, n)
+				copy(gotDB.s(), wantDB)
+				kernUseAsm = false
+				kernPackRows(want, wantDB, b.s(), ldb, k, n, nr)
+				kernUseAsm = old
+				kernPackRows(got.s(), gotDB.s(), b.s(), ldb, k, n, nr)
+				name := fmt.Sprintf("kernPackRows nr=%d k=%d n=%d", nr, k, n)
+				got.check(t, name)
+				gotDB.check(t, name+" db")
+				for i := range want {
+					if math.Float64bits(got.s()[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%s: element %d = %v, want %v", name, i, got.s()[i], want[i])
+					}
+				}
+				for i := range wantDB {
+					if math.Float64bits(gotDB.s()[i]) != math.Float64bits(wantDB[i]) {
+						t.Fatalf("%s: db[%d] = %v, want %v", name, i, gotDB.s()[i], wantDB[i])
+					}
+				}
+
+				// Bᵀ of the n×k matrix b.
+				bt := randGuarded(rnd, n*(k+2))
+				kernUseAsm = false
+				clear(want)
+				kernPackTrans(want, bt.s(), k+2, k, k, n, nr)
+				kernUseAsm = old
+				got = randGuarded(rnd, len(want))
+				clear(got.s())
+				kernPackTrans(got.s(), bt.s(), k+2, k, k, n, nr)
+				name = fmt.Sprintf("kernPackTrans nr=%d k=%d n=%d", nr, k, n)
+				got.check(t, name)
+				for i := range want {
+					if math.Float64bits(got.s()[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%s: element %d = %v, want %v", name, i, got.s()[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
