@@ -29,11 +29,12 @@ import (
 // read in place, or as a plain transposed copy, it would be read or written
 // at a stride of a power of two, which costs a third of the speed on
 // 512-wide shapes. When out > 2·in the weight gradient is computed
-// transposed instead, [colsum(dY) dW]ᵀ = [1 X]ᵀ·dY, so that the large dY is
-// packed in panels (a plain copy) and the small X in slivers; the row of
-// ones gives db in the same product. A micro-kernel multiplies mr rows of
-// A, for a run of row tiles, by one panel slice of kc rows and adds the
-// mr×nr results into C.
+// transposed instead, dWᵀ = Xᵀ·dY into scratch, so that the large dY is
+// packed in panels (a plain copy) and the small X in slivers. Packings of
+// dY add colsum(dY) into db on the way. A micro-kernel multiplies mr rows
+// of A, for a run of row tiles, by one panel slice of kc rows and adds the
+// mr×nr results into C; sums of at most gemmPanelsK terms run a tile of
+// rows across all panels in one call instead (gemmByTiles).
 //
 // There are two micro-kernels on amd64: gemmKernel (4×12 tiles) and
 // gemmKernelNarrow (6×8). Forward and backward-to-input products take the
