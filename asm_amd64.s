@@ -22,8 +22,9 @@
 // row-major matrix read in place (rs = 1, ps = its leading dimension,
 // ts = 4) or packed in slivers of 4 rows (rs = 1, ps = 4, ts = 4·k).
 // The 4×12 block of sums lives in Y0–Y11; each step loads one row of the
-// packed panel (Y12–Y14) and broadcasts one element of each row of a (Y15).
-#define GEMM_STEP(boff) \
+// packed panel (Y12–Y14) and broadcasts one element of each row of a (Y15),
+// then moves a on by inc bytes (the register AX holding ps, or $8).
+#define GEMM_STEP(boff, inc) \
 	VMOVUPD boff(BX), Y12 \
 	VMOVUPD boff+32(BX), Y13 \
 	VMOVUPD boff+64(BX), Y14 \
@@ -43,7 +44,7 @@
 	VFMADD231PD Y12, Y15, Y9 \
 	VFMADD231PD Y13, Y15, Y10 \
 	VFMADD231PD Y14, Y15, Y11 \
-	ADDQ AX, SI
+	ADDQ inc, SI
 
 #define GEMM_LOAD(row, a0, a1, a2) \
 	VMOVUPD (row), a0 \
@@ -54,6 +55,44 @@
 	VMOVUPD a0, (row) \
 	VMOVUPD a1, 32(row) \
 	VMOVUPD a2, 64(row)
+
+// GEMM_INIT starts the 4×12 sums from the row of 12 at ptr, in every row.
+#define GEMM_INIT(ptr) \
+	VMOVUPD (ptr), Y0 \
+	VMOVUPD 32(ptr), Y1 \
+	VMOVUPD 64(ptr), Y2 \
+	VMOVAPD Y0, Y3 \
+	VMOVAPD Y1, Y4 \
+	VMOVAPD Y2, Y5 \
+	VMOVAPD Y0, Y6 \
+	VMOVAPD Y1, Y7 \
+	VMOVAPD Y2, Y8 \
+	VMOVAPD Y0, Y9 \
+	VMOVAPD Y1, Y10 \
+	VMOVAPD Y2, Y11
+
+// GEMM_LOADC and GEMM_STOREC load and store the 4×12 sums from and to the
+// tile of C at DI (rows R10 bytes apart), through the register tmp.
+#define GEMM_LOADC(tmp) \
+	MOVQ DI, tmp \
+	GEMM_LOAD(tmp, Y0, Y1, Y2) \
+	ADDQ R10, tmp \
+	GEMM_LOAD(tmp, Y3, Y4, Y5) \
+	ADDQ R10, tmp \
+	GEMM_LOAD(tmp, Y6, Y7, Y8) \
+	ADDQ R10, tmp \
+	GEMM_LOAD(tmp, Y9, Y10, Y11)
+
+#define GEMM_STOREC(tmp) \
+	MOVQ DI, tmp \
+	GEMM_STORE(tmp, Y0, Y1, Y2) \
+	ADDQ R10, tmp \
+	GEMM_STORE(tmp, Y3, Y4, Y5) \
+	ADDQ R10, tmp \
+	GEMM_STORE(tmp, Y6, Y7, Y8) \
+	ADDQ R10, tmp \
+	GEMM_STORE(tmp, Y9, Y10, Y11)
+
 
 TEXT ·gemmKernel(SB), NOSPLIT, $0-80
 	MOVQ  k+56(FP), R11
@@ -80,39 +119,21 @@ gemm_tile:
 	MOVQ  init+72(FP), R14
 	TESTQ R14, R14
 	JE    gemm_loadc
-	VMOVUPD (R14), Y0
-	VMOVUPD 32(R14), Y1
-	VMOVUPD 64(R14), Y2
-	VMOVAPD Y0, Y3
-	VMOVAPD Y1, Y4
-	VMOVAPD Y2, Y5
-	VMOVAPD Y0, Y6
-	VMOVAPD Y1, Y7
-	VMOVAPD Y2, Y8
-	VMOVAPD Y0, Y9
-	VMOVAPD Y1, Y10
-	VMOVAPD Y2, Y11
+	GEMM_INIT(R14)
 	JMP     gemm_steps
 
 gemm_loadc:
-	MOVQ DI, R14
-	GEMM_LOAD(R14, Y0, Y1, Y2)
-	ADDQ R10, R14
-	GEMM_LOAD(R14, Y3, Y4, Y5)
-	ADDQ R10, R14
-	GEMM_LOAD(R14, Y6, Y7, Y8)
-	ADDQ R10, R14
-	GEMM_LOAD(R14, Y9, Y10, Y11)
+	GEMM_LOADC(R14)
 
 gemm_steps:
 	CMPQ CX, $4
 	JLT  gemm_tail
 
 gemm_loop4:
-	GEMM_STEP(0)
-	GEMM_STEP(96)
-	GEMM_STEP(192)
-	GEMM_STEP(288)
+	GEMM_STEP(0, AX)
+	GEMM_STEP(96, AX)
+	GEMM_STEP(192, AX)
+	GEMM_STEP(288, AX)
 	ADDQ  $384, BX
 	SUBQ  $4, CX
 	CMPQ  CX, $4
@@ -121,7 +142,7 @@ gemm_loop4:
 	JE    gemm_store
 
 gemm_tail:
-	GEMM_STEP(0)
+	GEMM_STEP(0, AX)
 	ADDQ $96, BX
 	DECQ CX
 	JNE  gemm_tail
@@ -1388,28 +1409,6 @@ at_ret:
 // serves short sums, where a call per panel and row block would cost as
 // much as the steps: the tile's rows of C are finished one after the other,
 // and the panels (a few hundred KiB) stream from L2.
-#define GEMMP_STEP(boff) \
-	VMOVUPD boff(BX), Y12 \
-	VMOVUPD boff+32(BX), Y13 \
-	VMOVUPD boff+64(BX), Y14 \
-	VBROADCASTSD (SI), Y15 \
-	VFMADD231PD Y12, Y15, Y0 \
-	VFMADD231PD Y13, Y15, Y1 \
-	VFMADD231PD Y14, Y15, Y2 \
-	VBROADCASTSD (SI)(R8*1), Y15 \
-	VFMADD231PD Y12, Y15, Y3 \
-	VFMADD231PD Y13, Y15, Y4 \
-	VFMADD231PD Y14, Y15, Y5 \
-	VBROADCASTSD (SI)(R8*2), Y15 \
-	VFMADD231PD Y12, Y15, Y6 \
-	VFMADD231PD Y13, Y15, Y7 \
-	VFMADD231PD Y14, Y15, Y8 \
-	VBROADCASTSD (SI)(R9*1), Y15 \
-	VFMADD231PD Y12, Y15, Y9 \
-	VFMADD231PD Y13, Y15, Y10 \
-	VFMADD231PD Y14, Y15, Y11 \
-	ADDQ $8, SI
-
 TEXT ·gemmKernelPanels(SB), NOSPLIT, $0-72
 	MOVQ  panels+56(FP), R12
 	TESTQ R12, R12
@@ -1437,39 +1436,21 @@ gp_panel:
 	LEAQ  (R13)(SI*8), SI
 	TESTQ R14, R14
 	JE    gp_loadc
-	VMOVUPD (R14), Y0
-	VMOVUPD 32(R14), Y1
-	VMOVUPD 64(R14), Y2
-	VMOVAPD Y0, Y3
-	VMOVAPD Y1, Y4
-	VMOVAPD Y2, Y5
-	VMOVAPD Y0, Y6
-	VMOVAPD Y1, Y7
-	VMOVAPD Y2, Y8
-	VMOVAPD Y0, Y9
-	VMOVAPD Y1, Y10
-	VMOVAPD Y2, Y11
+	GEMM_INIT(R14)
 	JMP     gp_steps
 
 gp_loadc:
-	MOVQ DI, AX
-	GEMM_LOAD(AX, Y0, Y1, Y2)
-	ADDQ R10, AX
-	GEMM_LOAD(AX, Y3, Y4, Y5)
-	ADDQ R10, AX
-	GEMM_LOAD(AX, Y6, Y7, Y8)
-	ADDQ R10, AX
-	GEMM_LOAD(AX, Y9, Y10, Y11)
+	GEMM_LOADC(AX)
 
 gp_steps:
 	CMPQ CX, $4
 	JLT  gp_tail
 
 gp_loop4:
-	GEMMP_STEP(0)
-	GEMMP_STEP(96)
-	GEMMP_STEP(192)
-	GEMMP_STEP(288)
+	GEMM_STEP(0, $8)
+	GEMM_STEP(96, $8)
+	GEMM_STEP(192, $8)
+	GEMM_STEP(288, $8)
 	ADDQ $384, BX
 	SUBQ $4, CX
 	CMPQ CX, $4
@@ -1478,20 +1459,13 @@ gp_loop4:
 gp_tail:
 	TESTQ CX, CX
 	JLE   gp_store
-	GEMMP_STEP(0)
+	GEMM_STEP(0, $8)
 	ADDQ  $96, BX
 	DECQ  CX
 	JMP   gp_tail
 
 gp_store:
-	MOVQ DI, AX
-	GEMM_STORE(AX, Y0, Y1, Y2)
-	ADDQ R10, AX
-	GEMM_STORE(AX, Y3, Y4, Y5)
-	ADDQ R10, AX
-	GEMM_STORE(AX, Y6, Y7, Y8)
-	ADDQ R10, AX
-	GEMM_STORE(AX, Y9, Y10, Y11)
+	GEMM_STOREC(AX)
 	ADDQ  $96, DI
 	ADDQ  R11, DX
 	ADDQ  $16, R15
