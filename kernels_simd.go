@@ -512,18 +512,18 @@ func kernPackRows(bp, db, b []float64, ldb, k, n, nr int) {
 
 // kernPackTrans packs Bᵀ where b is the n×k row-major matrix (leading
 // dimension ldb) into panels of nr columns: rows p of panel q are
-// b[q*nr : q*nr+nr, p], for p < k; rows p ≥ kmax (kmax ≤ k) are left
-// as they are. The assembly transposes 4×4 blocks; the plain loop goes by
-// blocks of 8 values of p, so that each row of b is read a cache line at a
-// time and the block of the panel written stays in L1.
-func kernPackTrans(bp, b []float64, ldb, k, kmax, n, nr int) {
+// b[q*nr : q*nr+nr, p], for p < k. The assembly transposes 4×4 blocks; the
+// plain loop goes by blocks of 8 values of p, so that each row of b is read
+// a cache line at a time and the block of the panel written stays in L1.
+func kernPackTrans(bp, b []float64, ldb, k, n, nr int) {
 	for q := 0; q*nr < n; q++ {
-		kernPackTransPanel(bp[q*k*nr:(q+1)*k*nr], b, ldb, q*nr, min(nr, n-q*nr), kmax, nr)
+		kernPackTransPanel(bp[q*k*nr:(q+1)*k*nr], b, ldb, q*nr, min(nr, n-q*nr), k, nr)
 	}
 }
 
-// kernPackTransPanel packs rows p < kmax of one panel of kernPackTrans:
-// the columns j0 to j0+cols of Bᵀ, zero beyond.
+// kernPackTransPanel packs rows p < kmax of one panel of kernPackTrans, the
+// columns j0 to j0+cols of Bᵀ, zero beyond. Rows p ≥ kmax are left as they
+// are: the masked forward product needs only those in its panel's range.
 func kernPackTransPanel(panel, b []float64, ldb, j0, cols, kmax, nr int) {
 	const blk = 8
 	start := 0
@@ -615,7 +615,7 @@ func denseForward(y, x, w, b []float64, n, in, out int) {
 	s := kernGetScratch(lb + kernPadLen(out, nr))
 	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init[copy(init, b[:out]):])
-	kernPackTrans(bp, w, in, in, in, out, nr)
+	kernPackTrans(bp, w, in, in, out, nr)
 	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init})
 	kernScratchPool.Put(s)
 }
@@ -1003,49 +1003,43 @@ func affineInverse(z, e, x, mu, alpha []float64) float64 {
 	if !kernUseAsm {
 		return affineInverseRef(z, e, x, mu, alpha)
 	}
-	n := len(alpha)
-	if len(z) < n || len(e) < n || len(x) < n || len(mu) < n {
-		panic("flow: affineInverse: slice shorter than alpha")
-	}
-	z, e, x, mu = z[:n], e[:n], x[:n], mu[:n]
-	m := n &^ (kernVecWidth - 1)
-	s := 0.0
-	if m > 0 {
-		s = affineInverseKernel(&z[0], &e[0], &x[0], &mu[0], &alpha[0], m)
-	}
-	if m < n {
-		var bz, be, bx, bmu, ba [kernVecWidth]float64
-		copy(bx[:], x[m:])
-		copy(bmu[:], mu[m:])
-		copy(ba[:], alpha[m:])
-		s += affineInverseKernel(&bz[0], &be[0], &bx[0], &bmu[0], &ba[0], kernVecWidth)
-		copy(z[m:], bz[:])
-		copy(e[m:], be[:])
-	}
-	return s
+	return affineStep(false, "affineInverse", z, e, x, mu, alpha)
 }
 
 func affineForward(x, e, z, mu, alpha []float64) float64 {
 	if !kernUseAsm {
 		return affineForwardRef(x, e, z, mu, alpha)
 	}
+	return affineStep(true, "affineForward", x, e, z, mu, alpha)
+}
+
+// affineStep runs affineForwardKernel (forward) or affineInverseKernel, which
+// share their shape: out and e written from in, mu and alpha. The last
+// partial vector goes through the same kernel on padded copies.
+func affineStep(forward bool, name string, out, e, in, mu, alpha []float64) float64 {
 	n := len(alpha)
-	if len(x) < n || len(e) < n || len(z) < n || len(mu) < n {
-		panic("flow: affineForward: slice shorter than alpha")
+	if len(out) < n || len(e) < n || len(in) < n || len(mu) < n {
+		panic("flow: " + name + ": slice shorter than alpha")
 	}
-	x, e, z, mu = x[:n], e[:n], z[:n], mu[:n]
+	out, e, in, mu = out[:n], e[:n], in[:n], mu[:n]
+	kern := func(out, e, in, mu, alpha *float64, n int) float64 {
+		if forward {
+			return affineForwardKernel(out, e, in, mu, alpha, n)
+		}
+		return affineInverseKernel(out, e, in, mu, alpha, n)
+	}
 	m := n &^ (kernVecWidth - 1)
 	s := 0.0
 	if m > 0 {
-		s = affineForwardKernel(&x[0], &e[0], &z[0], &mu[0], &alpha[0], m)
+		s = kern(&out[0], &e[0], &in[0], &mu[0], &alpha[0], m)
 	}
 	if m < n {
-		var bx, be, bz, bmu, ba [kernVecWidth]float64
-		copy(bz[:], z[m:])
+		var bo, be, bi, bmu, ba [kernVecWidth]float64
+		copy(bi[:], in[m:])
 		copy(bmu[:], mu[m:])
 		copy(ba[:], alpha[m:])
-		s += affineForwardKernel(&bx[0], &be[0], &bz[0], &bmu[0], &ba[0], kernVecWidth)
-		copy(x[m:], bx[:])
+		s += kern(&bo[0], &be[0], &bi[0], &bmu[0], &ba[0], kernVecWidth)
+		copy(out[m:], bo[:])
 		copy(e[m:], be[:])
 	}
 	return s

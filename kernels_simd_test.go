@@ -113,34 +113,32 @@ func TestPackKernels(t *testing.T) {
 				name := fmt.Sprintf("kernPackRows nr=%d k=%d n=%d", nr, k, n)
 				got.check(t, name)
 				gotDB.check(t, name+" db")
-				for i := range want {
-					if math.Float64bits(got.s()[i]) != math.Float64bits(want[i]) {
-						t.Fatalf("%s: element %d = %v, want %v", name, i, got.s()[i], want[i])
-					}
-				}
-				for i := range wantDB {
-					if math.Float64bits(gotDB.s()[i]) != math.Float64bits(wantDB[i]) {
-						t.Fatalf("%s: db[%d] = %v, want %v", name, i, gotDB.s()[i], wantDB[i])
-					}
-				}
+				sameBits(t, name, got.s(), want)
+				sameBits(t, name+" db", gotDB.s(), wantDB)
 
 				// Bᵀ of the n×k matrix b.
 				bt := randGuarded(rnd, n*(k+2))
 				kernUseAsm = false
 				clear(want)
-				kernPackTrans(want, bt.s(), k+2, k, k, n, nr)
+				kernPackTrans(want, bt.s(), k+2, k, n, nr)
 				kernUseAsm = old
 				got = randGuarded(rnd, len(want))
 				clear(got.s())
-				kernPackTrans(got.s(), bt.s(), k+2, k, k, n, nr)
+				kernPackTrans(got.s(), bt.s(), k+2, k, n, nr)
 				name = fmt.Sprintf("kernPackTrans nr=%d k=%d n=%d", nr, k, n)
 				got.check(t, name)
-				for i := range want {
-					if math.Float64bits(got.s()[i]) != math.Float64bits(want[i]) {
-						t.Fatalf("%s: element %d = %v, want %v", name, i, got.s()[i], want[i])
-					}
-				}
+				sameBits(t, name, got.s(), want)
 			}
+		}
+	}
+}
+
+// sameBits fails the test unless got and want hold the same bits.
+func sameBits(t *testing.T, name string, got, want []float64) {
+	t.Helper()
+	for i := range want {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("%s: element %d = %v, want %v", name, i, got[i], want[i])
 		}
 	}
 }
