@@ -121,14 +121,16 @@ func kernReportGFLOPS(b *testing.B, flops float64) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
-func BenchmarkKernelDense(b *testing.B) {
+// kernBenchRun runs the products that benches returns for each benchmark
+// shape, on one core and across the pool, named product/shape/where.
+func kernBenchRun(b *testing.B, benches func(sh denseShape, par bool) []denseBench) {
 	for _, par := range []bool{false, true} {
 		where := "1core"
 		if par {
 			where = "pool"
 		}
 		for _, sh := range kernBenchShapes {
-			for _, k := range denseBenches(sh, nil, par) {
+			for _, k := range benches(sh, par) {
 				b.Run(fmt.Sprintf("%s/%s/%s", k.name, kernBenchName(sh), where), func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
 						kernSplitRows(sh.n, par, k.run)
@@ -138,6 +140,10 @@ func BenchmarkKernelDense(b *testing.B) {
 			}
 		}
 	}
+}
+
+func BenchmarkKernelDense(b *testing.B) {
+	kernBenchRun(b, func(sh denseShape, par bool) []denseBench { return denseBenches(sh, nil, par) })
 }
 
 // kernMADELim is the mask of MADE's hidden-to-hidden layer with units sorted by
@@ -162,76 +168,51 @@ func kernMADELim(in, out, d int) []int {
 // with BenchmarkKernelDense on the same shape. GFLOP/s counts the dense flops, so
 // that the ratio of the two is the speed-up.
 func BenchmarkKernelMasked(b *testing.B) {
-	for _, par := range []bool{false, true} {
-		where := "1core"
-		if par {
-			where = "pool"
-		}
-		for _, sh := range kernBenchShapes {
-			lim := kernMADELim(sh.in, sh.out, 43)
-			for _, k := range denseBenches(sh, lim, par) {
-				b.Run(fmt.Sprintf("%s/%s/%s", k.name, kernBenchName(sh), where), func(b *testing.B) {
-					for i := 0; i < b.N; i++ {
-						kernSplitRows(sh.n, par, k.run)
-					}
-					kernReportGFLOPS(b, 2*float64(sh.n*sh.in*sh.out))
-				})
-			}
-		}
-	}
+	kernBenchRun(b, func(sh denseShape, par bool) []denseBench {
+		return denseBenches(sh, kernMADELim(sh.in, sh.out, 43), par)
+	})
 }
 
 // BenchmarkKernelGemm runs gonum's blas64.Gemm on the same products as
 // BenchmarkKernelDense.
 func BenchmarkKernelGemm(b *testing.B) {
-	for _, par := range []bool{false, true} {
-		where := "1core"
-		if par {
-			where = "pool"
+	kernBenchRun(b, gemmBenches)
+}
+
+// gemmBenches returns gonum's products on one shape; across the pool each
+// goroutine accumulates into a dW of its own, as in denseBenches.
+func gemmBenches(sh denseShape, par bool) []denseBench {
+	n, in, out := sh.n, sh.in, sh.out
+	rnd := rand.New(rand.NewPCG(7, 8))
+	x := blas64.General{Rows: n, Cols: in, Stride: in, Data: kernRandSlice(rnd, n*in)}
+	w := blas64.General{Rows: out, Cols: in, Stride: in, Data: kernRandSlice(rnd, out*in)}
+	y := blas64.General{Rows: n, Cols: out, Stride: out, Data: make([]float64, n*out)}
+	dy := blas64.General{Rows: n, Cols: out, Stride: out, Data: kernRandSlice(rnd, n*out)}
+	dx := blas64.General{Rows: n, Cols: in, Stride: in, Data: make([]float64, n*in)}
+	p := runtime.GOMAXPROCS(0)
+	dws := make([]blas64.General, p)
+	for i := range dws {
+		dws[i] = blas64.General{Rows: out, Cols: in, Stride: in, Data: make([]float64, out*in)}
+	}
+	who := func(lo int) int {
+		if !par {
+			return 0
 		}
-		for _, sh := range kernBenchShapes {
-			n, in, out := sh.n, sh.in, sh.out
-			rnd := rand.New(rand.NewPCG(7, 8))
-			x := blas64.General{Rows: n, Cols: in, Stride: in, Data: kernRandSlice(rnd, n*in)}
-			w := blas64.General{Rows: out, Cols: in, Stride: in, Data: kernRandSlice(rnd, out*in)}
-			y := blas64.General{Rows: n, Cols: out, Stride: out, Data: make([]float64, n*out)}
-			dy := blas64.General{Rows: n, Cols: out, Stride: out, Data: kernRandSlice(rnd, n*out)}
-			dx := blas64.General{Rows: n, Cols: in, Stride: in, Data: make([]float64, n*in)}
-			dw := blas64.General{Rows: out, Cols: in, Stride: in, Data: make([]float64, out*in)}
-			rows := func(g blas64.General, lo, hi int) blas64.General {
-				return blas64.General{Rows: hi - lo, Cols: g.Cols, Stride: g.Stride, Data: g.Data[lo*g.Stride : hi*g.Stride]}
-			}
-			ks := []denseBench{
-				{"Forward", func(lo, hi int) {
-					blas64.Gemm(blas.NoTrans, blas.Trans, 1, rows(x, lo, hi), w, 1, rows(y, lo, hi))
-				}},
-				{"BackwardX", func(lo, hi int) {
-					blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, rows(dy, lo, hi), w, 0, rows(dx, lo, hi))
-				}},
-				{"BackwardW", func(lo, hi int) {
-					blas64.Gemm(blas.Trans, blas.NoTrans, 1, rows(dy, lo, hi), rows(x, lo, hi), 1, dw)
-				}},
-			}
-			for _, k := range ks {
-				if par && k.name == "BackwardW" {
-					// Each goroutine needs its own dW.
-					p := runtime.GOMAXPROCS(0)
-					dws := make([]blas64.General, p)
-					for i := range dws {
-						dws[i] = blas64.General{Rows: out, Cols: in, Stride: in, Data: make([]float64, out*in)}
-					}
-					k.run = func(lo, hi int) {
-						blas64.Gemm(blas.Trans, blas.NoTrans, 1, rows(dy, lo, hi), rows(x, lo, hi), 1, dws[lo*p/n])
-					}
-				}
-				b.Run(fmt.Sprintf("%s/%s/%s", k.name, kernBenchName(sh), where), func(b *testing.B) {
-					for i := 0; i < b.N; i++ {
-						kernSplitRows(n, par, k.run)
-					}
-					kernReportGFLOPS(b, 2*float64(n*in*out))
-				})
-			}
-		}
+		return lo * p / n
+	}
+	rows := func(g blas64.General, lo, hi int) blas64.General {
+		return blas64.General{Rows: hi - lo, Cols: g.Cols, Stride: g.Stride, Data: g.Data[lo*g.Stride : hi*g.Stride]}
+	}
+	return []denseBench{
+		{"Forward", func(lo, hi int) {
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, rows(x, lo, hi), w, 1, rows(y, lo, hi))
+		}},
+		{"BackwardX", func(lo, hi int) {
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, rows(dy, lo, hi), w, 0, rows(dx, lo, hi))
+		}},
+		{"BackwardW", func(lo, hi int) {
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, rows(dy, lo, hi), rows(x, lo, hi), 1, dws[who(lo)])
+		}},
 	}
 }
 
