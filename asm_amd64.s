@@ -165,6 +165,112 @@ gemm_store:
 gemm_ret:
 	RET
 
+// GEMM2_STEP is one step of gemmKernel2 into the sums s0–s5 (rows 0 and 1,
+// three words each).
+#define GEMM2_STEP(boff, s0, s1, s2, s3, s4, s5) \
+	VMOVUPD      boff(BX), Y12 \
+	VMOVUPD      boff+32(BX), Y13 \
+	VMOVUPD      boff+64(BX), Y14 \
+	VBROADCASTSD (SI), Y15 \
+	VFMADD231PD  Y12, Y15, s0 \
+	VFMADD231PD  Y13, Y15, s1 \
+	VFMADD231PD  Y14, Y15, s2 \
+	VBROADCASTSD (SI)(R8*1), Y15 \
+	VFMADD231PD  Y12, Y15, s3 \
+	VFMADD231PD  Y13, Y15, s4 \
+	VFMADD231PD  Y14, Y15, s5 \
+	ADDQ         AX, SI
+
+// func gemmKernel2(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
+//
+// gemmKernel on tiles of 2×12 (rows 2t and 2t+1 of c, from a[t*ts+i*rs+p*ps]
+// for i < 2), for the edges of a staircase where only two rows of a 4×12
+// tile are wanted. Six sums are too few to cover the latency of the
+// multiply-adds, so the sums of even p (Y0–Y5, starting from s) and of odd
+// p (Y6–Y11, from 0) are kept apart and added at the end:
+//
+//	c[(2t+i)*ldc+j] = (s + Σ_{p even} …) + Σ_{p odd} …
+TEXT ·gemmKernel2(SB), NOSPLIT, $0-80
+	MOVQ  k+56(FP), R11
+	TESTQ R11, R11
+	JLE   gemm2_ret
+	MOVQ  tiles+64(FP), R12
+	TESTQ R12, R12
+	JLE   gemm2_ret
+	MOVQ  c+0(FP), DI
+	MOVQ  ldc+8(FP), R10
+	MOVQ  a+16(FP), R13
+	MOVQ  rs+24(FP), R8
+	MOVQ  ps+32(FP), AX
+	MOVQ  b+48(FP), DX
+	SHLQ  $3, R10
+	SHLQ  $3, R8
+	SHLQ  $3, AX
+
+gemm2_tile:
+	MOVQ    R13, SI
+	MOVQ    DX, BX
+	MOVQ    R11, CX
+	MOVQ    init+72(FP), R14
+	TESTQ   R14, R14
+	JE      gemm2_loadc
+	VMOVUPD (R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD 64(R14), Y2
+	VMOVAPD Y0, Y3
+	VMOVAPD Y1, Y4
+	VMOVAPD Y2, Y5
+	JMP     gemm2_odd
+
+gemm2_loadc:
+	MOVQ DI, R14
+	GEMM_LOAD(R14, Y0, Y1, Y2)
+	ADDQ R10, R14
+	GEMM_LOAD(R14, Y3, Y4, Y5)
+
+gemm2_odd:
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	CMPQ   CX, $2
+	JLT    gemm2_last
+
+gemm2_loop2:
+	GEMM2_STEP(0, Y0, Y1, Y2, Y3, Y4, Y5)
+	GEMM2_STEP(96, Y6, Y7, Y8, Y9, Y10, Y11)
+	ADDQ  $192, BX
+	SUBQ  $2, CX
+	CMPQ  CX, $2
+	JGE   gemm2_loop2
+	TESTQ CX, CX
+	JE    gemm2_sum
+
+gemm2_last:
+	GEMM2_STEP(0, Y0, Y1, Y2, Y3, Y4, Y5)
+
+gemm2_sum:
+	VADDPD Y6, Y0, Y0
+	VADDPD Y7, Y1, Y1
+	VADDPD Y8, Y2, Y2
+	VADDPD Y9, Y3, Y3
+	VADDPD Y10, Y4, Y4
+	VADDPD Y11, Y5, Y5
+	GEMM_STORE(DI, Y0, Y1, Y2)
+	ADDQ   R10, DI
+	GEMM_STORE(DI, Y3, Y4, Y5)
+	ADDQ   R10, DI
+	MOVQ   ts+40(FP), CX
+	LEAQ   (R13)(CX*8), R13
+	DECQ   R12
+	JNE    gemm2_tile
+	VZEROUPPER
+
+gemm2_ret:
+	RET
+
 // Constants of the vector exp, each repeated in the 4 lanes of a YMM word:
 // the clamps of the argument, log2(e), ln(2) = C1 + C2 (C1 the nearest
 // float64), the coefficients g9…g0 of the polynomial g (see EXP4), 1, ½,

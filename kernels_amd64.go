@@ -45,6 +45,14 @@ func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstri
 
 const kernHasPanels = true
 
+// gemmKernel2 is gemmKernel on tiles of 2 rows (the edges of a staircase);
+// kernHasHalf reports that it exists.
+//
+//go:noescape
+func gemmKernel2(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
+
+const kernHasHalf = true
+
 //go:noescape
 func expKernel(dst, src *float64, n int)
 

@@ -7,6 +7,9 @@
 package flow
 
 import (
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -36,3 +39,65 @@ func TestGODEBUGFallback(t *testing.T) {
 // kernHasTanhBits is true where tanhVec computes |x| < 0.625 with the same
 // roundings as math.Tanh (amd64, where Go does not fuse multiply-adds).
 const kernHasTanhBits = true
+
+// TestGemmKernel2 checks the 2-row micro-kernel bit for bit against its
+// loop, summed in the kernel's order (even p on top of the start, odd p
+// apart, then the two added), on A in place and in slivers, with and
+// without init, over several tiles and every sum length up to 9 and a
+// long one, with guards around C.
+func TestGemmKernel2(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: gemmKernel2 is not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(21, 22))
+	const nr = gemmNR
+	for _, k := range []int{1, 2, 3, 4, 5, 8, 9, 257} {
+		for _, tiles := range []int{1, 3} {
+			for _, sliver := range []bool{false, true} {
+				for _, withInit := range []bool{false, true} {
+					// A: rows 2t+i at a[t*ts+i*rs+p*ps].
+					rs, ps, ts := k+1, 1, 2*(k+1) // row-major, lda = k+1
+					if sliver {
+						rs, ps, ts = 1, gemmMR, gemmMR*k
+					}
+					a := kernRandSlice(rnd, tiles*ts+rs+k*ps)
+					b := kernRandSlice(rnd, k*nr)
+					var init []float64
+					var ip *float64
+					if withInit {
+						init = kernRandSlice(rnd, nr)
+						ip = &init[0]
+					}
+					ldc := nr + 5
+					c := randGuarded(rnd, 2*tiles*ldc)
+					want := append([]float64(nil), c.s()...)
+					for tt := 0; tt < tiles; tt++ {
+						for i := 0; i < 2; i++ {
+							row := want[(2*tt+i)*ldc:]
+							for j := 0; j < nr; j++ {
+								even, odd := row[j], 0.0
+								if init != nil {
+									even = init[j]
+								}
+								for p := 0; p < k; p++ {
+									av := a[tt*ts+i*rs+p*ps]
+									if p%2 == 0 {
+										even = math.FMA(av, b[p*nr+j], even)
+									} else {
+										odd = math.FMA(av, b[p*nr+j], odd)
+									}
+								}
+								row[j] = even + odd
+							}
+						}
+					}
+					gemmKernel2(&c.s()[0], ldc, &a[0], rs, ps, ts, &b[0], k, tiles, ip)
+					name := fmt.Sprintf("gemmKernel2 k=%d tiles=%d sliver=%v init=%v", k, tiles, sliver, withInit)
+					c.check(t, name)
+					sameBits(t, name, c.s(), want)
+				}
+			}
+		}
+	}
+}

@@ -30,6 +30,14 @@ func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstri
 	panic("flow: no gemmKernelPanels on arm64")
 }
 
+// kernHasHalf is false: gemmKernel2 exists on amd64 only, and the edges
+// of a staircase run whole tiles here.
+const kernHasHalf = false
+
+func gemmKernel2(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
+	panic("flow: no gemmKernel2 on arm64")
+}
+
 func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
 	gemmKernel(c, ldc, a, rs, ps, ts, b, k, tiles, init)
 }

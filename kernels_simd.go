@@ -40,7 +40,8 @@ import (
 // gemmKernelNarrow (6×8). Forward and backward-to-input products take the
 // one whose tiles cost the least on their shape (gemmPick); the weight
 // gradients, whose A is in slivers of 4, take the wide one. On arm64 both
-// names run the one 4×8 kernel.
+// names run the one 4×8 kernel. A third, gemmKernel2 (2×12, amd64), runs
+// the tiles on the edge of a staircase of which only two rows are wanted.
 //
 // The masked (MADE) variants pack the masked entries of W as zeros and give
 // each panel the range of p on which it has any nonzero entry, so that the
@@ -301,6 +302,7 @@ func gemmBlocked(g *gemmJob) {
 					// A run of full tiles goes to the kernel in one call: the
 					// tiles from i that start before hi and end by mEnd.
 					run := 0
+					half := -1 // a tile of which only the rows half, half+1 are wanted
 					if g.rowLim == nil {
 						last := min(hi, mEnd-mr+1)
 						if cols < nr {
@@ -309,22 +311,53 @@ func gemmBlocked(g *gemmJob) {
 						if whole && last > i {
 							run = (last - i + mr - 1) / mr
 						}
+						if g.panelRows != nil && g.halves() && run > 0 && hi-(i+(run-1)*mr) <= 2 {
+							run--
+							half = i + run*mr
+						}
 					} else {
 						for t := i; t < hi && t+mr <= mEnd && cols == nr && g.tileFull(t, j0, mr, nr); t += mr {
 							run++
 						}
 					}
-					if run > 0 {
-						g.kern(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps, g.tileStride(mr), b, kc, run, init)
-						i += run * mr
+					if run > 0 || half >= 0 {
+						if run > 0 {
+							g.kern(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps, g.tileStride(mr), b, kc, run, init)
+							i += run * mr
+						}
+						if half >= 0 {
+							gemmKernel2(&g.c[half*g.ldc+j0], g.ldc, &g.a[g.aIndex(half, pc, mr)], g.rs, g.ps, 0, b, kc, 1, init)
+							i += mr
+						}
 						continue
 					}
 					if g.rowLim != nil {
 						top := 0
+						var want [gemmMaxMR]bool
 						for r := 0; r < rows; r++ {
 							top = max(top, g.rowLim[i+r]-j0)
+							want[r] = g.rowLim[i+r] > j0
 						}
 						if top <= 0 {
+							i += mr
+							continue
+						}
+						// Two wanted rows of four: through a scratch tile of two.
+						if lo, up := want[0] || want[1], want[2] || want[3]; g.halves() && g.ts != 0 && lo != up {
+							r0 := 0
+							if up {
+								r0 = 2
+							}
+							tc := tmpC[:2*nr]
+							clear(tc)
+							for r := r0; r < min(r0+2, rows); r++ {
+								copy(tc[(r-r0)*nr:(r-r0)*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
+							}
+							gemmKernel2(&tc[0], nr, &g.a[g.aIndex(i+r0, pc, mr)], g.rs, g.ps, 0, b, kc, 1, init)
+							for r := r0; r < min(r0+2, rows); r++ {
+								w := g.width(i+r, j0, cols)
+								copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tc[(r-r0)*nr:(r-r0)*nr+w])
+							}
 							i += mr
 							continue
 						}
@@ -424,6 +457,10 @@ func gemmByTiles(g *gemmJob) {
 		gemmBlocked(&sub)
 	}
 }
+
+// halves reports whether tiles of two rows may run (gemmKernel2): on the
+// wide kind where the kernel exists.
+func (g *gemmJob) halves() bool { return kernHasHalf && g.kind == gemmWide }
 
 // aIndex is the index in g.a of element (i, p) of A, for tiles of mr rows.
 func (g *gemmJob) aIndex(i, p, mr int) int {
