@@ -122,8 +122,9 @@ func kernReportGFLOPS(b *testing.B, flops float64) {
 }
 
 // kernBenchRun runs the products that benches returns for each benchmark
-// shape, on one core and across the pool, named product/shape/where.
-func kernBenchRun(b *testing.B, benches func(sh denseShape, par bool) []denseBench) {
+// shape, on one core and across the pool, named product/shape/where; each
+// run computes the given number of products of 2·n·in·out flops.
+func kernBenchRun(b *testing.B, products int, benches func(sh denseShape, par bool) []denseBench) {
 	for _, par := range []bool{false, true} {
 		where := "1core"
 		if par {
@@ -135,7 +136,7 @@ func kernBenchRun(b *testing.B, benches func(sh denseShape, par bool) []denseBen
 					for i := 0; i < b.N; i++ {
 						kernSplitRows(sh.n, par, k.run)
 					}
-					kernReportGFLOPS(b, 2*float64(sh.n*sh.in*sh.out))
+					kernReportGFLOPS(b, float64(products)*2*float64(sh.n*sh.in*sh.out))
 				})
 			}
 		}
@@ -143,7 +144,7 @@ func kernBenchRun(b *testing.B, benches func(sh denseShape, par bool) []denseBen
 }
 
 func BenchmarkKernelDense(b *testing.B) {
-	kernBenchRun(b, func(sh denseShape, par bool) []denseBench { return denseBenches(sh, nil, par) })
+	kernBenchRun(b, 1, func(sh denseShape, par bool) []denseBench { return denseBenches(sh, nil, par) })
 }
 
 // kernMADELim is the mask of MADE's hidden-to-hidden layer with units sorted by
@@ -168,15 +169,39 @@ func kernMADELim(in, out, d int) []int {
 // with BenchmarkKernelDense on the same shape. GFLOP/s counts the dense flops, so
 // that the ratio of the two is the speed-up.
 func BenchmarkKernelMasked(b *testing.B) {
-	kernBenchRun(b, func(sh denseShape, par bool) []denseBench {
+	kernBenchRun(b, 1, func(sh denseShape, par bool) []denseBench {
 		return denseBenches(sh, kernMADELim(sh.in, sh.out, 43), par)
+	})
+}
+
+// BenchmarkKernelLayer runs the three products of a layer's training step
+// (forward, backward to the input, backward to the weights) one after the
+// other, dense and with the MADE staircase of BenchmarkKernelMasked:
+// "masked ÷ dense" of a whole layer. GFLOP/s counts 6·n·in·out dense flops
+// a step.
+func BenchmarkKernelLayer(b *testing.B) {
+	kernBenchRun(b, 3, func(sh denseShape, par bool) []denseBench {
+		var bs []denseBench
+		for _, masked := range []bool{false, true} {
+			name, lim := "Dense", []int(nil)
+			if masked {
+				name, lim = "Masked", kernMADELim(sh.in, sh.out, 43)
+			}
+			ps := denseBenches(sh, lim, par)
+			bs = append(bs, denseBench{name: name, run: func(lo, hi int) {
+				for _, p := range ps {
+					p.run(lo, hi)
+				}
+			}})
+		}
+		return bs
 	})
 }
 
 // BenchmarkKernelGemm runs gonum's blas64.Gemm on the same products as
 // BenchmarkKernelDense.
 func BenchmarkKernelGemm(b *testing.B) {
-	kernBenchRun(b, gemmBenches)
+	kernBenchRun(b, 1, gemmBenches)
 }
 
 // gemmBenches returns gonum's products on one shape; across the pool each
