@@ -1424,6 +1424,93 @@ pr3d_row:
 pr_ret:
 	RET
 
+// func packTailKernel(dst, db, src *float64, lds, k, vecs int, mask *int64)
+//
+// The partial last panel of packRowsKernel: rows p < k of vecs words,
+// dst[p*4*vecs+j] = src[p*lds+j] where mask[j] is all ones and 0 where it
+// is 0 (mask holds 12 words, ones then zeros), the columns read and added
+// to db (if not nil) only under the mask. Masked lanes are never touched
+// in memory, so that src and db may end where the mask does.
+TEXT ·packTailKernel(SB), NOSPLIT, $0-56
+	MOVQ    dst+0(FP), DI
+	MOVQ    db+8(FP), R11
+	MOVQ    src+16(FP), SI
+	MOVQ    lds+24(FP), R8
+	MOVQ    k+32(FP), CX
+	MOVQ    vecs+40(FP), DX
+	MOVQ    mask+48(FP), R9
+	SHLQ    $3, R8
+	TESTQ   CX, CX
+	JLE     pt_ret
+	VMOVDQU (R9), Y4
+	VMOVDQU 32(R9), Y5
+	VMOVDQU 64(R9), Y6
+	VXORPD  Y7, Y7, Y7
+	VXORPD  Y8, Y8, Y8
+	VXORPD  Y9, Y9, Y9
+	TESTQ   R11, R11
+	JE      pt_rows
+	VMASKMOVPD (R11), Y4, Y7
+	VMASKMOVPD 32(R11), Y5, Y8
+	VMASKMOVPD 64(R11), Y6, Y9
+
+pt_rows:
+	CMPQ DX, $3
+	JEQ  pt3
+	CMPQ DX, $2
+	JEQ  pt2
+
+pt1:
+	VMASKMOVPD (SI), Y4, Y0
+	VMOVUPD    Y0, (DI)
+	VADDPD     Y0, Y7, Y7
+	ADDQ       R8, SI
+	ADDQ       $32, DI
+	DECQ       CX
+	JNE        pt1
+	JMP        pt_db
+
+pt2:
+	VMASKMOVPD (SI), Y4, Y0
+	VMASKMOVPD 32(SI), Y5, Y1
+	VMOVUPD    Y0, (DI)
+	VMOVUPD    Y1, 32(DI)
+	VADDPD     Y0, Y7, Y7
+	VADDPD     Y1, Y8, Y8
+	ADDQ       R8, SI
+	ADDQ       $64, DI
+	DECQ       CX
+	JNE        pt2
+	JMP        pt_db
+
+pt3:
+	VMASKMOVPD (SI), Y4, Y0
+	VMASKMOVPD 32(SI), Y5, Y1
+	VMASKMOVPD 64(SI), Y6, Y2
+	VMOVUPD    Y0, (DI)
+	VMOVUPD    Y1, 32(DI)
+	VMOVUPD    Y2, 64(DI)
+	VADDPD     Y0, Y7, Y7
+	VADDPD     Y1, Y8, Y8
+	VADDPD     Y2, Y9, Y9
+	ADDQ       R8, SI
+	ADDQ       $96, DI
+	DECQ       CX
+	JNE        pt3
+
+pt_db:
+	TESTQ      R11, R11
+	JE         pt_done
+	VMASKMOVPD Y7, Y4, (R11)
+	VMASKMOVPD Y8, Y5, 32(R11)
+	VMASKMOVPD Y9, Y6, 64(R11)
+
+pt_done:
+	VZEROUPPER
+
+pt_ret:
+	RET
+
 // func nonFiniteKernel(s *float64, n int) bool
 //
 // Reports whether any of s[0:n] (n a multiple of 4) is ±Inf or NaN: whether

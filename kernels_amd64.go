@@ -88,6 +88,9 @@ func packTrans4Kernel(dst, src *float64, lds, k, ldd int)
 func packRowsKernel(dst, db, src *float64, lds, k, vecs, panels, ldp int)
 
 //go:noescape
+func packTailKernel(dst, db, src *float64, lds, k, vecs int, mask *int64)
+
+//go:noescape
 func addTransKernel(dst, src *float64, ldd, lds, n int)
 
 //go:noescape

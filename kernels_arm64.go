@@ -83,5 +83,8 @@ func packTrans4Kernel(dst, src *float64, lds, k, ldd int) {
 func packRowsKernel(dst, db, src *float64, lds, k, vecs, panels, ldp int) {
 	panic("flow: no packRowsKernel on arm64")
 }
+func packTailKernel(dst, db, src *float64, lds, k, vecs int, mask *int64) {
+	panic("flow: no packTailKernel on arm64")
+}
 func nonFiniteKernel(s *float64, n int) bool            { panic("flow: no nonFiniteKernel on arm64") }
 func addTransKernel(dst, src *float64, ldd, lds, n int) { panic("flow: no addTransKernel on arm64") }

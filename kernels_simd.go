@@ -515,20 +515,34 @@ func kernPadLen(n, nr int) int { return (n + nr - 1) / nr * nr }
 // not nil, the column sums of b are added to it on the way (each in
 // increasing p, as kernColSumAdd does).
 func kernPackRows(bp, db, b []float64, ldb, k, n, nr int) {
-	full := 0
-	if kernFastAux && kernUseAsm && k > 0 {
-		if full = n / nr; full > 0 {
-			_ = b[(k-1)*ldb+full*nr-1]
-			_ = bp[full*k*nr-1]
-			var d *float64
-			if db != nil {
-				_ = db[full*nr-1]
-				d = &db[0]
-			}
+	if kernFastAux && kernUseAsm {
+		if k == 0 || n == 0 {
+			return
+		}
+		full := n / nr
+		var d *float64
+		if db != nil {
+			_ = db[n-1]
+			d = &db[0]
+		}
+		_ = b[(k-1)*ldb+n-1]
+		_ = bp[(n+nr-1)/nr*k*nr-1]
+		if full > 0 {
 			packRowsKernel(&bp[0], d, &b[0], ldb, k, nr/kernVecWidth, full, k*nr)
 		}
+		if j0 := full * nr; j0 < n {
+			var mask [gemmNR]int64 // all ones on the n−j0 columns
+			for j := range n - j0 {
+				mask[j] = -1
+			}
+			if d != nil {
+				d = &db[j0]
+			}
+			packTailKernel(&bp[full*k*nr], d, &b[j0], ldb, k, nr/kernVecWidth, &mask[0])
+		}
+		return
 	}
-	for q := full; q*nr < n; q++ {
+	for q := 0; q*nr < n; q++ {
 		j0 := q * nr
 		cols := min(nr, n-j0)
 		panel := bp[q*k*nr : (q+1)*k*nr]

@@ -91,7 +91,8 @@ func TestHasNonFinite(t *testing.T) {
 
 // TestPackKernels checks the packings against their plain loops (the same
 // functions with kernUseAsm off) bit for bit, with the column sums, on
-// every panel width and on row counts that end inside and on a block.
+// every panel width, on row counts that end inside and on a block, and on
+// partial last panels of every width (packTailKernel).
 func TestPackKernels(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(17, 18))
 	old := kernUseAsm
