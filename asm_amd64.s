@@ -1100,6 +1100,23 @@ gemmn_store:
 gemmn_ret:
 	RET
 
+// TRANSPOSE4 loads four rows of four values from SI (rows ld bytes apart,
+// ld3 = 3·ld) and transposes them into Y0–Y3 (Y0 the first column), with
+// unpacks and 128-bit permutes through Y4–Y7.
+#define TRANSPOSE4(ld, ld3) \
+	VMOVUPD    (SI), Y0 \
+	VMOVUPD    (SI)(ld*1), Y1 \
+	VMOVUPD    (SI)(ld*2), Y2 \
+	VMOVUPD    (SI)(ld3*1), Y3 \
+	VUNPCKLPD  Y1, Y0, Y4 \
+	VUNPCKHPD  Y1, Y0, Y5 \
+	VUNPCKLPD  Y3, Y2, Y6 \
+	VUNPCKHPD  Y3, Y2, Y7 \
+	VPERM2F128 $0x20, Y6, Y4, Y0 \
+	VPERM2F128 $0x20, Y7, Y5, Y1 \
+	VPERM2F128 $0x31, Y6, Y4, Y2 \
+	VPERM2F128 $0x31, Y7, Y5, Y3
+
 // func packTrans4Kernel(dst, src *float64, lds, k, ldd int)
 //
 // Transposes 4 rows of src into 4 columns of dst, k (a multiple of 4)
@@ -1123,18 +1140,7 @@ TEXT ·packTrans4Kernel(SB), NOSPLIT, $0-40
 	JE   pt4_ret
 
 pt4_loop:
-	VMOVUPD    (SI), Y0
-	VMOVUPD    (SI)(R8*1), Y1
-	VMOVUPD    (SI)(R8*2), Y2
-	VMOVUPD    (SI)(R9*1), Y3
-	VUNPCKLPD  Y1, Y0, Y4
-	VUNPCKHPD  Y1, Y0, Y5
-	VUNPCKLPD  Y3, Y2, Y6
-	VUNPCKHPD  Y3, Y2, Y7
-	VPERM2F128 $0x20, Y6, Y4, Y0
-	VPERM2F128 $0x20, Y7, Y5, Y1
-	VPERM2F128 $0x31, Y6, Y4, Y2
-	VPERM2F128 $0x31, Y7, Y5, Y3
+	TRANSPOSE4(R8, R9)
 	VMOVUPD    Y0, (DI)
 	VMOVUPD    Y1, (DI)(DX*1)
 	VMOVUPD    Y2, (DI)(DX*2)
@@ -1561,18 +1567,7 @@ TEXT ·addTransKernel(SB), NOSPLIT, $0-40
 	JE   at_ret
 
 at_loop:
-	VMOVUPD    (SI), Y0
-	VMOVUPD    (SI)(R9*1), Y1
-	VMOVUPD    (SI)(R9*2), Y2
-	VMOVUPD    (SI)(R11*1), Y3
-	VUNPCKLPD  Y1, Y0, Y4
-	VUNPCKHPD  Y1, Y0, Y5
-	VUNPCKLPD  Y3, Y2, Y6
-	VUNPCKHPD  Y3, Y2, Y7
-	VPERM2F128 $0x20, Y6, Y4, Y0
-	VPERM2F128 $0x20, Y7, Y5, Y1
-	VPERM2F128 $0x31, Y6, Y4, Y2
-	VPERM2F128 $0x31, Y7, Y5, Y3
+	TRANSPOSE4(R9, R11)
 	VADDPD     (DI), Y0, Y0
 	VADDPD     (DI)(R8*1), Y1, Y1
 	VADDPD     (DI)(R8*2), Y2, Y2
