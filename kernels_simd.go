@@ -331,6 +331,9 @@ func gemmBlocked(g *gemmJob) {
 						}
 						continue
 					}
+					// Edge tile: through the scratch tiles, its rows r0 ≤ r < r1;
+					// two: only two of them, on gemmKernel2.
+					r0, r1, two := 0, rows, false
 					if g.rowLim != nil {
 						top := 0
 						var want [gemmMaxMR]bool
@@ -342,29 +345,16 @@ func gemmBlocked(g *gemmJob) {
 							i += mr
 							continue
 						}
-						// Two wanted rows of four: through a scratch tile of two.
 						if lo, up := want[0] || want[1], want[2] || want[3]; g.halves() && g.ts != 0 && lo != up {
-							r0 := 0
+							two = true
 							if up {
 								r0 = 2
 							}
-							tc := tmpC[:2*nr]
-							clear(tc)
-							for r := r0; r < min(r0+2, rows); r++ {
-								copy(tc[(r-r0)*nr:(r-r0)*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
-							}
-							gemmKernel2(&tc[0], nr, &g.a[g.aIndex(i+r0, pc, mr)], g.rs, g.ps, 0, b, kc, 1, init)
-							for r := r0; r < min(r0+2, rows); r++ {
-								w := g.width(i+r, j0, cols)
-								copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tc[(r-r0)*nr:(r-r0)*nr+w])
-							}
-							i += mr
-							continue
+							r1 = min(r0+2, rows)
 						}
 					}
-					// Edge tile: through the scratch tiles.
-					a, rs, ps := &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps
-					if rows < mr && g.ts == 0 {
+					a, rs, ps := &g.a[g.aIndex(i+r0, pc, mr)], g.rs, g.ps
+					if !two && rows < mr && g.ts == 0 {
 						// (Slivers are zero padded to whole tiles.)
 						if tmpA == nil {
 							tmpAp = kernTilePool.Get()
@@ -390,13 +380,17 @@ func gemmBlocked(g *gemmJob) {
 					}
 					tc := tmpC[:mr*nr]
 					clear(tc)
-					for r := 0; r < rows; r++ {
-						copy(tc[r*nr:r*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
+					for r := r0; r < r1; r++ {
+						copy(tc[(r-r0)*nr:(r-r0)*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
 					}
-					g.kern(&tc[0], nr, a, rs, ps, 0, b, kc, 1, init)
-					for r := 0; r < rows; r++ {
+					if two {
+						gemmKernel2(&tc[0], nr, a, rs, ps, 0, b, kc, 1, init)
+					} else {
+						g.kern(&tc[0], nr, a, rs, ps, 0, b, kc, 1, init)
+					}
+					for r := r0; r < r1; r++ {
 						w := g.width(i+r, j0, cols)
-						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tc[r*nr:r*nr+w])
+						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tc[(r-r0)*nr:(r-r0)*nr+w])
 					}
 					i += mr
 				}
