@@ -335,17 +335,18 @@ func gemmBlocked(g *gemmJob) {
 					// two: only two of them, on gemmKernel2.
 					r0, r1, two := 0, rows, false
 					if g.rowLim != nil {
-						top := 0
-						var want [gemmMaxMR]bool
+						// Which of rows 0–1 and 2–3 have columns on the panel.
+						var lo, up bool
 						for r := 0; r < rows; r++ {
-							top = max(top, g.rowLim[i+r]-j0)
-							want[r] = g.rowLim[i+r] > j0
+							if g.rowLim[i+r] > j0 {
+								lo, up = lo || r < 2, up || r >= 2
+							}
 						}
-						if top <= 0 {
+						if !lo && !up {
 							i += mr
 							continue
 						}
-						if lo, up := want[0] || want[1], want[2] || want[3]; g.halves() && g.ts != 0 && lo != up {
+						if g.halves() && g.ts != 0 && lo != up {
 							two = true
 							if up {
 								r0 = 2
