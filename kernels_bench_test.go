@@ -295,25 +295,3 @@ func BenchmarkKernelTanh(b *testing.B) {
 	})
 	kernSink = h[0]
 }
-
-// BenchmarkKernelPack times the packing of B into panels with column sums
-// (kernPackRows, as for dY in the weight gradients): a 512×512 matrix in
-// panels of 12, and the partial last panel alone (8 of its 12 columns).
-func BenchmarkKernelPack(b *testing.B) {
-	const k, ld = 512, 512
-	rnd := rand.New(rand.NewPCG(11, 12))
-	src := kernRandSlice(rnd, k*ld)
-	bp := make([]float64, kernPackedLen(k, ld, 12))
-	db := make([]float64, ld)
-	for _, c := range []struct {
-		name string
-		n    int
-	}{{"512x512", ld}, {"tail8", 8}} {
-		b.Run(c.name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				kernPackRows(bp, db, src, ld, k, c.n, 12)
-			}
-		})
-	}
-	kernSink = bp[0] + db[0]
-}
