@@ -94,22 +94,29 @@
 	GEMM_STORE(tmp, Y9, Y10, Y11)
 
 
-TEXT ·gemmKernel(SB), NOSPLIT, $0-80
-	MOVQ  k+56(FP), R11
-	TESTQ R11, R11
-	JLE   gemm_ret
-	MOVQ  tiles+64(FP), R12
-	TESTQ R12, R12
-	JLE   gemm_ret
-	MOVQ  c+0(FP), DI
-	MOVQ  ldc+8(FP), R10
-	MOVQ  a+16(FP), R13
-	MOVQ  rs+24(FP), R8
-	MOVQ  ps+32(FP), AX
-	MOVQ  b+48(FP), DX
-	SHLQ  $3, R10
-	SHLQ  $3, R8
+// GEMM_ARGS loads the arguments shared by gemmKernel, gemmKernel2 and
+// gemmKernelNarrow (k in R11, tiles in R12, c in DI, a in R13, b in DX;
+// ldc, rs and ps in bytes in R10, R8 and AX), going to ret when k or
+// tiles is not positive.
+#define GEMM_ARGS(ret) \
+	MOVQ  k+56(FP), R11 \
+	TESTQ R11, R11 \
+	JLE   ret \
+	MOVQ  tiles+64(FP), R12 \
+	TESTQ R12, R12 \
+	JLE   ret \
+	MOVQ  c+0(FP), DI \
+	MOVQ  ldc+8(FP), R10 \
+	MOVQ  a+16(FP), R13 \
+	MOVQ  rs+24(FP), R8 \
+	MOVQ  ps+32(FP), AX \
+	MOVQ  b+48(FP), DX \
+	SHLQ  $3, R10 \
+	SHLQ  $3, R8 \
 	SHLQ  $3, AX
+
+TEXT ·gemmKernel(SB), NOSPLIT, $0-80
+	GEMM_ARGS(gemm_ret)
 	LEAQ  (R8)(R8*2), R9
 
 gemm_tile:
@@ -191,21 +198,7 @@ gemm_ret:
 //
 //	c[(2t+i)*ldc+j] = (s + Σ_{p even} …) + Σ_{p odd} …
 TEXT ·gemmKernel2(SB), NOSPLIT, $0-80
-	MOVQ  k+56(FP), R11
-	TESTQ R11, R11
-	JLE   gemm2_ret
-	MOVQ  tiles+64(FP), R12
-	TESTQ R12, R12
-	JLE   gemm2_ret
-	MOVQ  c+0(FP), DI
-	MOVQ  ldc+8(FP), R10
-	MOVQ  a+16(FP), R13
-	MOVQ  rs+24(FP), R8
-	MOVQ  ps+32(FP), AX
-	MOVQ  b+48(FP), DX
-	SHLQ  $3, R10
-	SHLQ  $3, R8
-	SHLQ  $3, AX
+	GEMM_ARGS(gemm2_ret)
 
 gemm2_tile:
 	MOVQ    R13, SI
@@ -1003,21 +996,7 @@ add_ret:
 	VMOVUPD a1, 32(row)
 
 TEXT ·gemmKernelNarrow(SB), NOSPLIT, $0-80
-	MOVQ  k+56(FP), R11
-	TESTQ R11, R11
-	JLE   gemmn_ret
-	MOVQ  tiles+64(FP), R12
-	TESTQ R12, R12
-	JLE   gemmn_ret
-	MOVQ  c+0(FP), DI
-	MOVQ  ldc+8(FP), R10
-	MOVQ  a+16(FP), R13
-	MOVQ  rs+24(FP), R8
-	MOVQ  ps+32(FP), AX
-	MOVQ  b+48(FP), DX
-	SHLQ  $3, R10
-	SHLQ  $3, R8
-	SHLQ  $3, AX
+	GEMM_ARGS(gemmn_ret)
 	LEAQ  (R8)(R8*2), R9
 
 gemmn_tile:
