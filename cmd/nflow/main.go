@@ -28,6 +28,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/nfgo/flow"
 )
 
 // usageError is a mistake on the command line: exit status 2.
@@ -137,4 +139,15 @@ func parseInts(name, s string) ([]int, error) {
 		v = append(v, n)
 	}
 	return v, nil
+}
+
+func cmdDatasets(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("datasets", stderr, "")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	for _, d := range flow.Datasets() {
+		fmt.Fprintf(stdout, "%-13s %s\n", d.Name, d.Description)
+	}
+	return nil
 }

@@ -11,17 +11,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/nfgo/flow"
 )
@@ -149,34 +144,6 @@ func train(ctx context.Context, f *flow.Flow, data *mat.Dense, o trainOptions, s
 	})
 }
 
-// saveModel writes f atomically to name.
-func saveModel(name string, stdout io.Writer, f *flow.Flow) error {
-	b, err := flow.MarshalFlow(f)
-	if err != nil {
-		return err
-	}
-	return writeAtomic(name, stdout, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
-}
-
-// loadModel reads a model file.
-func loadModel(name string) (*flow.Flow, error) {
-	if name == "" {
-		return nil, usageError{"-model: no model file given"}
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	f, err := flow.UnmarshalFlow(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return f, nil
-}
-
 func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("fit", stderr, "-in data.csv [flags] -out model.json")
 	var mo modelOptions
@@ -236,165 +203,5 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		msg += fmt.Sprintf(", validation NLL %.4f", res.History[res.BestEpoch-1].ValidLoss)
 	}
 	fmt.Fprintln(stderr, msg)
-	return nil
-}
-
-func cmdSample(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sample", stderr, "-model model.json [-n 1000] [-seed 1] [-out samples.csv]")
-	model := fs.String("model", "", "the model file")
-	n := fs.Int("n", 1000, "number of samples")
-	seed := fs.Uint64("seed", 1, "random seed")
-	out := fs.String("out", "-", "where to write the samples (- for standard output)")
-	logq := fs.Bool("logq", false, "add a last column with each sample's log-density")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *n < 1 {
-		return usageError{fmt.Sprintf("-n: %d, want at least 1", *n)}
-	}
-	f, err := loadModel(*model)
-	if err != nil {
-		return err
-	}
-	x := mat.NewDense(*n, f.Dim(), nil)
-	var lq []float64
-	if *logq {
-		lq = make([]float64, *n)
-	}
-	f.Sample(x, lq, rand.New(rand.NewPCG(*seed, 0x6e666c6f77)))
-	header := colNames(f.Dim())
-	var m mat.Matrix = x
-	if *logq {
-		header = append(header, "logq")
-		y := mat.NewDense(*n, f.Dim()+1, nil)
-		y.Augment(x, mat.NewDense(*n, 1, lq))
-		m = y
-	}
-	return writeAtomic(*out, stdout, func(w io.Writer) error { return writeCSV(w, header, m) })
-}
-
-func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("logprob", stderr, "-model model.json -in data.csv [-out logp.csv]")
-	model := fs.String("model", "", "the model file")
-	in := fs.String("in", "", "data, CSV with one sample per row (- for standard input)")
-	out := fs.String("out", "-", "where to write one log-density per row (- for standard output)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *in == "" {
-		return usageError{"-in: no data file given"}
-	}
-	f, err := loadModel(*model)
-	if err != nil {
-		return err
-	}
-	data, _, err := readCSV(*in)
-	if err != nil {
-		return err
-	}
-	n, d := data.Dims()
-	if d != f.Dim() {
-		return fmt.Errorf("%s has %d columns, the model %s has dimension %d", *in, d, *model, f.Dim())
-	}
-	lp := f.LogProb(nil, data)
-	if err := writeAtomic(*out, stdout, func(w io.Writer) error {
-		return writeCSV(w, []string{"logp"}, mat.NewDense(n, 1, lp))
-	}); err != nil {
-		return err
-	}
-	mean, se := meanSE(lp)
-	fmt.Fprintf(stderr, "mean log p = %.6g ± %.2g (standard error, %d rows)\n", mean, se, n)
-	return nil
-}
-
-// meanSE returns the mean of v and its standard error.
-func meanSE(v []float64) (mean, se float64) {
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	if len(v) < 2 {
-		return mean, math.NaN()
-	}
-	s := 0.0
-	for _, x := range v {
-		s += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(s / float64(len(v)-1) / float64(len(v)))
-}
-
-func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("plot", stderr, "-model model.json -out model.png")
-	model := fs.String("model", "", "the model file")
-	out := fs.String("out", "model.png", "the PNG to write")
-	n := fs.Int("n", 5000, "samples drawn to set the range (and, for D > 2, to draw)")
-	seed := fs.Uint64("seed", 1, "random seed")
-	data := fs.String("data", "", "optional CSV of data to draw beside the model")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *n < 10 {
-		return usageError{fmt.Sprintf("-n: %d, want at least 10", *n)}
-	}
-	if !strings.EqualFold(filepath.Ext(*out), ".png") {
-		return usageError{fmt.Sprintf("-out: %q does not end in .png", *out)}
-	}
-	f, err := loadModel(*model)
-	if err != nil {
-		return err
-	}
-	var x *mat.Dense
-	if *data != "" {
-		if x, _, err = readCSV(*data); err != nil {
-			return err
-		}
-		if _, d := x.Dims(); d != f.Dim() {
-			return fmt.Errorf("%s has %d columns, the model %s has dimension %d", *data, d, *model, f.Dim())
-		}
-	}
-	s := mat.NewDense(*n, f.Dim(), nil)
-	f.Sample(s, nil, rand.New(rand.NewPCG(*seed, 0x6e666c6f77)))
-	var plots [][]*plot.Plot
-	side := vg.Points(300)
-	switch {
-	case f.Dim() == 1:
-		return errors.New("plot: the model has dimension 1: nothing to draw in the plane")
-	case f.Dim() == 2:
-		ref := mat.Matrix(s)
-		if x != nil {
-			ref = x
-		}
-		b := extent(ref, 0, 1)
-		row := []*plot.Plot{densityPlot(f, b, 240, "density")}
-		// At most 2000 dots: more hide the shape.
-		sp, err := scatterPlot(s.Slice(0, min(*n, 2000), 0, 2), 0, 1, b, "samples", "x₁", "x₂", sampleColor)
-		if err != nil {
-			return err
-		}
-		if x != nil {
-			dp, err := scatterPlot(x, 0, 1, b, "data", "x₁", "x₂", dataColor)
-			if err != nil {
-				return err
-			}
-			row = append([]*plot.Plot{dp}, row...)
-		}
-		plots = [][]*plot.Plot{append(row, sp)}
-	default:
-		if plots, err = pairsPlot(s, colNames(f.Dim())); err != nil {
-			return err
-		}
-		side = vg.Points(160)
-	}
-	return writeAtomic(*out, stdout, func(w io.Writer) error { return writePanels(w, plots, side) })
-}
-
-func cmdDatasets(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("datasets", stderr, "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	for _, d := range flow.Datasets() {
-		fmt.Fprintf(stdout, "%-13s %s\n", d.Name, d.Description)
-	}
 	return nil
 }
