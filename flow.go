@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"unicode"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -34,7 +35,8 @@ type Flow struct {
 	layers []Layer
 	d      int
 	params []float64
-	offs   []int // offs[l] is the start of layer l's window; offs[L] = len(params)
+	offs   []int    // offs[l] is the start of layer l's window; offs[L] = len(params)
+	names  []string // the data's column names, or nil
 
 	// Free lists of evaluation workspaces (evalShard rows) and jobs. Unlike
 	// a sync.Pool they survive garbage collections, so that steady-state
@@ -132,6 +134,49 @@ func (f *Flow) SetParams(p []float64) {
 		panic(fmt.Sprintf("flow: Flow.SetParams: %d parameters, want %d", len(p), len(f.params)))
 	}
 	copy(f.params, p)
+}
+
+// Names returns the names of the data's D columns (a CSV header, say), or
+// nil if the flow has none. The names travel with the model file.
+func (f *Flow) Names() []string { return append([]string(nil), f.names...) }
+
+// SetNames sets the names of the data's D columns; nil removes them. It
+// returns an error unless there are D names, each non-empty, distinct and
+// free of control characters.
+func (f *Flow) SetNames(names []string) error {
+	if names == nil {
+		f.names = nil
+		return nil
+	}
+	if err := checkNames(names, f.d); err != nil {
+		return fmt.Errorf("flow: Flow.SetNames: %w", err)
+	}
+	f.names = append([]string(nil), names...)
+	return nil
+}
+
+// checkNames returns an error unless names are d distinct non-empty strings
+// without control characters.
+func checkNames(names []string, d int) error {
+	if len(names) != d {
+		return fmt.Errorf("%d names for %d dimensions", len(names), d)
+	}
+	seen := make(map[string]int, d)
+	for i, n := range names {
+		if n == "" {
+			return fmt.Errorf("name %d is empty", i)
+		}
+		for _, r := range n {
+			if unicode.IsControl(r) {
+				return fmt.Errorf("name %d (%q) has a control character", i, n)
+			}
+		}
+		if j, ok := seen[n]; ok {
+			return fmt.Errorf("names %d and %d are both %q", j, i, n)
+		}
+		seen[n] = i
+	}
+	return nil
 }
 
 // workspace holds one pass over up to rows rows: the batch at every layer

@@ -52,6 +52,7 @@ type modelDoc struct {
 	Format  string      `json:"format"`
 	Version int         `json:"version"`
 	Dim     int         `json:"dim"`
+	Names   []string    `json:"names,omitempty"`
 	Base    *baseDoc    `json:"base"`
 	Layers  []*layerDoc `json:"layers"`
 }
@@ -113,6 +114,7 @@ func MarshalFlow(f *Flow) ([]byte, error) {
 		Format:  FormatName,
 		Version: FormatVersion,
 		Dim:     f.Dim(),
+		Names:   f.names,
 		Base:    &baseDoc{Type: "std_normal"},
 	}
 	for i, l := range f.layers {
@@ -283,6 +285,11 @@ func UnmarshalFlow(data []byte) (*Flow, error) {
 	if doc.Dim < 1 || doc.Dim > maxFormatSize {
 		return nil, formatErr("dim", "%d is not in [1, %d]", doc.Dim, maxFormatSize)
 	}
+	if doc.Names != nil {
+		if err := checkNames(doc.Names, doc.Dim); err != nil {
+			return nil, formatErr("names", "%v", err)
+		}
+	}
 	if len(doc.Layers) == 0 {
 		return nil, formatErr("layers", "no layers")
 	}
@@ -299,6 +306,7 @@ func UnmarshalFlow(data []byte) (*Flow, error) {
 	if err != nil {
 		return nil, formatErr("layers", "%v", err)
 	}
+	f.names = doc.Names
 	return f, nil
 }
 

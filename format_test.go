@@ -311,6 +311,12 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"stray-field", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)["mask"] = []any{1, 0, 1} }), "layers[1].mask", `not a field of a "permutation" layer`},
 		{"null-layer", ftEdit(t, doc, func(m map[string]any) { m["layers"].([]any)[1] = nil }), "layers[1]", "null layer"},
 		{"huge-dim", ftEdit(t, doc, func(m map[string]any) { m["dim"] = 1 << 40 }), "dim", "not in [1,"},
+		{"names-count", ftEdit(t, doc, func(m map[string]any) { m["names"] = []any{"a", "b"} }), "names", "2 names for 3 dimensions"},
+		{"names-empty", ftEdit(t, doc, func(m map[string]any) { m["names"] = []any{} }), "names", "0 names for 3 dimensions"},
+		{"names-blank", ftEdit(t, doc, func(m map[string]any) { m["names"] = []any{"a", "", "c"} }), "names", "name 1 is empty"},
+		{"names-twice", ftEdit(t, doc, func(m map[string]any) { m["names"] = []any{"a", "b", "a"} }), "names", `names 0 and 2 are both "a"`},
+		{"names-control", ftEdit(t, doc, func(m map[string]any) { m["names"] = []any{"a", "b\n", "c"} }), "names", "control character"},
+		{"names-type", ftEdit(t, doc, func(m map[string]any) { m["names"] = []any{1, 2, 3} }), "names[0]", "cannot be string"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := UnmarshalFlow(tc.data)
@@ -325,6 +331,49 @@ func TestUnmarshalRejects(t *testing.T) {
 				t.Errorf("got path %q message %q\nwant path %q message containing %q", fe.Path, fe.Msg, tc.path, tc.msg)
 			}
 		})
+	}
+}
+
+// TestNames checks the column names: kept by SetNames, validated, written
+// to the model file only when set, and read back.
+func TestNames(t *testing.T) {
+	f, err := UnmarshalFlow(ftValidDoc(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Names() != nil {
+		t.Fatalf("names %q before any were set", f.Names())
+	}
+	b, err := MarshalFlow(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte(`"names"`)) {
+		t.Errorf("a flow without names writes a names field")
+	}
+	for _, bad := range [][]string{{"a", "b"}, {"a", "a", "b"}, {"a", "", "b"}, {"a", "b\tc", "d"}} {
+		if err := f.SetNames(bad); err == nil {
+			t.Errorf("SetNames(%q) accepted", bad)
+		}
+	}
+	names := []string{"eruptions", "waiting time", "ünïcode"}
+	if err := f.SetNames(names); err != nil {
+		t.Fatal(err)
+	}
+	names[0] = "changed" // the flow keeps a copy
+	b, err = MarshalFlow(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := UnmarshalFlow(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := g.Names(), []string{"eruptions", "waiting time", "ünïcode"}; !cmp.Equal(got, want) {
+		t.Errorf("names read back %q, want %q", got, want)
+	}
+	if err := g.SetNames(nil); err != nil || g.Names() != nil {
+		t.Errorf("SetNames(nil): %v, names %q", err, g.Names())
 	}
 }
 
