@@ -6,9 +6,9 @@
 
 #include "textflag.h"
 
-// AVX2+FMA kernels. The Go side (kernels_simd.go, kernels_amd64.go) calls
-// them only when the CPU has AVX2 and FMA, and only with lengths that are
-// multiples of 4 for the vector loops.
+// AVX2+FMA kernels. The Go side (kernels_amd64.go; kernels_gemm.go and the
+// files it lists) calls them only when the CPU has AVX2 and FMA, and only
+// with lengths that are multiples of 4 for the vector loops.
 
 // func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
 //

@@ -6,8 +6,9 @@
 
 #include "textflag.h"
 
-// NEON kernels. The Go side (kernels_simd.go, kernels_arm64.go) calls the
-// vector loops only with lengths that are multiples of 2.
+// NEON kernels. The Go side (kernels_arm64.go; kernels_gemm.go and the
+// files it lists) calls the vector loops only with lengths that are
+// multiples of 2.
 
 // func gemmKernel(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
 //

@@ -6,7 +6,7 @@ package flow
 
 import "testing"
 
-// The MAF and IAF presets of DESIGN.md §7, ReLU throughout. Each returns
+// The MAF and IAF presets of docs/design.md §3, ReLU throughout. Each returns
 // the flow, with the initial parameters its constructor gives, and the
 // preset's batch size.
 

@@ -12,7 +12,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// benchPreset is one of the model presets of DESIGN.md §7.
+// benchPreset is one of the model presets of docs/design.md §3.
 type benchPreset struct {
 	name  string
 	batch int
@@ -43,8 +43,8 @@ func sortedPresets() []benchPreset {
 }
 
 // denseCoster is a layer whose cost is counted by the dense model of
-// DESIGN.md §7: Σ in·out over its dense layers. MADE's masked layers count as
-// dense, as the model says, although their zero tiles are skipped.
+// docs/design.md §3: Σ in·out over its dense layers. MADE's masked layers
+// count as dense, as the model says, although their zero tiles are skipped.
 type denseCoster interface{ denseCost() int }
 
 func flowDenseCost(f *Flow) int {

@@ -5,26 +5,79 @@
 package flow
 
 import (
-	"math"
+	_ "embed"
+	"fmt"
 	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/gonum/mat"
 )
 
-// TwoMoons returns n points of the two interleaving half circles of
-// scikit-learn's make_moons: the upper moon (cos t, sin t) and the lower one
-// (1 − cos t, ½ − sin t) for t uniform on [0, π], each point on either with
-// probability ½, plus isotropic Gaussian noise of standard deviation noise.
-func TwoMoons(n int, noise float64, rnd *rand.Rand) *mat.Dense {
-	x := mat.NewDense(n, 2, nil)
-	for i := 0; i < n; i++ {
-		t := math.Pi * rnd.Float64()
-		a, b := math.Cos(t), math.Sin(t)
-		if rnd.IntN(2) == 1 {
-			a, b = 1-a, 0.5-b
+// The built-in data sets: the registry that LookupDataset and nflow's -data
+// flag read, and the embedded real data. The generated toy densities are in
+// datasets_toy.go.
+
+// faithfulCSV is R's faithful data set (datasets package): 272 eruptions of
+// the Old Faithful geyser in Yellowstone National Park, the eruption time
+// and the waiting time to the next eruption, both in minutes. Source: W.
+// Härdle, Smoothing Techniques with Implementation in S, Springer, 1991,
+// p. 201; as distributed with R and copied from the test data of
+// gonum.org/v1/gonum/stat. The measurements are facts in the public domain.
+//
+//go:embed data/faithful.csv
+var faithfulCSV string
+
+// OldFaithful returns the 272×2 Old Faithful geyser data: column 0 is the
+// eruption time, column 1 the waiting time to the next eruption, both in
+// minutes (R's datasets::faithful; Härdle 1991).
+func OldFaithful() *mat.Dense {
+	lines := strings.Split(strings.TrimSpace(faithfulCSV), "\n")[1:]
+	x := mat.NewDense(len(lines), 2, nil)
+	for i, l := range lines {
+		f := strings.Split(strings.TrimSpace(l), ",")
+		for j := 0; j < 2; j++ {
+			v, err := strconv.ParseFloat(f[j], 64)
+			if err != nil {
+				panic(fmt.Sprintf("flow: OldFaithful: embedded data line %d: %v", i+2, err))
+			}
+			x.Set(i, j, v)
 		}
-		x.Set(i, 0, a+noise*rnd.NormFloat64())
-		x.Set(i, 1, b+noise*rnd.NormFloat64())
 	}
 	return x
+}
+
+// Dataset is a built-in data set: Generate returns n points of it (the
+// fixed ones ignore n and rnd and return all their rows).
+type Dataset struct {
+	Name, Description string
+	Generate          func(n int, rnd *rand.Rand) *mat.Dense
+}
+
+var datasets = map[string]Dataset{
+	"moons": {"moons", "two interleaving half circles, noise 0.1 (scikit-learn's make_moons)",
+		func(n int, rnd *rand.Rand) *mat.Dense { return TwoMoons(n, 0.1, rnd) }},
+	"8gaussians":   {"8gaussians", "eight Gaussians on a circle", EightGaussians},
+	"checkerboard": {"checkerboard", "uniform on the black squares of a 4×4 checkerboard", Checkerboard},
+	"pinwheel":     {"pinwheel", "five curved arms", Pinwheel},
+	"spirals":      {"spirals", "two interleaved spirals", TwoSpirals},
+	"faithful": {"faithful", "Old Faithful geyser: eruption and waiting times in minutes, 272 rows (R datasets, Härdle 1991; public domain)",
+		func(int, *rand.Rand) *mat.Dense { return OldFaithful() }},
+}
+
+// Datasets returns the built-in data sets sorted by name.
+func Datasets() []Dataset {
+	var d []Dataset
+	for _, v := range datasets {
+		d = append(d, v)
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i].Name < d[j].Name })
+	return d
+}
+
+// LookupDataset returns the built-in data set of the given name.
+func LookupDataset(name string) (Dataset, bool) {
+	d, ok := datasets[name]
+	return d, ok
 }

@@ -62,4 +62,17 @@
 //
 // Every gradient is derived by hand and written next to its code, and the
 // tests check each against central finite differences.
+//
+// # Design and references
+//
+// docs/design.md in the repository states the conventions and contracts in
+// full (the layer contract, the kernel boundary, the parallel scheme, the
+// failure policy), and FORMAT.md the model file format. The methods follow
+// Dinh et al., "NICE" (2015) and "Density estimation using Real NVP" (2017);
+// Germain et al., "MADE" (2015); Papamakarios et al., "Masked Autoregressive
+// Flow for Density Estimation" (2017); Kingma et al., "Improved Variational
+// Inference with Inverse Autoregressive Flow" (2016); and Rezende and
+// Mohamed, "Variational Inference with Normalizing Flows" (2015). The review
+// of Papamakarios et al., "Normalizing Flows for Probabilistic Modeling and
+// Inference" (2021), covers them all.
 package flow

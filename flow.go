@@ -24,7 +24,7 @@ const evalShard = 128
 // Flow is a normalizing flow: a standard normal base distribution on R^D
 // pushed through a list of layers. Layers are listed from the base towards
 // the data: Forward applies Layers[0] first, Inverse applies the last layer
-// first, so the seed's x = f^A(f^B(f^C(z))) is a Flow of [C, B, A].
+// first, so x = f^A(f^B(f^C(z))) is a Flow of [C, B, A].
 //
 // Every layer's parameters live in one flat vector, Params, each layer in a
 // window of its own in the order of the layers.

@@ -111,7 +111,7 @@ type MADEConfig struct {
 // 2015): a multilayer perceptron from R^D to R^{2D} whose weights are masked
 // so that the outputs μ_i and α_i of dimension i depend only on the
 // dimensions that come before i in the MADE's order. Its output is laid
-// out [μ ; α], D values each. Following DESIGN §2:
+// out [μ ; α], D values each. As in docs/design.md §1.6:
 //
 //   - input degrees are the positions of the dimensions in the order,
 //     1, …, D: deg(i) = p+1 where Order()[p] = i;
@@ -144,7 +144,7 @@ type MADEConfig struct {
 // dimension i), the output rows in dimension order ([μ_0, …, μ_{D−1},
 // α_0, …, α_{D−1}]), hidden units in their stored (sorted) order, and zeros
 // where masked. HiddenDegrees and InputDegrees give the degrees in that same
-// layout, so that Mask(l) is exactly the DESIGN §2 formula applied to them.
+// layout, so that Mask(l) is exactly the mask rule above applied to them.
 //
 // # Initialisation
 //
@@ -377,7 +377,7 @@ func (m *MADE) Activation() Activation { return m.act }
 func (m *MADE) NumLayers() int { return len(m.sizes) - 1 }
 
 // denseCost returns Σ in·out over the MADE's weight layers, masked entries
-// included: the cost model of DESIGN §7 counts a pass over n rows as
+// included: the cost model of docs/design.md §3 counts a pass over n rows as
 // 2·n·denseCost flops forward, 4·n·denseCost backward (a staircase kernel
 // that skips zero tiles does about half of that).
 func (m *MADE) denseCost() int {

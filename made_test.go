@@ -149,7 +149,7 @@ func TestMADEExportLayout(t *testing.T) {
 	}
 }
 
-// checkExportLayout checks the exported masks against the DESIGN §2
+// checkExportLayout checks the exported masks against the MADE mask
 // formula on the exported degrees, that exported weights are zero where
 // masked, that a plain dense network with the exported weights computes the
 // MADE, and that SetLayer inverts Weights and Biases.

@@ -434,7 +434,7 @@ type RealNVPConfig struct {
 }
 
 // NewRealNVP returns a flow of Layers coupling layers whose masks alternate,
-// as in the seed's double layer: the dimensions that pass through one layer
+// as in Real NVP's double layer: the dimensions that pass through one layer
 // are transformed by the next.
 func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 	if cfg.Layers < 1 {

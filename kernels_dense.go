@@ -1,0 +1,156 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build !purego && (amd64 || arm64)
+
+package flow
+
+// The dense products of a layer, each one product of gemmBlocked
+// (kernels_gemm.go) on operands packed by kernels_pack.go:
+//
+//	denseForward    Y  = X·Wᵀ + b
+//	denseBackwardX  dX = dY·W
+//	denseBackwardW  dW += dYᵀ·X, db += colsum(dY)
+//
+// Their references are the *Ref functions of kernels.go.
+
+func kernCheckDense(name string, ny, nx, nw, nb, n, in, out int) {
+	if n < 0 || in < 0 || out < 0 || ny < n*out || nx < n*in || nw < out*in || nb < out {
+		panic("flow: " + name + ": slice too short for shape")
+	}
+}
+
+// kernPickDense returns the kind for a dense product of n rows with the
+// columns of C in panels and sums of length k.
+func kernPickDense(n, k, cols int) gemmKind {
+	var steps, panels [2]int
+	for i, kind := range []gemmKind{gemmWide, gemmNarrow} {
+		panels[i] = (cols + kind.nr() - 1) / kind.nr()
+		steps[i] = panels[i] * k
+	}
+	return gemmPick(n, steps, panels)
+}
+
+func denseForward(y, x, w, b []float64, n, in, out int) {
+	if !kernUseAsm {
+		denseForwardRef(y, x, w, b, n, in, out)
+		return
+	}
+	kernCheckDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
+	kind := kernPickDense(n, in, out)
+	nr := kind.nr()
+	lb := kernPackedLen(in, out, nr)
+	s := kernGetScratch(lb + kernPadLen(out, nr))
+	bp, init := (*s)[:lb], (*s)[lb:]
+	clear(init[copy(init, b[:out]):])
+	kernPackTrans(bp, w, in, in, out, nr)
+	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init})
+	kernScratchPool.Put(s)
+}
+
+func denseBackwardX(dx, dy, w []float64, n, in, out int) {
+	if !kernUseAsm {
+		denseBackwardXRef(dx, dy, w, n, in, out)
+		return
+	}
+	kernCheckDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	kind := kernPickDense(n, out, in)
+	nr := kind.nr()
+	lb := kernPackedLen(out, in, nr)
+	s := kernGetScratch(lb + kernPadLen(in, nr))
+	bp, init := (*s)[:lb], (*s)[lb:]
+	clear(init)
+	kernPackRows(bp, nil, w, in, out, in, nr)
+	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init})
+	kernScratchPool.Put(s)
+}
+
+func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
+	if !kernUseAsm {
+		denseBackwardWRef(dw, db, dy, x, n, in, out)
+		return
+	}
+	kernCheckDense("denseBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
+	if n == 0 || in == 0 || out == 0 {
+		kernColSumAdd(db, dy, n, out)
+		return
+	}
+	if out > 2*in {
+		kernBackwardWT(dw, db, dy, x, nil, n, in, out)
+		return
+	}
+	lb := kernPackedLen(n, in, gemmNR)
+	s := kernGetScratch(lb + kernSliversLen(n, out))
+	bp, ap := (*s)[:lb], (*s)[lb:]
+	kernPackRows(bp, nil, x, in, n, in, gemmNR)
+	kernPackSlivers(ap, db[:out], dy, out, n, out)
+	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
+	kernScratchPool.Put(s)
+}
+
+// kernBackwardWT is denseBackwardW and maskedBackwardW (lim not nil) for
+// out > 2·in, where packing dY in slivers (the larger operand, in the
+// slower packing) would cost more than the product. It computes dWᵀ = Xᵀ·dY
+// into scratch, X in slivers and dY in panels (adding colsum(dY) to db on
+// the way), then adds its transpose to dW. With lim, only the entries
+// j < lim[k] are added, and the tiles of dWᵀ that hold none of them (rows
+// j ≥ the largest lim of a panel) are not computed.
+func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
+	nr := gemmNR
+	panels := (out + nr - 1) / nr
+	m := (in + gemmMR - 1) / gemmMR * gemmMR // rows of dWᵀ with the zero rows of the last sliver: no edge tiles
+	lb, la := kernPackedLen(n, out, nr), kernSliversLen(n, in)
+	s := kernGetScratch(lb + la + m*out + kernPadLen(out, nr))
+	sc := *s
+	bp, ap, t, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+m*out], sc[lb+la+m*out:]
+	clear(zero)
+	kernPackSlivers(ap, nil, x, in, n, in)
+	kernPackRows(bp, db[:out], dy, out, n, out, nr)
+	var rows []int
+	var ri *[]int
+	if lim != nil {
+		ri = kernGetInts(panels)
+		rows = *ri
+		for q := range rows {
+			top := 0
+			for _, l := range lim[q*nr : min(q*nr+nr, out)] {
+				top = max(top, l)
+			}
+			rows[q] = top
+		}
+	}
+	gemmBlocked(&gemmJob{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: m, n: out, k: n, bp: bp, init: zero, panelRows: rows})
+	if ri != nil {
+		kernIntPool.Put(ri)
+	}
+	// dW += dWᵀᵀ, 4 rows k of dW at a time: the columns j < lim[k] of all 4
+	// rows (all j without lim) by addTransKernel where there is one, the
+	// rest one by one.
+	for k0 := 0; k0 < out; k0 += 4 {
+		k1 := min(k0+4, out)
+		lo := in // j < lo in all 4 rows
+		if lim != nil {
+			for _, l := range lim[k0:k1] {
+				lo = min(lo, l)
+			}
+		}
+		j0 := 0
+		if kernFastAux && kernUseAsm && k1-k0 == 4 && lo >= 4 {
+			j0 = lo &^ 3
+			_ = dw[(k0+3)*in+j0-1]
+			_ = t[(j0-1)*out+k0+3]
+			addTransKernel(&dw[k0*in], &t[k0], in, out, j0)
+		}
+		for k := k0; k < k1; k++ {
+			l := in
+			if lim != nil {
+				l = lim[k]
+			}
+			for j := j0; j < l; j++ {
+				dw[k*in+j] += t[j*out+k]
+			}
+		}
+	}
+	kernScratchPool.Put(s)
+}

@@ -1,0 +1,145 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build !purego && (amd64 || arm64)
+
+package flow
+
+// Packing for the products of kernels_gemm.go: the k×n operand B into
+// panels of nr columns (kernPackRows, or kernPackTrans for Bᵀ), and Aᵀ into
+// slivers of gemmMR rows (kernPackSlivers). Packings of dY add colsum(dY)
+// into db on the way; kernColSumAdd does that alone where nothing is packed.
+
+// kernPackedLen is the length of the k×n matrix B packed in panels of nr
+// columns.
+func kernPackedLen(k, n, nr int) int {
+	return k * ((n + nr - 1) / nr) * nr
+}
+
+// kernPadLen is n rounded up to whole panels of nr columns.
+func kernPadLen(n, nr int) int { return (n + nr - 1) / nr * nr }
+
+// kernPackRows packs the k×n row-major matrix b (leading dimension ldb) into
+// panels of nr columns: rows p of panel q are b[p, q*nr : q*nr+nr]. If db is
+// not nil, the column sums of b are added to it on the way (each in
+// increasing p, as kernColSumAdd does).
+func kernPackRows(bp, db, b []float64, ldb, k, n, nr int) {
+	if kernFastAux && kernUseAsm {
+		if k == 0 || n == 0 {
+			return
+		}
+		full := n / nr
+		var d *float64
+		if db != nil {
+			_ = db[n-1]
+			d = &db[0]
+		}
+		_ = b[(k-1)*ldb+n-1]
+		_ = bp[(n+nr-1)/nr*k*nr-1]
+		if full > 0 {
+			packRowsKernel(&bp[0], d, &b[0], ldb, k, nr/kernVecWidth, full, k*nr)
+		}
+		if j0 := full * nr; j0 < n {
+			var mask [gemmNR]int64 // all ones on the n−j0 columns
+			for j := range n - j0 {
+				mask[j] = -1
+			}
+			if d != nil {
+				d = &db[j0]
+			}
+			packTailKernel(&bp[full*k*nr], d, &b[j0], ldb, k, nr/kernVecWidth, &mask[0])
+		}
+		return
+	}
+	for q := 0; q*nr < n; q++ {
+		j0 := q * nr
+		cols := min(nr, n-j0)
+		panel := bp[q*k*nr : (q+1)*k*nr]
+		for p := 0; p < k; p++ {
+			dst := panel[p*nr : p*nr+nr]
+			row := b[p*ldb+j0 : p*ldb+j0+cols]
+			copy(dst, row)
+			clear(dst[cols:])
+			if db != nil {
+				d := db[j0 : j0+cols]
+				for j, v := range row {
+					d[j] += v
+				}
+			}
+		}
+	}
+}
+
+// kernPackTrans packs Bᵀ where b is the n×k row-major matrix (leading
+// dimension ldb) into panels of nr columns: rows p of panel q are
+// b[q*nr : q*nr+nr, p], for p < k. The assembly transposes 4×4 blocks; the
+// plain loop goes by blocks of 8 values of p, so that each row of b is read
+// a cache line at a time and the block of the panel written stays in L1.
+func kernPackTrans(bp, b []float64, ldb, k, n, nr int) {
+	for q := 0; q*nr < n; q++ {
+		kernPackTransPanel(bp[q*k*nr:(q+1)*k*nr], b, ldb, q*nr, min(nr, n-q*nr), k, nr)
+	}
+}
+
+// kernPackTransPanel packs rows p < kmax of one panel of kernPackTrans, the
+// columns j0 to j0+cols of Bᵀ, zero beyond. Rows p ≥ kmax are left as they
+// are: the masked forward product needs only those in its panel's range.
+func kernPackTransPanel(panel, b []float64, ldb, j0, cols, kmax, nr int) {
+	const blk = 8
+	start := 0
+	if kernFastAux && kernUseAsm && cols == nr && kmax >= 4 {
+		start = kmax &^ 3
+		_ = b[(j0+nr-1)*ldb+start-1]
+		for g := 0; g < nr; g += 4 {
+			packTrans4Kernel(&panel[g], &b[(j0+g)*ldb], ldb, start, nr)
+		}
+	}
+	for p0 := start; p0 < kmax; p0 += blk {
+		p1 := min(p0+blk, kmax)
+		dst := panel[p0*nr : p1*nr]
+		for j := 0; j < cols; j++ {
+			row := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p1]
+			for p, v := range row {
+				dst[p*nr+j] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < p1-p0; p++ {
+				dst[p*nr+j] = 0
+			}
+		}
+	}
+}
+
+// kernColSumAdd adds the column sums of the n×out matrix dy to db, row
+// after row (as the references do), the vector part of each row by
+// addKernel.
+func kernColSumAdd(db, dy []float64, n, out int) {
+	db = db[:out]
+	m := out &^ (kernVecWidth - 1)
+	for i := 0; i < n; i++ {
+		row := dy[i*out : i*out+out]
+		if m > 0 {
+			addKernel(&db[0], &row[0], m)
+		}
+		for k := m; k < out; k++ {
+			db[k] += row[k]
+		}
+	}
+}
+
+// kernPackSlivers packs Aᵀ, where a is the k×m row-major matrix with leading
+// dimension lda, into slivers of gemmMR rows for gemmJob.ts: sliver s holds
+// a[p, s*gemmMR+r] at ap[s*k*gemmMR+p*gemmMR+r], zero beyond m. If db is
+// not nil, the column sums of a are added to it on the way (each in
+// increasing p, as kernColSumAdd does). Slivers are panels of gemmMR
+// columns of a: kernPackRows packs them.
+func kernPackSlivers(ap, db, a []float64, lda, k, m int) {
+	kernPackRows(ap, db, a, lda, k, m, gemmMR)
+}
+
+// kernSliversLen is the length of the k×m matrix Aᵀ packed by kernPackSlivers.
+func kernSliversLen(k, m int) int {
+	return k * ((m + gemmMR - 1) / gemmMR) * gemmMR
+}
