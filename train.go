@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -234,18 +235,31 @@ type TrainConfig struct {
 	CosineDecay bool
 	// ValidationFraction of the data (Fit), chosen at random, is held out
 	// and its mean negative log-likelihood reported each epoch (0: none).
+	// A positive fraction holds out at least one row.
 	ValidationFraction float64
-	// Patience, with a validation set, stops training after this many
-	// epochs without a better validation loss; the best parameters are
-	// restored at the end either way (0: never stop early).
+	// Validation, if not nil, is the validation set of Fit: rows of D
+	// finite numbers, scored each epoch instead of a held-out
+	// ValidationFraction (setting both is an error), so that all of the
+	// data is training data.
+	Validation mat.Matrix
+	// Patience, with validation data, stops training after this many
+	// epochs without a better validation loss than the best so far (the
+	// untrained flow's included); the best parameters are restored at the
+	// end either way (0: never stop early).
 	Patience int
+	// MaxSkips is the number of steps in a row with a non-finite loss or
+	// gradient after which training gives up (default 10). Such a step is
+	// skipped: the parameters and the optimiser's state are left as they
+	// were.
+	MaxSkips int
 	// Seed seeds the split, the shuffling and the base draws.
 	Seed uint64
 	// Workers is the number of goroutines (≤ 0: GOMAXPROCS) and ShardSize
 	// the rows each takes at a time (≤ 0: DefaultShardSize). Neither
 	// changes the result.
 	Workers, ShardSize int
-	// Progress, if not nil, is called after every epoch.
+	// Progress, if not nil, is called after every epoch. The flow then
+	// holds the parameters at the end of that epoch.
 	Progress func(Progress)
 }
 
@@ -262,6 +276,9 @@ func (c *TrainConfig) defaults() {
 	if c.LearningRate <= 0 {
 		c.LearningRate = 1e-3
 	}
+	if c.MaxSkips == 0 {
+		c.MaxSkips = 10
+	}
 }
 
 func (c *TrainConfig) validate(method string) error {
@@ -274,6 +291,8 @@ func (c *TrainConfig) validate(method string) error {
 		return fmt.Errorf("flow: %s: validation fraction %v is not in [0, 1)", method, c.ValidationFraction)
 	case c.Patience < 0:
 		return fmt.Errorf("flow: %s: patience %d", method, c.Patience)
+	case c.MaxSkips < 0:
+		return fmt.Errorf("flow: %s: MaxSkips %d", method, c.MaxSkips)
 	}
 	return nil
 }
@@ -281,41 +300,79 @@ func (c *TrainConfig) validate(method string) error {
 // Progress reports one epoch of training.
 type Progress struct {
 	Epoch, Epochs int
-	// TrainLoss is the mean loss over the epoch's minibatches (negative
-	// log-likelihood for Fit, reverse KL for FitReverseKL); ValidLoss the
-	// validation negative log-likelihood (NaN without validation data).
+	// TrainLoss is the mean loss over the epoch's applied minibatches
+	// (negative log-likelihood for Fit, reverse KL for FitReverseKL; NaN
+	// if every step was skipped); ValidLoss the validation negative
+	// log-likelihood at the end of the epoch (NaN without validation
+	// data).
 	TrainLoss, ValidLoss float64
+	// Skipped counts the epoch's steps that were skipped because their
+	// loss or gradient was not finite.
+	Skipped int
 	// SamplesPerSec counts training rows (or base draws) per second of the
 	// epoch.
 	SamplesPerSec float64
 	Elapsed       time.Duration
 }
 
-// Result summarises a training run.
+// Result summarises a training run. Fit and FitReverseKL return it filled
+// in however training ended: after the last epoch, by early stopping, by
+// giving up on non-finite losses, or when the context was cancelled.
 type Result struct {
-	// Epochs run, and the epoch whose parameters the flow holds at the end
-	// (the best validation epoch when there is validation data).
-	Epochs, BestEpoch int
-	// History has one entry per epoch.
+	// Epochs is the number of epochs completed; when training gave up or
+	// was cancelled, it stopped in epoch Epochs+1.
+	Epochs int
+	// BestEpoch is the epoch whose end-of-epoch parameters the flow holds
+	// at the end, 0 for the initial parameters; see FitContext and
+	// FitReverseKL for which epoch is best.
+	BestEpoch int
+	// InitialLoss is the validation negative log-likelihood of the
+	// parameters before training, and BestLoss that of the parameters the
+	// flow holds at the end (equal to InitialLoss when BestEpoch is 0).
+	// Both are NaN without validation data.
+	InitialLoss, BestLoss float64
+	// Skipped counts the steps skipped in all because their loss or
+	// gradient was not finite.
+	Skipped int
+	// History has one entry per completed epoch.
 	History []Progress
 }
 
-// ErrNonFinite is wrapped by the error training returns when a loss or a
-// gradient is NaN or infinite; the parameters are then those before the step.
+// ErrNonFinite is wrapped by the error training returns when it gives up:
+// too many steps in a row had a loss or a gradient that is NaN or infinite.
+// The flow then holds the best parameters seen.
 var ErrNonFinite = errors.New("non-finite loss or gradient")
 
 // CheckFinite returns an error naming the first row and column of x that
 // holds NaN or ±Inf, or nil.
 func CheckFinite(x mat.Matrix) error {
+	if i, j, v, bad := firstNonFinite(x); bad {
+		return fmt.Errorf("flow: data row %d, column %d is %v", i, j, v)
+	}
+	return nil
+}
+
+// firstNonFinite returns the first entry of x, in row-major order, that is
+// NaN or ±Inf.
+func firstNonFinite(x mat.Matrix) (i, j int, v float64, bad bool) {
 	r, c := x.Dims()
 	for i := 0; i < r; i++ {
 		for j := 0; j < c; j++ {
 			if v := x.At(i, j); math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("flow: data row %d, column %d is %v", i, j, v)
+				return i, j, v, true
 			}
 		}
 	}
-	return nil
+	return 0, 0, 0, false
+}
+
+// isNilMatrix reports whether m is nil or a nil pointer.
+func isNilMatrix(m mat.Matrix) bool {
+	if m == nil {
+		return true
+	}
+	v := reflect.ValueOf(m)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // stepLR returns the learning rate of step t of T.
@@ -335,6 +392,62 @@ func finite(v []float64) bool {
 	return true
 }
 
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// keeper holds the best parameters of a run, those of epoch 0 (the initial
+// parameters) to begin with. End-of-epoch parameters become best either at
+// once, when a validation loss vouches for them (commit), or once the next
+// step has a finite loss and gradient at them (offer, then confirm), so
+// that parameters that break the loss are never kept.
+type keeper struct {
+	params []float64
+	epoch  int
+	loss   float64 // the criterion of params; +Inf if none
+
+	pending      bool
+	pendingEpoch int
+	pendingLoss  float64
+}
+
+func newKeeper(p []float64) *keeper {
+	return &keeper{params: append([]float64(nil), p...), loss: math.Inf(1)}
+}
+
+// better reports whether loss, finite, beats the best so far.
+func (k *keeper) better(loss float64) bool { return isFinite(loss) && loss < k.loss }
+
+// commit makes p, the parameters at the end of epoch, with criterion loss,
+// the best.
+func (k *keeper) commit(epoch int, loss float64, p []float64) {
+	copy(k.params, p)
+	k.epoch, k.loss, k.pending = epoch, loss, false
+}
+
+// offer proposes the parameters at the end of epoch; they are kept by the
+// next confirm unless a later offer replaces them.
+func (k *keeper) offer(epoch int, loss float64) {
+	k.pending, k.pendingEpoch, k.pendingLoss = true, epoch, loss
+}
+
+// confirm keeps the offered parameters, which p still holds.
+func (k *keeper) confirm(p []float64) {
+	if k.pending {
+		k.commit(k.pendingEpoch, k.pendingLoss, p)
+	}
+}
+
+// giveUp returns the error of a run that gave up in epoch after n skipped
+// steps in a row.
+func giveUp(method string, epoch, n int, loss float64, best int) error {
+	held := fmt.Sprintf("the parameters of epoch %d", best)
+	if best == 0 {
+		held = "the initial parameters"
+	}
+	return fmt.Errorf("flow: %s: training diverged in epoch %d: %d steps in a row had a %w (last loss %v); "+
+		"the flow holds %s, the best seen; try a lower learning rate or a clamp on the log-scales",
+		method, epoch, n, ErrNonFinite, loss, held)
+}
+
 // Fit trains f by maximum likelihood on the rows of data with Adam; see
 // FitContext.
 func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
@@ -343,12 +456,34 @@ func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
 
 // FitContext trains f by maximum likelihood on the rows of data with Adam,
 // shuffling with cfg.Seed every epoch. Data holding NaN or ±Inf is refused
-// with an error naming the row and column. A non-finite loss or gradient
-// stops training with an error wrapping ErrNonFinite and the parameters left
-// at their last finite values. When ctx is cancelled training stops after the
-// current minibatch and returns ctx's error; with validation data the best
-// parameters so far are restored first, so nothing is lost.
+// with an error naming the row and column. It panics if f or data is nil.
+//
+// A step whose loss or gradient is NaN or infinite is skipped: the
+// parameters and Adam's state stay as they were, and the step is counted in
+// Progress.Skipped and Result.Skipped. After cfg.MaxSkips skipped steps in
+// a row, or when every step of the run was skipped, training gives up with
+// an error wrapping ErrNonFinite that names the epoch.
+//
+// However training ends (the last epoch, early stopping, giving up, or ctx
+// being cancelled, when it stops after the current minibatch and returns
+// ctx's error), the flow holds the best parameters seen, never non-finite
+// ones, and the Result is filled in; it is nil only when the arguments or
+// the data were refused before training. With validation data
+// (cfg.Validation or cfg.ValidationFraction) the parameters are scored on it
+// before the first step and at the end of every epoch, and the best are
+// those of the lowest finite validation loss: the initial parameters
+// (BestEpoch 0) when no epoch improved on them. Without validation data the
+// best are the latest end-of-epoch parameters known to be good: those of
+// the last epoch when the run ends normally, otherwise those of the last
+// epoch after which a step had a finite loss and gradient (or the initial
+// parameters).
 func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
+	if f == nil {
+		panic("flow: Fit: nil flow")
+	}
+	if isNilMatrix(data) {
+		panic("flow: Fit: nil data")
+	}
 	cfg.defaults()
 	if err := cfg.validate("Fit"); err != nil {
 		return nil, err
@@ -359,6 +494,23 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	}
 	if err := CheckFinite(data); err != nil {
 		return nil, err
+	}
+	var valid *mat.Dense
+	if !isNilMatrix(cfg.Validation) {
+		if cfg.ValidationFraction != 0 {
+			return nil, fmt.Errorf("flow: Fit: both Validation and a ValidationFraction (%v) are set", cfg.ValidationFraction)
+		}
+		vr, vc := cfg.Validation.Dims()
+		if vc != f.d {
+			return nil, fmt.Errorf("flow: Fit: validation data has %d columns, the flow %d dimensions", vc, f.d)
+		}
+		if vr == 0 {
+			return nil, errors.New("flow: Fit: validation data has no rows")
+		}
+		if i, j, v, bad := firstNonFinite(cfg.Validation); bad {
+			return nil, fmt.Errorf("flow: Fit: validation data row %d, column %d is %v", i, j, v)
+		}
+		valid = mat.DenseCopyOf(cfg.Validation)
 	}
 	rnd := rand.New(rand.NewPCG(cfg.Seed, 0xda3e39cb94b95bdb))
 	idx := rnd.Perm(r)
@@ -380,11 +532,17 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		return m
 	}
 	train := copyRows(idx[nValid:])
-	var valid *mat.Dense
-	var validLP []float64
 	if nValid > 0 {
 		valid = copyRows(idx[:nValid])
-		validLP = make([]float64, nValid)
+	}
+	var validLP []float64
+	if valid != nil {
+		n, _ := valid.Dims()
+		validLP = make([]float64, n)
+	}
+	validNLL := func() float64 {
+		f.LogProb(validLP, valid)
+		return -meanOf(validLP)
 	}
 	nTrain := r - nValid
 	bs := min(cfg.BatchSize, nTrain)
@@ -398,20 +556,37 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		order[i] = i
 	}
 	td := train.RawMatrix().Data
-	best := append([]float64(nil), f.params...)
-	bestLoss := math.Inf(1)
-	res := &Result{}
+
+	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
+	best := newKeeper(f.params)
+	if valid != nil {
+		res.InitialLoss = validNLL()
+		res.BestLoss = res.InitialLoss
+		if isFinite(res.InitialLoss) {
+			best.loss = res.InitialLoss
+		}
+	}
+	// restore puts the best parameters back and completes res.
+	restore := func() {
+		copy(f.params, best.params)
+		res.BestEpoch = best.epoch
+		if valid != nil && best.epoch > 0 {
+			res.BestLoss = best.loss
+		}
+	}
 	start := time.Now()
 	step, steps := 0, cfg.Epochs*((nTrain+bs-1)/bs)
+	applied, inRow := 0, 0
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
 		rnd.Shuffle(nTrain, func(i, j int) { order[i], order[j] = order[j], order[i] })
-		sum, rows := 0.0, 0
+		sum, rows, skipped := 0.0, 0, 0
 		for lo := 0; lo < nTrain; lo += bs {
 			if err := ctx.Err(); err != nil {
-				if valid != nil && !math.IsInf(bestLoss, 1) {
-					copy(f.params, best)
+				if inRow == 0 {
+					best.confirm(f.params)
 				}
+				restore()
 				return res, err
 			}
 			hi := min(lo+bs, nTrain)
@@ -420,31 +595,41 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 				copy(batch[i*d:i*d+d], td[k*d:k*d+d])
 			}
 			loss := obj.LossGrad(grad, mat.NewDense(m, d, batch[:m*d]))
-			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite(grad) {
-				return res, fmt.Errorf("flow: Fit: epoch %d, rows %d–%d: %w (loss %v)", epoch, lo, hi-1, ErrNonFinite, loss)
-			}
 			opt.LearningRate = cfg.stepLR(step, steps)
 			step++
+			if !isFinite(loss) || !finite(grad) {
+				skipped++
+				res.Skipped++
+				inRow++
+				if inRow >= cfg.MaxSkips {
+					restore()
+					return res, giveUp("Fit", epoch, inRow, loss, best.epoch)
+				}
+				continue
+			}
+			inRow = 0
+			best.confirm(f.params)
 			opt.Step(f.params, grad)
+			applied++
 			sum += loss * float64(m)
 			rows += m
 		}
-		p := Progress{Epoch: epoch, Epochs: cfg.Epochs, TrainLoss: sum / float64(rows), ValidLoss: math.NaN(),
+		p := Progress{Epoch: epoch, Epochs: cfg.Epochs, TrainLoss: sum / float64(rows), ValidLoss: math.NaN(), Skipped: skipped,
 			SamplesPerSec: float64(rows) / time.Since(t0).Seconds(), Elapsed: time.Since(start)}
+		if rows == 0 {
+			p.TrainLoss = math.NaN()
+		}
 		res.Epochs = epoch
 		stop := false
 		if valid != nil {
-			f.LogProb(validLP, valid)
-			p.ValidLoss = -meanOf(validLP)
-			if p.ValidLoss < bestLoss {
-				bestLoss = p.ValidLoss
-				copy(best, f.params)
-				res.BestEpoch = epoch
-			} else if cfg.Patience > 0 && epoch-res.BestEpoch >= cfg.Patience {
+			p.ValidLoss = validNLL()
+			if best.better(p.ValidLoss) && finite(f.params) {
+				best.commit(epoch, p.ValidLoss, f.params)
+			} else if cfg.Patience > 0 && epoch-best.epoch >= cfg.Patience {
 				stop = true
 			}
-		} else {
-			res.BestEpoch = epoch
+		} else if finite(f.params) {
+			best.offer(epoch, math.NaN())
 		}
 		res.History = append(res.History, p)
 		if cfg.Progress != nil {
@@ -454,8 +639,13 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			break
 		}
 	}
-	if valid != nil && !math.IsInf(bestLoss, 1) {
-		copy(f.params, best)
+	if inRow == 0 {
+		best.confirm(f.params)
+	}
+	restore()
+	if applied == 0 {
+		return res, fmt.Errorf("flow: Fit: every one of the %d steps had a %w; the flow holds its initial parameters; "+
+			"try a lower learning rate or a clamp on the log-scales", res.Skipped, ErrNonFinite)
 	}
 	return res, nil
 }
@@ -472,14 +662,30 @@ func meanOf(v []float64) float64 {
 // exp(target) by minimising the reverse KL divergence with Adam: each step
 // draws BatchSize base points with cfg.Seed's generator and follows the
 // reparameterisation gradient. It runs Epochs × StepsPerEpoch steps and
-// reports progress after every StepsPerEpoch. Errors are as for FitContext.
+// reports progress after every StepsPerEpoch. It panics if f is nil, and
+// returns an error for a nil target or a cfg.Validation, which it has no
+// use for.
+//
+// Non-finite steps are skipped and training gives up as for FitContext,
+// and however training ends the flow holds the best parameters seen: the
+// end-of-epoch parameters of the epoch with the lowest finite mean training
+// loss (Progress.TrainLoss, over the epoch's applied steps), once a later
+// step had a finite loss and gradient at them or the run ended normally.
+// The initial parameters are not scored; they are kept (BestEpoch 0) only
+// when no epoch qualifies. Result.InitialLoss and BestLoss are NaN.
 func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) (*Result, error) {
+	if f == nil {
+		panic("flow: FitReverseKL: nil flow")
+	}
 	cfg.defaults()
 	if err := cfg.validate("FitReverseKL"); err != nil {
 		return nil, err
 	}
 	if target == nil {
 		return nil, errors.New("flow: FitReverseKL: nil target")
+	}
+	if !isNilMatrix(cfg.Validation) {
+		return nil, errors.New("flow: FitReverseKL: Validation is set, but reverse-KL training has no data to validate on")
 	}
 	rnd := rand.New(rand.NewPCG(cfg.Seed, 0x2545f4914f6cdd1d))
 	obj := NewReverseKL(f, target, cfg.Workers, cfg.ShardSize)
@@ -488,31 +694,66 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 	grad := make([]float64, f.NumParams())
 	z := mat.NewDense(cfg.BatchSize, f.d, nil)
 	zd := z.RawMatrix().Data
-	res := &Result{}
+	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
+	best := newKeeper(f.params)
+	restore := func() {
+		copy(f.params, best.params)
+		res.BestEpoch = best.epoch
+	}
 	start := time.Now()
+	applied, inRow := 0, 0
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
-		sum := 0.0
+		sum, n, skipped := 0.0, 0, 0
 		for s := 0; s < cfg.StepsPerEpoch; s++ {
 			if err := ctx.Err(); err != nil {
+				if inRow == 0 {
+					best.confirm(f.params)
+				}
+				restore()
 				return res, err
 			}
 			stdNormalFill(zd, rnd)
 			loss := obj.LossGrad(grad, z)
-			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite(grad) {
-				return res, fmt.Errorf("flow: FitReverseKL: epoch %d, step %d: %w (loss %v)", epoch, s, ErrNonFinite, loss)
+			if !isFinite(loss) || !finite(grad) {
+				skipped++
+				res.Skipped++
+				inRow++
+				if inRow >= cfg.MaxSkips {
+					restore()
+					return res, giveUp("FitReverseKL", epoch, inRow, loss, best.epoch)
+				}
+				continue
 			}
+			inRow = 0
+			best.confirm(f.params)
 			opt.LearningRate = cfg.stepLR((epoch-1)*cfg.StepsPerEpoch+s, cfg.Epochs*cfg.StepsPerEpoch)
 			opt.Step(f.params, grad)
+			applied++
 			sum += loss
+			n++
 		}
-		p := Progress{Epoch: epoch, Epochs: cfg.Epochs, TrainLoss: sum / float64(cfg.StepsPerEpoch), ValidLoss: math.NaN(),
-			SamplesPerSec: float64(cfg.StepsPerEpoch*cfg.BatchSize) / time.Since(t0).Seconds(), Elapsed: time.Since(start)}
-		res.Epochs, res.BestEpoch = epoch, epoch
+		p := Progress{Epoch: epoch, Epochs: cfg.Epochs, TrainLoss: sum / float64(n), ValidLoss: math.NaN(), Skipped: skipped,
+			SamplesPerSec: float64(n*cfg.BatchSize) / time.Since(t0).Seconds(), Elapsed: time.Since(start)}
+		if n == 0 {
+			p.TrainLoss = math.NaN()
+		}
+		res.Epochs = epoch
+		if best.better(p.TrainLoss) && finite(f.params) {
+			best.offer(epoch, p.TrainLoss)
+		}
 		res.History = append(res.History, p)
 		if cfg.Progress != nil {
 			cfg.Progress(p)
 		}
+	}
+	if inRow == 0 {
+		best.confirm(f.params)
+	}
+	restore()
+	if applied == 0 {
+		return res, fmt.Errorf("flow: FitReverseKL: every one of the %d steps had a %w; the flow holds its initial parameters; "+
+			"try a lower learning rate or a clamp on the log-scales", res.Skipped, ErrNonFinite)
 	}
 	return res, nil
 }

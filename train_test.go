@@ -7,6 +7,7 @@ package flow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -230,13 +231,46 @@ func TestFitEarlyStoppingRestoresBest(t *testing.T) {
 	}
 }
 
+// TestFitCancelled: a cancelled run returns a filled-in Result and leaves
+// the best parameters so far in the flow.
 func TestFitCancelled(t *testing.T) {
 	f, _ := NewRealNVP(RealNVPConfig{Dim: 2, Layers: 2, Hidden: []int{4}})
+	randomizeParams(f, 0.1, 1)
+	p0 := append([]float64(nil), f.Params()...)
+	x := TwoMoons(100, 0.1, rand.New(rand.NewPCG(1, 1)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := FitContext(ctx, f, TwoMoons(100, 0.1, rand.New(rand.NewPCG(1, 1))), TrainConfig{Epochs: 5})
+	res, err := FitContext(ctx, f, x, TrainConfig{Epochs: 5, ValidationFraction: 0.2})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
+	}
+	if res == nil || res.BestEpoch != 0 || res.Epochs != 0 || !isFinite(res.InitialLoss) || res.BestLoss != res.InitialLoss || maxAbsDiff(p0, f.Params()) != 0 {
+		t.Errorf("cancelled before the first step: result %+v; parameters moved by %g", res, maxAbsDiff(p0, f.Params()))
+	}
+
+	// Cancelled in the middle of epoch 4: the flow holds the best of the
+	// first 3 epochs (or the initial parameters).
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	var snap snapshots
+	record := snap.record(f)
+	res, err = FitContext(ctx, f, x, TrainConfig{Epochs: 10, BatchSize: 16, LearningRate: 1e-2, ValidationFraction: 0.2, Seed: 1,
+		Progress: func(p Progress) {
+			record(p)
+			if p.Epoch == 3 {
+				cancel()
+			}
+		}})
+	if !errors.Is(err, context.Canceled) || res == nil || res.Epochs != 3 {
+		t.Fatalf("error %v, result %+v", err, res)
+	}
+	if maxAbsDiff(snap[res.BestEpoch], f.Params()) != 0 {
+		t.Errorf("the flow does not hold epoch %d's parameters", res.BestEpoch)
+	}
+	for _, p := range res.History {
+		if p.ValidLoss < res.BestLoss {
+			t.Errorf("epoch %d has validation loss %v, below the best %v", p.Epoch, p.ValidLoss, res.BestLoss)
+		}
 	}
 }
 
@@ -315,5 +349,369 @@ func TestNestedParallelCalls(t *testing.T) {
 	l8 := NewReverseKL(f, target, 8, 8).LossGrad(g8, z)
 	if l1 != l8 || maxAbsDiff(g1, g8) != 0 {
 		t.Errorf("nested: loss %v, serial %v; gradients differ by %g", l8, l1, maxAbsDiff(g1, g8))
+	}
+}
+
+// trapScale is the layer x = e^θ·z with one parameter θ that breaks once θ
+// exceeds limit: every output is then NaN. Trained on data of spread e³
+// (or towards such a target) from θ = 0, θ climbs steadily, so a run with
+// a limit of 1 diverges on cue after some good epochs.
+type trapScale struct {
+	d     int
+	p     []float64
+	limit float64
+}
+
+func newTrap(d int, limit float64) *Flow {
+	f, err := New(&trapScale{d: d, p: []float64{0}, limit: limit})
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+func (t *trapScale) Dim() int               { return t.d }
+func (t *trapScale) NumParams() int         { return 1 }
+func (t *trapScale) Params() []float64      { return t.p }
+func (t *trapScale) BindParams(p []float64) { copy(p, t.p); t.p = p }
+func (t *trapScale) WorkLen(int) int        { return 0 }
+
+func (t *trapScale) scale() float64 {
+	if t.p[0] > t.limit {
+		return math.NaN()
+	}
+	return math.Exp(t.p[0])
+}
+
+func (t *trapScale) Forward(x, z, logdet, _ []float64) {
+	s := t.scale()
+	for i := range z {
+		x[i] = s * z[i]
+	}
+	for r := range logdet {
+		logdet[r] += float64(t.d) * t.p[0]
+	}
+}
+
+func (t *trapScale) Inverse(z, x, logdet, _ []float64) {
+	s := t.scale()
+	for i := range x {
+		z[i] = x[i] / s
+	}
+	for r := range logdet {
+		logdet[r] -= float64(t.d) * t.p[0]
+	}
+}
+
+func (t *trapScale) InverseBackward(dx, dz, dld, x, z, _, grad []float64) {
+	s := t.scale()
+	for i := range dz {
+		dx[i] = dz[i] / s
+		grad[0] -= dz[i] * z[i]
+	}
+	for _, v := range dld {
+		grad[0] -= float64(t.d) * v
+	}
+}
+
+func (t *trapScale) ForwardBackward(dz, dx, dld, z, x, _, grad []float64) {
+	s := t.scale()
+	for i := range dx {
+		dz[i] = s * dx[i]
+		grad[0] += dx[i] * x[i]
+	}
+	for _, v := range dld {
+		grad[0] += float64(t.d) * v
+	}
+}
+
+// wide returns n rows of d columns of spread e³ ≈ 20.
+func wide(n, d int, seed uint64) *mat.Dense {
+	x := randomRows(n, d, seed)
+	for i := range x {
+		x[i] *= 20
+	}
+	return mat.NewDense(n, d, x)
+}
+
+// snapshots records the parameters at the end of every epoch (index 0: the
+// initial ones).
+type snapshots [][]float64
+
+func (s *snapshots) record(f *Flow) func(Progress) {
+	*s = append(*s, append([]float64(nil), f.Params()...))
+	return func(Progress) { *s = append(*s, append([]float64(nil), f.Params()...)) }
+}
+
+// TestFitDivergenceKeepsBest: a run that diverges after some good epochs
+// skips the bad steps, gives up after MaxSkips of them in a row with an
+// error naming the epoch, and leaves the flow with the best epoch's finite
+// parameters, with and without validation data.
+func TestFitDivergenceKeepsBest(t *testing.T) {
+	for _, withValid := range []bool{true, false} {
+		f := newTrap(1, 1)
+		var snap snapshots
+		cfg := TrainConfig{Epochs: 100, BatchSize: 16, LearningRate: 0.05, MaxSkips: 3, Seed: 1, Progress: snap.record(f)}
+		var valid *mat.Dense
+		if withValid {
+			valid = wide(16, 1, 2)
+			cfg.Validation = valid
+		}
+		res, err := Fit(f, wide(64, 1, 1), cfg)
+		if !errors.Is(err, ErrNonFinite) {
+			t.Fatalf("validation %v: error %v, want ErrNonFinite", withValid, err)
+		}
+		if res == nil {
+			t.Fatalf("validation %v: nil result", withValid)
+		}
+		for _, s := range []string{fmt.Sprintf("epoch %d:", res.Epochs+1), "3 steps in a row", "lower learning rate", "clamp"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("validation %v: error %q does not say %q", withValid, err, s)
+			}
+		}
+		if res.Epochs < 3 || res.Epochs == cfg.Epochs || len(res.History) != res.Epochs || len(snap) != res.Epochs+1 {
+			t.Fatalf("validation %v: %d epochs, %d history entries, %d snapshots", withValid, res.Epochs, len(res.History), len(snap))
+		}
+		// The best epoch is the last whose parameters are below the trap.
+		want := 0
+		for e, p := range snap {
+			if p[0] <= 1 {
+				want = e
+			}
+		}
+		if res.BestEpoch != want || want < 2 {
+			t.Errorf("validation %v: best epoch %d, want %d (θ by epoch %v)", withValid, res.BestEpoch, want, snap)
+		}
+		if got := f.Params()[0]; got != snap[want][0] || !(got <= 1) {
+			t.Errorf("validation %v: θ = %v, want epoch %d's %v", withValid, got, want, snap[want][0])
+		}
+		if res.Skipped != 3 {
+			t.Errorf("validation %v: %d steps skipped, want 3", withValid, res.Skipped)
+		}
+		inHistory := 0
+		for _, p := range res.History {
+			inHistory += p.Skipped
+		}
+		if inHistory > 3 {
+			t.Errorf("validation %v: %d skipped steps in the history", withValid, inHistory)
+		}
+		lp := f.LogProb(nil, wide(8, 1, 3))
+		if !finite(lp) {
+			t.Errorf("validation %v: log p %v after divergence", withValid, lp)
+		}
+		if withValid {
+			if got := -meanOf(f.LogProb(nil, valid)); got != res.BestLoss || got != res.History[want-1].ValidLoss || !(res.BestLoss < res.InitialLoss) {
+				t.Errorf("validation NLL of the flow %v, best %v, epoch %d's %v, initial %v", got, res.BestLoss, want, res.History[want-1].ValidLoss, res.InitialLoss)
+			}
+		} else if !math.IsNaN(res.BestLoss) || !math.IsNaN(res.InitialLoss) {
+			t.Errorf("without validation: best loss %v, initial %v, want NaN", res.BestLoss, res.InitialLoss)
+		}
+	}
+}
+
+// TestFitSkipsNonFiniteSteps: a row that makes its minibatch's loss
+// infinite costs one skipped step per epoch and nothing else.
+func TestFitSkipsNonFiniteSteps(t *testing.T) {
+	f := newTrap(1, math.Inf(1))
+	x := wide(64, 1, 1)
+	x.Set(10, 0, 1e200) // ½z² overflows
+	const epochs = 12
+	res, err := Fit(f, x, TrainConfig{Epochs: epochs, BatchSize: 16, LearningRate: 0.05, Seed: 1, Validation: wide(16, 1, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped != epochs {
+		t.Errorf("%d steps skipped, want %d", res.Skipped, epochs)
+	}
+	for _, p := range res.History {
+		if p.Skipped != 1 || !isFinite(p.TrainLoss) || !isFinite(p.ValidLoss) {
+			t.Errorf("epoch %d: %d skipped, train loss %v, validation loss %v", p.Epoch, p.Skipped, p.TrainLoss, p.ValidLoss)
+		}
+	}
+	if res.BestEpoch != epochs || !(f.Params()[0] > 1) {
+		t.Errorf("best epoch %d, θ = %v: training did not go on", res.BestEpoch, f.Params()[0])
+	}
+}
+
+// TestFitOnlyWorse: a learning rate so high that every epoch is worse than
+// the untrained flow leaves the flow untrained, with BestEpoch 0, and
+// early stopping counts from there.
+func TestFitOnlyWorse(t *testing.T) {
+	x := TwoMoons(200, 0.1, rand.New(rand.NewPCG(1, 1)))
+	for _, patience := range []int{0, 2} {
+		f, _ := NewRealNVP(RealNVPConfig{Dim: 2, Layers: 2, Hidden: []int{8}, Activation: Tanh, Clamp: 3, Seed: 1})
+		p0 := append([]float64(nil), f.Params()...)
+		res, err := Fit(f, x, TrainConfig{Epochs: 5, BatchSize: 32, LearningRate: 10, ValidationFraction: 0.25, Patience: patience, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.BestEpoch != 0 || maxAbsDiff(p0, f.Params()) != 0 {
+			t.Errorf("patience %d: best epoch %d; the parameters moved by %g", patience, res.BestEpoch, maxAbsDiff(p0, f.Params()))
+		}
+		if !isFinite(res.InitialLoss) || res.BestLoss != res.InitialLoss {
+			t.Errorf("patience %d: initial loss %v, best %v", patience, res.InitialLoss, res.BestLoss)
+		}
+		for _, p := range res.History {
+			if p.ValidLoss <= res.InitialLoss {
+				t.Errorf("patience %d: epoch %d has validation loss %v, not worse than the initial %v", patience, p.Epoch, p.ValidLoss, res.InitialLoss)
+			}
+		}
+		if want := []int{5, 2}[patience/2]; res.Epochs != want {
+			t.Errorf("patience %d: %d epochs, want %d", patience, res.Epochs, want)
+		}
+	}
+}
+
+// TestFitValidation: an explicit validation set is scored instead of a
+// held-out fraction, all of the data is trained on (the epochs are those of
+// a run without validation), and bad validation sets are refused.
+func TestFitValidation(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(2, 2))
+	x := TwoMoons(100, 0.1, rnd)
+	valid := TwoMoons(40, 0.1, rnd)
+	run := func(v mat.Matrix) (snapshots, *Result, *Flow) {
+		f, _ := NewRealNVP(RealNVPConfig{Dim: 2, Layers: 2, Hidden: []int{8}, Activation: Tanh, Clamp: 3, Seed: 1})
+		var snap snapshots
+		res, err := Fit(f, x, TrainConfig{Epochs: 6, BatchSize: 32, LearningRate: 1e-2, Validation: v, Seed: 3, Progress: snap.record(f)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap, res, f
+	}
+	with, res, f := run(valid)
+	without, _, _ := run(nil)
+	for e := range with {
+		if maxAbsDiff(with[e], without[e]) != 0 {
+			t.Fatalf("epoch %d: the parameters differ from a run without validation", e)
+		}
+	}
+	lp := -meanOf(f.LogProb(nil, valid))
+	if lp != res.BestLoss || (res.BestEpoch > 0 && lp != res.History[res.BestEpoch-1].ValidLoss) || maxAbsDiff(f.Params(), with[res.BestEpoch]) != 0 {
+		t.Errorf("the flow's validation NLL %v, best %v (epoch %d)", lp, res.BestLoss, res.BestEpoch)
+	}
+	if !isFinite(res.InitialLoss) || res.BestLoss > res.InitialLoss {
+		t.Errorf("initial validation NLL %v, best %v", res.InitialLoss, res.BestLoss)
+	}
+
+	bad := mat.DenseCopyOf(valid)
+	bad.Set(2, 1, math.NaN())
+	f, _ = NewRealNVP(RealNVPConfig{Dim: 2, Layers: 2, Hidden: []int{4}})
+	for _, tc := range []struct {
+		cfg TrainConfig
+		msg string
+	}{
+		{TrainConfig{Validation: valid, ValidationFraction: 0.1}, "both Validation and a ValidationFraction"},
+		{TrainConfig{Validation: mat.NewDense(3, 3, nil)}, "validation data has 3 columns, the flow 2"},
+		{TrainConfig{Validation: bad}, "validation data row 2, column 1 is NaN"},
+	} {
+		tc.cfg.Epochs = 1
+		res, err := Fit(f, x, tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.msg) || res != nil {
+			t.Errorf("error %v, want one saying %q", err, tc.msg)
+		}
+	}
+	// One row of data is enough with an explicit validation set.
+	if _, err := Fit(f, x.Slice(0, 1, 0, 2), TrainConfig{Epochs: 1, Validation: valid}); err != nil {
+		t.Errorf("one row of training data: %v", err)
+	}
+}
+
+// TestFitReverseKLDivergence: reverse-KL training that diverges keeps the
+// parameters of the epoch with the lowest mean loss among those below the
+// trap.
+func TestFitReverseKLDivergence(t *testing.T) {
+	f := newTrap(2, 1)
+	target := func(g, x []float64) float64 { // N(0, 20²I)
+		lp := 0.0
+		for i, v := range x {
+			g[i] = -v / 400
+			lp -= v * v / 800
+		}
+		return lp
+	}
+	var snap snapshots
+	res, err := FitReverseKL(context.Background(), f, target, TrainConfig{Epochs: 100, StepsPerEpoch: 3, BatchSize: 32, LearningRate: 0.05, MaxSkips: 4, Seed: 1, Progress: snap.record(f)})
+	if !errors.Is(err, ErrNonFinite) || res == nil {
+		t.Fatalf("error %v, want ErrNonFinite", err)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("epoch %d:", res.Epochs+1)) || res.Skipped != 4 {
+		t.Errorf("error %q after %d epochs, %d skipped", err, res.Epochs, res.Skipped)
+	}
+	want, wantLoss := 0, math.Inf(1)
+	for e, p := range res.History {
+		if snap[e+1][0] <= 1 && p.TrainLoss < wantLoss {
+			want, wantLoss = e+1, p.TrainLoss
+		}
+	}
+	if res.BestEpoch != want || want < 2 || f.Params()[0] != snap[want][0] {
+		t.Errorf("best epoch %d with θ = %v, want %d with %v", res.BestEpoch, f.Params()[0], want, snap[want][0])
+	}
+	if !math.IsNaN(res.BestLoss) || !math.IsNaN(res.InitialLoss) {
+		t.Errorf("best loss %v, initial %v, want NaN", res.BestLoss, res.InitialLoss)
+	}
+	if _, err := FitReverseKL(context.Background(), f, target, TrainConfig{Validation: mat.NewDense(1, 2, nil)}); err == nil {
+		t.Error("FitReverseKL accepted a validation set")
+	}
+}
+
+// TestFitNil: nil arguments are caller mistakes, named in the panic.
+func TestFitNil(t *testing.T) {
+	f, _ := NewRealNVP(RealNVPConfig{Dim: 2, Layers: 2, Hidden: []int{4}})
+	x := mat.NewDense(4, 2, nil)
+	for _, tc := range []struct {
+		call func()
+		msg  string
+	}{
+		{func() { Fit(nil, x, TrainConfig{}) }, "flow: Fit: nil flow"},
+		{func() { FitContext(context.Background(), nil, x, TrainConfig{}) }, "flow: Fit: nil flow"},
+		{func() { Fit(f, nil, TrainConfig{}) }, "flow: Fit: nil data"},
+		{func() { Fit(f, (*mat.Dense)(nil), TrainConfig{}) }, "flow: Fit: nil data"},
+		{func() { FitReverseKL(context.Background(), nil, banana, TrainConfig{}) }, "flow: FitReverseKL: nil flow"},
+		{func() { Standardized(nil, x) }, "flow: Standardized: nil flow"},
+		{func() { Standardized(f, nil) }, "flow: Standardized: nil data"},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != tc.msg {
+					t.Errorf("panic %v, want %q", r, tc.msg)
+				}
+			}()
+			tc.call()
+		}()
+	}
+}
+
+// TestStandardized: the returned flow is f with the data's standardisation
+// last, sharing f's parameters and names.
+func TestStandardized(t *testing.T) {
+	f, _ := NewRealNVP(RealNVPConfig{Dim: 2, Layers: 2, Hidden: []int{4}, Activation: Tanh, Seed: 1})
+	randomizeParams(f, 0.3, 1)
+	if err := f.SetNames([]string{"eruptions", "waiting"}); err != nil {
+		t.Fatal(err)
+	}
+	x := OldFaithful()
+	g, err := Standardized(f, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	std, _ := StandardizeData(x)
+	want, _ := New(append(f.Layers(), std)...) // rebinds f's layers: compare first
+	lw := want.LogProb(nil, x)
+	lg := g.LogProb(nil, x)
+	if maxAbsDiff(lw, lg) != 0 {
+		t.Errorf("log p differs from New(f's layers, StandardizeData) by %g", maxAbsDiff(lw, lg))
+	}
+	ls := g.Layers()
+	if _, ok := ls[len(ls)-1].(*Standardize); !ok || len(ls) != len(f.Layers())+1 || g.NumParams() != f.NumParams() {
+		t.Errorf("layers %T, %d parameters", ls, g.NumParams())
+	}
+	if strings.Join(g.Names(), ",") != "eruptions,waiting" {
+		t.Errorf("names %v", g.Names())
+	}
+	if &g.Params()[0] != &f.Params()[0] {
+		t.Error("the parameters are not shared")
+	}
+	if _, err := Standardized(f, mat.NewDense(2, 3, nil)); err == nil {
+		t.Error("a column mismatch was accepted")
 	}
 }

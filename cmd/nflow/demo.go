@@ -52,11 +52,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	start := time.Now()
 	rnd := rand.New(rand.NewPCG(mo.seed, 0xde70))
 	all := ds.Generate(*n, rnd)
-	train, test := split(all, 0.2, rnd)
-	nTrain, _ := train.Dims()
+	learn, test := split(all, 0.2, rnd)
+	nTrain, _ := learn.Dims()
 	nTest, _ := test.Dims()
 	fmt.Fprintf(stdout, "data set %s: %s\n%d training points, %d held out for testing\n", ds.Name, ds.Description, nTrain, nTest)
-	std, err := flow.StandardizeData(train)
+	fit, valid, err := splitRows(learn, to.valid, mo.seed)
+	if err != nil {
+		return err
+	}
+	std, err := flow.StandardizeData(fit)
 	if err != nil {
 		return err
 	}
@@ -64,10 +68,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if _, err := train1(ctx, f, train, to, mo.seed, stdout); err != nil {
+	if _, err := train(ctx, f, fit, valid, to, mo.seed, stdout); err != nil {
 		return err
 	}
-	g, err := flow.FitGaussian(train)
+	g, err := flow.FitGaussian(learn)
 	if err != nil {
 		return err
 	}
@@ -115,11 +119,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "wrote %s\ndone in %s\n", model, time.Since(start).Round(100*time.Millisecond))
 	return nil
-}
-
-// train1 is train with the progress on w.
-func train1(ctx context.Context, f *flow.Flow, data *mat.Dense, o trainOptions, seed uint64, w io.Writer) (*flow.Result, error) {
-	return train(ctx, f, data, o, seed, w)
 }
 
 // split shuffles the rows of x and returns the first 1−frac of them and the

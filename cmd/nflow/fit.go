@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -120,28 +122,176 @@ func (o *trainOptions) check() error {
 	return nil
 }
 
-// train fits f to data, printing one progress line per epoch to w.
-func train(ctx context.Context, f *flow.Flow, data *mat.Dense, o trainOptions, seed uint64, w io.Writer) (*flow.Result, error) {
+// splitIndex shuffles 0, …, n−1 with seed and returns the training and the
+// validation rows: round(frac·n) of them held out, at least one when frac
+// is positive. It returns an error when that leaves no training row.
+func splitIndex(n int, frac float64, seed uint64) (train, valid []int, err error) {
+	nValid := int(math.Round(frac * float64(n)))
+	if frac > 0 && nValid == 0 {
+		nValid = 1
+	}
+	if n-nValid < 1 {
+		return nil, nil, fmt.Errorf("%s leave no training rows after holding out %d for validation (-valid %v)", count(n, "row"), nValid, frac)
+	}
+	idx := rand.New(rand.NewPCG(seed, 0x5b11)).Perm(n)
+	return idx[nValid:], idx[:nValid], nil
+}
+
+// splitRows returns the training and validation rows of data as split by
+// splitIndex; valid is nil when frac is 0.
+func splitRows(data *mat.Dense, frac float64, seed uint64) (train, valid *mat.Dense, err error) {
 	n, _ := data.Dims()
-	fmt.Fprintf(w, "training on %d rows (%d held out for validation), %d parameters\n",
-		n-int(math.Round(o.valid*float64(n))), int(math.Round(o.valid*float64(n))), f.NumParams())
+	ti, vi, err := splitIndex(n, frac, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pickRows(data, ti), pickRows(data, vi), nil
+}
+
+// pickRows returns the rows idx of x, or nil if idx is empty.
+func pickRows(x *mat.Dense, idx []int) *mat.Dense {
+	if len(idx) == 0 {
+		return nil
+	}
+	_, d := x.Dims()
+	m := mat.NewDense(len(idx), d, nil)
+	for i, k := range idx {
+		m.SetRow(i, x.RawRowView(k))
+	}
+	return m
+}
+
+// count returns "1 row", "2 rows" and so on.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// train fits f to the rows of trainRows, scoring validRows (nil: none)
+// before the first epoch and after each, and prints one progress line per
+// epoch to w.
+func train(ctx context.Context, f *flow.Flow, trainRows, validRows *mat.Dense, o trainOptions, seed uint64, w io.Writer) (*flow.Result, error) {
+	nTrain, _ := trainRows.Dims()
+	nValid := 0
 	best := math.Inf(1)
-	return flow.FitContext(ctx, f, data, flow.TrainConfig{
-		Epochs: o.epochs, BatchSize: o.batch, LearningRate: o.lr, ValidationFraction: o.valid,
+	if validRows != nil {
+		nValid, _ = validRows.Dims()
+	}
+	fmt.Fprintf(w, "training on %s (%d held out for validation), %d parameters\n", count(nTrain, "row"), nValid, f.NumParams())
+	if validRows != nil {
+		// The library scores the untrained flow too (Result.InitialLoss);
+		// scoring it here as well lets the progress lines mark only the
+		// epochs that beat it.
+		initial, _ := meanSE(f.LogProb(nil, validRows))
+		fmt.Fprintf(w, "untrained model: valid NLL %s\n", nll(-initial))
+		if -initial < best {
+			best = -initial
+		}
+	}
+	cfg := flow.TrainConfig{
+		Epochs: o.epochs, BatchSize: o.batch, LearningRate: o.lr,
 		Patience: o.patience, Seed: seed, Workers: o.workers,
 		Progress: func(p flow.Progress) {
 			left := time.Duration(float64(p.Elapsed) / float64(p.Epoch) * float64(p.Epochs-p.Epoch))
-			valid, mark := "", ""
+			valid, mark, skipped := "", "", ""
 			if !math.IsNaN(p.ValidLoss) {
-				valid = fmt.Sprintf("  valid NLL %8.4f", p.ValidLoss)
+				valid = "  valid NLL " + nll(p.ValidLoss)
 				if p.ValidLoss < best {
 					best, mark = p.ValidLoss, " *"
 				}
 			}
-			fmt.Fprintf(w, "epoch %4d/%d  train NLL %8.4f%s  %7.0f samples/s  left ≤ %s%s\n",
-				p.Epoch, p.Epochs, p.TrainLoss, valid, p.SamplesPerSec, left.Round(time.Second), mark)
+			if p.Skipped > 0 {
+				skipped = fmt.Sprintf("  (%s skipped: non-finite loss)", count(p.Skipped, "step"))
+			}
+			fmt.Fprintf(w, "epoch %4d/%d  train NLL %s%s  %7.0f samples/s  left ≤ %s%s%s\n",
+				p.Epoch, p.Epochs, nll(p.TrainLoss), valid, p.SamplesPerSec, left.Round(time.Second), mark, skipped)
 		},
-	})
+	}
+	if validRows != nil {
+		cfg.Validation = validRows
+	}
+	return flow.FitContext(ctx, f, trainRows, cfg)
+}
+
+// nll formats a negative log-likelihood in 8 columns: 4 decimals, or 4
+// digits with an exponent when it is that large.
+func nll(v float64) string {
+	if math.Abs(v) >= 1e6 && !math.IsInf(v, 0) {
+		return fmt.Sprintf("%8.3e", v)
+	}
+	return fmt.Sprintf("%8.4f", v)
+}
+
+// sameFile reports whether the paths a and b name the same file: the same
+// path once absolute and clean, or, when both exist, the same file reached
+// through a link or another path. "-" (standard input or output) is no file.
+func sameFile(a, b string) bool {
+	if a == "" || b == "" || a == "-" || b == "-" {
+		return false
+	}
+	aa, errA := filepath.Abs(a)
+	bb, errB := filepath.Abs(b)
+	if errA == nil && errB == nil && aa == bb {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+// readData reads the CSV file name, saying on w what it is reading and,
+// when done, what it read and how long that took.
+func readData(name string, w io.Writer) (*mat.Dense, []string, error) {
+	if name == "-" {
+		fmt.Fprintln(w, "reading standard input")
+	} else if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
+		fmt.Fprintf(w, "reading %s (%s)\n", name, byteSize(st.Size()))
+	}
+	t0 := time.Now()
+	data, header, err := readCSV(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, d := data.Dims()
+	fmt.Fprintf(w, "read %s × %s in %.2fs\n", count(n, "row"), count(d, "column"), time.Since(t0).Seconds())
+	return data, header, nil
+}
+
+// byteSize writes n bytes in B, kB, MB or GB.
+func byteSize(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1e6:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	case n < 1e9:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+}
+
+// bestModel describes the parameters a training run ended with.
+func bestModel(res *flow.Result) string {
+	s := fmt.Sprintf("epoch %d", res.BestEpoch)
+	if res.BestEpoch == 0 {
+		s = "the untrained model"
+	}
+	if !math.IsNaN(res.BestLoss) {
+		s += fmt.Sprintf(", validation NLL %.4f", res.BestLoss)
+	}
+	return s
+}
+
+// tuning suggests what to change after a run that diverged or never
+// improved.
+func tuning(mo modelOptions, to trainOptions) string {
+	s := fmt.Sprintf("try a lower -lr (this run: %v)", to.lr)
+	if mo.clamp > 0 {
+		return s + fmt.Sprintf(" or a smaller -clamp (this run: %v)", mo.clamp)
+	}
+	return s + " or a -clamp on the log-scales, such as 3"
 }
 
 func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -151,7 +301,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mo.register(fs, 8, "64,64")
 	to.register(fs, 200, 256, 1e-3)
 	in := fs.String("in", "", "training data, CSV with one sample per row (- for standard input)")
-	out := fs.String("out", "model.json", "where to write the model")
+	out := fs.String("out", "model.json", "where to write the model (- for standard output)")
 	std := fs.Bool("standardize", true, "standardise each column (stored in the model as its last layer)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -162,17 +312,28 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := to.check(); err != nil {
 		return err
 	}
-	data, _, err := readCSV(*in)
+	if sameFile(*in, *out) {
+		return usageError{fmt.Sprintf("-in %s and -out %s are the same file: the model would overwrite the data", *in, *out)}
+	}
+	// A mistyped output directory fails now, not after the training.
+	if err := checkOutput(*out); err != nil {
+		return fmt.Errorf("-out %s: %w", *out, err)
+	}
+	data, header, err := readData(*in, stderr)
 	if err != nil {
 		return err
 	}
 	n, d := data.Dims()
 	if n < 2 {
-		return fmt.Errorf("%s: %d row of data: too few to fit a density", *in, n)
+		return fmt.Errorf("%s: %s of data: too few to fit a density", *in, count(n, "row"))
+	}
+	trainRows, validRows, err := splitRows(data, to.valid, mo.seed)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *in, err)
 	}
 	var s *flow.Standardize
 	if *std {
-		if s, err = flow.StandardizeData(data); err != nil {
+		if s, err = flow.StandardizeData(trainRows); err != nil {
 			return err
 		}
 	}
@@ -180,28 +341,81 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if header != nil {
+		if err := f.SetNames(header); err != nil {
+			return fmt.Errorf("%s: the header cannot name the model's columns: %w", *in, err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train(ctx, f, data, to, mo.seed, stderr)
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		// Ctrl-C: FitContext restored the best parameters so far.
+	res, err := train(ctx, f, trainRows, validRows, to, mo.seed, stderr)
+	switch {
+	case res == nil:
+		return err
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Ctrl-C or SIGTERM: the flow holds the best parameters so far.
 		if err := saveModel(*out, stdout, f); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "interrupted after %d epochs: saved the best model so far (epoch %d) to %s\n", res.Epochs, res.BestEpoch, *out)
+		fmt.Fprintf(stderr, "interrupted after %s: saved the best model so far (%s) to %s\n", count(res.Epochs, "epoch"), bestModel(res), *out)
 		return errInterrupted
-	}
-	if err != nil {
+	case errors.Is(err, flow.ErrNonFinite):
+		if err := saveModel(*out, stdout, f); err != nil {
+			return err
+		}
+		return fmt.Errorf("training diverged in epoch %d: the loss or its gradient stopped being finite (%s skipped); saved the best model (%s) to %s; %s",
+			res.Epochs+1, count(res.Skipped, "step"), bestModel(res), *out, tuning(mo, to))
+	case err != nil:
 		return err
 	}
 	if err := saveModel(*out, stdout, f); err != nil {
 		return err
 	}
-	last := res.History[len(res.History)-1]
-	msg := fmt.Sprintf("wrote %s: %d epochs, best epoch %d", *out, res.Epochs, res.BestEpoch)
-	if !math.IsNaN(last.ValidLoss) {
-		msg += fmt.Sprintf(", validation NLL %.4f", res.History[res.BestEpoch-1].ValidLoss)
+	fmt.Fprintf(stderr, "wrote %s: %s; best: %s\n", *out, count(res.Epochs, "epoch"), bestModel(res))
+	if res.Skipped > 0 {
+		fmt.Fprintf(stderr, "%s skipped for a non-finite loss or gradient\n", count(res.Skipped, "step"))
 	}
-	fmt.Fprintln(stderr, msg)
+	if validRows == nil {
+		fmt.Fprintln(stderr, "no rows held out (-valid 0): no held-out comparison with a Gaussian")
+		return nil
+	}
+	if res.BestEpoch == 0 && (math.IsNaN(res.BestLoss) || math.IsInf(res.BestLoss, 0)) {
+		return fmt.Errorf("the validation NLL was never finite (a held-out row has log p = −∞ under every model tried: an outlier?); "+
+			"saved the untrained model to %s; check the data, or hold out none with -valid 0", *out)
+	}
+	if res.BestEpoch == 0 {
+		fmt.Fprintf(stderr, "no epoch improved on the untrained model: saved the untrained model (validation NLL %.4f); %s\n", res.BestLoss, tuning(mo, to))
+	}
+	heldOutReport(stderr, f, trainRows, validRows)
 	return nil
+}
+
+// heldOutReport prints the flow's and the best full-covariance Gaussian's
+// negative log-likelihoods of the validation rows, the Gaussian fitted to
+// the training rows.
+func heldOutReport(w io.Writer, f *flow.Flow, trainRows, validRows *mat.Dense) {
+	nTrain, _ := trainRows.Dims()
+	nValid, _ := validRows.Dims()
+	pm := func(v, se float64) string {
+		if math.IsNaN(se) {
+			return fmt.Sprintf("%8.4f", v)
+		}
+		return fmt.Sprintf("%8.4f ± %.4f", v, se)
+	}
+	lf, sf := meanSE(f.LogProb(nil, validRows))
+	fmt.Fprintf(w, "held-out NLL (mean −log p over the %s, nats per row; lower is better):\n", count(nValid, "validation row"))
+	fmt.Fprintf(w, "  flow      %s\n", pm(-lf, sf))
+	g, err := flow.FitGaussian(trainRows)
+	if err != nil {
+		fmt.Fprintf(w, "  Gaussian  none: no full-covariance Gaussian fits the %s (%v)\n", count(nTrain, "training row"), err)
+		return
+	}
+	lg, sg := meanSE(g.LogProb(nil, validRows))
+	fmt.Fprintf(w, "  Gaussian  %s  (the best full-covariance Gaussian of the training rows)\n", pm(-lg, sg))
+	switch diff := lf - lg; {
+	case diff >= 0:
+		fmt.Fprintf(w, "  the flow is better by %.4f nats per row\n", diff)
+	default:
+		fmt.Fprintf(w, "  the flow is worse by %.4f nats per row\n", -diff)
+	}
 }
