@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"unicode"
 
@@ -83,25 +84,38 @@ func (f *Flow) putJob(j *evalJob) {
 
 // New returns a flow over the given layers, listed from the base towards the
 // data. It binds the layers' parameters to the flow's flat vector, keeping
-// their current values. It returns an error if there are no layers or their
-// dimensions differ.
+// their current values. It returns an error if there are no layers, one is
+// nil, their dimensions differ, or the parameters or the evaluation
+// workspace would exceed the limits (2^28 parameters; 2^28 values, 2 GiB,
+// of workspace for a shard of 128 rows).
 func New(layers ...Layer) (*Flow, error) {
 	if len(layers) == 0 {
 		return nil, errors.New("flow: New: no layers")
 	}
-	d := layers[0].Dim()
-	if d < 1 {
-		return nil, fmt.Errorf("flow: New: layer 0 has dimension %d", d)
-	}
-	offs := make([]int, len(layers)+1)
 	for i, l := range layers {
-		if l == nil {
+		if isNilLayer(l) {
 			return nil, fmt.Errorf("flow: New: layer %d is nil", i)
 		}
+	}
+	d := layers[0].Dim()
+	if err := checkDim(d, 1); err != nil {
+		return nil, fmt.Errorf("flow: New: layer 0 (%T): %w", layers[0], err)
+	}
+	offs := make([]int, len(layers)+1)
+	total := flowWork(d, float64(len(layers)))
+	for i, l := range layers {
 		if l.Dim() != d {
 			return nil, fmt.Errorf("flow: New: layer %d (%T) has dimension %d, layer 0 has %d", i, l, l.Dim(), d)
 		}
-		offs[i+1] = offs[i] + l.NumParams()
+		np, nw := l.NumParams(), l.WorkLen(evalShard)
+		if np < 0 || nw < 0 {
+			return nil, fmt.Errorf("flow: New: layer %d (%T) has %d parameters and a workspace of %d", i, l, np, nw)
+		}
+		total = total.add(footprint{float64(np), float64(nw)})
+		if err := checkSize("the flow", total); err != nil {
+			return nil, fmt.Errorf("flow: New: %w", err)
+		}
+		offs[i+1] = offs[i] + np
 	}
 	f := &Flow{layers: append([]Layer(nil), layers...), d: d, offs: offs}
 	f.params = make([]float64, offs[len(layers)])
@@ -109,6 +123,23 @@ func New(layers ...Layer) (*Flow, error) {
 		l.BindParams(f.params[offs[i]:offs[i+1]:offs[i+1]])
 	}
 	return f, nil
+}
+
+// isNilLayer says whether l is nil, a nil pointer, or an Inverted that
+// wraps one.
+func isNilLayer(l Layer) bool {
+	if l == nil {
+		return true
+	}
+	if v, ok := l.(*Inverted); ok {
+		return v == nil || isNilLayer(v.L)
+	}
+	v := reflect.ValueOf(l)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 // Dim returns D.

@@ -633,6 +633,9 @@ func unmarshalCoupling(path string, ld *layerDoc, dim int) (Layer, error) {
 	if err := checkHidden(path+".hidden", ld.Hidden); err != nil {
 		return nil, err
 	}
+	if err := checkSize("the layer", couplingSize(na, dim-na, h.ParamsPerDim(), ld.Hidden)); err != nil {
+		return nil, formatErr(path+".hidden", "%v", err)
+	}
 	sizes := append([]int{na}, ld.Hidden...)
 	sizes = append(sizes, h.ParamsPerDim()*(dim-na))
 	p, err := denseParams(path, "conditioner", ld.Conditioner, sizes)

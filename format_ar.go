@@ -87,6 +87,9 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 			return nil, formatErr(fmt.Sprintf("%s.hidden[%d]", path, i), "width %d is less than D−1 = %d", h, dim-1)
 		}
 	}
+	if err := checkSize("the layer", madeSize(dim, ld.Hidden, true)); err != nil {
+		return nil, formatErr(path+".hidden", "%v", err)
+	}
 	// The order: a permutation; input dimension i has degree pos[i]+1.
 	if len(ld.Order) != dim {
 		return nil, formatErr(path+".order", "%d entries, want %d", len(ld.Order), dim)
