@@ -14,6 +14,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/nfgo/flow/internal/jsonfmt"
 )
 
 // FormatName and FormatVersion identify the model format that MarshalFlow
@@ -124,11 +126,11 @@ func MarshalFlow(f *Flow) ([]byte, error) {
 		}
 		doc.Layers = append(doc.Layers, ld)
 	}
-	b, err := json.MarshalIndent(&doc, "", "  ")
+	b, err := jsonfmt.MarshalIndent(&doc)
 	if err != nil {
 		return nil, fmt.Errorf("flow: MarshalFlow: %w", err)
 	}
-	return append(compactNumberArrays(b), '\n'), nil
+	return b, nil
 }
 
 func checkFiniteDoc(path string, v []float64) error {
@@ -209,49 +211,6 @@ func marshalLayer(path string, l Layer) (*layerDoc, error) {
 		}
 	}
 	return ld, nil
-}
-
-// compactNumberArrays rewrites the indented JSON b so that every array of
-// numbers stands on one line, "[1, 2, 3]".
-func compactNumberArrays(b []byte) []byte {
-	var out bytes.Buffer
-	out.Grow(len(b))
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c == '"' {
-			// Copy a string whole.
-			j := i + 1
-			for j < len(b) && b[j] != '"' {
-				if b[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			out.Write(b[i:min(j+1, len(b))])
-			i = j + 1
-			continue
-		}
-		if c != '[' {
-			out.WriteByte(c)
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(b) && b[j] != ']' && b[j] != '[' && b[j] != '{' && b[j] != '"' {
-			j++
-		}
-		if j == len(b) || b[j] != ']' {
-			out.WriteByte(c)
-			i++
-			continue
-		}
-		out.WriteByte('[')
-		fields := strings.FieldsFunc(string(b[i+1:j]), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
-		out.WriteString(strings.Join(fields, ", "))
-		out.WriteByte(']')
-		i = j + 1
-	}
-	return out.Bytes()
 }
 
 // UnmarshalFlow reads a flow from its JSON document in the model format of
