@@ -174,8 +174,13 @@ type Inverted struct {
 	L Layer
 }
 
-// Invert returns l with its directions swapped.
-func Invert(l Layer) *Inverted { return &Inverted{L: l} }
+// Invert returns l with its directions swapped. It panics if l is nil.
+func Invert(l Layer) *Inverted {
+	if isNilLayer(l) {
+		panic("flow: Invert: nil layer")
+	}
+	return &Inverted{L: l}
+}
 
 func (v *Inverted) Dim() int               { return v.L.Dim() }
 func (v *Inverted) NumParams() int         { return v.L.NumParams() }

@@ -110,8 +110,11 @@ type denseDoc struct {
 // FORMAT.md. Every float64 is written in its shortest form that reads back
 // to the same value, so UnmarshalFlow(MarshalFlow(f)) computes bit-identical
 // results. It returns an error for a layer type the format does not hold
-// (a custom Layer or CouplingFunc) or a non-finite parameter.
+// (a custom Layer or CouplingFunc), a non-finite parameter or a nil flow.
 func MarshalFlow(f *Flow) ([]byte, error) {
+	if f == nil {
+		return nil, errors.New("flow: MarshalFlow: nil *Flow")
+	}
 	doc := modelDoc{
 		Format:  FormatName,
 		Version: FormatVersion,

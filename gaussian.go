@@ -82,6 +82,9 @@ const maxGaussianCond = 1e12
 // dependent, exactly or up to noise (a correlation matrix whose condition
 // number exceeds 1e12). The error names the columns involved.
 func FitGaussian(x mat.Matrix) (*Gaussian, error) {
+	if isNil(x) {
+		return nil, errors.New("flow: FitGaussian: x is nil")
+	}
 	if err := CheckFinite(x); err != nil {
 		return nil, err
 	}
@@ -189,6 +192,10 @@ func listInts(v []int) string {
 //
 //	log N(x; μ, Σ) = −½(x−μ)ᵀΣ⁻¹(x−μ) − ½ log|Σ| − (D/2) log 2π.
 func (g *Gaussian) LogProb(dst []float64, x mat.Matrix) []float64 {
+	if g == nil {
+		panic("flow: Gaussian.LogProb: nil *Gaussian")
+	}
+	checkArg("Gaussian.LogProb", "x", x)
 	n, d := x.Dims()
 	if d != len(g.Mean) {
 		panic(fmt.Sprintf("flow: Gaussian.LogProb: x is %d×%d, want %d×%d", n, d, n, len(g.Mean)))

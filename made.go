@@ -381,8 +381,14 @@ func (m *MADE) InputDegrees() []int {
 func (m *MADE) Hidden() []int { return append([]int(nil), m.sizes[1:len(m.sizes)-1]...) }
 
 // HiddenDegrees returns the degrees of the units of hidden layer l
-// (0-based), in their stored order, which is sorted.
-func (m *MADE) HiddenDegrees(l int) []int { return append([]int(nil), m.degs[l]...) }
+// (0-based), in their stored order, which is sorted. It panics unless
+// 0 ≤ l < len(Hidden()).
+func (m *MADE) HiddenDegrees(l int) []int {
+	if l < 0 || l >= len(m.degs) {
+		panic(fmt.Sprintf("flow: MADE.HiddenDegrees: hidden layer %d out of range [0, %d)", l, len(m.degs)))
+	}
+	return append([]int(nil), m.degs[l]...)
+}
 
 // Activation returns the activation of the hidden layers.
 func (m *MADE) Activation() Activation { return m.act }
@@ -488,6 +494,9 @@ func (m *MADE) SetLayer(l int, w mat.Matrix, b []float64) error {
 		return fmt.Errorf("flow: MADE.SetLayer: layer %d outside [0, %d)", l, len(m.sizes)-1)
 	}
 	out, in := m.sizes[l+1], m.sizes[l]
+	if isNil(w) {
+		return fmt.Errorf("flow: MADE.SetLayer: layer %d: the weights are nil", l)
+	}
 	if r, c := w.Dims(); r != out || c != in {
 		return fmt.Errorf("flow: MADE.SetLayer: layer %d: weights are %d×%d, want %d×%d", l, r, c, out, in)
 	}
