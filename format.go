@@ -520,6 +520,9 @@ func denseParams(path, name string, ds []*denseDoc, sizes []int) ([]float64, err
 		if dd == nil {
 			return nil, formatErr(dp, "null dense layer")
 		}
+		if name == "conditioner" && dd.Mask != nil {
+			return nil, formatErr(dp+".mask", "not a field of a conditioner's dense layer: only a MADE's dense layers have masks")
+		}
 		in, out := sizes[k], sizes[k+1]
 		if dd.In != in {
 			return nil, formatErr(dp+".in", "%d, want %d", dd.In, in)
@@ -580,7 +583,9 @@ func unmarshalCoupling(path string, ld *layerDoc, dim int) (Layer, error) {
 		h = Affine{Clamp: c}
 	case "additive":
 		if ld.Clamp != nil {
-			return nil, formatErr(path+".clamp", "not a field of an additive coupling")
+			// Not even 0: an additive coupling has no scale to clamp, and
+			// MarshalFlow never writes one (FORMAT.md §3.2).
+			return nil, formatErr(path+".clamp", "not a field of an additive coupling, which has no scale to clamp (not even 0)")
 		}
 		h = Additive{}
 	case "":

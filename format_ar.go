@@ -107,7 +107,11 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 		}
 		pos[i] = p
 	}
-	// The hidden degrees.
+	// The hidden degrees: absent (or empty) exactly when there are no
+	// hidden layers, as MarshalFlow writes them.
+	if ld.Degrees == nil && len(ld.Hidden) > 0 {
+		return nil, formatErr(path+".degrees", "missing: want one list per hidden layer, %d", len(ld.Hidden))
+	}
 	if len(ld.Degrees) != len(ld.Hidden) {
 		return nil, formatErr(path+".degrees", "%d lists, want one per hidden layer, %d", len(ld.Degrees), len(ld.Hidden))
 	}
