@@ -5,10 +5,12 @@
 package flow
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -30,9 +32,10 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 19 {
+	if len(files) < 21 {
 		t.Fatalf("%d golden files: run go generate", len(files))
 	}
+	named := 0
 	for _, name := range files {
 		t.Run(filepath.Base(name), func(t *testing.T) {
 			b, err := os.ReadFile(name)
@@ -46,6 +49,34 @@ func TestGolden(t *testing.T) {
 			f, err := UnmarshalFlow(g.Model)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The model reads back as written, the optional names
+			// included.
+			var md struct {
+				Names []string `json:"names"`
+			}
+			if err := json.Unmarshal(g.Model, &md); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(f.Names(), md.Names) {
+				t.Errorf("names %q, the model has %q", f.Names(), md.Names)
+			}
+			if md.Names != nil {
+				named++
+			}
+			mb, err := MarshalFlow(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m1, m2 bytes.Buffer
+			if err := json.Compact(&m1, mb); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Compact(&m2, g.Model); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(m1.Bytes(), m2.Bytes()) {
+				t.Errorf("MarshalFlow of the model read differs from the model:\n%s\nwant\n%s", m1.Bytes(), m2.Bytes())
 			}
 			n, d := len(g.X), f.Dim()
 			x := mat.NewDense(n, d, golden.Flat(g.X))
@@ -96,6 +127,9 @@ func TestGolden(t *testing.T) {
 				checkGradDoc("reverse_kl", loss, g.ReverseKL, g.ReverseKLGrad)
 			}
 		})
+	}
+	if named < 2 {
+		t.Errorf("%d golden models have names, want at least 2", named)
 	}
 }
 

@@ -59,6 +59,17 @@ func layers(ls ...flow.Layer) func() (*flow.Flow, error) {
 	return func() (*flow.Flow, error) { return flow.New(ls...) }
 }
 
+// named gives the flow of build the column names.
+func named(names []string, build func() (*flow.Flow, error)) func() (*flow.Flow, error) {
+	return func() (*flow.Flow, error) {
+		f, err := build()
+		if err != nil {
+			return nil, err
+		}
+		return f, f.SetNames(names)
+	}
+}
+
 // Cases lists the golden models; autoregressive ones are appended by
 // moreCases.
 func Cases() []Case {
@@ -89,6 +100,11 @@ func Cases() []Case {
 				perm(1, 2, 0),
 				std([]float64{0.5, -1, 2}, []float64{1.5, 0.75, 2.5}),
 			)},
+		{"names", "one affine coupling layer and a standardisation, D = 2, conditioner 1→3→2 with tanh, with the column names of the data",
+			named([]string{"waiting", "eruptions"}, layers(
+				coupling([]bool{false, true}, []int{3}, flow.Tanh, flow.Affine{}),
+				std([]float64{70, 3.5}, []float64{13.5, 1.1}),
+			))},
 	}
 	return append(cs, moreCases()...)
 }
