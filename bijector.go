@@ -84,6 +84,9 @@ func NewPermutation(perm []int) (*Permutation, error) {
 	if len(perm) == 0 {
 		return nil, errors.New("flow: NewPermutation: empty permutation")
 	}
+	if err := checkDim(len(perm), 1); err != nil {
+		return nil, fmt.Errorf("flow: NewPermutation: %w", err)
+	}
 	inv := make([]int, len(perm))
 	for i := range inv {
 		inv[i] = -1
@@ -102,8 +105,8 @@ func NewPermutation(perm []int) (*Permutation, error) {
 
 // NewReverse returns the permutation that reverses d dimensions.
 func NewReverse(d int) (*Permutation, error) {
-	if d < 1 {
-		return nil, fmt.Errorf("flow: NewReverse: dimension %d < 1", d)
+	if err := checkDim(d, 1); err != nil {
+		return nil, fmt.Errorf("flow: NewReverse: %w", err)
 	}
 	p := make([]int, d)
 	for i := range p {
@@ -115,8 +118,8 @@ func NewReverse(d int) (*Permutation, error) {
 // NewRandomPermutation returns a uniformly random permutation of d
 // dimensions drawn from a generator seeded with seed.
 func NewRandomPermutation(d int, seed uint64) (*Permutation, error) {
-	if d < 1 {
-		return nil, fmt.Errorf("flow: NewRandomPermutation: dimension %d < 1", d)
+	if err := checkDim(d, 1); err != nil {
+		return nil, fmt.Errorf("flow: NewRandomPermutation: %w", err)
 	}
 	return NewPermutation(rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)).Perm(d))
 }
@@ -171,8 +174,13 @@ type Inverted struct {
 	L Layer
 }
 
-// Invert returns l with its directions swapped.
-func Invert(l Layer) *Inverted { return &Inverted{L: l} }
+// Invert returns l with its directions swapped. It panics if l is nil.
+func Invert(l Layer) *Inverted {
+	if isNilLayer(l) {
+		panic("flow: Invert: nil layer")
+	}
+	return &Inverted{L: l}
+}
 
 func (v *Inverted) Dim() int               { return v.L.Dim() }
 func (v *Inverted) NumParams() int         { return v.L.NumParams() }

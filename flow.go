@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"unicode"
 
@@ -83,25 +84,38 @@ func (f *Flow) putJob(j *evalJob) {
 
 // New returns a flow over the given layers, listed from the base towards the
 // data. It binds the layers' parameters to the flow's flat vector, keeping
-// their current values. It returns an error if there are no layers or their
-// dimensions differ.
+// their current values. It returns an error if there are no layers, one is
+// nil, their dimensions differ, or the parameters or the evaluation
+// workspace would exceed the limits (2^28 parameters; 2^28 values, 2 GiB,
+// of workspace for a shard of 128 rows).
 func New(layers ...Layer) (*Flow, error) {
 	if len(layers) == 0 {
 		return nil, errors.New("flow: New: no layers")
 	}
-	d := layers[0].Dim()
-	if d < 1 {
-		return nil, fmt.Errorf("flow: New: layer 0 has dimension %d", d)
-	}
-	offs := make([]int, len(layers)+1)
 	for i, l := range layers {
-		if l == nil {
+		if isNilLayer(l) {
 			return nil, fmt.Errorf("flow: New: layer %d is nil", i)
 		}
+	}
+	d := layers[0].Dim()
+	if err := checkDim(d, 1); err != nil {
+		return nil, fmt.Errorf("flow: New: layer 0 (%T): %w", layers[0], err)
+	}
+	offs := make([]int, len(layers)+1)
+	total := flowWork(d, float64(len(layers)))
+	for i, l := range layers {
 		if l.Dim() != d {
 			return nil, fmt.Errorf("flow: New: layer %d (%T) has dimension %d, layer 0 has %d", i, l, l.Dim(), d)
 		}
-		offs[i+1] = offs[i] + l.NumParams()
+		np, nw := l.NumParams(), l.WorkLen(evalShard)
+		if np < 0 || nw < 0 {
+			return nil, fmt.Errorf("flow: New: layer %d (%T) has %d parameters and a workspace of %d", i, l, np, nw)
+		}
+		total = total.add(footprint{float64(np), float64(nw)})
+		if err := checkSize("the flow", total); err != nil {
+			return nil, fmt.Errorf("flow: New: %w", err)
+		}
+		offs[i+1] = offs[i] + np
 	}
 	f := &Flow{layers: append([]Layer(nil), layers...), d: d, offs: offs}
 	f.params = make([]float64, offs[len(layers)])
@@ -111,25 +125,83 @@ func New(layers ...Layer) (*Flow, error) {
 	return f, nil
 }
 
+// isNil says whether v is nil or a nil pointer, map, slice, func or
+// channel in an interface.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// isNilLayer says whether l is nil, a nil pointer, or an Inverted that
+// wraps one.
+func isNilLayer(l Layer) bool {
+	if v, ok := l.(*Inverted); ok {
+		return v == nil || isNilLayer(v.L)
+	}
+	return isNil(l)
+}
+
+// check panics if f is nil: a method of a nil *Flow is a caller's mistake,
+// named in the message.
+func (f *Flow) check(method string) {
+	if f == nil {
+		panic(fmt.Sprintf("flow: %s: nil *Flow", method))
+	}
+}
+
+// checkArg panics if the argument name of method is nil.
+func checkArg(method, name string, v any) {
+	if isNil(v) {
+		panic(fmt.Sprintf("flow: %s: %s is nil", method, name))
+	}
+}
+
 // Dim returns D.
-func (f *Flow) Dim() int { return f.d }
+func (f *Flow) Dim() int {
+	f.check("Flow.Dim")
+	return f.d
+}
 
 // Layers returns the layers, base side first.
-func (f *Flow) Layers() []Layer { return append([]Layer(nil), f.layers...) }
+func (f *Flow) Layers() []Layer {
+	f.check("Flow.Layers")
+	return append([]Layer(nil), f.layers...)
+}
 
 // NumParams returns the number of trainable parameters.
-func (f *Flow) NumParams() int { return len(f.params) }
+func (f *Flow) NumParams() int {
+	f.check("Flow.NumParams")
+	return len(f.params)
+}
 
 // Params returns the flat parameter vector. It is the flow's own storage:
 // writing it changes the flow.
-func (f *Flow) Params() []float64 { return f.params }
+func (f *Flow) Params() []float64 {
+	f.check("Flow.Params")
+	return f.params
+}
 
-// ParamRange returns the window [lo, hi) of layer l in Params.
-func (f *Flow) ParamRange(l int) (lo, hi int) { return f.offs[l], f.offs[l+1] }
+// ParamRange returns the window [lo, hi) of layer l in Params. It panics
+// unless 0 ≤ l < len(Layers()).
+func (f *Flow) ParamRange(l int) (lo, hi int) {
+	f.check("Flow.ParamRange")
+	if l < 0 || l >= len(f.layers) {
+		panic(fmt.Sprintf("flow: Flow.ParamRange: layer %d out of range [0, %d)", l, len(f.layers)))
+	}
+	return f.offs[l], f.offs[l+1]
+}
 
 // SetParams copies p into the flow's parameters. It panics if len(p) is not
 // NumParams.
 func (f *Flow) SetParams(p []float64) {
+	f.check("Flow.SetParams")
 	if len(p) != len(f.params) {
 		panic(fmt.Sprintf("flow: Flow.SetParams: %d parameters, want %d", len(p), len(f.params)))
 	}
@@ -138,12 +210,16 @@ func (f *Flow) SetParams(p []float64) {
 
 // Names returns the names of the data's D columns (a CSV header, say), or
 // nil if the flow has none. The names travel with the model file.
-func (f *Flow) Names() []string { return append([]string(nil), f.names...) }
+func (f *Flow) Names() []string {
+	f.check("Flow.Names")
+	return append([]string(nil), f.names...)
+}
 
 // SetNames sets the names of the data's D columns; nil removes them. It
 // returns an error unless there are D names, each non-empty, distinct and
 // free of control characters.
 func (f *Flow) SetNames(names []string) error {
+	f.check("Flow.SetNames")
 	if names == nil {
 		f.names = nil
 		return nil
@@ -381,6 +457,8 @@ func (f *Flow) eval(op evalOp, dst, src, logdet []float64, n int) {
 // rows returns the row-major data of a, which must have D columns. It
 // copies only when a is not a contiguous *mat.Dense.
 func (f *Flow) rows(method, name string, a mat.Matrix) ([]float64, int) {
+	f.check(method)
+	checkArg(method, name, a)
 	r, c := a.Dims()
 	if c != f.d {
 		panic(fmt.Sprintf("flow: %s: %s is %d×%d, want %d×%d", method, name, r, c, r, f.d))
@@ -402,6 +480,7 @@ func (f *Flow) rows(method, name string, a mat.Matrix) ([]float64, int) {
 
 // dstRows prepares dst to receive n×D results and returns its data.
 func (f *Flow) dstRows(method string, dst *mat.Dense, n int) []float64 {
+	checkArg(method, "dst", dst)
 	if dst.IsEmpty() {
 		dst.ReuseAs(n, f.d)
 	}
@@ -463,12 +542,15 @@ func (f *Flow) Inverse(dst *mat.Dense, x mat.Matrix, logdet []float64) {
 // logq is not nil it receives log q(x_i) = log N(z_i) − log|det ∂x/∂z|. The
 // draws depend only on rnd's state, never on the number of goroutines.
 func (f *Flow) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
+	f.check("Flow.Sample")
+	checkArg("Flow.Sample", "dst", dst)
 	if dst.IsEmpty() {
 		panic("flow: Flow.Sample: dst is empty; its rows say how many samples to draw")
 	}
 	r, _ := dst.Dims()
 	out := f.dstRows("Flow.Sample", dst, r)
 	checkLen("Flow.Sample", "logq", logq, r)
+	checkArg("Flow.Sample", "rnd", rnd)
 	stdNormalFill(out, rnd)
 	f.eval(opSample, out, out, logq, r)
 }

@@ -14,6 +14,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/nfgo/flow/internal/jsonfmt"
 )
 
 // FormatName and FormatVersion identify the model format that MarshalFlow
@@ -108,8 +110,11 @@ type denseDoc struct {
 // FORMAT.md. Every float64 is written in its shortest form that reads back
 // to the same value, so UnmarshalFlow(MarshalFlow(f)) computes bit-identical
 // results. It returns an error for a layer type the format does not hold
-// (a custom Layer or CouplingFunc) or a non-finite parameter.
+// (a custom Layer or CouplingFunc), a non-finite parameter or a nil flow.
 func MarshalFlow(f *Flow) ([]byte, error) {
+	if f == nil {
+		return nil, errors.New("flow: MarshalFlow: nil *Flow")
+	}
 	doc := modelDoc{
 		Format:  FormatName,
 		Version: FormatVersion,
@@ -124,11 +129,11 @@ func MarshalFlow(f *Flow) ([]byte, error) {
 		}
 		doc.Layers = append(doc.Layers, ld)
 	}
-	b, err := json.MarshalIndent(&doc, "", "  ")
+	b, err := jsonfmt.MarshalIndent(&doc)
 	if err != nil {
 		return nil, fmt.Errorf("flow: MarshalFlow: %w", err)
 	}
-	return append(compactNumberArrays(b), '\n'), nil
+	return b, nil
 }
 
 func checkFiniteDoc(path string, v []float64) error {
@@ -209,49 +214,6 @@ func marshalLayer(path string, l Layer) (*layerDoc, error) {
 		}
 	}
 	return ld, nil
-}
-
-// compactNumberArrays rewrites the indented JSON b so that every array of
-// numbers stands on one line, "[1, 2, 3]".
-func compactNumberArrays(b []byte) []byte {
-	var out bytes.Buffer
-	out.Grow(len(b))
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c == '"' {
-			// Copy a string whole.
-			j := i + 1
-			for j < len(b) && b[j] != '"' {
-				if b[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			out.Write(b[i:min(j+1, len(b))])
-			i = j + 1
-			continue
-		}
-		if c != '[' {
-			out.WriteByte(c)
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(b) && b[j] != ']' && b[j] != '[' && b[j] != '{' && b[j] != '"' {
-			j++
-		}
-		if j == len(b) || b[j] != ']' {
-			out.WriteByte(c)
-			i++
-			continue
-		}
-		out.WriteByte('[')
-		fields := strings.FieldsFunc(string(b[i+1:j]), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
-		out.WriteString(strings.Join(fields, ", "))
-		out.WriteByte(']')
-		i = j + 1
-	}
-	return out.Bytes()
 }
 
 // UnmarshalFlow reads a flow from its JSON document in the model format of
@@ -558,6 +520,9 @@ func denseParams(path, name string, ds []*denseDoc, sizes []int) ([]float64, err
 		if dd == nil {
 			return nil, formatErr(dp, "null dense layer")
 		}
+		if name == "conditioner" && dd.Mask != nil {
+			return nil, formatErr(dp+".mask", "not a field of a conditioner's dense layer: only a MADE's dense layers have masks")
+		}
 		in, out := sizes[k], sizes[k+1]
 		if dd.In != in {
 			return nil, formatErr(dp+".in", "%d, want %d", dd.In, in)
@@ -618,7 +583,9 @@ func unmarshalCoupling(path string, ld *layerDoc, dim int) (Layer, error) {
 		h = Affine{Clamp: c}
 	case "additive":
 		if ld.Clamp != nil {
-			return nil, formatErr(path+".clamp", "not a field of an additive coupling")
+			// Not even 0: an additive coupling has no scale to clamp, and
+			// MarshalFlow never writes one (FORMAT.md §3.2).
+			return nil, formatErr(path+".clamp", "not a field of an additive coupling, which has no scale to clamp (not even 0)")
 		}
 		h = Additive{}
 	case "":
@@ -632,6 +599,9 @@ func unmarshalCoupling(path string, ld *layerDoc, dim int) (Layer, error) {
 	}
 	if err := checkHidden(path+".hidden", ld.Hidden); err != nil {
 		return nil, err
+	}
+	if err := checkSize("the layer", couplingSize(na, dim-na, h.ParamsPerDim(), ld.Hidden)); err != nil {
+		return nil, formatErr(path+".hidden", "%v", err)
 	}
 	sizes := append([]int{na}, ld.Hidden...)
 	sizes = append(sizes, h.ParamsPerDim()*(dim-na))

@@ -87,6 +87,9 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 			return nil, formatErr(fmt.Sprintf("%s.hidden[%d]", path, i), "width %d is less than D−1 = %d", h, dim-1)
 		}
 	}
+	if err := checkSize("the layer", madeSize(dim, ld.Hidden, true)); err != nil {
+		return nil, formatErr(path+".hidden", "%v", err)
+	}
 	// The order: a permutation; input dimension i has degree pos[i]+1.
 	if len(ld.Order) != dim {
 		return nil, formatErr(path+".order", "%d entries, want %d", len(ld.Order), dim)
@@ -104,7 +107,11 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 		}
 		pos[i] = p
 	}
-	// The hidden degrees.
+	// The hidden degrees: absent (or empty) exactly when there are no
+	// hidden layers, as MarshalFlow writes them.
+	if ld.Degrees == nil && len(ld.Hidden) > 0 {
+		return nil, formatErr(path+".degrees", "missing: want one list per hidden layer, %d", len(ld.Hidden))
+	}
 	if len(ld.Degrees) != len(ld.Hidden) {
 		return nil, formatErr(path+".degrees", "%d lists, want one per hidden layer, %d", len(ld.Degrees), len(ld.Hidden))
 	}

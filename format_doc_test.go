@@ -30,6 +30,9 @@ func TestFormatDoc(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example does not read: %v", err)
 	}
+	if got, want := f.Names(), []string{"speed", "angle"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the example's names read as %q, want %q", got, want)
+	}
 	s, tt := 0.5*math.Tanh(1), math.Tanh(-0.5)
 	z0, z1 := 1.0, (0.5-tt)*math.Exp(-s)
 	want := -0.5*(z0*z0+z1*z1) - math.Log(2*math.Pi) - s

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -65,16 +66,31 @@ type Gaussian struct {
 	chol mat.Cholesky
 }
 
+// maxGaussianCond bounds the condition number of the correlation matrix
+// that FitGaussian accepts. The covariance is computed from sums of products,
+// so rounding perturbs its eigenvalues by about 1e-16 of the largest: at a
+// condition number of 1e12 the smallest is still known to about 1e-4, and
+// beyond it the fitted density along the thinnest direction is rounding
+// noise (the columns are linearly dependent up to noise about 1e-6 of their
+// spread or less).
+const maxGaussianCond = 1e12
+
 // FitGaussian returns the maximum-likelihood full-covariance Gaussian of the
 // rows of x: the sample mean and the covariance with divisor n. It returns an
-// error if x has non-finite entries or its covariance is singular.
+// error if x has non-finite entries or its covariance is singular or nearly
+// so: fewer than D+1 rows, a constant column, or columns that are linearly
+// dependent, exactly or up to noise (a correlation matrix whose condition
+// number exceeds 1e12). The error names the columns involved.
 func FitGaussian(x mat.Matrix) (*Gaussian, error) {
+	if isNil(x) {
+		return nil, errors.New("flow: FitGaussian: x is nil")
+	}
 	if err := CheckFinite(x); err != nil {
 		return nil, err
 	}
 	n, d := x.Dims()
-	if n < 2 {
-		return nil, fmt.Errorf("flow: FitGaussian: %d rows", n)
+	if n < d+1 || n < 2 {
+		return nil, fmt.Errorf("flow: FitGaussian: %d rows: a %d-dimensional covariance needs at least %d, or it is singular", n, d, max(d+1, 2))
 	}
 	mean := make([]float64, d)
 	for i := 0; i < n; i++ {
@@ -95,11 +111,80 @@ func FitGaussian(x mat.Matrix) (*Gaussian, error) {
 		}
 	}
 	cov.ScaleSym(1/float64(n), cov)
+	if err := checkCovariance(x, cov); err != nil {
+		return nil, fmt.Errorf("flow: FitGaussian: the covariance is singular: %w", err)
+	}
 	g := &Gaussian{Mean: mean}
 	if !g.chol.Factorize(cov) {
-		return nil, errors.New("flow: FitGaussian: the covariance is singular")
+		return nil, errors.New("flow: FitGaussian: the covariance is singular: its Cholesky factorisation fails")
 	}
 	return g, nil
+}
+
+// checkCovariance returns an error unless the covariance cov of the rows of
+// x is safely non-singular. A column is constant when its standard deviation
+// is at most 1e-12 of its largest magnitude (rounding alone leaves that
+// much); otherwise the covariance is scaled to the correlation matrix, whose
+// condition number, free of the columns' units, must not exceed
+// maxGaussianCond. The eigenvector of the smallest eigenvalue names the
+// columns that are (nearly) linearly dependent.
+func checkCovariance(x mat.Matrix, cov *mat.SymDense) error {
+	n, d := x.Dims()
+	sd := make([]float64, d)
+	for j := range sd {
+		sd[j] = math.Sqrt(cov.At(j, j))
+		big := 0.0
+		for i := 0; i < n; i++ {
+			big = math.Max(big, math.Abs(x.At(i, j)))
+		}
+		if !(sd[j] > 1e-12*big) {
+			return fmt.Errorf("column %d is constant (standard deviation %.3g)", j, sd[j])
+		}
+	}
+	corr := mat.NewSymDense(d, nil)
+	for j := 0; j < d; j++ {
+		for k := j; k < d; k++ {
+			corr.SetSym(j, k, cov.At(j, k)/(sd[j]*sd[k]))
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(corr, true) {
+		return errors.New("the eigen-decomposition of the correlation matrix fails")
+	}
+	vals := eig.Values(nil) // ascending
+	lo, hi := vals[0], vals[d-1]
+	if lo > 0 && hi <= maxGaussianCond*lo {
+		return nil
+	}
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	var cols []int
+	for j := 0; j < d; j++ {
+		if math.Abs(vecs.At(j, 0)) >= 0.1 {
+			cols = append(cols, j)
+		}
+	}
+	cond := "infinite"
+	if lo > 0 {
+		cond = fmt.Sprintf("%.3g", hi/lo)
+	}
+	return fmt.Errorf("columns %s are linearly dependent, exactly or up to noise (the correlation matrix has condition number %s, more than %.0g)", listInts(cols), cond, float64(maxGaussianCond))
+}
+
+// listInts writes v as "1", "1 and 2" or "1, 2 and 3".
+func listInts(v []int) string {
+	var sb strings.Builder
+	for i, x := range v {
+		switch {
+		case i == 0:
+		case i == len(v)-1:
+			sb.WriteString(" and ")
+		default:
+			sb.WriteString(", ")
+		}
+		fmt.Fprint(&sb, x)
+	}
+	return sb.String()
 }
 
 // LogProb writes the log-density of each row of x into dst (allocated when
@@ -107,6 +192,10 @@ func FitGaussian(x mat.Matrix) (*Gaussian, error) {
 //
 //	log N(x; μ, Σ) = −½(x−μ)ᵀΣ⁻¹(x−μ) − ½ log|Σ| − (D/2) log 2π.
 func (g *Gaussian) LogProb(dst []float64, x mat.Matrix) []float64 {
+	if g == nil {
+		panic("flow: Gaussian.LogProb: nil *Gaussian")
+	}
+	checkArg("Gaussian.LogProb", "x", x)
 	n, d := x.Dims()
 	if d != len(g.Mean) {
 		panic(fmt.Sprintf("flow: Gaussian.LogProb: x is %d×%d, want %d×%d", n, d, n, len(g.Mean)))

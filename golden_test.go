@@ -5,65 +5,26 @@
 package flow
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/nfgo/flow/internal/golden"
 )
 
-// golden is a file of testdata/golden, written by internal/gengolden
-// (go generate); FORMAT.md describes it.
-type golden struct {
-	Name          string          `json:"name"`
-	Description   string          `json:"description"`
-	Model         json.RawMessage `json:"model"`
-	X             [][]float64     `json:"x"`
-	Z             [][]float64     `json:"z"`
-	InverseLogDet []float64       `json:"inverse_logdet"`
-	LogProb       []float64       `json:"logprob"`
-	Base          [][]float64     `json:"base"`
-	Forward       [][]float64     `json:"forward"`
-	ForwardLogDet []float64       `json:"forward_logdet"`
-	NLL           *float64        `json:"nll"`
-	NLLGrad       json.RawMessage `json:"nll_grad"`
-	KLTarget      string          `json:"kl_target"`
-	ReverseKL     *float64        `json:"reverse_kl"`
-	ReverseKLGrad json.RawMessage `json:"reverse_kl_grad"`
-}
-
-// goldenTol is the relative tolerance of the golden vectors. Entry i of an
-// array is compared relative to max(|want_i|, 1e-3·max_j |want_j|), so that
-// an entry that cancels to near zero is held to the scale of its array.
-const goldenTol = 1e-12
-
+// compareGolden reports the first entry of got that differs from want by
+// more than the golden vectors' tolerance (golden.Compare).
 func compareGolden(t *testing.T, what string, got, want []float64) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: %d values, want %d", what, len(got), len(want))
-		return
+	if err := golden.Compare(got, want); err != nil {
+		t.Errorf("%s: %v", what, err)
 	}
-	scale := 0.0
-	for _, w := range want {
-		scale = math.Max(scale, math.Abs(w))
-	}
-	for i := range want {
-		ref := math.Max(math.Abs(want[i]), 1e-3*scale)
-		if d := math.Abs(got[i] - want[i]); !(d <= goldenTol*ref) {
-			t.Errorf("%s[%d]: %v, want %v (relative error %.2g)", what, i, got[i], want[i], d/ref)
-			return
-		}
-	}
-}
-
-func goldenFlat(rows [][]float64) []float64 {
-	var v []float64
-	for _, r := range rows {
-		v = append(v, r...)
-	}
-	return v
 }
 
 func TestGolden(t *testing.T) {
@@ -71,16 +32,17 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 19 {
+	if len(files) < 21 {
 		t.Fatalf("%d golden files: run go generate", len(files))
 	}
+	named := 0
 	for _, name := range files {
 		t.Run(filepath.Base(name), func(t *testing.T) {
 			b, err := os.ReadFile(name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var g golden
+			var g golden.File
 			if err := json.Unmarshal(b, &g); err != nil {
 				t.Fatal(err)
 			}
@@ -88,19 +50,47 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The model reads back as written, the optional names
+			// included.
+			var md struct {
+				Names []string `json:"names"`
+			}
+			if err := json.Unmarshal(g.Model, &md); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(f.Names(), md.Names) {
+				t.Errorf("names %q, the model has %q", f.Names(), md.Names)
+			}
+			if md.Names != nil {
+				named++
+			}
+			mb, err := MarshalFlow(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m1, m2 bytes.Buffer
+			if err := json.Compact(&m1, mb); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Compact(&m2, g.Model); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(m1.Bytes(), m2.Bytes()) {
+				t.Errorf("MarshalFlow of the model read differs from the model:\n%s\nwant\n%s", m1.Bytes(), m2.Bytes())
+			}
 			n, d := len(g.X), f.Dim()
-			x := mat.NewDense(n, d, goldenFlat(g.X))
-			z := mat.NewDense(len(g.Base), d, goldenFlat(g.Base))
+			x := mat.NewDense(n, d, golden.Flat(g.X))
+			z := mat.NewDense(len(g.Base), d, golden.Flat(g.Base))
 
 			var zi, xf mat.Dense
 			ld := make([]float64, n)
 			f.Inverse(&zi, x, ld)
-			compareGolden(t, "z", zi.RawMatrix().Data, goldenFlat(g.Z))
+			compareGolden(t, "z", zi.RawMatrix().Data, golden.Flat(g.Z))
 			compareGolden(t, "inverse_logdet", ld, g.InverseLogDet)
 			compareGolden(t, "logprob", f.LogProb(nil, x), g.LogProb)
 			ld = make([]float64, len(g.Base))
 			f.Forward(&xf, z, ld)
-			compareGolden(t, "forward", xf.RawMatrix().Data, goldenFlat(g.Forward))
+			compareGolden(t, "forward", xf.RawMatrix().Data, golden.Flat(g.Forward))
 			compareGolden(t, "forward_logdet", ld, g.ForwardLogDet)
 			// The documented equations: log p(x) = log N(z) + log|det ∂z/∂x|,
 			// and the forward and inverse log-dets are each other's negatives
@@ -133,10 +123,13 @@ func TestGolden(t *testing.T) {
 				if g.KLTarget != "banana" {
 					t.Fatalf("reverse-KL target %q, want banana", g.KLTarget)
 				}
-				loss := NewReverseKL(f, banana, 1, 0).LossGrad(grad, z)
+				loss := NewReverseKL(f, golden.Banana, 1, 0).LossGrad(grad, z)
 				checkGradDoc("reverse_kl", loss, g.ReverseKL, g.ReverseKLGrad)
 			}
 		})
+	}
+	if named < 2 {
+		t.Errorf("%d golden models have names, want at least 2", named)
 	}
 }
 

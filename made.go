@@ -169,21 +169,35 @@ type MADE struct {
 
 // NewMADE returns a MADE, or an error saying what is wrong with the
 // configuration.
-func NewMADE(cfg MADEConfig) (*MADE, error) { return newMADE("NewMADE", cfg) }
+func NewMADE(cfg MADEConfig) (*MADE, error) { return newMADE("NewMADE", cfg, false) }
 
-func newMADE(caller string, cfg MADEConfig) (*MADE, error) {
-	d := cfg.Dim
-	if d < 1 {
-		return nil, fmt.Errorf("flow: %s: dimension %d < 1", caller, d)
+// checkMADEShape checks the dimension and hidden widths of a MADE, and its
+// sizes (see madeSize) against the limits, before anything is allocated.
+func checkMADEShape(caller string, d int, hidden []int, ar bool) error {
+	if err := checkDim(d, 1); err != nil {
+		return fmt.Errorf("flow: %s: %w", caller, err)
 	}
 	minW := max(d-1, 1)
-	for i, h := range cfg.Hidden {
+	for i, h := range hidden {
 		if h < 1 {
-			return nil, fmt.Errorf("flow: %s: hidden layer %d has width %d", caller, i, h)
+			return fmt.Errorf("flow: %s: hidden layer %d has width %d", caller, i, h)
 		}
 		if h < minW {
-			return nil, fmt.Errorf("flow: %s: hidden layer %d has %d units, fewer than D−1 = %d: it cannot connect every input to the outputs that may depend on it", caller, i, h, d-1)
+			return fmt.Errorf("flow: %s: hidden layer %d has %d units, fewer than D−1 = %d: it cannot connect every input to the outputs that may depend on it", caller, i, h, d-1)
 		}
+	}
+	if err := checkSize("the layer", madeSize(d, hidden, ar)); err != nil {
+		return fmt.Errorf("flow: %s: %w", caller, err)
+	}
+	return nil
+}
+
+// newMADE returns the MADE of cfg; ar says that it conditions a MAF or IAF
+// layer, whose workspace it sizes.
+func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
+	d := cfg.Dim
+	if err := checkMADEShape(caller, d, cfg.Hidden, ar); err != nil {
+		return nil, err
 	}
 	if !cfg.Activation.valid() {
 		return nil, fmt.Errorf("flow: %s: unknown activation %d", caller, int(cfg.Activation))
@@ -367,8 +381,14 @@ func (m *MADE) InputDegrees() []int {
 func (m *MADE) Hidden() []int { return append([]int(nil), m.sizes[1:len(m.sizes)-1]...) }
 
 // HiddenDegrees returns the degrees of the units of hidden layer l
-// (0-based), in their stored order, which is sorted.
-func (m *MADE) HiddenDegrees(l int) []int { return append([]int(nil), m.degs[l]...) }
+// (0-based), in their stored order, which is sorted. It panics unless
+// 0 ≤ l < len(Hidden()).
+func (m *MADE) HiddenDegrees(l int) []int {
+	if l < 0 || l >= len(m.degs) {
+		panic(fmt.Sprintf("flow: MADE.HiddenDegrees: hidden layer %d out of range [0, %d)", l, len(m.degs)))
+	}
+	return append([]int(nil), m.degs[l]...)
+}
 
 // Activation returns the activation of the hidden layers.
 func (m *MADE) Activation() Activation { return m.act }
@@ -474,6 +494,9 @@ func (m *MADE) SetLayer(l int, w mat.Matrix, b []float64) error {
 		return fmt.Errorf("flow: MADE.SetLayer: layer %d outside [0, %d)", l, len(m.sizes)-1)
 	}
 	out, in := m.sizes[l+1], m.sizes[l]
+	if isNil(w) {
+		return fmt.Errorf("flow: MADE.SetLayer: layer %d: the weights are nil", l)
+	}
 	if r, c := w.Dims(); r != out || c != in {
 		return fmt.Errorf("flow: MADE.SetLayer: layer %d: weights are %d×%d, want %d×%d", l, r, c, out, in)
 	}

@@ -58,7 +58,7 @@ func newARMADE(caller string, cfg AutoregressiveConfig) (*MADE, error) {
 	if math.IsNaN(cfg.Clamp) || math.IsInf(cfg.Clamp, 0) || cfg.Clamp < 0 {
 		return nil, fmt.Errorf("flow: %s: clamp %v is not a finite non-negative number", caller, cfg.Clamp)
 	}
-	return newMADE(caller, cfg.made())
+	return newMADE(caller, cfg.made(), true)
 }
 
 // MADE returns the layer's conditioner. Its parameters are the layer's.
@@ -357,6 +357,15 @@ type AutoregressiveFlowConfig struct {
 func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]AutoregressiveConfig, error) {
 	if c.Layers < 1 {
 		return nil, fmt.Errorf("flow: %s: %d layers", caller, c.Layers)
+	}
+	// The sizes of the whole flow, before anything is allocated.
+	if err := checkMADEShape(caller+": layer 0", c.Dim, c.Hidden, true); err != nil {
+		return nil, err
+	}
+	L := float64(c.Layers)
+	total := madeSize(c.Dim, c.Hidden, true).times(L).add(flowWork(c.Dim, L))
+	if err := checkSize(fmt.Sprintf("%d layers", c.Layers), total); err != nil {
+		return nil, fmt.Errorf("flow: %s: %w", caller, err)
 	}
 	cfgs := make([]AutoregressiveConfig, c.Layers)
 	for l := range cfgs {

@@ -196,6 +196,9 @@ func NewCoupling(cfg CouplingConfig) (*Coupling, error) {
 	if d < 2 {
 		return nil, fmt.Errorf("flow: NewCoupling: dimension %d: a coupling layer needs D ≥ 2", d)
 	}
+	if err := checkDim(d, 2); err != nil {
+		return nil, fmt.Errorf("flow: NewCoupling: %w", err)
+	}
 	c := &Coupling{d: d, mask: append([]bool(nil), cfg.Mask...), h: cfg.Func}
 	for i, m := range cfg.Mask {
 		if m {
@@ -227,6 +230,9 @@ func NewCoupling(cfg CouplingConfig) (*Coupling, error) {
 	k := c.h.ParamsPerDim()
 	if k < 1 {
 		return nil, fmt.Errorf("flow: NewCoupling: coupling function %T has %d parameters per dimension", c.h, k)
+	}
+	if err := checkSize("the layer", couplingSize(len(c.ia), len(c.ib), k, cfg.Hidden)); err != nil {
+		return nil, fmt.Errorf("flow: NewCoupling: %w", err)
 	}
 	sizes := append([]int{len(c.ia)}, cfg.Hidden...)
 	sizes = append(sizes, k*len(c.ib))
@@ -394,9 +400,17 @@ func gatherCols(dst, src []float64, idx []int, d int) {
 	}
 }
 
+// checkMaskDim panics unless 0 ≤ d ≤ maxDim.
+func checkMaskDim(fn string, d int) {
+	if d < 0 || d > maxDim {
+		panic(fmt.Sprintf("flow: %s: dimension %d outside [0, %d]", fn, d, maxDim))
+	}
+}
+
 // HalfMask returns the mask of d dimensions whose first ⌈d/2⌉ pass through;
-// flip negates it.
+// flip negates it. It panics if d is negative or more than 2^24.
 func HalfMask(d int, flip bool) []bool {
+	checkMaskDim("HalfMask", d)
 	m := make([]bool, d)
 	for i := range m {
 		m[i] = (i < (d+1)/2) != flip
@@ -405,8 +419,10 @@ func HalfMask(d int, flip bool) []bool {
 }
 
 // EvenOddMask returns the mask of d dimensions whose even-indexed dimensions
-// pass through; flip negates it.
+// pass through; flip negates it. It panics if d is negative or more than
+// 2^24.
 func EvenOddMask(d int, flip bool) []bool {
+	checkMaskDim("EvenOddMask", d)
 	m := make([]bool, d)
 	for i := range m {
 		m[i] = (i%2 == 0) != flip
@@ -443,9 +459,32 @@ func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 	if cfg.Dim < 2 {
 		return nil, fmt.Errorf("flow: NewRealNVP: dimension %d: a coupling layer needs D ≥ 2", cfg.Dim)
 	}
+	if err := checkDim(cfg.Dim, 2); err != nil {
+		return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
+	}
+	for i, h := range cfg.Hidden {
+		if h < 1 {
+			return nil, fmt.Errorf("flow: NewRealNVP: hidden layer %d has width %d", i, h)
+		}
+	}
 	var h CouplingFunc = Affine{Clamp: cfg.Clamp}
 	if cfg.Additive {
 		h = Additive{}
+	}
+	// The sizes of the whole flow, before anything is allocated: the
+	// layers alternate ⌈D/2⌉ and ⌊D/2⌋ pass-through dimensions.
+	hi, lo := (cfg.Dim+1)/2, cfg.Dim/2
+	s0 := couplingSize(hi, lo, h.ParamsPerDim(), cfg.Hidden)
+	s1 := couplingSize(lo, hi, h.ParamsPerDim(), cfg.Hidden)
+	for _, s := range []footprint{s0, s1} {
+		if err := checkSize("a layer", s); err != nil {
+			return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
+		}
+	}
+	odd, even := float64((cfg.Layers+1)/2), float64(cfg.Layers/2)
+	total := s0.times(odd).add(s1.times(even)).add(flowWork(cfg.Dim, float64(cfg.Layers)))
+	if err := checkSize(fmt.Sprintf("%d layers", cfg.Layers), total); err != nil {
+		return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
 	}
 	layers := make([]Layer, cfg.Layers)
 	for l := range layers {

@@ -51,6 +51,13 @@ func moreCases() []Case {
 				flow.Invert(iaf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{5}, Activation: flow.ReLU, Order: flow.ReversedOrder})),
 				std([]float64{-1, 0, 1}, []float64{2, 3, 0.5}),
 			)},
+		{"mixed-names", "MAF without hidden layers (no degrees), permutation, additive coupling and inverted IAF, D = 3, with column names that need escaping in JSON",
+			named([]string{"x₁ (m/s)", "\"quoted\"", "back\\slash [1]"}, layers(
+				maf(flow.AutoregressiveConfig{Dim: 3, Activation: flow.Tanh, Order: flow.ReversedOrder, Clamp: 2}),
+				perm(1, 2, 0),
+				coupling([]bool{true, true, false}, []int{3}, flow.ReLU, flow.Additive{}),
+				flow.Invert(iaf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{4}, Activation: flow.Tanh, Order: flow.RandomOrder, Degrees: flow.RandomDegrees, Seed: 3})),
+			))},
 		{"mixed-iaf", "IAF, permutation, additive coupling, inverted MAF, D = 3 (reverse KL)",
 			layers(
 				iaf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{6}, Activation: flow.Tanh, Clamp: 3}),

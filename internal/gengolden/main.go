@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,67 +18,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/nfgo/flow"
+	"github.com/nfgo/flow/internal/golden"
 )
-
-// Golden is one file of testdata/golden. Matrices are lists of rows.
-type Golden struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Model       json.RawMessage `json:"model"`
-
-	// X are data points; Z = g(X) their latent points, InverseLogDet
-	// log|det ∂z/∂x| per row and LogProb log p(x) per row.
-	X             [][]float64 `json:"x"`
-	Z             [][]float64 `json:"z"`
-	InverseLogDet []float64   `json:"inverse_logdet"`
-	LogProb       []float64   `json:"logprob"`
-
-	// Base are latent points; Forward = f(Base) and ForwardLogDet
-	// log|det ∂x/∂z| per row.
-	Base          [][]float64 `json:"base"`
-	Forward       [][]float64 `json:"forward"`
-	ForwardLogDet []float64   `json:"forward_logdet"`
-
-	// NLL is −(1/n) Σ log p(x_i) over the rows of X, and NLLGrad its
-	// gradient, as a model document whose parameters are the gradient's
-	// components. Absent for flows that cannot backpropagate through
-	// Inverse.
-	NLL     *float64        `json:"nll,omitempty"`
-	NLLGrad json.RawMessage `json:"nll_grad,omitempty"`
-
-	// ReverseKL is (1/n) Σ [log q(f(z_i)) − log π(f(z_i))] over the rows
-	// z_i of Base with the target π of KLTarget, and ReverseKLGrad its
-	// gradient. Absent for flows that cannot backpropagate through Forward.
-	KLTarget      string          `json:"kl_target,omitempty"`
-	ReverseKL     *float64        `json:"reverse_kl,omitempty"`
-	ReverseKLGrad json.RawMessage `json:"reverse_kl_grad,omitempty"`
-}
-
-// Banana is the reverse-KL target of the golden vectors, summed over the
-// consecutive pairs (x₁, x₂), (x₃, x₄), … of x:
-//
-//	log π(x) = Σ_pairs [−x₁²/8 − (x₂ − x₁²/4)²/2]  (− x_D²/2 for an odd D).
-func Banana(grad, x []float64) float64 {
-	lp := 0.0
-	d := len(x)
-	for i := 0; i+1 < d; i += 2 {
-		a, b := x[i], x[i+1]
-		u := b - a*a/4
-		lp += -a*a/8 - u*u/2
-		grad[i] = -a/4 + u*a/2
-		grad[i+1] = -u
-	}
-	if d%2 == 1 {
-		lp -= x[d-1] * x[d-1] / 2
-		grad[d-1] = -x[d-1]
-	}
-	return lp
-}
 
 // Case is a golden model.
 type Case struct {
@@ -115,6 +59,17 @@ func layers(ls ...flow.Layer) func() (*flow.Flow, error) {
 	return func() (*flow.Flow, error) { return flow.New(ls...) }
 }
 
+// named gives the flow of build the column names.
+func named(names []string, build func() (*flow.Flow, error)) func() (*flow.Flow, error) {
+	return func() (*flow.Flow, error) {
+		f, err := build()
+		if err != nil {
+			return nil, err
+		}
+		return f, f.SetNames(names)
+	}
+}
+
 // Cases lists the golden models; autoregressive ones are appended by
 // moreCases.
 func Cases() []Case {
@@ -145,6 +100,11 @@ func Cases() []Case {
 				perm(1, 2, 0),
 				std([]float64{0.5, -1, 2}, []float64{1.5, 0.75, 2.5}),
 			)},
+		{"names", "one affine coupling layer and a standardisation, D = 2, conditioner 1→3→2 with tanh, with the column names of the data",
+			named([]string{"waiting", "eruptions"}, layers(
+				coupling([]bool{false, true}, []int{3}, flow.Tanh, flow.Affine{}),
+				std([]float64{70, 3.5}, []float64{13.5, 1.1}),
+			))},
 	}
 	return append(cs, moreCases()...)
 }
@@ -208,7 +168,7 @@ func gradDoc(f *flow.Flow, grad []float64) (json.RawMessage, error) {
 }
 
 // Generate computes the golden vectors of c.
-func Generate(c Case, seed uint64) (*Golden, error) {
+func Generate(c Case, seed uint64) (*golden.File, error) {
 	f, err := c.Build()
 	if err != nil {
 		return nil, err
@@ -223,7 +183,7 @@ func Generate(c Case, seed uint64) (*Golden, error) {
 	}
 	d := f.Dim()
 	const n = 5
-	g := &Golden{Name: c.Name, Description: c.Description}
+	g := &golden.File{Name: c.Name, Description: c.Description}
 	if g.Model, err = flow.MarshalFlow(f); err != nil {
 		return nil, err
 	}
@@ -249,7 +209,7 @@ func Generate(c Case, seed uint64) (*Golden, error) {
 		}
 	}
 	if canForward(f) {
-		kl := flow.NewReverseKL(f, Banana, 1, 0).LossGrad(grad, z)
+		kl := flow.NewReverseKL(f, golden.Banana, 1, 0).LossGrad(grad, z)
 		g.KLTarget = "banana"
 		g.ReverseKL = &kl
 		if g.ReverseKLGrad, err = gradDoc(f, grad); err != nil {
@@ -257,57 +217,6 @@ func Generate(c Case, seed uint64) (*Golden, error) {
 		}
 	}
 	return g, nil
-}
-
-// Marshal writes g as indented JSON with every array of numbers on one
-// line.
-func Marshal(g *Golden) ([]byte, error) {
-	b, err := json.MarshalIndent(g, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(compactNumberArrays(b), '\n'), nil
-}
-
-// compactNumberArrays puts every array of numbers of the indented JSON b on
-// one line.
-func compactNumberArrays(b []byte) []byte {
-	var out bytes.Buffer
-	for i := 0; i < len(b); {
-		if b[i] == '"' {
-			j := i + 1
-			for j < len(b) && b[j] != '"' {
-				if b[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			out.Write(b[i:min(j+1, len(b))])
-			i = j + 1
-			continue
-		}
-		if b[i] != '[' {
-			out.WriteByte(b[i])
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(b) && !strings.ContainsRune("[]{\"", rune(b[j])) {
-			j++
-		}
-		if j == len(b) || b[j] != ']' {
-			out.WriteByte(b[i])
-			i++
-			continue
-		}
-		out.WriteByte('[')
-		out.WriteString(strings.Join(strings.FieldsFunc(string(b[i+1:j]), func(r rune) bool {
-			return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r'
-		}), ", "))
-		out.WriteByte(']')
-		i = j + 1
-	}
-	return out.Bytes()
 }
 
 // Seed returns the seed of a case: a hash of its name, so that adding a
@@ -329,7 +238,7 @@ func main() {
 		if err != nil {
 			log.Fatalf("%s: %v", c.Name, err)
 		}
-		b, err := Marshal(g)
+		b, err := golden.Marshal(g)
 		if err != nil {
 			log.Fatalf("%s: %v", c.Name, err)
 		}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/nfgo/flow/internal/golden"
 )
 
 // TestUpToDate checks that testdata/golden holds exactly the generator's
@@ -37,7 +39,7 @@ func TestUpToDate(t *testing.T) {
 			t.Errorf("%s: %v (run go generate)", c.Name, err)
 			continue
 		}
-		var file Golden
+		var file golden.File
 		if err := json.Unmarshal(b, &file); err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
