@@ -255,8 +255,9 @@ type TrainConfig struct {
 	// Seed seeds the split, the shuffling and the base draws.
 	Seed uint64
 	// Workers is the number of goroutines (≤ 0: GOMAXPROCS) and ShardSize
-	// the rows each takes at a time (≤ 0: DefaultShardSize). Neither
-	// changes the result.
+	// the rows each takes at a time (≤ 0: DefaultShardSize). Workers does
+	// not change the result, bit for bit; ShardSize changes it in the last
+	// bits, since the shards' sums are grouped by it.
 	Workers, ShardSize int
 	// Progress, if not nil, is called after every epoch. The flow then
 	// holds the parameters at the end of that epoch.
