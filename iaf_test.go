@@ -78,7 +78,7 @@ func TestIAFParallelDeterminism(t *testing.T) {
 		t.Fatal(err)
 	}
 	randomizeParams(f, 0.2, 3)
-	checkDeterminism(t, "iaf/kl", f, true, 1, 2, 8)
+	checkDeterminism(t, "iaf/kl", f, true, 1, 2, 3, 8)
 }
 
 // ring is the two-mode ring energy as a target, log π = −U with

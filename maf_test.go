@@ -292,7 +292,7 @@ func TestMAFParallelDeterminism(t *testing.T) {
 		t.Fatal(err)
 	}
 	randomizeParams(f, 0.2, 3)
-	checkDeterminism(t, "maf/ml", f, false, 1, 2, 8)
+	checkDeterminism(t, "maf/ml", f, false, 1, 2, 3, 8)
 }
 
 // TestMAFTwoMoons: a MAF fitted by maximum likelihood beats the best
