@@ -184,6 +184,8 @@ func subscript(i int) string {
 	return b.String()
 }
 
+// newPlot returns a plot with a title, axis labels xl and yl, and the axes
+// spanning b.
 func newPlot(title, xl, yl string, b box) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
