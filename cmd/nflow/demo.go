@@ -87,7 +87,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	samples := mat.NewDense(nTest, 2, nil)
 	f.Sample(samples, nil, rnd)
-	b := extent(all, 0, 1)
+	b, err := extent(all, 0, 1)
+	if err != nil {
+		return err
+	}
 	dataPlot, err := scatterPlot(test, 0, 1, b, "held-out data", "x₁", "x₂", dataColor)
 	if err != nil {
 		return err
@@ -96,7 +99,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	density := densityPlot(f, b, 300, "learned density")
+	density, _ := densityPlot(f, b, 300, "learned density", "x₁", "x₂")
 	side := vg.Points(300)
 	pictures := []struct {
 		name  string
