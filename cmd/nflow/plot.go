@@ -133,10 +133,10 @@ rows:
 	return x.Slice(0, k, 0, d).(*mat.Dense), n - k
 }
 
-// pickRows returns the indices of at most k of n rows, evenly spread over
+// spreadRows returns the indices of at most k of n rows, evenly spread over
 // them in increasing order: all n when n ≤ k. Spreading rather than taking
 // the first k keeps a file sorted by some column fairly represented.
-func pickRows(n, k int) []int {
+func spreadRows(n, k int) []int {
 	if n <= k {
 		k = n
 	}
@@ -147,19 +147,14 @@ func pickRows(n, k int) []int {
 	return idx
 }
 
-// subsample returns at most k rows of x, picked by pickRows; x itself when
+// subsample returns at most k rows of x, picked by spreadRows; x itself when
 // it has no more than k.
 func subsample(x *mat.Dense, k int) *mat.Dense {
-	n, d := x.Dims()
+	n, _ := x.Dims()
 	if n <= k {
 		return x
 	}
-	idx := pickRows(n, k)
-	s := mat.NewDense(len(idx), d, nil)
-	for i, r := range idx {
-		s.SetRow(i, x.RawRowView(r))
-	}
-	return s
+	return pickRows(x, spreadRows(n, k))
 }
 
 // axisLabels returns the labels of d columns: names when there are d of

@@ -156,18 +156,18 @@ func TestPlotRobust(t *testing.T) {
 // rows, spread over all of them.
 func TestPickRows(t *testing.T) {
 	for _, tc := range []struct{ n, k int }{{0, 5}, {3, 5}, {5, 5}, {6, 5}, {1000000, maxDots}, {2001, maxDots}} {
-		idx := pickRows(tc.n, tc.k)
+		idx := spreadRows(tc.n, tc.k)
 		if len(idx) != min(tc.n, tc.k) {
-			t.Errorf("pickRows(%d, %d): %d rows", tc.n, tc.k, len(idx))
+			t.Errorf("spreadRows(%d, %d): %d rows", tc.n, tc.k, len(idx))
 			continue
 		}
 		for i, r := range idx {
 			if r < 0 || r >= tc.n || (i > 0 && r <= idx[i-1]) {
-				t.Fatalf("pickRows(%d, %d): row %d is %d after %v", tc.n, tc.k, i, r, idx[max(i-1, 0)])
+				t.Fatalf("spreadRows(%d, %d): row %d is %d after %v", tc.n, tc.k, i, r, idx[max(i-1, 0)])
 			}
 		}
 		if len(idx) > 0 && (idx[0] != 0 || idx[len(idx)-1] < tc.n-(tc.n+tc.k-1)/tc.k) {
-			t.Errorf("pickRows(%d, %d): rows %d to %d do not span them all", tc.n, tc.k, idx[0], idx[len(idx)-1])
+			t.Errorf("spreadRows(%d, %d): rows %d to %d do not span them all", tc.n, tc.k, idx[0], idx[len(idx)-1])
 		}
 	}
 	x := mat.NewDense(5000, 2, nil)
