@@ -13,10 +13,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // writeString writes s to name through writeAtomic.
@@ -243,6 +246,85 @@ func TestSameFile(t *testing.T) {
 	} {
 		if got := sameFile(tc.a, tc.b); got != tc.same {
 			t.Errorf("sameFile(%s, %s) = %v", tc.a, tc.b, got)
+		}
+	}
+}
+
+// TestOutputIsInput refuses to overwrite a command's input.
+func TestOutputIsInput(t *testing.T) {
+	dir := t.TempDir()
+	moonsModel(t, filepath.Join(dir, "model.json"))
+	moonsCSV(t, filepath.Join(dir, "data.csv"), 20, 1)
+	if err := os.Link(filepath.Join(dir, "data.csv"), filepath.Join(dir, "hard.csv")); err != nil {
+		t.Fatal(err)
+	}
+	model, data := readString(t, filepath.Join(dir, "model.json")), readString(t, filepath.Join(dir, "data.csv"))
+	for _, args := range [][]string{
+		{"sample", "-model", "model.json", "-out", "model.json"},
+		{"sample", "-model", "model.json", "-out", "./model.json"},
+		{"logprob", "-model", "model.json", "-in", "data.csv", "-out", "data.csv"},
+		{"logprob", "-model", "model.json", "-in", "data.csv", "-out", "hard.csv"},
+		{"logprob", "-model", "model.json", "-in", "data.csv", "-out", "model.json"},
+	} {
+		r := nflow(t, dir, args...)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, "nflow "+args[0]+": -out ") || !strings.Contains(r.stderr, "file: it would be overwritten") {
+			t.Errorf("%v: status %d, %q", args, r.code, r.stderr)
+		}
+	}
+	if readString(t, filepath.Join(dir, "model.json")) != model || readString(t, filepath.Join(dir, "data.csv")) != data {
+		t.Error("an input was changed")
+	}
+}
+
+// TestInterruptedSample interrupts a large sample while it writes: the
+// temporary file is removed, the previous output stays, exit status 130.
+func TestInterruptedSample(t *testing.T) {
+	if nflowBin == "" {
+		t.Fatal("this test needs the built nflow as a process: it runs natively, and under emulation through qemu-" + qemuArch[runtime.GOARCH] + "-static, which is not on PATH")
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		dir := t.TempDir()
+		moonsModel(t, filepath.Join(dir, "model.json"))
+		writeFile(t, filepath.Join(dir, "s.csv"), "previous\n")
+		cmd := nflowCommand("sample", "-model", "model.json", "-n", "100000000", "-out", "s.csv")
+		cmd.Dir = dir
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the temporary file has some data.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			m, _ := filepath.Glob(filepath.Join(dir, ".s.csv.tmp*"))
+			if len(m) == 1 {
+				if fi, err := os.Stat(m[0]); err == nil && fi.Size() > 1<<20 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("%v: no temporary file with data after a minute: %v", sig, files(t, dir))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("%v: exit %v, want status 130\n%s", sig, err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "interrupted") {
+			t.Errorf("%v: no word of the interruption: %q", sig, stderr.String())
+		}
+		if fs := files(t, dir); strings.Join(fs, " ") != "model.json s.csv" {
+			t.Errorf("%v: the directory holds %v", sig, fs)
+		}
+		if s := readString(t, filepath.Join(dir, "s.csv")); s != "previous\n" {
+			t.Errorf("%v: the previous output was changed: %.40q", sig, s)
 		}
 	}
 }
