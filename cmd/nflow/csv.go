@@ -313,7 +313,7 @@ func parseCSV(name string, data []byte) (*mat.Dense, []string, error) {
 func readTable(t *tableReader) (*mat.Dense, []string, error) {
 	c := t.Cols()
 	var vals []float64
-	buf := make([]float64, 256*c)
+	buf := make([]float64, max(1, 1<<14/c)*c)
 	for {
 		n, err := t.Read(buf)
 		if err == io.EOF {

@@ -51,7 +51,7 @@ func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// The first batch is read before the output is opened, so that a
 	// small file with an error writes nothing, even to standard output.
-	buf := make([]float64, streamRows*f.Dim())
+	buf := make([]float64, batchRows(f.Dim())*f.Dim())
 	m, err := t.Read(buf)
 	if err != nil {
 		return err

@@ -15,11 +15,18 @@ import (
 	"github.com/nfgo/flow"
 )
 
-// streamRows is how many rows sample and logprob hold at a time: their
-// memory does not grow with the number of rows. It is a multiple of the
+// streamRows is how many rows of up to 64 columns sample and logprob hold
+// at a time (fewer for wider data; see batchRows): their memory does not
+// grow with the number of rows.
+const streamRows = 4096
+
+// batchRows returns how many rows of d columns sample and logprob hold at a
+// time: streamRows, or for d > 64 as many as fill 2 MiB, a multiple of the
 // flow's evaluation shard (128 rows), so that a batch is cut into the same
 // shards as one call for all rows would be.
-const streamRows = 4096
+func batchRows(d int) int {
+	return max(128, min(streamRows, (1<<18)/d/128*128))
+}
 
 func cmdSample(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("sample", stderr, "-model model.json [-n 1000] [-seed 1] [-out samples.csv]")
@@ -53,22 +60,23 @@ func cmdSample(_ context.Context, args []string, stdout, stderr io.Writer) error
 	})
 }
 
-// sampleCSV writes n samples of f as CSV with the header, streamRows at a
+// sampleCSV writes n samples of f as CSV with the header, batchRows at a
 // time, with their log-densities as a last column when logq is set. The
 // rows are those of one f.Sample call for all n rows with the same rnd:
 // Sample draws the base variables row by row from rnd and transforms each
 // row alone.
 func sampleCSV(w io.Writer, f *flow.Flow, header []string, n int, logq bool, rnd *rand.Rand) error {
 	d := f.Dim()
-	x := mat.NewDense(min(n, streamRows), d, nil)
+	rows := min(n, batchRows(d))
+	x := mat.NewDense(rows, d, nil)
 	var lq []float64
 	if logq {
-		lq = make([]float64, min(n, streamRows))
+		lq = make([]float64, rows)
 	}
 	cw := newCSVWriter(w)
 	cw.header(header)
 	for done := 0; done < n && cw.Err() == nil; {
-		m := min(n-done, streamRows)
+		m := min(n-done, rows)
 		xb := x.Slice(0, m, 0, d).(*mat.Dense)
 		var lb []float64
 		if logq {
