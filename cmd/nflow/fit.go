@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -224,23 +223,6 @@ func nll(v float64) string {
 	return fmt.Sprintf("%8.4f", v)
 }
 
-// sameFile reports whether the paths a and b name the same file: the same
-// path once absolute and clean, or, when both exist, the same file reached
-// through a link or another path. "-" (standard input or output) is no file.
-func sameFile(a, b string) bool {
-	if a == "" || b == "" || a == "-" || b == "-" {
-		return false
-	}
-	aa, errA := filepath.Abs(a)
-	bb, errB := filepath.Abs(b)
-	if errA == nil && errB == nil && aa == bb {
-		return true
-	}
-	sa, errA := os.Stat(a)
-	sb, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(sa, sb)
-}
-
 // readData reads the CSV file name, saying on w what it is reading and,
 // when done, what it read and how long that took.
 func readData(name string, w io.Writer) (*mat.Dense, []string, error) {
@@ -312,8 +294,8 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := to.check(); err != nil {
 		return err
 	}
-	if sameFile(*in, *out) {
-		return usageError{fmt.Sprintf("-in %s and -out %s are the same file: the model would overwrite the data", *in, *out)}
+	if err := refuseSame("-in", *in, *out); err != nil {
+		return err
 	}
 	// A mistyped output directory fails now, not after the training.
 	if err := checkOutput(*out); err != nil {

@@ -157,9 +157,12 @@ func TestFitSameInOut(t *testing.T) {
 	if err := os.Symlink("data.csv", filepath.Join(dir, "link.csv")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, out := range []string{"data.csv", "./data.csv", data, "link.csv", "sub/../data.csv"} {
 		r := nflow(t, dir, "fit", "-in", "data.csv", "-out", out, "-epochs", "1", "-layers", "2", "-hidden", "4")
-		if r.code != 2 || !strings.Contains(r.stderr, "the same file") {
+		if r.code != 2 || !strings.Contains(r.stderr, "is the -in file: it would be overwritten") {
 			t.Errorf("-out %s: status %d, want 2\n%s", out, r.code, r.stderr)
 		}
 		if after, _ := os.ReadFile(data); string(after) != string(before) {

@@ -9,8 +9,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strings"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/nfgo/flow"
 )
 
 func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,41 +28,128 @@ func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if *in == "" {
 		return usageError{"-in: no data file given"}
 	}
+	if err := refuseSame("-in", *in, *out); err != nil {
+		return err
+	}
+	if err := refuseSame("-model", *model, *out); err != nil {
+		return err
+	}
 	f, err := loadModel(*model)
 	if err != nil {
 		return err
 	}
-	data, _, err := readCSV(*in)
+	t, c, err := openTable(*in)
 	if err != nil {
 		return err
 	}
-	n, d := data.Dims()
-	if d != f.Dim() {
+	defer c.Close()
+	if d := t.Cols(); d != f.Dim() {
 		return fmt.Errorf("%s has %d columns, the model %s has dimension %d", *in, d, *model, f.Dim())
 	}
-	lp := f.LogProb(nil, data)
+	if err := checkColumns(*in, t.Header(), *model, f.Names()); err != nil {
+		return err
+	}
+	// The first batch is read before the output is opened, so that a
+	// small file with an error writes nothing, even to standard output.
+	buf := make([]float64, batchRows(f.Dim())*f.Dim())
+	m, err := t.Read(buf)
+	if err != nil {
+		return err
+	}
+	var acc meanAcc
 	if err := writeAtomic(*out, stdout, func(w io.Writer) error {
-		return writeCSV(w, []string{"logp"}, mat.NewDense(n, 1, lp))
+		return logProbCSV(w, f, t, buf, m, &acc)
 	}); err != nil {
 		return err
 	}
-	mean, se := meanSE(lp)
-	fmt.Fprintf(stderr, "mean log p = %.6g ± %.2g (standard error, %d rows)\n", mean, se, n)
+	mean, se := acc.meanSE()
+	fmt.Fprintf(stderr, "mean log p = %.6g ± %.2g (standard error, %d rows)\n", mean, se, acc.n)
 	return nil
+}
+
+// logProbCSV writes the header logp and the log-density of each row of t,
+// a batch at a time in buf, whose first m rows are read already, and
+// accumulates them in acc.
+func logProbCSV(w io.Writer, f *flow.Flow, t *tableReader, buf []float64, m int, acc *meanAcc) error {
+	d := f.Dim()
+	lp := make([]float64, len(buf)/d)
+	cw := newCSVWriter(w)
+	cw.header([]string{"logp"})
+	for {
+		f.LogProb(lp[:m], mat.NewDense(m, d, buf[:m*d]))
+		for _, v := range lp[:m] {
+			acc.add(v)
+		}
+		cw.rows(lp[:m], 1, nil)
+		if cw.Err() != nil {
+			break
+		}
+		var err error
+		m, err = t.Read(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return cw.Flush()
+}
+
+// checkColumns returns an error if the data's header and the model's column
+// names both exist and differ; without one of them there is nothing to
+// check. Both have as many names as the model has dimensions.
+func checkColumns(in string, header []string, model string, names []string) error {
+	if header == nil || names == nil || slices.Equal(header, names) {
+		return nil
+	}
+	if slices.Equal(slices.Sorted(slices.Values(header)), slices.Sorted(slices.Values(names))) {
+		return fmt.Errorf("%s: the columns are reordered: the header has %s, the model %s wants %s, in that order", in, strings.Join(header, ","), model, strings.Join(names, ","))
+	}
+	for i := range header {
+		if header[i] != names[i] {
+			return fmt.Errorf("%s: column %d is %q, the model %s has %q there (the model's columns are %s)", in, i+1, header[i], model, names[i], strings.Join(names, ","))
+		}
+	}
+	return nil
+}
+
+// meanAcc accumulates the mean and the variance of a stream of numbers by
+// Welford's method: one pass, constant memory, and no cancellation when the
+// mean is large against the spread. A plain sum beside it gives the mean
+// when some numbers are infinite (−Inf for a row of zero density).
+type meanAcc struct {
+	n    int
+	mean float64
+	m2   float64 // the sum of squared deviations from the mean
+	sum  float64
+}
+
+func (a *meanAcc) add(x float64) {
+	a.n++
+	a.sum += x
+	d := x - a.mean
+	a.mean += d / float64(a.n)
+	a.m2 += d * (x - a.mean)
+}
+
+// meanSE returns the mean and its standard error, NaN for fewer than two
+// numbers.
+func (a *meanAcc) meanSE() (mean, se float64) {
+	if math.IsInf(a.sum, 0) || math.IsNaN(a.sum) {
+		return a.sum / float64(a.n), math.NaN()
+	}
+	if a.n < 2 {
+		return a.mean, math.NaN()
+	}
+	return a.mean, math.Sqrt(a.m2 / float64(a.n-1) / float64(a.n))
 }
 
 // meanSE returns the mean of v and its standard error.
 func meanSE(v []float64) (mean, se float64) {
+	var a meanAcc
 	for _, x := range v {
-		mean += x
+		a.add(x)
 	}
-	mean /= float64(len(v))
-	if len(v) < 2 {
-		return mean, math.NaN()
-	}
-	s := 0.0
-	for _, x := range v {
-		s += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(s / float64(len(v)-1) / float64(len(v)))
+	return a.meanSE()
 }

@@ -13,11 +13,31 @@
 //	nflow plot -model model.json -out model.png
 //	nflow datasets
 //
-// Data files are CSV, one sample per row, with or without a header line.
-// Models are JSON documents in the format of FORMAT.md. Output files are
-// written atomically: a failed or interrupted command leaves no partial
-// file. Errors go to standard error with exit status 1 (2 for a bad
-// command line).
+// Data files are CSV, one sample per row, with or without a header line
+// (semicolon- and tab-separated files work too). Models are JSON documents
+// in the format of FORMAT.md. sample and logprob stream: their memory does
+// not depend on the number of rows.
+//
+// An output file (-out) that is a regular file, or new, is written
+// atomically: through a temporary file in the same directory, renamed into
+// place when complete, so that a failed or interrupted command (SIGINT,
+// SIGTERM) leaves the previous file and no temporary one. Devices, FIFOs
+// and /dev/stdout are written in place; a symbolic link's target is written.
+// An output that is the command's input (-in, -model) is refused.
+//
+// Errors go to standard error as "nflow COMMAND: message". Exit status:
+//
+//	0    success
+//	1    an error: bad data, a bad model file, a file that cannot be written
+//	2    a bad command line
+//	3    an internal error (a bug): a panic in the command, reported with
+//	     its stack
+//	130  interrupted by SIGINT or SIGTERM (fit saves the best model so far)
+//
+// What the command cannot catch ends the process as the Go runtime does,
+// with status 2 and a dump of the goroutines: a fatal runtime error (out of
+// memory) or a panic on another goroutine. sample and logprob stream so
+// that no row count can exhaust memory.
 package main
 
 import (
@@ -27,9 +47,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/nfgo/flow"
+)
+
+// Exit statuses.
+const (
+	exitError       = 1
+	exitUsage       = 2
+	exitInternal    = 3
+	exitInterrupted = 130
 )
 
 // usageError is a mistake on the command line: exit status 2.
@@ -52,36 +81,48 @@ Usage:
   nflow datasets                                     list the built-in data sets
 
 Run "nflow COMMAND -h" for a command's flags.
+
+Exit status: 0 success, 1 an error (data, model, files), 2 a bad command
+line, 3 an internal error (a bug), 130 interrupted.
 `
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run runs the command line args and returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// commands are nflow's subcommands.
+var commands = map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+	"demo":     cmdDemo,
+	"fit":      cmdFit,
+	"sample":   cmdSample,
+	"logprob":  cmdLogProb,
+	"plot":     cmdPlot,
+	"datasets": cmdDatasets,
+}
+
+// run runs the command line args and returns the exit status. A panic in
+// the command is a bug: it is reported with its stack, exit status 3.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"demo":     cmdDemo,
-		"fit":      cmdFit,
-		"sample":   cmdSample,
-		"logprob":  cmdLogProb,
-		"plot":     cmdPlot,
-		"datasets": cmdDatasets,
+		return exitUsage
 	}
 	name := args[0]
 	if name == "-h" || name == "-help" || name == "--help" || name == "help" {
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	cmd, ok := cmds[name]
+	cmd, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(stderr, "nflow: unknown command %q\n\n%s", name, usage)
-		return 2
+		return exitUsage
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "nflow %s: internal error, please report it: %v\n\n%s", name, r, debug.Stack())
+			code = exitInternal
+		}
+	}()
 	err := cmd(ctx, args[1:], stdout, stderr)
 	var ue usageError
 	switch {
@@ -91,12 +132,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "nflow %s: %v\n", name, err)
-		return 2
+		return exitUsage
 	case errors.Is(err, errInterrupted):
-		return 130
+		return exitInterrupted
 	}
 	fmt.Fprintf(stderr, "nflow %s: %v\n", name, err)
-	return 1
+	return exitError
 }
 
 // newFlags returns a flag set whose errors are returned, not fatal.

@@ -47,6 +47,12 @@ func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if !strings.EqualFold(filepath.Ext(*out), ".png") {
 		return usageError{fmt.Sprintf("-out: %q does not end in .png", *out)}
 	}
+	if err := refuseSame("-model", *model, *out); err != nil {
+		return err
+	}
+	if err := refuseSame("-data", *data, *out); err != nil {
+		return err
+	}
 	f, err := loadModel(*model)
 	if err != nil {
 		return err
