@@ -22,6 +22,10 @@ import (
 	"github.com/nfgo/flow"
 )
 
+// maxDemoRows bounds demo's -n: the generated points, the pictures and
+// training all hold them in memory (10⁷ rows of 2 columns are 160 MB).
+const maxDemoRows = 10_000_000
+
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var names []string
 	for _, d := range flow.Datasets() {
@@ -46,8 +50,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !ok {
 		return usageError{fmt.Sprintf("-data: no data set %q (%s)", *dataName, strings.Join(names, ", "))}
 	}
-	if *n < 20 {
-		return usageError{fmt.Sprintf("-n: %d, want at least 20", *n)}
+	if *n < 20 || *n > maxDemoRows {
+		return usageError{fmt.Sprintf("-n: %d, want 20 to %d", *n, maxDemoRows)}
 	}
 	start := time.Now()
 	rnd := rand.New(rand.NewPCG(mo.seed, 0xde70))
@@ -80,7 +84,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "held-out log-likelihood (mean log p over %d test points, nats):\n", nTest)
 	fmt.Fprintf(stdout, "  flow      %8.4f ± %.4f\n", lf, sf)
 	fmt.Fprintf(stdout, "  Gaussian  %8.4f ± %.4f  (the best full-covariance Gaussian)\n", lg, sg)
-	fmt.Fprintf(stdout, "  the flow is better by %.4f nats per point\n", lf-lg)
+	if lf >= lg {
+		fmt.Fprintf(stdout, "  the flow is better by %.4f nats per point\n", lf-lg)
+	} else {
+		fmt.Fprintf(stdout, "  the flow is worse by %.4f nats per point\n", lg-lf)
+	}
 
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
