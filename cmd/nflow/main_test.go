@@ -182,7 +182,7 @@ func TestFitSampleLogProbPlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, d := s.Dims(); n != 50 || d != 2 || strings.Join(header, ",") != "x1,x2" {
+	if n, d := s.Dims(); n != 50 || d != 2 || strings.Join(header, ",") != "a,b" { // the data header's names, kept in the model
 		t.Errorf("sample: %d×%d with header %v", n, d, header)
 	}
 	// The same seed gives the same samples on standard output.
