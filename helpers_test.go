@@ -11,6 +11,8 @@ import (
 
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/nfgo/flow/internal/golden"
 )
 
 // fdTol is the relative error allowed between a hand-derived gradient and
@@ -36,25 +38,11 @@ func randomRows(n, d int, seed uint64) []float64 {
 	return x
 }
 
-// banana is log π(x) = −x₁²/8 − (x₂ − x₁²/4)²/2 (summed over consecutive
-// pairs when D > 2, plus −x²/2 for a last odd dimension), with its gradient.
-// Its normalising constant is (4π)^{D/2} for even D.
-func banana(grad, x []float64) float64 {
-	lp := 0.0
-	d := len(x)
-	for i := 0; i+1 < d; i += 2 {
-		a, b := x[i], x[i+1]
-		u := b - a*a/4
-		lp += -a*a/8 - u*u/2
-		grad[i] = -a/4 + u*a/2
-		grad[i+1] = -u
-	}
-	if d%2 == 1 {
-		lp -= x[d-1] * x[d-1] / 2
-		grad[d-1] = -x[d-1]
-	}
-	return lp
-}
+// banana is the banana target of the golden vectors (golden.Banana):
+// log π(x) = −x₁²/8 − (x₂ − x₁²/4)²/2, summed over consecutive pairs when
+// D > 2, plus −x²/2 for a last odd dimension, with its gradient. Its
+// normalising constant is (4π)^{D/2} for even D.
+var banana = golden.Banana
 
 // checkGrad compares a hand-derived gradient to the central finite
 // difference of loss over the flow's parameters. The error of component i is

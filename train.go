@@ -408,10 +408,39 @@ type keeper struct {
 	pending      bool
 	pendingEpoch int
 	pendingLoss  float64
+
+	maxSkips int // steps skipped in a row before giving up
+	inRow    int // steps skipped in a row so far
+	skipped  int // steps skipped in all
+	applied  int // steps applied in all
 }
 
-func newKeeper(p []float64) *keeper {
-	return &keeper{params: append([]float64(nil), p...), loss: math.Inf(1)}
+func newKeeper(p []float64, maxSkips int) *keeper {
+	return &keeper{params: append([]float64(nil), p...), loss: math.Inf(1), maxSkips: maxSkips}
+}
+
+// take judges a step by its loss and gradient at the parameters p. A finite
+// step is to be applied: it confirms the offered parameters, which p still
+// holds. A non-finite one is to be skipped and is counted; quit says that
+// maxSkips steps in a row have been skipped.
+func (k *keeper) take(loss float64, grad, p []float64) (apply, quit bool) {
+	if isFinite(loss) && finite(grad) {
+		k.inRow = 0
+		k.applied++
+		k.confirm(p)
+		return true, false
+	}
+	k.inRow++
+	k.skipped++
+	return false, k.inRow >= k.maxSkips
+}
+
+// settle confirms the offered parameters at the end of a run, unless the
+// last step at them was not finite.
+func (k *keeper) settle(p []float64) {
+	if k.inRow == 0 {
+		k.confirm(p)
+	}
 }
 
 // better reports whether loss, finite, beats the best so far.
@@ -559,7 +588,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	td := train.RawMatrix().Data
 
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
-	best := newKeeper(f.params)
+	best := newKeeper(f.params, cfg.MaxSkips)
 	if valid != nil {
 		res.InitialLoss = validNLL()
 		res.BestLoss = res.InitialLoss
@@ -570,23 +599,20 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	// restore puts the best parameters back and completes res.
 	restore := func() {
 		copy(f.params, best.params)
-		res.BestEpoch = best.epoch
+		res.BestEpoch, res.Skipped = best.epoch, best.skipped
 		if valid != nil && best.epoch > 0 {
 			res.BestLoss = best.loss
 		}
 	}
 	start := time.Now()
 	step, steps := 0, cfg.Epochs*((nTrain+bs-1)/bs)
-	applied, inRow := 0, 0
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
 		rnd.Shuffle(nTrain, func(i, j int) { order[i], order[j] = order[j], order[i] })
 		sum, rows, skipped := 0.0, 0, 0
 		for lo := 0; lo < nTrain; lo += bs {
 			if err := ctx.Err(); err != nil {
-				if inRow == 0 {
-					best.confirm(f.params)
-				}
+				best.settle(f.params)
 				restore()
 				return res, err
 			}
@@ -598,20 +624,15 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			loss := obj.LossGrad(grad, mat.NewDense(m, d, batch[:m*d]))
 			opt.LearningRate = cfg.stepLR(step, steps)
 			step++
-			if !isFinite(loss) || !finite(grad) {
+			if apply, quit := best.take(loss, grad, f.params); !apply {
 				skipped++
-				res.Skipped++
-				inRow++
-				if inRow >= cfg.MaxSkips {
+				if quit {
 					restore()
-					return res, giveUp("Fit", epoch, inRow, loss, best.epoch)
+					return res, giveUp("Fit", epoch, best.inRow, loss, best.epoch)
 				}
 				continue
 			}
-			inRow = 0
-			best.confirm(f.params)
 			opt.Step(f.params, grad)
-			applied++
 			sum += loss * float64(m)
 			rows += m
 		}
@@ -640,11 +661,9 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			break
 		}
 	}
-	if inRow == 0 {
-		best.confirm(f.params)
-	}
+	best.settle(f.params)
 	restore()
-	if applied == 0 {
+	if best.applied == 0 {
 		return res, fmt.Errorf("flow: Fit: every one of the %d steps had a %w; the flow holds its initial parameters; "+
 			"try a lower learning rate or a clamp on the log-scales", res.Skipped, ErrNonFinite)
 	}
@@ -696,41 +715,33 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 	z := mat.NewDense(cfg.BatchSize, f.d, nil)
 	zd := z.RawMatrix().Data
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
-	best := newKeeper(f.params)
+	best := newKeeper(f.params, cfg.MaxSkips)
 	restore := func() {
 		copy(f.params, best.params)
-		res.BestEpoch = best.epoch
+		res.BestEpoch, res.Skipped = best.epoch, best.skipped
 	}
 	start := time.Now()
-	applied, inRow := 0, 0
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
 		sum, n, skipped := 0.0, 0, 0
 		for s := 0; s < cfg.StepsPerEpoch; s++ {
 			if err := ctx.Err(); err != nil {
-				if inRow == 0 {
-					best.confirm(f.params)
-				}
+				best.settle(f.params)
 				restore()
 				return res, err
 			}
 			stdNormalFill(zd, rnd)
 			loss := obj.LossGrad(grad, z)
-			if !isFinite(loss) || !finite(grad) {
+			if apply, quit := best.take(loss, grad, f.params); !apply {
 				skipped++
-				res.Skipped++
-				inRow++
-				if inRow >= cfg.MaxSkips {
+				if quit {
 					restore()
-					return res, giveUp("FitReverseKL", epoch, inRow, loss, best.epoch)
+					return res, giveUp("FitReverseKL", epoch, best.inRow, loss, best.epoch)
 				}
 				continue
 			}
-			inRow = 0
-			best.confirm(f.params)
 			opt.LearningRate = cfg.stepLR((epoch-1)*cfg.StepsPerEpoch+s, cfg.Epochs*cfg.StepsPerEpoch)
 			opt.Step(f.params, grad)
-			applied++
 			sum += loss
 			n++
 		}
@@ -748,11 +759,9 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 			cfg.Progress(p)
 		}
 	}
-	if inRow == 0 {
-		best.confirm(f.params)
-	}
+	best.settle(f.params)
 	restore()
-	if applied == 0 {
+	if best.applied == 0 {
 		return res, fmt.Errorf("flow: FitReverseKL: every one of the %d steps had a %w; the flow holds its initial parameters; "+
 			"try a lower learning rate or a clamp on the log-scales", res.Skipped, ErrNonFinite)
 	}
