@@ -17,6 +17,12 @@ import (
 // is z = g(x) = f⁻¹(x). Each adds, for every row, the log|det J| of the map it
 // applied to logdet[i].
 //
+// c holds the rows' context, n×C row-major, beside the batch: a layer of
+// context dimension C > 0 (a conditional layer) conditions on it, one of
+// context dimension 0 ignores it, and c is nil when the flow has none. The
+// map of each row is a map of x alone: its Jacobian, and so logdet, is taken
+// with respect to x with the context held fixed.
+//
 // work is scratch of at least WorkLen(n) elements owned by the caller. After
 // Forward or Inverse it holds what the matching backward pass (ForwardGrader,
 // InverseGrader) needs. dst and src never alias.
@@ -33,32 +39,38 @@ type Layer interface {
 	// BindParams copies the current parameters into p, of length
 	// NumParams, and makes p the layer's parameter storage.
 	BindParams(p []float64)
+	// ContextDim returns C, the width of the context the layer conditions
+	// on; 0 for a layer that takes none.
+	ContextDim() int
 	// WorkLen returns the workspace length that a pass over n rows needs.
 	WorkLen(n int) int
-	// Forward computes x = f(z) and adds log|det ∂x/∂z| to logdet.
-	Forward(x, z, logdet, work []float64)
-	// Inverse computes z = g(x) and adds log|det ∂z/∂x| to logdet.
-	Inverse(z, x, logdet, work []float64)
+	// Forward computes x = f(z | c) and adds log|det ∂x/∂z| to logdet.
+	Forward(x, z, c, logdet, work []float64)
+	// Inverse computes z = g(x | c) and adds log|det ∂z/∂x| to logdet.
+	Inverse(z, x, c, logdet, work []float64)
 }
 
 // InverseGrader is a layer that backpropagates through Inverse: it is what
 // maximum-likelihood training needs.
 type InverseGrader interface {
 	Layer
-	// InverseBackward follows Inverse(z, x, logdet, work) with the same x, z
-	// and work. Given dz = ∂L/∂z and dld[i] = ∂L/∂logdet[i], it writes
-	// dx = ∂L/∂x and adds ∂L/∂θ into grad (length NumParams).
-	InverseBackward(dx, dz, dld, x, z, work, grad []float64)
+	// InverseBackward follows Inverse(z, x, c, logdet, work) with the same
+	// x, z, c and work. Given dz = ∂L/∂z and dld[i] = ∂L/∂logdet[i], it
+	// writes dx = ∂L/∂x, adds ∂L/∂θ into grad (length NumParams) and, when
+	// dc is not nil, adds ∂L/∂c into dc (n×C; a layer without context adds
+	// nothing).
+	InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64)
 }
 
 // ForwardGrader is a layer that backpropagates through Forward: it is what
 // reverse-KL training needs.
 type ForwardGrader interface {
 	Layer
-	// ForwardBackward follows Forward(x, z, logdet, work) with the same z, x
-	// and work. Given dx = ∂L/∂x and dld[i] = ∂L/∂logdet[i], it writes
-	// dz = ∂L/∂z and adds ∂L/∂θ into grad (length NumParams).
-	ForwardBackward(dz, dx, dld, z, x, work, grad []float64)
+	// ForwardBackward follows Forward(x, z, c, logdet, work) with the same
+	// z, x, c and work. Given dx = ∂L/∂x and dld[i] = ∂L/∂logdet[i], it
+	// writes dz = ∂L/∂z, adds ∂L/∂θ into grad (length NumParams) and, when
+	// dc is not nil, adds ∂L/∂c into dc (n×C).
+	ForwardBackward(dz, dc, dx, dld, z, x, c, work, grad []float64)
 }
 
 // checkRows panics unless a and b hold n rows of width d: the shapes are
@@ -132,26 +144,27 @@ func (p *Permutation) NumParams() int       { return 0 }
 func (p *Permutation) Params() []float64    { return nil }
 func (p *Permutation) BindParams([]float64) {}
 func (p *Permutation) WorkLen(int) int      { return 0 }
+func (p *Permutation) ContextDim() int      { return 0 }
 
 // Forward sets x_i = z_{perm[i]}.
-func (p *Permutation) Forward(x, z, logdet, _ []float64) {
+func (p *Permutation) Forward(x, z, _, logdet, _ []float64) {
 	checkRows("Permutation.Forward", len(p.perm), logdet, x, z)
 	gatherRows(x, z, p.perm)
 }
 
 // Inverse sets z_{perm[i]} = x_i, that is z_i = x_{inv[i]}.
-func (p *Permutation) Inverse(z, x, logdet, _ []float64) {
+func (p *Permutation) Inverse(z, x, _, logdet, _ []float64) {
 	checkRows("Permutation.Inverse", len(p.perm), logdet, x, z)
 	gatherRows(z, x, p.inv)
 }
 
 // ForwardBackward: x_i = z_{perm[i]}, so ∂L/∂z_{perm[i]} = ∂L/∂x_i.
-func (p *Permutation) ForwardBackward(dz, dx, _, _, _, _, _ []float64) {
+func (p *Permutation) ForwardBackward(dz, _, dx, _, _, _, _, _, _ []float64) {
 	gatherRows(dz, dx, p.inv)
 }
 
 // InverseBackward: z_{perm[i]} = x_i, so ∂L/∂x_i = ∂L/∂z_{perm[i]}.
-func (p *Permutation) InverseBackward(dx, dz, _, _, _, _, _ []float64) {
+func (p *Permutation) InverseBackward(dx, _, dz, _, _, _, _, _, _ []float64) {
 	gatherRows(dx, dz, p.perm)
 }
 
@@ -187,29 +200,30 @@ func (v *Inverted) NumParams() int         { return v.L.NumParams() }
 func (v *Inverted) Params() []float64      { return v.L.Params() }
 func (v *Inverted) BindParams(p []float64) { v.L.BindParams(p) }
 func (v *Inverted) WorkLen(n int) int      { return v.L.WorkLen(n) }
+func (v *Inverted) ContextDim() int        { return v.L.ContextDim() }
 
 // Forward applies the wrapped layer's Inverse.
-func (v *Inverted) Forward(x, z, logdet, work []float64) { v.L.Inverse(x, z, logdet, work) }
+func (v *Inverted) Forward(x, z, c, logdet, work []float64) { v.L.Inverse(x, z, c, logdet, work) }
 
 // Inverse applies the wrapped layer's Forward.
-func (v *Inverted) Inverse(z, x, logdet, work []float64) { v.L.Forward(z, x, logdet, work) }
+func (v *Inverted) Inverse(z, x, c, logdet, work []float64) { v.L.Forward(z, x, c, logdet, work) }
 
 // ForwardBackward backpropagates through the wrapped layer's Inverse. It
 // panics if the wrapped layer is not an InverseGrader.
-func (v *Inverted) ForwardBackward(dz, dx, dld, z, x, work, grad []float64) {
+func (v *Inverted) ForwardBackward(dz, dc, dx, dld, z, x, c, work, grad []float64) {
 	g, ok := v.L.(InverseGrader)
 	if !ok {
 		panic(fmt.Sprintf("flow: Inverted.ForwardBackward: %T has no InverseBackward", v.L))
 	}
-	g.InverseBackward(dz, dx, dld, z, x, work, grad)
+	g.InverseBackward(dz, dc, dx, dld, z, x, c, work, grad)
 }
 
 // InverseBackward backpropagates through the wrapped layer's Forward. It
 // panics if the wrapped layer is not a ForwardGrader.
-func (v *Inverted) InverseBackward(dx, dz, dld, x, z, work, grad []float64) {
+func (v *Inverted) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64) {
 	g, ok := v.L.(ForwardGrader)
 	if !ok {
 		panic(fmt.Sprintf("flow: Inverted.InverseBackward: %T has no ForwardBackward", v.L))
 	}
-	g.ForwardBackward(dx, dz, dld, x, z, work, grad)
+	g.ForwardBackward(dx, dc, dz, dld, x, z, c, work, grad)
 }

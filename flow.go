@@ -35,6 +35,7 @@ const evalShard = 128
 type Flow struct {
 	layers []Layer
 	d      int
+	c      int // the context dimension C: 0 for an unconditional flow
 	params []float64
 	offs   []int    // offs[l] is the start of layer l's window; offs[L] = len(params)
 	names  []string // the data's column names, or nil
@@ -103,9 +104,18 @@ func New(layers ...Layer) (*Flow, error) {
 	}
 	offs := make([]int, len(layers)+1)
 	total := flowWork(d, float64(len(layers)))
+	c, cl := 0, 0 // the context dimension, and the first layer that has it
 	for i, l := range layers {
 		if l.Dim() != d {
 			return nil, fmt.Errorf("flow: New: layer %d (%T) has dimension %d, layer 0 has %d", i, l, l.Dim(), d)
+		}
+		switch lc := l.ContextDim(); {
+		case lc < 0 || lc > maxDim:
+			return nil, fmt.Errorf("flow: New: layer %d (%T) has context dimension %d", i, l, lc)
+		case lc > 0 && c == 0:
+			c, cl = lc, i
+		case lc > 0 && lc != c:
+			return nil, fmt.Errorf("flow: New: layer %d (%T) has context dimension %d, layer %d has %d", i, l, lc, cl, c)
 		}
 		np, nw := l.NumParams(), l.WorkLen(evalShard)
 		if np < 0 || nw < 0 {
@@ -117,7 +127,7 @@ func New(layers ...Layer) (*Flow, error) {
 		}
 		offs[i+1] = offs[i] + np
 	}
-	f := &Flow{layers: append([]Layer(nil), layers...), d: d, offs: offs}
+	f := &Flow{layers: append([]Layer(nil), layers...), d: d, c: c, offs: offs}
 	f.params = make([]float64, offs[len(layers)])
 	for i, l := range f.layers {
 		l.BindParams(f.params[offs[i]:offs[i+1]:offs[i+1]])
@@ -167,6 +177,14 @@ func checkArg(method, name string, v any) {
 func (f *Flow) Dim() int {
 	f.check("Flow.Dim")
 	return f.d
+}
+
+// ContextDim returns C, the width of the context the flow conditions on: 0
+// for an unconditional flow, else the context dimension of its conditional
+// layers (New requires them to agree; layers without a context pass it on).
+func (f *Flow) ContextDim() int {
+	f.check("Flow.ContextDim")
+	return f.c
 }
 
 // Layers returns the layers, base side first.
@@ -266,6 +284,9 @@ type workspace struct {
 	dA, dB []float64
 	dld    []float64
 	out    []float64 // per-row results
+	ctx    []float64 // the context rows of the pass (a view, not owned), or nil
+	dc     []float64 // ∂L/∂c, rows×C
+	dx     []float64 // ∂L/∂x left by nllBackward (a view of dA or dB)
 }
 
 func (f *Flow) newWorkspace(rows int) *workspace {
@@ -284,43 +305,50 @@ func (f *Flow) newWorkspace(rows int) *workspace {
 	ws.dB = make([]float64, rows*f.d)
 	ws.dld = make([]float64, rows)
 	ws.out = make([]float64, rows)
+	ws.dc = make([]float64, rows*f.c)
 	return ws
 }
 
-// inversePass maps the n rows of x down to z = bufs[0][:n·D], leaving
-// log|det ∂z/∂x| in logdet[:n]. x is copied in, so it may be any buffer.
-func (f *Flow) inversePass(ws *workspace, x []float64, n int) {
+// inversePass maps the n rows of x, with their contexts ctx (n×C, nil when
+// C = 0), down to z = bufs[0][:n·D], leaving log|det ∂z/∂x| in logdet[:n].
+// x is copied in, so it may be any buffer; ctx is kept in ws for the
+// backward walk.
+func (f *Flow) inversePass(ws *workspace, x, ctx []float64, n int) {
 	L := len(f.layers)
 	copy(ws.bufs[L][:n*f.d], x)
+	ws.ctx = ctx
 	ld := ws.logdet[:n]
 	clear(ld)
 	for l := L - 1; l >= 0; l-- {
-		f.layers[l].Inverse(ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ld, ws.work[l])
+		f.layers[l].Inverse(ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ctx, ld, ws.work[l])
 	}
 }
 
-// forwardPass maps the n rows of z up to x = bufs[L][:n·D], leaving
-// log|det ∂x/∂z| in logdet[:n].
-func (f *Flow) forwardPass(ws *workspace, z []float64, n int) {
+// forwardPass maps the n rows of z, with their contexts ctx (n×C, nil when
+// C = 0), up to x = bufs[L][:n·D], leaving log|det ∂x/∂z| in logdet[:n].
+func (f *Flow) forwardPass(ws *workspace, z, ctx []float64, n int) {
 	L := len(f.layers)
 	copy(ws.bufs[0][:n*f.d], z)
+	ws.ctx = ctx
 	ld := ws.logdet[:n]
 	clear(ld)
 	for l := 0; l < L; l++ {
-		f.layers[l].Forward(ws.bufs[l+1][:n*f.d], ws.bufs[l][:n*f.d], ld, ws.work[l])
+		f.layers[l].Forward(ws.bufs[l+1][:n*f.d], ws.bufs[l][:n*f.d], ctx, ld, ws.work[l])
 	}
 }
 
 // nllBackward follows inversePass over n rows. It returns the summed
 // negative log-likelihood Σ_i −log p(x_i) and adds its gradient with respect
-// to the parameters into grad (length NumParams).
+// to the parameters into grad (length NumParams). When dc is not nil (n×C)
+// it receives the gradient with respect to the contexts. The gradient with
+// respect to x is left in ws.dx.
 //
 // With z = g(x) and log p(x) = log N(z) + Σ_l ld_l(x), the loss of a row is
 // ℓ = ½‖z‖² + (D/2)·log 2π − Σ_l ld_l, so ∂ℓ/∂z = z and ∂ℓ/∂ld_l = −1 for
 // every layer. The layers are then walked from the base side (whose output
 // is z) to the data side, each turning ∂ℓ/∂(its output) into ∂ℓ/∂(its input)
 // and adding its parameters' share.
-func (f *Flow) nllBackward(ws *workspace, n int, grad []float64) float64 {
+func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 	d := f.d
 	z := ws.bufs[0][:n*d]
 	stdNormalRows(ws.out[:n], z, ws.logdet[:n], d)
@@ -335,25 +363,28 @@ func (f *Flow) nllBackward(ws *workspace, n int, grad []float64) float64 {
 		dld[i] = -1
 	}
 	dx := ws.dB[:n*d]
+	clear(dc)
 	for l := 0; l < len(f.layers); l++ {
 		g, ok := f.layers[l].(InverseGrader)
 		if !ok {
 			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Inverse", l, f.layers[l]))
 		}
-		g.InverseBackward(dx, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.work[l], grad[f.offs[l]:f.offs[l+1]])
+		g.InverseBackward(dx, dc, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.ctx, ws.work[l], grad[f.offs[l]:f.offs[l+1]])
 		dz, dx = dx, dz
 	}
+	ws.dx = dz
 	return loss
 }
 
 // klBackward follows forwardPass over n rows, whose z came from the base.
 // target is called on each row of x. It returns Σ_i [log N(z_i) − ld(z_i) −
 // log π(x_i)], the summed reverse-KL loss (log q(x) = log N(z) − ld), and
-// adds its gradient with respect to the parameters into grad.
+// adds its gradient with respect to the parameters into grad; when dc is
+// not nil (n×C) it receives the gradient with respect to the contexts.
 //
 // z is held fixed (reparameterisation), so ∂ℓ/∂x = −∇log π(x) and
 // ∂ℓ/∂ld_l = −1; the layers are walked from the data side down.
-func (f *Flow) klBackward(ws *workspace, n int, target Target, grad []float64) float64 {
+func (f *Flow) klBackward(ws *workspace, n int, target Target, grad, dc []float64) float64 {
 	d := f.d
 	L := len(f.layers)
 	x := ws.bufs[L][:n*d]
@@ -372,12 +403,13 @@ func (f *Flow) klBackward(ws *workspace, n int, target Target, grad []float64) f
 		dld[i] = -1
 	}
 	dz := ws.dB[:n*d]
+	clear(dc)
 	for l := L - 1; l >= 0; l-- {
 		g, ok := f.layers[l].(ForwardGrader)
 		if !ok {
 			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Forward", l, f.layers[l]))
 		}
-		g.ForwardBackward(dz, dx, dld, ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.work[l], grad[f.offs[l]:f.offs[l+1]])
+		g.ForwardBackward(dz, dc, dx, dld, ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.ctx, ws.work[l], grad[f.offs[l]:f.offs[l+1]])
 		dz, dx = dx, dz
 	}
 	return loss
@@ -404,6 +436,7 @@ type evalJob struct {
 	f      *Flow
 	op     evalOp
 	src    []float64
+	ctx    []float64 // the rows' contexts, rows×C, or nil
 	dst    []float64 // rows×D (Forward, Inverse) or rows (LogProb)
 	logdet []float64 // optional, rows
 	n      int
@@ -416,18 +449,22 @@ func (j *evalJob) runShard(_, s int) {
 	m := hi - lo
 	ws := f.getWS()
 	src := j.src[lo*d : hi*d]
+	var ctx []float64
+	if j.ctx != nil {
+		ctx = j.ctx[lo*f.c : hi*f.c]
+	}
 	switch j.op {
 	case opLogProb:
-		f.inversePass(ws, src, m)
+		f.inversePass(ws, src, ctx, m)
 		stdNormalRows(j.dst[lo:hi], ws.bufs[0][:m*d], ws.logdet[:m], d)
 	case opForward:
-		f.forwardPass(ws, src, m)
+		f.forwardPass(ws, src, ctx, m)
 		copy(j.dst[lo*d:hi*d], ws.bufs[len(f.layers)][:m*d])
 	case opInverse:
-		f.inversePass(ws, src, m)
+		f.inversePass(ws, src, ctx, m)
 		copy(j.dst[lo*d:hi*d], ws.bufs[0][:m*d])
 	case opSample:
-		f.forwardPass(ws, src, m)
+		f.forwardPass(ws, src, ctx, m)
 		copy(j.dst[lo*d:hi*d], ws.bufs[len(f.layers)][:m*d])
 		if j.logdet != nil {
 			// log q(x) = log N(z) − log|det ∂x/∂z|.
@@ -445,12 +482,14 @@ func (j *evalJob) runShard(_, s int) {
 	f.putWS(ws)
 }
 
-func (f *Flow) eval(op evalOp, dst, src, logdet []float64, n int) {
+// eval runs op on the n rows of src with their contexts ctx (n×C, nil for
+// an unconditional flow) on the pool.
+func (f *Flow) eval(op evalOp, dst, src, ctx, logdet []float64, n int) {
 	j := f.getJob()
-	j.op, j.dst, j.src, j.logdet, j.n = op, dst, src, logdet, n
+	j.op, j.dst, j.src, j.ctx, j.logdet, j.n = op, dst, src, ctx, logdet, n
 	shards := (n + evalShard - 1) / evalShard
 	runShards(j, &j.runState, shards, workersFor(0, shards))
-	j.dst, j.src, j.logdet = nil, nil, nil
+	j.dst, j.src, j.ctx, j.logdet = nil, nil, nil, nil
 	f.putJob(j)
 }
 
@@ -513,7 +552,7 @@ func (f *Flow) LogProb(dst []float64, x mat.Matrix) []float64 {
 		dst = make([]float64, n)
 	}
 	checkLen("Flow.LogProb", "dst", dst, n)
-	f.eval(opLogProb, dst, data, nil, n)
+	f.eval(opLogProb, dst, data, nil, nil, n)
 	return dst
 }
 
@@ -524,7 +563,7 @@ func (f *Flow) Forward(dst *mat.Dense, z mat.Matrix, logdet []float64) {
 	data, n := f.rows("Flow.Forward", "z", z)
 	out := f.dstRows("Flow.Forward", dst, n)
 	checkLen("Flow.Forward", "logdet", logdet, n)
-	f.eval(opForward, out, data, logdet, n)
+	f.eval(opForward, out, data, nil, logdet, n)
 }
 
 // Inverse computes z = g(x) for each row of x into dst. If logdet is not
@@ -534,7 +573,7 @@ func (f *Flow) Inverse(dst *mat.Dense, x mat.Matrix, logdet []float64) {
 	data, n := f.rows("Flow.Inverse", "x", x)
 	out := f.dstRows("Flow.Inverse", dst, n)
 	checkLen("Flow.Inverse", "logdet", logdet, n)
-	f.eval(opInverse, out, data, logdet, n)
+	f.eval(opInverse, out, data, nil, logdet, n)
 }
 
 // Sample fills each row of dst, a non-empty contiguous n×D matrix, with a
@@ -552,5 +591,5 @@ func (f *Flow) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
 	checkLen("Flow.Sample", "logq", logq, r)
 	checkArg("Flow.Sample", "rnd", rnd)
 	stdNormalFill(out, rnd)
-	f.eval(opSample, out, out, logq, r)
+	f.eval(opSample, out, out, nil, logq, r)
 }

@@ -115,6 +115,9 @@ func MarshalFlow(f *Flow) ([]byte, error) {
 	if f == nil {
 		return nil, errors.New("flow: MarshalFlow: nil *Flow")
 	}
+	if f.c > 0 {
+		return nil, fmt.Errorf("flow: MarshalFlow: the flow is conditional (context dimension %d), which the model format does not hold yet", f.c)
+	}
 	doc := modelDoc{
 		Format:  FormatName,
 		Version: FormatVersion,

@@ -82,13 +82,13 @@ func checkGrad(t *testing.T, name string, f *Flow, loss func() float64, grad []f
 func nllAndGrad(f *Flow, x []float64, n int) (float64, []float64) {
 	ws := f.newWorkspace(n)
 	grad := make([]float64, f.NumParams())
-	f.inversePass(ws, x, n)
-	return f.nllBackward(ws, n, grad), grad
+	f.inversePass(ws, x, nil, n)
+	return f.nllBackward(ws, n, grad, nil), grad
 }
 
 func nllOnly(f *Flow, x []float64, n int) float64 {
 	ws := f.newWorkspace(n)
-	f.inversePass(ws, x, n)
+	f.inversePass(ws, x, nil, n)
 	out := make([]float64, n)
 	stdNormalRows(out, ws.bufs[0][:n*f.d], ws.logdet[:n], f.d)
 	s := 0.0
@@ -103,13 +103,13 @@ func nllOnly(f *Flow, x []float64, n int) float64 {
 func klAndGrad(f *Flow, z []float64, n int, target Target) (float64, []float64) {
 	ws := f.newWorkspace(n)
 	grad := make([]float64, f.NumParams())
-	f.forwardPass(ws, z, n)
-	return f.klBackward(ws, n, target, grad), grad
+	f.forwardPass(ws, z, nil, n)
+	return f.klBackward(ws, n, target, grad, nil), grad
 }
 
 func klOnly(f *Flow, z []float64, n int, target Target) float64 {
 	ws := f.newWorkspace(n)
-	f.forwardPass(ws, z, n)
+	f.forwardPass(ws, z, nil, n)
 	d := f.d
 	g := make([]float64, d)
 	s := 0.0
@@ -157,9 +157,9 @@ func checkLayerLogDets(t *testing.T, name string, l Layer, rows []float64, tol f
 		apply := func(dst, src []float64) {
 			ld := []float64{0}
 			if dir == 0 {
-				l.Forward(dst, src, ld, work)
+				l.Forward(dst, src, nil, ld, work)
 			} else {
-				l.Inverse(dst, src, ld, work)
+				l.Inverse(dst, src, nil, ld, work)
 			}
 		}
 		for r := 0; r < n; r++ {
@@ -167,9 +167,9 @@ func checkLayerLogDets(t *testing.T, name string, l Layer, rows []float64, tol f
 			ld := []float64{0}
 			out := make([]float64, d)
 			if dir == 0 {
-				l.Forward(out, at, ld, work)
+				l.Forward(out, at, nil, ld, work)
 			} else {
-				l.Inverse(out, at, ld, work)
+				l.Inverse(out, at, nil, ld, work)
 			}
 			want := numLogDet(d, apply, at)
 			if math.Abs(ld[0]-want) > tol*math.Max(1, math.Abs(want)) {

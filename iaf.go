@@ -37,20 +37,20 @@ func NewIAF(cfg AutoregressiveConfig) (*IAF, error) {
 
 // Forward computes x = z ⊙ exp(α(z)) + μ(z) in one MADE pass and adds Σ α
 // to logdet.
-func (l *IAF) Forward(x, z, logdet, work []float64) {
+func (l *IAF) Forward(x, z, c, logdet, work []float64) {
 	checkRows("IAF.Forward", l.made.d, logdet, x, z)
 	l.onePass(x, z, logdet, work, true)
 }
 
 // Inverse computes z = g(x) in D sequential MADE evaluations and adds −Σ α
 // to logdet.
-func (l *IAF) Inverse(z, x, logdet, work []float64) {
+func (l *IAF) Inverse(z, x, c, logdet, work []float64) {
 	checkRows("IAF.Inverse", l.made.d, logdet, x, z)
 	l.sequential(z, x, logdet, work, false)
 }
 
 // ForwardBackward backpropagates through Forward (see onePassBackward).
-func (l *IAF) ForwardBackward(dz, dx, dld, z, x, work, grad []float64) {
+func (l *IAF) ForwardBackward(dz, dc, dx, dld, z, x, c, work, grad []float64) {
 	l.onePassBackward(dz, dx, dld, z, x, work, grad, true)
 }
 

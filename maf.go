@@ -71,6 +71,7 @@ func (a *arLayer) Dim() int               { return a.made.d }
 func (a *arLayer) NumParams() int         { return len(a.made.params) }
 func (a *arLayer) Params() []float64      { return a.made.params }
 func (a *arLayer) BindParams(p []float64) { a.made.BindParams(p) }
+func (a *arLayer) ContextDim() int        { return 0 }
 
 // denseCost is the MADE's (see MADE.denseCost): the cost of the one-pass
 // direction, and about that of the sequential one (see sequential).
@@ -317,20 +318,20 @@ func NewMAF(cfg AutoregressiveConfig) (*MAF, error) {
 
 // Forward computes x = f(z) in D sequential MADE evaluations (see
 // sequential) and adds Σ α to logdet.
-func (l *MAF) Forward(x, z, logdet, work []float64) {
+func (l *MAF) Forward(x, z, c, logdet, work []float64) {
 	checkRows("MAF.Forward", l.made.d, logdet, x, z)
 	l.sequential(x, z, logdet, work, true)
 }
 
 // Inverse computes z = (x − μ(x)) ⊙ exp(−α(x)) in one MADE pass and adds
 // −Σ α to logdet.
-func (l *MAF) Inverse(z, x, logdet, work []float64) {
+func (l *MAF) Inverse(z, x, c, logdet, work []float64) {
 	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
 	l.onePass(z, x, logdet, work, false)
 }
 
 // InverseBackward backpropagates through Inverse (see onePassBackward).
-func (l *MAF) InverseBackward(dx, dz, dld, x, z, work, grad []float64) {
+func (l *MAF) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64) {
 	l.onePassBackward(dx, dz, dld, x, z, work, grad, false)
 }
 

@@ -202,7 +202,7 @@ func TestMAFBadConfig(t *testing.T) {
 	}
 	m, _ := NewMAF(AutoregressiveConfig{Dim: 3, Hidden: []int{4}})
 	msg := catchPanic(func() {
-		m.Inverse(make([]float64, 4), make([]float64, 4), make([]float64, 2), make([]float64, m.WorkLen(2)))
+		m.Inverse(make([]float64, 4), make([]float64, 4), nil, make([]float64, 2), make([]float64, m.WorkLen(2)))
 	})
 	if !strings.Contains(msg, "MAF.Inverse") {
 		t.Errorf("MAF.Inverse on rows of width 2: panic %q", msg)

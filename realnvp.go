@@ -261,6 +261,7 @@ func (c *Coupling) denseCost() int { return c.cond.denseCost() }
 func (c *Coupling) Dim() int          { return c.d }
 func (c *Coupling) NumParams() int    { return len(c.params) }
 func (c *Coupling) Params() []float64 { return c.params }
+func (c *Coupling) ContextDim() int   { return 0 }
 
 func (c *Coupling) BindParams(p []float64) {
 	copy(p, c.params)
@@ -323,13 +324,13 @@ func (c *Coupling) pass(out, in, logdet, work []float64, forward bool) {
 }
 
 // Forward: x_A = z_A, x_B = h(z_B, g(z_A)).
-func (c *Coupling) Forward(x, z, logdet, work []float64) {
+func (c *Coupling) Forward(x, z, ctx, logdet, work []float64) {
 	checkRows("Coupling.Forward", c.d, logdet, x, z)
 	c.pass(x, z, logdet, work, true)
 }
 
 // Inverse: z_A = x_A, z_B = h⁻¹(x_B, g(x_A)).
-func (c *Coupling) Inverse(z, x, logdet, work []float64) {
+func (c *Coupling) Inverse(z, x, ctx, logdet, work []float64) {
 	checkRows("Coupling.Inverse", c.d, logdet, x, z)
 	c.pass(z, x, logdet, work, false)
 }
@@ -379,12 +380,12 @@ func (c *Coupling) backward(din, dout, dld, in, out, work, grad []float64, forwa
 }
 
 // ForwardBackward backpropagates through Forward (see backward).
-func (c *Coupling) ForwardBackward(dz, dx, dld, z, x, work, grad []float64) {
+func (c *Coupling) ForwardBackward(dz, dctx, dx, dld, z, x, ctx, work, grad []float64) {
 	c.backward(dz, dx, dld, z, x, work, grad, true)
 }
 
 // InverseBackward backpropagates through Inverse (see backward).
-func (c *Coupling) InverseBackward(dx, dz, dld, x, z, work, grad []float64) {
+func (c *Coupling) InverseBackward(dx, dctx, dz, dld, x, z, ctx, work, grad []float64) {
 	c.backward(dx, dz, dld, x, z, work, grad, false)
 }
 

@@ -139,7 +139,7 @@ func TestPermutationRoundTrip(t *testing.T) {
 	}
 	p, _ := NewPermutation([]int{2, 0, 1})
 	x := make([]float64, 3)
-	p.Forward(x, []float64{10, 20, 30}, []float64{0}, nil)
+	p.Forward(x, []float64{10, 20, 30}, nil, []float64{0}, nil)
 	if x[0] != 30 || x[1] != 10 || x[2] != 20 {
 		t.Errorf("x_i = z_perm[i]: got %v, want [30 10 20]", x)
 	}
@@ -217,7 +217,7 @@ func TestWrongWidthPanics(t *testing.T) {
 	}
 	l := f.Layers()[0]
 	msg = catchPanic(func() {
-		l.Forward(make([]float64, 6), make([]float64, 6), make([]float64, 3), make([]float64, l.WorkLen(3)))
+		l.Forward(make([]float64, 6), make([]float64, 6), nil, make([]float64, 3), make([]float64, l.WorkLen(3)))
 	})
 	if !strings.Contains(msg, "Coupling.Forward") {
 		t.Errorf("Coupling.Forward on rows of width 2: panic %q", msg)

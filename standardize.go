@@ -90,9 +90,10 @@ func (s *Standardize) NumParams() int       { return 0 }
 func (s *Standardize) Params() []float64    { return nil }
 func (s *Standardize) BindParams([]float64) {}
 func (s *Standardize) WorkLen(int) int      { return 0 }
+func (s *Standardize) ContextDim() int      { return 0 }
 
 // Forward sets x = shift + scale ⊙ z and adds Σ log scale_i to logdet.
-func (s *Standardize) Forward(x, z, logdet, _ []float64) {
+func (s *Standardize) Forward(x, z, _, logdet, _ []float64) {
 	d := len(s.shift)
 	checkRows("Standardize.Forward", d, logdet, x, z)
 	for r := range logdet {
@@ -105,7 +106,7 @@ func (s *Standardize) Forward(x, z, logdet, _ []float64) {
 }
 
 // Inverse sets z = (x − shift) / scale and adds −Σ log scale_i to logdet.
-func (s *Standardize) Inverse(z, x, logdet, _ []float64) {
+func (s *Standardize) Inverse(z, x, _, logdet, _ []float64) {
 	d := len(s.shift)
 	checkRows("Standardize.Inverse", d, logdet, x, z)
 	for r := range logdet {
@@ -118,7 +119,7 @@ func (s *Standardize) Inverse(z, x, logdet, _ []float64) {
 }
 
 // ForwardBackward of x = shift + scale ⊙ z: ∂L/∂z = scale ⊙ ∂L/∂x.
-func (s *Standardize) ForwardBackward(dz, dx, _, _, _, _, _ []float64) {
+func (s *Standardize) ForwardBackward(dz, _, dx, _, _, _, _, _, _ []float64) {
 	d := len(s.scale)
 	for r := 0; r*d < len(dx); r++ {
 		for i := 0; i < d; i++ {
@@ -128,7 +129,7 @@ func (s *Standardize) ForwardBackward(dz, dx, _, _, _, _, _ []float64) {
 }
 
 // InverseBackward of z = (x − shift) / scale: ∂L/∂x = ∂L/∂z / scale.
-func (s *Standardize) InverseBackward(dx, dz, _, _, _, _, _ []float64) {
+func (s *Standardize) InverseBackward(dx, _, dz, _, _, _, _, _, _ []float64) {
 	d := len(s.scale)
 	for r := 0; r*d < len(dz); r++ {
 		for i := 0; i < d; i++ {

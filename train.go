@@ -32,6 +32,7 @@ type gradEval struct {
 	losses  []float64    // per shard
 	n       int
 	src     []float64
+	ctx     []float64 // the rows' contexts, n×C, or nil
 	target  Target // reverse KL only
 	sum     sumJob
 }
@@ -68,13 +69,17 @@ func (g *gradEval) runShard(r, s int) {
 	ws := g.ws[r]
 	grad := g.grads[s]
 	clear(grad)
+	var ctx []float64
+	if g.ctx != nil {
+		ctx = g.ctx[lo*g.f.c : hi*g.f.c]
+	}
 	if g.target == nil {
-		g.f.inversePass(ws, g.src[lo*d:hi*d], hi-lo)
-		g.losses[s] = g.f.nllBackward(ws, hi-lo, grad)
+		g.f.inversePass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
+		g.losses[s] = g.f.nllBackward(ws, hi-lo, grad, nil)
 		return
 	}
-	g.f.forwardPass(ws, g.src[lo*d:hi*d], hi-lo)
-	g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad)
+	g.f.forwardPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
+	g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad, nil)
 }
 
 // lossGrad runs the shards of the rows of x on the pool and reduces them.

@@ -383,7 +383,9 @@ func (t *trapScale) scale() float64 {
 	return math.Exp(t.p[0])
 }
 
-func (t *trapScale) Forward(x, z, logdet, _ []float64) {
+func (t *trapScale) ContextDim() int { return 0 }
+
+func (t *trapScale) Forward(x, z, _, logdet, _ []float64) {
 	s := t.scale()
 	for i := range z {
 		x[i] = s * z[i]
@@ -393,7 +395,7 @@ func (t *trapScale) Forward(x, z, logdet, _ []float64) {
 	}
 }
 
-func (t *trapScale) Inverse(z, x, logdet, _ []float64) {
+func (t *trapScale) Inverse(z, x, _, logdet, _ []float64) {
 	s := t.scale()
 	for i := range x {
 		z[i] = x[i] / s
@@ -403,7 +405,7 @@ func (t *trapScale) Inverse(z, x, logdet, _ []float64) {
 	}
 }
 
-func (t *trapScale) InverseBackward(dx, dz, dld, x, z, _, grad []float64) {
+func (t *trapScale) InverseBackward(dx, _, dz, dld, x, z, _, _, grad []float64) {
 	s := t.scale()
 	for i := range dz {
 		dx[i] = dz[i] / s
@@ -414,7 +416,7 @@ func (t *trapScale) InverseBackward(dx, dz, dld, x, z, _, grad []float64) {
 	}
 }
 
-func (t *trapScale) ForwardBackward(dz, dx, dld, z, x, _, grad []float64) {
+func (t *trapScale) ForwardBackward(dz, _, dx, dld, z, x, _, _, grad []float64) {
 	s := t.scale()
 	for i := range dx {
 		dz[i] = s * dx[i]
