@@ -12,10 +12,11 @@ import (
 )
 
 // CouplingFunc is the coupling function h of a coupling flow
-// x_B = h(z_B, θ), θ = g(z_A): a map of z_B that is invertible for every θ.
-// It works on one row at a time. For |B| transformed dimensions θ holds
-// ParamsPerDim()·|B| values laid out in blocks of |B|: θ[k·|B| + i] is the
-// k-th parameter of dimension i. tmp is scratch of 2·|B| values.
+// x_B = h(z_B, θ), θ = g(z_A) (θ = g(z_A, c) in a conditional layer): a map
+// of z_B that is invertible for every θ. It works on one row at a time. For
+// |B| transformed dimensions θ holds ParamsPerDim()·|B| values laid out in
+// blocks of |B|: θ[k·|B| + i] is the k-th parameter of dimension i. tmp is
+// scratch of 2·|B| values.
 type CouplingFunc interface {
 	// ParamsPerDim returns the number of conditioner outputs per
 	// transformed dimension.
@@ -174,14 +175,26 @@ type CouplingConfig struct {
 	Func CouplingFunc
 	// Seed seeds the conditioner's initial weights.
 	Seed uint64
+	// ContextDim is the width C ≥ 0 of the context c the layer conditions
+	// on: the conditioner's input is [z_A ; c], |A| + C values, as in the
+	// conditional coupling layers of Winkler et al. (2019), "Learning
+	// Likelihoods with Conditional Normalizing Flows". 0, the default, makes
+	// the unconditional layer.
+	ContextDim int
 }
 
-// Coupling is the coupling layer x_A = z_A, x_B = h(z_B, g(z_A)), with g a
-// multilayer perceptron from |A| inputs to ParamsPerDim·|B| outputs. Its
-// parameters are the conditioner's, layer by layer, W (out×in, row-major) then
-// b. It starts as the identity: the conditioner's last layer is zero.
+// Coupling is the coupling layer x_A = z_A, x_B = h(z_B, g(z_A, c)), with g a
+// multilayer perceptron from |A| + C inputs to ParamsPerDim·|B| outputs; C,
+// the context dimension, is 0 for an unconditional layer, whose conditioner
+// sees z_A alone. The conditioner's input row is [z_A ; c]: the pass-through
+// dimensions in increasing order, then the C context columns. Its parameters
+// are the conditioner's, layer by layer, W (out×in, row-major) then b, so the
+// first layer's W is out×(|A|+C) with the context's weights in its last C
+// columns. It starts as the identity whatever the context: the conditioner's
+// last layer is zero.
 type Coupling struct {
 	d      int
+	nc     int // C, the context dimension
 	mask   []bool
 	ia, ib []int
 	h      CouplingFunc
@@ -231,15 +244,33 @@ func NewCoupling(cfg CouplingConfig) (*Coupling, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("flow: NewCoupling: coupling function %T has %d parameters per dimension", c.h, k)
 	}
-	if err := checkSize("the layer", couplingSize(len(c.ia), len(c.ib), k, cfg.Hidden)); err != nil {
+	if err := checkCouplingContextDim(cfg.ContextDim); err != nil {
 		return nil, fmt.Errorf("flow: NewCoupling: %w", err)
 	}
-	sizes := append([]int{len(c.ia)}, cfg.Hidden...)
+	c.nc = cfg.ContextDim
+	// The context widens the conditioner's input, and so its first layer,
+	// the gathered input and its gradient: the footprint of a layer with
+	// |A| + C pass-through dimensions.
+	if err := checkSize("the layer", couplingSize(len(c.ia)+c.nc, len(c.ib), k, cfg.Hidden)); err != nil {
+		return nil, fmt.Errorf("flow: NewCoupling: %w", err)
+	}
+	sizes := append([]int{len(c.ia) + c.nc}, cfg.Hidden...)
 	sizes = append(sizes, k*len(c.ib))
 	c.cond = newMLP(sizes, cfg.Activation)
 	c.params = make([]float64, c.cond.numParams())
 	c.cond.init(c.params, rand.New(rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d)))
 	return c, nil
+}
+
+// checkCouplingContextDim returns an error unless 0 ≤ c ≤ maxDim.
+func checkCouplingContextDim(c int) error {
+	if c < 0 {
+		return fmt.Errorf("context dimension %d < 0", c)
+	}
+	if c > maxDim {
+		return fmt.Errorf("context dimension %d is more than the limit of %d", c, maxDim)
+	}
+	return nil
 }
 
 // Mask returns a copy of the layer's mask.
@@ -261,20 +292,23 @@ func (c *Coupling) denseCost() int { return c.cond.denseCost() }
 func (c *Coupling) Dim() int          { return c.d }
 func (c *Coupling) NumParams() int    { return len(c.params) }
 func (c *Coupling) Params() []float64 { return c.params }
-func (c *Coupling) ContextDim() int   { return 0 }
+func (c *Coupling) ContextDim() int   { return c.nc }
 
 func (c *Coupling) BindParams(p []float64) {
 	copy(p, c.params)
 	c.params = p
 }
 
-// couplingWork is the layout of a coupling layer's workspace for n rows.
+// couplingWork is the layout of a coupling layer's workspace for n rows: the
+// conditioner's input [in_A ; c] (n×(|A|+C)), its workspace, ∂L/∂θ, the
+// gradient with respect to the conditioner's input (n×(|A|+C)) and scratch
+// for one row.
 type couplingWork struct {
 	xa, cw, dtheta, dxa, row []float64
 }
 
 func (c *Coupling) split(work []float64, n int) couplingWork {
-	na, nt := len(c.ia), c.cond.out()
+	na, nt := len(c.ia)+c.nc, c.cond.out()
 	var w couplingWork
 	take := func(m int) []float64 {
 		s := work[:m:m]
@@ -290,16 +324,42 @@ func (c *Coupling) split(work []float64, n int) couplingWork {
 }
 
 func (c *Coupling) WorkLen(n int) int {
-	na, nt := len(c.ia), c.cond.out()
+	na, nt := len(c.ia)+c.nc, c.cond.out()
 	return 2*n*na + c.cond.workLen(n) + n*nt + 6*len(c.ib)
 }
 
-// pass runs the conditioner on the pass-through half of in and applies h (or
-// h⁻¹) to the other half, row by row.
-func (c *Coupling) pass(out, in, logdet, work []float64, forward bool) {
+// checkContext panics unless ctx holds the n rows of C context columns a
+// conditional layer needs; a layer without context ignores ctx.
+func (c *Coupling) checkContext(method, name string, ctx []float64, n int) {
+	if c.nc > 0 && len(ctx) != n*c.nc {
+		panic(fmt.Sprintf("flow: %s: %s of length %d, want %d rows × %d context columns = %d", method, name, len(ctx), n, c.nc, n*c.nc))
+	}
+}
+
+// gatherInput writes the conditioner's input rows [in_A ; c] into xa
+// (n×(|A|+C)).
+func (c *Coupling) gatherInput(xa, in, ctx []float64, n int) {
+	if c.nc == 0 {
+		gatherCols(xa, in, c.ia, c.d)
+		return
+	}
+	d, na, nc := c.d, len(c.ia), c.nc
+	m := na + nc
+	for r := 0; r < n; r++ {
+		ir, xr := in[r*d:r*d+d], xa[r*m:r*m+m]
+		for k, i := range c.ia {
+			xr[k] = ir[i]
+		}
+		copy(xr[na:], ctx[r*nc:r*nc+nc])
+	}
+}
+
+// pass runs the conditioner on the pass-through half of in and the context
+// and applies h (or h⁻¹) to the other half, row by row.
+func (c *Coupling) pass(out, in, ctx, logdet, work []float64, forward bool) {
 	n, d, nb := len(logdet), c.d, len(c.ib)
 	w := c.split(work, n)
-	gatherCols(w.xa, in, c.ia, d)
+	c.gatherInput(w.xa, in, ctx, n)
 	theta := c.cond.forward(c.params, w.xa, n, w.cw)
 	nt := c.cond.out()
 	ub, vb, tmp := w.row[:nb], w.row[nb:2*nb], w.row[2*nb:4*nb]
@@ -323,28 +383,41 @@ func (c *Coupling) pass(out, in, logdet, work []float64, forward bool) {
 	}
 }
 
-// Forward: x_A = z_A, x_B = h(z_B, g(z_A)).
+// Forward: x_A = z_A, x_B = h(z_B, g(z_A, c)). ctx holds the rows'
+// contexts, n×C (ignored when C = 0).
 func (c *Coupling) Forward(x, z, ctx, logdet, work []float64) {
 	checkRows("Coupling.Forward", c.d, logdet, x, z)
-	c.pass(x, z, logdet, work, true)
+	c.checkContext("Coupling.Forward", "context", ctx, len(logdet))
+	c.pass(x, z, ctx, logdet, work, true)
 }
 
-// Inverse: z_A = x_A, z_B = h⁻¹(x_B, g(x_A)).
+// Inverse: z_A = x_A, z_B = h⁻¹(x_B, g(x_A, c)). ctx holds the rows'
+// contexts, n×C (ignored when C = 0).
 func (c *Coupling) Inverse(z, x, ctx, logdet, work []float64) {
 	checkRows("Coupling.Inverse", c.d, logdet, x, z)
-	c.pass(z, x, logdet, work, false)
+	c.checkContext("Coupling.Inverse", "context", ctx, len(logdet))
+	c.pass(z, x, ctx, logdet, work, false)
 }
 
-// backward is shared by both directions. For the map out = T(in) with
-// out_A = in_A and out_B = h^{±1}(in_B, θ), θ = g(in_A):
+// backward is shared by both directions. For the map out = T(in | c) with
+// out_A = in_A and out_B = h^{±1}(in_B, θ), θ = g(u), u = [in_A ; c], and
+// the log-det ld = ld_h(in_B, θ):
 //
 //	∂L/∂in_B = (∂L/∂out_B)·∂out_B/∂in_B           (from h's backward)
-//	∂L/∂θ    = from h's backward, row by row
-//	∂L/∂in_A = ∂L/∂out_A + (∂L/∂θ)·∂θ/∂in_A        (through the conditioner)
+//	∂L/∂θ    = from h's backward, row by row (through out_B and ld)
+//	∂L/∂u    = (∂L/∂θ)·∂θ/∂u                      (through the conditioner)
+//	∂L/∂in_A = ∂L/∂out_A + ∂L/∂u[:|A|]
+//	∂L/∂c   += ∂L/∂u[|A|:]
 //
-// and the conditioner's parameters get ∂L/∂θ backpropagated through g.
-func (c *Coupling) backward(din, dout, dld, in, out, work, grad []float64, forward bool) {
+// The context reaches out and ld only through θ (out_A = in_A does not
+// involve it), so its gradient is the context part of the conditioner's
+// input gradient; it is added into dc, which other layers share. The
+// conditioner's parameters get ∂L/∂θ backpropagated through g.
+func (c *Coupling) backward(method string, din, dc, dout, dld, in, out, work, grad []float64, forward bool) {
 	n, d, nb := len(dld), c.d, len(c.ib)
+	if dc != nil {
+		c.checkContext(method, "context gradient", dc, n)
+	}
 	w := c.split(work, n)
 	nt := c.cond.out()
 	theta := c.cond.output(w.cw, n) // left by the pass
@@ -370,23 +443,35 @@ func (c *Coupling) backward(din, dout, dld, in, out, work, grad []float64, forwa
 		}
 	}
 	c.cond.backward(c.params, w.xa, n, w.cw, w.dtheta, grad, w.dxa)
-	na := len(c.ia)
+	na, nc := len(c.ia), c.nc
+	m := na + nc
 	for r := 0; r < n; r++ {
 		dir, dor := din[r*d:r*d+d], dout[r*d:r*d+d]
+		du := w.dxa[r*m : r*m+m]
 		for k, i := range c.ia {
-			dir[i] = dor[i] + w.dxa[r*na+k]
+			dir[i] = dor[i] + du[k]
+		}
+		if nc > 0 && dc != nil {
+			dcr := dc[r*nc : r*nc+nc]
+			for j, v := range du[na:] {
+				dcr[j] += v
+			}
 		}
 	}
 }
 
-// ForwardBackward backpropagates through Forward (see backward).
-func (c *Coupling) ForwardBackward(dz, dctx, dx, dld, z, x, ctx, work, grad []float64) {
-	c.backward(dz, dx, dld, z, x, work, grad, true)
+// ForwardBackward backpropagates through Forward (see backward); when dc
+// is not nil it adds ∂L/∂c into it. The context the pass read is kept in
+// work, so ctx is not read again.
+func (c *Coupling) ForwardBackward(dz, dc, dx, dld, z, x, ctx, work, grad []float64) {
+	c.backward("Coupling.ForwardBackward", dz, dc, dx, dld, z, x, work, grad, true)
 }
 
-// InverseBackward backpropagates through Inverse (see backward).
-func (c *Coupling) InverseBackward(dx, dctx, dz, dld, x, z, ctx, work, grad []float64) {
-	c.backward(dx, dz, dld, x, z, work, grad, false)
+// InverseBackward backpropagates through Inverse (see backward); when dc
+// is not nil it adds ∂L/∂c into it. The context the pass read is kept in
+// work, so ctx is not read again.
+func (c *Coupling) InverseBackward(dx, dc, dz, dld, x, z, ctx, work, grad []float64) {
+	c.backward("Coupling.InverseBackward", dx, dc, dz, dld, x, z, work, grad, false)
 }
 
 // gatherCols copies the columns idx of the rows of src (width d) into dst,
@@ -448,11 +533,16 @@ type RealNVPConfig struct {
 	Additive bool
 	// Seed seeds every conditioner (each layer gets its own stream).
 	Seed uint64
+	// ContextDim is the width C ≥ 0 of the context every coupling layer
+	// conditions on (see CouplingConfig.ContextDim); 0, the default, makes
+	// an unconditional flow.
+	ContextDim int
 }
 
 // NewRealNVP returns a flow of Layers coupling layers whose masks alternate,
 // as in Real NVP's double layer: the dimensions that pass through one layer
-// are transformed by the next.
+// are transformed by the next. With ContextDim = C > 0 every layer conditions
+// on the same C context columns and the flow's ContextDim is C.
 func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 	if cfg.Layers < 1 {
 		return nil, fmt.Errorf("flow: NewRealNVP: %d layers", cfg.Layers)
@@ -468,15 +558,19 @@ func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 			return nil, fmt.Errorf("flow: NewRealNVP: hidden layer %d has width %d", i, h)
 		}
 	}
+	if err := checkCouplingContextDim(cfg.ContextDim); err != nil {
+		return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
+	}
 	var h CouplingFunc = Affine{Clamp: cfg.Clamp}
 	if cfg.Additive {
 		h = Additive{}
 	}
 	// The sizes of the whole flow, before anything is allocated: the
-	// layers alternate ⌈D/2⌉ and ⌊D/2⌋ pass-through dimensions.
-	hi, lo := (cfg.Dim+1)/2, cfg.Dim/2
-	s0 := couplingSize(hi, lo, h.ParamsPerDim(), cfg.Hidden)
-	s1 := couplingSize(lo, hi, h.ParamsPerDim(), cfg.Hidden)
+	// layers alternate ⌈D/2⌉ and ⌊D/2⌋ pass-through dimensions, and every
+	// conditioner also reads the C context columns.
+	hi, lo, nc := (cfg.Dim+1)/2, cfg.Dim/2, cfg.ContextDim
+	s0 := couplingSize(hi+nc, lo, h.ParamsPerDim(), cfg.Hidden)
+	s1 := couplingSize(lo+nc, hi, h.ParamsPerDim(), cfg.Hidden)
 	for _, s := range []footprint{s0, s1} {
 		if err := checkSize("a layer", s); err != nil {
 			return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
@@ -501,6 +595,7 @@ func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 			Activation: cfg.Activation,
 			Func:       h,
 			Seed:       cfg.Seed + uint64(l)*0x9e3779b97f4a7c15,
+			ContextDim: cfg.ContextDim,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("flow: NewRealNVP: layer %d: %w", l, err)
