@@ -49,21 +49,29 @@ func OldFaithful() *mat.Dense {
 }
 
 // Dataset is a built-in data set: Generate returns n points of it (the
-// fixed ones ignore n and rnd and return all their rows).
+// fixed ones ignore n and rnd and return all their rows). The last Context
+// columns of a conditional data set's rows are the context c of the point
+// before them, for a conditional flow of p(x | c); Context is 0 for the
+// others.
 type Dataset struct {
 	Name, Description string
 	Generate          func(n int, rnd *rand.Rand) *mat.Dense
+	Context           int
 }
 
 var datasets = map[string]Dataset{
-	"moons": {"moons", "two interleaving half circles, noise 0.1 (scikit-learn's make_moons)",
-		func(n int, rnd *rand.Rand) *mat.Dense { return TwoMoons(n, 0.1, rnd) }},
-	"8gaussians":   {"8gaussians", "eight Gaussians on a circle", EightGaussians},
-	"checkerboard": {"checkerboard", "uniform on the black squares of a 4×4 checkerboard", Checkerboard},
-	"pinwheel":     {"pinwheel", "five curved arms", Pinwheel},
-	"spirals":      {"spirals", "two interleaved spirals", TwoSpirals},
-	"faithful": {"faithful", "Old Faithful geyser: eruption and waiting times in minutes, 272 rows (R datasets, Härdle 1991; public domain)",
-		func(int, *rand.Rand) *mat.Dense { return OldFaithful() }},
+	"moons": {Name: "moons", Description: "two interleaving half circles, noise 0.1 (scikit-learn's make_moons)",
+		Generate: func(n int, rnd *rand.Rand) *mat.Dense { return TwoMoons(n, 0.1, rnd) }},
+	"8gaussians":   {Name: "8gaussians", Description: "eight Gaussians on a circle", Generate: EightGaussians},
+	"checkerboard": {Name: "checkerboard", Description: "uniform on the black squares of a 4×4 checkerboard", Generate: Checkerboard},
+	"pinwheel":     {Name: "pinwheel", Description: "five curved arms", Generate: Pinwheel},
+	"spirals":      {Name: "spirals", Description: "two interleaved spirals", Generate: TwoSpirals},
+	"moons-given": {Name: "moons-given", Description: "two moons, each point given its moon (0 upper, 1 lower) as the context",
+		Generate: func(n int, rnd *rand.Rand) *mat.Dense { return TwoMoonsGiven(n, 0.1, rnd) }, Context: 1},
+	"ring-given": {Name: "ring-given", Description: "a noisy ring given its radius, uniform on [0.5, 2], as the context",
+		Generate: RingGiven, Context: 1},
+	"faithful": {Name: "faithful", Description: "Old Faithful geyser: eruption and waiting times in minutes, 272 rows (R datasets, Härdle 1991; public domain)",
+		Generate: func(int, *rand.Rand) *mat.Dense { return OldFaithful() }},
 }
 
 // Datasets returns the built-in data sets sorted by name.

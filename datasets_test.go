@@ -16,13 +16,13 @@ func TestDatasets(t *testing.T) {
 	for _, d := range Datasets() {
 		x := d.Generate(500, rand.New(rand.NewPCG(1, 2)))
 		n, c := x.Dims()
-		if c != 2 || (d.Name != "faithful" && n != 500) {
+		if c != 2+d.Context || (d.Name != "faithful" && n != 500) {
 			t.Errorf("%s: %d×%d", d.Name, n, c)
 		}
 		if err := CheckFinite(x); err != nil {
 			t.Errorf("%s: %v", d.Name, err)
 		}
-		for j := 0; j < 2; j++ {
+		for j := 0; j < c; j++ {
 			col := make([]float64, n)
 			for i := range col {
 				col[i] = x.At(i, j)
@@ -34,6 +34,50 @@ func TestDatasets(t *testing.T) {
 	}
 	if _, ok := LookupDataset("nope"); ok {
 		t.Error("found a data set that does not exist")
+	}
+}
+
+// TestConditionalDatasets checks what the context of the conditional data
+// sets says about their points: the moon of TwoMoonsGiven, the radius of
+// RingGiven.
+func TestConditionalDatasets(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	m := TwoMoonsGiven(4000, 0, rnd)
+	moons := [2]int{}
+	for i := 0; i < 4000; i++ {
+		a, b, c := m.At(i, 0), m.At(i, 1), m.At(i, 2)
+		switch c {
+		case 0: // the upper half circle about the origin
+			if math.Abs(math.Hypot(a, b)-1) > 1e-12 || b < 0 {
+				t.Fatalf("row %d: (%v, %v) with moon 0 is not on the upper moon", i, a, b)
+			}
+		case 1: // the lower one about (1, ½)
+			if math.Abs(math.Hypot(1-a, 0.5-b)-1) > 1e-12 || b > 0.5 {
+				t.Fatalf("row %d: (%v, %v) with moon 1 is not on the lower moon", i, a, b)
+			}
+		default:
+			t.Fatalf("row %d: moon %v", i, c)
+		}
+		moons[int(c)]++
+	}
+	if moons[0] < 1800 || moons[1] < 1800 {
+		t.Errorf("moons drawn %v times, want about 2000 each", moons)
+	}
+	r := RingGiven(4000, rnd)
+	for i := 0; i < 4000; i++ {
+		rad := r.At(i, 2)
+		if rad < 0.5 || rad > 2 {
+			t.Fatalf("row %d: radius %v outside [0.5, 2]", i, rad)
+		}
+		// The noise is 0.05·r per coordinate: 6 deviations of the radius.
+		if d := math.Abs(math.Hypot(r.At(i, 0), r.At(i, 1)) - rad); d > 6*0.05*rad*math.Sqrt2 {
+			t.Fatalf("row %d: point at distance %v from the ring of radius %v", i, d, rad)
+		}
+	}
+	for _, name := range []string{"moons-given", "ring-given"} {
+		if d, ok := LookupDataset(name); !ok || d.Context != 1 {
+			t.Errorf("%s: found %v, context %d", name, ok, d.Context)
+		}
 	}
 }
 
