@@ -21,7 +21,8 @@ import (
 // context dimension C > 0 (a conditional layer) conditions on it, one of
 // context dimension 0 ignores it, and c is nil when the flow has none. The
 // map of each row is a map of x alone: its Jacobian, and so logdet, is taken
-// with respect to x with the context held fixed.
+// with respect to x with the context held fixed. A layer never writes c;
+// the flow passes the same c to every layer and to the backward passes.
 //
 // work is scratch of at least WorkLen(n) elements owned by the caller. After
 // Forward or Inverse it holds what the matching backward pass (ForwardGrader,

@@ -7,6 +7,7 @@ package flow
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"sync"
@@ -127,6 +128,12 @@ func New(layers ...Layer) (*Flow, error) {
 		}
 		offs[i+1] = offs[i] + np
 	}
+	// The contexts' share of the workspace: ∂L/∂c and the repeated
+	// contexts of SampleEach, C values a row each.
+	total = total.add(footprint{work: 2 * evalShard * float64(c)})
+	if err := checkSize("the flow", total); err != nil {
+		return nil, fmt.Errorf("flow: New: %w", err)
+	}
 	f := &Flow{layers: append([]Layer(nil), layers...), d: d, c: c, offs: offs}
 	f.params = make([]float64, offs[len(layers)])
 	for i, l := range f.layers {
@@ -185,6 +192,15 @@ func (f *Flow) Dim() int {
 func (f *Flow) ContextDim() int {
 	f.check("Flow.ContextDim")
 	return f.c
+}
+
+// unconditional panics unless f has no context: method takes none, and
+// given names the method that does.
+func (f *Flow) unconditional(method, given string) {
+	f.check(method)
+	if f.c > 0 {
+		panic(fmt.Sprintf("flow: %s: the flow is conditional (C = %d): use %s", method, f.c, given))
+	}
 }
 
 // Layers returns the layers, base side first.
@@ -287,6 +303,8 @@ type workspace struct {
 	ctx    []float64 // the context rows of the pass (a view, not owned), or nil
 	dc     []float64 // ∂L/∂c, rows×C
 	dx     []float64 // ∂L/∂x left by nllBackward (a view of dA or dB)
+	crep   []float64 // the contexts of SampleEach's rows, rows×C
+	pgrad  []float64 // GradLogProb's discarded parameter gradient, made on first use
 }
 
 func (f *Flow) newWorkspace(rows int) *workspace {
@@ -306,6 +324,7 @@ func (f *Flow) newWorkspace(rows int) *workspace {
 	ws.dld = make([]float64, rows)
 	ws.out = make([]float64, rows)
 	ws.dc = make([]float64, rows*f.c)
+	ws.crep = make([]float64, rows*f.c)
 	return ws
 }
 
@@ -386,8 +405,7 @@ func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 // ∂ℓ/∂ld_l = −1; the layers are walked from the data side down.
 func (f *Flow) klBackward(ws *workspace, n int, target Target, grad, dc []float64) float64 {
 	d := f.d
-	L := len(f.layers)
-	x := ws.bufs[L][:n*d]
+	x := ws.bufs[len(f.layers)][:n*d]
 	z := ws.bufs[0][:n*d]
 	dx := ws.dA[:n*d]
 	loss := 0.0
@@ -395,6 +413,40 @@ func (f *Flow) klBackward(ws *workspace, n int, target Target, grad, dc []float6
 		lp := target(dx[i*d:i*d+d], x[i*d:i*d+d])
 		loss += StdNormalLogProb(z[i*d:i*d+d]) - ws.logdet[i] - lp
 	}
+	f.klWalk(ws, n, grad, dc)
+	return loss
+}
+
+// klBackwardGiven is klBackward for a target conditioned on the context:
+// row i's target is log π(x_i | c_i), with c_i the row's context in the
+// forward pass (nil when C = 0). The context is an input of
+// the target as well as of the flow, but ∂ log π/∂c is not asked of the
+// target: dc receives the gradient through the flow alone, as for the
+// parameters.
+func (f *Flow) klBackwardGiven(ws *workspace, n int, target ConditionalTarget, grad, dc []float64) float64 {
+	d, c := f.d, f.c
+	x := ws.bufs[len(f.layers)][:n*d]
+	z := ws.bufs[0][:n*d]
+	dx := ws.dA[:n*d]
+	loss := 0.0
+	for i := 0; i < n; i++ {
+		var ci []float64
+		if ws.ctx != nil {
+			ci = ws.ctx[i*c : i*c+c : i*c+c]
+		}
+		lp := target(dx[i*d:i*d+d], x[i*d:i*d+d], ci)
+		loss += StdNormalLogProb(z[i*d:i*d+d]) - ws.logdet[i] - lp
+	}
+	f.klWalk(ws, n, grad, dc)
+	return loss
+}
+
+// klWalk is the backward walk of klBackward once the target has left
+// ∇log π(x_i) in the rows of ws.dA: it negates them into ∂ℓ/∂x, sets
+// ∂ℓ/∂ld_l = −1, and walks the layers from the data side down.
+func (f *Flow) klWalk(ws *workspace, n int, grad, dc []float64) {
+	d := f.d
+	dx := ws.dA[:n*d]
 	for i := range dx {
 		dx[i] = -dx[i]
 	}
@@ -404,7 +456,7 @@ func (f *Flow) klBackward(ws *workspace, n int, target Target, grad, dc []float6
 	}
 	dz := ws.dB[:n*d]
 	clear(dc)
-	for l := L - 1; l >= 0; l-- {
+	for l := len(f.layers) - 1; l >= 0; l-- {
 		g, ok := f.layers[l].(ForwardGrader)
 		if !ok {
 			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Forward", l, f.layers[l]))
@@ -412,13 +464,21 @@ func (f *Flow) klBackward(ws *workspace, n int, target Target, grad, dc []float6
 		g.ForwardBackward(dz, dc, dx, dld, ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.ctx, ws.work[l], grad[f.offs[l]:f.offs[l+1]])
 		dz, dx = dx, dz
 	}
-	return loss
 }
 
 // Target is an unnormalised log-density log π(x) for reverse-KL training. It
 // returns log π(x) and writes ∇log π(x) into grad. It is called from several
 // goroutines at once and must be safe for that.
 type Target func(grad, x []float64) float64
+
+// ConditionalTarget is an unnormalised conditional log-density log π(x | c)
+// for amortised reverse-KL training (NewReverseKLGiven, FitReverseKLGiven).
+// It returns log π(x | c) and writes ∇_x log π(x | c) into grad (length D);
+// x has length D and c length C, the flow's context dimension (nil when
+// C = 0). Its normalising constant may depend on c. It must not modify x
+// or c, and it is called from several goroutines at once and must be safe
+// for that.
+type ConditionalTarget func(grad, x, c []float64) float64
 
 // evalOp names what an evalJob computes.
 type evalOp int
@@ -427,7 +487,8 @@ const (
 	opLogProb evalOp = iota
 	opForward
 	opInverse
-	opSample // Forward, with logdet turned into log q(x) = log N(z) − logdet
+	opSample      // Forward, with logdet turned into log q(x) = log N(z) − logdet
+	opGradLogProb // Inverse and the nll backward walk: ∂ log p/∂x and ∂ log p/∂c
 )
 
 // evalJob evaluates a batch shard by shard on the pool.
@@ -436,10 +497,31 @@ type evalJob struct {
 	f      *Flow
 	op     evalOp
 	src    []float64
-	ctx    []float64 // the rows' contexts, rows×C, or nil
-	dst    []float64 // rows×D (Forward, Inverse) or rows (LogProb)
+	ctx    []float64 // the contexts, rows×C, or (rep > 1) rows/rep × C; or nil
+	rep    int       // rows per context row: row i has context row i/rep
+	dst    []float64 // rows×D (Forward, Inverse, Sample, GradLogProb's ∂/∂x) or rows (LogProb)
+	dc     []float64 // GradLogProb's ∂ log p/∂c, rows×C, or nil
 	logdet []float64 // optional, rows
 	n      int
+}
+
+// shardContexts returns the contexts of rows [lo, hi) of j, or nil: a view
+// of j.ctx, or, when rows share context rows (SampleEach), the repeated
+// rows written into ws.crep.
+func (j *evalJob) shardContexts(ws *workspace, lo, hi int) []float64 {
+	c := j.f.c
+	if j.ctx == nil {
+		return nil
+	}
+	if j.rep == 1 {
+		return j.ctx[lo*c : hi*c]
+	}
+	ctx := ws.crep[:(hi-lo)*c]
+	for i := lo; i < hi; i++ {
+		r := i / j.rep
+		copy(ctx[(i-lo)*c:(i-lo+1)*c], j.ctx[r*c:r*c+c])
+	}
+	return ctx
 }
 
 func (j *evalJob) runShard(_, s int) {
@@ -449,10 +531,7 @@ func (j *evalJob) runShard(_, s int) {
 	m := hi - lo
 	ws := f.getWS()
 	src := j.src[lo*d : hi*d]
-	var ctx []float64
-	if j.ctx != nil {
-		ctx = j.ctx[lo*f.c : hi*f.c]
-	}
+	ctx := j.shardContexts(ws, lo, hi)
 	switch j.op {
 	case opLogProb:
 		f.inversePass(ws, src, ctx, m)
@@ -475,6 +554,32 @@ func (j *evalJob) runShard(_, s int) {
 		}
 		f.putWS(ws)
 		return
+	case opGradLogProb:
+		// log p(x | c) = −ℓ, with ℓ the loss of nllBackward, so its
+		// gradients are the negated ∂ℓ/∂x and ∂ℓ/∂c. The parameters'
+		// share goes to scratch and is dropped.
+		f.inversePass(ws, src, ctx, m)
+		if ws.pgrad == nil {
+			ws.pgrad = make([]float64, len(f.params))
+		}
+		clear(ws.pgrad)
+		var dc []float64
+		if j.dc != nil {
+			dc = j.dc[lo*f.c : hi*f.c]
+		}
+		f.nllBackward(ws, m, ws.pgrad, dc)
+		dx := j.dst[lo*d : hi*d]
+		for i, v := range ws.dx[:m*d] {
+			dx[i] = -v
+		}
+		for i, v := range dc {
+			dc[i] = -v
+		}
+		if j.logdet != nil {
+			copy(j.logdet[lo:hi], ws.out[:m]) // log p(x_i | c_i), left by nllBackward
+		}
+		f.putWS(ws)
+		return
 	}
 	if j.logdet != nil {
 		copy(j.logdet[lo:hi], ws.logdet[:m])
@@ -482,14 +587,20 @@ func (j *evalJob) runShard(_, s int) {
 	f.putWS(ws)
 }
 
-// eval runs op on the n rows of src with their contexts ctx (n×C, nil for
-// an unconditional flow) on the pool.
-func (f *Flow) eval(op evalOp, dst, src, ctx, logdet []float64, n int) {
+// eval runs op on the n rows of src on the pool. ctx holds the rows'
+// contexts (nil for an unconditional flow): row i's is row i/rep of ctx,
+// so rep = 1 gives each row its own.
+func (f *Flow) eval(op evalOp, dst, src, ctx, logdet []float64, n, rep int) {
+	f.evalGrad(op, dst, nil, src, ctx, logdet, n, rep)
+}
+
+// evalGrad is eval with GradLogProb's destination of ∂ log p/∂c, dc.
+func (f *Flow) evalGrad(op evalOp, dst, dc, src, ctx, logdet []float64, n, rep int) {
 	j := f.getJob()
-	j.op, j.dst, j.src, j.ctx, j.logdet, j.n = op, dst, src, ctx, logdet, n
+	j.op, j.dst, j.dc, j.src, j.ctx, j.logdet, j.n, j.rep = op, dst, dc, src, ctx, logdet, n, rep
 	shards := (n + evalShard - 1) / evalShard
 	runShards(j, &j.runState, shards, workersFor(0, shards))
-	j.dst, j.src, j.ctx, j.logdet = nil, nil, nil, nil
+	j.dst, j.dc, j.src, j.ctx, j.logdet = nil, nil, nil, nil, nil
 	f.putJob(j)
 }
 
@@ -502,10 +613,17 @@ func (f *Flow) rows(method, name string, a mat.Matrix) ([]float64, int) {
 	if c != f.d {
 		panic(fmt.Sprintf("flow: %s: %s is %d×%d, want %d×%d", method, name, r, c, r, f.d))
 	}
+	return rawRows(a), r
+}
+
+// rawRows returns the row-major data of a, copying only when a is not a
+// contiguous *mat.Dense.
+func rawRows(a mat.Matrix) []float64 {
+	r, c := a.Dims()
 	if m, ok := a.(*mat.Dense); ok {
 		raw := m.RawMatrix()
 		if raw.Stride == c || r <= 1 {
-			return raw.Data[:r*c], r
+			return raw.Data[:r*c]
 		}
 	}
 	data := make([]float64, r*c)
@@ -514,24 +632,65 @@ func (f *Flow) rows(method, name string, a mat.Matrix) ([]float64, int) {
 			data[i*c+k] = a.At(i, k)
 		}
 	}
-	return data, r
+	return data
+}
+
+// contexts returns the row-major data of the contexts c and their number
+// of rows. c must have C columns; for an unconditional flow it may be nil
+// (or have no columns), and contexts returns nil and −1 rows (nil c) or
+// c's rows.
+func (f *Flow) contexts(method string, c mat.Matrix) ([]float64, int) {
+	if isNilMatrix(c) {
+		if f.c > 0 {
+			panic(fmt.Sprintf("flow: %s: c is nil; the flow is conditional and needs a context of %d columns per row", method, f.c))
+		}
+		return nil, -1
+	}
+	r, k := c.Dims()
+	if k != f.c {
+		if f.c == 0 {
+			panic(fmt.Sprintf("flow: %s: c is %d×%d, but the flow has no context (C = 0): want nil", method, r, k))
+		}
+		panic(fmt.Sprintf("flow: %s: c is %d×%d, want %d×%d", method, r, k, r, f.c))
+	}
+	if k == 0 {
+		return nil, r
+	}
+	return rawRows(c), r
+}
+
+// contextsOf returns the data of the contexts c of n rows of name (see
+// contexts), panicking unless c has n rows.
+func (f *Flow) contextsOf(method, name string, c mat.Matrix, n int) []float64 {
+	data, r := f.contexts(method, c)
+	if r >= 0 && r != n {
+		panic(fmt.Sprintf("flow: %s: c has %d rows, %s has %d", method, r, name, n))
+	}
+	return data
 }
 
 // dstRows prepares dst to receive n×D results and returns its data.
 func (f *Flow) dstRows(method string, dst *mat.Dense, n int) []float64 {
-	checkArg(method, "dst", dst)
+	return dstMatrix(method, "dst", dst, n, f.d)
+}
+
+// dstMatrix prepares the matrix dst, called name, to receive n×c results
+// and returns its data: an empty dst is resized, a non-empty one must be a
+// contiguous n×c matrix.
+func dstMatrix(method, name string, dst *mat.Dense, n, c int) []float64 {
+	checkArg(method, name, dst)
 	if dst.IsEmpty() {
-		dst.ReuseAs(n, f.d)
+		dst.ReuseAs(n, c)
 	}
-	r, c := dst.Dims()
-	if r != n || c != f.d {
-		panic(fmt.Sprintf("flow: %s: dst is %d×%d, want %d×%d", method, r, c, n, f.d))
+	r, k := dst.Dims()
+	if r != n || k != c {
+		panic(fmt.Sprintf("flow: %s: %s is %d×%d, want %d×%d", method, name, r, k, n, c))
 	}
 	raw := dst.RawMatrix()
-	if raw.Stride != c && n > 1 {
-		panic(fmt.Sprintf("flow: %s: dst has stride %d, want a contiguous %d×%d matrix", method, raw.Stride, n, f.d))
+	if raw.Stride != k && n > 1 {
+		panic(fmt.Sprintf("flow: %s: %s has stride %d, want a contiguous %d×%d matrix", method, name, raw.Stride, n, c))
 	}
-	return raw.Data[:n*c]
+	return raw.Data[:n*k]
 }
 
 func checkLen(method, name string, v []float64, n int) {
@@ -545,51 +704,181 @@ func checkLen(method, name string, v []float64, n int) {
 //	log p(x) = log N(g(x); 0, I) + log|det ∂g/∂x|.
 //
 // If dst is nil a new slice is allocated. x must have D columns; it may be
-// any mat.Matrix, and a contiguous *mat.Dense is read without copying.
+// any mat.Matrix, and a contiguous *mat.Dense is read without copying. It
+// panics if the flow is conditional (ContextDim() > 0): see LogProbGiven.
 func (f *Flow) LogProb(dst []float64, x mat.Matrix) []float64 {
-	data, n := f.rows("Flow.LogProb", "x", x)
+	f.unconditional("Flow.LogProb", "LogProbGiven")
+	return f.logProb("Flow.LogProb", dst, x, nil)
+}
+
+// LogProbGiven writes log p(x_i | c_i) of each row of x, given row i of the
+// contexts c, into dst and returns it:
+//
+//	log p(x | c) = log N(g(x | c); 0, I) + log|det ∂g/∂x|,
+//
+// the Jacobian taken with c held fixed. x is n×D and c n×C, C being
+// ContextDim; for an unconditional flow (C = 0) c may be nil, and
+// LogProbGiven is LogProb. If dst is nil a new slice of length n is
+// allocated. Contiguous *mat.Dense arguments are read without copying.
+func (f *Flow) LogProbGiven(dst []float64, x, c mat.Matrix) []float64 {
+	return f.logProb("Flow.LogProbGiven", dst, x, c)
+}
+
+func (f *Flow) logProb(method string, dst []float64, x, c mat.Matrix) []float64 {
+	data, n := f.rows(method, "x", x)
+	ctx := f.contextsOf(method, "x", c, n)
 	if dst == nil {
 		dst = make([]float64, n)
 	}
-	checkLen("Flow.LogProb", "dst", dst, n)
-	f.eval(opLogProb, dst, data, nil, nil, n)
+	checkLen(method, "dst", dst, n)
+	f.eval(opLogProb, dst, data, ctx, nil, n, 1)
 	return dst
 }
 
 // Forward computes x = f(z) for each row of z into dst. If logdet is not
 // nil it receives each row's log|det ∂x/∂z|. An empty dst is resized; a
-// non-empty one must be a contiguous n×D matrix. dst may be z itself.
+// non-empty one must be a contiguous n×D matrix. dst may be z itself. It
+// panics if the flow is conditional: see ForwardGiven.
 func (f *Flow) Forward(dst *mat.Dense, z mat.Matrix, logdet []float64) {
-	data, n := f.rows("Flow.Forward", "z", z)
-	out := f.dstRows("Flow.Forward", dst, n)
-	checkLen("Flow.Forward", "logdet", logdet, n)
-	f.eval(opForward, out, data, nil, logdet, n)
+	f.unconditional("Flow.Forward", "ForwardGiven")
+	f.pass("Flow.Forward", opForward, "z", dst, z, nil, logdet)
+}
+
+// ForwardGiven computes x_i = f(z_i | c_i) for each row of z (n×D) and its
+// context, row i of c (n×C), into dst. If logdet is not nil it receives
+// each row's log|det ∂x/∂z|. An empty dst is resized; a non-empty one must
+// be a contiguous n×D matrix. dst may be z itself, but must not share
+// memory with c. For an unconditional flow c may be nil.
+func (f *Flow) ForwardGiven(dst *mat.Dense, z, c mat.Matrix, logdet []float64) {
+	f.pass("Flow.ForwardGiven", opForward, "z", dst, z, c, logdet)
 }
 
 // Inverse computes z = g(x) for each row of x into dst. If logdet is not
 // nil it receives each row's log|det ∂z/∂x|. An empty dst is resized; a
-// non-empty one must be a contiguous n×D matrix. dst may be x itself.
+// non-empty one must be a contiguous n×D matrix. dst may be x itself. It
+// panics if the flow is conditional: see InverseGiven.
 func (f *Flow) Inverse(dst *mat.Dense, x mat.Matrix, logdet []float64) {
-	data, n := f.rows("Flow.Inverse", "x", x)
-	out := f.dstRows("Flow.Inverse", dst, n)
-	checkLen("Flow.Inverse", "logdet", logdet, n)
-	f.eval(opInverse, out, data, nil, logdet, n)
+	f.unconditional("Flow.Inverse", "InverseGiven")
+	f.pass("Flow.Inverse", opInverse, "x", dst, x, nil, logdet)
+}
+
+// InverseGiven computes z_i = g(x_i | c_i) for each row of x (n×D) and its
+// context, row i of c (n×C), into dst. If logdet is not nil it receives
+// each row's log|det ∂z/∂x|. An empty dst is resized; a non-empty one must
+// be a contiguous n×D matrix. dst may be x itself, but must not share
+// memory with c. For an unconditional flow c may be nil.
+func (f *Flow) InverseGiven(dst *mat.Dense, x, c mat.Matrix, logdet []float64) {
+	f.pass("Flow.InverseGiven", opInverse, "x", dst, x, c, logdet)
+}
+
+// pass runs Forward or Inverse of the rows of src, called name, with
+// their contexts c.
+func (f *Flow) pass(method string, op evalOp, name string, dst *mat.Dense, src, c mat.Matrix, logdet []float64) {
+	data, n := f.rows(method, name, src)
+	ctx := f.contextsOf(method, name, c, n)
+	out := f.dstRows(method, dst, n)
+	checkLen(method, "logdet", logdet, n)
+	f.eval(op, out, data, ctx, logdet, n, 1)
 }
 
 // Sample fills each row of dst, a non-empty contiguous n×D matrix, with a
 // draw from the flow: z ~ N(0, I) from rnd, in row order, then x = f(z). If
 // logq is not nil it receives log q(x_i) = log N(z_i) − log|det ∂x/∂z|. The
-// draws depend only on rnd's state, never on the number of goroutines.
+// draws depend only on rnd's state, never on the number of goroutines. It
+// panics if the flow is conditional: see SampleGiven and SampleEach.
 func (f *Flow) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
-	f.check("Flow.Sample")
+	f.unconditional("Flow.Sample", "SampleGiven or SampleEach")
 	checkArg("Flow.Sample", "dst", dst)
 	if dst.IsEmpty() {
 		panic("flow: Flow.Sample: dst is empty; its rows say how many samples to draw")
 	}
 	r, _ := dst.Dims()
-	out := f.dstRows("Flow.Sample", dst, r)
-	checkLen("Flow.Sample", "logq", logq, r)
-	checkArg("Flow.Sample", "rnd", rnd)
+	f.sample("Flow.Sample", dst, logq, nil, r, 1, rnd)
+}
+
+// SampleGiven draws one sample for each row of the contexts c (n×C) into
+// the same row of dst (n×D): z_i ~ N(0, I) from rnd, in row order, then
+// x_i = f(z_i | c_i). If logq is not nil it receives log q(x_i | c_i) =
+// log N(z_i) − log|det ∂x/∂z|. An empty dst is resized to n×D; a non-empty
+// one must be a contiguous n×D matrix, and must not share memory with c.
+// For an unconditional flow c may be nil, and then dst must be non-empty:
+// its rows say how many samples to draw, as for Sample. The draws depend
+// only on rnd's state, never on the number of goroutines.
+func (f *Flow) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *rand.Rand) {
+	const method = "Flow.SampleGiven"
+	f.check(method)
+	checkArg(method, "dst", dst)
+	ctx, n := f.contexts(method, c)
+	if n < 0 {
+		if dst.IsEmpty() {
+			panic("flow: Flow.SampleGiven: dst is empty and c is nil; dst's rows say how many samples to draw")
+		}
+		n, _ = dst.Dims()
+	}
+	f.sample(method, dst, logq, ctx, n, 1, rnd)
+}
+
+// SampleEach draws k samples for each of the m rows of the contexts c
+// (m×C) into dst ((m·k)×D): row i·k+j of dst is sample j of context i. The
+// base draws z ~ N(0, I) come from rnd in the row order of dst, so the
+// result is bit for bit that of SampleGiven with c's rows each repeated k
+// times, without that copy of c. If logq is not nil (length m·k) it
+// receives log q(x | c) of each row. An empty dst is resized to (m·k)×D; a
+// non-empty one must be a contiguous (m·k)×D matrix, and must not share
+// memory with c. For an unconditional flow c may be nil: one context
+// without columns, m = 1. It panics if k < 1. The draws depend only on
+// rnd's state, never on the number of goroutines.
+func (f *Flow) SampleEach(dst *mat.Dense, logq []float64, c mat.Matrix, k int, rnd *rand.Rand) {
+	const method = "Flow.SampleEach"
+	f.check(method)
+	checkArg(method, "dst", dst)
+	if k < 1 {
+		panic(fmt.Sprintf("flow: Flow.SampleEach: k is %d, want at least 1 sample per context", k))
+	}
+	ctx, m := f.contexts(method, c)
+	if m < 0 {
+		m = 1
+	}
+	if m > math.MaxInt/k {
+		panic(fmt.Sprintf("flow: Flow.SampleEach: %d contexts × %d samples overflow int", m, k))
+	}
+	f.sample(method, dst, logq, ctx, m*k, k, rnd)
+}
+
+// sample draws n samples into dst, row i with context row i/rep of ctx.
+func (f *Flow) sample(method string, dst *mat.Dense, logq, ctx []float64, n, rep int, rnd *rand.Rand) {
+	out := f.dstRows(method, dst, n)
+	checkLen(method, "logq", logq, n)
+	checkArg(method, "rnd", rnd)
 	stdNormalFill(out, rnd)
-	f.eval(opSample, out, out, nil, logq, r)
+	f.eval(opSample, out, out, ctx, logq, n, rep)
+}
+
+// GradLogProb computes, for each row of x (n×D) with its context, row i of
+// c (n×C), the gradients of log p(x_i | c_i): with respect to x_i into row
+// i of dx (n×D), and, if dc is not nil, with respect to c_i into row i of
+// dc (n×C). If logp is not nil (length n) it receives log p(x_i | c_i).
+// An empty dx or dc is resized; a non-empty one must be contiguous and of
+// that shape, and neither may share memory with c. For an unconditional
+// flow c and dc must be nil.
+//
+// The gradients are those of the maximum-likelihood backward pass,
+// negated: for ℓ = −log p(x | c), ∂ log p/∂x = −∂ℓ/∂x and ∂ log p/∂c =
+// −∂ℓ/∂c. Like LogProb it runs on the package's pool in shards of fixed
+// size, so the result does not depend on the number of goroutines. It
+// panics if a layer cannot backpropagate through Inverse (an IAF layer).
+func (f *Flow) GradLogProb(dx, dc *mat.Dense, logp []float64, x, c mat.Matrix) {
+	const method = "Flow.GradLogProb"
+	data, n := f.rows(method, "x", x)
+	ctx := f.contextsOf(method, "x", c, n)
+	out := dstMatrix(method, "dx", dx, n, f.d)
+	var dcd []float64
+	if dc != nil {
+		if f.c == 0 {
+			panic("flow: Flow.GradLogProb: dc is not nil, but the flow has no context (C = 0)")
+		}
+		dcd = dstMatrix(method, "dc", dc, n, f.c)
+	}
+	checkLen(method, "logp", logp, n)
+	f.evalGrad(opGradLogProb, out, dcd, data, ctx, logp, n, 1)
 }

@@ -32,8 +32,9 @@ type gradEval struct {
 	losses  []float64    // per shard
 	n       int
 	src     []float64
-	ctx     []float64 // the rows' contexts, n×C, or nil
-	target  Target // reverse KL only
+	ctx     []float64         // the rows' contexts, n×C, or nil
+	target  Target            // reverse KL only
+	ctarget ConditionalTarget // amortised reverse KL only
 	sum     sumJob
 }
 
@@ -73,28 +74,34 @@ func (g *gradEval) runShard(r, s int) {
 	if g.ctx != nil {
 		ctx = g.ctx[lo*g.f.c : hi*g.f.c]
 	}
-	if g.target == nil {
+	switch {
+	case g.ctarget != nil:
+		g.f.forwardPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
+		g.losses[s] = g.f.klBackwardGiven(ws, hi-lo, g.ctarget, grad, nil)
+	case g.target != nil:
+		g.f.forwardPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
+		g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad, nil)
+	default:
 		g.f.inversePass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
 		g.losses[s] = g.f.nllBackward(ws, hi-lo, grad, nil)
-		return
 	}
-	g.f.forwardPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
-	g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad, nil)
 }
 
-// lossGrad runs the shards of the rows of x on the pool and reduces them.
-func (g *gradEval) lossGrad(method, name string, grad []float64, x mat.Matrix) float64 {
+// lossGrad runs the shards of the rows of x, called name, with their
+// contexts c (nil for an unconditional flow) on the pool and reduces them.
+func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix) float64 {
 	data, n := g.f.rows(method, name, x)
+	ctx := g.f.contextsOf(method, name, c, n)
 	if n == 0 {
 		panic("flow: " + method + ": empty batch")
 	}
 	if len(grad) != g.f.NumParams() {
 		panic(fmt.Sprintf("flow: %s: gradient of length %d, want %d", method, len(grad), g.f.NumParams()))
 	}
-	g.src, g.n = data, n
+	g.src, g.ctx, g.n = data, ctx, n
 	shards, runners := g.prepare(n)
 	runShards(g, &g.runState, shards, runners)
-	g.src = nil
+	g.src, g.ctx = nil, nil
 	return g.finish(grad, n, shards, runners)
 }
 
@@ -128,9 +135,20 @@ func NewMaxLikelihood(f *Flow, workers, shardSize int) *MaxLikelihood {
 
 // LossGrad returns the mean negative log-likelihood of the rows of x and
 // writes its gradient with respect to the flow's parameters into grad
-// (length NumParams). It panics if x does not have D columns.
+// (length NumParams). It panics if x does not have D columns, or if the
+// flow is conditional: see LossGradGiven.
 func (m *MaxLikelihood) LossGrad(grad []float64, x mat.Matrix) float64 {
-	return m.lossGrad("MaxLikelihood.LossGrad", "x", grad, x)
+	m.f.unconditional("MaxLikelihood.LossGrad", "LossGradGiven")
+	return m.lossGrad("MaxLikelihood.LossGrad", "x", grad, x, nil)
+}
+
+// LossGradGiven returns the mean conditional negative log-likelihood
+// −(1/n) Σ_i log p(x_i | c_i) of the rows of x (n×D) with their contexts,
+// the rows of c (n×C), and writes its gradient with respect to the flow's
+// parameters into grad (length NumParams). For an unconditional flow c may
+// be nil, and LossGradGiven is LossGrad. It panics if the shapes disagree.
+func (m *MaxLikelihood) LossGradGiven(grad []float64, x, c mat.Matrix) float64 {
+	return m.lossGrad("MaxLikelihood.LossGradGiven", "x", grad, x, c)
 }
 
 // ReverseKL evaluates the reverse Kullback–Leibler objective to an
@@ -151,10 +169,40 @@ func NewReverseKL(f *Flow, target Target, workers, shardSize int) *ReverseKL {
 	return r
 }
 
+// NewReverseKLGiven returns the amortised reverse-KL objective of f to a
+// conditional target π(x | c): for base draws z_i with contexts c_i,
+//
+//	(1/n) Σ_i [log q(x_i | c_i) − log π(x_i | c_i)],  x_i = f(z_i | c_i),
+//
+// whose minimiser over the contexts' distribution is the flow with
+// q(· | c) = π(· | c)/Z(c) for every c. target is called with row i's x_i
+// and c_i. workers and shardSize are as for NewMaxLikelihood. It panics if
+// target is nil.
+func NewReverseKLGiven(f *Flow, target ConditionalTarget, workers, shardSize int) *ReverseKL {
+	if target == nil {
+		panic("flow: NewReverseKLGiven: nil target")
+	}
+	r := &ReverseKL{newGradEval(f, workers, shardSize)}
+	r.ctarget = target
+	return r
+}
+
 // LossGrad returns the reverse-KL loss of the base draws z (one per row)
-// and writes its gradient into grad.
+// and writes its gradient into grad. It panics if the flow is
+// conditional: see LossGradGiven.
 func (k *ReverseKL) LossGrad(grad []float64, z mat.Matrix) float64 {
-	return k.lossGrad("ReverseKL.LossGrad", "z", grad, z)
+	k.f.unconditional("ReverseKL.LossGrad", "LossGradGiven")
+	return k.lossGrad("ReverseKL.LossGrad", "z", grad, z, nil)
+}
+
+// LossGradGiven returns the reverse-KL loss of the base draws z (n×D, one
+// per row) with their contexts, the rows of c (n×C), and writes its
+// gradient with respect to the flow's parameters into grad. The target
+// sees row i's context when the objective was made by NewReverseKLGiven;
+// a Target of NewReverseKL does not depend on it. For an unconditional
+// flow c may be nil, and LossGradGiven is LossGrad.
+func (k *ReverseKL) LossGradGiven(grad []float64, z, c mat.Matrix) float64 {
+	return k.lossGrad("ReverseKL.LossGradGiven", "z", grad, z, c)
 }
 
 // Adam is the Adam optimiser with decoupled weight decay (AdamW):
@@ -247,6 +295,15 @@ type TrainConfig struct {
 	// ValidationFraction (setting both is an error), so that all of the
 	// data is training data.
 	Validation mat.Matrix
+	// Context holds the contexts of Fit's data for a conditional flow: row
+	// i, of C numbers (C = Flow.ContextDim), is the context of data row i.
+	// It is required when C > 0 and must be nil when C = 0. A
+	// ValidationFraction holds out each row with its context.
+	Context mat.Matrix
+	// ValidationContext holds the contexts of the rows of Validation, in
+	// the same way; it is required with Validation when C > 0 and must be
+	// nil otherwise.
+	ValidationContext mat.Matrix
 	// Patience, with validation data, stops training after this many
 	// epochs without a better validation loss than the best so far (the
 	// untrained flow's included); the best parameters are restored at the
@@ -257,7 +314,8 @@ type TrainConfig struct {
 	// skipped: the parameters and the optimiser's state are left as they
 	// were.
 	MaxSkips int
-	// Seed seeds the split, the shuffling and the base draws.
+	// Seed seeds the split, the shuffling, the base draws and the
+	// contexts drawn by FitReverseKLGiven.
 	Seed uint64
 	// Workers is the number of goroutines (≤ 0: GOMAXPROCS) and ShardSize
 	// the rows each takes at a time (≤ 0: DefaultShardSize). Workers does
@@ -370,6 +428,35 @@ func firstNonFinite(x mat.Matrix) (i, j int, v float64, bad bool) {
 		}
 	}
 	return 0, 0, 0, false
+}
+
+// checkContexts returns an error unless c, the contexts that the field of
+// TrainConfig named field gives for the rows rows of what, is present
+// exactly when the flow is conditional and holds rows×C finite numbers.
+func checkContexts(method, field, what string, c mat.Matrix, rows, C int) error {
+	switch {
+	case isNilMatrix(c) && C > 0:
+		return fmt.Errorf("flow: %s: the flow is conditional (C = %d), but TrainConfig.%s is nil: it must hold the contexts of the %s, one row per row", method, C, field, what)
+	case isNilMatrix(c):
+		return nil
+	case C == 0:
+		return fmt.Errorf("flow: %s: TrainConfig.%s is set, but the flow has no context (C = 0)", method, field)
+	}
+	r, k := c.Dims()
+	if k != C {
+		return fmt.Errorf("flow: %s: TrainConfig.%s has %d columns, the flow's context dimension C is %d", method, field, k, C)
+	}
+	if r != rows {
+		return fmt.Errorf("flow: %s: TrainConfig.%s has %d rows, the %s %d", method, field, r, what, rows)
+	}
+	if i, j, v, bad := firstNonFinite(c); bad {
+		name := "context"
+		if field == "ValidationContext" {
+			name = "validation context"
+		}
+		return fmt.Errorf("flow: %s: %s row %d, column %d is %v", method, name, i, j, v)
+	}
+	return nil
 }
 
 // isNilMatrix reports whether m is nil or a nil pointer.
@@ -493,6 +580,14 @@ func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
 // shuffling with cfg.Seed every epoch. Data holding NaN or ±Inf is refused
 // with an error naming the row and column. It panics if f or data is nil.
 //
+// A conditional flow (C = f.ContextDim() > 0) is fitted to the conditional
+// density p(x | c) of the rows of data given the rows of cfg.Context, the
+// mean of −log p(x_i | c_i); cfg.Context (n×C) is then required, as is
+// cfg.ValidationContext with cfg.Validation, and a held-out fraction keeps
+// each row with its context. A context missing, set for an unconditional
+// flow, of the wrong shape or holding NaN or ±Inf (row and column named)
+// is an error.
+//
 // A step whose loss or gradient is NaN or infinite is skipped: the
 // parameters and Adam's state stay as they were, and the step is counted in
 // Progress.Skipped and Result.Skipped. After cfg.MaxSkips skipped steps in
@@ -530,7 +625,14 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	if err := CheckFinite(data); err != nil {
 		return nil, err
 	}
-	var valid *mat.Dense
+	C := f.c
+	if err := checkContexts("Fit", "Context", "data", cfg.Context, r, C); err != nil {
+		return nil, err
+	}
+	var valid, validC *mat.Dense
+	if isNilMatrix(cfg.Validation) && !isNilMatrix(cfg.ValidationContext) {
+		return nil, errors.New("flow: Fit: TrainConfig.ValidationContext is set without Validation")
+	}
 	if !isNilMatrix(cfg.Validation) {
 		if cfg.ValidationFraction != 0 {
 			return nil, fmt.Errorf("flow: Fit: both Validation and a ValidationFraction (%v) are set", cfg.ValidationFraction)
@@ -545,7 +647,13 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		if i, j, v, bad := firstNonFinite(cfg.Validation); bad {
 			return nil, fmt.Errorf("flow: Fit: validation data row %d, column %d is %v", i, j, v)
 		}
+		if err := checkContexts("Fit", "ValidationContext", "validation data", cfg.ValidationContext, vr, C); err != nil {
+			return nil, err
+		}
 		valid = mat.DenseCopyOf(cfg.Validation)
+		if C > 0 {
+			validC = mat.DenseCopyOf(cfg.ValidationContext)
+		}
 	}
 	rnd := rand.New(rand.NewPCG(cfg.Seed, 0xda3e39cb94b95bdb))
 	idx := rnd.Perm(r)
@@ -557,26 +665,38 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		return nil, fmt.Errorf("flow: Fit: %d rows leave no training data after holding out %d for validation", r, nValid)
 	}
 	d := f.d
-	copyRows := func(rows []int) *mat.Dense {
-		m := mat.NewDense(len(rows), d, nil)
+	// copyRows copies the given rows of the w columns of a.
+	copyRows := func(a mat.Matrix, w int, rows []int) *mat.Dense {
+		m := mat.NewDense(len(rows), w, nil)
 		for i, k := range rows {
-			for j := 0; j < d; j++ {
-				m.Set(i, j, data.At(k, j))
+			for j := 0; j < w; j++ {
+				m.Set(i, j, a.At(k, j))
 			}
 		}
 		return m
 	}
-	train := copyRows(idx[nValid:])
+	train := copyRows(data, d, idx[nValid:])
+	var trainC *mat.Dense
+	if C > 0 {
+		trainC = copyRows(cfg.Context, C, idx[nValid:])
+	}
 	if nValid > 0 {
-		valid = copyRows(idx[:nValid])
+		valid = copyRows(data, d, idx[:nValid])
+		if C > 0 {
+			validC = copyRows(cfg.Context, C, idx[:nValid])
+		}
 	}
 	var validLP []float64
+	var validCM mat.Matrix // validC, or nil without contexts
 	if valid != nil {
 		n, _ := valid.Dims()
 		validLP = make([]float64, n)
+		if validC != nil {
+			validCM = validC
+		}
 	}
 	validNLL := func() float64 {
-		f.LogProb(validLP, valid)
+		f.LogProbGiven(validLP, valid, validCM)
 		return -meanOf(validLP)
 	}
 	nTrain := r - nValid
@@ -586,6 +706,11 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	opt.WeightDecay = cfg.WeightDecay
 	grad := make([]float64, f.NumParams())
 	batch := make([]float64, bs*d)
+	var cbatch, tc []float64 // the minibatch's contexts and the training rows'
+	if C > 0 {
+		cbatch = make([]float64, bs*C)
+		tc = trainC.RawMatrix().Data
+	}
 	order := make([]int, nTrain)
 	for i := range order {
 		order[i] = i
@@ -623,10 +748,17 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			}
 			hi := min(lo+bs, nTrain)
 			m := hi - lo
+			var bc mat.Matrix // the minibatch's contexts, or nil
 			for i, k := range order[lo:hi] {
 				copy(batch[i*d:i*d+d], td[k*d:k*d+d])
 			}
-			loss := obj.LossGrad(grad, mat.NewDense(m, d, batch[:m*d]))
+			if C > 0 {
+				for i, k := range order[lo:hi] {
+					copy(cbatch[i*C:i*C+C], tc[k*C:k*C+C])
+				}
+				bc = mat.NewDense(m, C, cbatch[:m*C])
+			}
+			loss := obj.LossGradGiven(grad, mat.NewDense(m, d, batch[:m*d]), bc)
 			opt.LearningRate = cfg.stepLR(step, steps)
 			step++
 			if apply, quit := best.take(loss, grad, f.params); !apply {
@@ -688,8 +820,9 @@ func meanOf(v []float64) float64 {
 // draws BatchSize base points with cfg.Seed's generator and follows the
 // reparameterisation gradient. It runs Epochs × StepsPerEpoch steps and
 // reports progress after every StepsPerEpoch. It panics if f is nil, and
-// returns an error for a nil target or a cfg.Validation, which it has no
-// use for.
+// returns an error for a nil target, a conditional flow (see
+// FitReverseKLGiven), or a cfg.Validation, Context or ValidationContext,
+// which it has no use for.
 //
 // Non-finite steps are skipped and training gives up as for FitContext,
 // and however training ends the flow holds the best parameters seen: the
@@ -702,23 +835,72 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 	if f == nil {
 		panic("flow: FitReverseKL: nil flow")
 	}
+	return fitReverseKL(ctx, "FitReverseKL", f, target, nil, nil, cfg)
+}
+
+// FitReverseKLGiven trains a conditional flow f to approximate, for every
+// context c, the density proportional to exp(target(·, ·, c)), by
+// minimising the amortised reverse KL divergence with Adam (see
+// NewReverseKLGiven). Each step draws BatchSize contexts, calling draw on
+// each row of C numbers in turn with cfg.Seed's generator, and then
+// BatchSize base points from the same generator, so a run depends only on
+// cfg.Seed and draw. draw is called from one goroutine at a time; it must
+// fill all of c, and a context holding NaN or ±Inf ends training with an
+// error naming the step, row and column. For an unconditional flow draw
+// receives empty slices.
+//
+// The schedule, skipping, giving up and the choice of the best parameters
+// are those of FitReverseKL. It panics if f is nil, and returns an error
+// for a nil target or draw, or for a cfg.Validation, Context or
+// ValidationContext, which it has no use for.
+func FitReverseKLGiven(ctx context.Context, f *Flow, target ConditionalTarget, draw func(c []float64, rnd *rand.Rand), cfg TrainConfig) (*Result, error) {
+	if f == nil {
+		panic("flow: FitReverseKLGiven: nil flow")
+	}
+	if draw == nil {
+		return nil, errors.New("flow: FitReverseKLGiven: nil draw")
+	}
+	return fitReverseKL(ctx, "FitReverseKLGiven", f, nil, target, draw, cfg)
+}
+
+// fitReverseKL is FitReverseKL with target, or FitReverseKLGiven with
+// ctarget and draw.
+func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ctarget ConditionalTarget, draw func([]float64, *rand.Rand), cfg TrainConfig) (*Result, error) {
 	cfg.defaults()
-	if err := cfg.validate("FitReverseKL"); err != nil {
+	if err := cfg.validate(method); err != nil {
 		return nil, err
 	}
-	if target == nil {
-		return nil, errors.New("flow: FitReverseKL: nil target")
+	if target == nil && ctarget == nil {
+		return nil, fmt.Errorf("flow: %s: nil target", method)
 	}
 	if !isNilMatrix(cfg.Validation) {
-		return nil, errors.New("flow: FitReverseKL: Validation is set, but reverse-KL training has no data to validate on")
+		return nil, fmt.Errorf("flow: %s: Validation is set, but reverse-KL training has no data to validate on", method)
+	}
+	if !isNilMatrix(cfg.Context) || !isNilMatrix(cfg.ValidationContext) {
+		return nil, fmt.Errorf("flow: %s: TrainConfig.Context or ValidationContext is set, but reverse-KL training has no data to take contexts from", method)
+	}
+	C := f.c
+	if draw == nil && C > 0 {
+		return nil, fmt.Errorf("flow: %s: the flow is conditional (C = %d): use FitReverseKLGiven", method, C)
 	}
 	rnd := rand.New(rand.NewPCG(cfg.Seed, 0x2545f4914f6cdd1d))
-	obj := NewReverseKL(f, target, cfg.Workers, cfg.ShardSize)
+	var obj *ReverseKL
+	if draw != nil {
+		obj = NewReverseKLGiven(f, ctarget, cfg.Workers, cfg.ShardSize)
+	} else {
+		obj = NewReverseKL(f, target, cfg.Workers, cfg.ShardSize)
+	}
 	opt := NewAdam(cfg.LearningRate)
 	opt.WeightDecay = cfg.WeightDecay
 	grad := make([]float64, f.NumParams())
 	z := mat.NewDense(cfg.BatchSize, f.d, nil)
 	zd := z.RawMatrix().Data
+	var cm mat.Matrix // the step's contexts, or nil
+	var cd []float64
+	if C > 0 {
+		c := mat.NewDense(cfg.BatchSize, C, nil)
+		cm, cd = c, c.RawMatrix().Data
+	}
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
 	best := newKeeper(f.params, cfg.MaxSkips)
 	restore := func() {
@@ -735,13 +917,26 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 				restore()
 				return res, err
 			}
+			if draw != nil {
+				for i := 0; i < cfg.BatchSize; i++ {
+					draw(cd[i*C:i*C+C:i*C+C], rnd)
+				}
+				for k, v := range cd {
+					if !isFinite(v) {
+						best.settle(f.params)
+						restore()
+						return res, fmt.Errorf("flow: %s: draw gave a context with %v in row %d, column %d of step %d of epoch %d",
+							method, v, k/C, k%C, s+1, epoch)
+					}
+				}
+			}
 			stdNormalFill(zd, rnd)
-			loss := obj.LossGrad(grad, z)
+			loss := obj.LossGradGiven(grad, z, cm)
 			if apply, quit := best.take(loss, grad, f.params); !apply {
 				skipped++
 				if quit {
 					restore()
-					return res, giveUp("FitReverseKL", epoch, best.inRow, loss, best.epoch)
+					return res, giveUp(method, epoch, best.inRow, loss, best.epoch)
 				}
 				continue
 			}
@@ -767,15 +962,15 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 	best.settle(f.params)
 	restore()
 	if best.applied == 0 {
-		return res, fmt.Errorf("flow: FitReverseKL: every one of the %d steps had a %w; the flow holds its initial parameters; "+
-			"try a lower learning rate or a clamp on the log-scales", res.Skipped, ErrNonFinite)
+		return res, fmt.Errorf("flow: %s: every one of the %d steps had a %w; the flow holds its initial parameters; "+
+			"try a lower learning rate or a clamp on the log-scales", method, res.Skipped, ErrNonFinite)
 	}
 	return res, nil
 }
 
 // ELBO estimates the evidence lower bound E_q[log π(x) − log q(x)] ≤ log Z
 // of f against target from n draws of rnd, and returns it with its standard
-// error.
+// error. f must be unconditional (it samples with Flow.Sample).
 func ELBO(f *Flow, target Target, n int, rnd *rand.Rand) (elbo, stderr float64) {
 	x := mat.NewDense(n, f.d, nil)
 	logq := make([]float64, n)
