@@ -87,11 +87,11 @@ func BenchmarkSequential(b *testing.B) {
 						_, iaf := l.(*IAF)
 						switch mode {
 						case "one-pass":
-							a.onePass(dst, src, ld, work, iaf)
+							a.onePass(dst, src, nil, ld, work, iaf)
 						case "sequential":
-							a.sequential(dst, src, ld, work, !iaf)
+							a.sequential(dst, src, nil, ld, work, !iaf)
 						case "naive":
-							a.sequentialNaive(dst, src, ld, work, !iaf)
+							a.sequentialNaive(dst, src, nil, ld, work, !iaf)
 						}
 					}
 				}
