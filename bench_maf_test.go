@@ -28,6 +28,12 @@ func presetMAFLarge() (*Flow, int) {
 	return mustFlow(NewMAFFlow(AutoregressiveFlowConfig{Dim: 43, Layers: 5, Hidden: []int{512, 512}, Activation: ReLU, Seed: 1})), mafLargeBatch
 }
 
+// presetMAFLargeC16 is maf-large-c16: maf-large conditioned on a context of
+// C = 16 inputs (the first layer of every MADE has 43+16 inputs).
+func presetMAFLargeC16() (*Flow, int) {
+	return mustFlow(NewMAFFlow(AutoregressiveFlowConfig{Dim: 43, Layers: 5, Hidden: []int{512, 512}, Activation: ReLU, Seed: 1, ContextDim: 16})), mafLargeBatch
+}
+
 // presetIAFLarge is iaf-large: IAF, D 43, MADE 2×512, 5 layers (orders
 // alternating natural and reversed), batch 512. It trains by reverse KL.
 func presetIAFLarge() (*Flow, int) {
@@ -48,6 +54,7 @@ func init() {
 	benchPresets = append(benchPresets,
 		benchPreset{name: "maf-small", batch: mafSmallBatch, build: build(presetMAFSmall)},
 		benchPreset{name: "maf-large", batch: mafLargeBatch, build: build(presetMAFLarge)},
+		benchPreset{name: "maf-large-c16", batch: mafLargeBatch, context: 16, build: build(presetMAFLargeC16)},
 		benchPreset{name: "iaf-large", batch: iafLargeBatch, reverseKL: true, build: build(presetIAFLarge)},
 	)
 }
@@ -87,11 +94,11 @@ func BenchmarkSequential(b *testing.B) {
 						_, iaf := l.(*IAF)
 						switch mode {
 						case "one-pass":
-							a.onePass(dst, src, ld, work, iaf)
+							a.onePass(dst, src, nil, ld, work, iaf)
 						case "sequential":
-							a.sequential(dst, src, ld, work, !iaf)
+							a.sequential(dst, src, nil, ld, work, !iaf)
 						case "naive":
-							a.sequentialNaive(dst, src, ld, work, !iaf)
+							a.sequentialNaive(dst, src, nil, ld, work, !iaf)
 						}
 					}
 				}

@@ -19,7 +19,10 @@ type benchPreset struct {
 	// reverseKL presets train through Forward (IAF); the others by
 	// maximum likelihood through Inverse.
 	reverseKL bool
-	build     func() (*Flow, error)
+	// context is the width C of the rows' contexts of a conditional
+	// preset (0: none); the contexts are standard normal rows.
+	context int
+	build   func() (*Flow, error)
 }
 
 // benchPresets is filled by init functions, one per family of models.
@@ -63,15 +66,23 @@ func flowDenseCost(f *Flow) int {
 }
 
 // presetFlow builds a preset with small random parameters, so that no layer
-// is the identity, and a batch of inputs.
-func presetFlow(b *testing.B, p benchPreset) (*Flow, *mat.Dense) {
+// is the identity, a batch of inputs and, for a conditional preset, their
+// contexts (nil otherwise).
+func presetFlow(b *testing.B, p benchPreset) (*Flow, *mat.Dense, []float64) {
 	f, err := p.build()
 	if err != nil {
 		b.Fatal(err)
 	}
+	if f.ContextDim() != p.context {
+		b.Fatalf("%s: the flow has context dimension %d, the preset %d", p.name, f.ContextDim(), p.context)
+	}
 	randomizeParams(f, 0.02, 1)
 	x := mat.NewDense(p.batch, f.Dim(), randomRows(p.batch, f.Dim(), 2))
-	return f, x
+	var ctx []float64
+	if p.context > 0 {
+		ctx = randomRows(p.batch, p.context, 3)
+	}
+	return f, x, ctx
 }
 
 func report(b *testing.B, rows int, flops float64) {
@@ -85,15 +96,18 @@ func report(b *testing.B, rows int, flops float64) {
 func BenchmarkTrainStep(b *testing.B) {
 	for _, p := range sortedPresets() {
 		b.Run(p.name, func(b *testing.B) {
-			f, x := presetFlow(b, p)
+			f, x, ctx := presetFlow(b, p)
 			grad := make([]float64, f.NumParams())
 			opt := NewAdam(1e-4)
 			var step func()
+			// The contexts go straight into the gradient evaluation.
 			if p.reverseKL {
 				obj := NewReverseKL(f, func(g, x []float64) float64 { return StdNormalLogProb(x) + 0*copyNeg(g, x) }, 0, 0)
+				obj.ctx = ctx
 				step = func() { obj.LossGrad(grad, x) }
 			} else {
 				obj := NewMaxLikelihood(f, 0, 0)
+				obj.ctx = ctx
 				step = func() { obj.LossGrad(grad, x) }
 			}
 			step()
@@ -121,13 +135,17 @@ func copyNeg(g, x []float64) float64 {
 func BenchmarkLogProb(b *testing.B) {
 	for _, p := range sortedPresets() {
 		b.Run(p.name, func(b *testing.B) {
-			f, x := presetFlow(b, p)
+			f, x, ctx := presetFlow(b, p)
 			dst := make([]float64, p.batch)
-			f.LogProb(dst, x)
+			logProb := func() { f.LogProb(dst, x) }
+			if ctx != nil {
+				logProb = func() { f.eval(opLogProb, dst, x.RawMatrix().Data, ctx, nil, p.batch) }
+			}
+			logProb()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				f.LogProb(dst, x)
+				logProb()
 			}
 			report(b, p.batch, 2*float64(p.batch)*float64(flowDenseCost(f)))
 		})
@@ -141,14 +159,22 @@ func BenchmarkLogProb(b *testing.B) {
 func BenchmarkSample(b *testing.B) {
 	for _, p := range sortedPresets() {
 		b.Run(p.name, func(b *testing.B) {
-			f, x := presetFlow(b, p)
+			f, x, ctx := presetFlow(b, p)
 			logq := make([]float64, p.batch)
 			rnd := rand.New(rand.NewPCG(1, 1))
-			f.Sample(x, logq, rnd)
+			sample := func() { f.Sample(x, logq, rnd) }
+			if ctx != nil {
+				sample = func() {
+					data := x.RawMatrix().Data
+					stdNormalFill(data, rnd)
+					f.eval(opSample, data, data, ctx, logq, p.batch)
+				}
+			}
+			sample()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				f.Sample(x, logq, rnd)
+				sample()
 			}
 			report(b, p.batch, 2*float64(p.batch)*float64(flowDenseCost(f)))
 		})

@@ -21,6 +21,11 @@ import "fmt"
 //
 // Its parameters are its MADE's, in the MADE's stored layout. It starts as
 // the identity (the MADE's output layer is zero).
+//
+// With a context (AutoregressiveConfig.ContextDim = C > 0), (μ, α) =
+// MADE(z, c) in both directions, every output depending on c, and the map of
+// each row, its log-det and its inverse are those of z with c held fixed.
+// ForwardBackward then also gives ∂L/∂c.
 type IAF struct {
 	arLayer
 }
@@ -39,19 +44,22 @@ func NewIAF(cfg AutoregressiveConfig) (*IAF, error) {
 // to logdet.
 func (l *IAF) Forward(x, z, c, logdet, work []float64) {
 	checkRows("IAF.Forward", l.made.d, logdet, x, z)
-	l.onePass(x, z, logdet, work, true)
+	l.checkContext("IAF.Forward", c, logdet)
+	l.onePass(x, z, c, logdet, work, true)
 }
 
 // Inverse computes z = g(x) in D sequential MADE evaluations and adds −Σ α
 // to logdet.
 func (l *IAF) Inverse(z, x, c, logdet, work []float64) {
 	checkRows("IAF.Inverse", l.made.d, logdet, x, z)
-	l.sequential(z, x, logdet, work, false)
+	l.checkContext("IAF.Inverse", c, logdet)
+	l.sequential(z, x, c, logdet, work, false)
 }
 
-// ForwardBackward backpropagates through Forward (see onePassBackward).
+// ForwardBackward backpropagates through Forward (see onePassBackward),
+// adding ∂L/∂c into dc when the layer has a context and dc is not nil.
 func (l *IAF) ForwardBackward(dz, dc, dx, dld, z, x, c, work, grad []float64) {
-	l.onePassBackward(dz, dx, dld, z, x, work, grad, true)
+	l.onePassBackward(dz, dc, dx, dld, work, grad, true)
 }
 
 // NewIAFFlow returns a flow of Layers IAF layers whose orders alternate

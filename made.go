@@ -105,6 +105,12 @@ type MADEConfig struct {
 	// Seed seeds the initial weights, a random order and random degrees
 	// (each from a stream of its own).
 	Seed uint64
+	// ContextDim is the width C ≥ 0 of a context c that every output may
+	// depend on: the MADE is then a network of [x ; c] whose context inputs
+	// have degree 0 (see MADE). With C > 0 the hidden degrees lie in
+	// [0, D−1], every hidden layer needs at least D units, and explicit
+	// degrees may be 0. With 0, the MADE has no context.
+	ContextDim int
 }
 
 // MADE is a masked autoencoder for distribution estimation (Germain et al.
@@ -123,16 +129,50 @@ type MADEConfig struct {
 //
 // With D = 1 the outputs μ and α are their biases alone.
 //
+// # Context
+//
+// A MADE of context dimension C > 0 (a conditional MADE, for p(x | c)) takes
+// a context c ∈ R^C beside x, and its outputs may depend on all of c. The
+// context inputs have degree 0 and the mask rule is the one above, applied
+// to the inputs [x ; c]:
+//
+//   - a hidden unit of the first hidden layer sees every context input
+//     (deg(k) ≥ 0 = deg(c_j));
+//   - with no hidden layer, every output sees every context input
+//     (deg(d) ≥ 1 > 0);
+//   - the hidden degrees lie in [0, D−1] instead of [1, D−1]: a unit of
+//     degree 0 sees the context alone (and, in a deeper layer, the units of
+//     degree 0 below it), and the outputs of the first dimension in the
+//     order, of degree 1, see just those units. Without them the first
+//     dimension's μ and α could not depend on c. Sequential degrees give
+//     unit k the degree k mod D; random degrees give the first D units of
+//     each layer 0, …, D−1 and draw the others uniformly from [0, D−1];
+//     explicit degrees may be 0. Every hidden layer needs at least D units,
+//     so that every degree is present.
+//
+// The masks among the inputs x keep the rule above, so μ_i and α_i still
+// depend only on the dimensions before i (and on c). With W_x and W_c the
+// first layer's weights on x and on c:
+//
+//	h_1 = act((W_x∘M_x)·x + W_c·c + b_1),   M_x[k, j] = 1 iff deg(k) ≥ deg(x_j),
+//
+// (the output layer, with no hidden layer: out = (W_x∘M_x)·x + W_c·c + b
+// with M_x[d, j] = 1 iff deg(d) > deg(x_j)); every other layer is as
+// without a context. With C = 0 nothing changes.
+//
 // # Storage
 //
 // The hidden units of every layer are kept sorted by degree (a permutation
 // of the units changes nothing mathematically), the input is gathered into
 // the order before the first layer (column p of the first layer's weights
 // is the input dimension Order()[p]), and the output rows are kept in the
-// order too: row p is μ of dimension Order()[p] and row D+p its α. Every
-// mask is then a staircase: row k of a weight matrix is used on a prefix of
-// its columns, of length lim[k], non-decreasing in k (in the output layer,
-// within the μ rows and within the α rows). The parameters are laid out
+// order too: row p is μ of dimension Order()[p] and row D+p its α. With a
+// context, the first layer's input is [c ; x in the order]: the C context
+// columns come first (their degree 0 sorts first), so that column C+p is the
+// dimension Order()[p]. Every mask is then a staircase: row k of a weight
+// matrix is used on a prefix of its columns, of length lim[k],
+// non-decreasing in k (in the output layer, within the μ rows and within the
+// α rows); in the first layer every prefix holds the C context columns. The parameters are laid out
 // layer by layer as W_l (out×in, row-major, in this sorted layout) then b_l.
 // Masked weights start at zero and are never read; their gradients are
 // never written, so they stay exactly zero in a gradient vector that starts
@@ -141,7 +181,8 @@ type MADEConfig struct {
 // Mask, Weights and Biases give each layer in the export layout, and
 // SetLayer sets one from it: out×in
 // with the input columns of the first layer in dimension order (column i is
-// dimension i), the output rows in dimension order ([μ_0, …, μ_{D−1},
+// dimension i) followed by the context (column D+j is c_j: the first layer
+// is out×(D+C), its context columns unmasked), the output rows in dimension order ([μ_0, …, μ_{D−1},
 // α_0, …, α_{D−1}]), hidden units in their stored (sorted) order, and zeros
 // where masked. HiddenDegrees and InputDegrees give the degrees in that same
 // layout, so that Mask(l) is exactly the mask rule above applied to them.
@@ -150,13 +191,14 @@ type MADEConfig struct {
 //
 // Biases are zero; each unmasked weight of hidden unit k is drawn from
 // U(−1/√lim[k], 1/√lim[k]), lim[k] being the unit's number of unmasked
-// inputs; the output layer is zero, so that μ = α = 0 at the start and a
+// inputs, context inputs included; the output layer is zero, so that μ = α = 0 at the start and a
 // MAF or IAF layer starts as the identity.
 type MADE struct {
 	d     int
+	c     int   // the context dimension C
 	order []int // order[p] is the dimension at position p (degree p+1)
 	pos   []int // pos[i] is the position of dimension i: order[pos[i]] = i
-	sizes []int // D, hidden…, 2D
+	sizes []int // D+C, hidden…, 2D
 	act   Activation
 	degs  [][]int // degs[l] are the sorted degrees of hidden layer l (0-based)
 	lims  [][]int // lims[l−1] is the staircase of weight layer l (1-based)
@@ -171,22 +213,31 @@ type MADE struct {
 // configuration.
 func NewMADE(cfg MADEConfig) (*MADE, error) { return newMADE("NewMADE", cfg, false) }
 
-// checkMADEShape checks the dimension and hidden widths of a MADE, and its
-// sizes (see madeSize) against the limits, before anything is allocated.
-func checkMADEShape(caller string, d int, hidden []int, ar bool) error {
+// checkMADEShape checks the dimension, context dimension and hidden widths
+// of a MADE, and its sizes (see madeContextSize) against the limits, before
+// anything is allocated.
+func checkMADEShape(caller string, d, c int, hidden []int, ar bool) error {
 	if err := checkDim(d, 1); err != nil {
 		return fmt.Errorf("flow: %s: %w", caller, err)
 	}
-	minW := max(d-1, 1)
+	if c < 0 {
+		return fmt.Errorf("flow: %s: context dimension %d < 0", caller, c)
+	}
+	if c > maxDim {
+		return fmt.Errorf("flow: %s: context dimension %d is more than the limit of %d", caller, c, maxDim)
+	}
 	for i, h := range hidden {
 		if h < 1 {
 			return fmt.Errorf("flow: %s: hidden layer %d has width %d", caller, i, h)
 		}
-		if h < minW {
+		if c > 0 && h < d {
+			return fmt.Errorf("flow: %s: hidden layer %d has %d units, fewer than D = %d: with a context the hidden degrees run 0, …, D−1, and it cannot connect every input to the outputs that may depend on it", caller, i, h, d)
+		}
+		if h < max(d-1, 1) {
 			return fmt.Errorf("flow: %s: hidden layer %d has %d units, fewer than D−1 = %d: it cannot connect every input to the outputs that may depend on it", caller, i, h, d-1)
 		}
 	}
-	if err := checkSize("the layer", madeSize(d, hidden, ar)); err != nil {
+	if err := checkSize("the layer", madeContextSize(d, c, hidden, ar)); err != nil {
 		return fmt.Errorf("flow: %s: %w", caller, err)
 	}
 	return nil
@@ -195,8 +246,8 @@ func checkMADEShape(caller string, d int, hidden []int, ar bool) error {
 // newMADE returns the MADE of cfg; ar says that it conditions a MAF or IAF
 // layer, whose workspace it sizes.
 func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
-	d := cfg.Dim
-	if err := checkMADEShape(caller, d, cfg.Hidden, ar); err != nil {
+	d, nc := cfg.Dim, cfg.ContextDim
+	if err := checkMADEShape(caller, d, nc, cfg.Hidden, ar); err != nil {
 		return nil, err
 	}
 	if !cfg.Activation.valid() {
@@ -209,7 +260,7 @@ func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
 		return nil, fmt.Errorf("flow: %s: HiddenDegrees is set but the degrees are %v, not explicit", caller, cfg.Degrees)
 	}
 	if cfg.Degrees == ExplicitDegrees {
-		if err := checkDegrees(cfg.HiddenDegrees, cfg.Hidden, d); err != nil {
+		if err := checkDegrees(cfg.HiddenDegrees, cfg.Hidden, d, nc); err != nil {
 			return nil, fmt.Errorf("flow: %s: %v", caller, err)
 		}
 	}
@@ -250,11 +301,12 @@ func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
 		pos[i] = p
 	}
 
-	m := &MADE{d: d, order: order, pos: pos, act: cfg.Activation}
-	m.sizes = append([]int{d}, cfg.Hidden...)
+	m := &MADE{d: d, c: nc, order: order, pos: pos, act: cfg.Activation}
+	m.sizes = append([]int{d + nc}, cfg.Hidden...)
 	m.sizes = append(m.sizes, 2*d)
 
-	// Hidden degrees, sorted.
+	// Hidden degrees, sorted: nd of them, from lo.
+	lo, nd := hiddenDegreeRange(d, nc)
 	drnd := rand.New(rand.NewPCG(cfg.Seed, 0x2545f4914f6cdd1d))
 	for _, h := range cfg.Hidden {
 		deg := make([]int, h)
@@ -262,12 +314,12 @@ func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
 			switch {
 			case cfg.Degrees == ExplicitDegrees:
 				deg[k] = cfg.HiddenDegrees[len(m.degs)][k]
-			case d == 1:
-				deg[k] = 1
-			case cfg.Degrees == SequentialDegrees || k < d-1:
-				deg[k] = k%(d-1) + 1
+			case nd == 1:
+				deg[k] = lo
+			case cfg.Degrees == SequentialDegrees || k < nd:
+				deg[k] = k%nd + lo
 			default:
-				deg[k] = 1 + drnd.IntN(d-1)
+				deg[k] = lo + drnd.IntN(nd)
 			}
 		}
 		sort.Ints(deg)
@@ -276,10 +328,12 @@ func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
 		m.sumH += h
 	}
 
-	// Staircases. prev holds the degrees of the layer below, sorted.
-	prev := make([]int, d)
-	for p := range prev {
-		prev[p] = p + 1
+	// Staircases. prev holds the degrees of the layer below, sorted: the
+	// first layer's input is [c ; x in the order], of degrees 0 (C times),
+	// 1, …, D.
+	prev := make([]int, nc+d)
+	for p := 0; p < d; p++ {
+		prev[nc+p] = p + 1
 	}
 	for _, deg := range m.degs {
 		lim := make([]int, len(deg))
@@ -308,19 +362,31 @@ func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
 	return m, nil
 }
 
-// checkDegrees validates explicit hidden degrees.
-func checkDegrees(degs [][]int, hidden []int, d int) error {
+// hiddenDegreeRange returns the hidden degrees of a MADE of dimension d and
+// context dimension c: the nd degrees lo, …, lo+nd−1. Without a context
+// they are 1, …, D−1 (just 1 when D = 1); with one, 0, …, D−1.
+func hiddenDegreeRange(d, c int) (lo, nd int) {
+	if c > 0 {
+		return 0, d
+	}
+	return 1, max(d-1, 1)
+}
+
+// checkDegrees validates explicit hidden degrees of a MADE of dimension d
+// and context dimension c.
+func checkDegrees(degs [][]int, hidden []int, d, c int) error {
 	if len(degs) != len(hidden) {
 		return fmt.Errorf("explicit degrees for %d hidden layers, want %d", len(degs), len(hidden))
 	}
-	hi := max(d-1, 1)
+	lo, nd := hiddenDegreeRange(d, c)
+	hi := lo + nd - 1
 	for l, dg := range degs {
 		if len(dg) != hidden[l] {
 			return fmt.Errorf("hidden layer %d: %d explicit degrees for %d units", l, len(dg), hidden[l])
 		}
 		for k, v := range dg {
-			if v < 1 || v > hi {
-				return fmt.Errorf("hidden layer %d: unit %d has degree %d, outside [1, %d]", l, k, v, hi)
+			if v < lo || v > hi {
+				return fmt.Errorf("hidden layer %d: unit %d has degree %d, outside [%d, %d]", l, k, v, lo, hi)
 			}
 			if k > 0 && v < dg[k-1] {
 				return fmt.Errorf("hidden layer %d: degrees are not sorted (unit %d has %d after %d): permute the units to sort them", l, k, v, dg[k-1])
@@ -349,6 +415,9 @@ func (m *MADE) init(rnd *rand.Rand) {
 // Dim returns D.
 func (m *MADE) Dim() int { return m.d }
 
+// ContextDim returns C, the width of the context (0: none).
+func (m *MADE) ContextDim() int { return m.c }
+
 // NumParams returns the number of parameters, masked weights included.
 func (m *MADE) NumParams() int { return len(m.params) }
 
@@ -368,7 +437,8 @@ func (m *MADE) Order() []int { return append([]int(nil), m.order...) }
 
 // InputDegrees returns the degree of each input dimension, in dimension
 // order: the position of the dimension in the order, plus one. The outputs
-// μ_i and α_i have the degree of dimension i.
+// μ_i and α_i have the degree of dimension i. The context inputs, which
+// follow the dimensions in the export layout, have degree 0.
 func (m *MADE) InputDegrees() []int {
 	deg := make([]int, m.d)
 	for i, p := range m.pos {
@@ -381,7 +451,8 @@ func (m *MADE) InputDegrees() []int {
 func (m *MADE) Hidden() []int { return append([]int(nil), m.sizes[1:len(m.sizes)-1]...) }
 
 // HiddenDegrees returns the degrees of the units of hidden layer l
-// (0-based), in their stored order, which is sorted. It panics unless
+// (0-based), in their stored order, which is sorted. They lie in [1, D−1]
+// (1 when D = 1), or in [0, D−1] with a context. It panics unless
 // 0 ≤ l < len(Hidden()).
 func (m *MADE) HiddenDegrees(l int) []int {
 	if l < 0 || l >= len(m.degs) {
@@ -417,11 +488,17 @@ func (m *MADE) layer(p []float64, l int) (w, b []float64) {
 }
 
 // exportIndex maps entry (r, c) of weight layer l (0-based) in the export
-// layout to its stored row and column, and says whether it is masked.
+// layout to its stored row and column, and says whether it is masked. The
+// first layer's export columns are [x_0, …, x_{D−1}, c_0, …, c_{C−1}], its
+// stored ones [c ; x in the order].
 func (m *MADE) exportIndex(l, r, c int) (row, col int, masked bool) {
 	row, col = r, c
 	if l == 0 {
-		col = m.pos[c]
+		if c < m.d {
+			col = m.c + m.pos[c]
+		} else {
+			col = c - m.d
+		}
 	}
 	if l == len(m.sizes)-2 {
 		if r < m.d {
@@ -441,7 +518,8 @@ func (m *MADE) checkLayer(method string, l int) {
 
 // Mask returns the mask of weight layer l (0-based; layer NumLayers()−1
 // is the output layer) in the export layout: an out×in matrix of ones and
-// zeros.
+// zeros. The first layer is out×(D+C), its last C columns (the context)
+// all ones.
 func (m *MADE) Mask(l int) *mat.Dense {
 	m.checkLayer("Mask", l)
 	out, in := m.sizes[l+1], m.sizes[l]
@@ -457,7 +535,8 @@ func (m *MADE) Mask(l int) *mat.Dense {
 }
 
 // Weights returns a copy of the weights of weight layer l (0-based) in the
-// export layout, out×in, with zeros where masked.
+// export layout, out×in (out×(D+C) for the first layer, the context
+// columns last), with zeros where masked.
 func (m *MADE) Weights(l int) *mat.Dense {
 	m.checkLayer("Weights", l)
 	out, in := m.sizes[l+1], m.sizes[l]
@@ -539,8 +618,9 @@ func (m *MADE) hiddenOff(l, n int) int {
 	return o
 }
 
-// hiddenForward runs the hidden layers on the n rows of x, whose columns
-// are in the order (column p is the dimension at position p), and returns
+// hiddenForward runs the hidden layers on the n rows of x, the MADE's input
+// [c ; x in the order] of width C+D (column C+p is the dimension at
+// position p; x has width D and no context columns when C = 0), and returns
 // the last hidden layer's output (x itself when there is none), a view of
 // work. Every hidden layer's output stays in work:
 //
@@ -561,8 +641,9 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 }
 
 // positionPass is the MADE evaluation of position p (0-based) of the
-// sequential direction of a MAF or IAF layer. x (n×D, columns in the order)
-// must hold final values at positions < p; the hidden units of degree < p
+// sequential direction of a MAF or IAF layer. x (n×(C+D), the MADE's input
+// [c ; x in the order]) must hold the context and final values at positions
+// < p (columns < C+p); the hidden units of degree < p
 // must hold, in work, the values that positionPass left at the earlier
 // positions of the same x. It computes the units of degree p of every
 // hidden layer, in place in work, and then writes μ and α_raw of position p
@@ -573,11 +654,14 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 //	mu = out[·, p], araw = out[·, D+p]
 //
 // Hidden unit k reads units j of the layer below with deg(j) ≤ deg(k) = p,
-// computed at this or an earlier position, and the outputs of position p
-// read units of degree ≤ p; so nothing stale is ever read, each unit is
+// computed at this or an earlier position (or, in the first layer, the
+// context, of degree 0, and the positions < p), and the outputs of position
+// p read units of degree ≤ p; so nothing stale is ever read, each unit is
 // computed once over the D positions, and every value is the one a full
 // pass on the final x gives, bit for bit (the kernel sums each unit over
-// the same prefix in the same order).
+// the same prefix in the same order). With a context, the units of degree
+// 0 are computed at position 0 from the context alone: the context's share
+// of every hidden unit is computed once per call, as part of that unit.
 func (m *MADE) positionPass(x []float64, p, n int, work, mu, araw []float64) {
 	L := len(m.sizes) - 1
 	h := x
@@ -603,8 +687,8 @@ func (m *MADE) positionPass(x []float64, p, n int, work, mu, araw []float64) {
 	m.outputRow(araw, h, m.d+p, n)
 }
 
-// forward evaluates the MADE on the n rows of x (columns in the order) and
-// returns its output, n×2D, a view of work: row r is [μ ; α] in the order
+// forward evaluates the MADE on the n rows of x (the input [c ; x in the
+// order], of width C+D) and returns its output, n×2D, a view of work: row r is [μ ; α] in the order
 // (column p is μ of the dimension at position p, column D+p its α).
 //
 //	out = h_{L−1}·(W_L∘M_L)ᵀ + b_L.
@@ -637,8 +721,9 @@ func (m *MADE) output(work []float64, n int) []float64 {
 
 // backward backpropagates dout = ∂L/∂out (n×2D, stored order) through the
 // pass forward left in work, adds ∂L/∂θ into grad (the MADE's window, in the
-// stored layout) and, when dx is not nil, writes ∂L/∂x (n×D, columns in the
-// order) into dx. dout is not modified.
+// stored layout) and, when dx is not nil, writes ∂L/∂x (n×(C+D), the
+// columns of x: ∂L/∂c, then the dimensions in the order) into dx. dout is
+// not modified.
 //
 // The masked layer a_l = h_{l−1}·(W_l∘M_l)ᵀ + b_l is a dense layer whose
 // masked weights are constants zero, so with δ_L = dout and δ_l = ∂L/∂a_l:
@@ -647,7 +732,10 @@ func (m *MADE) output(work []float64, n int) []float64 {
 //	∂L/∂b_l      += Σ_rows δ_l
 //	∂L/∂h_{l−1}  = δ_l·(W_l∘M_l)
 //	δ_{l−1}      = ∂L/∂h_{l−1} ⊙ act'(a_{l−1})   (read from h_{l−1})
-//	∂L/∂x        = δ_1·(W_1∘M_1)
+//	∂L/∂[c ; x]  = δ_1·(W_1∘M_1)
+//
+// The context columns of M_1 are all ones, so ∂L/∂c = δ_1·W_c and
+// ∂L/∂W_c = Σ_rows δ_1ᵀ·c, by the same masked kernels.
 func (m *MADE) backward(x []float64, n int, work, dout, grad, dx []float64) {
 	if n == 0 {
 		return

@@ -45,10 +45,20 @@ func randomizeMADE(m *MADE, scale float64, seed uint64) {
 // madeEval evaluates m on the n rows of x, given in dimension order, and
 // returns its output in the export layout: row r is
 // [μ_0, …, μ_{D−1}, α_0, …, α_{D−1}].
-func madeEval(m *MADE, x []float64, n int) []float64 {
-	d := m.d
-	xo := make([]float64, n*d)
-	gatherRows(xo, x, m.order)
+func madeEval(m *MADE, x []float64, n int) []float64 { return madeEvalC(m, x, nil, n) }
+
+// madeEvalC is madeEval with the rows' contexts c (n×C, nil when C = 0):
+// the MADE's input is [c ; x in the order].
+func madeEvalC(m *MADE, x, c []float64, n int) []float64 {
+	d, nc := m.d, m.c
+	s := d + nc
+	xo := make([]float64, n*s)
+	for r := 0; r < n; r++ {
+		copy(xo[r*s:r*s+nc], c[r*nc:(r+1)*nc])
+		for p, i := range m.order {
+			xo[r*s+nc+p] = x[r*d+i]
+		}
+	}
 	work := make([]float64, m.workLen(n))
 	o := m.forward(xo, n, work)
 	out := make([]float64, n*2*d)
@@ -107,15 +117,17 @@ func TestMADEExplicitDegrees(t *testing.T) {
 
 // checkAutoregressive checks that the numerical Jacobian of m's outputs
 // with respect to its inputs is zero exactly where the order forbids a
-// dependence and, when dense is set, non-zero everywhere else.
+// dependence and, when dense is set, non-zero everywhere else. With a
+// context, the Jacobian is taken with respect to [x ; c], and every output
+// is allowed to depend on every context input (and must, when dense is set).
 func checkAutoregressive(t *testing.T, name string, m *MADE, dense bool) {
 	t.Helper()
-	d := m.d
+	d, nc := m.d, m.c
 	deg := m.InputDegrees()
-	jac := mat.NewDense(2*d, d, nil)
+	jac := mat.NewDense(2*d, d+nc, nil)
 	for trial := 0; trial < 2; trial++ {
-		x := randomRows(1, d, uint64(31+trial))
-		fd.Jacobian(jac, func(y, x []float64) { copy(y, madeEval(m, x, 1)) }, x, &fd.JacobianSettings{Formula: fd.Central})
+		xc := randomRows(1, d+nc, uint64(31+trial))
+		fd.Jacobian(jac, func(y, xc []float64) { copy(y, madeEvalC(m, xc[:d], xc[d:], 1)) }, xc, &fd.JacobianSettings{Formula: fd.Central})
 		for o := 0; o < 2*d; o++ {
 			for j := 0; j < d; j++ {
 				v := jac.At(o, j)
@@ -127,23 +139,37 @@ func checkAutoregressive(t *testing.T, name string, m *MADE, dense bool) {
 					t.Errorf("%s: output %d (degree %d) does not depend on input %d (degree %d)", name, o, deg[o%d], j, deg[j])
 				}
 			}
+			for j := 0; j < nc; j++ {
+				if v := jac.At(o, d+j); dense && v == 0 {
+					t.Errorf("%s: output %d (degree %d) does not depend on context input %d", name, o, deg[o%d], j)
+				}
+			}
 		}
 	}
 }
 
 func TestMADEExportLayout(t *testing.T) {
 	for _, d := range []int{1, 2, 4, 6} {
-		for _, hidden := range [][]int{nil, {max(d-1, 1)}, {d + 3, 2 * d}} {
-			for _, oc := range madeOrders(d) {
-				cfg := oc
-				cfg.Dim, cfg.Hidden, cfg.Activation, cfg.Degrees = d, hidden, Tanh, RandomDegrees
-				name := fmt.Sprintf("D=%d/%v/%v", d, hidden, cfg.Order)
-				m, err := NewMADE(cfg)
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
+		for _, nc := range []int{0, 1, 3} {
+			narrow := max(d-1, 1)
+			if nc > 0 {
+				narrow = d // with a context, degrees run 0, …, D−1
+			}
+			for _, hidden := range [][]int{nil, {narrow}, {d + 3, 2 * d}} {
+				for _, oc := range madeOrders(d) {
+					cfg := oc
+					cfg.Dim, cfg.Hidden, cfg.Activation, cfg.Degrees, cfg.ContextDim = d, hidden, Tanh, RandomDegrees, nc
+					name := fmt.Sprintf("D=%d/C=%d/%v/%v", d, nc, hidden, cfg.Order)
+					m, err := NewMADE(cfg)
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					if m.ContextDim() != nc {
+						t.Errorf("%s: ContextDim %d", name, m.ContextDim())
+					}
+					randomizeMADE(m, 0.5, 3)
+					checkExportLayout(t, name, m, cfg)
 				}
-				randomizeMADE(m, 0.5, 3)
-				checkExportLayout(t, name, m, cfg)
 			}
 		}
 	}
@@ -152,21 +178,33 @@ func TestMADEExportLayout(t *testing.T) {
 // checkExportLayout checks the exported masks against the MADE mask
 // formula on the exported degrees, that exported weights are zero where
 // masked, that a plain dense network with the exported weights computes the
-// MADE, and that SetLayer inverts Weights and Biases.
+// MADE, and that SetLayer inverts Weights and Biases. With a context, the
+// first layer's inputs are [x ; c] with the context inputs of degree 0.
 func checkExportLayout(t *testing.T, name string, m *MADE, cfg MADEConfig) {
 	t.Helper()
-	d, L := m.d, m.NumLayers()
-	degs := [][]int{m.InputDegrees()}
+	d, nc, L := m.d, m.c, m.NumLayers()
+	degs := [][]int{append(m.InputDegrees(), make([]int, nc)...)}
 	for l := range m.Hidden() {
 		degs = append(degs, m.HiddenDegrees(l))
 	}
+	lo, hi := 1, max(d-1, 1)
+	if nc > 0 {
+		lo, hi = 0, d-1
+	}
 	for _, dg := range degs[1:] {
 		for k, v := range dg {
-			if v < 1 || (d > 1 && v > d-1) || (k > 0 && v < dg[k-1]) {
-				t.Errorf("%s: hidden degrees %v: not sorted in [1, D−1]", name, dg)
+			if v < lo || v > hi || (k > 0 && v < dg[k-1]) {
+				t.Errorf("%s: hidden degrees %v: not sorted in [%d, %d]", name, dg, lo, hi)
 				break
 			}
 		}
+		// Every degree is present.
+		if nd := hi - lo + 1; len(dg) >= nd && (dg[0] != lo || dg[len(dg)-1] != hi) {
+			t.Errorf("%s: hidden degrees %v do not span [%d, %d]", name, dg, lo, hi)
+		}
+	}
+	if r, c := m.Mask(0).Dims(); r != m.sizes[1] || c != d+nc {
+		t.Errorf("%s: the first layer's mask is %d×%d, want %d×%d", name, r, c, m.sizes[1], d+nc)
 	}
 	outDeg := append(m.InputDegrees(), m.InputDegrees()...)
 	degs = append(degs, outDeg)
@@ -188,10 +226,20 @@ func checkExportLayout(t *testing.T, name string, m *MADE, cfg MADEConfig) {
 			}
 		}
 	}
-	// A dense network with the exported weights, inputs in dimension order.
+	// A dense network with the exported weights, inputs [x ; c] with x in
+	// dimension order.
 	const n = 3
 	x := randomRows(n, d, 8)
-	h := mat.NewDense(n, d, append([]float64(nil), x...))
+	c := randomRows(n, nc, 9)
+	h := mat.NewDense(n, d+nc, nil)
+	for i := 0; i < n; i++ {
+		for j := 0; j < d; j++ {
+			h.Set(i, j, x[i*d+j])
+		}
+		for j := 0; j < nc; j++ {
+			h.Set(i, d+j, c[i*nc+j])
+		}
+	}
 	for l := 0; l < L; l++ {
 		var a mat.Dense
 		a.Mul(h, m.Weights(l).T())
@@ -208,7 +256,7 @@ func checkExportLayout(t *testing.T, name string, m *MADE, cfg MADEConfig) {
 		}
 		h = &a
 	}
-	got := madeEval(m, x, n)
+	got := madeEvalC(m, x, c, n)
 	if e := maxAbsDiff(got, h.RawMatrix().Data); e > 1e-13 {
 		t.Errorf("%s: a dense network with the exported weights differs from the MADE by %g", name, e)
 	}
@@ -218,7 +266,7 @@ func checkExportLayout(t *testing.T, name string, m *MADE, cfg MADEConfig) {
 	for l := range m.Hidden() {
 		hd = append(hd, m.HiddenDegrees(l))
 	}
-	m2, err := NewMADE(MADEConfig{Dim: d, Hidden: m.Hidden(), Activation: m.Activation(), Order: ExplicitOrder, Perm: m.Order(), Degrees: ExplicitDegrees, HiddenDegrees: hd, Seed: cfg.Seed + 1})
+	m2, err := NewMADE(MADEConfig{Dim: d, Hidden: m.Hidden(), Activation: m.Activation(), Order: ExplicitOrder, Perm: m.Order(), Degrees: ExplicitDegrees, HiddenDegrees: hd, Seed: cfg.Seed + 1, ContextDim: nc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,8 +278,20 @@ func checkExportLayout(t *testing.T, name string, m *MADE, cfg MADEConfig) {
 			t.Errorf("%s: layer %d: SetLayer(Weights) does not give the weights back", name, l)
 		}
 	}
-	if e := maxAbsDiff(madeEval(m2, x, n), got); e != 0 {
+	if e := maxAbsDiff(madeEvalC(m2, x, c, n), got); e != 0 {
 		t.Errorf("%s: a MADE set from the export differs by %g", name, e)
+	}
+	if nc > 0 {
+		// A context weight is never masked: SetLayer takes it and the
+		// output moves.
+		w := m.Weights(0)
+		w.Set(0, d, w.At(0, d)+0.25)
+		if err := m2.SetLayer(0, w, m.Biases(0)); err != nil {
+			t.Errorf("%s: SetLayer with a context weight changed: %v", name, err)
+		}
+		if maxAbsDiff(madeEvalC(m2, x, c, n), got) == 0 {
+			t.Errorf("%s: a context weight set through SetLayer changes nothing", name)
+		}
 	}
 	if l := L - 1; d > 1 {
 		w := m.Weights(l)
@@ -273,58 +333,61 @@ func TestMADEStaircase(t *testing.T) {
 // L = Σ c ⊙ MADE(x), for the parameters and the input.
 func TestMADEGradients(t *testing.T) {
 	for _, d := range []int{1, 3, 5} {
-		for _, hidden := range [][]int{nil, {7}, {6, 5}} {
-			for _, act := range []Activation{ReLU, Tanh} {
-				name := fmt.Sprintf("D=%d/%v/%v", d, hidden, act)
-				m, err := NewMADE(MADEConfig{Dim: d, Hidden: hidden, Activation: act, Order: RandomOrder, Degrees: RandomDegrees, Seed: 4})
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				randomizeMADE(m, 0.6, 9)
-				const n = 4
-				x := randomRows(n, d, 12)
-				c := randomRows(n, 2*d, 13)
-				loss := func() float64 {
+		for _, nc := range []int{0, 2} {
+			for _, hidden := range [][]int{nil, {7}, {6, 5}} {
+				for _, act := range []Activation{ReLU, Tanh} {
+					name := fmt.Sprintf("D=%d/C=%d/%v/%v", d, nc, hidden, act)
+					m, err := NewMADE(MADEConfig{Dim: d, Hidden: hidden, Activation: act, Order: RandomOrder, Degrees: RandomDegrees, Seed: 4, ContextDim: nc})
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					randomizeMADE(m, 0.6, 9)
+					const n = 4
+					// The MADE's input, [c ; x in the order].
+					x := randomRows(n, d+nc, 12)
+					c := randomRows(n, 2*d, 13)
+					loss := func() float64 {
+						work := make([]float64, m.workLen(n))
+						o := m.forward(x, n, work)
+						s := 0.0
+						for i, v := range o {
+							s += c[i] * v
+						}
+						return s
+					}
 					work := make([]float64, m.workLen(n))
-					o := m.forward(x, n, work)
-					s := 0.0
-					for i, v := range o {
-						s += c[i] * v
+					m.forward(x, n, work)
+					grad := make([]float64, m.NumParams())
+					dx := make([]float64, n*(d+nc))
+					m.backward(x, n, work, c, grad, dx)
+					p := m.params
+					p0 := append([]float64(nil), p...)
+					num := fd.Gradient(nil, func(q []float64) float64 { copy(p, q); return loss() }, p0, &fd.Settings{Formula: fd.Central, Step: 1e-5})
+					copy(p, p0)
+					checkVec(t, name+"/params", grad, num)
+					if d == 1 && nc == 0 {
+						continue // μ and α are biases alone
 					}
-					return s
-				}
-				work := make([]float64, m.workLen(n))
-				m.forward(x, n, work)
-				grad := make([]float64, m.NumParams())
-				dx := make([]float64, n*d)
-				m.backward(x, n, work, c, grad, dx)
-				p := m.params
-				p0 := append([]float64(nil), p...)
-				num := fd.Gradient(nil, func(q []float64) float64 { copy(p, q); return loss() }, p0, &fd.Settings{Formula: fd.Central, Step: 1e-5})
-				copy(p, p0)
-				checkVec(t, name+"/params", grad, num)
-				if d == 1 {
-					continue // μ and α are biases alone
-				}
-				x0 := append([]float64(nil), x...)
-				numX := fd.Gradient(nil, func(q []float64) float64 { copy(x, q); return loss() }, x0, &fd.Settings{Formula: fd.Central, Step: 1e-5})
-				copy(x, x0)
-				if act == ReLU && maxAbsDiff(numX, make([]float64, len(numX))) == 0 {
-					// Every path from the input is dead at x.
-					if e := maxAbsDiff(dx, numX); e != 0 {
-						t.Errorf("%s: input gradient %v, finite difference zero", name, dx)
+					x0 := append([]float64(nil), x...)
+					numX := fd.Gradient(nil, func(q []float64) float64 { copy(x, q); return loss() }, x0, &fd.Settings{Formula: fd.Central, Step: 1e-5})
+					copy(x, x0)
+					if act == ReLU && maxAbsDiff(numX, make([]float64, len(numX))) == 0 {
+						// Every path from the input is dead at x.
+						if e := maxAbsDiff(dx, numX); e != 0 {
+							t.Errorf("%s: input gradient %v, finite difference zero", name, dx)
+						}
+					} else {
+						checkVec(t, name+"/input", dx, numX)
 					}
-				} else {
-					checkVec(t, name+"/input", dx, numX)
-				}
-				// Masked weights have exactly zero gradients.
-				for l := 1; l <= m.NumLayers(); l++ {
-					dw, _ := m.layer(grad, l)
-					in := m.sizes[l-1]
-					for k, lk := range m.lims[l-1] {
-						for j := lk; j < in; j++ {
-							if dw[k*in+j] != 0 {
-								t.Fatalf("%s: masked weight (%d, %d) of layer %d has gradient %g", name, k, j, l, dw[k*in+j])
+					// Masked weights have exactly zero gradients.
+					for l := 1; l <= m.NumLayers(); l++ {
+						dw, _ := m.layer(grad, l)
+						in := m.sizes[l-1]
+						for k, lk := range m.lims[l-1] {
+							for j := lk; j < in; j++ {
+								if dw[k*in+j] != 0 {
+									t.Fatalf("%s: masked weight (%d, %d) of layer %d has gradient %g", name, k, j, l, dw[k*in+j])
+								}
 							}
 						}
 					}

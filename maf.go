@@ -31,20 +31,28 @@ type AutoregressiveConfig struct {
 	Clamp float64
 	// Seed seeds the MADE (see MADEConfig).
 	Seed uint64
+	// ContextDim is the width C ≥ 0 of the context c the layer conditions
+	// on: (μ, α) are a MADE of the layer's input and of c, every output
+	// depending on all of c (see MADEConfig and MADE). With C > 0 every
+	// hidden layer needs at least D units. 0: no context.
+	ContextDim int
 }
 
 func (c *AutoregressiveConfig) made() MADEConfig {
-	return MADEConfig{Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation, Order: c.Order, Perm: c.Perm, Degrees: c.Degrees, HiddenDegrees: c.HiddenDegrees, Seed: c.Seed}
+	return MADEConfig{Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation, Order: c.Order, Perm: c.Perm, Degrees: c.Degrees, HiddenDegrees: c.HiddenDegrees, Seed: c.Seed, ContextDim: c.ContextDim}
 }
 
 // arLayer is what MAF and IAF share: the affine autoregressive map
 //
 //	x_d = z_d·exp(α_d) + μ_d,   z_d = (x_d − μ_d)·exp(−α_d),
 //
-// with (μ, α) a MADE of x (MAF) or of z (IAF). One direction conditions on
-// its own input and takes one MADE pass (onePass); the other conditions on
-// its own output and takes D MADE evaluations, one per position of the
-// order (sequential).
+// with (μ, α) a MADE of x (MAF) or of z (IAF), and of the row's context c
+// when the layer has one (C > 0). One direction conditions on its own input
+// and takes one MADE pass (onePass); the other conditions on its own output
+// and takes D MADE evaluations, one per position of the order (sequential).
+// The context is fixed in both: it enters the MADE's input as its first C
+// columns, [c ; v in the order], v being the input (onePass) or the output
+// (sequential).
 type arLayer struct {
 	made  *MADE
 	clamp float64
@@ -71,7 +79,7 @@ func (a *arLayer) Dim() int               { return a.made.d }
 func (a *arLayer) NumParams() int         { return len(a.made.params) }
 func (a *arLayer) Params() []float64      { return a.made.params }
 func (a *arLayer) BindParams(p []float64) { a.made.BindParams(p) }
-func (a *arLayer) ContextDim() int        { return 0 }
+func (a *arLayer) ContextDim() int        { return a.made.c }
 
 // denseCost is the MADE's (see MADE.denseCost): the cost of the one-pass
 // direction, and about that of the sequential one (see sequential).
@@ -80,39 +88,87 @@ func (a *arLayer) denseCost() int { return a.made.denseCost() }
 // madePasses returns the number of MADE passes over a batch so far.
 func (a *arLayer) madePasses() int64 { return a.passes.Load() }
 
-// arWork is the layout of the workspace over n rows. In onePass, in holds
-// the input gathered into the order (the MADE's input) and out the output in
-// the order; in sequential, out is the MADE's input, built position by
-// position.
+// arWork is the layout of the workspace over n rows. in is the MADE's
+// input, n×(C+D), row r being [c_r ; v_r in the order]: in onePass v is the
+// layer's input, in sequential the output, built position by position. out
+// (n×D) holds, in onePass, the output in the order and, in sequential, the
+// input gathered into the order.
 type arWork struct {
-	in, out, e []float64 // n×D each; e holds exp(±α)
-	mw         []float64 // the MADE's workspace
-	dout       []float64 // n×2D: ∂L/∂[μ ; α_raw]
-	din        []float64 // n×D: ∂L/∂(MADE input)
-	row        []float64 // D: one row of clamped α
+	in     []float64 // n×(C+D): the MADE's input
+	out, e []float64 // n×D each; e holds exp(±α)
+	mw     []float64 // the MADE's workspace
+	dout   []float64 // n×2D: ∂L/∂[μ ; α_raw]
+	din    []float64 // n×(C+D): ∂L/∂(MADE input)
+	row    []float64 // D: one row of clamped α
+	stride int       // C+D, the width of a row of in and din
+	off    int       // C, the column of position 0 in a row of in
 }
 
 func (a *arLayer) WorkLen(n int) int {
-	d := a.made.d
-	return 6*n*d + a.made.workLen(n) + d
+	d, s := a.made.d, a.made.d+a.made.c
+	return 4*n*d + 2*n*s + a.made.workLen(n) + d
 }
 
 func (a *arLayer) split(work []float64, n int) arWork {
-	d := a.made.d
+	d, c := a.made.d, a.made.c
 	take := func(m int) []float64 {
 		s := work[:m:m]
 		work = work[m:]
 		return s
 	}
-	var w arWork
-	w.in = take(n * d)
+	w := arWork{stride: c + d, off: c}
+	w.in = take(n * (c + d))
 	w.out = take(n * d)
 	w.e = take(n * d)
 	w.mw = take(a.made.workLen(n))
 	w.dout = take(2 * n * d)
-	w.din = take(n * d)
+	w.din = take(n * (c + d))
 	w.row = take(d)
 	return w
+}
+
+// checkContext panics unless c holds the n = len(logdet) rows of the
+// layer's context (any c is ignored when the layer has none).
+func (a *arLayer) checkContext(method string, c, logdet []float64) {
+	if nc := a.made.c; nc > 0 && len(c) != len(logdet)*nc {
+		panic(fmt.Sprintf("flow: %s: context of length %d, want %d rows × %d columns = %d", method, len(c), len(logdet), nc, len(logdet)*nc))
+	}
+}
+
+// loadInput sets the MADE's input w.in to [c ; v in the order], row by row,
+// for the n rows of v (n×D, dimension order) and c (n×C).
+func (a *arLayer) loadInput(w arWork, v, c []float64, n int) {
+	m := a.made
+	if m.c == 0 {
+		gatherRows(w.in, v, m.order)
+		return
+	}
+	d, nc, s := m.d, m.c, w.stride
+	for r := 0; r < n; r++ {
+		row := w.in[r*s : (r+1)*s]
+		copy(row[:nc], c[r*nc:(r+1)*nc])
+		vr := v[r*d : (r+1)*d]
+		for p, i := range m.order {
+			row[nc+p] = vr[i]
+		}
+	}
+}
+
+// storeOutput sets dst[r, Order()[p]] = src[r, off+p] for the rows of dst
+// (n×D), src having rows of width stride.
+func (a *arLayer) storeOutput(dst, src []float64, stride, off int) {
+	m := a.made
+	if stride == m.d {
+		gatherRows(dst, src, m.pos)
+		return
+	}
+	d := m.d
+	for r := 0; r*d < len(dst); r++ {
+		dr, sr := dst[r*d:(r+1)*d], src[r*stride+off:r*stride+off+d]
+		for i, p := range m.pos {
+			dr[i] = sr[p]
+		}
+	}
 }
 
 // scale returns the clamped α of a row, α = c·tanh(α_raw/c), in tmp, or
@@ -136,24 +192,25 @@ func (a *arLayer) scale1(raw float64) float64 {
 }
 
 // onePass applies the direction that conditions on its own input, in one
-// MADE pass: (μ, α) = MADE(in), then
+// MADE pass: (μ, α) = MADE(in, c), then
 //
 //	fwd:  out = in ⊙ exp(α) + μ,     logdet += Σ α   (IAF Forward)
 //	!fwd: out = (in − μ) ⊙ exp(−α),  logdet −= Σ α   (MAF Inverse)
 //
 // The work keeps the gathered input, the output (in the order), exp(±α) and
 // the MADE's pass for backward.
-func (a *arLayer) onePass(out, in, logdet, work []float64, fwd bool) {
+func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool) {
 	n, d := len(logdet), a.made.d
 	w := a.split(work, n)
 	m := a.made
-	gatherRows(w.in, in, m.order)
+	a.loadInput(w, in, c, n)
 	o := m.forward(w.in, n, w.mw)
 	a.passes.Add(1)
+	s, off := w.stride, w.off
 	for r := 0; r < n; r++ {
 		or := o[r*2*d : (r+1)*2*d]
 		mu, alpha := or[:d], a.scale(or[d:], w.row)
-		ir, outr, er := w.in[r*d:(r+1)*d], w.out[r*d:(r+1)*d], w.e[r*d:(r+1)*d]
+		ir, outr, er := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d], w.e[r*d:(r+1)*d]
 		if fwd {
 			logdet[r] += affineForward(outr, er, ir, mu, alpha)
 		} else {
@@ -164,9 +221,10 @@ func (a *arLayer) onePass(out, in, logdet, work []float64, fwd bool) {
 	gatherRows(out, w.out, m.pos)
 }
 
-// onePassBackward follows onePass with the same in, out and work. Given
-// dOut = ∂L/∂out and dld[r] = ∂L/∂logdet[r], it writes dIn = ∂L/∂in and
-// adds ∂L/∂θ into grad. Per row, in the order (p is a position, g_p the
+// onePassBackward follows onePass with the same in, out, c and work. Given
+// dOut = ∂L/∂out and dld[r] = ∂L/∂logdet[r], it writes dIn = ∂L/∂in, adds
+// ∂L/∂θ into grad and, when dc is not nil and the layer has a context, adds
+// ∂L/∂c into dc. Per row, in the order (p is a position, g_p the
 // gradient of the output at p, e_p the stored exp(±α_p)):
 //
 // fwd, out_p = in_p·e_p + μ_p with e_p = exp(α_p), ld = Σ α:
@@ -183,16 +241,18 @@ func (a *arLayer) onePass(out, in, logdet, work []float64, fwd bool) {
 //
 // With the clamp α = c·tanh(α_raw/c), ∂α/∂α_raw = 1 − tanh²(α_raw/c) =
 // 1 − (α/c)². Then ∂L/∂[μ ; α_raw] is backpropagated through the MADE,
-// whose input is in, so ∂L/∂in = direct + MADE's ∂L/∂x.
-func (a *arLayer) onePassBackward(dIn, dOut, dld, in, out, work, grad []float64, fwd bool) {
+// whose input is [c ; in], so ∂L/∂in = direct + the MADE's ∂L/∂x, and
+// ∂L/∂c is the MADE's ∂L/∂c alone (the affine step does not read c).
+func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd bool) {
 	n, d := len(dld), a.made.d
 	w := a.split(work, n)
 	m := a.made
 	o := m.output(w.mw, n)
 	c := a.clamp
+	s, off := w.stride, w.off
 	for r := 0; r < n; r++ {
 		alpha := a.scale(o[r*2*d+d:(r+1)*2*d], w.row)
-		ir, outr, er := w.in[r*d:(r+1)*d], w.out[r*d:(r+1)*d], w.e[r*d:(r+1)*d]
+		ir, outr, er := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d], w.e[r*d:(r+1)*d]
 		gr, dinr := dOut[r*d:(r+1)*d], dIn[r*d:(r+1)*d]
 		dmu, dal := w.dout[r*2*d:r*2*d+d], w.dout[r*2*d+d:(r+1)*2*d]
 		for p, i := range m.order {
@@ -213,17 +273,25 @@ func (a *arLayer) onePassBackward(dIn, dOut, dld, in, out, work, grad []float64,
 		}
 	}
 	m.backward(w.in, n, w.mw, w.dout, grad, w.din)
+	nc := m.c
 	for r := 0; r < n; r++ {
-		dinr, dm := dIn[r*d:(r+1)*d], w.din[r*d:(r+1)*d]
+		dinr, dm := dIn[r*d:(r+1)*d], w.din[r*s+off:r*s+off+d]
 		for p, i := range m.order {
 			dinr[i] += dm[p]
+		}
+		if nc > 0 && dc != nil {
+			dcr, dm := dc[r*nc:(r+1)*nc], w.din[r*s:r*s+nc]
+			for j, v := range dm {
+				dcr[j] += v
+			}
 		}
 	}
 }
 
 // sequential applies the direction that conditions on its own output, one
 // position of the order at a time: for p = 0, …, D−1, (μ_p, α_p) come from
-// the MADE applied to the outputs at positions < p, already computed, and
+// the MADE applied to the context and the outputs at positions < p, already
+// computed, and
 //
 //	fwd:  out_p = in_p·exp(α_p) + μ_p,    logdet += α_p   (MAF Forward)
 //	!fwd: out_p = (in_p − μ_p)·exp(−α_p), logdet −= α_p   (IAF Inverse)
@@ -235,33 +303,49 @@ func (a *arLayer) onePassBackward(dIn, dOut, dld, in, out, work, grad []float64,
 // just the units of degree p (a contiguous block, the units being sorted),
 // then the two output rows of p; the D evaluations together compute each
 // hidden unit once, about the cost of one full pass, and give bit for bit
-// what D full passes would (sequentialNaive, which the tests compare).
-func (a *arLayer) sequential(out, in, logdet, work []float64, fwd bool) {
+// what D full passes would (sequentialNaive, which the tests compare). The
+// context is written into the MADE's input once, before position 0; the
+// hidden units that read it are computed once each, like every unit.
+func (a *arLayer) sequential(out, in, c, logdet, work []float64, fwd bool) {
 	n, d := len(logdet), a.made.d
 	w := a.split(work, n)
 	m := a.made
-	gatherRows(w.in, in, m.order)
-	clear(w.out)
+	a.startSequential(w, in, c, n)
 	mu, araw := w.dout[:n], w.dout[n:2*n]
 	for p := 0; p < d; p++ {
-		m.positionPass(w.out, p, n, w.mw, mu, araw)
+		m.positionPass(w.in, p, n, w.mw, mu, araw)
 		a.passes.Add(1)
-		a.affineStep(w.out, w.in, logdet, mu, araw, p, fwd)
+		a.affineStep(w, logdet, mu, araw, p, fwd)
 	}
-	gatherRows(out, w.out, m.pos)
+	a.storeOutput(out, w.in, w.stride, w.off)
 }
 
-// affineStep sets position p of every row of out (n×D, in the order) from
-// the same position of in and the columns mu, araw (α_raw) of that position.
-func (a *arLayer) affineStep(out, in, logdet, mu, araw []float64, p int, fwd bool) {
-	d := a.made.d
+// startSequential gathers the layer's input into the order in w.out and
+// sets the MADE's input w.in to [c ; 0], its positions to be filled one by
+// one.
+func (a *arLayer) startSequential(w arWork, in, c []float64, n int) {
+	m := a.made
+	gatherRows(w.out, in, m.order)
+	clear(w.in)
+	if nc, s := m.c, w.stride; nc > 0 {
+		for r := 0; r < n; r++ {
+			copy(w.in[r*s:r*s+nc], c[r*nc:(r+1)*nc])
+		}
+	}
+}
+
+// affineStep sets position p of every row of the MADE's input w.in from the
+// same position of the gathered input w.out and the columns mu, araw
+// (α_raw) of that position.
+func (a *arLayer) affineStep(w arWork, logdet, mu, araw []float64, p int, fwd bool) {
+	d, s, q := a.made.d, w.stride, w.off+p
 	for r := range logdet {
 		al := a.scale1(araw[r])
 		if fwd {
-			out[r*d+p] = in[r*d+p]*math.Exp(al) + mu[r]
+			w.in[r*s+q] = w.out[r*d+p]*math.Exp(al) + mu[r]
 			logdet[r] += al
 		} else {
-			out[r*d+p] = (in[r*d+p] - mu[r]) * math.Exp(-al)
+			w.in[r*s+q] = (w.out[r*d+p] - mu[r]) * math.Exp(-al)
 			logdet[r] -= al
 		}
 	}
@@ -270,20 +354,19 @@ func (a *arLayer) affineStep(out, in, logdet, mu, araw []float64, p int, fwd boo
 // sequentialNaive is sequential with a full pass of the hidden layers at
 // every position: D times the work, the same result. It is the reference
 // the tests and benchmarks compare sequential with.
-func (a *arLayer) sequentialNaive(out, in, logdet, work []float64, fwd bool) {
+func (a *arLayer) sequentialNaive(out, in, c, logdet, work []float64, fwd bool) {
 	n, d := len(logdet), a.made.d
 	w := a.split(work, n)
 	m := a.made
-	gatherRows(w.in, in, m.order)
-	clear(w.out)
+	a.startSequential(w, in, c, n)
 	mu, araw := w.dout[:n], w.dout[n:2*n]
 	for p := 0; p < d; p++ {
-		h := m.hiddenForward(w.out, n, w.mw)
+		h := m.hiddenForward(w.in, n, w.mw)
 		m.outputRow(mu, h, p, n)
 		m.outputRow(araw, h, d+p, n)
-		a.affineStep(w.out, w.in, logdet, mu, araw, p, fwd)
+		a.affineStep(w, logdet, mu, araw, p, fwd)
 	}
-	gatherRows(out, w.out, m.pos)
+	a.storeOutput(out, w.in, w.stride, w.off)
 }
 
 // MAF is a masked autoregressive flow layer (Papamakarios et al. 2017):
@@ -302,6 +385,11 @@ func (a *arLayer) sequentialNaive(out, in, logdet, work []float64, fwd bool) {
 //
 // Its parameters are its MADE's, in the MADE's stored layout. It starts as
 // the identity (the MADE's output layer is zero).
+//
+// With a context (AutoregressiveConfig.ContextDim = C > 0), (μ, α) =
+// MADE(x, c) in both directions, every output depending on c, and the map of
+// each row, its log-det and its inverse are those of x with c held fixed.
+// InverseBackward then also gives ∂L/∂c.
 type MAF struct {
 	arLayer
 }
@@ -320,19 +408,22 @@ func NewMAF(cfg AutoregressiveConfig) (*MAF, error) {
 // sequential) and adds Σ α to logdet.
 func (l *MAF) Forward(x, z, c, logdet, work []float64) {
 	checkRows("MAF.Forward", l.made.d, logdet, x, z)
-	l.sequential(x, z, logdet, work, true)
+	l.checkContext("MAF.Forward", c, logdet)
+	l.sequential(x, z, c, logdet, work, true)
 }
 
 // Inverse computes z = (x − μ(x)) ⊙ exp(−α(x)) in one MADE pass and adds
 // −Σ α to logdet.
 func (l *MAF) Inverse(z, x, c, logdet, work []float64) {
 	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
-	l.onePass(z, x, logdet, work, false)
+	l.checkContext("MAF.Inverse", c, logdet)
+	l.onePass(z, x, c, logdet, work, false)
 }
 
-// InverseBackward backpropagates through Inverse (see onePassBackward).
+// InverseBackward backpropagates through Inverse (see onePassBackward),
+// adding ∂L/∂c into dc when the layer has a context and dc is not nil.
 func (l *MAF) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64) {
-	l.onePassBackward(dx, dz, dld, x, z, work, grad, false)
+	l.onePassBackward(dx, dc, dz, dld, work, grad, false)
 }
 
 // AutoregressiveFlowConfig configures NewMAFFlow and NewIAFFlow.
@@ -352,6 +443,9 @@ type AutoregressiveFlowConfig struct {
 	Clamp float64
 	// Seed seeds every layer (each layer gets its own stream).
 	Seed uint64
+	// ContextDim is the width C ≥ 0 of the context every layer conditions
+	// on (see AutoregressiveConfig). 0: none.
+	ContextDim int
 }
 
 // layerConfigs returns the configuration of each layer.
@@ -360,11 +454,11 @@ func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]Autoregressive
 		return nil, fmt.Errorf("flow: %s: %d layers", caller, c.Layers)
 	}
 	// The sizes of the whole flow, before anything is allocated.
-	if err := checkMADEShape(caller+": layer 0", c.Dim, c.Hidden, true); err != nil {
+	if err := checkMADEShape(caller+": layer 0", c.Dim, c.ContextDim, c.Hidden, true); err != nil {
 		return nil, err
 	}
 	L := float64(c.Layers)
-	total := madeSize(c.Dim, c.Hidden, true).times(L).add(flowWork(c.Dim, L))
+	total := madeContextSize(c.Dim, c.ContextDim, c.Hidden, true).times(L).add(flowWork(c.Dim, L))
 	if err := checkSize(fmt.Sprintf("%d layers", c.Layers), total); err != nil {
 		return nil, fmt.Errorf("flow: %s: %w", caller, err)
 	}
@@ -380,7 +474,7 @@ func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]Autoregressive
 		cfgs[l] = AutoregressiveConfig{
 			Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation,
 			Order: order, Degrees: c.Degrees, Clamp: c.Clamp,
-			Seed: c.Seed + uint64(l)*0x9e3779b97f4a7c15,
+			Seed: c.Seed + uint64(l)*0x9e3779b97f4a7c15, ContextDim: c.ContextDim,
 		}
 	}
 	return cfgs, nil

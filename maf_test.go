@@ -331,8 +331,8 @@ func TestSequentialIncremental(t *testing.T) {
 					for i := range work {
 						work[i] = math.NaN()
 					}
-					a.sequential(got, in, ldGot, work, fwd)
-					a.sequentialNaive(want, in, ldWant, make([]float64, a.WorkLen(n)), fwd)
+					a.sequential(got, in, nil, ldGot, work, fwd)
+					a.sequentialNaive(want, in, nil, ldWant, make([]float64, a.WorkLen(n)), fwd)
 					for i := range got {
 						if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
 							t.Fatalf("%s: entry %d: incremental %v, naive %v", name, i, got[i], want[i])

@@ -110,12 +110,19 @@ func couplingSize(na, nb, k int, hidden []int) footprint {
 // madeSize returns the parameter count and the workspace for evalShard rows
 // of a MADE of dimension d with the given hidden widths, or of an
 // autoregressive layer around it when ar is true (see MADE.workLen and
-// arLayer.WorkLen).
+// arLayer.WorkLen), without a context.
 func madeSize(d int, hidden []int, ar bool) footprint {
-	fd := float64(d)
-	params, w := mlpSize(d, hidden, 2*fd)
+	return madeContextSize(d, 0, hidden, ar)
+}
+
+// madeContextSize is madeSize with a context of dimension c: the first
+// layer has d+c inputs, and an autoregressive layer keeps two more n×(d+c)
+// buffers in place of two n×d ones (the MADE's input and its gradient).
+func madeContextSize(d, c int, hidden []int, ar bool) footprint {
+	fd, fc := float64(d), float64(c)
+	params, w := mlpSize(d+c, hidden, 2*fd)
 	if ar {
-		return footprint{params, evalShard*(w+6*fd) + fd}
+		return footprint{params, evalShard*(w+6*fd+2*fc) + fd}
 	}
 	return footprint{params, evalShard * w}
 }
