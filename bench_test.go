@@ -68,7 +68,7 @@ func flowDenseCost(f *Flow) int {
 // presetFlow builds a preset with small random parameters, so that no layer
 // is the identity, a batch of inputs and, for a conditional preset, their
 // contexts (nil otherwise).
-func presetFlow(b *testing.B, p benchPreset) (*Flow, *mat.Dense, []float64) {
+func presetFlow(b *testing.B, p benchPreset) (*Flow, *mat.Dense, mat.Matrix) {
 	f, err := p.build()
 	if err != nil {
 		b.Fatal(err)
@@ -78,11 +78,10 @@ func presetFlow(b *testing.B, p benchPreset) (*Flow, *mat.Dense, []float64) {
 	}
 	randomizeParams(f, 0.02, 1)
 	x := mat.NewDense(p.batch, f.Dim(), randomRows(p.batch, f.Dim(), 2))
-	var ctx []float64
-	if p.context > 0 {
-		ctx = randomRows(p.batch, p.context, 3)
+	if p.context == 0 {
+		return f, x, nil
 	}
-	return f, x, ctx
+	return f, x, mat.NewDense(p.batch, p.context, randomRows(p.batch, p.context, 3))
 }
 
 func report(b *testing.B, rows int, flops float64) {
@@ -96,19 +95,20 @@ func report(b *testing.B, rows int, flops float64) {
 func BenchmarkTrainStep(b *testing.B) {
 	for _, p := range sortedPresets() {
 		b.Run(p.name, func(b *testing.B) {
-			f, x, ctx := presetFlow(b, p)
+			f, x, c := presetFlow(b, p)
 			grad := make([]float64, f.NumParams())
 			opt := NewAdam(1e-4)
 			var step func()
-			// The contexts go straight into the gradient evaluation.
-			if p.reverseKL {
+			switch {
+			case p.reverseKL && c != nil:
+				obj := NewReverseKLGiven(f, func(g, x, _ []float64) float64 { return StdNormalLogProb(x) + 0*copyNeg(g, x) }, 0, 0)
+				step = func() { obj.LossGradGiven(grad, x, c) }
+			case p.reverseKL:
 				obj := NewReverseKL(f, func(g, x []float64) float64 { return StdNormalLogProb(x) + 0*copyNeg(g, x) }, 0, 0)
-				obj.ctx = ctx
 				step = func() { obj.LossGrad(grad, x) }
-			} else {
+			default:
 				obj := NewMaxLikelihood(f, 0, 0)
-				obj.ctx = ctx
-				step = func() { obj.LossGrad(grad, x) }
+				step = func() { obj.LossGradGiven(grad, x, c) }
 			}
 			step()
 			opt.Step(f.Params(), grad)
@@ -135,12 +135,9 @@ func copyNeg(g, x []float64) float64 {
 func BenchmarkLogProb(b *testing.B) {
 	for _, p := range sortedPresets() {
 		b.Run(p.name, func(b *testing.B) {
-			f, x, ctx := presetFlow(b, p)
+			f, x, c := presetFlow(b, p)
 			dst := make([]float64, p.batch)
-			logProb := func() { f.LogProb(dst, x) }
-			if ctx != nil {
-				logProb = func() { f.eval(opLogProb, dst, x.RawMatrix().Data, ctx, nil, p.batch) }
-			}
+			logProb := func() { f.LogProbGiven(dst, x, c) }
 			logProb()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -159,17 +156,10 @@ func BenchmarkLogProb(b *testing.B) {
 func BenchmarkSample(b *testing.B) {
 	for _, p := range sortedPresets() {
 		b.Run(p.name, func(b *testing.B) {
-			f, x, ctx := presetFlow(b, p)
+			f, x, c := presetFlow(b, p)
 			logq := make([]float64, p.batch)
 			rnd := rand.New(rand.NewPCG(1, 1))
-			sample := func() { f.Sample(x, logq, rnd) }
-			if ctx != nil {
-				sample = func() {
-					data := x.RawMatrix().Data
-					stdNormalFill(data, rnd)
-					f.eval(opSample, data, data, ctx, logq, p.batch)
-				}
-			}
+			sample := func() { f.SampleGiven(x, logq, c, rnd) }
 			sample()
 			b.ReportAllocs()
 			b.ResetTimer()

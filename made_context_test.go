@@ -584,21 +584,20 @@ func TestAutoregressiveContextAllocs(t *testing.T) {
 		randomizeParams(f, 0.1, 1)
 	}
 	x := mat.NewDense(n, d, randomRows(n, d, 1))
-	data := x.RawMatrix().Data
 	ctx := randomRows(n, nc, 2)
 	lp := make([]float64, n)
 	grad := make([]float64, mf.NumParams())
+	cm := mat.NewDense(n, nc, ctx)
+	rnd := rand.New(rand.NewPCG(1, 2))
 	ml := NewMaxLikelihood(mf, 2, 64)
-	ml.ctx = ctx
-	kl := NewReverseKL(nf, banana, 2, 64)
-	kl.ctx = ctx
+	kl := NewReverseKLGiven(nf, func(g, x, _ []float64) float64 { return banana(g, x) }, 2, 64)
 	for name, fn := range map[string]func(){
-		"MAF/MaxLikelihood": func() { ml.LossGrad(grad, x) },
-		"IAF/ReverseKL":     func() { kl.LossGrad(grad, x) },
-		"MAF/LogProb":       func() { mf.eval(opLogProb, lp, data, ctx, nil, n) },
-		"MAF/Sample":        func() { mf.eval(opSample, data, data, ctx, lp, n) },
-		"IAF/LogProb":       func() { nf.eval(opLogProb, lp, data, ctx, nil, n) },
-		"IAF/Sample":        func() { nf.eval(opSample, data, data, ctx, lp, n) },
+		"MAF/MaxLikelihood": func() { ml.LossGradGiven(grad, x, cm) },
+		"IAF/ReverseKL":     func() { kl.LossGradGiven(grad, x, cm) },
+		"MAF/LogProb":       func() { mf.LogProbGiven(lp, x, cm) },
+		"MAF/Sample":        func() { mf.SampleGiven(x, lp, cm, rnd) },
+		"IAF/LogProb":       func() { nf.LogProbGiven(lp, x, cm) },
+		"IAF/Sample":        func() { nf.SampleGiven(x, lp, cm, rnd) },
 	} {
 		fn()
 		if a := testing.AllocsPerRun(20, fn); a > 0 {
@@ -612,20 +611,18 @@ func TestAutoregressiveContextAllocs(t *testing.T) {
 func TestAutoregressiveContextDeterminism(t *testing.T) {
 	const n, d, nc = 101, 3, 2
 	x := mat.NewDense(n, d, randomRows(n, d, 1))
-	ctx := randomRows(n, nc, 2)
+	c := mat.NewDense(n, nc, randomRows(n, nc, 2))
 	for _, iaf := range []bool{false, true} {
 		f := arFlowC(t, iaf, d, nc, []int{16, 16}, Tanh, 3, 0.2, 3)
 		var want []float64
 		for _, w := range []int{1, 2, 3, 8} {
 			grad := make([]float64, f.NumParams())
 			if iaf {
-				kl := NewReverseKL(f, banana, w, 16)
-				kl.ctx = ctx
-				kl.LossGrad(grad, x)
+				kl := NewReverseKLGiven(f, func(g, x, _ []float64) float64 { return banana(g, x) }, w, 16)
+				kl.LossGradGiven(grad, x, c)
 			} else {
 				ml := NewMaxLikelihood(f, w, 16)
-				ml.ctx = ctx
-				ml.LossGrad(grad, x)
+				ml.LossGradGiven(grad, x, c)
 			}
 			if want == nil {
 				want = grad
