@@ -859,3 +859,44 @@ func TestContextAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestContextNames: the context's column names are kept, validated, and
+// kept apart from the data's.
+func TestContextNames(t *testing.T) {
+	f, err := NewRealNVP(RealNVPConfig{Dim: 2, ContextDim: 2, Layers: 2, Hidden: []int{4}, Activation: Tanh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ContextNames() != nil {
+		t.Fatalf("context names %q before any were set", f.ContextNames())
+	}
+	if err := f.SetNames([]string{"x", "y"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"a"}, {"a", "a"}, {"a", ""}, {"a", "y"}, {"a", "b\n"}} {
+		if err := f.SetContextNames(bad); err == nil {
+			t.Errorf("SetContextNames(%q) accepted", bad)
+		}
+	}
+	names := []string{"age", "dose"}
+	if err := f.SetContextNames(names); err != nil {
+		t.Fatal(err)
+	}
+	names[0] = "changed"
+	if got := f.ContextNames(); got[0] != "age" || got[1] != "dose" {
+		t.Errorf("context names %q, want [age dose]", got)
+	}
+	if err := f.SetNames([]string{"dose", "y"}); err == nil {
+		t.Error("SetNames accepted a name of a context column")
+	}
+	if err := f.SetContextNames(nil); err != nil || f.ContextNames() != nil {
+		t.Errorf("SetContextNames(nil): %v, names %q", err, f.ContextNames())
+	}
+	g, err := NewRealNVP(RealNVPConfig{Dim: 2, Layers: 2, Hidden: []int{4}, Activation: Tanh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.SetContextNames([]string{"a"}); err == nil {
+		t.Error("an unconditional flow took a context name")
+	}
+}

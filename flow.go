@@ -40,6 +40,7 @@ type Flow struct {
 	params []float64
 	offs   []int    // offs[l] is the start of layer l's window; offs[L] = len(params)
 	names  []string // the data's column names, or nil
+	cnames []string // the context's column names, or nil
 
 	// Free lists of evaluation workspaces (evalShard rows) and jobs. Unlike
 	// a sync.Pool they survive garbage collections, so that steady-state
@@ -261,7 +262,45 @@ func (f *Flow) SetNames(names []string) error {
 	if err := checkNames(names, f.d); err != nil {
 		return fmt.Errorf("flow: Flow.SetNames: %w", err)
 	}
+	for i, n := range names {
+		for j, m := range f.cnames {
+			if n == m {
+				return fmt.Errorf("flow: Flow.SetNames: name %d is %q, the name of context column %d", i, n, j)
+			}
+		}
+	}
 	f.names = append([]string(nil), names...)
+	return nil
+}
+
+// ContextNames returns the names of the context's C columns, or nil if the
+// flow has none. They travel with the model file.
+func (f *Flow) ContextNames() []string {
+	f.check("Flow.ContextNames")
+	return append([]string(nil), f.cnames...)
+}
+
+// SetContextNames sets the names of the context's C columns; nil removes
+// them. It returns an error unless there are C names, each non-empty,
+// distinct, free of control characters and different from the data's
+// column names.
+func (f *Flow) SetContextNames(names []string) error {
+	f.check("Flow.SetContextNames")
+	if names == nil {
+		f.cnames = nil
+		return nil
+	}
+	if err := checkNames(names, f.c); err != nil {
+		return fmt.Errorf("flow: Flow.SetContextNames: %w", err)
+	}
+	for i, n := range names {
+		for j, m := range f.names {
+			if n == m {
+				return fmt.Errorf("flow: Flow.SetContextNames: context name %d is %q, the name of data column %d", i, n, j)
+			}
+		}
+	}
+	f.cnames = append([]string(nil), names...)
 	return nil
 }
 
