@@ -36,6 +36,23 @@
 // alternates the mask between layers, as in the double layer of Real NVP.
 // Permutation reorders dimensions, and Invert swaps a layer's directions.
 //
+// # Conditional flows
+//
+// A flow of context dimension C > 0 is a conditional density p(x | c): its
+// conditional layers read each row's context c ∈ R^C beside the row (a
+// coupling's conditioner takes [z_A ; c]; a MADE's context inputs have
+// degree 0 and reach every output), and the others pass it on. The
+// Jacobian is taken with c fixed:
+//
+//	log p(x | c) = log N(g(x | c); 0, I) + log|det ∂g/∂x|.
+//
+// Build one with RealNVPConfig.ContextDim or
+// AutoregressiveFlowConfig.ContextDim, train it with TrainConfig.Context
+// (maximum likelihood) or FitReverseKLGiven (amortised variational
+// inference), and use the …Given methods: LogProbGiven, SampleGiven,
+// SampleEach (k samples for each context row), GradLogProb (∂ log p/∂x and
+// ∂ log p/∂c). See ExampleFlow_SampleEach.
+//
 // # Batches
 //
 // The API takes and returns gonum *mat.Dense matrices whose rows are
