@@ -188,7 +188,14 @@ func cmdDatasets(_ context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	for _, d := range flow.Datasets() {
-		fmt.Fprintf(stdout, "%-13s %s\n", d.Name, d.Description)
+		cond := ""
+		if d.Context > 0 {
+			cond = fmt.Sprintf(" [conditional: the last %d columns are the context]", d.Context)
+			if d.Context == 1 {
+				cond = " [conditional: the last column is the context]"
+			}
+		}
+		fmt.Fprintf(stdout, "%-13s %s%s\n", d.Name, d.Description, cond)
 	}
 	return nil
 }
