@@ -210,8 +210,8 @@ const (
 
 // contextWarnings returns a warning for each column of the contexts c whose
 // standard deviation is outside [minContextSD, maxContextSD] or whose mean
-// is more than maxContextMean standard deviations from 0, naming it by
-// names[j].
+// is more than maxContextMean standard deviations from 0, naming column j
+// by names[j] (see colLabels).
 func contextWarnings(c *mat.Dense, names []string) []string {
 	n, k := c.Dims()
 	var w []string
@@ -226,9 +226,9 @@ func contextWarnings(c *mat.Dense, names []string) []string {
 		}
 		switch {
 		case sd == 0:
-			w = append(w, fmt.Sprintf("context column %s is constant (%g): it tells the model nothing", names[j], mean))
+			w = append(w, fmt.Sprintf("context %s is constant (%g): it tells the model nothing", names[j], mean))
 		case sd < minContextSD || sd > maxContextSD || math.Abs(mean) > maxContextMean*sd:
-			w = append(w, fmt.Sprintf("context column %s has mean %.4g and standard deviation %.4g: the model does not rescale its context, "+
+			w = append(w, fmt.Sprintf("context %s has mean %.4g and standard deviation %.4g: the model does not rescale its context, "+
 				"and conditional flows train best on contexts of unit scale; consider standardising it, (c − %.4g)/%.4g",
 				names[j], mean, sd, mean, sd))
 		}

@@ -206,14 +206,14 @@ func TestContextWarnings(t *testing.T) {
 			7,              // constant
 		})
 	}
-	w := contextWarnings(c, []string{"a", "b", `"r" (column 3)`, "d", "e"})
+	w := contextWarnings(c, []string{"column 1", "column 2", `"r" (column 3)`, "column 4", "column 5"})
 	if len(w) != 3 {
 		t.Fatalf("%d warnings, want 3:\n%s", len(w), strings.Join(w, "\n"))
 	}
 	for i, want := range []string{
-		`context column "r" (column 3) has mean 100 and standard deviation 29.`,
-		"context column d has mean",
-		"context column e is constant (7): it tells the model nothing",
+		`context "r" (column 3) has mean 100 and standard deviation 29.`,
+		"context column 4 has mean",
+		"context column 5 is constant (7): it tells the model nothing",
 	} {
 		if !strings.HasPrefix(w[i], want) {
 			t.Errorf("warning %d is %q, want it to start %q", i, w[i], want)
@@ -226,7 +226,7 @@ func TestContextWarnings(t *testing.T) {
 	for i := 0; i < n; i++ {
 		c.Set(i, 0, 6+c.At(i, 0))
 	}
-	if w := contextWarnings(c.Slice(0, n, 0, 2).(*mat.Dense), []string{"a", "b"}); len(w) != 1 || !strings.HasPrefix(w[0], "context column a has mean 6") {
+	if w := contextWarnings(c.Slice(0, n, 0, 2).(*mat.Dense), []string{"column 1", "column 2"}); len(w) != 1 || !strings.HasPrefix(w[0], "context column 1 has mean 6") {
 		t.Errorf("mean 6, sd 1: %q", w)
 	}
 }

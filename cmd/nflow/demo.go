@@ -173,11 +173,11 @@ func demoPictures(f *flow.Flow, all, testX, testC *mat.Dense, rnd *rand.Rand) ([
 	}
 	f.SampleGiven(samples, nil, testC, rnd)
 	by := mat.Col(nil, 0, testC)
-	dataPlot, err := scatterPlotBy(testX, 0, 1, b, "held-out data", "x₁", "x₂", by)
+	dataPlot, err := scatterPlotBy(testX, 0, 1, b, "held-out data", "x₁", "x₂", by, "c")
 	if err != nil {
 		return nil, err
 	}
-	samplePlot, err := scatterPlotBy(samples, 0, 1, b, "flow samples at the same contexts", "x₁", "x₂", by)
+	samplePlot, err := scatterPlotBy(samples, 0, 1, b, "flow samples at the same contexts", "x₁", "x₂", by, "c")
 	if err != nil {
 		return nil, err
 	}

@@ -295,8 +295,8 @@ func scatterPlot(x mat.Matrix, i, j int, b box, title, xl, yl string, col color.
 // scatterPlotBy draws columns i and j of the rows of x that lie in b as
 // small dots, as scatterPlot does, row r coloured by v[r] on the viridis
 // scale from the smallest of v (dark) to the largest (bright); the title
-// says so.
-func scatterPlotBy(x mat.Matrix, i, j int, b box, title, xl, yl string, v []float64) (*plot.Plot, error) {
+// says so, calling v by.
+func scatterPlotBy(x mat.Matrix, i, j int, b box, title, xl, yl string, v []float64, by string) (*plot.Plot, error) {
 	n, _ := x.Dims()
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, u := range v {
@@ -317,7 +317,7 @@ func scatterPlotBy(x mat.Matrix, i, j int, b box, title, xl, yl string, v []floa
 			col = append(col, color.NRGBA(k))
 		}
 	}
-	title += fmt.Sprintf("\ncoloured by c: %.3g dark to %.3g bright", lo, hi)
+	title += fmt.Sprintf("\ncoloured by %s: %.3g dark to %.3g bright", by, lo, hi)
 	if len(xy) == 0 {
 		title += fmt.Sprintf("\n(none of the %d in this range)", n)
 	}

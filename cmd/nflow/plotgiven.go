@@ -175,7 +175,11 @@ func (g *givenPlot) draw(w io.Writer) (string, [][]*plot.Plot, vg.Length, error)
 				xDots, cDots = pickRows(g.x, idx), pickRows(g.xc, idx)
 				fmt.Fprintf(w, "plot: drew %d of %d data rows as dots\n", maxDots, n)
 			}
-			p, err := scatterPlotBy(xDots, 0, 1, b, "data", g.labels[0], g.labels[1], mat.Col(nil, 0, cDots))
+			by := "c"
+			if len(cnames) > 0 {
+				by = cnames[0]
+			}
+			p, err := scatterPlotBy(xDots, 0, 1, b, "data", g.labels[0], g.labels[1], mat.Col(nil, 0, cDots), by)
 			if err != nil {
 				return "", nil, 0, err
 			}
