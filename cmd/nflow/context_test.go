@@ -526,6 +526,14 @@ func TestPlotGiven(t *testing.T) {
 				t.Errorf("%s: the data panel is %q", tc.name, plots[0][0].Title.Text)
 			}
 		}
+		drawn := len(g.contexts) // contexts drawn: one for D > 2
+		if tc.d > 2 {
+			drawn = 1
+		}
+		g.n = maxValues/tc.d/drawn + 1
+		if _, _, _, err := g.draw(io.Discard); err == nil || !strings.Contains(err.Error(), "are more than plot holds") {
+			t.Errorf("%s: -n %d: %v", tc.name, g.n, err)
+		}
 		name := filepath.Join(dir, tc.name+".png")
 		if err := writeAtomic(name, io.Discard, func(w io.Writer) error { return writeFigure(w, title, plots, side) }); err != nil {
 			t.Fatal(err)

@@ -114,6 +114,9 @@ func (g *givenPlot) draw(w io.Writer) (string, [][]*plot.Plot, vg.Length, error)
 		fmt.Fprintf(w, "plot: the model has dimension %d: drew the samples given the first context, %s, of %d\n", d, contextLabel(contexts[0], cnames), len(contexts))
 		contexts = contexts[:1]
 	}
+	if g.n > maxValues/d/len(contexts) {
+		return "", nil, 0, usageError{fmt.Sprintf("-n: %d samples of dimension %d for each of %d contexts are more than plot holds: at most %d for each", g.n, d, len(contexts), maxValues/d/len(contexts))}
+	}
 	// The samples given each context.
 	samples := make([]*mat.Dense, len(contexts))
 	for i, c := range contexts {
