@@ -57,66 +57,69 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rnd := rand.New(rand.NewPCG(mo.seed, 0xde70))
 	all := ds.Generate(*n, rnd)
 	learn, test := split(all, 0.2, rnd)
-	nTrain, _ := learn.Dims()
+	nTrain, cols := learn.Dims()
 	nTest, _ := test.Dims()
 	fmt.Fprintf(stdout, "data set %s: %s\n%d training points, %d held out for testing\n", ds.Name, ds.Description, nTrain, nTest)
-	fit, valid, err := splitRows(learn, to.valid, mo.seed)
+	// A conditional data set's rows end with their context.
+	d, c := cols-ds.Context, ds.Context
+	learnX, learnC := dataContext(learn, d)
+	testX, testC := dataContext(test, d)
+	ti, vi, err := splitIndex(nTrain, to.valid, mo.seed)
 	if err != nil {
 		return err
 	}
-	std, err := flow.StandardizeData(fit)
+	fitX, validX := pickRows(learnX, ti), pickRows(learnX, vi)
+	var fitC, validC *mat.Dense
+	if c > 0 {
+		fitC, validC = pickRows(learnC, ti), pickRows(learnC, vi)
+	}
+	std, err := flow.StandardizeData(fitX)
 	if err != nil {
 		return err
 	}
-	f, err := mo.build(2, std)
+	f, err := mo.build(d, c, std)
 	if err != nil {
 		return err
 	}
-	if _, err := train(ctx, f, fit, valid, to, mo.seed, stdout); err != nil {
+	if _, err := train(ctx, f, fitX, validX, fitC, validC, to, mo.seed, stdout); err != nil {
 		return err
 	}
-	g, err := flow.FitGaussian(learn)
-	if err != nil {
-		return err
+	lf, sf := meanSE(f.LogProbGiven(nil, testX, matOrNil(testC)))
+	var lg, sg float64
+	what, given := "the best full-covariance Gaussian", ""
+	if c > 0 {
+		g, err := fitCondGaussian(learnX, learnC)
+		if err != nil {
+			return err
+		}
+		lg, sg = meanSE(g.logProb(testX, testC))
+		what, given = "the best Gaussian with a mean linear in the context", " each given its context,"
+	} else {
+		g, err := flow.FitGaussian(learnX)
+		if err != nil {
+			return err
+		}
+		lg, sg = meanSE(g.LogProb(nil, testX))
 	}
-	lf, sf := meanSE(f.LogProb(nil, test))
-	lg, sg := meanSE(g.LogProb(nil, test))
-	fmt.Fprintf(stdout, "held-out log-likelihood (mean log p over %d test points, nats):\n", nTest)
+	fmt.Fprintf(stdout, "held-out log-likelihood (mean log p over %d test points,%s nats):\n", nTest, given)
 	fmt.Fprintf(stdout, "  flow      %8.4f ± %.4f\n", lf, sf)
-	fmt.Fprintf(stdout, "  Gaussian  %8.4f ± %.4f  (the best full-covariance Gaussian)\n", lg, sg)
+	fmt.Fprintf(stdout, "  Gaussian  %8.4f ± %.4f  (%s)\n", lg, sg, what)
 	if lf >= lg {
 		fmt.Fprintf(stdout, "  the flow is better by %.4f nats per point\n", lf-lg)
 	} else {
 		fmt.Fprintf(stdout, "  the flow is worse by %.4f nats per point\n", lg-lf)
 	}
 
+	// The pictures are written before the model, so that they are there
+	// whatever becomes of the model file.
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	samples := mat.NewDense(nTest, 2, nil)
-	f.Sample(samples, nil, rnd)
-	b, err := extent(all, 0, 1)
+	pictures, err := demoPictures(f, all, testX, testC, rnd)
 	if err != nil {
 		return err
 	}
-	dataPlot, err := scatterPlot(test, 0, 1, b, "held-out data", "x₁", "x₂", dataColor)
-	if err != nil {
-		return err
-	}
-	samplePlot, err := scatterPlot(samples, 0, 1, b, "flow samples", "x₁", "x₂", sampleColor)
-	if err != nil {
-		return err
-	}
-	density, _ := densityPlot(f, b, 300, "learned density", "x₁", "x₂")
 	side := vg.Points(300)
-	pictures := []struct {
-		name  string
-		plots [][]*plot.Plot
-	}{
-		{"density.png", [][]*plot.Plot{{density}}},
-		{"samples.png", [][]*plot.Plot{{dataPlot, samplePlot}}},
-		{"demo.png", [][]*plot.Plot{{dataPlot, density, samplePlot}}},
-	}
 	for _, p := range pictures {
 		name := filepath.Join(*out, p.name)
 		if err := writeAtomic(name, stdout, func(w io.Writer) error { return writePanels(w, p.plots, side) }); err != nil {
@@ -126,10 +129,85 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	model := filepath.Join(*out, "model.json")
 	if err := saveModel(model, stdout, f); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", model, err)
 	}
 	fmt.Fprintf(stdout, "wrote %s\ndone in %s\n", model, time.Since(start).Round(100*time.Millisecond))
 	return nil
+}
+
+// picture is a named grid of panels.
+type picture struct {
+	name  string
+	plots [][]*plot.Plot
+}
+
+// demoPictures draws demo's pictures of the 2-D flow f: the held-out data
+// testX, the learned density and samples, over the extent of all rows of
+// the data set. For a conditional flow testC holds the contexts of the
+// rows of testX (nil otherwise): the data and the samples, drawn at the
+// held-out contexts, are coloured by the first context column, and the
+// density is drawn at a few contexts (see pickContexts).
+func demoPictures(f *flow.Flow, all, testX, testC *mat.Dense, rnd *rand.Rand) ([]picture, error) {
+	nTest, d := testX.Dims()
+	b, err := extent(all, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	samples := mat.NewDense(nTest, d, nil)
+	if testC == nil {
+		f.Sample(samples, nil, rnd)
+		dataPlot, err := scatterPlot(testX, 0, 1, b, "held-out data", "x₁", "x₂", dataColor)
+		if err != nil {
+			return nil, err
+		}
+		samplePlot, err := scatterPlot(samples, 0, 1, b, "flow samples", "x₁", "x₂", sampleColor)
+		if err != nil {
+			return nil, err
+		}
+		density, _ := densityPlot(f, nil, b, 300, "learned density", "x₁", "x₂")
+		return []picture{
+			{"density.png", [][]*plot.Plot{{density}}},
+			{"samples.png", [][]*plot.Plot{{dataPlot, samplePlot}}},
+			{"demo.png", [][]*plot.Plot{{dataPlot, density, samplePlot}}},
+		}, nil
+	}
+	f.SampleGiven(samples, nil, testC, rnd)
+	by := mat.Col(nil, 0, testC)
+	dataPlot, err := scatterPlotBy(testX, 0, 1, b, "held-out data", "x₁", "x₂", by, "c")
+	if err != nil {
+		return nil, err
+	}
+	samplePlot, err := scatterPlotBy(samples, 0, 1, b, "flow samples at the same contexts", "x₁", "x₂", by, "c")
+	if err != nil {
+		return nil, err
+	}
+	var densities []*plot.Plot
+	for _, c := range pickContexts(testC) {
+		p, _ := densityPlot(f, c, b, 200, "density given "+contextLabel(c, nil), "x₁", "x₂")
+		densities = append(densities, p)
+	}
+	return []picture{
+		{"density.png", [][]*plot.Plot{densities}},
+		{"samples.png", [][]*plot.Plot{{dataPlot, samplePlot}}},
+		{"demo.png", [][]*plot.Plot{append(append([]*plot.Plot{dataPlot}, densities...), samplePlot)}},
+	}, nil
+}
+
+// dataContext splits the columns of x into the first d, the data, and the
+// rest, the context; the context is nil when there is no column left.
+func dataContext(x *mat.Dense, d int) (data, context *mat.Dense) {
+	_, cols := x.Dims()
+	if cols == d {
+		return x, nil
+	}
+	xi, ci := make([]int, d), make([]int, cols-d)
+	for j := range xi {
+		xi[j] = j
+	}
+	for j := range ci {
+		ci[j] = d + j
+	}
+	return columns(x, xi), columns(x, ci)
 }
 
 // split shuffles the rows of x and returns the first 1−frac of them and the

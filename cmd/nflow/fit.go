@@ -14,6 +14,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,10 +43,11 @@ func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (initial weights, data split, shuffling, sampling)")
 }
 
-// build returns a new flow for data of d columns. When std is not nil it
-// becomes the last (data-side) layer, so that the other layers see
-// standardised data.
-func (o *modelOptions) build(d int, std *flow.Standardize) (*flow.Flow, error) {
+// build returns a new flow for data of d columns with a context of c
+// columns (0: an unconditional flow). When std is not nil it becomes the
+// last (data-side) layer, so that the other layers see standardised data;
+// the context is not standardised.
+func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error) {
 	hidden, err := parseInts("hidden", o.hidden)
 	if err != nil {
 		return nil, err
@@ -71,13 +74,13 @@ func (o *modelOptions) build(d int, std *flow.Standardize) (*flow.Flow, error) {
 			return nil, fmt.Errorf("-model realnvp needs at least 2 columns, the data has %d (use -model maf)", d)
 		}
 		f, err := flow.NewRealNVP(flow.RealNVPConfig{Dim: d, Layers: o.layers, Hidden: hidden, Activation: act,
-			Clamp: o.clamp, EvenOdd: d > 2, Seed: o.seed})
+			Clamp: o.clamp, EvenOdd: d > 2, Seed: o.seed, ContextDim: c})
 		if err != nil {
 			return nil, err
 		}
 		layers = f.Layers()
 	case "maf":
-		layers, err = mafLayers(d, o.layers, hidden, act, o.clamp, o.seed)
+		layers, err = mafLayers(d, c, o.layers, hidden, act, o.clamp, o.seed)
 		if err != nil {
 			return nil, err
 		}
@@ -170,8 +173,9 @@ func count(n int, noun string) string {
 
 // train fits f to the rows of trainRows, scoring validRows (nil: none)
 // before the first epoch and after each, and prints one progress line per
-// epoch to w.
-func train(ctx context.Context, f *flow.Flow, trainRows, validRows *mat.Dense, o trainOptions, seed uint64, w io.Writer) (*flow.Result, error) {
+// epoch to w. For a conditional flow trainC and validC hold the rows'
+// contexts; they are nil for an unconditional one.
+func train(ctx context.Context, f *flow.Flow, trainRows, validRows, trainC, validC *mat.Dense, o trainOptions, seed uint64, w io.Writer) (*flow.Result, error) {
 	nTrain, _ := trainRows.Dims()
 	nValid := 0
 	best := math.Inf(1)
@@ -183,7 +187,7 @@ func train(ctx context.Context, f *flow.Flow, trainRows, validRows *mat.Dense, o
 		// The library scores the untrained flow too (Result.InitialLoss);
 		// scoring it here as well lets the progress lines mark only the
 		// epochs that beat it.
-		initial, _ := meanSE(f.LogProb(nil, validRows))
+		initial, _ := meanSE(f.LogProbGiven(nil, validRows, matOrNil(validC)))
 		fmt.Fprintf(w, "untrained model: valid NLL %s\n", nll(-initial))
 		if -initial < best {
 			best = -initial
@@ -192,6 +196,7 @@ func train(ctx context.Context, f *flow.Flow, trainRows, validRows *mat.Dense, o
 	cfg := flow.TrainConfig{
 		Epochs: o.epochs, BatchSize: o.batch, LearningRate: o.lr,
 		Patience: o.patience, Seed: seed, Workers: o.workers,
+		Context: matOrNil(trainC),
 		Progress: func(p flow.Progress) {
 			left := time.Duration(float64(p.Elapsed) / float64(p.Epoch) * float64(p.Epochs-p.Epoch))
 			valid, mark, skipped := "", "", ""
@@ -210,6 +215,7 @@ func train(ctx context.Context, f *flow.Flow, trainRows, validRows *mat.Dense, o
 	}
 	if validRows != nil {
 		cfg.Validation = validRows
+		cfg.ValidationContext = matOrNil(validC)
 	}
 	return flow.FitContext(ctx, f, trainRows, cfg)
 }
@@ -284,7 +290,8 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	to.register(fs, 200, 256, 1e-3)
 	in := fs.String("in", "", "training data, CSV with one sample per row (- for standard input)")
 	out := fs.String("out", "model.json", "where to write the model (- for standard output)")
-	std := fs.Bool("standardize", true, "standardise each column (stored in the model as its last layer)")
+	std := fs.Bool("standardize", true, "standardise each data column (stored in the model as its last layer; not the context)")
+	ctxSpec := fs.String("context", "", "fit a conditional density p(x | c): the number of last columns that hold the context c, or their names in the header, comma-separated")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -292,6 +299,10 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{"-in: no data file given"}
 	}
 	if err := to.check(); err != nil {
+		return err
+	}
+	spec, err := parseContextSpec(*ctxSpec)
+	if err != nil {
 		return err
 	}
 	if err := refuseSame("-in", *in, *out); err != nil {
@@ -305,13 +316,32 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	n, d := data.Dims()
+	n, cols := data.Dims()
+	x, xCols := data, []int(nil)
+	var c *mat.Dense
+	var cCols []int
+	if spec.isSet() {
+		if xCols, cCols, err = spec.split(*in, cols, header); err != nil {
+			return err
+		}
+		x, c = columns(data, xCols), columns(data, cCols)
+		fmt.Fprintf(stderr, "the data: %s; the context: %s\n", describeCols(xCols, header), describeCols(cCols, header))
+	}
+	_, d := x.Dims()
 	if n < 2 {
 		return fmt.Errorf("%s: %s of data: too few to fit a density", *in, count(n, "row"))
 	}
-	trainRows, validRows, err := splitRows(data, to.valid, mo.seed)
+	ti, vi, err := splitIndex(n, to.valid, mo.seed)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *in, err)
+	}
+	trainRows, validRows := pickRows(x, ti), pickRows(x, vi)
+	var trainC, validC *mat.Dense
+	if c != nil {
+		trainC, validC = pickRows(c, ti), pickRows(c, vi)
+		for _, w := range contextWarnings(trainC, colLabels(cCols, header)) {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
 	}
 	var s *flow.Standardize
 	if *std {
@@ -319,18 +349,25 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	f, err := mo.build(d, s)
+	f, err := mo.build(d, len(cCols), s)
 	if err != nil {
 		return err
 	}
 	if header != nil {
-		if err := f.SetNames(header); err != nil {
+		names, cnames := header, []string(nil)
+		if c != nil {
+			names, cnames = pick(header, xCols), pick(header, cCols)
+		}
+		if err := f.SetNames(names); err != nil {
 			return fmt.Errorf("%s: the header cannot name the model's columns: %w", *in, err)
+		}
+		if err := f.SetContextNames(cnames); err != nil {
+			return fmt.Errorf("%s: the header cannot name the model's context: %w", *in, err)
 		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train(ctx, f, trainRows, validRows, to, mo.seed, stderr)
+	res, err := train(ctx, f, trainRows, validRows, trainC, validC, to, mo.seed, stderr)
 	switch {
 	case res == nil:
 		return err
@@ -368,14 +405,48 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if res.BestEpoch == 0 {
 		fmt.Fprintf(stderr, "no epoch improved on the untrained model: saved the untrained model (validation NLL %.4f); %s\n", res.BestLoss, tuning(mo, to))
 	}
-	heldOutReport(stderr, f, trainRows, validRows)
+	heldOutReport(stderr, f, trainRows, validRows, trainC, validC)
 	return nil
 }
 
-// heldOutReport prints the flow's and the best full-covariance Gaussian's
-// negative log-likelihoods of the validation rows, the Gaussian fitted to
-// the training rows.
-func heldOutReport(w io.Writer, f *flow.Flow, trainRows, validRows *mat.Dense) {
+// describeCols writes the columns idx, counted from 0, of a table with the
+// header (nil if none) for a message: columns 1,2 ("a", "b").
+func describeCols(idx []int, header []string) string {
+	s := "column"
+	if len(idx) > 1 {
+		s += "s"
+	}
+	s += " " + joinInts(idx, 1)
+	if header != nil {
+		q := make([]string, len(idx))
+		for i, j := range idx {
+			q[i] = strconv.Quote(header[j])
+		}
+		s += " (" + strings.Join(q, ", ") + ")"
+	}
+	return s
+}
+
+// colLabels names the columns idx, counted from 0, of a table with the
+// header (nil if none) one by one: "a" (column 3), or column 3.
+func colLabels(idx []int, header []string) []string {
+	s := make([]string, len(idx))
+	for i, j := range idx {
+		s[i] = fmt.Sprintf("column %d", j+1)
+		if header != nil {
+			s[i] = fmt.Sprintf("%q (column %d)", header[j], j+1)
+		}
+	}
+	return s
+}
+
+// heldOutReport prints the flow's and the reference Gaussian's negative
+// log-likelihoods of the validation rows, the Gaussian fitted to the
+// training rows. For a conditional flow (trainC and validC hold the rows'
+// contexts) the reference is the best Gaussian of x given c whose mean is
+// linear in c (see condGaussian), and the likelihoods are given the
+// context; otherwise it is the best full-covariance Gaussian.
+func heldOutReport(w io.Writer, f *flow.Flow, trainRows, validRows, trainC, validC *mat.Dense) {
 	nTrain, _ := trainRows.Dims()
 	nValid, _ := validRows.Dims()
 	pm := func(v, se float64) string {
@@ -384,16 +455,31 @@ func heldOutReport(w io.Writer, f *flow.Flow, trainRows, validRows *mat.Dense) {
 		}
 		return fmt.Sprintf("%8.4f ± %.4f", v, se)
 	}
-	lf, sf := meanSE(f.LogProb(nil, validRows))
-	fmt.Fprintf(w, "held-out NLL (mean −log p over the %s, nats per row; lower is better):\n", count(nValid, "validation row"))
-	fmt.Fprintf(w, "  flow      %s\n", pm(-lf, sf))
-	g, err := flow.FitGaussian(trainRows)
-	if err != nil {
-		fmt.Fprintf(w, "  Gaussian  none: no full-covariance Gaussian fits the %s (%v)\n", count(nTrain, "training row"), err)
-		return
+	lf, sf := meanSE(f.LogProbGiven(nil, validRows, matOrNil(validC)))
+	given, what := "", "the best full-covariance Gaussian of the training rows"
+	if trainC != nil {
+		given, what = ", each given its context", "the best Gaussian of x given c with a mean linear in c, N(a + Bc, Σ), of the training rows"
 	}
-	lg, sg := meanSE(g.LogProb(nil, validRows))
-	fmt.Fprintf(w, "  Gaussian  %s  (the best full-covariance Gaussian of the training rows)\n", pm(-lg, sg))
+	fmt.Fprintf(w, "held-out NLL (mean −log p over the %s%s, nats per row; lower is better):\n", count(nValid, "validation row"), given)
+	fmt.Fprintf(w, "  flow      %s\n", pm(-lf, sf))
+	var lp []float64
+	if trainC != nil {
+		g, err := fitCondGaussian(trainRows, trainC)
+		if err != nil {
+			fmt.Fprintf(w, "  Gaussian  none: no Gaussian of the data and context fits the %s (%v)\n", count(nTrain, "training row"), err)
+			return
+		}
+		lp = g.logProb(validRows, validC)
+	} else {
+		g, err := flow.FitGaussian(trainRows)
+		if err != nil {
+			fmt.Fprintf(w, "  Gaussian  none: no full-covariance Gaussian fits the %s (%v)\n", count(nTrain, "training row"), err)
+			return
+		}
+		lp = g.LogProb(nil, validRows)
+	}
+	lg, sg := meanSE(lp)
+	fmt.Fprintf(w, "  Gaussian  %s  (%s)\n", pm(-lg, sg), what)
 	switch diff := lf - lg; {
 	case diff >= 0:
 		fmt.Fprintf(w, "  the flow is better by %.4f nats per row\n", diff)

@@ -73,6 +73,7 @@ var hostileCases = []struct {
 	{2, "demo extra -n 20 -epochs 1"},
 	{1, "demo -n 20 -epochs 1 -layers 1 -hidden 2 -out data.csv"},
 	{0, "demo -n 20 -epochs 1 -layers 1 -hidden 2 -out pics"},
+	{1, "demo -data moons-given -model maf -hidden 1 -n 20 -epochs 1"},
 
 	// fit.
 	{2, "fit"},
@@ -97,6 +98,16 @@ var hostileCases = []struct {
 	{1, "fit -in data.csv -epochs 1 -layers 1 -hidden 2 -out dir"},
 	{1, "fit -in data.csv -epochs 1 -layers 1 -hidden 2 -out nodir/m.json"},
 	{0, "fit -in data.csv -epochs 1 -layers 1 -hidden 2 -out /dev/null"},
+	{2, "fit -in data.csv -context 0"},
+	{2, "fit -in data.csv -context -1"},
+	{2, "fit -in data.csv -context a,a"},
+	{2, "fit -in data.csv -context a,"},
+	{1, "fit -in data.csv -context 2"},
+	{1, "fit -in data.csv -context 99999999999999999999"},
+	{1, "fit -in data.csv -context nope"},
+	{1, "fit -in data.csv -context a,b"},
+	{1, "fit -in data3.csv -context x"},
+	{1, "fit -in data3.csv -context 1 -epochs 1 -model maf -hidden 1"},
 
 	// sample.
 	{2, "sample"},
@@ -121,6 +132,8 @@ var hostileCases = []struct {
 	// Far more rows than memory holds: streamed until the device is full.
 	{1, "sample -model model.json -n 9223372036854775807 -out /dev/full"},
 	{0, "sample -model model.json -n 3 -out /dev/null"},
+	{2, "sample -model model.json -context data.csv"},
+	{2, "sample -model model.json -context missing.csv"},
 
 	// logprob.
 	{2, "logprob -model model.json"},
@@ -155,6 +168,8 @@ var hostileCases = []struct {
 	{1, "plot -model model.json -data /dev/null"},
 	{1, "plot -model model.json -data data3.csv"},
 	{1, "plot -model model.json -n 10 -out nodir/p.png"},
+	{2, "plot -model model.json -context 0"},
+	{2, "plot -model model.json -context data.csv"},
 
 	// datasets, and no command.
 	{2, "datasets extra"},

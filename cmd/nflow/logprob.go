@@ -18,7 +18,9 @@ import (
 )
 
 func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("logprob", stderr, "-model model.json -in data.csv [-out logp.csv]")
+	fs := newFlags("logprob", stderr, "-model model.json -in data.csv [-out logp.csv]\n\n"+
+		"For a conditional model p(x | c) each row holds its data then its context, or the\n"+
+		"columns the model names, in any order, when the file has a header.")
 	model := fs.String("model", "", "the model file")
 	in := fs.String("in", "", "data, CSV with one sample per row (- for standard input)")
 	out := fs.String("out", "-", "where to write one log-density per row (- for standard output)")
@@ -43,22 +45,29 @@ func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer c.Close()
-	if d := t.Cols(); d != f.Dim() {
-		return fmt.Errorf("%s has %d columns, the model %s has dimension %d", *in, d, *model, f.Dim())
-	}
-	if err := checkColumns(*in, t.Header(), *model, f.Names()); err != nil {
+	// idx, for a conditional model, picks each row's data then its
+	// context from the table's columns.
+	var idx []int
+	if f.ContextDim() == 0 {
+		if d := t.Cols(); d != f.Dim() {
+			return fmt.Errorf("%s has %d columns, the model %s has dimension %d", *in, d, *model, f.Dim())
+		}
+		if err := checkColumns(*in, t.Header(), *model, f.Names()); err != nil {
+			return err
+		}
+	} else if idx, err = modelColumns(*in, t.Cols(), t.Header(), *model, f); err != nil {
 		return err
 	}
 	// The first batch is read before the output is opened, so that a
 	// small file with an error writes nothing, even to standard output.
-	buf := make([]float64, batchRows(f.Dim())*f.Dim())
+	buf := make([]float64, batchRows(t.Cols())*t.Cols())
 	m, err := t.Read(buf)
 	if err != nil {
 		return err
 	}
 	var acc meanAcc
 	if err := writeAtomic(*out, stdout, func(w io.Writer) error {
-		return logProbCSV(w, f, t, buf, m, &acc)
+		return logProbCSV(w, f, t, buf, m, idx, &acc)
 	}); err != nil {
 		return err
 	}
@@ -69,14 +78,27 @@ func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) erro
 
 // logProbCSV writes the header logp and the log-density of each row of t,
 // a batch at a time in buf, whose first m rows are read already, and
-// accumulates them in acc.
-func logProbCSV(w io.Writer, f *flow.Flow, t *tableReader, buf []float64, m int, acc *meanAcc) error {
-	d := f.Dim()
-	lp := make([]float64, len(buf)/d)
+// accumulates them in acc. For a conditional flow idx holds the columns of
+// t with each row's data then its context (see modelColumns); it is nil
+// for an unconditional flow, whose rows are t's.
+func logProbCSV(w io.Writer, f *flow.Flow, t *tableReader, buf []float64, m int, idx []int, acc *meanAcc) error {
+	d, c, cols := f.Dim(), f.ContextDim(), t.Cols()
+	rows := len(buf) / cols
+	lp := make([]float64, rows)
+	var xs, cs []float64
+	if idx != nil {
+		xs, cs = make([]float64, rows*d), make([]float64, rows*c)
+	}
 	cw := newCSVWriter(w)
 	cw.header([]string{"logp"})
 	for {
-		f.LogProb(lp[:m], mat.NewDense(m, d, buf[:m*d]))
+		if idx == nil {
+			f.LogProb(lp[:m], mat.NewDense(m, d, buf[:m*d]))
+		} else {
+			gather(xs, buf, cols, m, idx[:d])
+			gather(cs, buf, cols, m, idx[d:])
+			f.LogProbGiven(lp[:m], mat.NewDense(m, d, xs[:m*d]), mat.NewDense(m, c, cs[:m*c]))
+		}
 		for _, v := range lp[:m] {
 			acc.add(v)
 		}

@@ -9,10 +9,11 @@ import (
 )
 
 // mafLayers returns the layers of a masked autoregressive flow whose MADE
-// orders alternate between natural and reversed.
-func mafLayers(d, layers int, hidden []int, act flow.Activation, clamp float64, seed uint64) ([]flow.Layer, error) {
+// orders alternate between natural and reversed, conditioned on a context
+// of c columns.
+func mafLayers(d, c, layers int, hidden []int, act flow.Activation, clamp float64, seed uint64) ([]flow.Layer, error) {
 	f, err := flow.NewMAFFlow(flow.AutoregressiveFlowConfig{
-		Dim: d, Layers: layers, Hidden: hidden, Activation: act, Clamp: clamp, Seed: seed,
+		Dim: d, Layers: layers, Hidden: hidden, Activation: act, Clamp: clamp, Seed: seed, ContextDim: c,
 	})
 	if err != nil {
 		return nil, err

@@ -7,11 +7,20 @@
 // Usage:
 //
 //	nflow demo [-data moons] [-out nflow-demo]
-//	nflow fit -in data.csv [-model realnvp|maf] [-layers 8] [-hidden 64,64] [-epochs 200] … -out model.json
-//	nflow sample -model model.json -n 1000 [-seed 1] [-out samples.csv]
+//	nflow fit -in data.csv [-model realnvp|maf] [-layers 8] [-hidden 64,64] [-epochs 200] [-context K|names] … -out model.json
+//	nflow sample -model model.json -n 1000 [-seed 1] [-out samples.csv] [-context ctx.csv]
 //	nflow logprob -model model.json -in data.csv [-out logp.csv]
-//	nflow plot -model model.json -out model.png
+//	nflow plot -model model.json -out model.png [-context "0;1"]
 //	nflow datasets
+//
+// Conditional flows model p(x | c), the data x given a context c: fit
+// -context K takes the last K columns of the data as the context, or
+// -context a,b the columns so named in the header. logprob then reads each
+// row's data followed by its context (or the columns by the model's names),
+// sample -context ctx.csv draws -n samples for each row of ctx.csv, with a
+// first column context_row naming it, and plot draws the density at a few
+// contexts side by side. demo -data moons-given and -data ring-given train
+// conditional flows on built-in data.
 //
 // Data files are CSV, one sample per row, with or without a header line
 // (semicolon- and tab-separated files work too). Models are JSON documents
@@ -79,6 +88,9 @@ Usage:
   nflow logprob  -model model.json -in data.csv      log-density of each row
   nflow plot     -model model.json -out model.png    draw the density or marginals
   nflow datasets                                     list the built-in data sets
+
+A conditional flow p(x | c): fit -context K (the last K columns are the
+context c), then sample -context ctx.csv, logprob and plot take contexts.
 
 Run "nflow COMMAND -h" for a command's flags.
 
@@ -188,7 +200,14 @@ func cmdDatasets(_ context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	for _, d := range flow.Datasets() {
-		fmt.Fprintf(stdout, "%-13s %s\n", d.Name, d.Description)
+		cond := ""
+		if d.Context > 0 {
+			cond = fmt.Sprintf(" [conditional: the last %d columns are the context]", d.Context)
+			if d.Context == 1 {
+				cond = " [conditional: the last column is the context]"
+			}
+		}
+		fmt.Fprintf(stdout, "%-13s %s%s\n", d.Name, d.Description, cond)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -191,12 +192,13 @@ func newPlot(title, xl, yl string, b box) *plot.Plot {
 }
 
 // densityPlot draws the density of a 2-D flow on a res×res grid over b as
-// an image, brighter where denser, with the axes labelled xl and yl. Where
+// an image, brighter where denser, with the axes labelled xl and yl; for a
+// conditional flow, the density given the context c (nil otherwise). Where
 // the log-density is not finite on the grid (it underflows to −Inf
 // everywhere for a model far narrower than b, say) the picture is flat or
 // partly so, and the returned note, also in the title, says why; the note
 // is "" for a density drawn in full.
-func densityPlot(f *flow.Flow, b box, res int, title, xl, yl string) (*plot.Plot, string) {
+func densityPlot(f *flow.Flow, c []float64, b box, res int, title, xl, yl string) (*plot.Plot, string) {
 	pts := mat.NewDense(res*res, 2, nil)
 	for r := 0; r < res; r++ {
 		y := lerp(b.y1, b.y0, (float64(r)+0.5)/float64(res)) // image rows go down
@@ -205,7 +207,7 @@ func densityPlot(f *flow.Flow, b box, res int, title, xl, yl string) (*plot.Plot
 			pts.Set(r*res+c, 1, y)
 		}
 	}
-	lp := f.LogProb(nil, pts)
+	lp := f.LogProbGiven(nil, pts, repeatRows(c, res*res))
 	t, note := relDensity(lp)
 	img := image.NewRGBA(image.Rect(0, 0, res, res))
 	for i, v := range t {
@@ -288,6 +290,110 @@ func scatterPlot(x mat.Matrix, i, j int, b box, title, xl, yl string, col color.
 	s.GlyphStyle.Color = col
 	p.Add(s)
 	return p, nil
+}
+
+// scatterPlotBy draws columns i and j of the rows of x that lie in b as
+// small dots, as scatterPlot does, row r coloured by v[r] on the viridis
+// scale from the smallest of v (dark) to the largest (bright); the title
+// says so, calling v by.
+func scatterPlotBy(x mat.Matrix, i, j int, b box, title, xl, yl string, v []float64, by string) (*plot.Plot, error) {
+	n, _ := x.Dims()
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, u := range v {
+		lo, hi = math.Min(lo, u), math.Max(hi, u)
+	}
+	xy := make(plotter.XYs, 0, n)
+	var col []color.Color
+	for r := 0; r < n; r++ {
+		u, w := x.At(r, i), x.At(r, j)
+		if u >= b.x0 && u <= b.x1 && w >= b.y0 && w <= b.y1 {
+			xy = append(xy, plotter.XY{X: u, Y: w})
+			t := 0.5
+			if hi > lo {
+				t = (v[r] - lo) / (hi - lo)
+			}
+			k := colorAt(t)
+			k.A = 0xc0
+			col = append(col, color.NRGBA(k))
+		}
+	}
+	title += fmt.Sprintf("\ncoloured by %s: %.3g dark to %.3g bright", by, lo, hi)
+	if len(xy) == 0 {
+		title += fmt.Sprintf("\n(none of the %d in this range)", n)
+	}
+	p := newPlot(title, xl, yl, b)
+	if len(xy) == 0 {
+		return p, nil
+	}
+	s, err := plotter.NewScatter(xy)
+	if err != nil {
+		return nil, err
+	}
+	s.GlyphStyleFunc = func(k int) draw.GlyphStyle {
+		return draw.GlyphStyle{Shape: draw.CircleGlyph{}, Radius: vg.Points(1), Color: col[k]}
+	}
+	p.Add(s)
+	return p, nil
+}
+
+// repeatRows returns an n-row matrix each of whose rows is c, nil for a
+// nil c (no context).
+func repeatRows(c []float64, n int) mat.Matrix {
+	if c == nil {
+		return nil
+	}
+	m := mat.NewDense(n, len(c), nil)
+	for r := 0; r < n; r++ {
+		m.SetRow(r, c)
+	}
+	return m
+}
+
+// Contexts that pickContexts returns as they are, when there are no more
+// distinct ones, and the quantiles it takes otherwise.
+const maxDistinctContexts = 4
+
+var contextQuantiles = []float64{1.0 / 6, 0.5, 5.0 / 6}
+
+// pickContexts returns a few contexts to draw a conditional density at,
+// from the rows of c: its distinct rows when there are at most
+// maxDistinctContexts (a class label, say), sorted; otherwise the rows at
+// the contextQuantiles of the first column (for a context uniform on
+// [0.5, 2], about 0.75, 1.25 and 1.75).
+func pickContexts(c *mat.Dense) [][]float64 {
+	n, k := c.Dims()
+	less := func(a, b []float64) int {
+		for j := range a {
+			if a[j] != b[j] {
+				if a[j] < b[j] {
+					return -1
+				}
+				return 1
+			}
+		}
+		return 0
+	}
+	var distinct [][]float64
+	for r := 0; r < n && len(distinct) <= maxDistinctContexts; r++ {
+		row := c.RawRowView(r)
+		if !slices.ContainsFunc(distinct, func(d []float64) bool { return less(d, row) == 0 }) {
+			distinct = append(distinct, append([]float64(nil), row...))
+		}
+	}
+	if len(distinct) <= maxDistinctContexts {
+		slices.SortFunc(distinct, less)
+		return distinct
+	}
+	idx := make([]int, n)
+	for r := range idx {
+		idx[r] = r
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return less(c.RawRowView(a)[:1], c.RawRowView(b)[:1]) })
+	out := make([][]float64, len(contextQuantiles))
+	for i, q := range contextQuantiles {
+		out[i] = append([]float64(nil), c.RawRowView(idx[int(math.Round(q*float64(n-1)))])[:k]...)
+	}
+	return out
 }
 
 var (
@@ -473,18 +579,19 @@ func pairsPlot(s, sDots, data, dataDots mat.Matrix, cols []int, labels []string)
 	return plots, nil
 }
 
-// linePlot draws the density of a 1-D flow as a curve over [lo, hi] over
+// linePlot draws the density of a 1-D flow (given the context c for a
+// conditional flow, nil otherwise) as a curve over [lo, hi] over
 // the histograms of the samples s (filled) and, if not nil, of the data (a
 // line). The curve is p(x) times the width of a bin, on the histograms'
 // scale. Where log p is not finite the curve has a gap, and the returned
 // note, also in the title, says so.
-func linePlot(f *flow.Flow, s, data mat.Matrix, lo, hi float64, title, xl string) (*plot.Plot, string, error) {
+func linePlot(f *flow.Flow, c []float64, s, data mat.Matrix, lo, hi float64, title, xl string) (*plot.Plot, string, error) {
 	const res = 400
 	pts := mat.NewDense(res, 1, nil)
 	for i := 0; i < res; i++ {
 		pts.Set(i, 0, lerp(lo, hi, float64(i)/(res-1)))
 	}
-	lp := f.LogProb(nil, pts)
+	lp := f.LogProbGiven(nil, pts, repeatRows(c, res))
 	_, note := relDensity(lp)
 	if note != "" {
 		title = strings.TrimPrefix(title+"\n("+note+")", "\n")

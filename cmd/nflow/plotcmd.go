@@ -37,6 +37,7 @@ func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("n", 5000, fmt.Sprintf("samples drawn for the ranges and histograms (scatter panels draw at most %d of them)", maxDots))
 	seed := fs.Uint64("seed", 1, "random seed")
 	data := fs.String("data", "", "optional CSV of data to draw beside the model")
+	ctxSpec := fs.String("context", "", fmt.Sprintf("for a conditional model, the contexts to draw the density at (at most %d): numbers, a context's separated by commas and contexts by semicolons (\"0;1\"), or a CSV file of contexts as sample reads (default: a few of -data's)", maxContextPanels))
 	colSpec := fs.String("cols", "", fmt.Sprintf("for D > 2, the columns to draw, by number from 1 or by name: 1,3,4 (default the first %d, at most %d)", defaultCols, maxCols))
 	if err := parse(fs, args); err != nil {
 		return err
@@ -53,6 +54,9 @@ func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := refuseSame("-data", *data, *out); err != nil {
 		return err
 	}
+	if err := refuseSame("-context", *ctxSpec, *out); err != nil {
+		return err
+	}
 	f, err := loadModel(*model)
 	if err != nil {
 		return err
@@ -64,13 +68,28 @@ func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if *colSpec != "" && d <= 2 {
 		return usageError{fmt.Sprintf("-cols: the model has dimension %d: -cols chooses among more than 2 columns", d)}
 	}
-	var x *mat.Dense
+	cd := f.ContextDim()
+	if cd == 0 && *ctxSpec != "" {
+		return usageError{fmt.Sprintf("-context: the model %s is not conditional: it takes no context", *model)}
+	}
+	var x, xc *mat.Dense
 	var header []string
 	if *data != "" {
 		if x, header, err = readCSV(*data); err != nil {
 			return err
 		}
-		if _, c := x.Dims(); c != d {
+		_, c := x.Dims()
+		switch {
+		case cd > 0:
+			idx, err := modelColumns(*data, c, header, *model, f)
+			if err != nil {
+				return err
+			}
+			if header != nil {
+				header = pick(header, idx[:d])
+			}
+			x, xc = columns(x, idx[:d]), columns(x, idx[d:])
+		case c != d:
 			return fmt.Errorf("%s has %d columns, the model %s has dimension %d", *data, c, *model, d)
 		}
 	}
@@ -82,6 +101,30 @@ func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	cols, err := pickCols(*colSpec, names, d)
 	if err != nil {
 		return err
+	}
+	if cd > 0 {
+		var contexts [][]float64
+		switch {
+		case *ctxSpec != "":
+			if contexts, err = plotContexts(*ctxSpec, *model, f); err != nil {
+				return err
+			}
+		case xc != nil:
+			contexts = pickContexts(xc)
+			if d > 2 {
+				// One context for the pairs: the middle one.
+				contexts = contexts[len(contexts)/2:][:1]
+			}
+		default:
+			return usageError{fmt.Sprintf("the model %s is conditional: give the contexts to draw it at with -context (\"0;1\", or a CSV file of contexts), or -data to take a few of its contexts", *model)}
+		}
+		g := givenPlot{f: f, model: *model, data: *data, x: x, xc: xc, contexts: contexts, n: *n, seed: *seed,
+			labels: labels, cols: cols, colSpec: *colSpec}
+		title, plots, side, err := g.draw(stderr)
+		if err != nil {
+			return err
+		}
+		return writeAtomic(*out, stdout, func(w io.Writer) error { return writeFigure(w, title, plots, side) })
 	}
 
 	s := mat.NewDense(*n, d, nil)
@@ -116,7 +159,7 @@ func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", refName(x, *data), err)
 		}
-		p, note, err := linePlot(f, s, matOrNil(x), lo, hi, "", labels[0])
+		p, note, err := linePlot(f, nil, s, matOrNil(x), lo, hi, "", labels[0])
 		if err != nil {
 			return err
 		}
@@ -137,7 +180,7 @@ func cmdPlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", refName(x, *data), err)
 		}
-		density, note := densityPlot(f, b, 240, "density", labels[0], labels[1])
+		density, note := densityPlot(f, nil, b, 240, "density", labels[0], labels[1])
 		if note != "" {
 			fmt.Fprintf(stderr, "plot: %s\n", note)
 		}
