@@ -14,8 +14,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// TestFormatDoc checks FORMAT.md against the code: its worked example
-// reads and gives the log-density computed by hand there, and it names every
+// TestFormatDoc checks FORMAT.md against the code: its worked examples read
+// and give the log-densities computed by hand there, and it names every
 // field of the format.
 func TestFormatDoc(t *testing.T) {
 	b, err := os.ReadFile("FORMAT.md")
@@ -39,6 +39,24 @@ func TestFormatDoc(t *testing.T) {
 	got := f.LogProb(nil, mat.NewDense(1, 2, []float64{0.5, 1}))[0]
 	if math.Abs(got-want) > 1e-14 {
 		t.Errorf("the example's log p(x) is %v, FORMAT.md's formula gives %v", got, want)
+	}
+	// The conditional example of §8.1.
+	cex := doc[strings.Index(doc, "### 8.1 A conditional flow"):]
+	cex = cex[strings.Index(cex, "```json\n")+len("```json\n"):]
+	cex = cex[:strings.Index(cex, "```")]
+	cf, err := UnmarshalFlow([]byte(cex))
+	if err != nil {
+		t.Fatalf("the conditional example does not read: %v", err)
+	}
+	if cf.ContextDim() != 1 || !reflect.DeepEqual(cf.ContextNames(), []string{"load"}) {
+		t.Errorf("the conditional example has context dimension %d and names %q, want 1 and [load]", cf.ContextDim(), cf.ContextNames())
+	}
+	s, tt = 2.5, -1.75
+	z0, z1 = 1, (0.5-tt)*math.Exp(-s)
+	want = -0.5*(z0*z0+z1*z1) - math.Log(2*math.Pi) - s
+	got = cf.LogProbGiven(nil, mat.NewDense(1, 2, []float64{0.5, 1}), mat.NewDense(1, 1, []float64{2}))[0]
+	if math.Abs(got-want) > 1e-14 {
+		t.Errorf("the conditional example's log p(x | c) is %v, FORMAT.md's formula gives %v", got, want)
 	}
 	for _, typ := range []any{modelDoc{}, baseDoc{}, layerDoc{}, denseDoc{}} {
 		rt := reflect.TypeOf(typ)
