@@ -12,11 +12,13 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/nfgo/flow/internal/golden"
 )
 
 // TestFormatDoc checks FORMAT.md against the code: its worked examples read
 // and give the log-densities computed by hand there, and it names every
-// field of the format.
+// field of the format and of the golden vectors.
 func TestFormatDoc(t *testing.T) {
 	b, err := os.ReadFile("FORMAT.md")
 	if err != nil {
@@ -65,6 +67,20 @@ func TestFormatDoc(t *testing.T) {
 			if !strings.Contains(doc, "`"+name+"`") {
 				t.Errorf("FORMAT.md does not name the field %q", name)
 			}
+		}
+	}
+	// Every field of a golden file has a row in the table of §7.
+	gold := doc[strings.Index(doc, "## 7. Golden vectors"):strings.Index(doc, "## 8. A complete example")]
+	rt := reflect.TypeOf(golden.File{})
+	for i := 0; i < rt.NumField(); i++ {
+		name := strings.Split(rt.Field(i).Tag.Get("json"), ",")[0]
+		if !strings.Contains(gold, "\n| `"+name+"`") && !strings.Contains(gold, ", `"+name+"` |") {
+			t.Errorf("FORMAT.md §7 has no row for the golden field %q", name)
+		}
+	}
+	for _, target := range []string{`"banana"`, `"banana-shift"`} {
+		if !strings.Contains(gold, target) {
+			t.Errorf("FORMAT.md §7 does not name the target %s", target)
 		}
 	}
 	for _, typ := range []string{"coupling", "maf", "iaf", "permutation", "standardize", "inverse", "affine", "additive", "relu", "tanh", "std_normal"} {
