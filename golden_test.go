@@ -159,6 +159,34 @@ func TestGolden(t *testing.T) {
 					f.GradLogProb(&dx, &dc, nil, x, c)
 					dc.Scale(-1/float64(n), &dc)
 					compareGolden(t, "nll_context_grad", dc.RawMatrix().Data, golden.Flat(g.NLLContextGrad))
+					// And, independently of the backward pass, against
+					// central differences of nll in each context entry.
+					cd := mat.DenseCopyOf(c)
+					nllAt := func() float64 {
+						lp := f.LogProbGiven(nil, x, cd)
+						s := 0.0
+						for _, v := range lp {
+							s -= v
+						}
+						return s / float64(n)
+					}
+					want := golden.Flat(g.NLLContextGrad)
+					scale := 0.0
+					for _, v := range want {
+						scale = math.Max(scale, math.Abs(v))
+					}
+					for i, v := range cd.RawMatrix().Data {
+						const h = 1e-5
+						cd.RawMatrix().Data[i] = v + h
+						up := nllAt()
+						cd.RawMatrix().Data[i] = v - h
+						down := nllAt()
+						cd.RawMatrix().Data[i] = v
+						fd := (up - down) / (2 * h)
+						if math.Abs(fd-want[i]) > fdTol*math.Max(math.Abs(want[i]), 1e-3*scale) {
+							t.Errorf("nll_context_grad[%d] = %v, central difference %v", i, want[i], fd)
+						}
+					}
 				}
 			} else if g.NLLContextGrad != nil {
 				t.Error("nll_context_grad without nll")
