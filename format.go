@@ -51,12 +51,15 @@ func formatErr(path, format string, args ...any) error {
 
 // modelDoc is the JSON document of a flow.
 type modelDoc struct {
-	Format  string      `json:"format"`
-	Version int         `json:"version"`
-	Dim     int         `json:"dim"`
-	Names   []string    `json:"names,omitempty"`
-	Base    *baseDoc    `json:"base"`
-	Layers  []*layerDoc `json:"layers"`
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+	Dim     int    `json:"dim"`
+	// Context is C ≥ 1 for a conditional flow, absent (nil) for C = 0.
+	Context      *int        `json:"context,omitempty"`
+	Names        []string    `json:"names,omitempty"`
+	ContextNames []string    `json:"context_names,omitempty"`
+	Base         *baseDoc    `json:"base"`
+	Layers       []*layerDoc `json:"layers"`
 }
 
 type baseDoc struct {
@@ -68,6 +71,10 @@ type baseDoc struct {
 type layerDoc struct {
 	Type string `json:"type"`
 	Dim  int    `json:"dim"`
+
+	// coupling, maf, iaf: the context dimension C of a layer that
+	// conditions on one, absent (nil) for a layer without a context.
+	Context *int `json:"context,omitempty"`
 
 	// permutation
 	Perm []int `json:"perm,omitempty"`
@@ -109,21 +116,23 @@ type denseDoc struct {
 // MarshalFlow returns the JSON document of f in the model format of
 // FORMAT.md. Every float64 is written in its shortest form that reads back
 // to the same value, so UnmarshalFlow(MarshalFlow(f)) computes bit-identical
-// results. It returns an error for a layer type the format does not hold
-// (a custom Layer or CouplingFunc), a non-finite parameter or a nil flow.
+// results, given the same contexts for a conditional flow. A conditional
+// flow (ContextDim C > 0) records C in the document and on every layer that
+// conditions on the context, and its context names beside the data's. It
+// returns an error for a layer type the format does not hold (a custom Layer
+// or CouplingFunc), a non-finite parameter or a nil flow.
 func MarshalFlow(f *Flow) ([]byte, error) {
 	if f == nil {
 		return nil, errors.New("flow: MarshalFlow: nil *Flow")
 	}
-	if f.c > 0 {
-		return nil, fmt.Errorf("flow: MarshalFlow: the flow is conditional (context dimension %d), which the model format does not hold yet", f.c)
-	}
 	doc := modelDoc{
-		Format:  FormatName,
-		Version: FormatVersion,
-		Dim:     f.Dim(),
-		Names:   f.names,
-		Base:    &baseDoc{Type: "std_normal"},
+		Format:       FormatName,
+		Version:      FormatVersion,
+		Dim:          f.Dim(),
+		Context:      contextField(f.c),
+		Names:        f.names,
+		ContextNames: f.cnames,
+		Base:         &baseDoc{Type: "std_normal"},
 	}
 	for i, l := range f.layers {
 		ld, err := marshalLayer(fmt.Sprintf("layers[%d]", i), l)
@@ -137,6 +146,15 @@ func MarshalFlow(f *Flow) ([]byte, error) {
 		return nil, fmt.Errorf("flow: MarshalFlow: %w", err)
 	}
 	return b, nil
+}
+
+// contextField returns the context field of a document or layer of context
+// dimension c: nil, which leaves it out, for c = 0.
+func contextField(c int) *int {
+	if c == 0 {
+		return nil
+	}
+	return &c
 }
 
 func checkFiniteDoc(path string, v []float64) error {
@@ -182,6 +200,7 @@ func marshalLayer(path string, l Layer) (*layerDoc, error) {
 		ld.Layer = inner
 	case *Coupling:
 		ld.Type = "coupling"
+		ld.Context = contextField(l.nc)
 		ld.Mask = boolsToInts(l.mask)
 		switch h := l.h.(type) {
 		case Affine:
@@ -221,7 +240,8 @@ func marshalLayer(path string, l Layer) (*layerDoc, error) {
 
 // UnmarshalFlow reads a flow from its JSON document in the model format of
 // FORMAT.md. It validates everything, the format name and version, every
-// dimension and shape, masks, permutations, degrees, and that every number is
+// dimension and shape, the context dimension of the document and of every
+// layer, masks, permutations, degrees, names, and that every number is
 // finite, and returns a *FormatError naming the offending field for a
 // document that is truncated, corrupt, of another version or inconsistent.
 // No input makes it panic.
@@ -250,9 +270,31 @@ func UnmarshalFlow(data []byte) (*Flow, error) {
 	if doc.Dim < 1 || doc.Dim > maxFormatSize {
 		return nil, formatErr("dim", "%d is not in [1, %d]", doc.Dim, maxFormatSize)
 	}
+	nc := 0
+	if doc.Context != nil {
+		nc = *doc.Context
+		if nc < 1 || nc > maxFormatSize {
+			return nil, formatErr("context", "%d is not in [1, %d] (a model without a context leaves the field out)", nc, maxFormatSize)
+		}
+	}
 	if doc.Names != nil {
 		if err := checkNames(doc.Names, doc.Dim); err != nil {
 			return nil, formatErr("names", "%v", err)
+		}
+	}
+	if doc.ContextNames != nil {
+		if nc == 0 {
+			return nil, formatErr("context_names", "present, but the model has no context")
+		}
+		if err := checkNames(doc.ContextNames, nc); err != nil {
+			return nil, formatErr("context_names", "%v", err)
+		}
+		for i, n := range doc.ContextNames {
+			for j, m := range doc.Names {
+				if n == m {
+					return nil, formatErr(fmt.Sprintf("context_names[%d]", i), "%q is also the name of data column %d (names[%d])", n, j, j)
+				}
+			}
 		}
 	}
 	if len(doc.Layers) == 0 {
@@ -261,7 +303,7 @@ func UnmarshalFlow(data []byte) (*Flow, error) {
 	layers := make([]Layer, len(doc.Layers))
 	for i, ld := range doc.Layers {
 		path := fmt.Sprintf("layers[%d]", i)
-		l, err := unmarshalLayer(path, ld, doc.Dim, 0)
+		l, err := unmarshalLayer(path, ld, doc.Dim, nc, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -271,7 +313,13 @@ func UnmarshalFlow(data []byte) (*Flow, error) {
 	if err != nil {
 		return nil, formatErr("layers", "%v", err)
 	}
+	if f.c != nc {
+		// Every layer's context was checked against the document's, so
+		// this is a document with a context that no layer conditions on.
+		return nil, formatErr("context", "%d, but no layer conditions on a context (no coupling, maf or iaf layer has a \"context\" field)", nc)
+	}
 	f.names = doc.Names
+	f.cnames = doc.ContextNames
 	return f, nil
 }
 
@@ -378,7 +426,7 @@ func pathAt(data []byte, off int64) string {
 
 // disallow returns an error if any of the named fields is present.
 func disallow(path, typ string, fields map[string]bool) error {
-	for _, name := range []string{"perm", "shift", "scale", "mask", "coupling", "clamp", "activation", "hidden", "order", "degrees", "conditioner", "made", "layer"} {
+	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "activation", "hidden", "order", "degrees", "conditioner", "made", "layer"} {
 		if fields[name] {
 			return formatErr(path+"."+name, "not a field of a %q layer", typ)
 		}
@@ -390,7 +438,8 @@ func disallow(path, typ string, fields map[string]bool) error {
 // minus those named in allowed.
 func present(ld *layerDoc, allowed ...string) map[string]bool {
 	m := map[string]bool{
-		"perm": ld.Perm != nil, "shift": ld.Shift != nil, "scale": ld.Scale != nil,
+		"context": ld.Context != nil,
+		"perm":    ld.Perm != nil, "shift": ld.Shift != nil, "scale": ld.Scale != nil,
 		"mask": ld.Mask != nil, "coupling": ld.Coupling != "", "clamp": ld.Clamp != nil,
 		"activation": ld.Activation != "", "hidden": ld.Hidden != nil, "order": ld.Order != nil,
 		"degrees": ld.Degrees != nil, "conditioner": ld.Conditioner != nil, "made": ld.MADE != nil,
@@ -405,7 +454,28 @@ func present(ld *layerDoc, allowed ...string) map[string]bool {
 // maxInverseDepth bounds the nesting of inverse layers.
 const maxInverseDepth = 8
 
-func unmarshalLayer(path string, ld *layerDoc, dim, depth int) (Layer, error) {
+// layerContext returns the context dimension of the layer ld of a document
+// of context dimension nc: 0 when its context field is absent, else the
+// field, which must be nc.
+func layerContext(path string, ld *layerDoc, nc int) (int, error) {
+	if ld.Context == nil {
+		return 0, nil
+	}
+	switch c := *ld.Context; {
+	case c == nc:
+		return c, nil
+	case c == 0:
+		return 0, formatErr(path+".context", "0: a layer without a context leaves the field out")
+	case nc == 0:
+		return 0, formatErr(path+".context", "%d, but the document has no context (no top-level \"context\" field)", c)
+	default:
+		return 0, formatErr(path+".context", "%d, the document's context is %d", c, nc)
+	}
+}
+
+// unmarshalLayer reads the layer ld of a document of dimension dim and
+// context dimension nc, nested depth inverse layers deep.
+func unmarshalLayer(path string, ld *layerDoc, dim, nc, depth int) (Layer, error) {
 	if ld == nil {
 		return nil, formatErr(path, "null layer")
 	}
@@ -468,17 +538,17 @@ func unmarshalLayer(path string, ld *layerDoc, dim, depth int) (Layer, error) {
 		if depth >= maxInverseDepth {
 			return nil, formatErr(path+".layer", "inverse layers nested more than %d deep", maxInverseDepth)
 		}
-		inner, err := unmarshalLayer(path+".layer", ld.Layer, dim, depth+1)
+		inner, err := unmarshalLayer(path+".layer", ld.Layer, dim, nc, depth+1)
 		if err != nil {
 			return nil, err
 		}
 		return Invert(inner), nil
 	case "coupling":
-		return unmarshalCoupling(path, ld, dim)
+		return unmarshalCoupling(path, ld, dim, nc)
 	case "":
 		return nil, formatErr(path+".type", "missing")
 	}
-	return unmarshalMoreLayer(path, ld, dim)
+	return unmarshalMoreLayer(path, ld, dim, nc)
 }
 
 // parseActivation reads an activation's name.
@@ -512,8 +582,9 @@ func checkHidden(path string, hidden []int) error {
 // denseParams checks the dense layers ds against the widths sizes (sizes[0]
 // inputs, then each layer's outputs) and returns their parameters laid out
 // layer by layer, W (out×in, row-major) then b. name is the field holding
-// them ("conditioner", "made").
-func denseParams(path, name string, ds []*denseDoc, sizes []int) ([]float64, error) {
+// them ("conditioner", "made"); in0, if not empty, says how the first
+// layer's input width is made up ("|A| + C = 2 + 3").
+func denseParams(path, name string, ds []*denseDoc, sizes []int, in0 string) ([]float64, error) {
 	if len(ds) != len(sizes)-1 {
 		return nil, formatErr(path+"."+name, "%d dense layers, want %d (%d hidden and the output)", len(ds), len(sizes)-1, len(sizes)-2)
 	}
@@ -528,6 +599,9 @@ func denseParams(path, name string, ds []*denseDoc, sizes []int) ([]float64, err
 		}
 		in, out := sizes[k], sizes[k+1]
 		if dd.In != in {
+			if k == 0 && in0 != "" {
+				return nil, formatErr(dp+".in", "%d, want %s = %d", dd.In, in0, in)
+			}
 			return nil, formatErr(dp+".in", "%d, want %d", dd.In, in)
 		}
 		if dd.Out != out {
@@ -551,8 +625,14 @@ func denseParams(path, name string, ds []*denseDoc, sizes []int) ([]float64, err
 	return p, nil
 }
 
-func unmarshalCoupling(path string, ld *layerDoc, dim int) (Layer, error) {
-	if err := disallow(path, ld.Type, present(ld, "mask", "coupling", "clamp", "activation", "hidden", "conditioner")); err != nil {
+// unmarshalCoupling reads a coupling layer of a document of dimension dim
+// and context dimension nc.
+func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
+	if err := disallow(path, ld.Type, present(ld, "context", "mask", "coupling", "clamp", "activation", "hidden", "conditioner")); err != nil {
+		return nil, err
+	}
+	lc, err := layerContext(path, ld, nc)
+	if err != nil {
 		return nil, err
 	}
 	if dim < 2 {
@@ -603,16 +683,21 @@ func unmarshalCoupling(path string, ld *layerDoc, dim int) (Layer, error) {
 	if err := checkHidden(path+".hidden", ld.Hidden); err != nil {
 		return nil, err
 	}
-	if err := checkSize("the layer", couplingSize(na, dim-na, h.ParamsPerDim(), ld.Hidden)); err != nil {
+	// The conditioner's input is [x_A ; c]: |A| + C values.
+	if err := checkSize("the layer", couplingSize(na+lc, dim-na, h.ParamsPerDim(), ld.Hidden)); err != nil {
 		return nil, formatErr(path+".hidden", "%v", err)
 	}
-	sizes := append([]int{na}, ld.Hidden...)
+	sizes := append([]int{na + lc}, ld.Hidden...)
 	sizes = append(sizes, h.ParamsPerDim()*(dim-na))
-	p, err := denseParams(path, "conditioner", ld.Conditioner, sizes)
+	in0 := ""
+	if lc > 0 {
+		in0 = fmt.Sprintf("|A| + C = %d + %d", na, lc)
+	}
+	p, err := denseParams(path, "conditioner", ld.Conditioner, sizes, in0)
 	if err != nil {
 		return nil, err
 	}
-	c, err := NewCoupling(CouplingConfig{Mask: mask, Hidden: ld.Hidden, Activation: act, Func: h})
+	c, err := NewCoupling(CouplingConfig{Mask: mask, Hidden: ld.Hidden, Activation: act, Func: h, ContextDim: lc})
 	if err != nil {
 		return nil, formatErr(path, "%v", err)
 	}

@@ -17,8 +17,9 @@ const layerTypes = `"coupling", "maf", "iaf", "permutation", "standardize" or "i
 
 // marshalMoreLayer writes the autoregressive layers, MAF and IAF: their
 // MADE in the export layout of MADE.Weights (input columns and output rows
-// in dimension order, hidden units sorted by degree, zeros where masked),
-// with the order, the hidden degrees and the masks.
+// in dimension order, hidden units sorted by degree, zeros where masked,
+// the context columns last in the first layer), with the order, the hidden
+// degrees, the masks and the context dimension.
 func marshalMoreLayer(path string, l Layer, ld *layerDoc) error {
 	var ar *arLayer
 	switch l := l.(type) {
@@ -30,6 +31,7 @@ func marshalMoreLayer(path string, l Layer, ld *layerDoc) error {
 		return formatErr(path, "layer type %T is not in the format", l)
 	}
 	m := ar.made
+	ld.Context = contextField(m.c)
 	c := ar.clamp
 	ld.Clamp = &c
 	ld.Activation = m.act.String()
@@ -57,14 +59,19 @@ func marshalMoreLayer(path string, l Layer, ld *layerDoc) error {
 	return nil
 }
 
-// unmarshalMoreLayer reads the autoregressive layers.
-func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
+// unmarshalMoreLayer reads the autoregressive layers of a document of
+// dimension dim and context dimension nc.
+func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	switch ld.Type {
 	case "maf", "iaf":
 	default:
 		return nil, formatErr(path+".type", "%q, want %s", ld.Type, layerTypes)
 	}
-	if err := disallow(path, ld.Type, present(ld, "clamp", "activation", "hidden", "order", "degrees", "made")); err != nil {
+	if err := disallow(path, ld.Type, present(ld, "context", "clamp", "activation", "hidden", "order", "degrees", "made")); err != nil {
+		return nil, err
+	}
+	lc, err := layerContext(path, ld, nc)
+	if err != nil {
 		return nil, err
 	}
 	c := 0.0
@@ -81,13 +88,19 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 	if err := checkHidden(path+".hidden", ld.Hidden); err != nil {
 		return nil, err
 	}
-	maxDeg := max(dim-1, 1)
+	// Hidden degrees run lo, …, hi: 1, …, max(D−1, 1) without a context,
+	// 0, …, D−1 with one; every hidden layer needs a unit of each.
+	lo, nd := hiddenDegreeRange(dim, lc)
+	hi := lo + nd - 1
 	for i, h := range ld.Hidden {
-		if h < maxDeg {
+		switch {
+		case lc > 0 && h < dim:
+			return nil, formatErr(fmt.Sprintf("%s.hidden[%d]", path, i), "width %d is less than D = %d: with a context the hidden degrees run 0, …, D−1", h, dim)
+		case h < hi:
 			return nil, formatErr(fmt.Sprintf("%s.hidden[%d]", path, i), "width %d is less than D−1 = %d", h, dim-1)
 		}
 	}
-	if err := checkSize("the layer", madeSize(dim, ld.Hidden, true)); err != nil {
+	if err := checkSize("the layer", madeContextSize(dim, lc, ld.Hidden, true)); err != nil {
 		return nil, formatErr(path+".hidden", "%v", err)
 	}
 	// The order: a permutation; input dimension i has degree pos[i]+1.
@@ -120,21 +133,26 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 			return nil, formatErr(fmt.Sprintf("%s.degrees[%d]", path, l), "%d degrees, want %d", len(deg), ld.Hidden[l])
 		}
 		for k, v := range deg {
-			if v < 1 || v > maxDeg {
-				return nil, formatErr(fmt.Sprintf("%s.degrees[%d][%d]", path, l, k), "%d is outside [1, %d]", v, maxDeg)
+			if v < lo || v > hi {
+				return nil, formatErr(fmt.Sprintf("%s.degrees[%d][%d]", path, l, k), "%d is outside [%d, %d]", v, lo, hi)
 			}
 		}
 	}
-	sizes := append([]int{dim}, ld.Hidden...)
+	// The MADE's input is [x ; c]: D + C values.
+	sizes := append([]int{dim + lc}, ld.Hidden...)
 	sizes = append(sizes, 2*dim)
-	if _, err := denseParams(path, "made", ld.MADE, sizes); err != nil {
+	in0 := ""
+	if lc > 0 {
+		in0 = fmt.Sprintf("D + C = %d + %d", dim, lc)
+	}
+	if _, err := denseParams(path, "made", ld.MADE, sizes, in0); err != nil {
 		return nil, err
 	}
-	// Degrees of the units of every layer: inputs, hidden, outputs (row r
-	// is μ or α of dimension r mod D).
+	// Degrees of the units of every layer: inputs (the context's are 0),
+	// hidden, outputs (row r is μ or α of dimension r mod D).
 	degs := make([][]int, len(sizes))
-	degs[0] = make([]int, dim)
-	for i := range degs[0] {
+	degs[0] = make([]int, dim+lc)
+	for i := 0; i < dim; i++ {
 		degs[0][i] = pos[i] + 1
 	}
 	copy(degs[1:], ld.Degrees)
@@ -161,6 +179,11 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 				if v := dd.Mask[i]; v != 0 && v != 1 {
 					return nil, formatErr(fmt.Sprintf("%s.mask[%d]", p, i), "%d, want 0 or 1", v)
 				}
+				if l == 0 && c >= dim && dd.Mask[i] != 1 {
+					return nil, formatErr(fmt.Sprintf("%s.mask[%d]", p, i),
+						"%d at row %d, column %d (context input %d), want 1: every unit of the first layer sees the whole context (degree 0)",
+						dd.Mask[i], r, c, c-dim)
+				}
 				if (dd.Mask[i] == 1) != want {
 					rel := "≥"
 					if last {
@@ -177,14 +200,9 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 		}
 	}
 
-	// Build the layer: the MADE's own constructor for the order, then the
-	// hidden units sorted by degree (a permutation of units changes
-	// nothing) and the degrees and weights set.
-	cfg := AutoregressiveConfig{Dim: dim, Hidden: ld.Hidden, Activation: act, Order: ExplicitOrder, Perm: ld.Order, Clamp: c}
-	m, err := newARMADE("model", cfg)
-	if err != nil {
-		return nil, formatErr(path, "%v", err)
-	}
+	// Build the layer: the hidden units sorted by degree (a permutation of
+	// units changes nothing), then the MADE's own constructor for the order,
+	// the sorted degrees and the context, and the weights set.
 	ws := make([]*mat.Dense, len(ld.MADE))
 	bs := make([][]float64, len(ld.MADE))
 	for l, dd := range ld.MADE {
@@ -224,7 +242,12 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 		}
 		ws[l+1] = nn
 	}
-	setMADEDegrees(m, sorted)
+	cfg := AutoregressiveConfig{Dim: dim, Hidden: ld.Hidden, Activation: act, Order: ExplicitOrder, Perm: ld.Order,
+		Degrees: ExplicitDegrees, HiddenDegrees: sorted, Clamp: c, ContextDim: lc}
+	m, err := newARMADE("model", cfg)
+	if err != nil {
+		return nil, formatErr(path, "%v", err)
+	}
 	for l := range ws {
 		if err := m.SetLayer(l, ws[l], bs[l]); err != nil {
 			return nil, formatErr(fmt.Sprintf("%s.made[%d]", path, l), "%v", err)
@@ -234,32 +257,4 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 		return &MAF{arLayer{made: m, clamp: c}}, nil
 	}
 	return &IAF{arLayer{made: m, clamp: c}}, nil
-}
-
-// setMADEDegrees gives the hidden units of m the sorted degrees degs and
-// recomputes its staircases as newMADE does: a hidden unit k sees unit j
-// below iff deg(k) ≥ deg(j); output p (and D+p) sees unit k iff
-// p+1 > deg(k), both in the stored layout where the inputs and outputs are
-// in the order.
-func setMADEDegrees(m *MADE, degs [][]int) {
-	m.degs = degs
-	m.lims = m.lims[:0]
-	prev := make([]int, m.d)
-	for p := range prev {
-		prev[p] = p + 1
-	}
-	for _, deg := range degs {
-		lim := make([]int, len(deg))
-		for k, dk := range deg {
-			lim[k] = sort.SearchInts(prev, dk+1)
-		}
-		m.lims = append(m.lims, lim)
-		prev = deg
-	}
-	lim := make([]int, 2*m.d)
-	for p := 0; p < m.d; p++ {
-		lim[p] = sort.SearchInts(prev, p+1)
-		lim[m.d+p] = lim[p]
-	}
-	m.lims = append(m.lims, lim)
 }

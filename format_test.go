@@ -439,10 +439,11 @@ func TestStandardizeLayer(t *testing.T) {
 }
 
 func FuzzUnmarshal(f *testing.F) {
-	for _, tc := range formatCases() {
+	for _, tc := range append(formatCases(), contextFormatCases()...) {
 		t := &testing.T{}
 		fl := tc.build(t)
 		randomizeParams(fl, 0.5, 1)
+		zeroMasked(fl)
 		b, err := MarshalFlow(fl)
 		if err != nil {
 			f.Fatal(err)
@@ -451,6 +452,7 @@ func FuzzUnmarshal(f *testing.F) {
 	}
 	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"base":{"type":"std_normal"},"layers":[{"type":"inverse","dim":2,"layer":{"type":"permutation","dim":2,"perm":[1,0]}}]}`))
 	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"base":{"type":"std_normal"},"layers":[{"type":"coupling","dim":2,"mask":[1,0],"coupling":"additive","activation":"relu","conditioner":[{"in":1,"out":1,"weights":[0.5],"biases":[1]}]}]}`))
+	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"context":1,"context_names":["c"],"base":{"type":"std_normal"},"layers":[{"type":"inverse","dim":2,"layer":{"type":"coupling","dim":2,"context":1,"mask":[0,1],"coupling":"additive","activation":"tanh","conditioner":[{"in":2,"out":1,"weights":[0.5,-1],"biases":[0]}]}},{"type":"maf","dim":2,"context":1,"activation":"relu","order":[1,0],"hidden":[2],"degrees":[[0,1]],"made":[{"in":3,"out":2,"mask":[0,0,1,0,1,1],"weights":[0,0,1,0,2,3],"biases":[0,0]},{"in":2,"out":4,"mask":[1,1,1,0,1,1,1,0],"weights":[1,2,3,0,4,5,6,0],"biases":[0,0,0,0]}]}]}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -463,13 +465,17 @@ func FuzzUnmarshal(f *testing.F) {
 			return
 		}
 		// A decoded flow evaluates, samples and writes itself back.
-		d := fl.Dim()
-		if d > 64 || fl.NumParams() > 1<<16 {
+		d, nc := fl.Dim(), fl.ContextDim()
+		if d > 64 || nc > 64 || fl.NumParams() > 1<<16 {
 			return
 		}
 		x := mat.NewDense(3, d, randomRows(3, d, 1))
-		fl.LogProb(nil, x)
-		fl.Sample(mat.NewDense(2, d, nil), nil, rand.New(rand.NewPCG(1, 1)))
+		var c mat.Matrix // nil without a context
+		if nc > 0 {
+			c = mat.NewDense(3, nc, randomRows(3, nc, 2))
+		}
+		fl.LogProbGiven(nil, x, c)
+		fl.SampleGiven(mat.NewDense(3, d, nil), nil, c, rand.New(rand.NewPCG(1, 1)))
 		b, err := MarshalFlow(fl)
 		if err != nil {
 			t.Fatalf("a decoded flow does not marshal: %v", err)

@@ -16,8 +16,10 @@ import (
 )
 
 // TestUpToDate checks that testdata/golden holds exactly the generator's
-// cases with the generator's models: run go generate after changing them.
-// (The computed values are checked by the package's TestGolden.)
+// cases with the generator's models, inputs and contexts, and values that
+// agree with the generator's to the golden tolerance (golden.Agree): run go
+// generate after changing them. (The package's TestGolden recomputes the
+// values from the models.)
 func TestUpToDate(t *testing.T) {
 	dir := filepath.Join("..", "..", "testdata", "golden")
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -50,8 +52,15 @@ func TestUpToDate(t *testing.T) {
 		if err := json.Compact(&m2, file.Model); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(m1.Bytes(), m2.Bytes()) || !jsonEqual(t, g.X, file.X) || !jsonEqual(t, g.Base, file.Base) || g.Description != file.Description {
+		if !bytes.Equal(m1.Bytes(), m2.Bytes()) || !jsonEqual(t, g.X, file.X) || !jsonEqual(t, g.Base, file.Base) || !jsonEqual(t, g.Context, file.Context) || g.Description != file.Description {
 			t.Errorf("%s: the file's model or inputs differ from the generator's: run go generate", c.Name)
+		}
+		gb, err := golden.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := golden.Agree(b, gb); err != nil {
+			t.Errorf("%s: the file does not agree with the generator: %v (run go generate)", c.Name, err)
 		}
 	}
 	sort.Strings(want)

@@ -10,6 +10,7 @@
 package golden
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -23,8 +24,15 @@ type File struct {
 	Description string          `json:"description"`
 	Model       json.RawMessage `json:"model"`
 
+	// Context holds the contexts of a conditional model, one row of C
+	// values for each row of X and of Base: row i of X and row i of Base
+	// are taken given row i of Context. Absent for a model without a
+	// context.
+	Context [][]float64 `json:"context,omitempty"`
+
 	// X are data points; Z = g(X) their latent points, InverseLogDet
-	// log|det ∂z/∂x| per row and LogProb log p(x) per row.
+	// log|det ∂z/∂x| per row and LogProb log p(x) per row (log p(x | c)
+	// given the contexts).
 	X             [][]float64 `json:"x"`
 	Z             [][]float64 `json:"z"`
 	InverseLogDet []float64   `json:"inverse_logdet"`
@@ -42,10 +50,15 @@ type File struct {
 	// Inverse.
 	NLL     *float64        `json:"nll,omitempty"`
 	NLLGrad json.RawMessage `json:"nll_grad,omitempty"`
+	// NLLContextGrad is the gradient of NLL with respect to the contexts,
+	// one row of C for each row of Context: row i is
+	// −(1/n) ∂ log p(x_i | c_i)/∂c_i. Absent without a context or a NLL.
+	NLLContextGrad [][]float64 `json:"nll_context_grad,omitempty"`
 
 	// ReverseKL is (1/n) Σ [log q(f(z_i)) − log π(f(z_i))] over the rows
-	// z_i of Base with the target π of KLTarget, and ReverseKLGrad its
-	// gradient. Absent for flows that cannot backpropagate through Forward.
+	// z_i of Base with the target π of KLTarget ("banana", or
+	// "banana-shift" given the contexts), and ReverseKLGrad its gradient.
+	// Absent for flows that cannot backpropagate through Forward.
 	KLTarget      string          `json:"kl_target,omitempty"`
 	ReverseKL     *float64        `json:"reverse_kl,omitempty"`
 	ReverseKLGrad json.RawMessage `json:"reverse_kl_grad,omitempty"`
@@ -72,6 +85,38 @@ func Banana(grad, x []float64) float64 {
 	if d%2 == 1 {
 		lp -= x[d-1] * x[d-1] / 2
 		grad[d-1] = -x[d-1]
+	}
+	return lp
+}
+
+// BananaShift is the conditional reverse-KL target of the golden vectors,
+// "banana-shift": the banana of Banana moved by a linear function of the
+// context c,
+//
+//	log π(x | c) = banana(x − m(c)),   m_i(c) = c_{i mod C}/2,
+//
+// with its gradient in x, ∇banana(x − m(c)). With no context (len(c) = 0) it
+// is Banana.
+func BananaShift(grad, x, c []float64) float64 {
+	y := func(i int) float64 {
+		if len(c) == 0 {
+			return x[i]
+		}
+		return x[i] - c[i%len(c)]/2
+	}
+	lp := 0.0
+	d := len(x)
+	for i := 0; i+1 < d; i += 2 {
+		a, b := y(i), y(i+1)
+		u := b - a*a/4
+		lp += -a*a/8 - u*u/2
+		grad[i] = -a/4 + u*a/2
+		grad[i+1] = -u
+	}
+	if d%2 == 1 {
+		v := y(d - 1)
+		lp -= v * v / 2
+		grad[d-1] = -v
 	}
 	return lp
 }
@@ -107,4 +152,132 @@ func Flat(rows [][]float64) []float64 {
 		v = append(v, r...)
 	}
 	return v
+}
+
+// Agree returns an error naming the first difference between the golden
+// files a and b (their JSON) beyond what recomputing them on another
+// machine may change, or nil if there is none: their cases, models, inputs
+// and contexts must be identical, and every computed value must agree to
+// Tol as Compare measures it, a matrix as one array and a gradient
+// document's weights and biases as one array, as TestGolden compares them.
+// The generator keeps a file that agrees with what it computes, so that go
+// generate does not rewrite last digits.
+func Agree(a, b []byte) error {
+	var fa, fb File
+	if err := json.Unmarshal(a, &fa); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &fb); err != nil {
+		return err
+	}
+	same := func(x, y any) bool {
+		bx, err1 := json.Marshal(x)
+		by, err2 := json.Marshal(y)
+		return err1 == nil && err2 == nil && bytes.Equal(bx, by)
+	}
+	var ma, mb bytes.Buffer
+	if fa.Model == nil || fb.Model == nil || json.Compact(&ma, fa.Model) != nil || json.Compact(&mb, fb.Model) != nil || !bytes.Equal(ma.Bytes(), mb.Bytes()) {
+		return fmt.Errorf("the models differ")
+	}
+	for _, f := range []struct {
+		name string
+		x, y any
+	}{
+		{"name", fa.Name, fb.Name},
+		{"description", fa.Description, fb.Description},
+		{"x", fa.X, fb.X},
+		{"base", fa.Base, fb.Base},
+		{"context", fa.Context, fb.Context},
+		{"kl_target", fa.KLTarget, fb.KLTarget},
+	} {
+		if !same(f.x, f.y) {
+			return fmt.Errorf("%s differs", f.name)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		x, y []float64
+	}{
+		{"z", Flat(fa.Z), Flat(fb.Z)},
+		{"inverse_logdet", fa.InverseLogDet, fb.InverseLogDet},
+		{"logprob", fa.LogProb, fb.LogProb},
+		{"forward", Flat(fa.Forward), Flat(fb.Forward)},
+		{"forward_logdet", fa.ForwardLogDet, fb.ForwardLogDet},
+		{"nll", optional(fa.NLL), optional(fb.NLL)},
+		{"nll_context_grad", Flat(fa.NLLContextGrad), Flat(fb.NLLContextGrad)},
+		{"reverse_kl", optional(fa.ReverseKL), optional(fb.ReverseKL)},
+	} {
+		if err := Compare(f.x, f.y); err != nil {
+			return fmt.Errorf("%s: %v", f.name, err)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		x, y json.RawMessage
+	}{
+		{"nll_grad", fa.NLLGrad, fb.NLLGrad},
+		{"reverse_kl_grad", fa.ReverseKLGrad, fb.ReverseKLGrad},
+	} {
+		if (f.x == nil) != (f.y == nil) {
+			return fmt.Errorf("%s: present in one file only", f.name)
+		}
+		if f.x == nil {
+			continue
+		}
+		px, err := docParams(f.x)
+		if err != nil {
+			return fmt.Errorf("%s: %v", f.name, err)
+		}
+		py, err := docParams(f.y)
+		if err != nil {
+			return fmt.Errorf("%s: %v", f.name, err)
+		}
+		if err := Compare(px, py); err != nil {
+			return fmt.Errorf("%s: %v", f.name, err)
+		}
+	}
+	return nil
+}
+
+// optional returns a one-value array of *v, or none when v is nil.
+func optional(v *float64) []float64 {
+	if v == nil {
+		return nil
+	}
+	return []float64{*v}
+}
+
+// paramLayer holds the weights and biases of a layer of a model document,
+// the layer it wraps in an inverse.
+type paramLayer struct {
+	Conditioner []paramDense `json:"conditioner"`
+	MADE        []paramDense `json:"made"`
+	Layer       *paramLayer  `json:"layer"`
+}
+
+type paramDense struct {
+	Weights []float64 `json:"weights"`
+	Biases  []float64 `json:"biases"`
+}
+
+// docParams returns the weights and biases of the model document doc, layer
+// by layer, W then b of each dense layer.
+func docParams(doc json.RawMessage) ([]float64, error) {
+	var d struct {
+		Layers []*paramLayer `json:"layers"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, err
+	}
+	var p []float64
+	for _, l := range d.Layers {
+		for l != nil {
+			for _, dd := range append(l.Conditioner, l.MADE...) {
+				p = append(p, dd.Weights...)
+				p = append(p, dd.Biases...)
+			}
+			l = l.Layer
+		}
+	}
+	return p, nil
 }
