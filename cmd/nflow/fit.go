@@ -139,17 +139,6 @@ func splitIndex(n int, frac float64, seed uint64) (train, valid []int, err error
 	return idx[nValid:], idx[:nValid], nil
 }
 
-// splitRows returns the training and validation rows of data as split by
-// splitIndex; valid is nil when frac is 0.
-func splitRows(data *mat.Dense, frac float64, seed uint64) (train, valid *mat.Dense, err error) {
-	n, _ := data.Dims()
-	ti, vi, err := splitIndex(n, frac, seed)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pickRows(data, ti), pickRows(data, vi), nil
-}
-
 // pickRows returns the rows idx of x, or nil if idx is empty.
 func pickRows(x *mat.Dense, idx []int) *mat.Dense {
 	if len(idx) == 0 {
