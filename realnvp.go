@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 )
 
 // CouplingFunc is the coupling function h of a coupling flow
@@ -16,7 +17,8 @@ import (
 // of z_B that is invertible for every θ. It works on one row at a time. For
 // |B| transformed dimensions θ holds ParamsPerDim()·|B| values laid out in
 // blocks of |B|: θ[k·|B| + i] is the k-th parameter of dimension i. tmp is
-// scratch of 2·|B| values.
+// scratch of 2·|B| values, or of tmpLen(|B|) values for a function that has
+// the unexported method tmpLen (RQSpline; see couplingTmpLen).
 type CouplingFunc interface {
 	// ParamsPerDim returns the number of conditioner outputs per
 	// transformed dimension.
@@ -198,6 +200,7 @@ type Coupling struct {
 	mask   []bool
 	ia, ib []int
 	h      CouplingFunc
+	tl     int // the length of h's scratch, couplingTmpLen
 	cond   mlp
 	params []float64
 }
@@ -240,6 +243,11 @@ func NewCoupling(cfg CouplingConfig) (*Coupling, error) {
 	if a, ok := c.h.(Affine); ok && (math.IsNaN(a.Clamp) || math.IsInf(a.Clamp, 0) || a.Clamp < 0) {
 		return nil, fmt.Errorf("flow: NewCoupling: clamp %v is not a finite non-negative number", a.Clamp)
 	}
+	if sp, ok := c.h.(RQSpline); ok {
+		if err := sp.validate(); err != nil {
+			return nil, fmt.Errorf("flow: NewCoupling: %s", strings.TrimPrefix(err.Error(), "flow: "))
+		}
+	}
 	k := c.h.ParamsPerDim()
 	if k < 1 {
 		return nil, fmt.Errorf("flow: NewCoupling: coupling function %T has %d parameters per dimension", c.h, k)
@@ -251,7 +259,8 @@ func NewCoupling(cfg CouplingConfig) (*Coupling, error) {
 	// The context widens the conditioner's input, and so its first layer,
 	// the gathered input and its gradient: the footprint of a layer with
 	// |A| + C pass-through dimensions.
-	if err := checkSize("the layer", couplingSize(len(c.ia)+c.nc, len(c.ib), k, cfg.Hidden)); err != nil {
+	c.tl = couplingTmpLen(c.h, len(c.ib))
+	if err := checkSize("the layer", couplingSizeTmp(len(c.ia)+c.nc, len(c.ib), k, c.tl, cfg.Hidden)); err != nil {
 		return nil, fmt.Errorf("flow: NewCoupling: %w", err)
 	}
 	sizes := append([]int{len(c.ia) + c.nc}, cfg.Hidden...)
@@ -299,10 +308,21 @@ func (c *Coupling) BindParams(p []float64) {
 	c.params = p
 }
 
+// couplingTmpLen returns the length of the scratch tmp that h's methods
+// get for nb transformed dimensions: 2·nb, or tmpLen(nb) for a coupling
+// function that says how much it needs.
+func couplingTmpLen(h CouplingFunc, nb int) int {
+	if t, ok := h.(interface{ tmpLen(nb int) int }); ok {
+		return t.tmpLen(nb)
+	}
+	return 2 * nb
+}
+
 // couplingWork is the layout of a coupling layer's workspace for n rows: the
 // conditioner's input [in_A ; c] (n×(|A|+C)), its workspace, ∂L/∂θ, the
 // gradient with respect to the conditioner's input (n×(|A|+C)) and scratch
-// for one row.
+// for one row: 4·|B| values and h's scratch (6·|B| for Affine and
+// Additive).
 type couplingWork struct {
 	xa, cw, dtheta, dxa, row []float64
 }
@@ -319,13 +339,13 @@ func (c *Coupling) split(work []float64, n int) couplingWork {
 	w.cw = take(c.cond.workLen(n))
 	w.dtheta = take(n * nt)
 	w.dxa = take(n * na)
-	w.row = take(6 * len(c.ib))
+	w.row = take(4*len(c.ib) + c.tl)
 	return w
 }
 
 func (c *Coupling) WorkLen(n int) int {
 	na, nt := len(c.ia)+c.nc, c.cond.out()
-	return 2*n*na + c.cond.workLen(n) + n*nt + 6*len(c.ib)
+	return 2*n*na + c.cond.workLen(n) + n*nt + 4*len(c.ib) + c.tl
 }
 
 // checkContext panics unless ctx holds the n rows of C context columns a
@@ -362,7 +382,7 @@ func (c *Coupling) pass(out, in, ctx, logdet, work []float64, forward bool) {
 	c.gatherInput(w.xa, in, ctx, n)
 	theta := c.cond.forward(c.params, w.xa, n, w.cw)
 	nt := c.cond.out()
-	ub, vb, tmp := w.row[:nb], w.row[nb:2*nb], w.row[2*nb:4*nb]
+	ub, vb, tmp := w.row[:nb], w.row[nb:2*nb], w.row[2*nb:2*nb+c.tl]
 	for r := 0; r < n; r++ {
 		ir, or := in[r*d:r*d+d], out[r*d:r*d+d]
 		for k, i := range c.ib {
@@ -422,7 +442,7 @@ func (c *Coupling) backward(method string, din, dc, dout, dld, in, out, work, gr
 	nt := c.cond.out()
 	theta := c.cond.output(w.cw, n) // left by the pass
 	r6 := w.row
-	ub, vb, dub, dvb, tmp := r6[:nb], r6[nb:2*nb], r6[2*nb:3*nb], r6[3*nb:4*nb], r6[4*nb:6*nb]
+	ub, vb, dub, dvb, tmp := r6[:nb], r6[nb:2*nb], r6[2*nb:3*nb], r6[3*nb:4*nb], r6[4*nb:4*nb+c.tl]
 	for r := 0; r < n; r++ {
 		ir, or := in[r*d:r*d+d], out[r*d:r*d+d]
 		dir, dor := din[r*d:r*d+d], dout[r*d:r*d+d]

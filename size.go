@@ -100,11 +100,18 @@ func mlpSize(in int, hidden []int, out float64) (params, workRow float64) {
 // couplingSize returns the parameter count and the workspace for evalShard
 // rows of a coupling layer with na pass-through and nb transformed
 // dimensions, k parameters per transformed dimension and the given hidden
-// widths (see Coupling.WorkLen).
+// widths (see Coupling.WorkLen), for a coupling function with the scratch
+// of Affine and Additive, 2·nb values.
 func couplingSize(na, nb, k int, hidden []int) footprint {
+	return couplingSizeTmp(na, nb, k, 2*nb, hidden)
+}
+
+// couplingSizeTmp is couplingSize for a coupling function whose scratch is
+// tmp values (couplingTmpLen).
+func couplingSizeTmp(na, nb, k, tmp int, hidden []int) footprint {
 	nt := float64(k) * float64(nb)
 	params, w := mlpSize(na, hidden, nt)
-	return footprint{params, evalShard*(2*float64(na)+w+nt) + 6*float64(nb)}
+	return footprint{params, evalShard*(2*float64(na)+w+nt) + 4*float64(nb) + float64(tmp)}
 }
 
 // madeSize returns the parameter count and the workspace for evalShard rows

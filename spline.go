@@ -4,7 +4,11 @@
 
 package flow
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"strings"
+)
 
 // RQSpline is the monotonic rational-quadratic spline coupling function of
 // the neural spline flows of Durkan, Bekasov, Murray and Papamakarios (2019),
@@ -54,3 +58,520 @@ func (s RQSpline) validate() error {
 
 // ParamsPerDim returns 3·Bins − 1.
 func (s RQSpline) ParamsPerDim() int { return 3*s.Bins - 1 }
+
+// splineMaxDerivLogit caps the derivative logits: a knot derivative is at
+// most MinDerivative + softplus(splineMaxDerivLogit + shift) ≈ 1000. Beyond
+// it the derivative saturates (its gradient is 0). The cap keeps the slope
+// inside a bin, which falls to about s³/d² for bin slope s and knot
+// derivative d, far from underflow, so that the inverse's 1/(dy/dx) and its
+// gradients stay finite for every finite parameter.
+const splineMaxDerivLogit = 1000
+
+// tmpLen returns the scratch the spline needs, 4·Bins + 2 values whatever
+// the number of transformed dimensions nb: for the dimension at hand the
+// softmax of the width and height logits and the K + 1 knots of each axis.
+func (s RQSpline) tmpLen(nb int) int { return 4*s.Bins + 2 }
+
+// rqKnots is the spline of one dimension: the softmax probabilities of the
+// width and height logits and the knots x_0 = −B < … < x_K = B and
+// y_0 = −B < … < y_K = B, all held in the scratch.
+type rqKnots struct {
+	pw, ph, xs, ys []float64
+}
+
+// knots computes the spline of dimension i of nb from θ into tmp:
+//
+//	w_j = 2B·(m_w + (1 − K·m_w)·softmax(a)_j),   x_0 = −B, x_{j+1} = x_j + w_j
+//
+// and likewise the heights h_j and knots y_j from the height logits. The
+// last knot is set to B exactly, so that ±B are knots and the tails join
+// the spline continuously; the bins' widths and heights are then taken as
+// the differences of consecutive knots. For zero logits and
+// MinWidth = MinHeight the two axes are bitwise equal.
+func (s RQSpline) knots(theta []float64, nb, i int, tmp []float64) rqKnots {
+	k := s.Bins
+	if len(tmp) < 4*k+2 {
+		panic(fmt.Sprintf("flow: RQSpline: scratch of length %d, want %d", len(tmp), 4*k+2))
+	}
+	q := rqKnots{pw: tmp[:k], ph: tmp[k : 2*k], xs: tmp[2*k : 3*k+1], ys: tmp[3*k+1 : 4*k+2]}
+	s.axis(q.pw, q.xs, theta, nb, i, 0, s.MinWidth)
+	s.axis(q.ph, q.ys, theta, nb, i, k, s.MinHeight)
+	return q
+}
+
+// axis writes the softmax p of the K logits θ[(off+j)·nb + i] and the knots
+// of the axis with minimum bin fraction m.
+func (s RQSpline) axis(p, knots, theta []float64, nb, i, off int, m float64) {
+	k := s.Bins
+	mx := math.Inf(-1)
+	for j := 0; j < k; j++ {
+		mx = math.Max(mx, theta[(off+j)*nb+i])
+	}
+	sum := 0.0
+	for j := 0; j < k; j++ {
+		e := math.Exp(theta[(off+j)*nb+i] - mx)
+		p[j] = e
+		sum += e
+	}
+	b := s.Bound
+	a0, a1 := 2*b*m, 2*b*(1-float64(k)*m)
+	c := -b
+	knots[0] = c
+	for j := 0; j < k; j++ {
+		p[j] /= sum
+		if j+1 < k {
+			c += a0 + a1*p[j]
+			knots[j+1] = c
+		}
+	}
+	knots[k] = b
+}
+
+// shift returns log(e^{1−m_d} − 1), the offset that makes a zero derivative
+// logit give the knot derivative m_d + softplus(shift) = 1.
+func (s RQSpline) shift() float64 { return math.Log(math.Expm1(1 - s.MinDerivative)) }
+
+// deriv returns the knot derivative d_j and ∂d_j/∂(logit) of knot j of
+// dimension i: 1 and 0 at the boundary knots j = 0 and j = K, else
+//
+//	d = m_d + softplus(u + shift),   ∂d/∂u = sigmoid(u + shift),
+//
+// with u the logit θ[(2K + j − 1)·nb + i], capped at splineMaxDerivLogit. A
+// zero logit gives exactly 1 (the formula agrees to rounding), so that zero
+// logits are exactly the identity.
+func (s RQSpline) deriv(theta []float64, nb, i, j int, shift float64) (d, dd float64) {
+	if j == 0 || j == s.Bins {
+		return 1, 0
+	}
+	u := theta[(2*s.Bins+j-1)*nb+i]
+	if u > splineMaxDerivLogit {
+		return s.MinDerivative + softplus(splineMaxDerivLogit+shift), 0
+	}
+	v := u + shift
+	d = s.MinDerivative + softplus(v)
+	if u == 0 {
+		d = 1
+	}
+	return d, sigmoid(v)
+}
+
+// softplus returns log(1 + e^v) without overflow.
+func softplus(v float64) float64 {
+	if v > 0 {
+		return v + math.Log1p(math.Exp(-v))
+	}
+	return math.Log1p(math.Exp(v))
+}
+
+// sigmoid returns 1/(1 + e^{−v}) without overflow.
+func sigmoid(v float64) float64 {
+	if v >= 0 {
+		return 1 / (1 + math.Exp(-v))
+	}
+	e := math.Exp(v)
+	return e / (1 + e)
+}
+
+// bin returns the largest k ≤ K−1 with knots[k] ≤ v, by binary search, for
+// v in [knots[0], knots[K]]: a point on an interior knot x_k belongs to bin
+// k, and B to bin K−1.
+func bin(knots []float64, v float64) int {
+	lo, hi := 0, len(knots)-2
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if knots[mid] <= v {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
+
+// rqBin is bin k of a spline: its left knot (x_k, y_k), width w_k, height
+// h_k and knot derivatives d_k, d_{k+1} with their derivatives with
+// respect to their logits.
+type rqBin struct {
+	k                int
+	xk, w, yk, h     float64
+	dk, dk1, gk, gk1 float64
+}
+
+func (s RQSpline) binAt(q rqKnots, theta []float64, nb, i, k int, shift float64) rqBin {
+	b := rqBin{k: k, xk: q.xs[k], w: q.xs[k+1] - q.xs[k], yk: q.ys[k], h: q.ys[k+1] - q.ys[k]}
+	b.dk, b.gk = s.deriv(theta, nb, i, k, shift)
+	b.dk1, b.gk1 = s.deriv(theta, nb, i, k+1, shift)
+	return b
+}
+
+// identity reports whether the bin's piece is exactly y = x: equal knots,
+// width and height and unit knot derivatives make s = 1 and the
+// rational-quadratic reduce to y = y_k + h_k·θ = x.
+func (b rqBin) identity() bool {
+	return b.xk == b.yk && b.w == b.h && b.dk == 1 && b.dk1 == 1
+}
+
+// rqPiece is the rational-quadratic piece of Durkan et al. (2019), eqs. 4–6,
+// after Gregory and Delbourgo (1982), at θ = (x − x_k)/w_k in [0, 1]:
+//
+//	s = h_k/w_k,  t = θ(1 − θ),  δ = d_k + d_{k+1} − 2s
+//	N = sθ² + d_k·t,  D = s + δ·t,  r = N/D,  y = y_k + h_k·r
+//	dy/dx = J = s²·Q/D²,  Q = d_{k+1}θ² + 2st + d_k(1 − θ)²
+//
+// D is formed as s(1 − 2t) + (d_k + d_{k+1})t, a sum of non-negative terms
+// without the cancellation of s + δt; D ≥ s/2 > 0 since t ≤ 1/4, and Q > 0,
+// so J > 0: the piece increases.
+// J is formed as s·(s/D)·(Q/D), each factor bounded, so that it neither
+// overflows nor underflows where J itself is representable.
+type rqPiece struct {
+	s, th, t, delta, n, d, q, r, j float64
+}
+
+func (b rqBin) piece(th float64) rqPiece {
+	var p rqPiece
+	p.s = b.h / b.w
+	p.th = th
+	p.t = th * (1 - th)
+	p.delta = b.dk + b.dk1 - 2*p.s
+	p.n = p.s*th*th + b.dk*p.t
+	p.d = p.s*(1-2*p.t) + (b.dk+b.dk1)*p.t
+	p.q = b.dk1*th*th + 2*p.s*p.t + b.dk*(1-th)*(1-th)
+	p.r = p.n / p.d
+	p.j = p.s * (p.s / p.d) * (p.q / p.d)
+	return p
+}
+
+// partials returns ∂(log J)/∂x and the partial derivatives of y and of
+// L = log J with respect to φ = (x_k, w_k, y_k, h_k, d_k, d_{k+1}). From
+// θ = (x − x_k)/w_k and s = h_k/w_k:
+//
+//	∂θ/∂x = 1/w_k, ∂θ/∂x_k = −1/w_k, ∂θ/∂w_k = −θ/w_k, ∂s/∂h_k = 1/w_k, ∂s/∂w_k = −s/w_k
+//
+// and r = N/D with ∂N/∂s = θ², ∂D/∂s = 1 − 2t, ∂N/∂d_k = ∂D/∂d_k = t,
+// ∂D/∂d_{k+1} = t:
+//
+//	r_θ = s·Q/D² (so that J = s·r_θ),  r_s = (θ² − r(1 − 2t))/D
+//	r_{d_k} = t(1 − r)/D,  r_{d_{k+1}} = −t·r/D
+//
+// so, with y = y_k + h_k·r:
+//
+//	∂y/∂x_k = −J, ∂y/∂w_k = −θJ − s²·r_s, ∂y/∂y_k = 1, ∂y/∂h_k = r + s·r_s,
+//	∂y/∂d_k = h_k·r_{d_k}, ∂y/∂d_{k+1} = h_k·r_{d_{k+1}}.
+//
+// For L = 2 log s + log Q − 2 log D, with ∂Q/∂θ = 2d_{k+1}θ + 2s(1 − 2θ) −
+// 2d_k(1 − θ), ∂D/∂θ = δ(1 − 2θ), ∂Q/∂s = 2t:
+//
+//	L_θ = Q_θ/Q − 2D_θ/D,  L_s = 2/s + 2t/Q − 2(1 − 2t)/D
+//	∂L/∂x = L_θ/w_k, ∂L/∂x_k = −L_θ/w_k, ∂L/∂w_k = −(θ·L_θ + s·L_s)/w_k,
+//	∂L/∂y_k = 0, ∂L/∂h_k = L_s/w_k,
+//	∂L/∂d_k = (1 − θ)²/Q − 2t/D, ∂L/∂d_{k+1} = θ²/Q − 2t/D.
+func (b rqBin) partials(p rqPiece) (lx float64, fy, fl [6]float64) {
+	s, th, t, d, q, r, j := p.s, p.th, p.t, p.d, p.q, p.r, p.j
+	rs := (th*th - r*(1-2*t)) / d
+	fy = [6]float64{-j, -th*j - s*s*rs, 1, r + s*rs, b.h * (t * (1 - r) / d), b.h * (-t * r / d)}
+	qth := 2*b.dk1*th + 2*s*(1-2*th) - 2*b.dk*(1-th)
+	lth := qth/q - 2*p.delta*(1-2*th)/d
+	ls := 2/s + 2*t/q - 2*(1-2*t)/d
+	lx = lth / b.w
+	fl = [6]float64{-lx, -(th*lth + s*ls) / b.w, 0, ls / b.w, (1-th)*(1-th)/q - 2*t/d, th*th/q - 2*t/d}
+	return lx, fy, fl
+}
+
+// scatter writes ∂L/∂θ for dimension i of nb given g = ∂L/∂φ for bin k,
+// φ = (x_k, w_k, y_k, h_k, d_k, d_{k+1}). The knot x_k = −B + Σ_{l<k} w_l
+// and the width w_k depend on the nominal widths w_l = 2B(m_w + (1 −
+// K·m_w)·p_l), p = softmax(a), so with c_w = 2B(1 − K·m_w)
+//
+//	∂L/∂p_l = c_w·(g_x·[l < k] + g_w·[l = k])
+//	∂L/∂a_j = p_j·(∂L/∂p_j − Σ_l p_l·∂L/∂p_l)
+//	        = c_w·p_j·(g_x·[j < k] + g_w·[j = k] − g_x·Σ_{l<k} p_l − g_w·p_k),
+//
+// likewise for the heights; the derivative logits get g_d·∂d/∂u. Setting
+// x_K = B does not change these derivatives: Σ_l w_l = 2B for every a, so
+// B − x_{K−1} and w_{K−1} are the same function of the logits.
+func (s RQSpline) scatter(dtheta []float64, nb, i int, q rqKnots, b rqBin, g [6]float64) {
+	k := s.Bins
+	s.scatterAxis(dtheta, nb, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
+	s.scatterAxis(dtheta, nb, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
+	for j := 1; j < k; j++ {
+		dtheta[(2*k+j-1)*nb+i] = 0
+	}
+	if b.k > 0 {
+		dtheta[(2*k+b.k-1)*nb+i] = g[4] * b.gk
+	}
+	if b.k+1 < k {
+		dtheta[(2*k+b.k)*nb+i] = g[5] * b.gk1
+	}
+}
+
+func (s RQSpline) scatterAxis(dtheta []float64, nb, i, off int, p []float64, k int, gx, gw, cw float64) {
+	below := 0.0
+	for _, v := range p[:k] {
+		below += v
+	}
+	mean := gx*below + gw*p[k]
+	for j, v := range p {
+		var ind float64
+		switch {
+		case j < k:
+			ind = gx
+		case j == k:
+			ind = gw
+		}
+		dtheta[(off+j)*nb+i] = cw * v * (ind - mean)
+	}
+}
+
+// zero writes zero gradients for the parameters of dimension i (a point in
+// a tail, where the map is the identity whatever θ).
+func (s RQSpline) zero(dtheta []float64, nb, i int) {
+	for k := 0; k < s.ParamsPerDim(); k++ {
+		dtheta[k*nb+i] = 0
+	}
+}
+
+// Forward writes x = h(z, θ) dimension by dimension and returns
+// log|det ∂x/∂z| = Σ log J; outside [−B, B], x = z and log J = 0.
+func (s RQSpline) Forward(x, z, theta, tmp []float64) float64 {
+	nb := len(z)
+	shift := s.shift()
+	ld := 0.0
+	for i, v := range z {
+		if !(math.Abs(v) <= s.Bound) {
+			x[i] = v
+			continue
+		}
+		q := s.knots(theta, nb, i, tmp)
+		b := s.binAt(q, theta, nb, i, bin(q.xs, v), shift)
+		if b.identity() {
+			x[i] = v
+			continue
+		}
+		p := b.piece((v - b.xk) / b.w)
+		x[i] = b.yk + b.h*p.r
+		ld += math.Log(p.j)
+	}
+	return ld
+}
+
+// invert returns θ in [0, 1] with y_k + h_k·r(θ) = y, the root of the
+// quadratic of Durkan et al. (2019), eqs. 6–8, divided through by h_k: with
+// ξ = (y − y_k)/h_k,
+//
+//	a θ² + b θ + c = 0,  a = s − d_k + ξδ,  b = d_k − ξδ,  c = −sξ,
+//
+// solved as θ = 2c/(−b − √(b² − 4ac)), the root in [0, 1] without
+// cancellation, the discriminant clamped at 0. Dividing by h_k keeps the
+// coefficients of the order of s and the d's for any B.
+func (b rqBin) invert(y float64) float64 {
+	s := b.h / b.w
+	xi := (y - b.yk) / b.h
+	delta := b.dk + b.dk1 - 2*s
+	qa := s - b.dk + xi*delta
+	qb := b.dk - xi*delta
+	qc := -s * xi
+	disc := math.Max(qb*qb-4*qa*qc, 0)
+	den := -qb - math.Sqrt(disc)
+	th := 0.0
+	if den != 0 {
+		th = 2 * qc / den
+	}
+	return math.Min(math.Max(th, 0), 1)
+}
+
+// refine takes one Newton step on the forward map from the root th of
+// invert: θ ← θ − (y_k + h_k·r(θ) − y)/(h_k·∂r/∂θ), with h_k·∂r/∂θ = w_k·J,
+// clamped to [0, 1]. The quadratic's coefficients lose digits to
+// cancellation when the knot derivatives are large; one step brings the
+// root to the accuracy of the forward map, so that a round trip is limited
+// by the conditioning of the map alone.
+func (b rqBin) refine(th, y float64) float64 {
+	p := b.piece(th)
+	th -= (b.yk + b.h*p.r - y) / (b.w * p.j)
+	return math.Min(math.Max(th, 0), 1)
+}
+
+// Inverse writes z = h⁻¹(x, θ) and returns log|det ∂z/∂x| = −Σ log J at z.
+func (s RQSpline) Inverse(z, x, theta, tmp []float64) float64 {
+	nb := len(x)
+	shift := s.shift()
+	ld := 0.0
+	for i, v := range x {
+		if !(math.Abs(v) <= s.Bound) {
+			z[i] = v
+			continue
+		}
+		q := s.knots(theta, nb, i, tmp)
+		b := s.binAt(q, theta, nb, i, bin(q.ys, v), shift)
+		if b.identity() {
+			z[i] = v
+			continue
+		}
+		th := b.refine(b.invert(v), v)
+		z[i] = math.Min(b.xk+th*b.w, q.xs[b.k+1])
+		ld -= math.Log(b.piece(th).j)
+	}
+	return ld
+}
+
+// ForwardBackward follows Forward. Per dimension inside [−B, B], with J and
+// ∂(log J)/∂z from partials:
+//
+//	∂L/∂z = dx·J + dld·∂(log J)/∂z,   ∂L/∂φ = dx·∂x/∂φ + dld·∂(log J)/∂φ,
+//
+// then through the softmax and softplus (scatter). In the tails x = z:
+// ∂L/∂z = dx and the parameters get 0.
+func (s RQSpline) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
+	nb := len(z)
+	shift := s.shift()
+	for i, v := range z {
+		if !(math.Abs(v) <= s.Bound) {
+			dz[i] = dx[i]
+			s.zero(dtheta, nb, i)
+			continue
+		}
+		q := s.knots(theta, nb, i, tmp)
+		b := s.binAt(q, theta, nb, i, bin(q.xs, v), shift)
+		p := b.piece((v - b.xk) / b.w)
+		lx, fy, fl := b.partials(p)
+		dz[i] = dx[i]*p.j + dld*lx
+		var g [6]float64
+		for k := range g {
+			g[k] = dx[i]*fy[k] + dld*fl[k]
+		}
+		s.scatter(dtheta, nb, i, q, b, g)
+	}
+}
+
+// InverseBackward follows Inverse. For z = h⁻¹(x) of the forward map
+// x = f(z, φ) with slope J = ∂f/∂z and log-det −L(z, φ), L = log J, the
+// implicit-function rule gives ∂z/∂x = 1/J and ∂z/∂φ = −(∂f/∂φ)/J, so
+//
+//	∂L/∂x = (dz − dld·∂L/∂z)/J =: γ
+//	∂L/∂φ = dz·∂z/∂φ − dld·(∂L/∂φ + ∂L/∂z·∂z/∂φ) = −γ·∂f/∂φ − dld·∂L/∂φ,
+//
+// evaluated at z; the bin is the one Inverse found from x. In the tails
+// z = x: ∂L/∂x = dz and the parameters get 0.
+func (s RQSpline) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
+	nb := len(x)
+	shift := s.shift()
+	for i, v := range x {
+		if !(math.Abs(v) <= s.Bound) {
+			dx[i] = dz[i]
+			s.zero(dtheta, nb, i)
+			continue
+		}
+		q := s.knots(theta, nb, i, tmp)
+		b := s.binAt(q, theta, nb, i, bin(q.ys, v), shift)
+		th := math.Min(math.Max((z[i]-b.xk)/b.w, 0), 1)
+		p := b.piece(th)
+		lx, fy, fl := b.partials(p)
+		gamma := (dz[i] - dld*lx) / p.j
+		dx[i] = gamma
+		var g [6]float64
+		for k := range g {
+			g[k] = -gamma*fy[k] - dld*fl[k]
+		}
+		s.scatter(dtheta, nb, i, q, b, g)
+	}
+}
+
+// NSFConfig configures NewNSF.
+type NSFConfig struct {
+	// Dim is D ≥ 2.
+	Dim int
+	// Layers is the number of spline coupling layers, each preceded by a
+	// fixed random permutation.
+	Layers int
+	// Hidden and Activation configure every conditioner.
+	Hidden     []int
+	Activation Activation
+	// Bins is the number of spline bins K (0: 8) and Bound the half-width
+	// B of the interval the splines cover (0: 3); the minimum bin width,
+	// height and derivative are NewRQSpline's.
+	Bins  int
+	Bound float64
+	// ContextDim is the width C ≥ 0 of the context every coupling layer
+	// conditions on (see CouplingConfig.ContextDim).
+	ContextDim int
+	// Seed seeds the permutations and the conditioners.
+	Seed uint64
+}
+
+// NewNSF returns the rational-quadratic neural spline flow with coupling
+// layers, RQ-NSF (C), of Durkan et al. (2019): Layers times a fixed random
+// permutation of the D dimensions followed by a coupling layer whose
+// coupling function is an RQSpline of Bins bins on [−Bound, Bound]. The
+// coupling masks alternate as NewRealNVP's halves (HalfMask, negated in odd
+// layers). Permutation l is NewRandomPermutation(D, Seed + l·0x2545f4914f6cdd1d)
+// and conditioner l is seeded with Seed + l·0x9e3779b97f4a7c15. Every layer
+// starts as the identity.
+func NewNSF(cfg NSFConfig) (*Flow, error) {
+	if cfg.Layers < 1 {
+		return nil, fmt.Errorf("flow: NewNSF: %d layers", cfg.Layers)
+	}
+	if cfg.Dim < 2 {
+		return nil, fmt.Errorf("flow: NewNSF: dimension %d: a coupling layer needs D ≥ 2", cfg.Dim)
+	}
+	if err := checkDim(cfg.Dim, 2); err != nil {
+		return nil, fmt.Errorf("flow: NewNSF: %w", err)
+	}
+	for i, h := range cfg.Hidden {
+		if h < 1 {
+			return nil, fmt.Errorf("flow: NewNSF: hidden layer %d has width %d", i, h)
+		}
+	}
+	if !cfg.Activation.valid() {
+		return nil, fmt.Errorf("flow: NewNSF: unknown activation %d", int(cfg.Activation))
+	}
+	if err := checkCouplingContextDim(cfg.ContextDim); err != nil {
+		return nil, fmt.Errorf("flow: NewNSF: %w", err)
+	}
+	bins, bound := cfg.Bins, cfg.Bound
+	if bins == 0 {
+		bins = 8
+	}
+	if bound == 0 {
+		bound = 3
+	}
+	h, err := NewRQSpline(bins, bound)
+	if err != nil {
+		return nil, fmt.Errorf("flow: NewNSF: %s", strings.TrimPrefix(err.Error(), "flow: "))
+	}
+	hi, lo, nc := (cfg.Dim+1)/2, cfg.Dim/2, cfg.ContextDim
+	k := h.ParamsPerDim()
+	s0 := couplingSizeTmp(hi+nc, lo, k, h.tmpLen(lo), cfg.Hidden)
+	s1 := couplingSizeTmp(lo+nc, hi, k, h.tmpLen(hi), cfg.Hidden)
+	for _, s := range []footprint{s0, s1} {
+		if err := checkSize("a layer", s); err != nil {
+			return nil, fmt.Errorf("flow: NewNSF: %w", err)
+		}
+	}
+	// A permutation adds no parameters or workspace but one more batch
+	// boundary in the flow's workspace.
+	odd, even := float64((cfg.Layers+1)/2), float64(cfg.Layers/2)
+	total := s0.times(odd).add(s1.times(even)).add(flowWork(cfg.Dim, 2*float64(cfg.Layers)))
+	if err := checkSize(fmt.Sprintf("%d layers", cfg.Layers), total); err != nil {
+		return nil, fmt.Errorf("flow: NewNSF: %w", err)
+	}
+	layers := make([]Layer, 0, 2*cfg.Layers)
+	for l := 0; l < cfg.Layers; l++ {
+		p, err := NewRandomPermutation(cfg.Dim, cfg.Seed+uint64(l)*0x2545f4914f6cdd1d)
+		if err != nil {
+			return nil, fmt.Errorf("flow: NewNSF: layer %d: %w", l, err)
+		}
+		c, err := NewCoupling(CouplingConfig{
+			Mask:       HalfMask(cfg.Dim, l%2 == 1),
+			Hidden:     cfg.Hidden,
+			Activation: cfg.Activation,
+			Func:       h,
+			Seed:       cfg.Seed + uint64(l)*0x9e3779b97f4a7c15,
+			ContextDim: cfg.ContextDim,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("flow: NewNSF: layer %d: %w", l, err)
+		}
+		layers = append(layers, p, c)
+	}
+	return New(layers...)
+}
