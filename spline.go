@@ -7,6 +7,7 @@ package flow
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // RQSpline is the monotonic rational-quadratic spline coupling function of
@@ -473,4 +474,104 @@ func (s RQSpline) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, t
 		}
 		s.scatter(dtheta, nb, i, q, b, g)
 	}
+}
+
+// NSFConfig configures NewNSF.
+type NSFConfig struct {
+	// Dim is D ≥ 2.
+	Dim int
+	// Layers is the number of spline coupling layers, each preceded by a
+	// fixed random permutation.
+	Layers int
+	// Hidden and Activation configure every conditioner.
+	Hidden     []int
+	Activation Activation
+	// Bins is the number of spline bins K (0: 8) and Bound the half-width
+	// B of the interval the splines cover (0: 3); the minimum bin width,
+	// height and derivative are NewRQSpline's.
+	Bins  int
+	Bound float64
+	// ContextDim is the width C ≥ 0 of the context every coupling layer
+	// conditions on (see CouplingConfig.ContextDim).
+	ContextDim int
+	// Seed seeds the permutations and the conditioners.
+	Seed uint64
+}
+
+// NewNSF returns the rational-quadratic neural spline flow with coupling
+// layers, RQ-NSF (C), of Durkan et al. (2019): Layers times a fixed random
+// permutation of the D dimensions followed by a coupling layer whose
+// coupling function is an RQSpline of Bins bins on [−Bound, Bound]. The
+// coupling masks alternate as NewRealNVP's halves (HalfMask, negated in odd
+// layers). Permutation l is NewRandomPermutation(D, Seed + l·0x2545f4914f6cdd1d)
+// and conditioner l is seeded with Seed + l·0x9e3779b97f4a7c15. Every layer
+// starts as the identity.
+func NewNSF(cfg NSFConfig) (*Flow, error) {
+	if cfg.Layers < 1 {
+		return nil, fmt.Errorf("flow: NewNSF: %d layers", cfg.Layers)
+	}
+	if cfg.Dim < 2 {
+		return nil, fmt.Errorf("flow: NewNSF: dimension %d: a coupling layer needs D ≥ 2", cfg.Dim)
+	}
+	if err := checkDim(cfg.Dim, 2); err != nil {
+		return nil, fmt.Errorf("flow: NewNSF: %w", err)
+	}
+	for i, h := range cfg.Hidden {
+		if h < 1 {
+			return nil, fmt.Errorf("flow: NewNSF: hidden layer %d has width %d", i, h)
+		}
+	}
+	if !cfg.Activation.valid() {
+		return nil, fmt.Errorf("flow: NewNSF: unknown activation %d", int(cfg.Activation))
+	}
+	if err := checkCouplingContextDim(cfg.ContextDim); err != nil {
+		return nil, fmt.Errorf("flow: NewNSF: %w", err)
+	}
+	bins, bound := cfg.Bins, cfg.Bound
+	if bins == 0 {
+		bins = 8
+	}
+	if bound == 0 {
+		bound = 3
+	}
+	h, err := NewRQSpline(bins, bound)
+	if err != nil {
+		return nil, fmt.Errorf("flow: NewNSF: %s", strings.TrimPrefix(err.Error(), "flow: "))
+	}
+	hi, lo, nc := (cfg.Dim+1)/2, cfg.Dim/2, cfg.ContextDim
+	k := h.ParamsPerDim()
+	s0 := couplingSizeTmp(hi+nc, lo, k, h.tmpLen(lo), cfg.Hidden)
+	s1 := couplingSizeTmp(lo+nc, hi, k, h.tmpLen(hi), cfg.Hidden)
+	for _, s := range []footprint{s0, s1} {
+		if err := checkSize("a layer", s); err != nil {
+			return nil, fmt.Errorf("flow: NewNSF: %w", err)
+		}
+	}
+	// A permutation adds no parameters or workspace but one more batch
+	// boundary in the flow's workspace.
+	odd, even := float64((cfg.Layers+1)/2), float64(cfg.Layers/2)
+	total := s0.times(odd).add(s1.times(even)).add(flowWork(cfg.Dim, 2*float64(cfg.Layers)))
+	if err := checkSize(fmt.Sprintf("%d layers", cfg.Layers), total); err != nil {
+		return nil, fmt.Errorf("flow: NewNSF: %w", err)
+	}
+	layers := make([]Layer, 0, 2*cfg.Layers)
+	for l := 0; l < cfg.Layers; l++ {
+		p, err := NewRandomPermutation(cfg.Dim, cfg.Seed+uint64(l)*0x2545f4914f6cdd1d)
+		if err != nil {
+			return nil, fmt.Errorf("flow: NewNSF: layer %d: %w", l, err)
+		}
+		c, err := NewCoupling(CouplingConfig{
+			Mask:       HalfMask(cfg.Dim, l%2 == 1),
+			Hidden:     cfg.Hidden,
+			Activation: cfg.Activation,
+			Func:       h,
+			Seed:       cfg.Seed + uint64(l)*0x9e3779b97f4a7c15,
+			ContextDim: cfg.ContextDim,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("flow: NewNSF: layer %d: %w", l, err)
+		}
+		layers = append(layers, p, c)
+	}
+	return New(layers...)
 }
