@@ -47,25 +47,7 @@ func init() {
 // presetNSFC builds nsf-c: 10 spline coupling layers on alternating halves,
 // each after a fixed random permutation.
 func presetNSFC() (*Flow, error) {
-	s, err := NewRQSpline(8, 3)
-	if err != nil {
-		return nil, err
-	}
-	const d = 43
-	rnd := rand.New(rand.NewPCG(1, 0x9e37))
-	var ls []Layer
-	for l := 0; l < 10; l++ {
-		p, err := NewPermutation(rnd.Perm(d))
-		if err != nil {
-			return nil, err
-		}
-		c, err := NewCoupling(CouplingConfig{Mask: HalfMask(d, l%2 == 1), Hidden: []int{512, 512}, Activation: ReLU, Func: s, Seed: 1 + uint64(l)*0x9e3779b97f4a7c15})
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, p, c)
-	}
-	return New(ls...)
+	return NewNSF(NSFConfig{Dim: 43, Layers: 10, Hidden: []int{512, 512}, Activation: ReLU, Bins: 8, Bound: 3, Seed: 1})
 }
 
 func sortedPresets() []benchPreset {
