@@ -71,12 +71,6 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 	if !(o.clamp >= 0) || math.IsInf(o.clamp, 0) {
 		return nil, usageError{fmt.Sprintf("-clamp: %v, want a finite number ≥ 0", o.clamp)}
 	}
-	if o.bins < 1 || o.bins > maxBins {
-		return nil, usageError{fmt.Sprintf("-bins: %d, want 1 to %d (K bins of the minimum width 1e-3 must fit)", o.bins, maxBins)}
-	}
-	if !(o.bound > 0) || o.bound > maxBound {
-		return nil, usageError{fmt.Sprintf("-bound: %v, want a positive finite number (at most %v)", o.bound, maxBound)}
-	}
 	var layers []flow.Layer
 	switch o.kind {
 	case "realnvp":
@@ -95,6 +89,13 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 			return nil, err
 		}
 	case "nsf":
+		// -bins and -bound are read by the spline flow alone.
+		if o.bins < 1 || o.bins > maxBins {
+			return nil, usageError{fmt.Sprintf("-bins: %d, want 1 to %d (K bins of the minimum width 1e-3 must fit)", o.bins, maxBins)}
+		}
+		if !(o.bound > 0) || o.bound > maxBound {
+			return nil, usageError{fmt.Sprintf("-bound: %v, want a positive finite number (at most %v)", o.bound, maxBound)}
+		}
 		if d < 2 {
 			return nil, fmt.Errorf("-model nsf needs at least 2 columns, the data has %d (use -model maf)", d)
 		}
