@@ -88,6 +88,14 @@ type layerDoc struct {
 	Coupling string   `json:"coupling,omitempty"`
 	Clamp    *float64 `json:"clamp,omitempty"`
 
+	// coupling "rqspline": the spline's constants (RQSpline), all
+	// required there and absent on every other layer.
+	Bins          *int     `json:"bins,omitempty"`
+	Bound         *float64 `json:"bound,omitempty"`
+	MinWidth      *float64 `json:"min_width,omitempty"`
+	MinHeight     *float64 `json:"min_height,omitempty"`
+	MinDerivative *float64 `json:"min_derivative,omitempty"`
+
 	// coupling, maf, iaf
 	Activation string `json:"activation,omitempty"`
 	Hidden     []int  `json:"hidden,omitempty"`
@@ -209,6 +217,13 @@ func marshalLayer(path string, l Layer) (*layerDoc, error) {
 			ld.Clamp = &c
 		case Additive:
 			ld.Coupling = "additive"
+		case RQSpline:
+			ld.Coupling = "rqspline"
+			if err := h.validate(); err != nil {
+				return nil, formatErr(path+".coupling", "%v", err)
+			}
+			k, b, mw, mh, md := h.Bins, h.Bound, h.MinWidth, h.MinHeight, h.MinDerivative
+			ld.Bins, ld.Bound, ld.MinWidth, ld.MinHeight, ld.MinDerivative = &k, &b, &mw, &mh, &md
 		default:
 			return nil, formatErr(path+".coupling", "coupling function %T is not in the format", l.h)
 		}
@@ -426,7 +441,7 @@ func pathAt(data []byte, off int64) string {
 
 // disallow returns an error if any of the named fields is present.
 func disallow(path, typ string, fields map[string]bool) error {
-	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "activation", "hidden", "order", "degrees", "conditioner", "made", "layer"} {
+	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "order", "degrees", "conditioner", "made", "layer"} {
 		if fields[name] {
 			return formatErr(path+"."+name, "not a field of a %q layer", typ)
 		}
@@ -444,6 +459,8 @@ func present(ld *layerDoc, allowed ...string) map[string]bool {
 		"activation": ld.Activation != "", "hidden": ld.Hidden != nil, "order": ld.Order != nil,
 		"degrees": ld.Degrees != nil, "conditioner": ld.Conditioner != nil, "made": ld.MADE != nil,
 		"layer": ld.Layer != nil,
+		"bins":  ld.Bins != nil, "bound": ld.Bound != nil, "min_width": ld.MinWidth != nil,
+		"min_height": ld.MinHeight != nil, "min_derivative": ld.MinDerivative != nil,
 	}
 	for _, a := range allowed {
 		delete(m, a)
@@ -628,7 +645,7 @@ func denseParams(path, name string, ds []*denseDoc, sizes []int, in0 string) ([]
 // unmarshalCoupling reads a coupling layer of a document of dimension dim
 // and context dimension nc.
 func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
-	if err := disallow(path, ld.Type, present(ld, "context", "mask", "coupling", "clamp", "activation", "hidden", "conditioner")); err != nil {
+	if err := disallow(path, ld.Type, present(ld, "context", "mask", "coupling", "clamp", splineFields[0], splineFields[1], splineFields[2], splineFields[3], splineFields[4], "activation", "hidden", "conditioner")); err != nil {
 		return nil, err
 	}
 	lc, err := layerContext(path, ld, nc)
@@ -653,6 +670,12 @@ func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	if na == 0 || na == dim {
 		return nil, formatErr(path+".mask", "all %d: both halves must be non-empty", ld.Mask[0])
 	}
+	if ld.Coupling == "affine" || ld.Coupling == "additive" {
+		// The spline's constants belong to a spline coupling alone.
+		if err := noSplineFields(path, ld); err != nil {
+			return nil, err
+		}
+	}
 	var h CouplingFunc
 	switch ld.Coupling {
 	case "affine":
@@ -671,10 +694,19 @@ func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 			return nil, formatErr(path+".clamp", "not a field of an additive coupling, which has no scale to clamp (not even 0)")
 		}
 		h = Additive{}
+	case "rqspline":
+		if ld.Clamp != nil {
+			return nil, formatErr(path+".clamp", "not a field of an rqspline coupling, which has no scale to clamp (not even 0)")
+		}
+		s, err := unmarshalSpline(path, ld)
+		if err != nil {
+			return nil, err
+		}
+		h = s
 	case "":
 		return nil, formatErr(path+".coupling", "missing")
 	default:
-		return nil, formatErr(path+".coupling", "%q, want \"affine\" or \"additive\"", ld.Coupling)
+		return nil, formatErr(path+".coupling", "%q, want \"affine\", \"additive\" or \"rqspline\"", ld.Coupling)
 	}
 	act, err := parseActivation(path+".activation", ld.Activation)
 	if err != nil {
@@ -707,3 +739,56 @@ func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	copy(c.params, p)
 	return c, nil
 }
+
+// splineFields are the fields of an rqspline coupling's constants, in the
+// order FORMAT.md §3.2 lists them.
+var splineFields = [5]string{"bins", "bound", "min_width", "min_height", "min_derivative"}
+
+// noSplineFields returns an error naming the first of the spline's
+// constants present on the coupling ld, which is not an rqspline one.
+func noSplineFields(path string, ld *layerDoc) error {
+	have := [5]bool{ld.Bins != nil, ld.Bound != nil, ld.MinWidth != nil, ld.MinHeight != nil, ld.MinDerivative != nil}
+	for i, name := range splineFields {
+		if have[i] {
+			return formatErr(path+"."+name, "not a field of an %q coupling: only an \"rqspline\" coupling has it", ld.Coupling)
+		}
+	}
+	return nil
+}
+
+// unmarshalSpline reads the constants of the rqspline coupling ld: every one
+// is required and is checked as RQSpline.validate checks it, the error
+// naming the field.
+func unmarshalSpline(path string, ld *layerDoc) (RQSpline, error) {
+	have := [5]bool{ld.Bins != nil, ld.Bound != nil, ld.MinWidth != nil, ld.MinHeight != nil, ld.MinDerivative != nil}
+	for i, name := range splineFields {
+		if !have[i] {
+			return RQSpline{}, formatErr(path+"."+name, "missing: an \"rqspline\" coupling needs bins, bound, min_width, min_height and min_derivative")
+		}
+	}
+	s := RQSpline{Bins: *ld.Bins, Bound: *ld.Bound, MinWidth: *ld.MinWidth, MinHeight: *ld.MinHeight, MinDerivative: *ld.MinDerivative}
+	k := float64(s.Bins)
+	switch {
+	case s.Bins < 1 || s.Bins > maxSplineBins:
+		return RQSpline{}, formatErr(path+".bins", "%d is not in [1, %d]", s.Bins, maxSplineBins)
+	case !(s.Bound > 0) || s.Bound > maxSplineBound:
+		return RQSpline{}, formatErr(path+".bound", "%v is not a positive number of at most %v", s.Bound, maxSplineBound)
+	case !(s.MinWidth > 0 && k*s.MinWidth < 1):
+		return RQSpline{}, formatErr(path+".min_width", "%v, want it in (0, 1/bins) = (0, 1/%d)", s.MinWidth, s.Bins)
+	case !(s.MinHeight > 0 && k*s.MinHeight < 1):
+		return RQSpline{}, formatErr(path+".min_height", "%v, want it in (0, 1/bins) = (0, 1/%d)", s.MinHeight, s.Bins)
+	case !(s.MinDerivative > 0 && s.MinDerivative < 1):
+		return RQSpline{}, formatErr(path+".min_derivative", "%v, want it in (0, 1)", s.MinDerivative)
+	}
+	if err := s.validate(); err != nil {
+		// Unreachable while the checks above are validate's.
+		return RQSpline{}, formatErr(path, "%v", err)
+	}
+	return s, nil
+}
+
+// The limits of RQSpline.validate on the number of bins and the bound.
+const (
+	maxSplineBins  = 1 << 16
+	maxSplineBound = 1e300
+)

@@ -78,6 +78,22 @@ func couplingFormatCases() []formatCase {
 		{"additive", func(t *testing.T) *Flow {
 			return ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{4}, Activation: Tanh, Func: Additive{}}))
 		}},
+		{"rqspline-relu", func(t *testing.T) *Flow {
+			// Distinct minimums, so that a swap of two shows.
+			s := RQSpline{Bins: 4, Bound: 1.5, MinWidth: 1e-3, MinHeight: 2e-3, MinDerivative: 1e-2}
+			return ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{true, false, true, false}, Hidden: []int{5}, Activation: ReLU, Func: s}))
+		}},
+		{"rqspline-one-bin", func(t *testing.T) *Flow {
+			s := RQSpline{Bins: 1, Bound: 0.75, MinWidth: 0.5, MinHeight: 0.25, MinDerivative: 0.125}
+			return ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{false, true}, Activation: Tanh, Func: s}))
+		}},
+		{"rqspline-inverse", func(t *testing.T) *Flow {
+			s := RQSpline{Bins: 3, Bound: 2, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+			return ftFlow(t,
+				ftCoupling(t, CouplingConfig{Mask: []bool{true, false, false}, Hidden: []int{4, 3}, Activation: Tanh, Func: s}),
+				ftPerm(t, []int{2, 0, 1}),
+				Invert(ftCoupling(t, CouplingConfig{Mask: []bool{false, true, true}, Hidden: []int{3}, Activation: ReLU, Func: s})))
+		}},
 		{"permutation", func(t *testing.T) *Flow {
 			return ftFlow(t, ftPerm(t, []int{2, 0, 3, 1}))
 		}},
@@ -488,4 +504,179 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatal("parameters changed in a second round trip")
 		}
 	})
+}
+
+// ftSplineDoc returns a small valid document with an rqspline coupling
+// (layers[0]: D = 3, mask [1 0 1], K = 3, B = 2, conditioner 2→4→8), a
+// permutation (layers[1]) and an affine coupling (layers[2]) to corrupt.
+func ftSplineDoc(t *testing.T) []byte {
+	t.Helper()
+	s := RQSpline{Bins: 3, Bound: 2, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+	f := ftFlow(t,
+		ftCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{4}, Activation: Tanh, Func: s}),
+		ftPerm(t, []int{2, 1, 0}),
+		ftCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{4}, Activation: ReLU}),
+	)
+	randomizeParams(f, 0.5, 1)
+	b, err := MarshalFlow(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestUnmarshalRejectsSpline checks FORMAT.md §3.2 and §6 for rqspline
+// couplings: the spline's constants are required there, validated as
+// RQSpline's, and errors on every other layer, each naming its field.
+func TestUnmarshalRejectsSpline(t *testing.T) {
+	doc := ftSplineDoc(t)
+	f, err := UnmarshalFlow(doc)
+	if err != nil {
+		t.Fatalf("valid document: %v", err)
+	}
+	want := RQSpline{Bins: 3, Bound: 2, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+	if got := f.Layers()[0].(*Coupling).Func(); got != want {
+		t.Fatalf("read %#v, want %#v", got, want)
+	}
+	for _, field := range []string{"\"bins\": 3", "\"bound\": 2", "\"min_width\": 0.001", "\"min_height\": 0.001", "\"min_derivative\": 0.001"} {
+		if !strings.Contains(string(doc), field) {
+			t.Errorf("the document has no %s:\n%s", field, doc)
+		}
+	}
+	set := func(i int, field string, v any) []byte {
+		return ftEdit(t, doc, func(m map[string]any) { ftLayer(m, i)[field] = v })
+	}
+	type rejectCase struct {
+		name string
+		data []byte
+		path string
+		msg  string
+	}
+	cases := []rejectCase{
+		{"bins-0", set(0, "bins", 0), "layers[0].bins", "0 is not in [1, 65536]"},
+		{"bins-negative", set(0, "bins", -1), "layers[0].bins", "-1 is not in [1, 65536]"},
+		{"bins-huge", set(0, "bins", 1<<16+1), "layers[0].bins", "65537 is not in [1, 65536]"},
+		{"bins-fraction", set(0, "bins", 2.5), "layers[0].bins", "cannot be int"},
+		{"bins-string", set(0, "bins", "3"), "layers[0].bins", "a JSON string cannot be int"},
+		{"bins-other", set(0, "bins", 4), "layers[0].conditioner[1].out", "8, want 11"},
+		{"bound-0", set(0, "bound", 0), "layers[0].bound", "0 is not a positive number"},
+		{"bound-negative", set(0, "bound", -2), "layers[0].bound", "-2 is not a positive number"},
+		{"bound-huge", set(0, "bound", 1e301), "layers[0].bound", "1e+301 is not a positive number of at most 1e+300"},
+		{"bound-Inf", bytes.Replace(doc, []byte(`"bound": 2`), []byte(`"bound": 1e999`), 1), "layers[0].bound", "cannot be float64"},
+		{"min_width-0", set(0, "min_width", 0), "layers[0].min_width", "0, want it in (0, 1/bins) = (0, 1/3)"},
+		{"min_width-negative", set(0, "min_width", -1e-3), "layers[0].min_width", "want it in (0, 1/bins)"},
+		{"min_width-too-wide", set(0, "min_width", 1.0/3), "layers[0].min_width", "want it in (0, 1/bins) = (0, 1/3)"},
+		{"min_height-0", set(0, "min_height", 0), "layers[0].min_height", "0, want it in (0, 1/bins) = (0, 1/3)"},
+		{"min_height-too-high", set(0, "min_height", 0.5), "layers[0].min_height", "0.5, want it in (0, 1/bins)"},
+		{"min_derivative-0", set(0, "min_derivative", 0), "layers[0].min_derivative", "0, want it in (0, 1)"},
+		{"min_derivative-1", set(0, "min_derivative", 1), "layers[0].min_derivative", "1, want it in (0, 1)"},
+		{"min_derivative-negative", set(0, "min_derivative", -0.5), "layers[0].min_derivative", "-0.5, want it in (0, 1)"},
+		{"clamp-on-rqspline", set(0, "clamp", 0), "layers[0].clamp", "not a field of an rqspline coupling"},
+		{"coupling-kind", set(0, "coupling", "rq-spline"), "layers[0].coupling", `"rq-spline", want "affine", "additive" or "rqspline"`},
+		{"rqspline-on-affine", set(2, "coupling", "rqspline"), "layers[2].clamp", "not a field of an rqspline coupling"},
+		{"bound-on-permutation", set(1, "bound", 2), "layers[1].bound", `not a field of a "permutation" layer`},
+		{"min_width-on-permutation", set(1, "min_width", 0.01), "layers[1].min_width", `not a field of a "permutation" layer`},
+	}
+	for _, field := range splineFields {
+		var v any = 0.01
+		if field == "bins" {
+			v = 3 // an integer, so that JSON decodes it
+		}
+		cases = append(cases,
+			rejectCase{"missing-" + field, ftEdit(t, doc, func(m map[string]any) { delete(ftLayer(m, 0), field) }), "layers[0]." + field, "missing: an \"rqspline\" coupling needs bins, bound, min_width, min_height and min_derivative"},
+			rejectCase{field + "-on-affine", set(2, field, v), "layers[2]." + field, `not a field of an "affine" coupling: only an "rqspline" coupling has it`},
+			rejectCase{field + "-on-additive", ftEdit(t, doc, func(m map[string]any) {
+				l := ftLayer(m, 2)
+				l["coupling"] = "additive"
+				delete(l, "clamp")
+				l[field] = v
+			}), "layers[2]." + field, `not a field of an "additive" coupling`},
+		)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantFormatError(t, tc.name, tc.data, tc.path, tc.msg)
+		})
+	}
+}
+
+// TestSplineFieldsAgreeWithValidate holds the reader's checks of the
+// spline's constants to RQSpline.validate: a document's constants are
+// refused exactly when validate refuses them.
+func TestSplineFieldsAgreeWithValidate(t *testing.T) {
+	for _, s := range []RQSpline{
+		{Bins: 8, Bound: 3, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3},
+		{Bins: 1, Bound: 1e300, MinWidth: 0.999, MinHeight: 0.999, MinDerivative: 0.999},
+		{Bins: 1 << 16, Bound: 5e-324, MinWidth: 1e-6, MinHeight: 1e-6, MinDerivative: 1e-300},
+		{Bins: 1<<16 + 1, Bound: 3, MinWidth: 1e-6, MinHeight: 1e-6, MinDerivative: 1e-3},
+		{Bins: 0, Bound: 3, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3},
+		{Bins: 8, Bound: math.Nextafter(1e300, 2e300), MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3},
+		{Bins: 8, Bound: 0, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3},
+		{Bins: 8, Bound: math.NaN(), MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3},
+		{Bins: 8, Bound: 3, MinWidth: 0.125, MinHeight: 1e-3, MinDerivative: 1e-3},
+		{Bins: 8, Bound: 3, MinWidth: math.Nextafter(0.125, 0), MinHeight: 1e-3, MinDerivative: 1e-3},
+		{Bins: 8, Bound: 3, MinWidth: 1e-3, MinHeight: 0.125, MinDerivative: 1e-3},
+		{Bins: 8, Bound: 3, MinWidth: 1e-3, MinHeight: math.NaN(), MinDerivative: 1e-3},
+		{Bins: 8, Bound: 3, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1},
+		{Bins: 8, Bound: 3, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: math.Nextafter(1, 0)},
+		{Bins: 8, Bound: 3, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 0},
+	} {
+		ld := &layerDoc{Coupling: "rqspline", Bins: &s.Bins, Bound: &s.Bound, MinWidth: &s.MinWidth, MinHeight: &s.MinHeight, MinDerivative: &s.MinDerivative}
+		_, err := unmarshalSpline("layers[0]", ld)
+		verr := s.validate()
+		if (err == nil) != (verr == nil) {
+			t.Errorf("%+v: the reader says %v, validate %v", s, err, verr)
+		}
+		if err != nil && strings.HasSuffix(err.(*FormatError).Path, "layers[0]") {
+			t.Errorf("%+v: the reader's error %v names no field", s, err)
+		}
+	}
+}
+
+// TestFormatSplineContextRoundTrip checks that a conditional flow of
+// rqspline couplings reads back with bit-identical log p(x | c) and
+// samples.
+func TestFormatSplineContextRoundTrip(t *testing.T) {
+	s := RQSpline{Bins: 5, Bound: 1.25, MinWidth: 2e-3, MinHeight: 3e-3, MinDerivative: 4e-3}
+	f := ftFlow(t,
+		ftCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{6}, Activation: Tanh, Func: s, ContextDim: 2}),
+		ftPerm(t, []int{1, 2, 0}),
+		ftCoupling(t, CouplingConfig{Mask: []bool{false, true, false}, Hidden: []int{4, 4}, Activation: ReLU, Func: s}),
+	)
+	randomizeParams(f, 0.7, 4)
+	b, err := MarshalFlow(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := UnmarshalFlow(b)
+	if err != nil {
+		t.Fatalf("UnmarshalFlow: %v\n%s", err, b)
+	}
+	if diff := cmp.Diff(f.Layers(), g.Layers(), flowCmpOpts); diff != "" {
+		t.Errorf("decoded layers differ (-want +got):\n%s", diff)
+	}
+	// Rows at twice the bound's scale, so that some fall in the tails.
+	x := mat.NewDense(41, 3, randomRows(41, 3, 8))
+	x.Scale(2*s.Bound, x)
+	c := mat.NewDense(41, 2, randomRows(41, 2, 9))
+	lp1, lp2 := f.LogProbGiven(nil, x, c), g.LogProbGiven(nil, x, c)
+	for i := range lp1 {
+		if math.IsNaN(lp1[i]) || math.Float64bits(lp1[i]) != math.Float64bits(lp2[i]) {
+			t.Fatalf("row %d: log p %v, decoded %v", i, lp1[i], lp2[i])
+		}
+	}
+	s1, s2 := mat.NewDense(41, 3, nil), mat.NewDense(41, 3, nil)
+	q1, q2 := make([]float64, 41), make([]float64, 41)
+	f.SampleGiven(s1, q1, c, rand.New(rand.NewPCG(7, 7)))
+	g.SampleGiven(s2, q2, c, rand.New(rand.NewPCG(7, 7)))
+	for i, v := range s1.RawMatrix().Data {
+		if math.Float64bits(v) != math.Float64bits(s2.RawMatrix().Data[i]) {
+			t.Fatalf("sample value %d: %v, decoded %v", i, v, s2.RawMatrix().Data[i])
+		}
+	}
+	for i := range q1 {
+		if math.Float64bits(q1[i]) != math.Float64bits(q2[i]) {
+			t.Fatalf("sample %d: log q %v, decoded %v", i, q1[i], q2[i])
+		}
+	}
 }

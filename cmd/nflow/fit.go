@@ -31,15 +31,19 @@ type modelOptions struct {
 	hidden     string
 	activation string
 	clamp      float64
+	bins       int
+	bound      float64
 	seed       uint64
 }
 
 func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
-	fs.StringVar(&o.kind, "model", "realnvp", "the flow: realnvp (affine coupling layers) or maf (masked autoregressive)")
+	fs.StringVar(&o.kind, "model", "realnvp", "the flow: realnvp (affine coupling layers), nsf (rational-quadratic spline coupling layers) or maf (masked autoregressive)")
 	fs.IntVar(&o.layers, "layers", layers, "number of flow layers")
 	fs.StringVar(&o.hidden, "hidden", hidden, "hidden layer widths of each conditioner, comma-separated")
 	fs.StringVar(&o.activation, "act", "tanh", "activation of the hidden layers: tanh or relu")
-	fs.Float64Var(&o.clamp, "clamp", 3, "soft clamp of the log-scales (0: none)")
+	fs.Float64Var(&o.clamp, "clamp", 3, "soft clamp of the log-scales (0: none; realnvp and maf)")
+	fs.IntVar(&o.bins, "bins", 8, "number of spline bins K (nsf)")
+	fs.Float64Var(&o.bound, "bound", 3, "half-width B of the interval [-B, B] of the standardised data the splines cover (nsf)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (initial weights, data split, shuffling, sampling)")
 }
 
@@ -84,14 +88,39 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 		if err != nil {
 			return nil, err
 		}
+	case "nsf":
+		// -bins and -bound are read by the spline flow alone.
+		if o.bins < 1 || o.bins > maxBins {
+			return nil, usageError{fmt.Sprintf("-bins: %d, want 1 to %d (K bins of the minimum width 1e-3 must fit)", o.bins, maxBins)}
+		}
+		if !(o.bound > 0) || o.bound > maxBound {
+			return nil, usageError{fmt.Sprintf("-bound: %v, want a positive finite number (at most %v)", o.bound, maxBound)}
+		}
+		if d < 2 {
+			return nil, fmt.Errorf("-model nsf needs at least 2 columns, the data has %d (use -model maf)", d)
+		}
+		f, err := flow.NewNSF(flow.NSFConfig{Dim: d, Layers: o.layers, Hidden: hidden, Activation: act,
+			Bins: o.bins, Bound: o.bound, Seed: o.seed, ContextDim: c})
+		if err != nil {
+			return nil, err
+		}
+		layers = f.Layers()
 	default:
-		return nil, usageError{fmt.Sprintf("-model: %q is neither realnvp nor maf", o.kind)}
+		return nil, usageError{fmt.Sprintf("-model: %q is not realnvp, nsf or maf", o.kind)}
 	}
 	if std != nil {
 		layers = append(layers, std)
 	}
 	return flow.New(layers...)
 }
+
+// The limits of -bins and -bound, those of flow.NewRQSpline: K bins of the
+// minimum width 1e-3 must leave room, K·1e-3 < 1, and B is a positive
+// finite number.
+const (
+	maxBins  = 999
+	maxBound = 1e300
+)
 
 // trainOptions configure training.
 type trainOptions struct {

@@ -74,6 +74,8 @@ var hostileCases = []struct {
 	{1, "demo -n 20 -epochs 1 -layers 1 -hidden 2 -out data.csv"},
 	{0, "demo -n 20 -epochs 1 -layers 1 -hidden 2 -out pics"},
 	{1, "demo -data moons-given -model maf -hidden 1 -n 20 -epochs 1"},
+	{2, "demo -model nsf -bins 0 -n 20 -epochs 1"},
+	{2, "demo -model nsf -bound NaN -n 20 -epochs 1"},
 
 	// fit.
 	{2, "fit"},
@@ -108,6 +110,22 @@ var hostileCases = []struct {
 	{1, "fit -in data.csv -context a,b"},
 	{1, "fit -in data3.csv -context x"},
 	{1, "fit -in data3.csv -context 1 -epochs 1 -model maf -hidden 1"},
+	{2, "fit -in data.csv -model nsf -bins 0 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bins -1 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bins 1000 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bins 4611686018427387904 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bins 99999999999999999999 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bins 2.5 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound 0 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound -1 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound NaN -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound Inf -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound -Inf -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound 1e301 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound 1e999 -epochs 1"},
+	{1, "fit -in data.csv -model nsf -epochs 1 -hidden 1099511627776"},
+	{0, "fit -in data.csv -model nsf -bins 3 -bound 2 -epochs 1 -layers 2 -hidden 2 -out /dev/null"},
+	{0, "fit -in data.csv -model nsf -bins 999 -bound 1e300 -epochs 1 -layers 1 -hidden 2 -out /dev/null"},
 
 	// sample.
 	{2, "sample"},

@@ -35,19 +35,32 @@ func withContextNames(names []string, build func() (*flow.Flow, error)) func() (
 // with layers without a context.
 func contextCases() []Case {
 	return []Case{
-		{"context-coupling", "a conditional flow of coupling layers, D = 3, C = 2: affine, mask [1 0 1], conditioner [x_A ; c] 4→5→2 with tanh, clamp 1.5; additive, mask [0 1 0], conditioner 3→4→2 with ReLU",
-			layers(
+		{Name: "context-coupling", Description: "a conditional flow of coupling layers, D = 3, C = 2: affine, mask [1 0 1], conditioner [x_A ; c] 4→5→2 with tanh, clamp 1.5; additive, mask [0 1 0], conditioner 3→4→2 with ReLU",
+			Build: layers(
 				condCoupling([]bool{true, false, true}, []int{5}, flow.Tanh, flow.Affine{Clamp: 1.5}, 2),
 				condCoupling([]bool{false, true, false}, []int{4}, flow.ReLU, flow.Additive{}, 2),
 			)},
-		{"context-maf", "one conditional MAF layer, D = 3, C = 2, random order, random hidden degrees in [0, 2], MADE [x ; c] 5→4→3→6 with tanh, clamp 2",
-			layers(maf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{4, 3}, Activation: flow.Tanh, Order: flow.RandomOrder, Degrees: flow.RandomDegrees, Seed: 13, Clamp: 2, ContextDim: 2}))},
-		{"context-maf-linear", "one conditional MAF layer without hidden layers, D = 2, C = 3, reversed order, MADE [x ; c] 5→4",
-			layers(maf(flow.AutoregressiveConfig{Dim: 2, Activation: flow.ReLU, Order: flow.ReversedOrder, ContextDim: 3}))},
-		{"context-iaf", "one conditional IAF layer, D = 3, C = 1, natural order, MADE [z ; c] 4→4→6 with ReLU, clamp 1",
-			layers(iaf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{4}, Activation: flow.ReLU, Clamp: 1, ContextDim: 1}))},
-		{"context-mixed-maf", "conditional MAF, permutation, affine coupling without a context, conditional affine coupling, inverted conditional IAF and standardisation, D = 3, C = 2, with the names of the data's and the context's columns (maximum likelihood)",
-			named([]string{"x", "y", "z"}, withContextNames([]string{"temperature", "load"}, layers(
+		{Name: "context-rqspline", Description: "a conditional flow of rational-quadratic spline couplings, D = 3, C = 2: K = 3 bins on [−2, 2], mask [1 0 1], conditioner [x_A ; c] 4→5→8 with tanh; a permutation; K = 4 on [−2, 2] without a context, mask [0 1 1], conditioner 2→4→11 with ReLU; an inverted conditional one of K = 3 on [−1, 1], mask [1 1 0], conditioner 4→4→8 with tanh. Some inputs in the tails.",
+			Build: layers(
+				condCoupling([]bool{true, false, true}, []int{5}, flow.Tanh, spline(3, 2), 2),
+				perm(1, 2, 0),
+				coupling([]bool{false, true, true}, []int{4}, flow.ReLU, spline(4, 2)),
+				flow.Invert(condCoupling([]bool{true, true, false}, []int{4}, flow.Tanh, spline(3, 1), 2)),
+			),
+			Inputs: func(x, z *mat.Dense) {
+				x.Set(0, 1, -3)
+				x.Set(2, 2, 4.5)
+				z.Set(1, 0, 2.5)
+				z.Set(4, 2, -2)
+			}},
+		{Name: "context-maf", Description: "one conditional MAF layer, D = 3, C = 2, random order, random hidden degrees in [0, 2], MADE [x ; c] 5→4→3→6 with tanh, clamp 2",
+			Build: layers(maf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{4, 3}, Activation: flow.Tanh, Order: flow.RandomOrder, Degrees: flow.RandomDegrees, Seed: 13, Clamp: 2, ContextDim: 2}))},
+		{Name: "context-maf-linear", Description: "one conditional MAF layer without hidden layers, D = 2, C = 3, reversed order, MADE [x ; c] 5→4",
+			Build: layers(maf(flow.AutoregressiveConfig{Dim: 2, Activation: flow.ReLU, Order: flow.ReversedOrder, ContextDim: 3}))},
+		{Name: "context-iaf", Description: "one conditional IAF layer, D = 3, C = 1, natural order, MADE [z ; c] 4→4→6 with ReLU, clamp 1",
+			Build: layers(iaf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{4}, Activation: flow.ReLU, Clamp: 1, ContextDim: 1}))},
+		{Name: "context-mixed-maf", Description: "conditional MAF, permutation, affine coupling without a context, conditional affine coupling, inverted conditional IAF and standardisation, D = 3, C = 2, with the names of the data's and the context's columns (maximum likelihood)",
+			Build: named([]string{"x", "y", "z"}, withContextNames([]string{"temperature", "load"}, layers(
 				maf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{5}, Activation: flow.Tanh, ContextDim: 2}),
 				perm(2, 0, 1),
 				coupling([]bool{true, false, true}, []int{4}, flow.ReLU, flow.Affine{Clamp: 2}),
@@ -55,8 +68,8 @@ func contextCases() []Case {
 				flow.Invert(iaf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{3}, Activation: flow.ReLU, Order: flow.ReversedOrder, ContextDim: 2})),
 				std([]float64{-1, 0, 1}, []float64{2, 3, 0.5}),
 			)))},
-		{"context-mixed-iaf", "conditional IAF, permutation, additive coupling without a context, inverted conditional MAF and standardisation, D = 4, C = 1 (reverse KL)",
-			layers(
+		{Name: "context-mixed-iaf", Description: "conditional IAF, permutation, additive coupling without a context, inverted conditional MAF and standardisation, D = 4, C = 1 (reverse KL)",
+			Build: layers(
 				iaf(flow.AutoregressiveConfig{Dim: 4, Hidden: []int{5}, Activation: flow.Tanh, Clamp: 3, ContextDim: 1}),
 				perm(3, 1, 0, 2),
 				coupling([]bool{true, false, true, false}, []int{4}, flow.Tanh, flow.Additive{}),

@@ -32,6 +32,12 @@ import (
 type Case struct {
 	Name, Description string
 	Build             func() (*flow.Flow, error)
+	// Prepare, if not nil, changes the random parameters before the model
+	// is written, and Inputs the random inputs x and base draws z before
+	// anything is computed from them: a case uses them to put inputs on
+	// the knots of its splines and in their tails.
+	Prepare func(f *flow.Flow)
+	Inputs  func(x, z *mat.Dense)
 }
 
 func coupling(mask []bool, hidden []int, act flow.Activation, h flow.CouplingFunc) flow.Layer {
@@ -74,27 +80,28 @@ func named(names []string, build func() (*flow.Flow, error)) func() (*flow.Flow,
 }
 
 // Cases lists the golden models; autoregressive ones are appended by
-// moreCases and conditional ones by contextCases.
+// moreCases, spline couplings by splineCases and conditional ones by
+// contextCases.
 func Cases() []Case {
 	cs := []Case{
-		{"affine-relu", "one affine coupling layer, D = 3, mask [1 0 1], conditioner 2→4→2 with ReLU, no clamp",
-			layers(coupling([]bool{true, false, true}, []int{4}, flow.ReLU, flow.Affine{}))},
-		{"affine-tanh-clamp", "one affine coupling layer, D = 4, mask [0 1 1 0], conditioner 2→5→3→4 with tanh, clamp 1.5",
-			layers(coupling([]bool{false, true, true, false}, []int{5, 3}, flow.Tanh, flow.Affine{Clamp: 1.5}))},
-		{"affine-linear", "one affine coupling layer, D = 2, mask [1 0], no hidden layer (conditioner 1→2)",
-			layers(coupling([]bool{true, false}, nil, flow.ReLU, flow.Affine{}))},
-		{"additive-tanh", "one additive coupling layer, D = 3, mask [0 1 0], conditioner 1→4→2 with tanh",
-			layers(coupling([]bool{false, true, false}, []int{4}, flow.Tanh, flow.Additive{}))},
-		{"additive-relu", "one additive coupling layer, D = 2, mask [0 1], conditioner 1→3→3→1 with ReLU",
-			layers(coupling([]bool{false, true}, []int{3, 3}, flow.ReLU, flow.Additive{}))},
-		{"permutation", "one permutation, D = 4, x_i = z_perm[i] with perm [2 0 3 1]",
-			layers(perm(2, 0, 3, 1))},
-		{"standardize", "one standardisation, D = 3: x = shift + scale ⊙ z",
-			layers(std([]float64{1.5, -2, 0.25}, []float64{2, 0.5, 3}))},
-		{"inverse-affine", "an affine coupling layer with its directions swapped (inverse), D = 3, mask [1 1 0], conditioner 2→4→2 with tanh, clamp 2",
-			layers(flow.Invert(coupling([]bool{true, true, false}, []int{4}, flow.Tanh, flow.Affine{Clamp: 2})))},
-		{"mixed-coupling", "a flow of coupling layers, permutations and a standardisation, D = 3",
-			layers(
+		{Name: "affine-relu", Description: "one affine coupling layer, D = 3, mask [1 0 1], conditioner 2→4→2 with ReLU, no clamp",
+			Build: layers(coupling([]bool{true, false, true}, []int{4}, flow.ReLU, flow.Affine{}))},
+		{Name: "affine-tanh-clamp", Description: "one affine coupling layer, D = 4, mask [0 1 1 0], conditioner 2→5→3→4 with tanh, clamp 1.5",
+			Build: layers(coupling([]bool{false, true, true, false}, []int{5, 3}, flow.Tanh, flow.Affine{Clamp: 1.5}))},
+		{Name: "affine-linear", Description: "one affine coupling layer, D = 2, mask [1 0], no hidden layer (conditioner 1→2)",
+			Build: layers(coupling([]bool{true, false}, nil, flow.ReLU, flow.Affine{}))},
+		{Name: "additive-tanh", Description: "one additive coupling layer, D = 3, mask [0 1 0], conditioner 1→4→2 with tanh",
+			Build: layers(coupling([]bool{false, true, false}, []int{4}, flow.Tanh, flow.Additive{}))},
+		{Name: "additive-relu", Description: "one additive coupling layer, D = 2, mask [0 1], conditioner 1→3→3→1 with ReLU",
+			Build: layers(coupling([]bool{false, true}, []int{3, 3}, flow.ReLU, flow.Additive{}))},
+		{Name: "permutation", Description: "one permutation, D = 4, x_i = z_perm[i] with perm [2 0 3 1]",
+			Build: layers(perm(2, 0, 3, 1))},
+		{Name: "standardize", Description: "one standardisation, D = 3: x = shift + scale ⊙ z",
+			Build: layers(std([]float64{1.5, -2, 0.25}, []float64{2, 0.5, 3}))},
+		{Name: "inverse-affine", Description: "an affine coupling layer with its directions swapped (inverse), D = 3, mask [1 1 0], conditioner 2→4→2 with tanh, clamp 2",
+			Build: layers(flow.Invert(coupling([]bool{true, true, false}, []int{4}, flow.Tanh, flow.Affine{Clamp: 2})))},
+		{Name: "mixed-coupling", Description: "a flow of coupling layers, permutations and a standardisation, D = 3",
+			Build: layers(
 				coupling([]bool{true, false, true}, []int{6, 6}, flow.Tanh, flow.Affine{Clamp: 3}),
 				perm(2, 0, 1),
 				coupling([]bool{true, false, false}, []int{5}, flow.ReLU, flow.Affine{}),
@@ -103,13 +110,14 @@ func Cases() []Case {
 				perm(1, 2, 0),
 				std([]float64{0.5, -1, 2}, []float64{1.5, 0.75, 2.5}),
 			)},
-		{"names", "one affine coupling layer and a standardisation, D = 2, conditioner 1→3→2 with tanh, with the column names of the data",
-			named([]string{"waiting", "eruptions"}, layers(
+		{Name: "names", Description: "one affine coupling layer and a standardisation, D = 2, conditioner 1→3→2 with tanh, with the column names of the data",
+			Build: named([]string{"waiting", "eruptions"}, layers(
 				coupling([]bool{false, true}, []int{3}, flow.Tanh, flow.Affine{}),
 				std([]float64{70, 3.5}, []float64{13.5, 1.1}),
 			))},
 	}
 	cs = append(cs, moreCases()...)
+	cs = append(cs, splineCases()...)
 	return append(cs, contextCases()...)
 }
 
@@ -185,6 +193,9 @@ func Generate(c Case, seed uint64) (*golden.File, error) {
 	if err := zeroMasked(f); err != nil {
 		return nil, err
 	}
+	if c.Prepare != nil {
+		c.Prepare(f)
+	}
 	d := f.Dim()
 	const n = 5
 	g := &golden.File{Name: c.Name, Description: c.Description}
@@ -193,11 +204,18 @@ func Generate(c Case, seed uint64) (*golden.File, error) {
 	}
 	x := rows(n, d, 1.5, rnd)
 	z := rows(n, d, 1, rnd)
-	g.X, g.Base = toRows(x), toRows(z)
+	var ctx *mat.Dense
 	if f.ContextDim() > 0 {
 		// Drawn after x and z, so that the inputs of a model without a
 		// context do not depend on whether contexts exist.
-		return g, generateGiven(g, f, x, z, rows(n, f.ContextDim(), 1, rnd))
+		ctx = rows(n, f.ContextDim(), 1, rnd)
+	}
+	if c.Inputs != nil {
+		c.Inputs(x, z)
+	}
+	g.X, g.Base = toRows(x), toRows(z)
+	if ctx != nil {
+		return g, generateGiven(g, f, x, z, ctx)
 	}
 
 	var zi, xf mat.Dense
