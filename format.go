@@ -716,7 +716,7 @@ func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 		return nil, err
 	}
 	// The conditioner's input is [x_A ; c]: |A| + C values.
-	if err := checkSize("the layer", couplingSize(na+lc, dim-na, h.ParamsPerDim(), ld.Hidden)); err != nil {
+	if err := checkSize("the layer", couplingSizeTmp(na+lc, dim-na, h.ParamsPerDim(), couplingTmpLen(h, dim-na), ld.Hidden)); err != nil {
 		return nil, formatErr(path+".hidden", "%v", err)
 	}
 	sizes := append([]int{na + lc}, ld.Hidden...)

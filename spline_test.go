@@ -37,24 +37,6 @@ func splineTheta(s RQSpline, nb int, scale float64, seed uint64) []float64 {
 	return th
 }
 
-// splineLoss runs one direction of s on the row in and returns
-// L = Σ w ⊙ out + v·logdet.
-func splineLoss(s RQSpline, forward bool, in, theta, w []float64, v float64) float64 {
-	out := make([]float64, len(in))
-	tmp := make([]float64, s.tmpLen(len(in)))
-	var ld float64
-	if forward {
-		ld = s.Forward(out, in, theta, tmp)
-	} else {
-		ld = s.Inverse(out, in, theta, tmp)
-	}
-	l := v * ld
-	for i, o := range out {
-		l += w[i] * o
-	}
-	return l
-}
-
 // splineGrads runs one direction of s and its backward pass for
 // L = Σ w ⊙ out + v·logdet and returns out, the log-det, ∂L/∂in and ∂L/∂θ.
 // The gradient buffers start filled with NaN, so that the test also holds
