@@ -409,6 +409,12 @@ func (s RQSpline) Inverse(z, x, theta, tmp []float64) float64 {
 		}
 		th := b.refine(b.invert(v), v)
 		z[i] = math.Min(b.xk+th*b.w, q.xs[b.k+1])
+		if v == q.ys[b.k+1] {
+			// The bin's upper knot (B for the last bin) maps back to its
+			// knot exactly; the root and its Newton step can miss it by
+			// a few ulp where the arithmetic is fused (arm64).
+			th, z[i] = 1, q.xs[b.k+1]
+		}
 		ld -= math.Log(b.piece(th).j)
 	}
 	return ld

@@ -87,11 +87,11 @@ func splineCases() []Case {
 				z.Set(3, 1, 40)
 			}},
 		{Name: "rqspline-mixed",
-			Description: "spline couplings (K = 4 on [−2, 2] with tanh, K = 3 on [−1.5, 1.5] with ReLU, an inverted one of K = 4 on [−2, 2]), permutations and an affine coupling, D = 3",
+			Description: "spline couplings (K = 4 on [−2, 2] with tanh, K = 3 on [−1.5, 1.5] with tanh, an inverted one of K = 4 on [−2, 2]), permutations and an affine coupling, D = 3",
 			Build: layers(
 				coupling([]bool{true, false, true}, []int{5}, flow.Tanh, spline(4, 2)),
 				perm(2, 0, 1),
-				coupling([]bool{false, true, true}, []int{4}, flow.ReLU, spline(3, 1.5)),
+				coupling([]bool{false, true, true}, []int{4}, flow.Tanh, spline(3, 1.5)),
 				coupling([]bool{true, true, false}, []int{4}, flow.Tanh, flow.Affine{Clamp: 2}),
 				flow.Invert(coupling([]bool{false, false, true}, []int{3}, flow.Tanh, spline(4, 2))),
 			)},
