@@ -57,24 +57,7 @@ func checkGrad(t *testing.T, name string, f *Flow, loss func() float64, grad []f
 		return loss()
 	}, p0, &fd.Settings{Formula: fd.Central, Step: 1e-5})
 	copy(p, p0)
-	inf := 0.0
-	for _, v := range num {
-		inf = math.Max(inf, math.Abs(v))
-	}
-	if inf == 0 {
-		t.Fatalf("%s: the finite-difference gradient is zero: the test checks nothing", name)
-	}
-	worst, at := 0.0, -1
-	for i := range num {
-		e := math.Abs(grad[i]-num[i]) / math.Max(math.Abs(num[i]), 1e-3*inf)
-		if e > worst || math.IsNaN(e) {
-			worst, at = e, i
-		}
-	}
-	if !(worst <= fdTol) {
-		t.Errorf("%s: gradient component %d: analytic %.12g, finite difference %.12g: relative error %.3g > %g",
-			name, at, grad[at], num[at], worst, fdTol)
-	}
+	compareGrad(t, name, num, grad)
 }
 
 // nllAndGrad returns the summed negative log-likelihood of the n rows of x
@@ -209,5 +192,28 @@ func checkBeatsGaussian(t *testing.T, name string, f *Flow) {
 	t.Logf("held-out NLL: %s %.4f, Gaussian %.4f (best epoch %d of %d)", name, flowNLL, gaussNLL, res.BestEpoch, res.Epochs)
 	if !(flowNLL <= gaussNLL-0.6) {
 		t.Errorf("held-out NLL: %s %.4f, Gaussian %.4f: want the flow at least 0.6 nats lower", name, flowNLL, gaussNLL)
+	}
+}
+
+// compareGrad holds grad to num with checkGrad's error measure.
+func compareGrad(t *testing.T, name string, num, grad []float64) {
+	t.Helper()
+	inf := 0.0
+	for _, v := range num {
+		inf = math.Max(inf, math.Abs(v))
+	}
+	if inf == 0 {
+		t.Fatalf("%s: the finite-difference gradient is zero: the test checks nothing", name)
+	}
+	worst, at := 0.0, -1
+	for i := range num {
+		e := math.Abs(grad[i]-num[i]) / math.Max(math.Abs(num[i]), 1e-3*inf)
+		if e > worst || math.IsNaN(e) {
+			worst, at = e, i
+		}
+	}
+	if !(worst <= fdTol) {
+		t.Errorf("%s: gradient component %d: analytic %.12g, finite difference %.12g: relative error %.3g > %g",
+			name, at, grad[at], num[at], worst, fdTol)
 	}
 }

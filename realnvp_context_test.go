@@ -91,24 +91,7 @@ func couplingKLGiven(f *Flow, z, ctx []float64, n int, grad, dc []float64) float
 func checkVecGrad(t *testing.T, name string, at []float64, loss func(v []float64) float64, grad []float64) {
 	t.Helper()
 	num := fd.Gradient(nil, loss, at, &fd.Settings{Formula: fd.Central, Step: 1e-5})
-	inf := 0.0
-	for _, v := range num {
-		inf = math.Max(inf, math.Abs(v))
-	}
-	if inf == 0 {
-		t.Fatalf("%s: the finite-difference gradient is zero: the test checks nothing", name)
-	}
-	worst, at0 := 0.0, -1
-	for i := range num {
-		e := math.Abs(grad[i]-num[i]) / math.Max(math.Abs(num[i]), 1e-3*inf)
-		if e > worst || math.IsNaN(e) {
-			worst, at0 = e, i
-		}
-	}
-	if !(worst <= fdTol) {
-		t.Errorf("%s: gradient component %d: analytic %.12g, finite difference %.12g: relative error %.3g > %g",
-			name, at0, grad[at0], num[at0], worst, fdTol)
-	}
+	compareGrad(t, name, num, grad)
 }
 
 // TestCouplingContextGradients checks, by finite differences through a

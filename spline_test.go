@@ -83,29 +83,6 @@ func numDeriv(f func(float64) float64, x, h float64, side int) float64 {
 	return (-3*f(x) + 4*f(x+sh) - f(x+2*sh)) / (2 * sh)
 }
 
-// compareGrad holds grad to num with checkGrad's error measure.
-func compareGrad(t *testing.T, name string, num, grad []float64) {
-	t.Helper()
-	inf := 0.0
-	for _, v := range num {
-		inf = math.Max(inf, math.Abs(v))
-	}
-	if inf == 0 {
-		t.Fatalf("%s: the finite-difference gradient is zero: the test checks nothing", name)
-	}
-	worst, at := 0.0, -1
-	for i := range num {
-		e := math.Abs(grad[i]-num[i]) / math.Max(math.Abs(num[i]), 1e-3*inf)
-		if e > worst || math.IsNaN(e) {
-			worst, at = e, i
-		}
-	}
-	if !(worst <= fdTol) {
-		t.Errorf("%s: gradient component %d: analytic %.12g, finite difference %.12g: relative error %.3g > %g",
-			name, at, grad[at], num[at], worst, fdTol)
-	}
-}
-
 // splineFD describes how the finite differences of one check are taken:
 // the side and step of each input component (a zero step: 1e-5·max(1, |in_i|))
 // and whether the θ-gradient is checked.
