@@ -564,42 +564,12 @@ type RealNVPConfig struct {
 // are transformed by the next. With ContextDim = C > 0 every layer conditions
 // on the same C context columns and the flow's ContextDim is C.
 func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
-	if cfg.Layers < 1 {
-		return nil, fmt.Errorf("flow: NewRealNVP: %d layers", cfg.Layers)
-	}
-	if cfg.Dim < 2 {
-		return nil, fmt.Errorf("flow: NewRealNVP: dimension %d: a coupling layer needs D ≥ 2", cfg.Dim)
-	}
-	if err := checkDim(cfg.Dim, 2); err != nil {
-		return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
-	}
-	for i, h := range cfg.Hidden {
-		if h < 1 {
-			return nil, fmt.Errorf("flow: NewRealNVP: hidden layer %d has width %d", i, h)
-		}
-	}
-	if err := checkCouplingContextDim(cfg.ContextDim); err != nil {
-		return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
-	}
 	var h CouplingFunc = Affine{Clamp: cfg.Clamp}
 	if cfg.Additive {
 		h = Additive{}
 	}
-	// The sizes of the whole flow, before anything is allocated: the
-	// layers alternate ⌈D/2⌉ and ⌊D/2⌋ pass-through dimensions, and every
-	// conditioner also reads the C context columns.
-	hi, lo, nc := (cfg.Dim+1)/2, cfg.Dim/2, cfg.ContextDim
-	s0 := couplingSize(hi+nc, lo, h.ParamsPerDim(), cfg.Hidden)
-	s1 := couplingSize(lo+nc, hi, h.ParamsPerDim(), cfg.Hidden)
-	for _, s := range []footprint{s0, s1} {
-		if err := checkSize("a layer", s); err != nil {
-			return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
-		}
-	}
-	odd, even := float64((cfg.Layers+1)/2), float64(cfg.Layers/2)
-	total := s0.times(odd).add(s1.times(even)).add(flowWork(cfg.Dim, float64(cfg.Layers)))
-	if err := checkSize(fmt.Sprintf("%d layers", cfg.Layers), total); err != nil {
-		return nil, fmt.Errorf("flow: NewRealNVP: %w", err)
+	if err := checkCouplingFlow("NewRealNVP", cfg.Dim, cfg.Layers, cfg.Hidden, cfg.ContextDim, h, float64(cfg.Layers)); err != nil {
+		return nil, err
 	}
 	layers := make([]Layer, cfg.Layers)
 	for l := range layers {
@@ -623,4 +593,46 @@ func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 		layers[l] = c
 	}
 	return New(layers...)
+}
+
+// checkCouplingFlow validates what NewRealNVP and NewNSF share, before
+// anything is allocated: the number of layers, the dimension, the hidden
+// widths and the context dimension, and the sizes of a flow of layers
+// couplings with function h whose masks alternate between ⌈D/2⌉ and ⌊D/2⌋
+// pass-through dimensions (halves or evens and odds alike), every
+// conditioner also reading the C context columns. boundaries is the number
+// of layers of the flow, parameterless ones included, each a batch
+// boundary in the flow's workspace.
+func checkCouplingFlow(method string, dim, layers int, hidden []int, nc int, h CouplingFunc, boundaries float64) error {
+	if layers < 1 {
+		return fmt.Errorf("flow: %s: %d layers", method, layers)
+	}
+	if dim < 2 {
+		return fmt.Errorf("flow: %s: dimension %d: a coupling layer needs D ≥ 2", method, dim)
+	}
+	if err := checkDim(dim, 2); err != nil {
+		return fmt.Errorf("flow: %s: %w", method, err)
+	}
+	for i, w := range hidden {
+		if w < 1 {
+			return fmt.Errorf("flow: %s: hidden layer %d has width %d", method, i, w)
+		}
+	}
+	if err := checkCouplingContextDim(nc); err != nil {
+		return fmt.Errorf("flow: %s: %w", method, err)
+	}
+	hi, lo, k := (dim+1)/2, dim/2, h.ParamsPerDim()
+	s0 := couplingSizeTmp(hi+nc, lo, k, couplingTmpLen(h, lo), hidden)
+	s1 := couplingSizeTmp(lo+nc, hi, k, couplingTmpLen(h, hi), hidden)
+	for _, s := range []footprint{s0, s1} {
+		if err := checkSize("a layer", s); err != nil {
+			return fmt.Errorf("flow: %s: %w", method, err)
+		}
+	}
+	odd, even := float64((layers+1)/2), float64(layers/2)
+	total := s0.times(odd).add(s1.times(even)).add(flowWork(dim, boundaries))
+	if err := checkSize(fmt.Sprintf("%d layers", layers), total); err != nil {
+		return fmt.Errorf("flow: %s: %w", method, err)
+	}
+	return nil
 }

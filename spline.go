@@ -513,25 +513,8 @@ type NSFConfig struct {
 // and conditioner l is seeded with Seed + l·0x9e3779b97f4a7c15. Every layer
 // starts as the identity.
 func NewNSF(cfg NSFConfig) (*Flow, error) {
-	if cfg.Layers < 1 {
-		return nil, fmt.Errorf("flow: NewNSF: %d layers", cfg.Layers)
-	}
-	if cfg.Dim < 2 {
-		return nil, fmt.Errorf("flow: NewNSF: dimension %d: a coupling layer needs D ≥ 2", cfg.Dim)
-	}
-	if err := checkDim(cfg.Dim, 2); err != nil {
-		return nil, fmt.Errorf("flow: NewNSF: %w", err)
-	}
-	for i, h := range cfg.Hidden {
-		if h < 1 {
-			return nil, fmt.Errorf("flow: NewNSF: hidden layer %d has width %d", i, h)
-		}
-	}
 	if !cfg.Activation.valid() {
 		return nil, fmt.Errorf("flow: NewNSF: unknown activation %d", int(cfg.Activation))
-	}
-	if err := checkCouplingContextDim(cfg.ContextDim); err != nil {
-		return nil, fmt.Errorf("flow: NewNSF: %w", err)
 	}
 	bins, bound := cfg.Bins, cfg.Bound
 	if bins == 0 {
@@ -544,21 +527,10 @@ func NewNSF(cfg NSFConfig) (*Flow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow: NewNSF: %s", strings.TrimPrefix(err.Error(), "flow: "))
 	}
-	hi, lo, nc := (cfg.Dim+1)/2, cfg.Dim/2, cfg.ContextDim
-	k := h.ParamsPerDim()
-	s0 := couplingSizeTmp(hi+nc, lo, k, h.tmpLen(lo), cfg.Hidden)
-	s1 := couplingSizeTmp(lo+nc, hi, k, h.tmpLen(hi), cfg.Hidden)
-	for _, s := range []footprint{s0, s1} {
-		if err := checkSize("a layer", s); err != nil {
-			return nil, fmt.Errorf("flow: NewNSF: %w", err)
-		}
-	}
 	// A permutation adds no parameters or workspace but one more batch
 	// boundary in the flow's workspace.
-	odd, even := float64((cfg.Layers+1)/2), float64(cfg.Layers/2)
-	total := s0.times(odd).add(s1.times(even)).add(flowWork(cfg.Dim, 2*float64(cfg.Layers)))
-	if err := checkSize(fmt.Sprintf("%d layers", cfg.Layers), total); err != nil {
-		return nil, fmt.Errorf("flow: NewNSF: %w", err)
+	if err := checkCouplingFlow("NewNSF", cfg.Dim, cfg.Layers, cfg.Hidden, cfg.ContextDim, h, 2*float64(cfg.Layers)); err != nil {
+		return nil, err
 	}
 	layers := make([]Layer, 0, 2*cfg.Layers)
 	for l := 0; l < cfg.Layers; l++ {
