@@ -37,7 +37,7 @@ func NewIAF(cfg AutoregressiveConfig) (*IAF, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &IAF{arLayer{made: m, clamp: cfg.Clamp}}, nil
+	return &IAF{arLayer{made: m, clamp: cfg.Clamp, spline: copySpline(cfg.Spline)}}, nil
 }
 
 // Forward computes x = z ⊙ exp(α(z)) + μ(z) in one MADE pass and adds Σ α
@@ -75,7 +75,7 @@ func NewIAFFlow(cfg AutoregressiveFlowConfig) (*Flow, error) {
 		if err != nil {
 			return nil, err
 		}
-		layers[l] = &IAF{arLayer{made: m, clamp: c.Clamp}}
+		layers[l] = &IAF{arLayer{made: m, clamp: c.Clamp, spline: copySpline(c.Spline)}}
 	}
 	return New(layers...)
 }

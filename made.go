@@ -198,25 +198,36 @@ type MADE struct {
 	c     int   // the context dimension C
 	order []int // order[p] is the dimension at position p (degree p+1)
 	pos   []int // pos[i] is the position of dimension i: order[pos[i]] = i
-	sizes []int // D+C, hidden…, 2D
-	act   Activation
-	degs  [][]int // degs[l] are the sorted degrees of hidden layer l (0-based)
-	lims  [][]int // lims[l−1] is the staircase of weight layer l (1-based)
-	woff  []int   // woff[l−1] is the offset of W_l in the parameters; b_l follows it
-	maxW  int     // the widest hidden layer
-	sumH  int     // the sum of the hidden widths
+	sizes []int // D+C, hidden…, 2D (or P·D)
+	// per is 0 for the output layout [μ ; α] of an affine layer, or the
+	// number P of outputs per dimension of a dimension-major MADE (a
+	// spline autoregressive layer's, P = 3K−1): stored output row p·P + k
+	// is output k of the dimension at position p.
+	per  int
+	act  Activation
+	degs [][]int // degs[l] are the sorted degrees of hidden layer l (0-based)
+	lims [][]int // lims[l−1] is the staircase of weight layer l (1-based)
+	woff []int   // woff[l−1] is the offset of W_l in the parameters; b_l follows it
+	maxW int     // the widest hidden layer
+	sumH int     // the sum of the hidden widths
 	// params is the parameter storage (see BindParams).
 	params []float64
 }
 
 // NewMADE returns a MADE, or an error saying what is wrong with the
 // configuration.
-func NewMADE(cfg MADEConfig) (*MADE, error) { return newMADE("NewMADE", cfg, false) }
+func NewMADE(cfg MADEConfig) (*MADE, error) { return newMADE("NewMADE", cfg, false, nil) }
 
 // checkMADEShape checks the dimension, context dimension and hidden widths
 // of a MADE, and its sizes (see madeContextSize) against the limits, before
 // anything is allocated.
 func checkMADEShape(caller string, d, c int, hidden []int, ar bool) error {
+	return checkMADEShapeSpline(caller, d, c, hidden, ar, nil)
+}
+
+// checkMADEShapeSpline is checkMADEShape for the MADE of an autoregressive
+// layer whose element-wise map is sp (nil: affine), sized by arLayerSize.
+func checkMADEShapeSpline(caller string, d, c int, hidden []int, ar bool, sp *RQSpline) error {
 	if err := checkDim(d, 1); err != nil {
 		return fmt.Errorf("flow: %s: %w", caller, err)
 	}
@@ -237,17 +248,23 @@ func checkMADEShape(caller string, d, c int, hidden []int, ar bool) error {
 			return fmt.Errorf("flow: %s: hidden layer %d has %d units, fewer than D−1 = %d: it cannot connect every input to the outputs that may depend on it", caller, i, h, d-1)
 		}
 	}
-	if err := checkSize("the layer", madeContextSize(d, c, hidden, ar)); err != nil {
+	size := madeContextSize(d, c, hidden, ar)
+	if ar && sp != nil {
+		size = arLayerSize(d, c, hidden, sp)
+	}
+	if err := checkSize("the layer", size); err != nil {
 		return fmt.Errorf("flow: %s: %w", caller, err)
 	}
 	return nil
 }
 
 // newMADE returns the MADE of cfg; ar says that it conditions a MAF or IAF
-// layer, whose workspace it sizes.
-func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
+// layer, whose workspace it sizes. sp is nil for the output layout [μ ; α],
+// or the spline of a spline autoregressive layer, whose MADE has
+// P = sp.ParamsPerDim() outputs per dimension in dimension-major blocks.
+func newMADE(caller string, cfg MADEConfig, ar bool, sp *RQSpline) (*MADE, error) {
 	d, nc := cfg.Dim, cfg.ContextDim
-	if err := checkMADEShape(caller, d, nc, cfg.Hidden, ar); err != nil {
+	if err := checkMADEShapeSpline(caller, d, nc, cfg.Hidden, ar, sp); err != nil {
 		return nil, err
 	}
 	if !cfg.Activation.valid() {
@@ -302,8 +319,11 @@ func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
 	}
 
 	m := &MADE{d: d, c: nc, order: order, pos: pos, act: cfg.Activation}
+	if sp != nil {
+		m.per = sp.ParamsPerDim()
+	}
 	m.sizes = append([]int{d + nc}, cfg.Hidden...)
-	m.sizes = append(m.sizes, 2*d)
+	m.sizes = append(m.sizes, m.outPerDim()*d)
 
 	// Hidden degrees, sorted: nd of them, from lo.
 	lo, nd := hiddenDegreeRange(d, nc)
@@ -344,11 +364,20 @@ func newMADE(caller string, cfg MADEConfig, ar bool) (*MADE, error) {
 		m.lims = append(m.lims, lim)
 		prev = deg
 	}
-	lim := make([]int, 2*d)
+	lim := make([]int, m.outPerDim()*d)
 	for p := 0; p < d; p++ {
 		// M[d,k] = 1 iff deg(d) > deg(k): k < #{k : deg(k) < p+1}.
-		lim[p] = sort.SearchInts(prev, p+1)
-		lim[d+p] = lim[p]
+		l := sort.SearchInts(prev, p+1)
+		if m.per > 0 {
+			// Dimension-major: rows p·P, …, (p+1)·P − 1 are position p's,
+			// one staircase over all the output rows.
+			for k := 0; k < m.per; k++ {
+				lim[p*m.per+k] = l
+			}
+			continue
+		}
+		lim[p] = l
+		lim[d+p] = l
 	}
 	m.lims = append(m.lims, lim)
 
@@ -414,6 +443,18 @@ func (m *MADE) init(rnd *rand.Rand) {
 
 // Dim returns D.
 func (m *MADE) Dim() int { return m.d }
+
+// outPerDim returns the number of outputs per dimension: 2 (μ and α), or
+// P for a dimension-major MADE.
+func (m *MADE) outPerDim() int {
+	if m.per > 0 {
+		return m.per
+	}
+	return 2
+}
+
+// nout returns the number of outputs, 2D or P·D.
+func (m *MADE) nout() int { return m.outPerDim() * m.d }
 
 // ContextDim returns C, the width of the context (0: none).
 func (m *MADE) ContextDim() int { return m.c }
@@ -501,7 +542,11 @@ func (m *MADE) exportIndex(l, r, c int) (row, col int, masked bool) {
 		}
 	}
 	if l == len(m.sizes)-2 {
-		if r < m.d {
+		if m.per > 0 {
+			// Export row i·P + k is output k of dimension i; stored
+			// row pos[i]·P + k.
+			row = m.pos[r/m.per]*m.per + r%m.per
+		} else if r < m.d {
 			row = m.pos[r]
 		} else {
 			row = m.d + m.pos[r-m.d]
@@ -605,7 +650,7 @@ func (m *MADE) SetLayer(l int, w mat.Matrix, b []float64) error {
 // output and the output (kept for backward), and two scratch buffers for
 // the backward deltas.
 func (m *MADE) workLen(n int) int {
-	return n*(m.sumH+2*m.d) + 2*n*m.maxW
+	return n*(m.sumH+m.nout()) + 2*n*m.maxW
 }
 
 // hiddenOff returns the offset in work of the output of hidden layer l
@@ -663,9 +708,19 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 // 0 are computed at position 0 from the context alone: the context's share
 // of every hidden unit is computed once per call, as part of that unit.
 func (m *MADE) positionPass(x []float64, p, n int, work, mu, araw []float64) {
+	h := m.positionHidden(x, p, n, work)
+	m.outputRow(mu, h, p, n)
+	m.outputRow(araw, h, m.d+p, n)
+}
+
+// positionHidden is the hidden part of positionPass: it computes the units
+// of degree p of every hidden layer, in place in work, and returns the last
+// hidden layer's output (x with no hidden layer), whose units of degree ≤ p
+// are then final.
+func (m *MADE) positionHidden(x []float64, p, n int, work []float64) []float64 {
 	L := len(m.sizes) - 1
 	h := x
-	tmp := work[n*(m.sumH+2*m.d):] // the backward scratch, unused here
+	tmp := work[n*(m.sumH+m.nout()):] // the backward scratch, unused here
 	for l := 1; l < L; l++ {
 		in, out := m.sizes[l-1], m.sizes[l]
 		y := work[m.hiddenOff(l, n) : m.hiddenOff(l, n)+n*out]
@@ -683,8 +738,30 @@ func (m *MADE) positionPass(x []float64, p, n int, work, mu, araw []float64) {
 		}
 		h = y
 	}
-	m.outputRow(mu, h, p, n)
-	m.outputRow(araw, h, m.d+p, n)
+	return h
+}
+
+// positionSplinePass is positionPass for a dimension-major MADE (P outputs
+// per dimension): it computes the hidden units of degree p and then the P
+// output rows p·P, …, (p+1)·P − 1 of every row into theta (n×P, row r the
+// P outputs of position p of row r, contiguous), by the same kernel and
+// over the same prefix as a full pass's output rows of p.
+func (m *MADE) positionSplinePass(x []float64, p, n int, work, theta []float64) {
+	h := m.positionHidden(x, p, n, work)
+	m.outputBlock(theta, h, p, n)
+}
+
+// outputBlock computes the P output rows of position p of a dimension-major
+// MADE for the n rows of h (the last hidden layer's output, or the input)
+// into dst, n×P:
+//
+//	dst[i, k] = b_L[p·P+k] + Σ_{j<lim[p·P+k]} h[i,j]·W_L[p·P+k, j].
+func (m *MADE) outputBlock(dst, h []float64, p, n int) {
+	L := len(m.sizes) - 1
+	w, b := m.layer(m.params, L)
+	in, P := m.sizes[L-1], m.per
+	q0, q1 := p*P, (p+1)*P
+	maskedForward(dst, h, w[q0*in:q1*in], b[q0:q1], m.lims[L-1][q0:q1], n, in, P)
 }
 
 // forward evaluates the MADE on the n rows of x (the input [c ; x in the
@@ -697,7 +774,7 @@ func (m *MADE) forward(x []float64, n int, work []float64) []float64 {
 	L := len(m.sizes) - 1
 	w, b := m.layer(m.params, L)
 	y := m.output(work, n)
-	maskedForward(y, h, w, b, m.lims[L-1], n, m.sizes[L-1], 2*m.d)
+	maskedForward(y, h, w, b, m.lims[L-1], n, m.sizes[L-1], m.nout())
 	return y
 }
 
@@ -716,7 +793,7 @@ func (m *MADE) outputRow(dst, h []float64, q, n int) {
 // output returns the output left in work by forward over n rows.
 func (m *MADE) output(work []float64, n int) []float64 {
 	o := n * m.sumH
-	return work[o : o+n*2*m.d]
+	return work[o : o+n*m.nout()]
 }
 
 // backward backpropagates dout = ∂L/∂out (n×2D, stored order) through the
@@ -741,7 +818,7 @@ func (m *MADE) backward(x []float64, n int, work, dout, grad, dx []float64) {
 		return
 	}
 	L := len(m.sizes) - 1
-	scratch := work[n*(m.sumH+2*m.d):]
+	scratch := work[n*(m.sumH+m.nout()):]
 	bufA := scratch[:n*m.maxW]
 	bufB := scratch[n*m.maxW : 2*n*m.maxW]
 	delta := dout

@@ -36,6 +36,12 @@ type AutoregressiveConfig struct {
 	// depending on all of c (see MADEConfig and MADE). With C > 0 every
 	// hidden layer needs at least D units. 0: no context.
 	ContextDim int
+	// Spline, when not nil, makes the layer's element-wise map the
+	// rational-quadratic spline (a copy of it is kept) in place of the
+	// affine map: the MADE then has P = Spline.ParamsPerDim() = 3K−1
+	// outputs per dimension, the spline parameters of that dimension (see
+	// arLayer). Clamp must be 0. nil: the affine layer.
+	Spline *RQSpline
 }
 
 func (c *AutoregressiveConfig) made() MADEConfig {
@@ -47,7 +53,15 @@ func (c *AutoregressiveConfig) made() MADEConfig {
 //	x_d = z_d·exp(α_d) + μ_d,   z_d = (x_d − μ_d)·exp(−α_d),
 //
 // with (μ, α) a MADE of x (MAF) or of z (IAF), and of the row's context c
-// when the layer has one (C > 0). One direction conditions on its own input
+// when the layer has one (C > 0), or, with a spline, the spline map
+//
+//	x_d = RQS(z_d; θ_d),   z_d = RQS⁻¹(x_d; θ_d),
+//
+// θ_d the P = 3K−1 spline parameters of dimension d (RQSpline's order: K
+// width logits, K height logits, K−1 derivative logits), a MADE of x or z
+// likewise. The spline's MADE is dimension-major: its stored output row
+// p·P + k is parameter k of the dimension at position p, so all the outputs
+// of one degree are adjacent and the output mask is one staircase. One direction conditions on its own input
 // and takes one MADE pass (onePass); the other conditions on its own output
 // and takes D MADE evaluations, one per position of the order (sequential).
 // The context is fixed in both: it enters the MADE's input as its first C
@@ -56,6 +70,8 @@ func (c *AutoregressiveConfig) made() MADEConfig {
 type arLayer struct {
 	made  *MADE
 	clamp float64
+	// spline is the element-wise map's spline, nil for the affine map.
+	spline *RQSpline
 	// passes counts MADE evaluations over a batch: one per onePass, one
 	// per position in sequential. Tests read it.
 	passes atomic.Int64
@@ -66,8 +82,38 @@ func newARMADE(caller string, cfg AutoregressiveConfig) (*MADE, error) {
 	if math.IsNaN(cfg.Clamp) || math.IsInf(cfg.Clamp, 0) || cfg.Clamp < 0 {
 		return nil, fmt.Errorf("flow: %s: clamp %v is not a finite non-negative number", caller, cfg.Clamp)
 	}
-	return newMADE(caller, cfg.made(), true)
+	if err := checkARSpline(caller, cfg.Spline, cfg.Clamp); err != nil {
+		return nil, err
+	}
+	return newMADE(caller, cfg.made(), true, cfg.Spline)
 }
+
+// checkARSpline returns an error unless sp is nil or a valid spline with no
+// scale clamp beside it.
+func checkARSpline(caller string, sp *RQSpline, clamp float64) error {
+	if sp == nil {
+		return nil
+	}
+	if err := sp.validate(); err != nil {
+		return fmt.Errorf("flow: %s: %w", caller, err)
+	}
+	if clamp != 0 {
+		return fmt.Errorf("flow: %s: clamp %v with a spline: the clamp applies to the affine map's log-scales only, want 0", caller, clamp)
+	}
+	return nil
+}
+
+// copySpline returns a copy of *sp, or nil.
+func copySpline(sp *RQSpline) *RQSpline {
+	if sp == nil {
+		return nil
+	}
+	c := *sp
+	return &c
+}
+
+// Spline returns a copy of the layer's spline, or nil for the affine map.
+func (a *arLayer) Spline() *RQSpline { return copySpline(a.spline) }
 
 // MADE returns the layer's conditioner. Its parameters are the layer's.
 func (a *arLayer) MADE() *MADE { return a.made }
@@ -92,21 +138,32 @@ func (a *arLayer) madePasses() int64 { return a.passes.Load() }
 // input, n×(C+D), row r being [c_r ; v_r in the order]: in onePass v is the
 // layer's input, in sequential the output, built position by position. out
 // (n×D) holds, in onePass, the output in the order and, in sequential, the
-// input gathered into the order.
+// input gathered into the order. With a spline, e is unused, dout holds
+// ∂L/∂θ (n×P·D, the MADE's stored output layout; in sequential its first
+// n×P values hold the θ of the position at hand) and row is the spline's
+// scratch.
 type arWork struct {
 	in     []float64 // n×(C+D): the MADE's input
 	out, e []float64 // n×D each; e holds exp(±α)
 	mw     []float64 // the MADE's workspace
-	dout   []float64 // n×2D: ∂L/∂[μ ; α_raw]
+	dout   []float64 // n×2D: ∂L/∂[μ ; α_raw] (n×P·D with a spline)
 	din    []float64 // n×(C+D): ∂L/∂(MADE input)
-	row    []float64 // D: one row of clamped α
+	row    []float64 // D: one row of clamped α (the spline's scratch)
 	stride int       // C+D, the width of a row of in and din
 	off    int       // C, the column of position 0 in a row of in
 }
 
 func (a *arLayer) WorkLen(n int) int {
 	d, s := a.made.d, a.made.d+a.made.c
-	return 4*n*d + 2*n*s + a.made.workLen(n) + d
+	return 2*n*d + n*a.made.nout() + 2*n*s + a.made.workLen(n) + a.rowLen()
+}
+
+// rowLen is the length of arWork.row: D, or max(D, the spline's scratch).
+func (a *arLayer) rowLen() int {
+	if a.spline != nil {
+		return max(a.made.d, a.spline.tmpLen(1))
+	}
+	return a.made.d
 }
 
 func (a *arLayer) split(work []float64, n int) arWork {
@@ -121,9 +178,9 @@ func (a *arLayer) split(work []float64, n int) arWork {
 	w.out = take(n * d)
 	w.e = take(n * d)
 	w.mw = take(a.made.workLen(n))
-	w.dout = take(2 * n * d)
+	w.dout = take(n * a.made.nout())
 	w.din = take(n * (c + d))
-	w.row = take(d)
+	w.row = take(a.rowLen())
 	return w
 }
 
@@ -207,6 +264,11 @@ func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool) {
 	o := m.forward(w.in, n, w.mw)
 	a.passes.Add(1)
 	s, off := w.stride, w.off
+	if a.spline != nil {
+		a.splinePass(w, o, logdet, fwd)
+		gatherRows(out, w.out, m.pos)
+		return
+	}
 	for r := 0; r < n; r++ {
 		or := o[r*2*d : (r+1)*2*d]
 		mu, alpha := or[:d], a.scale(or[d:], w.row)
@@ -250,7 +312,10 @@ func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd 
 	o := m.output(w.mw, n)
 	c := a.clamp
 	s, off := w.stride, w.off
-	for r := 0; r < n; r++ {
+	if a.spline != nil {
+		a.splinePassBackward(w, o, dIn, dOut, dld, fwd)
+	}
+	for r := 0; r < n && a.spline == nil; r++ {
 		alpha := a.scale(o[r*2*d+d:(r+1)*2*d], w.row)
 		ir, outr, er := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d], w.e[r*d:(r+1)*d]
 		gr, dinr := dOut[r*d:(r+1)*d], dIn[r*d:(r+1)*d]
@@ -311,6 +376,16 @@ func (a *arLayer) sequential(out, in, c, logdet, work []float64, fwd bool) {
 	w := a.split(work, n)
 	m := a.made
 	a.startSequential(w, in, c, n)
+	if a.spline != nil {
+		theta := w.dout[:n*m.per]
+		for p := 0; p < d; p++ {
+			m.positionSplinePass(w.in, p, n, w.mw, theta)
+			a.passes.Add(1)
+			a.splineStep(w, logdet, theta, p, fwd)
+		}
+		a.storeOutput(out, w.in, w.stride, w.off)
+		return
+	}
 	mu, araw := w.dout[:n], w.dout[n:2*n]
 	for p := 0; p < d; p++ {
 		m.positionPass(w.in, p, n, w.mw, mu, araw)
@@ -351,6 +426,84 @@ func (a *arLayer) affineStep(w arWork, logdet, mu, araw []float64, p int, fwd bo
 	}
 }
 
+// splinePass is onePass's element-wise map for a spline layer: with o the
+// MADE's output (n×P·D, row r holding the P parameters θ_p of each
+// position p, contiguous), for each row and position p, in the order,
+//
+//	fwd:  out_p = RQS(in_p; θ_p),    logdet += log RQS'(in_p; θ_p)     (IAF Forward)
+//	!fwd: out_p = RQS⁻¹(in_p; θ_p),  logdet −= log RQS'(out_p; θ_p)   (MAF Inverse)
+//
+// the spline called on one dimension (nb = 1), into w.out (in the order).
+func (a *arLayer) splinePass(w arWork, o, logdet []float64, fwd bool) {
+	m, sp := a.made, a.spline
+	d, P, no := m.d, m.per, m.nout()
+	s, off := w.stride, w.off
+	for r := range logdet {
+		ir, outr := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d]
+		ld := 0.0
+		for p := 0; p < d; p++ {
+			th := o[r*no+p*P : r*no+(p+1)*P]
+			if fwd {
+				ld += sp.Forward(outr[p:p+1], ir[p:p+1], th, w.row)
+			} else {
+				ld += sp.Inverse(outr[p:p+1], ir[p:p+1], th, w.row)
+			}
+		}
+		logdet[r] += ld
+	}
+}
+
+// splinePassBackward is onePassBackward's element-wise part for a spline
+// layer, after splinePass: for each row and position p (dimension i =
+// Order()[p], g_i = dOut[r, i]) the spline's backward for one dimension
+// gives the direct ∂L/∂in_p, written to dIn[r, i], and ∂L/∂θ_p, written to
+// w.dout at the MADE's stored output rows p·P, …, (p+1)·P − 1:
+//
+//	fwd:  RQSpline.ForwardBackward (out_p = RQS(in_p; θ_p), ld = log RQS')
+//	!fwd: RQSpline.InverseBackward (out_p = RQS⁻¹(in_p; θ_p), ld = −log RQS'(out_p)),
+//
+// each with the row's dld. onePassBackward then backpropagates w.dout
+// through the MADE, adding its ∂L/∂in to dIn and giving ∂L/∂c, as for the
+// affine map.
+func (a *arLayer) splinePassBackward(w arWork, o, dIn, dOut, dld []float64, fwd bool) {
+	m, sp := a.made, a.spline
+	d, P, no := m.d, m.per, m.nout()
+	s, off := w.stride, w.off
+	for r := range dld {
+		ir, outr := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d]
+		for p, i := range m.order {
+			th := o[r*no+p*P : r*no+(p+1)*P]
+			dth := w.dout[r*no+p*P : r*no+(p+1)*P]
+			g, di := dOut[r*d+i:r*d+i+1], dIn[r*d+i:r*d+i+1]
+			if fwd {
+				sp.ForwardBackward(di, dth, g, dld[r], ir[p:p+1], outr[p:p+1], th, w.row)
+			} else {
+				sp.InverseBackward(di, dth, g, dld[r], ir[p:p+1], outr[p:p+1], th, w.row)
+			}
+		}
+	}
+}
+
+// splineStep is affineStep for a spline layer: it sets position p of every
+// row of the MADE's input w.in from the same position of the gathered input
+// w.out and theta (n×P, the parameters of position p of each row),
+//
+//	fwd:  in_p = RQS(out_p; θ_p),    logdet += log RQS'   (MAF Forward)
+//	!fwd: in_p = RQS⁻¹(out_p; θ_p),  logdet −= log RQS'   (IAF Inverse)
+func (a *arLayer) splineStep(w arWork, logdet, theta []float64, p int, fwd bool) {
+	sp := a.spline
+	d, P, s, q := a.made.d, a.made.per, w.stride, w.off+p
+	for r := range logdet {
+		dst, src := w.in[r*s+q:r*s+q+1], w.out[r*d+p:r*d+p+1]
+		th := theta[r*P : (r+1)*P]
+		if fwd {
+			logdet[r] += sp.Forward(dst, src, th, w.row)
+		} else {
+			logdet[r] += sp.Inverse(dst, src, th, w.row)
+		}
+	}
+}
+
 // sequentialNaive is sequential with a full pass of the hidden layers at
 // every position: D times the work, the same result. It is the reference
 // the tests and benchmarks compare sequential with.
@@ -359,6 +512,16 @@ func (a *arLayer) sequentialNaive(out, in, c, logdet, work []float64, fwd bool) 
 	w := a.split(work, n)
 	m := a.made
 	a.startSequential(w, in, c, n)
+	if a.spline != nil {
+		theta := w.dout[:n*m.per]
+		for p := 0; p < d; p++ {
+			h := m.hiddenForward(w.in, n, w.mw)
+			m.outputBlock(theta, h, p, n)
+			a.splineStep(w, logdet, theta, p, fwd)
+		}
+		a.storeOutput(out, w.in, w.stride, w.off)
+		return
+	}
 	mu, araw := w.dout[:n], w.dout[n:2*n]
 	for p := 0; p < d; p++ {
 		h := m.hiddenForward(w.in, n, w.mw)
@@ -401,7 +564,7 @@ func NewMAF(cfg AutoregressiveConfig) (*MAF, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MAF{arLayer{made: m, clamp: cfg.Clamp}}, nil
+	return &MAF{arLayer{made: m, clamp: cfg.Clamp, spline: copySpline(cfg.Spline)}}, nil
 }
 
 // Forward computes x = f(z) in D sequential MADE evaluations (see
@@ -446,6 +609,9 @@ type AutoregressiveFlowConfig struct {
 	// ContextDim is the width C ≥ 0 of the context every layer conditions
 	// on (see AutoregressiveConfig). 0: none.
 	ContextDim int
+	// Spline, when not nil, makes every layer a spline autoregressive layer
+	// (see AutoregressiveConfig.Spline); Clamp must then be 0.
+	Spline *RQSpline
 }
 
 // layerConfigs returns the configuration of each layer.
@@ -454,11 +620,14 @@ func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]Autoregressive
 		return nil, fmt.Errorf("flow: %s: %d layers", caller, c.Layers)
 	}
 	// The sizes of the whole flow, before anything is allocated.
-	if err := checkMADEShape(caller+": layer 0", c.Dim, c.ContextDim, c.Hidden, true); err != nil {
+	if err := checkARSpline(caller, c.Spline, c.Clamp); err != nil {
+		return nil, err
+	}
+	if err := checkMADEShapeSpline(caller+": layer 0", c.Dim, c.ContextDim, c.Hidden, true, c.Spline); err != nil {
 		return nil, err
 	}
 	L := float64(c.Layers)
-	total := madeContextSize(c.Dim, c.ContextDim, c.Hidden, true).times(L).add(flowWork(c.Dim, L))
+	total := arLayerSize(c.Dim, c.ContextDim, c.Hidden, c.Spline).times(L).add(flowWork(c.Dim, L))
 	if err := checkSize(fmt.Sprintf("%d layers", c.Layers), total); err != nil {
 		return nil, fmt.Errorf("flow: %s: %w", caller, err)
 	}
@@ -475,6 +644,7 @@ func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]Autoregressive
 			Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation,
 			Order: order, Degrees: c.Degrees, Clamp: c.Clamp,
 			Seed: c.Seed + uint64(l)*0x9e3779b97f4a7c15, ContextDim: c.ContextDim,
+			Spline: c.Spline,
 		}
 	}
 	return cfgs, nil
@@ -494,7 +664,7 @@ func NewMAFFlow(cfg AutoregressiveFlowConfig) (*Flow, error) {
 		if err != nil {
 			return nil, err
 		}
-		layers[l] = &MAF{arLayer{made: m, clamp: c.Clamp}}
+		layers[l] = &MAF{arLayer{made: m, clamp: c.Clamp, spline: copySpline(c.Spline)}}
 	}
 	return New(layers...)
 }

@@ -134,6 +134,22 @@ func madeContextSize(d, c int, hidden []int, ar bool) footprint {
 	return footprint{params, evalShard * w}
 }
 
+// arLayerSize is madeContextSize(d, c, hidden, true) for an autoregressive
+// layer whose element-wise map is the spline sp (nil: the affine map): its
+// MADE has P·D outputs, P = sp.ParamsPerDim(), and the layer keeps, per
+// row, the MADE's input and its gradient (d+c each), the output and one
+// more row of d, ∂L/∂θ (P·D), and one scratch of max(d, sp.tmpLen(1))
+// values (see arLayer.WorkLen).
+func arLayerSize(d, c int, hidden []int, sp *RQSpline) footprint {
+	if sp == nil {
+		return madeContextSize(d, c, hidden, true)
+	}
+	fd, fc := float64(d), float64(c)
+	no := float64(sp.ParamsPerDim()) * fd
+	params, w := mlpSize(d+c, hidden, no)
+	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)) + math.Max(fd, float64(sp.tmpLen(1)))}
+}
+
 // flowWork returns the part of a flow's workspace for evalShard rows that
 // is not its layers' (see Flow.newWorkspace): the batch at each of the
 // layers+1 boundaries, two delta buffers and three per-row vectors.
