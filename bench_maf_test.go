@@ -14,6 +14,7 @@ const (
 	mafSmallBatch = 256
 	mafLargeBatch = 512
 	iafLargeBatch = 512
+	nsfARBatch    = 512
 )
 
 // presetMAFSmall is maf-small: MAF, D 8, MADE 2×256, 5 layers with the
@@ -40,6 +41,15 @@ func presetIAFLarge() (*Flow, int) {
 	return mustFlow(NewIAFFlow(AutoregressiveFlowConfig{Dim: 43, Layers: 5, Hidden: []int{512, 512}, Activation: ReLU, Seed: 1})), iafLargeBatch
 }
 
+// presetNSFAR is nsf-ar: maf-large with rational-quadratic spline layers
+// (K = 8 bins on [−3, 3], the default minimums): MAF-style, D 43, MADE
+// 2×512 with 3K − 1 = 23 outputs per dimension where maf-large's has 2, 5
+// layers (orders alternating natural and reversed), batch 512.
+func presetNSFAR() (*Flow, int) {
+	s := RQSpline{Bins: 8, Bound: 3, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+	return mustFlow(NewMAFFlow(AutoregressiveFlowConfig{Dim: 43, Layers: 5, Hidden: []int{512, 512}, Activation: ReLU, Seed: 1, Spline: &s})), nsfARBatch
+}
+
 func mustFlow(f *Flow, err error) *Flow {
 	if err != nil {
 		panic(err)
@@ -56,7 +66,39 @@ func init() {
 		benchPreset{name: "maf-large", batch: mafLargeBatch, build: build(presetMAFLarge)},
 		benchPreset{name: "maf-large-c16", batch: mafLargeBatch, context: 16, build: build(presetMAFLargeC16)},
 		benchPreset{name: "iaf-large", batch: iafLargeBatch, reverseKL: true, build: build(presetIAFLarge)},
+		benchPreset{name: "nsf-ar", batch: nsfARBatch, build: build(presetNSFAR)},
 	)
+}
+
+// TestNSFARPreset checks nsf-ar: 5 spline MAF layers of K = 8 on [−3, 3]
+// with orders alternating natural and reversed, and a dense cost model that
+// counts the MADE products alone: 43→512→512→23·43 per layer.
+func TestNSFARPreset(t *testing.T) {
+	f, _ := presetNSFAR()
+	want := 5 * (43*512 + 512*512 + 512*23*43)
+	if got := flowDenseCost(f); got != want {
+		t.Errorf("dense cost %d, want %d", got, want)
+	}
+	ls := f.Layers()
+	if len(ls) != 5 {
+		t.Fatalf("%d layers, want 5", len(ls))
+	}
+	for i, l := range ls {
+		m, ok := l.(*MAF)
+		if !ok {
+			t.Fatalf("layer %d is %T, want *MAF", i, l)
+		}
+		if s := m.Spline(); s == nil || s.Bins != 8 || s.Bound != 3 {
+			t.Errorf("layer %d: spline %v, want K = 8 on [−3, 3]", i, s)
+		}
+		first := 0
+		if i%2 == 1 {
+			first = 42
+		}
+		if o := m.MADE().Order(); o[0] != first {
+			t.Errorf("layer %d: order starts with %d, want %d", i, o[0], first)
+		}
+	}
 }
 
 // BenchmarkSequential compares, on one goroutine over 64 rows, the

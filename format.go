@@ -88,8 +88,9 @@ type layerDoc struct {
 	Coupling string   `json:"coupling,omitempty"`
 	Clamp    *float64 `json:"clamp,omitempty"`
 
-	// coupling "rqspline": the spline's constants (RQSpline), all
-	// required there and absent on every other layer.
+	// coupling "rqspline", maf and iaf with transform "rqspline": the
+	// spline's constants (RQSpline), all required there and absent on
+	// every other layer.
 	Bins          *int     `json:"bins,omitempty"`
 	Bound         *float64 `json:"bound,omitempty"`
 	MinWidth      *float64 `json:"min_width,omitempty"`
@@ -101,8 +102,9 @@ type layerDoc struct {
 	Hidden     []int  `json:"hidden,omitempty"`
 
 	// maf, iaf
-	Order   []int   `json:"order,omitempty"`
-	Degrees [][]int `json:"degrees,omitempty"`
+	Transform string  `json:"transform,omitempty"`
+	Order     []int   `json:"order,omitempty"`
+	Degrees   [][]int `json:"degrees,omitempty"`
 
 	// coupling: the conditioner; maf, iaf: the MADE
 	Conditioner []*denseDoc `json:"conditioner,omitempty"`
@@ -441,7 +443,7 @@ func pathAt(data []byte, off int64) string {
 
 // disallow returns an error if any of the named fields is present.
 func disallow(path, typ string, fields map[string]bool) error {
-	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "order", "degrees", "conditioner", "made", "layer"} {
+	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "transform", "order", "degrees", "conditioner", "made", "layer"} {
 		if fields[name] {
 			return formatErr(path+"."+name, "not a field of a %q layer", typ)
 		}
@@ -456,7 +458,7 @@ func present(ld *layerDoc, allowed ...string) map[string]bool {
 		"context": ld.Context != nil,
 		"perm":    ld.Perm != nil, "shift": ld.Shift != nil, "scale": ld.Scale != nil,
 		"mask": ld.Mask != nil, "coupling": ld.Coupling != "", "clamp": ld.Clamp != nil,
-		"activation": ld.Activation != "", "hidden": ld.Hidden != nil, "order": ld.Order != nil,
+		"activation": ld.Activation != "", "hidden": ld.Hidden != nil, "transform": ld.Transform != "", "order": ld.Order != nil,
 		"degrees": ld.Degrees != nil, "conditioner": ld.Conditioner != nil, "made": ld.MADE != nil,
 		"layer": ld.Layer != nil,
 		"bins":  ld.Bins != nil, "bound": ld.Bound != nil, "min_width": ld.MinWidth != nil,
@@ -698,7 +700,7 @@ func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 		if ld.Clamp != nil {
 			return nil, formatErr(path+".clamp", "not a field of an rqspline coupling, which has no scale to clamp (not even 0)")
 		}
-		s, err := unmarshalSpline(path, ld)
+		s, err := unmarshalSpline(path, ld, `an "rqspline" coupling`)
 		if err != nil {
 			return nil, err
 		}
@@ -756,14 +758,15 @@ func noSplineFields(path string, ld *layerDoc) error {
 	return nil
 }
 
-// unmarshalSpline reads the constants of the rqspline coupling ld: every one
-// is required and is checked as RQSpline.validate checks it, the error
-// naming the field.
-func unmarshalSpline(path string, ld *layerDoc) (RQSpline, error) {
+// unmarshalSpline reads the spline's constants of the layer ld, an rqspline
+// coupling or a maf or iaf layer with an rqspline transform, named by what
+// in the error for a missing one: every one is required and is checked as
+// RQSpline.validate checks it, the error naming the field.
+func unmarshalSpline(path string, ld *layerDoc, what string) (RQSpline, error) {
 	have := [5]bool{ld.Bins != nil, ld.Bound != nil, ld.MinWidth != nil, ld.MinHeight != nil, ld.MinDerivative != nil}
 	for i, name := range splineFields {
 		if !have[i] {
-			return RQSpline{}, formatErr(path+"."+name, "missing: an \"rqspline\" coupling needs bins, bound, min_width, min_height and min_derivative")
+			return RQSpline{}, formatErr(path+"."+name, "missing: %s needs bins, bound, min_width, min_height and min_derivative", what)
 		}
 	}
 	s := RQSpline{Bins: *ld.Bins, Bound: *ld.Bound, MinWidth: *ld.MinWidth, MinHeight: *ld.MinHeight, MinDerivative: *ld.MinDerivative}

@@ -19,21 +19,34 @@ const layerTypes = `"coupling", "maf", "iaf", "permutation", "standardize" or "i
 // MADE in the export layout of MADE.Weights (input columns and output rows
 // in dimension order, hidden units sorted by degree, zeros where masked,
 // the context columns last in the first layer), with the order, the hidden
-// degrees, the masks and the context dimension.
+// degrees, the masks and the context dimension, and the clamp of an affine
+// layer or the transform and the constants of a spline one.
 func marshalMoreLayer(path string, l Layer, ld *layerDoc) error {
-	var ar *arLayer
+	var (
+		ar  *arLayer
+		spl *RQSpline
+	)
 	switch l := l.(type) {
 	case *MAF:
-		ld.Type, ar = "maf", &l.arLayer
+		ld.Type, ar, spl = "maf", &l.arLayer, l.Spline()
 	case *IAF:
-		ld.Type, ar = "iaf", &l.arLayer
+		ld.Type, ar, spl = "iaf", &l.arLayer, l.Spline()
 	default:
 		return formatErr(path, "layer type %T is not in the format", l)
 	}
 	m := ar.made
 	ld.Context = contextField(m.c)
-	c := ar.clamp
-	ld.Clamp = &c
+	if spl == nil {
+		c := ar.clamp
+		ld.Clamp = &c
+	} else {
+		if err := spl.validate(); err != nil {
+			return formatErr(path+".transform", "%v", err)
+		}
+		ld.Transform = "rqspline"
+		k, b, mw, mh, md := spl.Bins, spl.Bound, spl.MinWidth, spl.MinHeight, spl.MinDerivative
+		ld.Bins, ld.Bound, ld.MinWidth, ld.MinHeight, ld.MinDerivative = &k, &b, &mw, &mh, &md
+	}
 	ld.Activation = m.act.String()
 	ld.Hidden = m.Hidden()
 	ld.Order = m.Order()
@@ -67,19 +80,53 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	default:
 		return nil, formatErr(path+".type", "%q, want %s", ld.Type, layerTypes)
 	}
-	if err := disallow(path, ld.Type, present(ld, "context", "clamp", "activation", "hidden", "order", "degrees", "made")); err != nil {
+	if err := disallow(path, ld.Type, present(ld, "context", "clamp", "transform", splineFields[0], splineFields[1], splineFields[2], splineFields[3], splineFields[4], "activation", "hidden", "order", "degrees", "made")); err != nil {
 		return nil, err
 	}
 	lc, err := layerContext(path, ld, nc)
 	if err != nil {
 		return nil, err
 	}
+	// The element-wise map: affine (no transform field) with its clamp, or
+	// the rational-quadratic spline with its constants and no clamp.
+	var spl *RQSpline
 	c := 0.0
-	if ld.Clamp != nil {
-		c = *ld.Clamp
+	a := "a" // the article of the layer's type
+	if ld.Type == "iaf" {
+		a = "an"
 	}
-	if !(c >= 0) || math.IsInf(c, 0) {
-		return nil, formatErr(path+".clamp", "%v is not a finite non-negative number", c)
+	switch ld.Transform {
+	case "":
+		have := [5]bool{ld.Bins != nil, ld.Bound != nil, ld.MinWidth != nil, ld.MinHeight != nil, ld.MinDerivative != nil}
+		for i, name := range splineFields {
+			if have[i] {
+				return nil, formatErr(path+"."+name, "not a field of an affine %q layer: only %s %q layer with \"transform\": \"rqspline\" has it", ld.Type, a, ld.Type)
+			}
+		}
+		if ld.Clamp != nil {
+			c = *ld.Clamp
+		}
+		if !(c >= 0) || math.IsInf(c, 0) {
+			return nil, formatErr(path+".clamp", "%v is not a finite non-negative number", c)
+		}
+	case "rqspline":
+		if ld.Clamp != nil {
+			return nil, formatErr(path+".clamp", "not a field of %s %q layer with an rqspline transform, which has no scale to clamp (not even 0)", a, ld.Type)
+		}
+		s, err := unmarshalSpline(path, ld, fmt.Sprintf("%s %q layer with \"transform\": \"rqspline\"", a, ld.Type))
+		if err != nil {
+			return nil, err
+		}
+		spl = &s
+	case "affine":
+		return nil, formatErr(path+".transform", "\"affine\": an affine layer leaves the field out")
+	default:
+		return nil, formatErr(path+".transform", "%q, want \"rqspline\" (or no field: affine)", ld.Transform)
+	}
+	// P outputs of the MADE per dimension: (μ, α) or the spline's 3K−1.
+	P := 2
+	if spl != nil {
+		P = 3*spl.Bins - 1
 	}
 	act, err := parseActivation(path+".activation", ld.Activation)
 	if err != nil {
@@ -100,7 +147,8 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 			return nil, formatErr(fmt.Sprintf("%s.hidden[%d]", path, i), "width %d is less than D−1 = %d", h, dim-1)
 		}
 	}
-	if err := checkSize("the layer", madeContextSize(dim, lc, ld.Hidden, true)); err != nil {
+	// The footprint, the spline's (3K−1)·D outputs and workspace counted.
+	if err := checkSize("the layer", arLayerSize(dim, lc, ld.Hidden, spl)); err != nil {
 		return nil, formatErr(path+".hidden", "%v", err)
 	}
 	// The order: a permutation; input dimension i has degree pos[i]+1.
@@ -140,7 +188,7 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	}
 	// The MADE's input is [x ; c]: D + C values.
 	sizes := append([]int{dim + lc}, ld.Hidden...)
-	sizes = append(sizes, 2*dim)
+	sizes = append(sizes, P*dim)
 	in0 := ""
 	if lc > 0 {
 		in0 = fmt.Sprintf("D + C = %d + %d", dim, lc)
@@ -149,16 +197,21 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 		return nil, err
 	}
 	// Degrees of the units of every layer: inputs (the context's are 0),
-	// hidden, outputs (row r is μ or α of dimension r mod D).
+	// hidden, outputs (affine: row r is μ or α of dimension r mod D;
+	// spline: row r is parameter r mod P of dimension r / P).
 	degs := make([][]int, len(sizes))
 	degs[0] = make([]int, dim+lc)
 	for i := 0; i < dim; i++ {
 		degs[0][i] = pos[i] + 1
 	}
 	copy(degs[1:], ld.Degrees)
-	out := make([]int, 2*dim)
+	out := make([]int, P*dim)
 	for r := range out {
-		out[r] = pos[r%dim] + 1
+		if spl != nil {
+			out[r] = pos[r/P] + 1
+		} else {
+			out[r] = pos[r%dim] + 1
+		}
 	}
 	degs[len(sizes)-1] = out
 	// Masks consistent with the degrees, weights zero where masked.
@@ -243,18 +296,28 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 		ws[l+1] = nn
 	}
 	cfg := AutoregressiveConfig{Dim: dim, Hidden: ld.Hidden, Activation: act, Order: ExplicitOrder, Perm: ld.Order,
-		Degrees: ExplicitDegrees, HiddenDegrees: sorted, Clamp: c, ContextDim: lc}
-	m, err := newARMADE("model", cfg)
-	if err != nil {
-		return nil, formatErr(path, "%v", err)
+		Degrees: ExplicitDegrees, HiddenDegrees: sorted, Clamp: c, ContextDim: lc, Spline: spl}
+	var (
+		l Layer
+		m *MADE
+	)
+	if ld.Type == "maf" {
+		maf, err := NewMAF(cfg)
+		if err != nil {
+			return nil, formatErr(path, "%v", err)
+		}
+		l, m = maf, maf.MADE()
+	} else {
+		iaf, err := NewIAF(cfg)
+		if err != nil {
+			return nil, formatErr(path, "%v", err)
+		}
+		l, m = iaf, iaf.MADE()
 	}
-	for l := range ws {
-		if err := m.SetLayer(l, ws[l], bs[l]); err != nil {
-			return nil, formatErr(fmt.Sprintf("%s.made[%d]", path, l), "%v", err)
+	for k := range ws {
+		if err := m.SetLayer(k, ws[k], bs[k]); err != nil {
+			return nil, formatErr(fmt.Sprintf("%s.made[%d]", path, k), "%v", err)
 		}
 	}
-	if ld.Type == "maf" {
-		return &MAF{arLayer{made: m, clamp: c}}, nil
-	}
-	return &IAF{arLayer{made: m, clamp: c}}, nil
+	return l, nil
 }

@@ -63,6 +63,14 @@ func contextFormatCases() []formatCase {
 		{"ctx-iaf", func(t *testing.T) *Flow {
 			return ftFlow(t, ftIAF(t, AutoregressiveConfig{Dim: 3, Hidden: []int{4, 4}, Activation: Tanh, Clamp: 1, ContextDim: 1}))
 		}},
+		{"ctx-maf-rqspline", func(t *testing.T) *Flow {
+			s := RQSpline{Bins: 3, Bound: 2, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+			return ftFlow(t, ftMAF(t, AutoregressiveConfig{Dim: 3, Hidden: []int{4, 3}, Activation: ReLU, Order: ReversedOrder, ContextDim: 2, Spline: &s}))
+		}},
+		{"ctx-iaf-rqspline", func(t *testing.T) *Flow {
+			s := RQSpline{Bins: 4, Bound: 1.5, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+			return ftFlow(t, ftIAF(t, AutoregressiveConfig{Dim: 3, Hidden: []int{4}, Activation: Tanh, ContextDim: 1, Spline: &s}))
+		}},
 		{"ctx-inverse", func(t *testing.T) *Flow {
 			return ftFlow(t,
 				Invert(ftMAF(t, AutoregressiveConfig{Dim: 3, Hidden: []int{3}, Activation: Tanh, ContextDim: 2})),

@@ -622,7 +622,7 @@ func TestSplineFieldsAgreeWithValidate(t *testing.T) {
 		{Bins: 8, Bound: 3, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 0},
 	} {
 		ld := &layerDoc{Coupling: "rqspline", Bins: &s.Bins, Bound: &s.Bound, MinWidth: &s.MinWidth, MinHeight: &s.MinHeight, MinDerivative: &s.MinDerivative}
-		_, err := unmarshalSpline("layers[0]", ld)
+		_, err := unmarshalSpline("layers[0]", ld, `an "rqspline" coupling`)
 		verr := s.validate()
 		if (err == nil) != (verr == nil) {
 			t.Errorf("%+v: the reader says %v, validate %v", s, err, verr)

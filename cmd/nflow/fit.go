@@ -37,13 +37,13 @@ type modelOptions struct {
 }
 
 func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
-	fs.StringVar(&o.kind, "model", "realnvp", "the flow: realnvp (affine coupling layers), nsf (rational-quadratic spline coupling layers) or maf (masked autoregressive)")
+	fs.StringVar(&o.kind, "model", "realnvp", "the flow: realnvp (affine coupling layers), nsf (rational-quadratic spline coupling layers), maf (masked autoregressive) or nsf-ar (masked autoregressive with spline layers)")
 	fs.IntVar(&o.layers, "layers", layers, "number of flow layers")
 	fs.StringVar(&o.hidden, "hidden", hidden, "hidden layer widths of each conditioner, comma-separated")
 	fs.StringVar(&o.activation, "act", "tanh", "activation of the hidden layers: tanh or relu")
 	fs.Float64Var(&o.clamp, "clamp", 3, "soft clamp of the log-scales (0: none; realnvp and maf)")
-	fs.IntVar(&o.bins, "bins", 8, "number of spline bins K (nsf)")
-	fs.Float64Var(&o.bound, "bound", 3, "half-width B of the interval [-B, B] of the standardised data the splines cover (nsf)")
+	fs.IntVar(&o.bins, "bins", 8, "number of spline bins K (nsf and nsf-ar)")
+	fs.Float64Var(&o.bound, "bound", 3, "half-width B of the interval [-B, B] of the standardised data the splines cover (nsf and nsf-ar)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (initial weights, data split, shuffling, sampling)")
 }
 
@@ -88,13 +88,21 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 		if err != nil {
 			return nil, err
 		}
-	case "nsf":
-		// -bins and -bound are read by the spline flow alone.
+	case "nsf", "nsf-ar":
+		// -bins and -bound are read by the spline flows alone, and -clamp
+		// by neither: a spline has no scale to clamp.
 		if o.bins < 1 || o.bins > maxBins {
 			return nil, usageError{fmt.Sprintf("-bins: %d, want 1 to %d (K bins of the minimum width 1e-3 must fit)", o.bins, maxBins)}
 		}
 		if !(o.bound > 0) || o.bound > maxBound {
 			return nil, usageError{fmt.Sprintf("-bound: %v, want a positive finite number (at most %v)", o.bound, maxBound)}
+		}
+		if o.kind == "nsf-ar" {
+			layers, err = nsfARLayers(d, c, o.layers, hidden, act, o.bins, o.bound, o.seed)
+			if err != nil {
+				return nil, err
+			}
+			break
 		}
 		if d < 2 {
 			return nil, fmt.Errorf("-model nsf needs at least 2 columns, the data has %d (use -model maf)", d)
@@ -106,7 +114,7 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 		}
 		layers = f.Layers()
 	default:
-		return nil, usageError{fmt.Sprintf("-model: %q is not realnvp, nsf or maf", o.kind)}
+		return nil, usageError{fmt.Sprintf("-model: %q is not realnvp, nsf, maf or nsf-ar", o.kind)}
 	}
 	if std != nil {
 		layers = append(layers, std)

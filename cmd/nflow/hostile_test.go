@@ -76,6 +76,10 @@ var hostileCases = []struct {
 	{1, "demo -data moons-given -model maf -hidden 1 -n 20 -epochs 1"},
 	{2, "demo -model nsf -bins 0 -n 20 -epochs 1"},
 	{2, "demo -model nsf -bound NaN -n 20 -epochs 1"},
+	{2, "demo -model nsf-ar -bins 0 -n 20 -epochs 1"},
+	{2, "demo -model nsf-ar -bound -Inf -n 20 -epochs 1"},
+	{1, "demo -data moons-given -model nsf-ar -hidden 1 -n 20 -epochs 1"},
+	{0, "demo -model nsf-ar -bins 2 -n 20 -epochs 1 -layers 1 -hidden 2 -out pics"},
 
 	// fit.
 	{2, "fit"},
@@ -126,6 +130,19 @@ var hostileCases = []struct {
 	{1, "fit -in data.csv -model nsf -epochs 1 -hidden 1099511627776"},
 	{0, "fit -in data.csv -model nsf -bins 3 -bound 2 -epochs 1 -layers 2 -hidden 2 -out /dev/null"},
 	{0, "fit -in data.csv -model nsf -bins 999 -bound 1e300 -epochs 1 -layers 1 -hidden 2 -out /dev/null"},
+	{2, "fit -in data.csv -model nsf-ar -bins 0 -epochs 1"},
+	{2, "fit -in data.csv -model nsf-ar -bins 1000 -epochs 1"},
+	{2, "fit -in data.csv -model nsf-ar -bins 4611686018427387904 -epochs 1"},
+	{2, "fit -in data.csv -model nsf-ar -bins 2.5 -epochs 1"},
+	{2, "fit -in data.csv -model nsf-ar -bound NaN -epochs 1"},
+	{2, "fit -in data.csv -model nsf-ar -bound -1 -epochs 1"},
+	{2, "fit -in data.csv -model nsf-ar -bound 1e999 -epochs 1"},
+	{2, "fit -in data.csv -model nsf-ar -layers 0 -epochs 1"},
+	{1, "fit -in data.csv -model nsf-ar -epochs 1 -hidden 1099511627776"},
+	{1, "fit -in data.csv -model nsf-ar -epochs 1 -bins 999 -hidden 4611686018427387904"},
+	{1, "fit -in data3.csv -context 1 -epochs 1 -model nsf-ar -hidden 1"},
+	{0, "fit -in data.csv -model nsf-ar -bins 999 -bound 1e300 -epochs 1 -layers 1 -hidden 2 -out /dev/null"},
+	{0, "fit -in data.csv -model nsf-ar -bins 1 -bound 0.5 -epochs 1 -layers 3 -hidden 2 -out /dev/null"},
 
 	// sample.
 	{2, "sample"},

@@ -20,3 +20,21 @@ func mafLayers(d, c, layers int, hidden []int, act flow.Activation, clamp float6
 	}
 	return f.Layers(), nil
 }
+
+// nsfARLayers returns the layers of a masked autoregressive flow whose
+// element-wise maps are rational-quadratic splines of bins bins on
+// [−bound, bound] (the default minimums), the MADE orders alternating as in
+// mafLayers, conditioned on a context of c columns.
+func nsfARLayers(d, c, layers int, hidden []int, act flow.Activation, bins int, bound float64, seed uint64) ([]flow.Layer, error) {
+	s, err := flow.NewRQSpline(bins, bound)
+	if err != nil {
+		return nil, err
+	}
+	f, err := flow.NewMAFFlow(flow.AutoregressiveFlowConfig{
+		Dim: d, Layers: layers, Hidden: hidden, Activation: act, Seed: seed, ContextDim: c, Spline: &s,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f.Layers(), nil
+}

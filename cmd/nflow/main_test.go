@@ -346,7 +346,7 @@ func TestBadModel(t *testing.T) {
 func TestFitModels(t *testing.T) {
 	dir := t.TempDir()
 	moonsCSV(t, filepath.Join(dir, "data.csv"), 200, 2)
-	for _, m := range []string{"realnvp", "nsf", "maf"} {
+	for _, m := range []string{"realnvp", "nsf", "maf", "nsf-ar"} {
 		r := nflow(t, dir, "fit", "-in", "data.csv", "-model", m, "-out", m+".json", "-epochs", "2", "-layers", "2", "-hidden", "8")
 		if r.code != 0 {
 			t.Fatalf("%s: status %d\n%s", m, r.code, r.stderr)
