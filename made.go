@@ -218,15 +218,10 @@ type MADE struct {
 // configuration.
 func NewMADE(cfg MADEConfig) (*MADE, error) { return newMADE("NewMADE", cfg, false, nil) }
 
-// checkMADEShape checks the dimension, context dimension and hidden widths
-// of a MADE, and its sizes (see madeContextSize) against the limits, before
-// anything is allocated.
-func checkMADEShape(caller string, d, c int, hidden []int, ar bool) error {
-	return checkMADEShapeSpline(caller, d, c, hidden, ar, nil)
-}
-
-// checkMADEShapeSpline is checkMADEShape for the MADE of an autoregressive
-// layer whose element-wise map is sp (nil: affine), sized by arLayerSize.
+// checkMADEShapeSpline checks the dimension, context dimension and hidden
+// widths of a MADE, and its sizes against the limits (arLayerSize), before
+// anything is allocated; sp is the element-wise map of the autoregressive
+// layer it drives (nil: affine).
 func checkMADEShapeSpline(caller string, d, c int, hidden []int, ar bool, sp *RQSpline) error {
 	if err := checkDim(d, 1); err != nil {
 		return fmt.Errorf("flow: %s: %w", caller, err)
