@@ -117,7 +117,10 @@ type MADEConfig struct {
 // 2015): a multilayer perceptron from R^D to R^{2D} whose weights are masked
 // so that the outputs μ_i and α_i of dimension i depend only on the
 // dimensions that come before i in the MADE's order. Its output is laid
-// out [μ ; α], D values each. As in docs/design.md §1.6:
+// out [μ ; α], D values each; the MADE of an autoregressive spline layer
+// (AutoregressiveConfig.Spline) has instead the 3K−1 spline parameters of
+// each dimension, in dimension-major blocks (docs/design.md §1.7), and the
+// same masking rule. As in docs/design.md §1.6:
 //
 //   - input degrees are the positions of the dimensions in the order,
 //     1, …, D: deg(i) = p+1 where Order()[p] = i;
