@@ -61,7 +61,8 @@ func TestDesignLayout(t *testing.T) {
 // to its own docs/design.md and to the literature, never to design notes
 // kept outside it.
 func TestSelfContained(t *testing.T) {
-	outside := regexp.MustCompile(`DESIGN(\.md)? ?§|DESIGN\.md|the seed.s |the seed describes|seed document`)
+	// The character classes keep this file from matching itself.
+	outside := regexp.MustCompile(`DESIG[N](\.md)? ?§|DESIG[N]\.md|the [s]eed.s |the [s]eed describes|[s]eed document`)
 	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -77,9 +78,6 @@ func TestSelfContained(t *testing.T) {
 			return err
 		}
 		for n, line := range strings.Split(string(b), "\n") {
-			if p == "docs_test.go" {
-				break // this file names what it looks for
-			}
 			if outside.MatchString(line) {
 				t.Errorf("%s:%d refers to a document outside the repository: %s", p, n+1, strings.TrimSpace(line))
 			}
