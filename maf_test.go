@@ -255,11 +255,17 @@ func TestAutoregressiveStartsAsIdentity(t *testing.T) {
 // TestAutoregressiveAllocs: steady-state training, LogProb and Sample of MAF
 // and IAF flows allocate nothing.
 func TestAutoregressiveAllocs(t *testing.T) {
+	checkARAllocs(t, AutoregressiveFlowConfig{Dim: 5, Layers: 2, Hidden: []int{8, 8}, Activation: ReLU, Clamp: 2})
+}
+
+// checkARAllocs requires steady-state training, LogProb and Sample of the
+// MAF and IAF flows of cfg (D = 5) to allocate nothing.
+func checkARAllocs(t *testing.T, cfg AutoregressiveFlowConfig) {
+	t.Helper()
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Log("allocation counts are not meaningful under -race or -cover")
 		return
 	}
-	cfg := AutoregressiveFlowConfig{Dim: 5, Layers: 2, Hidden: []int{8, 8}, Activation: ReLU, Clamp: 2}
 	mf, _ := NewMAFFlow(cfg)
 	nf, _ := NewIAFFlow(cfg)
 	for _, f := range []*Flow{mf, nf} {

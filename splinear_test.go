@@ -439,36 +439,8 @@ func TestSplineARAutoregressive(t *testing.T) {
 // TestSplineARAllocs: steady-state training, LogProb and Sample of spline
 // MAF and IAF flows allocate nothing.
 func TestSplineARAllocs(t *testing.T) {
-	if testing.CoverMode() != "" || raceEnabled {
-		t.Log("allocation counts are not meaningful under -race or -cover")
-		return
-	}
 	sp := mustSpline(t, 8, 3)
-	cfg := AutoregressiveFlowConfig{Dim: 5, Layers: 2, Hidden: []int{8, 8}, Activation: ReLU, Spline: &sp}
-	mf, _ := NewMAFFlow(cfg)
-	nf, _ := NewIAFFlow(cfg)
-	for _, f := range []*Flow{mf, nf} {
-		randomizeParams(f, 0.1, 1)
-	}
-	x := mat.NewDense(150, 5, randomRows(150, 5, 1))
-	lp := make([]float64, 150)
-	rnd := rand.New(rand.NewPCG(1, 1))
-	grad := make([]float64, mf.NumParams())
-	ml := NewMaxLikelihood(mf, 2, 64)
-	kl := NewReverseKL(nf, banana, 2, 64)
-	for name, fn := range map[string]func(){
-		"MAF/MaxLikelihood": func() { ml.LossGrad(grad, x) },
-		"IAF/ReverseKL":     func() { kl.LossGrad(grad, x) },
-		"MAF/LogProb":       func() { mf.LogProb(lp, x) },
-		"MAF/Sample":        func() { mf.Sample(x, lp, rnd) },
-		"IAF/LogProb":       func() { nf.LogProb(lp, x) },
-		"IAF/Sample":        func() { nf.Sample(x, lp, rnd) },
-	} {
-		fn()
-		if a := testing.AllocsPerRun(20, fn); a > 0 {
-			t.Errorf("%s: %v allocations per call in steady state", name, a)
-		}
-	}
+	checkARAllocs(t, AutoregressiveFlowConfig{Dim: 5, Layers: 2, Hidden: []int{8, 8}, Activation: ReLU, Spline: &sp})
 }
 
 // TestSplineARParallelDeterminism: training spline MAF (maximum likelihood)
