@@ -505,25 +505,7 @@ func TestSequentialIncrementalContext(t *testing.T) {
 					}
 					a := &arLayer{made: m, clamp: 2}
 					randomizeMADE(m, 0.3, 6)
-					in, ctx := randomRows(n, d, 8), randomRows(n, nc, 9)
-					work := make([]float64, a.WorkLen(n))
-					for i := range work {
-						work[i] = math.NaN()
-					}
-					got, want := make([]float64, n*d), make([]float64, n*d)
-					ldGot, ldWant := make([]float64, n), make([]float64, n)
-					a.sequential(got, in, ctx, ldGot, work, fwd)
-					a.sequentialNaive(want, in, ctx, ldWant, make([]float64, a.WorkLen(n)), fwd)
-					for i := range got {
-						if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-							t.Fatalf("%s: entry %d: incremental %v, naive %v", name, i, got[i], want[i])
-						}
-					}
-					for i := range ldGot {
-						if math.Float64bits(ldGot[i]) != math.Float64bits(ldWant[i]) {
-							t.Fatalf("%s: log-det %d: incremental %v, naive %v", name, i, ldGot[i], ldWant[i])
-						}
-					}
+					checkIncremental(t, name, a, n, d, nc, fwd)
 				}
 			}
 		}

@@ -328,29 +328,44 @@ func TestSequentialIncremental(t *testing.T) {
 					a := &arLayer{made: m, clamp: 2}
 					randomizeMADE(m, 0.3, 6)
 					const n = 7
-					in := randomRows(n, d, 8)
-					work := make([]float64, a.WorkLen(n))
-					got, want := make([]float64, n*d), make([]float64, n*d)
-					ldGot, ldWant := make([]float64, n), make([]float64, n)
-					// Fill the workspace with garbage first: nothing
-					// stale may be read.
-					for i := range work {
-						work[i] = math.NaN()
-					}
-					a.sequential(got, in, nil, ldGot, work, fwd)
-					a.sequentialNaive(want, in, nil, ldWant, make([]float64, a.WorkLen(n)), fwd)
-					for i := range got {
-						if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-							t.Fatalf("%s: entry %d: incremental %v, naive %v", name, i, got[i], want[i])
-						}
-					}
-					for i := range ldGot {
-						if math.Float64bits(ldGot[i]) != math.Float64bits(ldWant[i]) {
-							t.Fatalf("%s: log-det %d: incremental %v, naive %v", name, i, ldGot[i], ldWant[i])
-						}
-					}
+					checkIncremental(t, name, a, n, d, 0, fwd)
 				}
 			}
 		}
+	}
+}
+
+// checkIncremental runs the sequential direction of a on n random rows of
+// width d, with random contexts of nc columns (none when nc is 0), from a
+// workspace filled with NaN, so that nothing stale may be read, and
+// requires the bits that D full passes (sequentialNaive) give, of a layer
+// that is not the identity.
+func checkIncremental(t *testing.T, name string, a *arLayer, n, d, nc int, fwd bool) {
+	t.Helper()
+	in := randomRows(n, d, 8)
+	var ctx []float64
+	if nc > 0 {
+		ctx = randomRows(n, nc, 9)
+	}
+	work := make([]float64, a.WorkLen(n))
+	for i := range work {
+		work[i] = math.NaN()
+	}
+	got, want := make([]float64, n*d), make([]float64, n*d)
+	ldGot, ldWant := make([]float64, n), make([]float64, n)
+	a.sequential(got, in, ctx, ldGot, work, fwd)
+	a.sequentialNaive(want, in, ctx, ldWant, make([]float64, a.WorkLen(n)), fwd)
+	for i := range got {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("%s: entry %d: incremental %v, naive %v", name, i, got[i], want[i])
+		}
+	}
+	for i := range ldGot {
+		if math.Float64bits(ldGot[i]) != math.Float64bits(ldWant[i]) {
+			t.Fatalf("%s: log-det %d: incremental %v, naive %v", name, i, ldGot[i], ldWant[i])
+		}
+	}
+	if maxAbsDiff(got, in) == 0 {
+		t.Fatalf("%s: the layer is the identity: the comparison checks nothing", name)
 	}
 }

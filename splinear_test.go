@@ -180,29 +180,7 @@ func TestSplineARSequential(t *testing.T) {
 					a := &arLayer{made: m, spline: &sp}
 					randomizeMADE(m, 0.3, 6)
 					const n = 7
-					in := randomRows(n, d, 8)
-					ctx := randomRows(n, nc, 9)
-					work := make([]float64, a.WorkLen(n))
-					for i := range work {
-						work[i] = math.NaN()
-					}
-					got, want := make([]float64, n*d), make([]float64, n*d)
-					ldGot, ldWant := make([]float64, n), make([]float64, n)
-					a.sequential(got, in, ctx, ldGot, work, fwd)
-					a.sequentialNaive(want, in, ctx, ldWant, make([]float64, a.WorkLen(n)), fwd)
-					for i := range got {
-						if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-							t.Fatalf("%s: entry %d: incremental %v, naive %v", name, i, got[i], want[i])
-						}
-					}
-					for i := range ldGot {
-						if math.Float64bits(ldGot[i]) != math.Float64bits(ldWant[i]) {
-							t.Fatalf("%s: log-det %d: incremental %v, naive %v", name, i, ldGot[i], ldWant[i])
-						}
-					}
-					if maxAbsDiff(got, in) == 0 {
-						t.Fatalf("%s: the layer is the identity: the comparison checks nothing", name)
-					}
+					checkIncremental(t, name, a, n, d, nc, fwd)
 				}
 			}
 		}
