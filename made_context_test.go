@@ -132,36 +132,7 @@ func TestMADEContextInit(t *testing.T) {
 // arFlowC is arFlow with a context of dimension nc in every layer.
 func arFlowC(t *testing.T, iaf bool, d, nc int, hidden []int, act Activation, clamp, scale float64, seed uint64) *Flow {
 	t.Helper()
-	perm := rand.New(rand.NewPCG(seed, 9)).Perm(d)
-	cfgs := []AutoregressiveConfig{
-		{Order: RandomOrder, Degrees: RandomDegrees},
-		{Order: ReversedOrder, Degrees: SequentialDegrees},
-		{Order: ExplicitOrder, Perm: perm, Degrees: RandomDegrees},
-	}
-	var layers []Layer
-	for i, c := range cfgs {
-		c.Dim, c.Hidden, c.Activation, c.Clamp, c.Seed, c.ContextDim = d, hidden, act, clamp, seed+uint64(i), nc
-		var l Layer
-		var err error
-		if iaf {
-			l, err = NewIAF(c)
-		} else {
-			l, err = NewMAF(c)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		layers = append(layers, l)
-	}
-	f, err := New(layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.ContextDim() != nc {
-		t.Fatalf("flow of layers with context %d: ContextDim %d", nc, f.ContextDim())
-	}
-	randomizeParams(f, scale, seed)
-	return f
+	return arFlowOf(t, iaf, AutoregressiveConfig{Dim: d, ContextDim: nc, Hidden: hidden, Activation: act, Clamp: clamp, Seed: seed}, scale)
 }
 
 var arContextVariants = []struct {

@@ -19,15 +19,24 @@ import (
 // degrees, and random parameters at the given scale.
 func arFlow(t *testing.T, iaf bool, d int, hidden []int, act Activation, clamp, scale float64, seed uint64) *Flow {
 	t.Helper()
-	perm := rand.New(rand.NewPCG(seed, 9)).Perm(d)
-	cfgs := []AutoregressiveConfig{
+	return arFlowOf(t, iaf, AutoregressiveConfig{Dim: d, Hidden: hidden, Activation: act, Clamp: clamp, Seed: seed}, scale)
+}
+
+// arFlowOf builds the flow of arFlow from base (its Dim, Hidden,
+// Activation, Clamp, ContextDim, Spline and Seed; layer i is seeded with
+// Seed + i) and requires the flow's context dimension to be base's.
+func arFlowOf(t *testing.T, iaf bool, base AutoregressiveConfig, scale float64) *Flow {
+	t.Helper()
+	perm := rand.New(rand.NewPCG(base.Seed, 9)).Perm(base.Dim)
+	orders := []AutoregressiveConfig{
 		{Order: RandomOrder, Degrees: RandomDegrees},
 		{Order: ReversedOrder, Degrees: SequentialDegrees},
 		{Order: ExplicitOrder, Perm: perm, Degrees: RandomDegrees},
 	}
 	var layers []Layer
-	for i, c := range cfgs {
-		c.Dim, c.Hidden, c.Activation, c.Clamp, c.Seed = d, hidden, act, clamp, seed+uint64(i)
+	for i, o := range orders {
+		c := base
+		c.Order, c.Perm, c.Degrees, c.Seed = o.Order, o.Perm, o.Degrees, base.Seed+uint64(i)
 		var l Layer
 		var err error
 		if iaf {
@@ -44,7 +53,10 @@ func arFlow(t *testing.T, iaf bool, d int, hidden []int, act Activation, clamp, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	randomizeParams(f, scale, seed)
+	if f.ContextDim() != base.ContextDim {
+		t.Fatalf("flow of layers with context %d: ContextDim %d", base.ContextDim, f.ContextDim())
+	}
+	randomizeParams(f, scale, base.Seed)
 	return f
 }
 

@@ -7,7 +7,6 @@ package flow
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -18,33 +17,7 @@ import (
 func splineARFlow(t *testing.T, iaf bool, d int, hidden []int, act Activation, scale float64, seed uint64) *Flow {
 	t.Helper()
 	sp := mustSpline(t, 4, 2)
-	perm := rand.New(rand.NewPCG(seed, 9)).Perm(d)
-	cfgs := []AutoregressiveConfig{
-		{Order: RandomOrder, Degrees: RandomDegrees},
-		{Order: ReversedOrder, Degrees: SequentialDegrees},
-		{Order: ExplicitOrder, Perm: perm, Degrees: RandomDegrees},
-	}
-	var layers []Layer
-	for i, c := range cfgs {
-		c.Dim, c.Hidden, c.Activation, c.Seed, c.Spline = d, hidden, act, seed+uint64(i), &sp
-		var l Layer
-		var err error
-		if iaf {
-			l, err = NewIAF(c)
-		} else {
-			l, err = NewMAF(c)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		layers = append(layers, l)
-	}
-	f, err := New(layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	randomizeParams(f, scale, seed)
-	return f
+	return arFlowOf(t, iaf, AutoregressiveConfig{Dim: d, Hidden: hidden, Activation: act, Seed: seed, Spline: &sp}, scale)
 }
 
 var splineARHidden = [][]int{nil, {6}, {7, 5}}
