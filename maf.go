@@ -158,10 +158,11 @@ func (a *arLayer) WorkLen(n int) int {
 	return 2*n*d + n*a.made.nout() + 2*n*s + a.made.workLen(n) + a.rowLen()
 }
 
-// rowLen is the length of arWork.row: D, or max(D, the spline's scratch).
+// rowLen is the length of arWork.row: D, or for a spline layer the
+// spline's scratch for a row of D dimensions and two more rows of D.
 func (a *arLayer) rowLen() int {
 	if a.spline != nil {
-		return max(a.made.d, a.spline.tmpLen(1))
+		return a.spline.tmpLen(a.made.d) + 2*a.made.d
 	}
 	return a.made.d
 }
@@ -433,23 +434,22 @@ func (a *arLayer) affineStep(w arWork, logdet, mu, araw []float64, p int, fwd bo
 //	fwd:  out_p = RQS(in_p; θ_p),    logdet += log RQS'(in_p; θ_p)     (IAF Forward)
 //	!fwd: out_p = RQS⁻¹(in_p; θ_p),  logdet −= log RQS'(out_p; θ_p)   (MAF Inverse)
 //
-// the spline called on one dimension (nb = 1), into w.out (in the order).
+// the spline called on the D positions of a row at once, with its
+// parameters in the MADE's dimension-major layout, into w.out (in the
+// order).
 func (a *arLayer) splinePass(w arWork, o, logdet []float64, fwd bool) {
 	m, sp := a.made, a.spline
 	d, P, no := m.d, m.per, m.nout()
 	s, off := w.stride, w.off
+	lay := rqLayout{sj: 1, si: P}
 	for r := range logdet {
 		ir, outr := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d]
-		ld := 0.0
-		for p := 0; p < d; p++ {
-			th := o[r*no+p*P : r*no+(p+1)*P]
-			if fwd {
-				ld += sp.Forward(outr[p:p+1], ir[p:p+1], th, w.row)
-			} else {
-				ld += sp.Inverse(outr[p:p+1], ir[p:p+1], th, w.row)
-			}
+		th := o[r*no : r*no+d*P]
+		if fwd {
+			logdet[r] += sp.forward(outr, ir, th, lay, w.row)
+		} else {
+			logdet[r] += sp.inverse(outr, ir, th, lay, w.row)
 		}
-		logdet[r] += ld
 	}
 }
 
@@ -469,17 +469,23 @@ func (a *arLayer) splinePassBackward(w arWork, o, dIn, dOut, dld []float64, fwd 
 	m, sp := a.made, a.spline
 	d, P, no := m.d, m.per, m.nout()
 	s, off := w.stride, w.off
+	lay := rqLayout{sj: 1, si: P}
+	// g and di hold a row's ∂L/∂out and direct ∂L/∂in in the order.
+	tmp, g, di := w.row[:sp.tmpLen(d)], w.row[sp.tmpLen(d):sp.tmpLen(d)+d], w.row[sp.tmpLen(d)+d:sp.tmpLen(d)+2*d]
 	for r := range dld {
 		ir, outr := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d]
+		gr, dinr := dOut[r*d:(r+1)*d], dIn[r*d:(r+1)*d]
 		for p, i := range m.order {
-			th := o[r*no+p*P : r*no+(p+1)*P]
-			dth := w.dout[r*no+p*P : r*no+(p+1)*P]
-			g, di := dOut[r*d+i:r*d+i+1], dIn[r*d+i:r*d+i+1]
-			if fwd {
-				sp.ForwardBackward(di, dth, g, dld[r], ir[p:p+1], outr[p:p+1], th, w.row)
-			} else {
-				sp.InverseBackward(di, dth, g, dld[r], ir[p:p+1], outr[p:p+1], th, w.row)
-			}
+			g[p] = gr[i]
+		}
+		th, dth := o[r*no:r*no+d*P], w.dout[r*no:r*no+d*P]
+		if fwd {
+			sp.forwardBackward(di, dth, g, dld[r], ir, outr, th, lay, tmp)
+		} else {
+			sp.inverseBackward(di, dth, g, dld[r], ir, outr, th, lay, tmp)
+		}
+		for p, i := range m.order {
+			dinr[i] = di[p]
 		}
 	}
 }

@@ -138,8 +138,8 @@ func madeContextSize(d, c int, hidden []int, ar bool) footprint {
 // layer whose element-wise map is the spline sp (nil: the affine map): its
 // MADE has P·D outputs, P = sp.ParamsPerDim(), and the layer keeps, per
 // row, the MADE's input and its gradient (d+c each), the output and one
-// more row of d, ∂L/∂θ (P·D), and one scratch of max(d, sp.tmpLen(1))
-// values (see arLayer.WorkLen).
+// more row of d, ∂L/∂θ (P·D), and one scratch of sp.tmpLen(d) + 2d values
+// (see arLayer.WorkLen).
 func arLayerSize(d, c int, hidden []int, sp *RQSpline) footprint {
 	if sp == nil {
 		return madeContextSize(d, c, hidden, true)
@@ -147,7 +147,7 @@ func arLayerSize(d, c int, hidden []int, sp *RQSpline) footprint {
 	fd, fc := float64(d), float64(c)
 	no := float64(sp.ParamsPerDim()) * fd
 	params, w := mlpSize(d+c, hidden, no)
-	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)) + math.Max(fd, float64(sp.tmpLen(1)))}
+	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)) + float64(4*sp.Bins+2)*fd + 2*fd}
 }
 
 // flowWork returns the part of a flow's workspace for evalShard rows that

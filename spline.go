@@ -67,19 +67,39 @@ func (s RQSpline) ParamsPerDim() int { return 3*s.Bins - 1 }
 // gradients stay finite for every finite parameter.
 const splineMaxDerivLogit = 1000
 
-// tmpLen returns the scratch the spline needs, 4·Bins + 2 values whatever
-// the number of transformed dimensions nb: for the dimension at hand the
-// softmax of the width and height logits and the K + 1 knots of each axis.
-func (s RQSpline) tmpLen(nb int) int { return 4*s.Bins + 2 }
+// tmpLen returns the scratch the spline needs for nb transformed
+// dimensions, (4·Bins + 2)·nb values: the softmax of the width and height
+// logits and the K + 1 knots of each axis, for every dimension at once.
+func (s RQSpline) tmpLen(nb int) int { return (4*s.Bins + 2) * nb }
 
-// rqKnots is the spline of one dimension: the softmax probabilities of the
-// width and height logits and the knots x_0 = −B < … < x_K = B and
-// y_0 = −B < … < y_K = B, all held in the scratch.
+// rqLayout says where the parameters of each dimension lie in θ (and
+// their gradients in ∂L/∂θ): parameter j of dimension i at θ[j·sj + i·si].
+// A coupling layer's conditioner output is parameter-major (sj = nb,
+// si = 1; CouplingFunc's layout), an autoregressive layer's row of MADE
+// outputs dimension-major (sj = 1, si = 3K − 1).
+type rqLayout struct{ sj, si int }
+
+func (l rqLayout) at(j, i int) int { return j*l.sj + i*l.si }
+
+// paramMajor is CouplingFunc's layout for nb dimensions.
+func paramMajor(nb int) rqLayout { return rqLayout{sj: nb, si: 1} }
+
+// rqKnots is the spline of each of nb dimensions: the softmax probabilities
+// of the width and height logits and the knots x_0 = −B < … < x_K = B and
+// y_0 = −B < … < y_K = B, all held in the scratch, value j of dimension i
+// at j·nb + i, and the parameters θ in their layout.
 type rqKnots struct {
 	pw, ph, xs, ys []float64
+	nb             int
+	theta          []float64
+	lay            rqLayout
 }
 
-// knots computes the spline of dimension i of nb from θ into tmp:
+// x and y return the knots x_j and y_j of dimension i.
+func (q rqKnots) x(j, i int) float64 { return q.xs[j*q.nb+i] }
+func (q rqKnots) y(j, i int) float64 { return q.ys[j*q.nb+i] }
+
+// knots computes the splines of all nb dimensions from θ into tmp:
 //
 //	w_j = 2B·(m_w + (1 − K·m_w)·softmax(a)_j),   x_0 = −B, x_{j+1} = x_j + w_j
 //
@@ -87,44 +107,74 @@ type rqKnots struct {
 // last knot is set to B exactly, so that ±B are knots and the tails join
 // the spline continuously; the bins' widths and heights are then taken as
 // the differences of consecutive knots. For zero logits and
-// MinWidth = MinHeight the two axes are bitwise equal.
-func (s RQSpline) knots(theta []float64, nb, i int, tmp []float64) rqKnots {
+// MinWidth = MinHeight the two axes are bitwise equal. The dimensions are
+// computed together, so that the 2K·nb exponentials of the softmaxes are
+// one call of the vector exp.
+func (s RQSpline) knots(theta []float64, lay rqLayout, nb int, tmp []float64) rqKnots {
 	k := s.Bins
-	if len(tmp) < 4*k+2 {
-		panic(fmt.Sprintf("flow: RQSpline: scratch of length %d, want %d", len(tmp), 4*k+2))
+	if len(tmp) < s.tmpLen(nb) {
+		panic(fmt.Sprintf("flow: RQSpline: scratch of length %d, want %d", len(tmp), s.tmpLen(nb)))
 	}
-	q := rqKnots{pw: tmp[:k], ph: tmp[k : 2*k], xs: tmp[2*k : 3*k+1], ys: tmp[3*k+1 : 4*k+2]}
-	s.axis(q.pw, q.xs, theta, nb, i, 0, s.MinWidth)
-	s.axis(q.ph, q.ys, theta, nb, i, k, s.MinHeight)
+	q := rqKnots{pw: tmp[:k*nb], ph: tmp[k*nb : 2*k*nb], xs: tmp[2*k*nb : (3*k+1)*nb], ys: tmp[(3*k+1)*nb : (4*k+2)*nb], nb: nb, theta: theta, lay: lay}
+	s.shifted(q.pw, q.xs, theta, lay, 0, nb)
+	s.shifted(q.ph, q.ys, theta, lay, k, nb)
+	e := tmp[:2*k*nb]
+	expVec(e, e)
+	s.axis(q.pw, q.xs, nb, s.MinWidth)
+	s.axis(q.ph, q.ys, nb, s.MinHeight)
 	return q
 }
 
-// axis writes the softmax p of the K logits θ[(off+j)·nb + i] and the knots
-// of the axis with minimum bin fraction m.
-func (s RQSpline) axis(p, knots, theta []float64, nb, i, off int, m float64) {
-	k := s.Bins
-	mx := math.Inf(-1)
-	for j := 0; j < k; j++ {
-		mx = math.Max(mx, theta[(off+j)*nb+i])
+// shifted writes a_j − max_l a_l into p[j·nb + i], for the K logits
+// a_j = θ[lay.at(off + j, i)] of each dimension i; knots[:nb] is scratch.
+func (s RQSpline) shifted(p, knots, theta []float64, lay rqLayout, off, nb int) {
+	mx := knots[:nb]
+	for i := range mx {
+		mx[i] = theta[lay.at(off, i)]
 	}
-	sum := 0.0
-	for j := 0; j < k; j++ {
-		e := math.Exp(theta[(off+j)*nb+i] - mx)
-		p[j] = e
-		sum += e
+	for j := 1; j < s.Bins; j++ {
+		for i := range mx {
+			if v := theta[lay.at(off+j, i)]; v > mx[i] {
+				mx[i] = v
+			}
+		}
+	}
+	for j := 0; j < s.Bins; j++ {
+		pj := p[j*nb : (j+1)*nb]
+		for i := range pj {
+			pj[i] = theta[lay.at(off+j, i)] - mx[i]
+		}
+	}
+}
+
+// axis turns the exponentials e_j in p into the softmax p_j = e_j/Σ_l e_l
+// of each dimension and writes the knots of the axis with minimum bin
+// fraction m.
+func (s RQSpline) axis(p, knots []float64, nb int, m float64) {
+	k := s.Bins
+	sum := knots[:nb]
+	copy(sum, p[:nb])
+	for j := 1; j < k; j++ {
+		for i, v := range p[j*nb : (j+1)*nb] {
+			sum[i] += v
+		}
 	}
 	b := s.Bound
 	a0, a1 := 2*b*m, 2*b*(1-float64(k)*m)
-	c := -b
-	knots[0] = c
-	for j := 0; j < k; j++ {
-		p[j] /= sum
-		if j+1 < k {
-			c += a0 + a1*p[j]
-			knots[j+1] = c
+	for i := 0; i < nb; i++ {
+		sm := sum[i]
+		c := -b
+		knots[i] = c
+		for j := 0; j < k; j++ {
+			v := p[j*nb+i] / sm
+			p[j*nb+i] = v
+			if j+1 < k {
+				c += a0 + a1*v
+				knots[(j+1)*nb+i] = c
+			}
 		}
+		knots[k*nb+i] = b
 	}
-	knots[k] = b
 }
 
 // shift returns log(e^{1−m_d} − 1), the offset that makes a zero derivative
@@ -136,23 +186,33 @@ func (s RQSpline) shift() float64 { return math.Log(math.Expm1(1 - s.MinDerivati
 //
 //	d = m_d + softplus(u + shift),   ∂d/∂u = sigmoid(u + shift),
 //
-// with u the logit θ[(2K + j − 1)·nb + i], capped at splineMaxDerivLogit. A
-// zero logit gives exactly 1 (the formula agrees to rounding), so that zero
-// logits are exactly the identity.
-func (s RQSpline) deriv(theta []float64, nb, i, j int, shift float64) (d, dd float64) {
+// with u parameter 2K + j − 1 of the dimension, capped at
+// splineMaxDerivLogit. A zero logit gives exactly 1 (the formula agrees to
+// rounding), so that zero logits are exactly the identity.
+func (s RQSpline) deriv(q rqKnots, i, j int, shift float64) (d, dd float64) {
 	if j == 0 || j == s.Bins {
 		return 1, 0
 	}
-	u := theta[(2*s.Bins+j-1)*nb+i]
+	u := q.theta[q.lay.at(2*s.Bins+j-1, i)]
 	if u > splineMaxDerivLogit {
 		return s.MinDerivative + softplus(splineMaxDerivLogit+shift), 0
 	}
+	// softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) = 1/(1 + e)
+	// (v ≥ 0) or e/(1 + e) (v < 0) share e = exp(−|v|), without overflow.
 	v := u + shift
-	d = s.MinDerivative + softplus(v)
+	e := math.Exp(-math.Abs(v))
+	sp := math.Log1p(e)
+	if v > 0 {
+		sp = v + sp
+	}
+	d = s.MinDerivative + sp
 	if u == 0 {
 		d = 1
 	}
-	return d, sigmoid(v)
+	if v >= 0 {
+		return d, 1 / (1 + e)
+	}
+	return d, e / (1 + e)
 }
 
 // softplus returns log(1 + e^v) without overflow.
@@ -163,23 +223,14 @@ func softplus(v float64) float64 {
 	return math.Log1p(math.Exp(v))
 }
 
-// sigmoid returns 1/(1 + e^{−v}) without overflow.
-func sigmoid(v float64) float64 {
-	if v >= 0 {
-		return 1 / (1 + math.Exp(-v))
-	}
-	e := math.Exp(v)
-	return e / (1 + e)
-}
-
-// bin returns the largest k ≤ K−1 with knots[k] ≤ v, by binary search, for
-// v in [knots[0], knots[K]]: a point on an interior knot x_k belongs to bin
-// k, and B to bin K−1.
-func bin(knots []float64, v float64) int {
-	lo, hi := 0, len(knots)-2
+// bin returns the largest k ≤ K−1 with knots[k·nb + i] ≤ v, by binary
+// search, for v in [knots[i], knots[K·nb + i]]: a point on an interior knot
+// x_k belongs to bin k, and B to bin K−1.
+func bin(knots []float64, nb, i int, v float64) int {
+	lo, hi := 0, len(knots)/nb-2
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		if knots[mid] <= v {
+		if knots[mid*nb+i] <= v {
 			lo = mid
 		} else {
 			hi = mid - 1
@@ -197,10 +248,10 @@ type rqBin struct {
 	dk, dk1, gk, gk1 float64
 }
 
-func (s RQSpline) binAt(q rqKnots, theta []float64, nb, i, k int, shift float64) rqBin {
-	b := rqBin{k: k, xk: q.xs[k], w: q.xs[k+1] - q.xs[k], yk: q.ys[k], h: q.ys[k+1] - q.ys[k]}
-	b.dk, b.gk = s.deriv(theta, nb, i, k, shift)
-	b.dk1, b.gk1 = s.deriv(theta, nb, i, k+1, shift)
+func (s RQSpline) binAt(q rqKnots, i, k int, shift float64) rqBin {
+	b := rqBin{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i)}
+	b.dk, b.gk = s.deriv(q, i, k, shift)
+	b.dk1, b.gk1 = s.deriv(q, i, k+1, shift)
 	return b
 }
 
@@ -289,28 +340,30 @@ func (b rqBin) partials(p rqPiece) (lx float64, fy, fl [6]float64) {
 // likewise for the heights; the derivative logits get g_d·∂d/∂u. Setting
 // x_K = B does not change these derivatives: Σ_l w_l = 2B for every a, so
 // B − x_{K−1} and w_{K−1} are the same function of the logits.
-func (s RQSpline) scatter(dtheta []float64, nb, i int, q rqKnots, b rqBin, g [6]float64) {
-	k := s.Bins
-	s.scatterAxis(dtheta, nb, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
-	s.scatterAxis(dtheta, nb, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
+func (s RQSpline) scatter(dtheta []float64, i int, q rqKnots, b rqBin, g [6]float64) {
+	k, lay := s.Bins, q.lay
+	s.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
+	s.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
 	for j := 1; j < k; j++ {
-		dtheta[(2*k+j-1)*nb+i] = 0
+		dtheta[lay.at(2*k+j-1, i)] = 0
 	}
 	if b.k > 0 {
-		dtheta[(2*k+b.k-1)*nb+i] = g[4] * b.gk
+		dtheta[lay.at(2*k+b.k-1, i)] = g[4] * b.gk
 	}
 	if b.k+1 < k {
-		dtheta[(2*k+b.k)*nb+i] = g[5] * b.gk1
+		dtheta[lay.at(2*k+b.k, i)] = g[5] * b.gk1
 	}
 }
 
-func (s RQSpline) scatterAxis(dtheta []float64, nb, i, off int, p []float64, k int, gx, gw, cw float64) {
+func (s RQSpline) scatterAxis(dtheta []float64, q rqKnots, i, off int, p []float64, k int, gx, gw, cw float64) {
+	nb := q.nb
 	below := 0.0
-	for _, v := range p[:k] {
-		below += v
+	for j := 0; j < k; j++ {
+		below += p[j*nb+i]
 	}
-	mean := gx*below + gw*p[k]
-	for j, v := range p {
+	mean := gx*below + gw*p[k*nb+i]
+	for j := 0; j < s.Bins; j++ {
+		v := p[j*nb+i]
 		var ind float64
 		switch {
 		case j < k:
@@ -318,22 +371,27 @@ func (s RQSpline) scatterAxis(dtheta []float64, nb, i, off int, p []float64, k i
 		case j == k:
 			ind = gw
 		}
-		dtheta[(off+j)*nb+i] = cw * v * (ind - mean)
+		dtheta[q.lay.at(off+j, i)] = cw * v * (ind - mean)
 	}
 }
 
 // zero writes zero gradients for the parameters of dimension i (a point in
 // a tail, where the map is the identity whatever θ).
-func (s RQSpline) zero(dtheta []float64, nb, i int) {
+func (s RQSpline) zero(dtheta []float64, lay rqLayout, i int) {
 	for k := 0; k < s.ParamsPerDim(); k++ {
-		dtheta[k*nb+i] = 0
+		dtheta[lay.at(k, i)] = 0
 	}
 }
 
 // Forward writes x = h(z, θ) dimension by dimension and returns
 // log|det ∂x/∂z| = Σ log J; outside [−B, B], x = z and log J = 0.
 func (s RQSpline) Forward(x, z, theta, tmp []float64) float64 {
-	nb := len(z)
+	return s.forward(x, z, theta, paramMajor(len(z)), tmp)
+}
+
+// forward is Forward for parameters in the layout lay.
+func (s RQSpline) forward(x, z, theta []float64, lay rqLayout, tmp []float64) float64 {
+	q := s.knots(theta, lay, len(z), tmp)
 	shift := s.shift()
 	ld := 0.0
 	for i, v := range z {
@@ -341,8 +399,7 @@ func (s RQSpline) Forward(x, z, theta, tmp []float64) float64 {
 			x[i] = v
 			continue
 		}
-		q := s.knots(theta, nb, i, tmp)
-		b := s.binAt(q, theta, nb, i, bin(q.xs, v), shift)
+		b := s.binAt(q, i, bin(q.xs, q.nb, i, v), shift)
 		if b.identity() {
 			x[i] = v
 			continue
@@ -393,7 +450,12 @@ func (b rqBin) refine(th, y float64) float64 {
 
 // Inverse writes z = h⁻¹(x, θ) and returns log|det ∂z/∂x| = −Σ log J at z.
 func (s RQSpline) Inverse(z, x, theta, tmp []float64) float64 {
-	nb := len(x)
+	return s.inverse(z, x, theta, paramMajor(len(x)), tmp)
+}
+
+// inverse is Inverse for parameters in the layout lay.
+func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp []float64) float64 {
+	q := s.knots(theta, lay, len(x), tmp)
 	shift := s.shift()
 	ld := 0.0
 	for i, v := range x {
@@ -401,19 +463,18 @@ func (s RQSpline) Inverse(z, x, theta, tmp []float64) float64 {
 			z[i] = v
 			continue
 		}
-		q := s.knots(theta, nb, i, tmp)
-		b := s.binAt(q, theta, nb, i, bin(q.ys, v), shift)
+		b := s.binAt(q, i, bin(q.ys, q.nb, i, v), shift)
 		if b.identity() {
 			z[i] = v
 			continue
 		}
 		th := b.refine(b.invert(v), v)
-		z[i] = math.Min(b.xk+th*b.w, q.xs[b.k+1])
-		if v == q.ys[b.k+1] {
+		z[i] = math.Min(b.xk+th*b.w, q.x(b.k+1, i))
+		if v == q.y(b.k+1, i) {
 			// The bin's upper knot (B for the last bin) maps back to its
 			// knot exactly; the root and its Newton step can miss it by
 			// a few ulp where the arithmetic is fused (arm64).
-			th, z[i] = 1, q.xs[b.k+1]
+			th, z[i] = 1, q.x(b.k+1, i)
 		}
 		ld -= math.Log(b.piece(th).j)
 	}
@@ -428,16 +489,22 @@ func (s RQSpline) Inverse(z, x, theta, tmp []float64) float64 {
 // then through the softmax and softplus (scatter). In the tails x = z:
 // ∂L/∂z = dx and the parameters get 0.
 func (s RQSpline) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
+	s.forwardBackward(dz, dtheta, dx, dld, z, x, theta, paramMajor(len(z)), tmp)
+}
+
+// forwardBackward is ForwardBackward for parameters (and their gradients)
+// in the layout lay.
+func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta []float64, lay rqLayout, tmp []float64) {
 	nb := len(z)
+	q := s.knots(theta, lay, nb, tmp)
 	shift := s.shift()
 	for i, v := range z {
 		if !(math.Abs(v) <= s.Bound) {
 			dz[i] = dx[i]
-			s.zero(dtheta, nb, i)
+			s.zero(dtheta, lay, i)
 			continue
 		}
-		q := s.knots(theta, nb, i, tmp)
-		b := s.binAt(q, theta, nb, i, bin(q.xs, v), shift)
+		b := s.binAt(q, i, bin(q.xs, nb, i, v), shift)
 		p := b.piece((v - b.xk) / b.w)
 		lx, fy, fl := b.partials(p)
 		dz[i] = dx[i]*p.j + dld*lx
@@ -445,7 +512,7 @@ func (s RQSpline) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, t
 		for k := range g {
 			g[k] = dx[i]*fy[k] + dld*fl[k]
 		}
-		s.scatter(dtheta, nb, i, q, b, g)
+		s.scatter(dtheta, i, q, b, g)
 	}
 }
 
@@ -459,16 +526,22 @@ func (s RQSpline) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, t
 // evaluated at z; the bin is the one Inverse found from x. In the tails
 // z = x: ∂L/∂x = dz and the parameters get 0.
 func (s RQSpline) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
+	s.inverseBackward(dx, dtheta, dz, dld, x, z, theta, paramMajor(len(x)), tmp)
+}
+
+// inverseBackward is InverseBackward for parameters (and their gradients)
+// in the layout lay.
+func (s RQSpline) inverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta []float64, lay rqLayout, tmp []float64) {
 	nb := len(x)
+	q := s.knots(theta, lay, nb, tmp)
 	shift := s.shift()
 	for i, v := range x {
 		if !(math.Abs(v) <= s.Bound) {
 			dx[i] = dz[i]
-			s.zero(dtheta, nb, i)
+			s.zero(dtheta, lay, i)
 			continue
 		}
-		q := s.knots(theta, nb, i, tmp)
-		b := s.binAt(q, theta, nb, i, bin(q.ys, v), shift)
+		b := s.binAt(q, i, bin(q.ys, nb, i, v), shift)
 		th := math.Min(math.Max((z[i]-b.xk)/b.w, 0), 1)
 		p := b.piece(th)
 		lx, fy, fl := b.partials(p)
@@ -478,7 +551,7 @@ func (s RQSpline) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, t
 		for k := range g {
 			g[k] = -gamma*fy[k] - dld*fl[k]
 		}
-		s.scatter(dtheta, nb, i, q, b, g)
+		s.scatter(dtheta, i, q, b, g)
 	}
 }
 

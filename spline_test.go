@@ -212,8 +212,11 @@ func checkFinite(t *testing.T, name string, vs ...[]float64) {
 
 // splineKnots returns the knots x and y of dimension i.
 func splineKnots(s RQSpline, theta []float64, nb, i int) (xs, ys []float64) {
-	q := s.knots(theta, nb, i, make([]float64, s.tmpLen(nb)))
-	return append([]float64(nil), q.xs...), append([]float64(nil), q.ys...)
+	q := s.knots(theta, paramMajor(nb), nb, make([]float64, s.tmpLen(nb)))
+	for j := 0; j <= s.Bins; j++ {
+		xs, ys = append(xs, q.x(j, i)), append(ys, q.y(j, i))
+	}
+	return xs, ys
 }
 
 // insideBins returns, for each of the nb dimensions, a point of a random bin
@@ -340,8 +343,8 @@ func splineSlope(s RQSpline, theta []float64, nb, i int, z float64) float64 {
 	if !(math.Abs(z) <= s.Bound) {
 		return 1
 	}
-	q := s.knots(theta, nb, i, make([]float64, s.tmpLen(nb)))
-	b := s.binAt(q, theta, nb, i, bin(q.xs, z), s.shift())
+	q := s.knots(theta, paramMajor(nb), nb, make([]float64, s.tmpLen(nb)))
+	b := s.binAt(q, i, bin(q.xs, nb, i, z), s.shift())
 	return b.piece((z - b.xk) / b.w).j
 }
 
@@ -479,7 +482,7 @@ func TestSplineKnots(t *testing.T) {
 		for tname, theta := range hardThetas(s, 1) {
 			xs, ys := splineKnots(s, theta, 1, 0)
 			tmp := make([]float64, s.tmpLen(1))
-			q := s.knots(theta, 1, 0, tmp)
+			q := s.knots(theta, paramMajor(1), 1, tmp)
 			for k := 0; k <= bins; k++ {
 				x, z := make([]float64, 1), make([]float64, 1)
 				ld := s.Forward(x, xs[k:k+1], theta, tmp)
@@ -492,12 +495,12 @@ func TestSplineKnots(t *testing.T) {
 					t.Errorf("%s: Inverse(y_k) = %v, x_k = %v", name, z[0], xs[k])
 				}
 				if k > 0 {
-					left := s.binAt(q, theta, 1, 0, k-1, s.shift())
+					left := s.binAt(q, 0, k-1, s.shift())
 					if y := left.yk + left.h*left.piece(1).r; !(math.Abs(y-x[0]) <= 2*ulp(x[0])) {
 						t.Errorf("%s: from the left %v, from the right %v", name, y, x[0])
 					}
 				}
-				d, _ := s.deriv(theta, 1, 0, k, s.shift())
+				d, _ := s.deriv(q, 0, k, s.shift())
 				if e := math.Abs(math.Exp(ld) - d); !(e <= 1e-12*d) {
 					t.Errorf("%s: slope exp(log-det) = %v, knot derivative %v", name, math.Exp(ld), d)
 				}
