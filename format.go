@@ -774,14 +774,14 @@ func unmarshalSpline(path string, ld *layerDoc, what string) (RQSpline, error) {
 	switch {
 	case s.Bins < 1 || s.Bins > maxSplineBins:
 		return RQSpline{}, formatErr(path+".bins", "%d is not in [1, %d]", s.Bins, maxSplineBins)
-	case !(s.Bound > 0) || s.Bound > maxSplineBound:
-		return RQSpline{}, formatErr(path+".bound", "%v is not a positive number of at most %v", s.Bound, maxSplineBound)
-	case !(s.MinWidth > 0 && k*s.MinWidth < 1):
-		return RQSpline{}, formatErr(path+".min_width", "%v, want it in (0, 1/bins) = (0, 1/%d)", s.MinWidth, s.Bins)
-	case !(s.MinHeight > 0 && k*s.MinHeight < 1):
-		return RQSpline{}, formatErr(path+".min_height", "%v, want it in (0, 1/bins) = (0, 1/%d)", s.MinHeight, s.Bins)
-	case !(s.MinDerivative > 0 && s.MinDerivative < 1):
-		return RQSpline{}, formatErr(path+".min_derivative", "%v, want it in (0, 1)", s.MinDerivative)
+	case !(s.Bound >= splineMinBound && s.Bound <= splineMaxBound):
+		return RQSpline{}, formatErr(path+".bound", "%v is not in [%g, %g]", s.Bound, splineMinBound, splineMaxBound)
+	case !(s.MinWidth >= splineMinBin && k*s.MinWidth < 1):
+		return RQSpline{}, formatErr(path+".min_width", "%v, want it in [%g, 1/bins) = [%g, 1/%d)", s.MinWidth, splineMinBin, splineMinBin, s.Bins)
+	case !(s.MinHeight >= splineMinBin && k*s.MinHeight < 1):
+		return RQSpline{}, formatErr(path+".min_height", "%v, want it in [%g, 1/bins) = [%g, 1/%d)", s.MinHeight, splineMinBin, splineMinBin, s.Bins)
+	case !(s.MinDerivative >= splineMinDeriv && s.MinDerivative < 1):
+		return RQSpline{}, formatErr(path+".min_derivative", "%v, want it in [%g, 1)", s.MinDerivative, splineMinDeriv)
 	}
 	if err := s.validate(); err != nil {
 		// Unreachable while the checks above are validate's.
@@ -790,8 +790,5 @@ func unmarshalSpline(path string, ld *layerDoc, what string) (RQSpline, error) {
 	return s, nil
 }
 
-// The limits of RQSpline.validate on the number of bins and the bound.
-const (
-	maxSplineBins  = 1 << 16
-	maxSplineBound = 1e300
-)
+// maxSplineBins is RQSpline.validate's limit on the number of bins.
+const maxSplineBins = 1 << 16

@@ -381,11 +381,11 @@ func TestUnmarshalRejectsARSpline(t *testing.T) {
 		{"bins-fraction", set(0, "bins", 2.5), "layers[0].bins", "cannot be int"},
 		{"bins-other", set(0, "bins", 4), "layers[0].made[1].out", "24, want 33"},
 		{"bins-fewer", set(2, "bins", 1), "layers[2].made[1].out", "15, want 6"},
-		{"bound-negative", set(0, "bound", -2), "layers[0].bound", "-2 is not a positive number"},
-		{"bound-huge", set(2, "bound", 1e301), "layers[2].bound", "1e+301 is not a positive number of at most 1e+300"},
-		{"min_width-too-wide", set(0, "min_width", 1.0/3), "layers[0].min_width", "want it in (0, 1/bins) = (0, 1/3)"},
-		{"min_height-0", set(2, "min_height", 0), "layers[2].min_height", "0, want it in (0, 1/bins) = (0, 1/2)"},
-		{"min_derivative-1", set(0, "min_derivative", 1), "layers[0].min_derivative", "1, want it in (0, 1)"},
+		{"bound-negative", set(0, "bound", -2), "layers[0].bound", "-2 is not in [1e-100, 1e+100]"},
+		{"bound-huge", set(2, "bound", 1e101), "layers[2].bound", "1e+101 is not in [1e-100, 1e+100]"},
+		{"min_width-too-wide", set(0, "min_width", 1.0/3), "layers[0].min_width", "want it in [1e-06, 1/bins) = [1e-06, 1/3)"},
+		{"min_height-0", set(2, "min_height", 0), "layers[2].min_height", "0, want it in [1e-06, 1/bins) = [1e-06, 1/2)"},
+		{"min_derivative-1", set(0, "min_derivative", 1), "layers[0].min_derivative", "1, want it in [1e-09, 1)"},
 		{"transform-on-permutation", set(3, "transform", "rqspline"), "layers[3].transform", `not a field of a "permutation" layer`},
 		{"output-row-affine-layout", ftEdit(t, doc, func(m map[string]any) {
 			// Row 1 is parameter 1 of dimension 0, the last in the

@@ -25,9 +25,9 @@ type RQSpline struct {
 	Bins  int
 	Bound float64
 	// MinWidth and MinHeight are the smallest bin width and height, as
-	// fractions of the interval's width 2B, and MinDerivative the smallest
-	// knot derivative; each in (0, 1), with Bins·MinWidth < 1 and
-	// Bins·MinHeight < 1.
+	// fractions of the interval's width 2B, at least 1e-6, with
+	// Bins·MinWidth < 1 and Bins·MinHeight < 1; MinDerivative is the
+	// smallest knot derivative, in [1e-9, 1). Bound is in [1e-100, 1e100].
 	MinWidth, MinHeight, MinDerivative float64
 }
 
@@ -39,19 +39,32 @@ func NewRQSpline(bins int, bound float64) (RQSpline, error) {
 	return s, s.validate()
 }
 
+// The limits of the spline's constants. Within them every value and
+// gradient is finite for finite inputs and parameters, and the round trips
+// are as accurate as the map's conditioning allows (TestSplineConstants).
+// Outside them the arithmetic breaks down: bins narrower than about 1e-12
+// of the interval are lost to the rounding of the knots (zero-width bins
+// and NaN); a bound near the ends of the float64 range overflows the
+// gradients, which grow as B/MinWidth², or their reciprocals (1/w_k).
+const (
+	splineMinBound, splineMaxBound = 1e-100, 1e100
+	splineMinBin                   = 1e-6
+	splineMinDeriv                 = 1e-9
+)
+
 // validate returns an error unless the spline's constants are usable.
 func (s RQSpline) validate() error {
 	switch {
 	case s.Bins < 1 || s.Bins > 1<<16:
 		return fmt.Errorf("flow: RQSpline: %d bins, want 1 to %d", s.Bins, 1<<16)
-	case !(s.Bound > 0) || s.Bound > 1e300:
-		return fmt.Errorf("flow: RQSpline: bound %v, want a positive finite number", s.Bound)
-	case !(s.MinWidth > 0 && float64(s.Bins)*s.MinWidth < 1):
-		return fmt.Errorf("flow: RQSpline: minimum bin width %v, want it in (0, 1/%d)", s.MinWidth, s.Bins)
-	case !(s.MinHeight > 0 && float64(s.Bins)*s.MinHeight < 1):
-		return fmt.Errorf("flow: RQSpline: minimum bin height %v, want it in (0, 1/%d)", s.MinHeight, s.Bins)
-	case !(s.MinDerivative > 0 && s.MinDerivative < 1):
-		return fmt.Errorf("flow: RQSpline: minimum derivative %v, want it in (0, 1)", s.MinDerivative)
+	case !(s.Bound >= splineMinBound && s.Bound <= splineMaxBound):
+		return fmt.Errorf("flow: RQSpline: bound %v, want it in [%g, %g]", s.Bound, splineMinBound, splineMaxBound)
+	case !(s.MinWidth >= splineMinBin && float64(s.Bins)*s.MinWidth < 1):
+		return fmt.Errorf("flow: RQSpline: minimum bin width %v, want it in [%g, 1/%d)", s.MinWidth, splineMinBin, s.Bins)
+	case !(s.MinHeight >= splineMinBin && float64(s.Bins)*s.MinHeight < 1):
+		return fmt.Errorf("flow: RQSpline: minimum bin height %v, want it in [%g, 1/%d)", s.MinHeight, splineMinBin, s.Bins)
+	case !(s.MinDerivative >= splineMinDeriv && s.MinDerivative < 1):
+		return fmt.Errorf("flow: RQSpline: minimum derivative %v, want it in [%g, 1)", s.MinDerivative, splineMinDeriv)
 	}
 	return nil
 }

@@ -856,3 +856,51 @@ func checkLayerLogDets5(t *testing.T, name string, l Layer, rows, ctx []float64)
 		}
 	}
 }
+
+// TestSplineConstants holds the spline to its promises at the limits of its
+// constants (the bound at 1e-100 and 1e100, bins of the minimum 1e-6 of the
+// interval, knot derivatives down to 1e-9 and up to nearly 1): for logits
+// of every scale, values and gradients in both directions are finite and
+// the round trips are as accurate as the map's conditioning allows, and for
+// logits at a trained model's scale the gradients agree with finite
+// differences (input steps of a thousandth of the narrowest bin, so of the
+// bound's scale). Just beyond these limits the knots of the narrowest bins
+// merge in rounding, or the gradients overflow.
+func TestSplineConstants(t *testing.T) {
+	for _, bound := range []float64{1e-100, 1, 1e100} {
+		for _, m := range []float64{1e-6, 1e-3} {
+			for _, md := range []float64{1e-9, 1e-3, 0.999} {
+				s := RQSpline{Bins: 8, Bound: bound, MinWidth: m, MinHeight: m, MinDerivative: md}
+				if err := s.validate(); err != nil {
+					t.Fatalf("%+v: %v", s, err)
+				}
+				for _, scale := range []float64{0.5, 3, 50} {
+					const nb = 4
+					name := fmt.Sprintf("B=%g/m=%g/md=%g/scale=%v", bound, m, md, scale)
+					theta := splineTheta(s, nb, scale, 3)
+					rnd := rand.New(rand.NewPCG(1, 9))
+					tmp := make([]float64, s.tmpLen(nb))
+					for r := 0; r < 50; r++ {
+						z := make([]float64, nb)
+						for i := range z {
+							z[i] = 1.3 * bound * (2*rnd.Float64() - 1)
+						}
+						checkSplineRoundTrip(t, name, s, z, theta, tmp, false)
+						for _, forward := range []bool{true, false} {
+							_, _, din, dth := splineGrads(s, forward, z, theta, randomRows(1, nb, 41), 0.7)
+							checkFinite(t, name, din, dth)
+						}
+					}
+					if scale != 0.5 {
+						continue
+					}
+					h := 1e-3 * minBinWidth(s, theta, nb)
+					for _, forward := range []bool{true, false} {
+						in := insideBins(s, theta, nb, forward, 5)
+						checkSplineGrads(t, fmt.Sprintf("%s/forward=%v", name, forward), s, forward, in, theta, 0.7, splineFD{step: []float64{h, h, h, h}})
+					}
+				}
+			}
+		}
+	}
+}

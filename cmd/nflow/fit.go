@@ -94,8 +94,8 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 		if o.bins < 1 || o.bins > maxBins {
 			return nil, usageError{fmt.Sprintf("-bins: %d, want 1 to %d (K bins of the minimum width 1e-3 must fit)", o.bins, maxBins)}
 		}
-		if !(o.bound > 0) || o.bound > maxBound {
-			return nil, usageError{fmt.Sprintf("-bound: %v, want a positive finite number (at most %v)", o.bound, maxBound)}
+		if !(o.bound >= minBound && o.bound <= maxBound) {
+			return nil, usageError{fmt.Sprintf("-bound: %v, want a number in [%g, %g]", o.bound, minBound, maxBound)}
 		}
 		if o.kind == "nsf-ar" {
 			layers, err = nsfARLayers(d, c, o.layers, hidden, act, o.bins, o.bound, o.seed)
@@ -123,11 +123,11 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 }
 
 // The limits of -bins and -bound, those of flow.NewRQSpline: K bins of the
-// minimum width 1e-3 must leave room, K·1e-3 < 1, and B is a positive
-// finite number.
+// minimum width 1e-3 must leave room, K·1e-3 < 1, and B is in
+// [1e-100, 1e100].
 const (
-	maxBins  = 999
-	maxBound = 1e300
+	maxBins            = 999
+	minBound, maxBound = 1e-100, 1e100
 )
 
 // trainOptions configure training.

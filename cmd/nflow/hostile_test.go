@@ -125,11 +125,12 @@ var hostileCases = []struct {
 	{2, "fit -in data.csv -model nsf -bound NaN -epochs 1"},
 	{2, "fit -in data.csv -model nsf -bound Inf -epochs 1"},
 	{2, "fit -in data.csv -model nsf -bound -Inf -epochs 1"},
-	{2, "fit -in data.csv -model nsf -bound 1e301 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound 1e101 -epochs 1"},
+	{2, "fit -in data.csv -model nsf -bound 1e-101 -epochs 1"},
 	{2, "fit -in data.csv -model nsf -bound 1e999 -epochs 1"},
 	{1, "fit -in data.csv -model nsf -epochs 1 -hidden 1099511627776"},
 	{0, "fit -in data.csv -model nsf -bins 3 -bound 2 -epochs 1 -layers 2 -hidden 2 -out /dev/null"},
-	{0, "fit -in data.csv -model nsf -bins 999 -bound 1e300 -epochs 1 -layers 1 -hidden 2 -out /dev/null"},
+	{0, "fit -in data.csv -model nsf -bins 999 -bound 1e100 -epochs 1 -layers 1 -hidden 2 -out /dev/null"},
 	{2, "fit -in data.csv -model nsf-ar -bins 0 -epochs 1"},
 	{2, "fit -in data.csv -model nsf-ar -bins 1000 -epochs 1"},
 	{2, "fit -in data.csv -model nsf-ar -bins 4611686018427387904 -epochs 1"},
@@ -141,7 +142,7 @@ var hostileCases = []struct {
 	{1, "fit -in data.csv -model nsf-ar -epochs 1 -hidden 1099511627776"},
 	{1, "fit -in data.csv -model nsf-ar -epochs 1 -bins 999 -hidden 4611686018427387904"},
 	{1, "fit -in data3.csv -context 1 -epochs 1 -model nsf-ar -hidden 1"},
-	{0, "fit -in data.csv -model nsf-ar -bins 999 -bound 1e300 -epochs 1 -layers 1 -hidden 2 -out /dev/null"},
+	{0, "fit -in data.csv -model nsf-ar -bins 999 -bound 1e100 -epochs 1 -layers 1 -hidden 2 -out /dev/null"},
 	{0, "fit -in data.csv -model nsf-ar -bins 1 -bound 0.5 -epochs 1 -layers 3 -hidden 2 -out /dev/null"},
 
 	// sample.

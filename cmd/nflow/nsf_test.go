@@ -70,10 +70,10 @@ func TestNSFUsage(t *testing.T) {
 		{"-bins", "0", "-bins: 0, want 1 to 999"},
 		{"-bins", "-3", "-bins: -3, want 1 to 999"},
 		{"-bins", "1000", "-bins: 1000, want 1 to 999"},
-		{"-bound", "0", "-bound: 0, want a positive finite number"},
-		{"-bound", "NaN", "-bound: NaN, want a positive finite number"},
-		{"-bound", "+Inf", "-bound: +Inf, want a positive finite number"},
-		{"-bound", "-1", "-bound: -1, want a positive finite number"},
+		{"-bound", "0", "-bound: 0, want a number in [1e-100, 1e+100]"},
+		{"-bound", "NaN", "-bound: NaN, want a number in [1e-100, 1e+100]"},
+		{"-bound", "+Inf", "-bound: +Inf, want a number in [1e-100, 1e+100]"},
+		{"-bound", "-1", "-bound: -1, want a number in [1e-100, 1e+100]"},
 	} {
 		r := nflow(t, dir, "fit", "-in", "data.csv", "-model", "nsf", "-epochs", "1", "-out", "m.json", tc.flag, tc.value)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.msg) {
@@ -156,10 +156,10 @@ func TestNSFARUsage(t *testing.T) {
 		{"-bins", "0", "-bins: 0, want 1 to 999"},
 		{"-bins", "-3", "-bins: -3, want 1 to 999"},
 		{"-bins", "1000", "-bins: 1000, want 1 to 999"},
-		{"-bound", "0", "-bound: 0, want a positive finite number"},
-		{"-bound", "NaN", "-bound: NaN, want a positive finite number"},
-		{"-bound", "+Inf", "-bound: +Inf, want a positive finite number"},
-		{"-bound", "-1", "-bound: -1, want a positive finite number"},
+		{"-bound", "0", "-bound: 0, want a number in [1e-100, 1e+100]"},
+		{"-bound", "NaN", "-bound: NaN, want a number in [1e-100, 1e+100]"},
+		{"-bound", "+Inf", "-bound: +Inf, want a number in [1e-100, 1e+100]"},
+		{"-bound", "-1", "-bound: -1, want a number in [1e-100, 1e+100]"},
 	} {
 		r := nflow(t, dir, "fit", "-in", "data.csv", "-model", "nsf-ar", "-epochs", "1", "-out", "m.json", tc.flag, tc.value)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.msg) {
