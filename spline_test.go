@@ -904,3 +904,24 @@ func TestSplineConstants(t *testing.T) {
 		}
 	}
 }
+
+// TestLog1p01 holds log1p01 to within 4 ulp of math.Log1p over [0, 1]: at
+// the ends, near the powers of two and at random points, dense near 0 where
+// 1 + e rounds.
+func TestLog1p01(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	vals := []float64{0, 5e-324, 1e-300, 1e-17, 1.1e-16, 2.2e-16, 4.4e-16, 1e-8, 0.5, math.Nextafter(1, 0), 1}
+	for k := -60; k <= 0; k++ {
+		p := math.Ldexp(1, k)
+		vals = append(vals, p, math.Nextafter(p, 0), math.Nextafter(p, 2))
+	}
+	for i := 0; i < 100000; i++ {
+		vals = append(vals, rnd.Float64(), math.Ldexp(rnd.Float64(), -rnd.IntN(60)))
+	}
+	for _, e := range vals {
+		got, want := log1p01(e), math.Log1p(e)
+		if d := math.Abs(got - want); !(d <= 4*ulp(want)) {
+			t.Errorf("log1p01(%v) = %v, math.Log1p %v: %g ulp", e, got, want, d/ulp(want))
+		}
+	}
+}
