@@ -286,6 +286,15 @@ type TrainConfig struct {
 	// CosineDecay anneals the learning rate from LearningRate to zero over
 	// the run: at step t of T (from 0), lr·½(1 + cos(π·t/T)).
 	CosineDecay bool
+	// WarmupSteps ramps the learning rate up linearly over the first steps,
+	// lr·(t + 1)/W at step t < W; a cosine decay then runs over the other
+	// T − W steps, lr·½(1 + cos(π·(t − W)/(T − W))) (0: no warm-up).
+	WarmupSteps int
+	// ClipNorm, if positive, clips each step's gradient g to the Euclidean
+	// norm ClipNorm before the optimiser sees it: g·ClipNorm/‖g‖ when
+	// ‖g‖ > ClipNorm (0: no clipping). The norm sums the squares in
+	// parameter order, so it is the same for any number of goroutines.
+	ClipNorm float64
 	// ValidationFraction of the data (Fit), chosen at random, is held out
 	// and its mean negative log-likelihood reported each epoch (0: none).
 	// A positive fraction holds out at least one row.
@@ -351,6 +360,10 @@ func (c *TrainConfig) validate(method string) error {
 		return fmt.Errorf("flow: %s: learning rate %v", method, c.LearningRate)
 	case c.WeightDecay < 0 || math.IsNaN(c.WeightDecay) || math.IsInf(c.WeightDecay, 0):
 		return fmt.Errorf("flow: %s: weight decay %v", method, c.WeightDecay)
+	case c.WarmupSteps < 0:
+		return fmt.Errorf("flow: %s: %d warm-up steps", method, c.WarmupSteps)
+	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm) || math.IsInf(c.ClipNorm, 0):
+		return fmt.Errorf("flow: %s: gradient clipping norm %v, want a finite number ≥ 0", method, c.ClipNorm)
 	case !(c.ValidationFraction >= 0 && c.ValidationFraction < 1):
 		return fmt.Errorf("flow: %s: validation fraction %v is not in [0, 1)", method, c.ValidationFraction)
 	case c.Patience < 0:
@@ -468,12 +481,48 @@ func isNilMatrix(m mat.Matrix) bool {
 	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
-// stepLR returns the learning rate of step t of T.
+// stepLR returns the learning rate of step t (from 0) of T: the linear
+// warm-up over the first WarmupSteps, then LearningRate, or with
+// CosineDecay its cosine decay over the remaining steps.
 func (c *TrainConfig) stepLR(t, T int) float64 {
-	if !c.CosineDecay || T <= 0 {
+	w := c.WarmupSteps
+	if t < w {
+		return c.LearningRate * float64(t+1) / float64(w)
+	}
+	if !c.CosineDecay || T-w <= 0 {
 		return c.LearningRate
 	}
-	return c.LearningRate * 0.5 * (1 + math.Cos(math.Pi*float64(t)/float64(T)))
+	return c.LearningRate * 0.5 * (1 + math.Cos(math.Pi*float64(t-w)/float64(T-w)))
+}
+
+// clip scales grad to the Euclidean norm c when it is longer (c > 0) and
+// returns its norm before clipping. The squares are summed in parameter
+// order, on the calling goroutine.
+func clip(grad []float64, c float64) float64 {
+	if c <= 0 {
+		return 0
+	}
+	// Scaled by the largest magnitude, so that the sum of squares neither
+	// overflows nor underflows.
+	mx := 0.0
+	for _, g := range grad {
+		mx = math.Max(mx, math.Abs(g))
+	}
+	if mx == 0 || math.IsInf(mx, 0) || math.IsNaN(mx) {
+		return mx
+	}
+	ss := 0.0
+	for _, g := range grad {
+		ss += (g / mx) * (g / mx)
+	}
+	norm := mx * math.Sqrt(ss)
+	if norm > c {
+		s := c / norm
+		for i := range grad {
+			grad[i] *= s
+		}
+	}
+	return norm
 }
 
 func finite(v []float64) bool {
@@ -769,6 +818,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 				}
 				continue
 			}
+			clip(grad, cfg.ClipNorm)
 			opt.Step(f.params, grad)
 			sum += loss * float64(m)
 			rows += m
@@ -941,6 +991,7 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 				continue
 			}
 			opt.LearningRate = cfg.stepLR((epoch-1)*cfg.StepsPerEpoch+s, cfg.Epochs*cfg.StepsPerEpoch)
+			clip(grad, cfg.ClipNorm)
 			opt.Step(f.params, grad)
 			sum += loss
 			n++

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -132,8 +133,9 @@ const (
 
 // trainOptions configure training.
 type trainOptions struct {
-	epochs, batch, patience, workers int
-	lr, valid                        float64
+	epochs, batch, patience, workers, warmup int
+	lr, valid, clip, decay                   float64
+	cosine                                   bool
 }
 
 func (o *trainOptions) register(fs *flag.FlagSet, epochs, batch int, lr float64) {
@@ -143,6 +145,10 @@ func (o *trainOptions) register(fs *flag.FlagSet, epochs, batch int, lr float64)
 	fs.Float64Var(&o.valid, "valid", 0.1, "fraction of the data held out for validation and early stopping")
 	fs.IntVar(&o.patience, "patience", 20, "stop after this many epochs without a better validation loss (0: never)")
 	fs.IntVar(&o.workers, "workers", 0, "goroutines (0: GOMAXPROCS); the result does not depend on it")
+	fs.BoolVar(&o.cosine, "cosine", false, "anneal the learning rate to zero over the run by a cosine")
+	fs.IntVar(&o.warmup, "warmup", 0, "steps of linear learning-rate warm-up (0: none)")
+	fs.Float64Var(&o.clip, "clip", 0, "clip each step's gradient to this Euclidean norm (0: no clipping)")
+	fs.Float64Var(&o.decay, "weight-decay", 0, "AdamW's decoupled weight decay")
 }
 
 func (o *trainOptions) check() error {
@@ -157,6 +163,12 @@ func (o *trainOptions) check() error {
 		return usageError{fmt.Sprintf("-valid: %v, want a fraction in [0, 1)", o.valid)}
 	case o.patience < 0:
 		return usageError{fmt.Sprintf("-patience: %d, want at least 0", o.patience)}
+	case o.warmup < 0:
+		return usageError{fmt.Sprintf("-warmup: %d, want at least 0", o.warmup)}
+	case !(o.clip >= 0) || math.IsInf(o.clip, 0):
+		return usageError{fmt.Sprintf("-clip: %v, want a number ≥ 0", o.clip)}
+	case !(o.decay >= 0) || math.IsInf(o.decay, 0):
+		return usageError{fmt.Sprintf("-weight-decay: %v, want a number ≥ 0", o.decay)}
 	}
 	return nil
 }
@@ -222,6 +234,7 @@ func train(ctx context.Context, f *flow.Flow, trainRows, validRows, trainC, vali
 	cfg := flow.TrainConfig{
 		Epochs: o.epochs, BatchSize: o.batch, LearningRate: o.lr,
 		Patience: o.patience, Seed: seed, Workers: o.workers,
+		CosineDecay: o.cosine, WarmupSteps: o.warmup, ClipNorm: o.clip, WeightDecay: o.decay,
 		Context: matOrNil(trainC),
 		Progress: func(p flow.Progress) {
 			left := time.Duration(float64(p.Elapsed) / float64(p.Epoch) * float64(p.Epochs-p.Epoch))
@@ -318,11 +331,17 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "model.json", "where to write the model (- for standard output)")
 	std := fs.Bool("standardize", true, "standardise each data column (stored in the model as its last layer; not the context)")
 	ctxSpec := fs.String("context", "", "fit a conditional density p(x | c): the number of last columns that hold the context c, or their names in the header, comma-separated")
+	initModel := fs.String("init", "", "resume from this model file: train its parameters further (its layers and standardisation are kept, so the model flags and -standardize must not be given)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *in == "" {
 		return usageError{"-in: no data file given"}
+	}
+	if *initModel != "" {
+		if err := refuseModelFlags(fs); err != nil {
+			return err
+		}
 	}
 	if err := to.check(); err != nil {
 		return err
@@ -369,20 +388,29 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
 	}
-	var s *flow.Standardize
-	if *std {
-		if s, err = flow.StandardizeData(trainRows); err != nil {
+	var f *flow.Flow
+	if *initModel != "" {
+		if f, err = resumeModel(*initModel, *in, d, len(cCols)); err != nil {
 			return err
 		}
-	}
-	f, err := mo.build(d, len(cCols), s)
-	if err != nil {
-		return err
+	} else {
+		var s *flow.Standardize
+		if *std {
+			if s, err = flow.StandardizeData(trainRows); err != nil {
+				return err
+			}
+		}
+		if f, err = mo.build(d, len(cCols), s); err != nil {
+			return err
+		}
 	}
 	if header != nil {
 		names, cnames := header, []string(nil)
 		if c != nil {
 			names, cnames = pick(header, xCols), pick(header, cCols)
+		}
+		if m := f.Names(); *initModel != "" && m != nil && !slices.Equal(m, names) {
+			return fmt.Errorf("-init %s: the model's columns are %s, %s's %s", *initModel, strings.Join(m, ","), *in, strings.Join(names, ","))
 		}
 		if err := f.SetNames(names); err != nil {
 			return fmt.Errorf("%s: the header cannot name the model's columns: %w", *in, err)
@@ -433,6 +461,40 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	heldOutReport(stderr, f, trainRows, validRows, trainC, validC)
 	return nil
+}
+
+// modelFlags are the flags that describe a new model, which -init's model
+// file describes instead.
+var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize"}
+
+// refuseModelFlags returns a usage error if a flag that describes a new
+// model was given with -init.
+func refuseModelFlags(fs *flag.FlagSet) error {
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		for _, m := range modelFlags {
+			if f.Name == m {
+				set = append(set, "-"+m)
+			}
+		}
+	})
+	if len(set) > 0 {
+		return usageError{fmt.Sprintf("-init: the model file gives the layers and the standardisation; %s cannot change them", strings.Join(set, ", "))}
+	}
+	return nil
+}
+
+// resumeModel loads the model file name to train it further on the data
+// file in, of d data and c context columns.
+func resumeModel(name, in string, d, c int) (*flow.Flow, error) {
+	f, err := loadModel(name)
+	if err != nil {
+		return nil, err
+	}
+	if f.Dim() != d || f.ContextDim() != c {
+		return nil, fmt.Errorf("-init %s: the model has dimension %d and context %d, %s has %d data and %d context columns", name, f.Dim(), f.ContextDim(), in, d, c)
+	}
+	return f, nil
 }
 
 // describeCols writes the columns idx, counted from 0, of a table with the
