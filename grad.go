@@ -56,10 +56,15 @@ func (a Activation) backward(dh, h []float64) {
 // an activation after every layer but the last. Its parameters live in a
 // caller's window p laid out layer by layer as W_l (out×in, row-major) then
 // b_l (out).
+//
+// With blocks = R > 0 the network is instead the residual network of
+// residual.go: sizes is [in, H, out] and the dense layers, in parameter
+// order, are in → H, R pairs H → H, and H → out (see dense).
 type mlp struct {
-	sizes []int
-	act   Activation
-	maxW  int // the widest hidden layer, for the backward scratch
+	sizes  []int
+	act    Activation
+	maxW   int // the widest hidden layer, for the backward scratch
+	blocks int // R, the residual blocks (0: a plain stack)
 }
 
 func newMLP(sizes []int, act Activation) mlp {
@@ -72,20 +77,41 @@ func newMLP(sizes []int, act Activation) mlp {
 
 func (m *mlp) out() int { return m.sizes[len(m.sizes)-1] }
 
+// numLayers returns the number of dense layers: len(sizes) − 1, plus 2·R
+// in a residual network.
+func (m *mlp) numLayers() int { return len(m.sizes) - 1 + 2*m.blocks }
+
+// dense returns the input and output widths of dense layer l (1-based).
+func (m *mlp) dense(l int) (in, out int) {
+	if m.blocks == 0 {
+		return m.sizes[l-1], m.sizes[l]
+	}
+	h := m.sizes[1]
+	switch {
+	case l == 1:
+		return m.sizes[0], h
+	case l == m.numLayers():
+		return h, m.out()
+	}
+	return h, h
+}
+
 // denseCost returns Σ in·out over the network's layers: a forward pass over n
 // rows costs 2·n·denseCost flops, a backward one 4·n·denseCost.
 func (m *mlp) denseCost() int {
 	c := 0
-	for l := 1; l < len(m.sizes); l++ {
-		c += m.sizes[l] * m.sizes[l-1]
+	for l := 1; l <= m.numLayers(); l++ {
+		in, out := m.dense(l)
+		c += out * in
 	}
 	return c
 }
 
 func (m *mlp) numParams() int {
 	n := 0
-	for l := 1; l < len(m.sizes); l++ {
-		n += m.sizes[l]*m.sizes[l-1] + m.sizes[l]
+	for l := 1; l <= m.numLayers(); l++ {
+		in, out := m.dense(l)
+		n += out*in + out
 	}
 	return n
 }
@@ -93,6 +119,9 @@ func (m *mlp) numParams() int {
 // workLen is the workspace a pass over n rows needs: every layer's output
 // (kept for backward) and two scratch buffers for the backward deltas.
 func (m *mlp) workLen(n int) int {
+	if m.blocks > 0 {
+		return m.resWorkLen(n)
+	}
 	w := 0
 	for _, s := range m.sizes[1:] {
 		w += n * s
@@ -103,9 +132,10 @@ func (m *mlp) workLen(n int) int {
 // layer returns the weights and biases of layer l (1-based) inside p.
 func (m *mlp) layer(p []float64, l int) (w, b []float64, off int) {
 	for k := 1; k < l; k++ {
-		off += m.sizes[k]*m.sizes[k-1] + m.sizes[k]
+		in, out := m.dense(k)
+		off += out*in + out
 	}
-	in, out := m.sizes[l-1], m.sizes[l]
+	in, out := m.dense(l)
 	w = p[off : off+out*in]
 	b = p[off+out*in : off+out*in+out]
 	return w, b, off
@@ -113,14 +143,16 @@ func (m *mlp) layer(p []float64, l int) (w, b []float64, off int) {
 
 // init draws every hidden layer's weights from U(−1/√in, 1/√in) and zeroes
 // the biases and the whole last layer, so that the conditioner's output starts
-// at zero and the layer it drives starts as the identity.
+// at zero and the layer it drives starts as the identity. A residual
+// network's hidden layers are all but the last, in parameter order.
 func (m *mlp) init(p []float64, rnd *rand.Rand) {
 	for i := range p {
 		p[i] = 0
 	}
-	for l := 1; l < len(m.sizes)-1; l++ {
+	for l := 1; l < m.numLayers(); l++ {
 		w, _, _ := m.layer(p, l)
-		r := 1 / math.Sqrt(float64(m.sizes[l-1]))
+		in, _ := m.dense(l)
+		r := 1 / math.Sqrt(float64(in))
 		for i := range w {
 			w[i] = r * (2*rnd.Float64() - 1)
 		}
@@ -133,6 +165,9 @@ func (m *mlp) init(p []float64, rnd *rand.Rand) {
 //
 //	h_0 = x,  a_l = h_{l−1}·W_lᵀ + b_l,  h_l = act(a_l) for l < L,  out = a_L.
 func (m *mlp) forward(p, x []float64, n int, work []float64) []float64 {
+	if m.blocks > 0 {
+		return m.resForward(p, x, n, work)
+	}
 	h := x
 	off := 0
 	for l := 1; l < len(m.sizes); l++ {
@@ -151,6 +186,9 @@ func (m *mlp) forward(p, x []float64, n int, work []float64) []float64 {
 
 // output returns the network's output left in work by forward over n rows.
 func (m *mlp) output(work []float64, n int) []float64 {
+	if m.blocks > 0 {
+		return m.resOutput(work, n)
+	}
 	o := 0
 	for _, s := range m.sizes[1 : len(m.sizes)-1] {
 		o += n * s
@@ -171,6 +209,10 @@ func (m *mlp) output(work []float64, n int) []float64 {
 //	∂L/∂x = δ_1·W_1
 func (m *mlp) backward(p, x []float64, n int, work, dout, grad, dx []float64) {
 	if n == 0 {
+		return
+	}
+	if m.blocks > 0 {
+		m.resBackward(p, x, n, work, dout, grad, dx)
 		return
 	}
 	L := len(m.sizes) - 1

@@ -183,6 +183,14 @@ type CouplingConfig struct {
 	// Likelihoods with Conditional Normalizing Flows". 0, the default, makes
 	// the unconditional layer.
 	ContextDim int
+	// ResidualBlocks is the number R ≥ 0 (at most 64) of residual blocks of
+	// the conditioner. 0, the default, makes it the plain network of
+	// Hidden; R > 0 makes it the pre-activation residual network of Durkan
+	// et al. (2019), "Neural Spline Flows": a dense layer to width H, R
+	// blocks h ← h + W₂·act(W₁·act(h) + b₁) + b₂ of width H, and a dense
+	// layer from act(h) to the output (see docs/design.md §1.4). Hidden must
+	// then hold exactly one width, H.
+	ResidualBlocks int
 }
 
 // Coupling is the coupling layer x_A = z_A, x_B = h(z_B, g(z_A, c)), with g a
@@ -255,17 +263,24 @@ func NewCoupling(cfg CouplingConfig) (*Coupling, error) {
 	if err := checkCouplingContextDim(cfg.ContextDim); err != nil {
 		return nil, fmt.Errorf("flow: NewCoupling: %w", err)
 	}
+	if err := checkResidual(cfg.ResidualBlocks, cfg.Hidden); err != nil {
+		return nil, fmt.Errorf("flow: NewCoupling: %w", err)
+	}
 	c.nc = cfg.ContextDim
 	// The context widens the conditioner's input, and so its first layer,
 	// the gathered input and its gradient: the footprint of a layer with
 	// |A| + C pass-through dimensions.
 	c.tl = couplingTmpLen(c.h, len(c.ib))
-	if err := checkSize("the layer", couplingSizeTmp(len(c.ia)+c.nc, len(c.ib), k, c.tl, cfg.Hidden)); err != nil {
+	if err := checkSize("the layer", couplingSizeBlocks(len(c.ia)+c.nc, len(c.ib), k, c.tl, cfg.Hidden, cfg.ResidualBlocks)); err != nil {
 		return nil, fmt.Errorf("flow: NewCoupling: %w", err)
 	}
-	sizes := append([]int{len(c.ia) + c.nc}, cfg.Hidden...)
-	sizes = append(sizes, k*len(c.ib))
-	c.cond = newMLP(sizes, cfg.Activation)
+	if cfg.ResidualBlocks > 0 {
+		c.cond = newResMLP(len(c.ia)+c.nc, cfg.Hidden[0], k*len(c.ib), cfg.ResidualBlocks, cfg.Activation)
+	} else {
+		sizes := append([]int{len(c.ia) + c.nc}, cfg.Hidden...)
+		sizes = append(sizes, k*len(c.ib))
+		c.cond = newMLP(sizes, cfg.Activation)
+	}
 	c.params = make([]float64, c.cond.numParams())
 	c.cond.init(c.params, rand.New(rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d)))
 	return c, nil
@@ -295,6 +310,10 @@ func (c *Coupling) Hidden() []int {
 
 // Activation returns the conditioner's activation.
 func (c *Coupling) Activation() Activation { return c.cond.act }
+
+// ResidualBlocks returns the number of residual blocks of the conditioner
+// (0 for a plain network).
+func (c *Coupling) ResidualBlocks() int { return c.cond.blocks }
 
 func (c *Coupling) denseCost() int { return c.cond.denseCost() }
 
@@ -557,6 +576,10 @@ type RealNVPConfig struct {
 	// conditions on (see CouplingConfig.ContextDim); 0, the default, makes
 	// an unconditional flow.
 	ContextDim int
+	// ResidualBlocks gives every conditioner R residual blocks of the one
+	// width Hidden[0] (see CouplingConfig.ResidualBlocks); 0, the default,
+	// makes plain networks.
+	ResidualBlocks int
 }
 
 // NewRealNVP returns a flow of Layers coupling layers whose masks alternate,
@@ -568,7 +591,7 @@ func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 	if cfg.Additive {
 		h = Additive{}
 	}
-	if err := checkCouplingFlow("NewRealNVP", cfg.Dim, cfg.Layers, cfg.Hidden, cfg.ContextDim, h, float64(cfg.Layers)); err != nil {
+	if err := checkCouplingFlow("NewRealNVP", cfg.Dim, cfg.Layers, cfg.Hidden, cfg.ResidualBlocks, cfg.ContextDim, h, float64(cfg.Layers)); err != nil {
 		return nil, err
 	}
 	layers := make([]Layer, cfg.Layers)
@@ -580,12 +603,13 @@ func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 			mask = HalfMask(cfg.Dim, l%2 == 1)
 		}
 		c, err := NewCoupling(CouplingConfig{
-			Mask:       mask,
-			Hidden:     cfg.Hidden,
-			Activation: cfg.Activation,
-			Func:       h,
-			Seed:       cfg.Seed + uint64(l)*0x9e3779b97f4a7c15,
-			ContextDim: cfg.ContextDim,
+			Mask:           mask,
+			Hidden:         cfg.Hidden,
+			Activation:     cfg.Activation,
+			Func:           h,
+			Seed:           cfg.Seed + uint64(l)*0x9e3779b97f4a7c15,
+			ContextDim:     cfg.ContextDim,
+			ResidualBlocks: cfg.ResidualBlocks,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("flow: NewRealNVP: layer %d: %w", l, err)
@@ -597,13 +621,13 @@ func NewRealNVP(cfg RealNVPConfig) (*Flow, error) {
 
 // checkCouplingFlow validates what NewRealNVP and NewNSF share, before
 // anything is allocated: the number of layers, the dimension, the hidden
-// widths and the context dimension, and the sizes of a flow of layers
+// widths, the residual blocks and the context dimension, and the sizes of a flow of layers
 // couplings with function h whose masks alternate between ⌈D/2⌉ and ⌊D/2⌋
 // pass-through dimensions (halves or evens and odds alike), every
 // conditioner also reading the C context columns. boundaries is the number
 // of layers of the flow, parameterless ones included, each a batch
 // boundary in the flow's workspace.
-func checkCouplingFlow(method string, dim, layers int, hidden []int, nc int, h CouplingFunc, boundaries float64) error {
+func checkCouplingFlow(method string, dim, layers int, hidden []int, blocks, nc int, h CouplingFunc, boundaries float64) error {
 	if layers < 1 {
 		return fmt.Errorf("flow: %s: %d layers", method, layers)
 	}
@@ -621,9 +645,12 @@ func checkCouplingFlow(method string, dim, layers int, hidden []int, nc int, h C
 	if err := checkCouplingContextDim(nc); err != nil {
 		return fmt.Errorf("flow: %s: %w", method, err)
 	}
+	if err := checkResidual(blocks, hidden); err != nil {
+		return fmt.Errorf("flow: %s: %w", method, err)
+	}
 	hi, lo, k := (dim+1)/2, dim/2, h.ParamsPerDim()
-	s0 := couplingSizeTmp(hi+nc, lo, k, couplingTmpLen(h, lo), hidden)
-	s1 := couplingSizeTmp(lo+nc, hi, k, couplingTmpLen(h, hi), hidden)
+	s0 := couplingSizeBlocks(hi+nc, lo, k, couplingTmpLen(h, lo), hidden, blocks)
+	s1 := couplingSizeBlocks(lo+nc, hi, k, couplingTmpLen(h, hi), hidden, blocks)
 	for _, s := range []footprint{s0, s1} {
 		if err := checkSize("a layer", s); err != nil {
 			return fmt.Errorf("flow: %s: %w", method, err)

@@ -616,6 +616,11 @@ type NSFConfig struct {
 	// ContextDim is the width C ≥ 0 of the context every coupling layer
 	// conditions on (see CouplingConfig.ContextDim).
 	ContextDim int
+	// ResidualBlocks gives every conditioner R residual blocks of the one
+	// width Hidden[0] (see CouplingConfig.ResidualBlocks), as the neural
+	// spline flows of Durkan et al. (2019) use; 0, the default, makes plain
+	// networks.
+	ResidualBlocks int
 	// Seed seeds the permutations and the conditioners.
 	Seed uint64
 }
@@ -645,7 +650,7 @@ func NewNSF(cfg NSFConfig) (*Flow, error) {
 	}
 	// A permutation adds no parameters or workspace but one more batch
 	// boundary in the flow's workspace.
-	if err := checkCouplingFlow("NewNSF", cfg.Dim, cfg.Layers, cfg.Hidden, cfg.ContextDim, h, 2*float64(cfg.Layers)); err != nil {
+	if err := checkCouplingFlow("NewNSF", cfg.Dim, cfg.Layers, cfg.Hidden, cfg.ResidualBlocks, cfg.ContextDim, h, 2*float64(cfg.Layers)); err != nil {
 		return nil, err
 	}
 	layers := make([]Layer, 0, 2*cfg.Layers)
@@ -655,12 +660,13 @@ func NewNSF(cfg NSFConfig) (*Flow, error) {
 			return nil, fmt.Errorf("flow: NewNSF: layer %d: %w", l, err)
 		}
 		c, err := NewCoupling(CouplingConfig{
-			Mask:       HalfMask(cfg.Dim, l%2 == 1),
-			Hidden:     cfg.Hidden,
-			Activation: cfg.Activation,
-			Func:       h,
-			Seed:       cfg.Seed + uint64(l)*0x9e3779b97f4a7c15,
-			ContextDim: cfg.ContextDim,
+			Mask:           HalfMask(cfg.Dim, l%2 == 1),
+			Hidden:         cfg.Hidden,
+			Activation:     cfg.Activation,
+			Func:           h,
+			Seed:           cfg.Seed + uint64(l)*0x9e3779b97f4a7c15,
+			ContextDim:     cfg.ContextDim,
+			ResidualBlocks: cfg.ResidualBlocks,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("flow: NewNSF: layer %d: %w", l, err)
