@@ -101,6 +101,10 @@ type layerDoc struct {
 	Activation string `json:"activation,omitempty"`
 	Hidden     []int  `json:"hidden,omitempty"`
 
+	// coupling: the residual blocks R ≥ 1 of a residual conditioner,
+	// absent (nil) for R = 0, a plain one.
+	ResidualBlocks *int `json:"residual_blocks,omitempty"`
+
 	// maf, iaf
 	Transform string  `json:"transform,omitempty"`
 	Order     []int   `json:"order,omitempty"`
@@ -231,10 +235,14 @@ func marshalLayer(path string, l Layer) (*layerDoc, error) {
 		}
 		ld.Activation = l.cond.act.String()
 		ld.Hidden = l.Hidden()
-		for k := 1; k < len(l.cond.sizes); k++ {
+		if r := l.cond.blocks; r > 0 {
+			ld.ResidualBlocks = &r
+		}
+		for k := 1; k <= l.cond.numLayers(); k++ {
 			w, b, _ := l.cond.layer(l.params, k)
+			in, out := l.cond.dense(k)
 			dd := &denseDoc{
-				In: l.cond.sizes[k-1], Out: l.cond.sizes[k],
+				In: in, Out: out,
 				Weights: append([]float64(nil), w...),
 				Biases:  append([]float64(nil), b...),
 			}
@@ -443,7 +451,7 @@ func pathAt(data []byte, off int64) string {
 
 // disallow returns an error if any of the named fields is present.
 func disallow(path, typ string, fields map[string]bool) error {
-	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "transform", "order", "degrees", "conditioner", "made", "layer"} {
+	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "residual_blocks", "transform", "order", "degrees", "conditioner", "made", "layer"} {
 		if fields[name] {
 			return formatErr(path+"."+name, "not a field of a %q layer", typ)
 		}
@@ -463,6 +471,7 @@ func present(ld *layerDoc, allowed ...string) map[string]bool {
 		"layer": ld.Layer != nil,
 		"bins":  ld.Bins != nil, "bound": ld.Bound != nil, "min_width": ld.MinWidth != nil,
 		"min_height": ld.MinHeight != nil, "min_derivative": ld.MinDerivative != nil,
+		"residual_blocks": ld.ResidualBlocks != nil,
 	}
 	for _, a := range allowed {
 		delete(m, a)
@@ -647,7 +656,7 @@ func denseParams(path, name string, ds []*denseDoc, sizes []int, in0 string) ([]
 // unmarshalCoupling reads a coupling layer of a document of dimension dim
 // and context dimension nc.
 func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
-	if err := disallow(path, ld.Type, present(ld, "context", "mask", "coupling", "clamp", splineFields[0], splineFields[1], splineFields[2], splineFields[3], splineFields[4], "activation", "hidden", "conditioner")); err != nil {
+	if err := disallow(path, ld.Type, present(ld, "context", "mask", "coupling", "clamp", splineFields[0], splineFields[1], splineFields[2], splineFields[3], splineFields[4], "activation", "hidden", "residual_blocks", "conditioner")); err != nil {
 		return nil, err
 	}
 	lc, err := layerContext(path, ld, nc)
@@ -717,21 +726,27 @@ func unmarshalCoupling(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	if err := checkHidden(path+".hidden", ld.Hidden); err != nil {
 		return nil, err
 	}
+	blocks, err := residualBlocksField(path, ld)
+	if err != nil {
+		return nil, err
+	}
 	// The conditioner's input is [x_A ; c]: |A| + C values.
-	if err := checkSize("the layer", couplingSizeTmp(na+lc, dim-na, h.ParamsPerDim(), couplingTmpLen(h, dim-na), ld.Hidden)); err != nil {
+	if err := checkSize("the layer", couplingSizeBlocks(na+lc, dim-na, h.ParamsPerDim(), couplingTmpLen(h, dim-na), ld.Hidden, blocks)); err != nil {
 		return nil, formatErr(path+".hidden", "%v", err)
 	}
-	sizes := append([]int{na + lc}, ld.Hidden...)
-	sizes = append(sizes, h.ParamsPerDim()*(dim-na))
+	sizes := residualChain(na+lc, ld.Hidden, h.ParamsPerDim()*(dim-na), blocks)
 	in0 := ""
 	if lc > 0 {
 		in0 = fmt.Sprintf("|A| + C = %d + %d", na, lc)
+	}
+	if blocks > 0 && len(ld.Conditioner) != len(sizes)-1 {
+		return nil, formatErr(path+".conditioner", "%d dense layers, want %d (the input layer, 2 per residual block and the output)", len(ld.Conditioner), len(sizes)-1)
 	}
 	p, err := denseParams(path, "conditioner", ld.Conditioner, sizes, in0)
 	if err != nil {
 		return nil, err
 	}
-	c, err := NewCoupling(CouplingConfig{Mask: mask, Hidden: ld.Hidden, Activation: act, Func: h, ContextDim: lc})
+	c, err := NewCoupling(CouplingConfig{Mask: mask, Hidden: ld.Hidden, Activation: act, Func: h, ContextDim: lc, ResidualBlocks: blocks})
 	if err != nil {
 		return nil, formatErr(path, "%v", err)
 	}

@@ -94,6 +94,15 @@ func couplingFormatCases() []formatCase {
 				ftPerm(t, []int{2, 0, 1}),
 				Invert(ftCoupling(t, CouplingConfig{Mask: []bool{false, true, true}, Hidden: []int{3}, Activation: ReLU, Func: s})))
 		}},
+		{"residual-affine", func(t *testing.T) *Flow {
+			return ftFlow(t, ftCoupling(t, CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{5}, Activation: ReLU, ResidualBlocks: 2}))
+		}},
+		{"residual-rqspline-inverse", func(t *testing.T) *Flow {
+			s := RQSpline{Bins: 3, Bound: 2, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+			return ftFlow(t,
+				ftCoupling(t, CouplingConfig{Mask: []bool{false, true, true}, Hidden: []int{4}, Activation: Tanh, Func: s, ResidualBlocks: 1}),
+				Invert(ftCoupling(t, CouplingConfig{Mask: []bool{true, false, false}, Hidden: []int{3}, Activation: ReLU, Func: Additive{}, ResidualBlocks: 3})))
+		}},
 		{"permutation", func(t *testing.T) *Flow {
 			return ftFlow(t, ftPerm(t, []int{2, 0, 3, 1}))
 		}},
@@ -469,6 +478,7 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"base":{"type":"std_normal"},"layers":[{"type":"inverse","dim":2,"layer":{"type":"permutation","dim":2,"perm":[1,0]}}]}`))
 	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"base":{"type":"std_normal"},"layers":[{"type":"coupling","dim":2,"mask":[1,0],"coupling":"additive","activation":"relu","conditioner":[{"in":1,"out":1,"weights":[0.5],"biases":[1]}]}]}`))
 	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"context":1,"context_names":["c"],"base":{"type":"std_normal"},"layers":[{"type":"inverse","dim":2,"layer":{"type":"coupling","dim":2,"context":1,"mask":[0,1],"coupling":"additive","activation":"tanh","conditioner":[{"in":2,"out":1,"weights":[0.5,-1],"biases":[0]}]}},{"type":"maf","dim":2,"context":1,"activation":"relu","order":[1,0],"hidden":[2],"degrees":[[0,1]],"made":[{"in":3,"out":2,"mask":[0,0,1,0,1,1],"weights":[0,0,1,0,2,3],"biases":[0,0]},{"in":2,"out":4,"mask":[1,1,1,0,1,1,1,0],"weights":[1,2,3,0,4,5,6,0],"biases":[0,0,0,0]}]}]}`))
+	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"base":{"type":"std_normal"},"layers":[{"type":"coupling","dim":2,"mask":[0,1],"coupling":"affine","clamp":0,"activation":"tanh","hidden":[1],"residual_blocks":1,"conditioner":[{"in":1,"out":1,"weights":[0.5],"biases":[1]},{"in":1,"out":1,"weights":[-1],"biases":[0.25]},{"in":1,"out":1,"weights":[2],"biases":[0]},{"in":1,"out":2,"weights":[0.5,-0.5],"biases":[0,1]}]}]}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, data []byte) {

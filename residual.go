@@ -191,3 +191,33 @@ func couplingSizeBlocks(na, nb, k, tmp int, hidden []int, blocks int) footprint 
 	params, w := resSize(na, hidden[0], blocks, nt)
 	return footprint{params, evalShard*(2*float64(na)+w+nt) + 4*float64(nb) + float64(tmp)}
 }
+
+// residualBlocksField returns the residual blocks R of the coupling layer
+// document ld: 0 when its residual_blocks field is absent, else the field,
+// which must be in [0, maxResidualBlocks] and, when R > 0, come with
+// exactly one hidden width.
+func residualBlocksField(path string, ld *layerDoc) (int, error) {
+	if ld.ResidualBlocks == nil {
+		return 0, nil
+	}
+	r := *ld.ResidualBlocks
+	if r < 0 || r > maxResidualBlocks {
+		return 0, formatErr(path+".residual_blocks", "%d is not in [0, %d]", r, maxResidualBlocks)
+	}
+	if r > 0 && len(ld.Hidden) != 1 {
+		return 0, formatErr(path+".hidden", "%d widths, but %d residual blocks need exactly one, the blocks' width H", len(ld.Hidden), r)
+	}
+	return r, nil
+}
+
+// residualChain returns the widths of the conditioner's dense layers, one
+// after another, from in inputs to out outputs: in, the hidden widths, out
+// for a plain network, and in, H repeated 2R + 1 times, out for R residual
+// blocks of width H = hidden[0].
+func residualChain(in int, hidden []int, out, blocks int) []int {
+	sizes := append([]int{in}, hidden...)
+	for range 2 * blocks {
+		sizes = append(sizes, hidden[0])
+	}
+	return append(sizes, out)
+}
