@@ -35,6 +35,7 @@ type modelOptions struct {
 	bins       int
 	bound      float64
 	seed       uint64
+	residual   int
 }
 
 func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
@@ -46,6 +47,7 @@ func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
 	fs.IntVar(&o.bins, "bins", 8, "number of spline bins K (nsf and nsf-ar)")
 	fs.Float64Var(&o.bound, "bound", 3, "half-width B of the interval [-B, B] of the standardised data the splines cover (nsf and nsf-ar)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (initial weights, data split, shuffling, sampling)")
+	fs.IntVar(&o.residual, "residual", 0, "residual blocks R of each conditioner, all of the one -hidden width (0: plain networks; realnvp and nsf)")
 }
 
 // build returns a new flow for data of d columns with a context of c
@@ -72,6 +74,9 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 	if !(o.clamp >= 0) || math.IsInf(o.clamp, 0) {
 		return nil, usageError{fmt.Sprintf("-clamp: %v, want a finite number ≥ 0", o.clamp)}
 	}
+	if err := o.checkResidual(hidden); err != nil {
+		return nil, err
+	}
 	var layers []flow.Layer
 	switch o.kind {
 	case "realnvp":
@@ -79,7 +84,7 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 			return nil, fmt.Errorf("-model realnvp needs at least 2 columns, the data has %d (use -model maf)", d)
 		}
 		f, err := flow.NewRealNVP(flow.RealNVPConfig{Dim: d, Layers: o.layers, Hidden: hidden, Activation: act,
-			Clamp: o.clamp, EvenOdd: d > 2, Seed: o.seed, ContextDim: c})
+			Clamp: o.clamp, EvenOdd: d > 2, Seed: o.seed, ContextDim: c, ResidualBlocks: o.residual})
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +114,7 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 			return nil, fmt.Errorf("-model nsf needs at least 2 columns, the data has %d (use -model maf)", d)
 		}
 		f, err := flow.NewNSF(flow.NSFConfig{Dim: d, Layers: o.layers, Hidden: hidden, Activation: act,
-			Bins: o.bins, Bound: o.bound, Seed: o.seed, ContextDim: c})
+			Bins: o.bins, Bound: o.bound, Seed: o.seed, ContextDim: c, ResidualBlocks: o.residual})
 		if err != nil {
 			return nil, err
 		}
@@ -465,7 +470,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // modelFlags are the flags that describe a new model, which -init's model
 // file describes instead.
-var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize"}
+var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize", "residual"}
 
 // refuseModelFlags returns a usage error if a flag that describes a new
 // model was given with -init.

@@ -1,0 +1,64 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package main
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nfgo/flow"
+)
+
+// TestFitResidual: -residual R gives every coupling layer of a realnvp or
+// nsf model a residual conditioner of R blocks of the -hidden width, and
+// bad uses are refused before any training.
+func TestFitResidual(t *testing.T) {
+	dir := t.TempDir()
+	moonsCSV(t, filepath.Join(dir, "data.csv"), 200, 2)
+	for _, m := range []string{"realnvp", "nsf"} {
+		r := nflow(t, dir, "fit", "-in", "data.csv", "-model", m, "-out", m+".json", "-epochs", "2", "-layers", "2", "-hidden", "8", "-residual", "2")
+		if r.code != 0 {
+			t.Fatalf("%s: status %d\n%s", m, r.code, r.stderr)
+		}
+		f := loadFlow(t, filepath.Join(dir, m+".json"))
+		n := 0
+		for i, l := range f.Layers() {
+			c, ok := l.(*flow.Coupling)
+			if !ok {
+				continue
+			}
+			n++
+			if c.ResidualBlocks() != 2 || !slices.Equal(c.Hidden(), []int{8}) {
+				t.Errorf("%s: layer %d has %d residual blocks of widths %v, want 2 of [8]", m, i, c.ResidualBlocks(), c.Hidden())
+			}
+		}
+		if n != 2 {
+			t.Errorf("%s: %d coupling layers, want 2", m, n)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-residual", "-1"}, "-residual: -1, want 0 to 64"},
+		{[]string{"-residual", "65"}, "-residual: 65, want 0 to 64"},
+		{[]string{"-residual", "1", "-hidden", "8,8"}, "-residual 1: the residual blocks need one -hidden width, not 2"},
+		{[]string{"-residual", "1", "-hidden", ""}, "-residual 1: the residual blocks need one -hidden width, not 0"},
+		{[]string{"-residual", "1", "-model", "maf"}, "-residual: residual conditioners are for -model realnvp and nsf, not maf"},
+		{[]string{"-residual", "1", "-model", "nsf-ar"}, "not nsf-ar"},
+		{[]string{"-residual", "1", "-init", "realnvp.json"}, "-init: the model file gives the layers and the standardisation; -residual cannot change them"},
+	} {
+		args := append([]string{"fit", "-in", "data.csv", "-out", "bad.json", "-epochs", "1"}, tc.args...)
+		r := nflow(t, dir, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("%v: status %d, %q; want 2 and %q", tc.args, r.code, r.stderr, tc.msg)
+		}
+		if slices.Contains(files(t, dir), "bad.json") {
+			t.Errorf("%v: wrote a model", tc.args)
+		}
+	}
+}
