@@ -201,7 +201,9 @@ type CouplingConfig struct {
 // are the conditioner's, layer by layer, W (out×in, row-major) then b, so the
 // first layer's W is out×(|A|+C) with the context's weights in its last C
 // columns. It starts as the identity whatever the context: the conditioner's
-// last layer is zero.
+// last layer is zero. With CouplingConfig.ResidualBlocks = R > 0 g is the
+// residual network of residual.go instead, whose 2R + 2 dense layers are
+// laid out the same way, in the order input layer, blocks, output layer.
 type Coupling struct {
 	d      int
 	nc     int // C, the context dimension
