@@ -224,6 +224,35 @@ func TestResidualLogDet(t *testing.T) {
 	}
 }
 
+func TestResidualContextLogDet(t *testing.T) {
+	for _, cf := range resFuncs(t) {
+		for _, d := range []int{2, 5} {
+			const nc = 3
+			f := resCouplingFlow(t, d, nc, 8, 2, ReLU, cf.h, 0.4, 6)
+			for i, l := range f.Layers() {
+				checkLayerLogDetsGiven(t, fmt.Sprintf("%s/D=%d/C=%d/layer %d", cf.name, d, nc, i), l, randomRows(3, d, 9), randomRows(3, nc, 10), 1e-7)
+			}
+		}
+	}
+}
+
+// TestResidualNoRows: passes over no rows write nothing and do not fail.
+func TestResidualNoRows(t *testing.T) {
+	c, err := NewCoupling(CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{4}, ResidualBlocks: 2, ContextDim: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := make([]float64, c.WorkLen(0))
+	grad := make([]float64, c.NumParams())
+	c.Forward(nil, nil, nil, nil, work)
+	c.ForwardBackward(nil, nil, nil, nil, nil, nil, nil, work, grad)
+	c.Inverse(nil, nil, nil, nil, work)
+	c.InverseBackward(nil, nil, nil, nil, nil, nil, nil, work, grad)
+	if maxAbsDiff(grad, make([]float64, len(grad))) != 0 {
+		t.Error("a backward pass over no rows wrote a gradient")
+	}
+}
+
 func TestResidualRoundTrip(t *testing.T) {
 	for d := 2; d <= 9; d++ {
 		for _, cf := range resFuncs(t) {
@@ -404,5 +433,12 @@ func TestResidualBadConfig(t *testing.T) {
 	}
 	if _, err := NewNSF(NSFConfig{Dim: 3, Layers: 2, Hidden: []int{4}, ResidualBlocks: -2}); err == nil || !strings.Contains(err.Error(), "-2 residual blocks") {
 		t.Errorf("NewNSF with -2 residual blocks: error %v", err)
+	}
+	// Refused by its size before anything is allocated.
+	if _, err := NewNSF(NSFConfig{Dim: 3, Layers: 2, Hidden: []int{1 << 13}, ResidualBlocks: 4}); err == nil || !strings.Contains(err.Error(), "NewNSF: a layer would need") {
+		t.Errorf("NewNSF with 4 residual blocks of width 2^13: error %v", err)
+	}
+	if _, err := NewRealNVP(RealNVPConfig{Dim: 3, Layers: 2, Hidden: []int{4}, ResidualBlocks: 65}); err == nil || !strings.Contains(err.Error(), "NewRealNVP: 65 residual blocks, more than the limit of 64") {
+		t.Errorf("NewRealNVP with 65 residual blocks: error %v", err)
 	}
 }
