@@ -36,6 +36,11 @@ func init() {
 		benchPreset{name: "realnvp-tiny", batch: 256, build: func() (*Flow, error) {
 			return NewRealNVP(RealNVPConfig{Dim: 2, Layers: 8, Hidden: []int{64, 64}, Activation: ReLU, Seed: 1})
 		}},
+		// realnvp-small sits between tiny and large: D = 8, 8 couplings,
+		// conditioner 2×128, batch 256.
+		benchPreset{name: "realnvp-small", batch: 256, build: func() (*Flow, error) {
+			return NewRealNVP(RealNVPConfig{Dim: 8, Layers: 8, Hidden: []int{128, 128}, Activation: ReLU, Seed: 1})
+		}},
 		benchPreset{name: "realnvp-large", batch: 512, build: func() (*Flow, error) {
 			return NewRealNVP(RealNVPConfig{Dim: 43, Layers: 10, Hidden: []int{512, 512}, Activation: ReLU, Seed: 1})
 		}},
