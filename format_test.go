@@ -123,7 +123,9 @@ func couplingFormatCases() []formatCase {
 }
 
 // formatCases lists every layer type and option.
-func formatCases() []formatCase { return append(couplingFormatCases(), arFormatCases()...) }
+func formatCases() []formatCase {
+	return append(append(couplingFormatCases(), arFormatCases()...), linearFormatCases()...)
+}
 
 // flowCmpOpts compare the layers of two flows field by field.
 var flowCmpOpts = cmp.Options{
