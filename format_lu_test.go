@@ -7,11 +7,16 @@ package flow
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/nfgo/flow/internal/golden"
 )
 
 // initialized returns a, marked initialised.
@@ -239,6 +244,51 @@ func TestFormatActNormInitialized(t *testing.T) {
 		}
 		if got := g.Layers()[0].(*ActNorm).Initialized(); got != init {
 			t.Errorf("initialised %v reads back as %v", init, got)
+		}
+	}
+}
+
+// TestGoldenLinearLayers: the golden vectors hold lu_linear layers and
+// ActNorm layers initialised and not, in unconditional and conditional
+// models (TestGolden checks their values).
+func TestGoldenLinearLayers(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g golden.File
+		if err := json.Unmarshal(b, &g); err != nil {
+			t.Fatal(err)
+		}
+		f, err := UnmarshalFlow(g.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cond := ""
+		if f.ContextDim() > 0 {
+			cond = "/conditional"
+		}
+		for _, l := range f.Layers() {
+			if v, ok := l.(*Inverted); ok {
+				l = v.L
+			}
+			switch l := l.(type) {
+			case *LULinear:
+				count["lu"+cond]++
+			case *ActNorm:
+				count[fmt.Sprintf("actnorm/initialized=%v%s", l.Initialized(), cond)]++
+			}
+		}
+	}
+	for _, k := range []string{"lu", "lu/conditional", "actnorm/initialized=true", "actnorm/initialized=false", "actnorm/initialized=true/conditional"} {
+		if count[k] == 0 {
+			t.Errorf("no golden model has a layer of kind %s (%v)", k, count)
 		}
 	}
 }

@@ -81,7 +81,8 @@ func named(names []string, build func() (*flow.Flow, error)) func() (*flow.Flow,
 
 // Cases lists the golden models; autoregressive ones are appended by
 // moreCases, spline couplings by splineCases, autoregressive spline layers
-// by splineARCases and conditional ones by contextCases.
+// by splineARCases, LU-factored linear and ActNorm layers by linearCases
+// and conditional ones by contextCases.
 func Cases() []Case {
 	cs := []Case{
 		{Name: "affine-relu", Description: "one affine coupling layer, D = 3, mask [1 0 1], conditioner 2→4→2 with ReLU, no clamp",
@@ -119,6 +120,7 @@ func Cases() []Case {
 	cs = append(cs, moreCases()...)
 	cs = append(cs, splineCases()...)
 	cs = append(cs, splineARCases()...)
+	cs = append(cs, linearCases()...)
 	return append(cs, contextCases()...)
 }
 
