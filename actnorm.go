@@ -29,9 +29,10 @@ import (
 // initialised once: a model read back and trained further keeps what it
 // learned.
 //
-// Apart from the mark, which only InitActNorm and FitReverseKL set (like
-// the parameters, not while other calls use the flow), the layer has no
-// state outside its parameters. It has no context.
+// Apart from the mark, which only InitActNorm (also through Fit),
+// FitReverseKL and UnmarshalFlow set (like the parameters, not while other
+// calls use the flow) and no pass reads, the layer has no state outside its
+// parameters. It has no context.
 type ActNorm struct {
 	d           int
 	params      []float64
