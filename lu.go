@@ -45,9 +45,9 @@ type LUConfig struct {
 //	[L's strict lower part, D(D−1)/2 ; U's strict upper part, D(D−1)/2 ; ℓ, D ; b, D]
 //
 // each triangle row by row: L's as L[1,0], L[2,0], L[2,1], L[3,0], …, U's as
-// U[0,1], …, U[0,D−1], U[1,2], …. A new layer is the identity: L and U's
-// strict parts zero, ℓ = 0, b = 0 (and W = P with other signs or
-// permutation). It has no context.
+// U[0,1], …, U[0,D−1], U[1,2], …. Every parameter of a new layer is zero,
+// so W = P·diag(signs) and b = 0: the identity with the default
+// permutation and signs. It has no context.
 type LULinear struct {
 	d      int
 	perm   []int
@@ -162,7 +162,10 @@ func (l *LULinear) BindParams(p []float64) {
 func (l *LULinear) denseCost() int { return l.d * l.d }
 
 // The windows of the parameter vector.
-func (l *LULinear) lower() []float64 { m := l.d * (l.d - 1) / 2; return l.params[:m] }
+func (l *LULinear) lower() []float64 {
+	m := l.d * (l.d - 1) / 2
+	return l.params[:m]
+}
 func (l *LULinear) upper() []float64 {
 	m := l.d * (l.d - 1) / 2
 	return l.params[m : 2*m]
