@@ -6,8 +6,11 @@ package flow
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sort"
+	"sync"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -32,6 +35,11 @@ func init() {
 	benchPresets = append(benchPresets,
 		benchPreset{name: "realnvp-tiny", batch: 256, build: func() (*Flow, error) {
 			return NewRealNVP(RealNVPConfig{Dim: 2, Layers: 8, Hidden: []int{64, 64}, Activation: ReLU, Seed: 1})
+		}},
+		// realnvp-small sits between tiny and large: D = 8, 8 couplings,
+		// conditioner 2×128, batch 256.
+		benchPreset{name: "realnvp-small", batch: 256, build: func() (*Flow, error) {
+			return NewRealNVP(RealNVPConfig{Dim: 8, Layers: 8, Hidden: []int{128, 128}, Activation: ReLU, Seed: 1})
 		}},
 		benchPreset{name: "realnvp-large", batch: 512, build: func() (*Flow, error) {
 			return NewRealNVP(RealNVPConfig{Dim: 43, Layers: 10, Hidden: []int{512, 512}, Activation: ReLU, Seed: 1})
@@ -95,10 +103,66 @@ func presetFlow(b *testing.B, p benchPreset) (*Flow, *mat.Dense, mat.Matrix) {
 	return f, x, mat.NewDense(p.batch, p.context, randomRows(p.batch, p.context, 3))
 }
 
-func report(b *testing.B, rows int, flops float64) {
+// flowMaskedCost is flowDenseCost counting only a MADE's unmasked weights
+// (maskedCost), and 0 for a flow without masked layers.
+func flowMaskedCost(f *Flow) int {
+	type maskedCoster interface{ maskedCost() int }
+	c, masked := 0, false
+	for _, l := range f.layers {
+		if v, ok := l.(*Inverted); ok {
+			l = v.L
+		}
+		if mc, ok := l.(maskedCoster); ok {
+			c += mc.maskedCost()
+			masked = true
+		} else if dc, ok := l.(denseCoster); ok {
+			c += dc.denseCost()
+		}
+	}
+	if !masked {
+		return 0
+	}
+	return c
+}
+
+// report reports samples/s and GFLOP/s of b's run over rows rows an
+// operation of flops flops by the dense cost model, and that speed as a
+// percentage of the machine's peak on GOMAXPROCS cores (%peak, see
+// machinePeak); for a flow with masked layers also the percentage that
+// counts only the unmasked arithmetic, masked/dense of the flops
+// (%peak-unmasked).
+func report(b *testing.B, rows int, flops float64, f *Flow) {
 	s := b.Elapsed().Seconds()
+	b.StopTimer()
+	gflops := flops * float64(b.N) / s / 1e9
 	b.ReportMetric(float64(rows)*float64(b.N)/s, "samples/s")
-	b.ReportMetric(flops*float64(b.N)/s/1e9, "GFLOP/s")
+	b.ReportMetric(gflops, "GFLOP/s")
+	peak := machinePeak(runtime.GOMAXPROCS(0))
+	b.ReportMetric(100*gflops/peak, "%peak")
+	if mc := flowMaskedCost(f); mc > 0 {
+		b.ReportMetric(100*gflops*float64(mc)/float64(flowDenseCost(f))/peak, "%peak-unmasked")
+	}
+}
+
+var peaks struct {
+	sync.Mutex
+	gflops map[int]float64
+}
+
+// machinePeak returns the machine's peak GFLOP/s on procs cores
+// (BenchmarkKernelPeak's loop, measured once per test binary and procs).
+func machinePeak(procs int) float64 {
+	peaks.Lock()
+	defer peaks.Unlock()
+	if p, ok := peaks.gflops[procs]; ok {
+		return p
+	}
+	if peaks.gflops == nil {
+		peaks.gflops = map[int]float64{}
+	}
+	p := measurePeak(procs, 100*time.Millisecond) / 1e9
+	peaks.gflops[procs] = p
+	return p
 }
 
 // BenchmarkTrainStep measures one optimisation step (loss, gradient, Adam)
@@ -129,7 +193,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				step()
 				opt.Step(f.Params(), grad)
 			}
-			report(b, p.batch, 6*float64(p.batch)*float64(flowDenseCost(f)))
+			report(b, p.batch, 6*float64(p.batch)*float64(flowDenseCost(f)), f)
 		})
 	}
 }
@@ -155,7 +219,7 @@ func BenchmarkLogProb(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				logProb()
 			}
-			report(b, p.batch, 2*float64(p.batch)*float64(flowDenseCost(f)))
+			report(b, p.batch, 2*float64(p.batch)*float64(flowDenseCost(f)), f)
 		})
 	}
 }
@@ -177,7 +241,7 @@ func BenchmarkSample(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				sample()
 			}
-			report(b, p.batch, 2*float64(p.batch)*float64(flowDenseCost(f)))
+			report(b, p.batch, 2*float64(p.batch)*float64(flowDenseCost(f)), f)
 		})
 	}
 }

@@ -36,6 +36,14 @@
 // alternates the mask between layers, as in the double layer of Real NVP.
 // Permutation reorders dimensions, and Invert swaps a layer's directions.
 //
+// Glow's layers mix and normalise dimensions between coupling layers.
+// LULinear is an invertible linear map with an LU-factored matrix,
+// z = W·x + b with W = P·L·U and log|det| = Σ log|u_ii|: one matrix product
+// in the density direction, two triangular solves in the other. ActNorm is
+// a per-dimension scale and shift whose data-dependent initialisation,
+// InitActNorm (which Fit runs on its first minibatch), gives its output
+// zero mean and unit variance.
+//
 // # Conditional flows
 //
 // A flow of context dimension C > 0 is a conditional density p(x | c): its
@@ -88,7 +96,8 @@
 // Dinh et al., "NICE" (2015) and "Density estimation using Real NVP" (2017);
 // Germain et al., "MADE" (2015); Papamakarios et al., "Masked Autoregressive
 // Flow for Density Estimation" (2017); Kingma et al., "Improved Variational
-// Inference with Inverse Autoregressive Flow" (2016); and Rezende and
+// Inference with Inverse Autoregressive Flow" (2016); Kingma and Dhariwal,
+// "Glow: Generative Flow with Invertible 1x1 Convolutions" (2018); and Rezende and
 // Mohamed, "Variational Inference with Normalizing Flows" (2015). The review
 // of Papamakarios et al., "Normalizing Flows for Probabilistic Modeling and
 // Inference" (2021), covers them all.

@@ -116,6 +116,18 @@ type layerDoc struct {
 
 	// inverse
 	Layer *layerDoc `json:"layer,omitempty"`
+
+	// lu_linear (and perm): the signs of U's diagonal, L's and U's strict
+	// triangles, log|u_ii| and the bias (format_lu.go)
+	Signs   []int     `json:"signs,omitempty"`
+	Lower   []float64 `json:"lower,omitempty"`
+	Upper   []float64 `json:"upper,omitempty"`
+	LogDiag []float64 `json:"log_diag,omitempty"`
+	Bias    []float64 `json:"bias,omitempty"`
+
+	// actnorm (and shift)
+	LogScale    []float64 `json:"log_scale,omitempty"`
+	Initialized *bool     `json:"initialized,omitempty"`
 }
 
 // denseDoc is one dense layer y = W·x + b, W out×in row-major.
@@ -451,7 +463,7 @@ func pathAt(data []byte, off int64) string {
 
 // disallow returns an error if any of the named fields is present.
 func disallow(path, typ string, fields map[string]bool) error {
-	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "residual_blocks", "transform", "order", "degrees", "conditioner", "made", "layer"} {
+	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "residual_blocks", "transform", "order", "degrees", "conditioner", "made", "layer", "signs", "lower", "upper", "log_diag", "bias", "log_scale", "initialized"} {
 		if fields[name] {
 			return formatErr(path+"."+name, "not a field of a %q layer", typ)
 		}
@@ -471,6 +483,8 @@ func present(ld *layerDoc, allowed ...string) map[string]bool {
 		"layer": ld.Layer != nil,
 		"bins":  ld.Bins != nil, "bound": ld.Bound != nil, "min_width": ld.MinWidth != nil,
 		"min_height": ld.MinHeight != nil, "min_derivative": ld.MinDerivative != nil,
+		"signs": ld.Signs != nil, "lower": ld.Lower != nil, "upper": ld.Upper != nil, "log_diag": ld.LogDiag != nil,
+		"bias": ld.Bias != nil, "log_scale": ld.LogScale != nil, "initialized": ld.Initialized != nil,
 		"residual_blocks": ld.ResidualBlocks != nil,
 	}
 	for _, a := range allowed {

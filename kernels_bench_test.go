@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -295,3 +296,24 @@ func BenchmarkKernelTanh(b *testing.B) {
 	})
 	kernSink = h[0]
 }
+
+// BenchmarkKernelPeak measures the machine's float64 FMA peak, the
+// yardstick of the other benchmarks' %peak: independent FMA chains in
+// assembly (peak_amd64.s, peak_arm64.s; plain Go with -tags purego or
+// without AVX2) on GOMAXPROCS goroutines at once, so -cpu 1,2 gives the
+// peak of one core and of two.
+func BenchmarkKernelPeak(b *testing.B) {
+	const iters = 1 << 14
+	flops, _ := peakLoop(iters)
+	b.RunParallel(func(pb *testing.PB) {
+		s := 0.0
+		for pb.Next() {
+			_, v := peakLoop(iters)
+			s += v
+		}
+		peakSink.Add(int64(s))
+	})
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+var peakSink atomic.Int64

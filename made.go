@@ -518,6 +518,19 @@ func (m *MADE) denseCost() int {
 	return c
 }
 
+// maskedCost returns the number of unmasked weights, Σ over the weight
+// layers of each unit's fan-in lim[k]: the arithmetic a pass cannot skip,
+// by the cost model's counting (2·n·maskedCost flops forward).
+func (m *MADE) maskedCost() int {
+	c := 0
+	for _, lim := range m.lims {
+		for _, l := range lim {
+			c += l
+		}
+	}
+	return c
+}
+
 // layer returns the weights and biases of weight layer l (1-based) in p,
 // which is the parameters or a gradient of the same layout.
 func (m *MADE) layer(p []float64, l int) (w, b []float64) {

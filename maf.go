@@ -129,7 +129,8 @@ func (a *arLayer) ContextDim() int        { return a.made.c }
 
 // denseCost is the MADE's (see MADE.denseCost): the cost of the one-pass
 // direction, and about that of the sequential one (see sequential).
-func (a *arLayer) denseCost() int { return a.made.denseCost() }
+func (a *arLayer) denseCost() int  { return a.made.denseCost() }
+func (a *arLayer) maskedCost() int { return a.made.maskedCost() }
 
 // madePasses returns the number of MADE passes over a batch so far.
 func (a *arLayer) madePasses() int64 { return a.passes.Load() }

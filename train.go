@@ -323,7 +323,8 @@ type TrainConfig struct {
 	// skipped: the parameters and the optimiser's state are left as they
 	// were.
 	MaxSkips int
-	// Seed seeds the split, the shuffling, the base draws and the
+	// Seed seeds the split, the shuffling (and so the first minibatch,
+	// on which Fit initialises ActNorm layers), the base draws and the
 	// contexts drawn by FitReverseKLGiven.
 	Seed uint64
 	// Workers is the number of goroutines (≤ 0: GOMAXPROCS) and ShardSize
@@ -643,6 +644,15 @@ func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
 // a row, or when every step of the run was skipped, training gives up with
 // an error wrapping ErrNonFinite that names the epoch.
 //
+// ActNorm layers of f that are not yet initialised get their data-dependent
+// initialisation (InitActNorm) on the first minibatch of the first epoch,
+// in the order shuffled from cfg.Seed, before anything else: the untrained
+// flow that is scored (Result.InitialLoss) and that BestEpoch 0 restores
+// is the initialised one. A first minibatch on which some dimension of an
+// ActNorm layer's input has no spread (a constant column; a batch of one
+// row) is an error, returned before training with a nil Result and the flow
+// unchanged.
+//
 // However training ends (the last epoch, early stopping, giving up, or ctx
 // being cancelled, when it stops after the current minibatch and returns
 // ctx's error), the flow holds the best parameters seen, never non-finite
@@ -765,6 +775,27 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		order[i] = i
 	}
 	td := train.RawMatrix().Data
+	shuffle := func() { rnd.Shuffle(nTrain, func(i, j int) { order[i], order[j] = order[j], order[i] }) }
+	// The first epoch's order is drawn before the flow is scored, so that
+	// ActNorm layers not yet initialised are initialised on its first
+	// minibatch first: the untrained flow is the initialised one.
+	shuffle()
+	if actNormToInit(f) >= 0 {
+		m := bs
+		for i, k := range order[:m] {
+			copy(batch[i*d:i*d+d], td[k*d:k*d+d])
+		}
+		var bc []float64
+		if C > 0 {
+			for i, k := range order[:m] {
+				copy(cbatch[i*C:i*C+C], tc[k*C:k*C+C])
+			}
+			bc = cbatch[:m*C]
+		}
+		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
+			return nil, err
+		}
+	}
 
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
 	best := newKeeper(f.params, cfg.MaxSkips)
@@ -787,7 +818,9 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	step, steps := 0, cfg.Epochs*((nTrain+bs-1)/bs)
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
-		rnd.Shuffle(nTrain, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		if epoch > 1 {
+			shuffle()
+		}
 		sum, rows, skipped := 0.0, 0, 0
 		for lo := 0; lo < nTrain; lo += bs {
 			if err := ctx.Err(); err != nil {
@@ -881,6 +914,10 @@ func meanOf(v []float64) float64 {
 // step had a finite loss and gradient at them or the run ended normally.
 // The initial parameters are not scored; they are kept (BestEpoch 0) only
 // when no epoch qualifies. Result.InitialLoss and BestLoss are NaN.
+//
+// There are no data to initialise ActNorm layers on: FitReverseKL trains
+// them from their current parameters (the identity of a new layer) and
+// marks them initialised, so that a later Fit does not overwrite them.
 func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) (*Result, error) {
 	if f == nil {
 		panic("flow: FitReverseKL: nil flow")
@@ -899,8 +936,8 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 // error naming the step, row and column. For an unconditional flow draw
 // receives empty slices.
 //
-// The schedule, skipping, giving up and the choice of the best parameters
-// are those of FitReverseKL. It panics if f is nil, and returns an error
+// The schedule, skipping, giving up, the choice of the best parameters and
+// the ActNorm layers are those of FitReverseKL. It panics if f is nil, and returns an error
 // for a nil target or draw, or for a cfg.Validation, Context or
 // ValidationContext, which it has no use for.
 func FitReverseKLGiven(ctx context.Context, f *Flow, target ConditionalTarget, draw func(c []float64, rnd *rand.Rand), cfg TrainConfig) (*Result, error) {
@@ -950,6 +987,14 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 	if C > 0 {
 		c := mat.NewDense(cfg.BatchSize, C, nil)
 		cm, cd = c, c.RawMatrix().Data
+	}
+	// Reverse KL has no data to initialise ActNorm layers on: their
+	// parameters now are their initialisation, and what this run teaches
+	// them a later Fit keeps.
+	for _, l := range f.layers {
+		if a, ok := l.(*ActNorm); ok {
+			a.initialized = true
+		}
 	}
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
 	best := newKeeper(f.params, cfg.MaxSkips)

@@ -36,6 +36,9 @@ type modelOptions struct {
 	bound      float64
 	seed       uint64
 	residual   int
+	// lu and actnorm add an LU-factored linear layer and an ActNorm layer
+	// to every coupling or MAF layer (glowSteps); fit's flags alone.
+	lu, actnorm bool
 }
 
 func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
@@ -121,6 +124,9 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 		layers = f.Layers()
 	default:
 		return nil, usageError{fmt.Sprintf("-model: %q is not realnvp, nsf, maf or nsf-ar", o.kind)}
+	}
+	if layers, err = glowSteps(d, layers, o.lu, o.actnorm); err != nil {
+		return nil, err
 	}
 	if std != nil {
 		layers = append(layers, std)
@@ -337,6 +343,8 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	std := fs.Bool("standardize", true, "standardise each data column (stored in the model as its last layer; not the context)")
 	ctxSpec := fs.String("context", "", "fit a conditional density p(x | c): the number of last columns that hold the context c, or their names in the header, comma-separated")
 	initModel := fs.String("init", "", "resume from this model file: train its parameters further (its layers and standardisation are kept, so the model flags and -standardize must not be given)")
+	fs.BoolVar(&mo.lu, "lu", false, "an LU-factored linear layer (a trained invertible linear map of the columns, starting as the identity) on the data side of every coupling, spline or MAF layer")
+	fs.BoolVar(&mo.actnorm, "actnorm", false, "an ActNorm layer (a trained scale and shift per column, initialised on the training rows to give its output mean 0 and variance 1) on the data side of every coupling, spline or MAF layer, and of its -lu layer")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -409,6 +417,11 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
+	// ActNorm layers not yet initialised (-actnorm's, or a resumed
+	// model's) are initialised on all the training rows.
+	if err := initActNorm(f, trainRows, trainC, stderr); err != nil {
+		return err
+	}
 	if header != nil {
 		names, cnames := header, []string(nil)
 		if c != nil {
@@ -470,7 +483,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // modelFlags are the flags that describe a new model, which -init's model
 // file describes instead.
-var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize", "residual"}
+var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize", "lu", "actnorm", "residual"}
 
 // refuseModelFlags returns a usage error if a flag that describes a new
 // model was given with -init.

@@ -7,7 +7,7 @@
 // Usage:
 //
 //	nflow demo [-data moons] [-out nflow-demo]
-//	nflow fit -in data.csv [-model realnvp|nsf|maf|nsf-ar] [-bins 8] [-bound 3] [-layers 8] [-hidden 64,64] [-epochs 200] [-context K|names] … -out model.json
+//	nflow fit -in data.csv [-model realnvp|nsf|maf|nsf-ar] [-bins 8] [-bound 3] [-layers 8] [-hidden 64,64] [-lu] [-actnorm] [-epochs 200] [-context K|names] … -out model.json
 //	nflow sample -model model.json -n 1000 [-seed 1] [-out samples.csv] [-context ctx.csv]
 //	nflow logprob -model model.json -in data.csv [-out logp.csv]
 //	nflow plot -model model.json -out model.png [-context "0;1"]

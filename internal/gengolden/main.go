@@ -81,8 +81,9 @@ func named(names []string, build func() (*flow.Flow, error)) func() (*flow.Flow,
 
 // Cases lists the golden models; autoregressive ones are appended by
 // moreCases, spline couplings by splineCases, autoregressive spline layers
-// by splineARCases, residual conditioners by residualCases and conditional
-// ones by contextCases.
+// by splineARCases, LU-factored linear and ActNorm layers by linearCases,
+// residual conditioners by residualCases and conditional ones by
+// contextCases.
 func Cases() []Case {
 	cs := []Case{
 		{Name: "affine-relu", Description: "one affine coupling layer, D = 3, mask [1 0 1], conditioner 2→4→2 with ReLU, no clamp",
@@ -120,6 +121,7 @@ func Cases() []Case {
 	cs = append(cs, moreCases()...)
 	cs = append(cs, splineCases()...)
 	cs = append(cs, splineARCases()...)
+	cs = append(cs, linearCases()...)
 	cs = append(cs, residualCases()...)
 	return append(cs, contextCases()...)
 }

@@ -1,0 +1,126 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import "fmt"
+
+// marshalLinearLayer writes an LU-factored linear layer (its permutation,
+// signs, the strict triangles of L and U row by row, log|u_ii| and the
+// bias) or an ActNorm layer (its log-scale, shift and whether it is
+// initialised), FORMAT.md §3.7 and §3.8.
+func marshalLinearLayer(path string, l Layer, ld *layerDoc) error {
+	switch l := l.(type) {
+	case *LULinear:
+		ld.Type = "lu_linear"
+		ld.Perm, ld.Signs = l.Perm(), l.Signs()
+		ld.Lower = append([]float64(nil), l.lower()...)
+		ld.Upper = append([]float64(nil), l.upper()...)
+		ld.LogDiag = append([]float64(nil), l.logDiag()...)
+		ld.Bias = l.Bias()
+		for _, f := range []struct {
+			name string
+			v    []float64
+		}{{"lower", ld.Lower}, {"upper", ld.Upper}, {"log_diag", ld.LogDiag}, {"bias", ld.Bias}} {
+			if err := checkFiniteDoc(path+"."+f.name, f.v); err != nil {
+				return err
+			}
+		}
+	case *ActNorm:
+		ld.Type = "actnorm"
+		ld.LogScale, ld.Shift = l.LogScale(), l.Shift()
+		init := l.initialized
+		ld.Initialized = &init
+		if err := checkFiniteDoc(path+".log_scale", ld.LogScale); err != nil {
+			return err
+		}
+		if err := checkFiniteDoc(path+".shift", ld.Shift); err != nil {
+			return err
+		}
+	default:
+		return formatErr(path, "layer type %T is not in the format", l)
+	}
+	return nil
+}
+
+// unmarshalLinearLayer reads an lu_linear or actnorm layer of a document
+// of dimension dim. Neither has a context.
+func unmarshalLinearLayer(path string, ld *layerDoc, dim int) (Layer, error) {
+	// values checks that the field name holds n finite numbers.
+	values := func(name string, v []float64, n int) error {
+		if len(v) != n {
+			return formatErr(path+"."+name, "%d values, want %d", len(v), n)
+		}
+		return checkFiniteDoc(path+"."+name, v)
+	}
+	if ld.Type == "actnorm" {
+		if err := disallow(path, ld.Type, present(ld, "log_scale", "shift", "initialized")); err != nil {
+			return nil, err
+		}
+		if err := values("log_scale", ld.LogScale, dim); err != nil {
+			return nil, err
+		}
+		if err := values("shift", ld.Shift, dim); err != nil {
+			return nil, err
+		}
+		if ld.Initialized == nil {
+			return nil, formatErr(path+".initialized", "missing: want true or false")
+		}
+		a, err := NewActNorm(dim)
+		if err != nil {
+			return nil, formatErr(path, "%v", err)
+		}
+		copy(a.params, ld.LogScale)
+		copy(a.params[dim:], ld.Shift)
+		a.initialized = *ld.Initialized
+		return a, nil
+	}
+	if err := disallow(path, ld.Type, present(ld, "perm", "signs", "lower", "upper", "log_diag", "bias")); err != nil {
+		return nil, err
+	}
+	// Before anything of D² is read or allocated.
+	if err := checkSize("the layer", luSize(dim)); err != nil {
+		return nil, formatErr(path+".dim", "%v", err)
+	}
+	if len(ld.Perm) != dim {
+		return nil, formatErr(path+".perm", "%d entries, want %d", len(ld.Perm), dim)
+	}
+	seen := make([]int, dim)
+	for i, p := range ld.Perm {
+		if p < 0 || p >= dim {
+			return nil, formatErr(fmt.Sprintf("%s.perm[%d]", path, i), "%d is outside [0, %d): not a permutation", p, dim)
+		}
+		if seen[p] > 0 {
+			return nil, formatErr(fmt.Sprintf("%s.perm[%d]", path, i), "%d appears twice (entries %d and %d): not a permutation", p, seen[p]-1, i)
+		}
+		seen[p] = i + 1
+	}
+	if len(ld.Signs) != dim {
+		return nil, formatErr(path+".signs", "%d entries, want %d", len(ld.Signs), dim)
+	}
+	for i, s := range ld.Signs {
+		if s != 1 && s != -1 {
+			return nil, formatErr(fmt.Sprintf("%s.signs[%d]", path, i), "%d, want 1 or -1", s)
+		}
+	}
+	m := dim * (dim - 1) / 2
+	for _, f := range []struct {
+		name string
+		v    []float64
+		n    int
+	}{{"lower", ld.Lower, m}, {"upper", ld.Upper, m}, {"log_diag", ld.LogDiag, dim}, {"bias", ld.Bias, dim}} {
+		if err := values(f.name, f.v, f.n); err != nil {
+			return nil, err
+		}
+	}
+	l, err := NewLULinear(LUConfig{Dim: dim, Perm: ld.Perm, Signs: ld.Signs})
+	if err != nil {
+		return nil, formatErr(path, "%v", err)
+	}
+	copy(l.lower(), ld.Lower)
+	copy(l.upper(), ld.Upper)
+	copy(l.logDiag(), ld.LogDiag)
+	copy(l.bias(), ld.Bias)
+	return l, nil
+}
