@@ -40,6 +40,20 @@ func TestFitResidual(t *testing.T) {
 			t.Errorf("%s: %d coupling layers, want 2", m, n)
 		}
 	}
+	// Beside the LU and ActNorm layers of -lu -actnorm.
+	r := nflow(t, dir, "fit", "-in", "data.csv", "-model", "realnvp", "-out", "glow.json", "-epochs", "1", "-layers", "2", "-hidden", "4", "-residual", "1", "-lu", "-actnorm")
+	if r.code != 0 {
+		t.Fatalf("-residual 1 -lu -actnorm: status %d\n%s", r.code, r.stderr)
+	}
+	n := 0
+	for _, l := range loadFlow(t, filepath.Join(dir, "glow.json")).Layers() {
+		if c, ok := l.(*flow.Coupling); ok && c.ResidualBlocks() == 1 {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("-residual 1 -lu -actnorm: %d coupling layers with 1 residual block, want 2", n)
+	}
 	for _, tc := range []struct {
 		args []string
 		msg  string
