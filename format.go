@@ -147,6 +147,9 @@ func MarshalFlow(f *Flow) ([]byte, error) {
 	if f == nil {
 		return nil, errors.New("flow: MarshalFlow: nil *Flow")
 	}
+	if _, ok := f.base.(*StdNormalBase); !ok {
+		return nil, formatErr("base", "base distribution %T is not in the format", f.base)
+	}
 	doc := modelDoc{
 		Format:       FormatName,
 		Version:      FormatVersion,
