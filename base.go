@@ -17,8 +17,8 @@ import (
 // The bases are StdNormalBase (the default of New, with no parameters),
 // DiagGaussianBase, MixtureBase and ConditionalGaussianBase; NewWithBase
 // attaches one to a flow. The set is closed (the interface has unexported
-// methods) because a base's draw order and gradients are part of the
-// flow's contract (docs/design.md §1.9).
+// methods) because a base's draw order, gradients and model-file section
+// are part of the flow's contract (docs/design.md §1.9, FORMAT.md §2.1).
 type Base interface {
 	// Dim returns D.
 	Dim() int
