@@ -10,10 +10,13 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/nfgo/flow/internal/golden"
 )
 
 // baseFormatCases are flows over each trainable base.
@@ -382,5 +385,48 @@ func TestFormatDocBase(t *testing.T) {
 	got := f.LogProb(nil, mat.NewDense(1, 2, []float64{0, 1}))[0]
 	if math.Abs(got-want) > 1e-14 {
 		t.Errorf("the example's log p(x) is %v, FORMAT.md's formula gives %v", got, want)
+	}
+}
+
+// TestGoldenBases: the golden vectors cover every trainable base, with a
+// reverse-KL gradient over the Gaussian bases and none over the mixtures.
+func TestGoldenBases(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g golden.File
+		if err := json.Unmarshal(b, &g); err != nil {
+			t.Fatal(err)
+		}
+		f, err := UnmarshalFlow(g.Model)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		kind := baseKind(f.Base())
+		seen[kind]++
+		if kind == "StdNormalBase" {
+			continue
+		}
+		lo, hi := f.BaseParamRange()
+		if g.NLL == nil {
+			t.Errorf("%s: no nll over a %s", name, kind)
+		} else if gf, err := UnmarshalFlow(g.NLLGrad); err != nil || maxAbsDiff(gf.Params()[lo:hi], make([]float64, hi-lo)) == 0 {
+			t.Errorf("%s: the nll gradient of the base's parameters is missing or zero (%v)", name, err)
+		}
+		if mix := kind == "MixtureBase"; mix != (g.ReverseKL == nil) {
+			t.Errorf("%s: over a %s, reverse_kl present: %v", name, kind, g.ReverseKL != nil)
+		}
+	}
+	for _, kind := range []string{"StdNormalBase", "DiagGaussianBase", "MixtureBase", "ConditionalGaussianBase"} {
+		if seen[kind] == 0 {
+			t.Errorf("no golden model has a %s", kind)
+		}
 	}
 }

@@ -81,8 +81,9 @@ func named(names []string, build func() (*flow.Flow, error)) func() (*flow.Flow,
 
 // Cases lists the golden models; autoregressive ones are appended by
 // moreCases, spline couplings by splineCases, autoregressive spline layers
-// by splineARCases, LU-factored linear and ActNorm layers by linearCases
-// and conditional ones by contextCases.
+// by splineARCases, LU-factored linear and ActNorm layers by linearCases,
+// flows over trainable bases by baseCases and conditional ones by
+// contextCases.
 func Cases() []Case {
 	cs := []Case{
 		{Name: "affine-relu", Description: "one affine coupling layer, D = 3, mask [1 0 1], conditioner 2→4→2 with ReLU, no clamp",
@@ -121,6 +122,7 @@ func Cases() []Case {
 	cs = append(cs, splineCases()...)
 	cs = append(cs, splineARCases()...)
 	cs = append(cs, linearCases()...)
+	cs = append(cs, baseCases()...)
 	return append(cs, contextCases()...)
 }
 
@@ -143,7 +145,8 @@ func toRows(m *mat.Dense) [][]float64 {
 }
 
 // canInverse and canForward say whether every layer backpropagates
-// through Inverse or Forward.
+// through Inverse or Forward (and, for canForward, whether the base's draw
+// has a reparameterisation gradient).
 func canInverse(f *flow.Flow) bool {
 	for _, l := range f.Layers() {
 		if _, ok := l.(flow.InverseGrader); !ok {
@@ -159,6 +162,10 @@ func canInverse(f *flow.Flow) bool {
 }
 
 func canForward(f *flow.Flow) bool {
+	if _, ok := f.Base().(*flow.MixtureBase); ok {
+		// The mixture's component draw has no reparameterisation gradient.
+		return false
+	}
 	for _, l := range f.Layers() {
 		if _, ok := l.(flow.ForwardGrader); !ok {
 			return false
