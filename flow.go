@@ -835,7 +835,9 @@ func checkLen(method, name string, v []float64, n int) {
 
 // LogProb writes log p(x_i) of each row of x into dst and returns it:
 //
-//	log p(x) = log N(g(x); 0, I) + log|det ∂g/∂x|.
+//	log p(x) = log p_base(g(x)) + log|det ∂g/∂x|,
+//
+// p_base being the base distribution, N(0, I) for a flow made by New.
 //
 // If dst is nil a new slice is allocated. x must have D columns; it may be
 // any mat.Matrix, and a contiguous *mat.Dense is read without copying. It
@@ -848,7 +850,7 @@ func (f *Flow) LogProb(dst []float64, x mat.Matrix) []float64 {
 // LogProbGiven writes log p(x_i | c_i) of each row of x, given row i of the
 // contexts c, into dst and returns it:
 //
-//	log p(x | c) = log N(g(x | c); 0, I) + log|det ∂g/∂x|,
+//	log p(x | c) = log p_base(g(x | c) | c) + log|det ∂g/∂x|,
 //
 // the Jacobian taken with c held fixed. x is n×D and c n×C, C being
 // ContextDim; for an unconditional flow (C = 0) c may be nil, and
@@ -916,10 +918,12 @@ func (f *Flow) pass(method string, op evalOp, name string, dst *mat.Dense, src, 
 }
 
 // Sample fills each row of dst, a non-empty contiguous n×D matrix, with a
-// draw from the flow: z ~ N(0, I) from rnd, in row order, then x = f(z). If
-// logq is not nil it receives log q(x_i) = log N(z_i) − log|det ∂x/∂z|. The
-// draws depend only on rnd's state, never on the number of goroutines. It
-// panics if the flow is conditional: see SampleGiven and SampleEach.
+// draw from the flow: z from the base, drawn from rnd in row order
+// (docs/design.md §1.9; z ~ N(0, I) for the standard normal), then
+// x = f(z). If logq is not nil it receives log q(x_i) = log p_base(z_i) −
+// log|det ∂x/∂z|. The draws depend only on rnd's state, never on the
+// number of goroutines. It panics if the flow is conditional: see
+// SampleGiven and SampleEach.
 func (f *Flow) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
 	f.unconditional("Flow.Sample", "SampleGiven or SampleEach")
 	checkArg("Flow.Sample", "dst", dst)
@@ -931,10 +935,11 @@ func (f *Flow) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
 }
 
 // SampleGiven draws one sample for each row of the contexts c (n×C) into
-// the same row of dst (n×D): z_i ~ N(0, I) from rnd, in row order, then
-// x_i = f(z_i | c_i). If logq is not nil it receives log q(x_i | c_i) =
-// log N(z_i) − log|det ∂x/∂z|. An empty dst is resized to n×D; a non-empty
-// one must be a contiguous n×D matrix, and must not share memory with c.
+// the same row of dst (n×D): z_i from the base given c_i, drawn from rnd in
+// row order, then x_i = f(z_i | c_i). If logq is not nil it receives
+// log q(x_i | c_i) = log p_base(z_i | c_i) − log|det ∂x/∂z|. An empty dst
+// is resized to n×D; a non-empty one must be a contiguous n×D matrix, and
+// must not share memory with c.
 // For an unconditional flow c may be nil, and then dst must be non-empty:
 // its rows say how many samples to draw, as for Sample. The draws depend
 // only on rnd's state, never on the number of goroutines.
@@ -954,9 +959,9 @@ func (f *Flow) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *ra
 
 // SampleEach draws k samples for each of the m rows of the contexts c
 // (m×C) into dst ((m·k)×D): row i·k+j of dst is sample j of context i. The
-// base draws z ~ N(0, I) come from rnd in the row order of dst, so the
-// result is bit for bit that of SampleGiven with c's rows each repeated k
-// times, without that copy of c. If logq is not nil (length m·k) it
+// base draws come from rnd in the row order of dst, so the result is bit
+// for bit that of SampleGiven with c's rows each repeated k times, without
+// that copy of c. If logq is not nil (length m·k) it
 // receives log q(x | c) of each row. An empty dst is resized to (m·k)×D; a
 // non-empty one must be a contiguous (m·k)×D matrix, and must not share
 // memory with c. For an unconditional flow c may be nil: one context
