@@ -935,10 +935,6 @@ func TestBaseErrors(t *testing.T) {
 // log-likelihood far below the same MAF over the standard normal, which a
 // single affine autoregressive layer cannot split into modes.
 func TestMixtureBaseHelps(t *testing.T) {
-	if raceEnabled {
-		t.Log("the convergence tests are skipped under the race detector, where they would take most of CI's time")
-		return
-	}
 	rnd := rand.New(rand.NewPCG(21, 22))
 	train := EightGaussians(2000, rnd)
 	test := EightGaussians(2000, rnd)
@@ -973,10 +969,6 @@ func TestMixtureBaseHelps(t *testing.T) {
 // are affine in the context, to a held-out negative log-likelihood within
 // 0.02 nats of the true conditional density's.
 func TestConditionalBaseLearns(t *testing.T) {
-	if raceEnabled {
-		t.Log("the convergence tests are skipped under the race detector, where they would take most of CI's time")
-		return
-	}
 	rnd := rand.New(rand.NewPCG(31, 32))
 	// x = (1.5c + 0.5, −c) + (e^{0.3c}, 0.5) ⊙ ε, c ~ N(0, 1).
 	gen := func(n int) (x, c *mat.Dense, nll float64) {
@@ -1011,10 +1003,6 @@ func TestConditionalBaseLearns(t *testing.T) {
 // whose mean and scale are affine in it (mean training loss below 1e-3
 // nats, the reverse KL being 0 at the optimum).
 func TestGaussianBasesReverseKL(t *testing.T) {
-	if raceEnabled {
-		t.Log("the convergence tests are skipped under the race detector, where they would take most of CI's time")
-		return
-	}
 	m, sd := []float64{1, -2}, []float64{0.5, 2}
 	target := func(grad, x []float64) float64 {
 		lp := 0.0
