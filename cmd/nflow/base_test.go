@@ -20,7 +20,8 @@ import (
 
 // TestFitBases fits with each -base, and samples from and evaluates the
 // saved models: the model holds the base asked for, logprob prints the
-// model's log-densities, and sample draws finite points.
+// model's log-densities, and sample draws finite points; demo takes -base
+// too.
 func TestFitBases(t *testing.T) {
 	dir := t.TempDir()
 	moonsCSV(t, filepath.Join(dir, "data.csv"), 200, 2)
@@ -114,7 +115,7 @@ func TestFitBases(t *testing.T) {
 		{[]string{"-base", "laplace"}, `-base: "laplace" is not normal, diag, mog or cdiag`},
 		{[]string{"-base", "mog", "-components", "0"}, "-components: 0, want 1 to 4096"},
 		{[]string{"-base", "mog", "-components", "5000"}, "-components: 5000, want 1 to 4096"},
-		{[]string{"-base", "cdiag"}, "-base cdiag: the base is conditional and needs -context"},
+		{[]string{"-base", "cdiag"}, "-base cdiag: the base is conditional and needs a context (fit -context, or a conditional data set)"},
 	} {
 		args := append([]string{"fit", "-in", "data.csv", "-out", "bad.json", "-epochs", "1", "-layers", "2", "-hidden", "4"}, tc.args...)
 		r := nflow(t, dir, args...)
@@ -122,9 +123,17 @@ func TestFitBases(t *testing.T) {
 			t.Errorf("%v: status %d, want 2 and %q before training\n%s", tc.args, r.code, tc.want, r.stderr)
 		}
 	}
+	// demo takes -base too.
+	r := nflow(t, dir, "demo", "-data", "8gaussians", "-base", "mog", "-components", "4", "-epochs", "2", "-layers", "1", "-hidden", "8", "-out", "pics")
+	if r.code != 0 {
+		t.Fatalf("demo -base mog: status %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if m, ok := loadFlow(t, filepath.Join(dir, "pics", "model.json")).Base().(*flow.MixtureBase); !ok || m.Components() != 4 {
+		t.Errorf("demo -base mog -components 4 saved a model over %T", loadFlow(t, filepath.Join(dir, "pics", "model.json")).Base())
+	}
 	// -init keeps the model's base and trains it further; -base and
 	// -components cannot change it.
-	r := nflow(t, dir, "fit", "-in", "data.csv", "-out", "mog.json", "-epochs", "1", "-layers", "2", "-hidden", "4", "-base", "mog", "-components", "3")
+	r = nflow(t, dir, "fit", "-in", "data.csv", "-out", "mog.json", "-epochs", "1", "-layers", "2", "-hidden", "4", "-base", "mog", "-components", "3")
 	if r.code != 0 {
 		t.Fatalf("fit -base mog: status %d\n%s", r.code, r.stderr)
 	}

@@ -51,7 +51,7 @@ func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
 	fs.IntVar(&o.bins, "bins", 8, "number of spline bins K (nsf and nsf-ar)")
 	fs.Float64Var(&o.bound, "bound", 3, "half-width B of the interval [-B, B] of the standardised data the splines cover (nsf and nsf-ar)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (initial weights, data split, shuffling, sampling)")
-	fs.StringVar(&o.base, "base", "normal", "the base distribution, trained with the layers: normal (the standard normal, fixed), diag (a diagonal Gaussian), mog (a mixture of -components diagonal Gaussians) or cdiag (a diagonal Gaussian whose mean and log-std are affine in the context; with -context)")
+	fs.StringVar(&o.base, "base", "normal", "the base distribution, trained with the layers: normal (the standard normal, fixed), diag (a diagonal Gaussian), mog (a mixture of -components diagonal Gaussians) or cdiag (a diagonal Gaussian whose mean and log-std are affine in the context, for a conditional flow)")
 	fs.IntVar(&o.components, "components", 8, "number of mixture components K (-base mog)")
 }
 
@@ -72,7 +72,7 @@ func (o *modelOptions) newBase(d, c int) (flow.Base, error) {
 		return flow.NewMixtureBase(d, o.components, o.seed)
 	case "cdiag":
 		if c == 0 {
-			return nil, usageError{"-base cdiag: the base is conditional and needs -context"}
+			return nil, usageError{"-base cdiag: the base is conditional and needs a context (fit -context, or a conditional data set)"}
 		}
 		return flow.NewConditionalGaussianBase(flow.ConditionalGaussianBaseConfig{Dim: d, ContextDim: c})
 	}
