@@ -217,7 +217,7 @@ func nllOnlyGiven(f *Flow, x, c []float64, n int) float64 {
 func klAndGradGiven(f *Flow, z, c []float64, n int, target ConditionalTarget) (float64, []float64) {
 	ws := f.newWorkspace(n)
 	grad := make([]float64, f.NumParams())
-	f.forwardPass(ws, z, c, n)
+	f.drawPass(ws, z, c, n)
 	return f.klBackwardGiven(ws, n, target, grad, nil), grad
 }
 

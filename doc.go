@@ -8,8 +8,9 @@
 //
 // # The model
 //
-// A flow defines a density on R^D by pushing a standard normal latent
-// variable z through an invertible map built from layers:
+// A flow defines a density on R^D by pushing a latent variable z from a
+// base distribution, the standard normal unless another is given, through
+// an invertible map built from layers:
 //
 //	x = f(z) = f_L(… f_2(f_1(z)))        (Forward, the generative direction)
 //	z = g(x) = f⁻¹(x)                     (Inverse)
@@ -43,6 +44,18 @@
 // a per-dimension scale and shift whose data-dependent initialisation,
 // InitActNorm (which Fit runs on its first minibatch), gives its output
 // zero mean and unit variance.
+//
+// # Base distributions
+//
+// New gives a flow the standard normal base; NewWithBase gives it a
+// trainable one, whose parameters follow the layers' in the flat vector and
+// are trained with them: DiagGaussianBase (a mean and log standard
+// deviation per dimension, starting as N(0, I)), MixtureBase (a mixture of
+// K diagonal Gaussians, the MoG base of MAF) and ConditionalGaussianBase (a
+// diagonal Gaussian whose mean and log standard deviations are a network of
+// the context). log p(x) is then log p_base(g(x)) + log|det ∂g/∂x|.
+// Reverse KL needs a reparameterised draw, which a mixture does not have:
+// FitReverseKL refuses it.
 //
 // # Conditional flows
 //

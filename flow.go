@@ -23,22 +23,25 @@ import (
 // while 256 would leave one of two cores idle on a batch of 256.
 const evalShard = 128
 
-// Flow is a normalizing flow: a standard normal base distribution on R^D
-// pushed through a list of layers. Layers are listed from the base towards
-// the data: Forward applies Layers[0] first, Inverse applies the last layer
-// first, so x = f^A(f^B(f^C(z))) is a Flow of [C, B, A].
+// Flow is a normalizing flow: a base distribution on R^D (the standard
+// normal unless NewWithBase gives another) pushed through a list of layers.
+// Layers are listed from the base towards the data: Forward applies
+// Layers[0] first, Inverse applies the last layer first, so
+// x = f^A(f^B(f^C(z))) is a Flow of [C, B, A].
 //
-// Every layer's parameters live in one flat vector, Params, each layer in a
-// window of its own in the order of the layers.
+// Every trainable parameter lives in one flat vector, Params: each layer in
+// a window of its own in the order of the layers, then the base's
+// parameters, if it has any, after the last layer's.
 //
 // The methods of a Flow may be called concurrently, except that nothing may
 // write the parameters while another call reads them.
 type Flow struct {
 	layers []Layer
+	base   Base
 	d      int
 	c      int // the context dimension C: 0 for an unconditional flow
 	params []float64
-	offs   []int    // offs[l] is the start of layer l's window; offs[L] = len(params)
+	offs   []int    // offs[l] is the start of layer l's window; offs[L] is the end of the layers' and the start of the base's
 	names  []string // the data's column names, or nil
 	cnames []string // the context's column names, or nil
 
@@ -86,60 +89,97 @@ func (f *Flow) putJob(j *evalJob) {
 }
 
 // New returns a flow over the given layers, listed from the base towards the
-// data. It binds the layers' parameters to the flow's flat vector, keeping
-// their current values. It returns an error if there are no layers, one is
-// nil, their dimensions differ, or the parameters or the evaluation
-// workspace would exceed the limits (2^28 parameters; 2^28 values, 2 GiB,
-// of workspace for a shard of 128 rows).
+// data, with the standard normal base N(0, I). It binds the layers'
+// parameters to the flow's flat vector, keeping their current values. It
+// returns an error if there are no layers, one is nil, their dimensions
+// differ, or the parameters or the evaluation workspace would exceed the
+// limits (2^28 parameters; 2^28 values, 2 GiB, of workspace for a shard of
+// 128 rows).
 func New(layers ...Layer) (*Flow, error) {
+	return newFlow("New", nil, layers)
+}
+
+// NewWithBase returns a flow over the given layers, listed from the base
+// towards the data, with the base distribution base (docs/design.md §1.9).
+// It binds the layers' parameters and then the base's to the flow's flat
+// vector, keeping their current values: the base's window follows the
+// last layer's (BaseParamRange). A conditional base (ContextDim C > 0)
+// makes the flow conditional; its C must then equal that of the
+// conditional layers, if there are any. It returns an error for a nil base
+// or one whose dimension is not the layers', and as New does.
+func NewWithBase(base Base, layers ...Layer) (*Flow, error) {
+	if isNil(base) {
+		return nil, errors.New("flow: NewWithBase: base is nil")
+	}
+	return newFlow("NewWithBase", base, layers)
+}
+
+// newFlow is New (base nil: the standard normal) and NewWithBase.
+func newFlow(method string, base Base, layers []Layer) (*Flow, error) {
 	if len(layers) == 0 {
-		return nil, errors.New("flow: New: no layers")
+		return nil, fmt.Errorf("flow: %s: no layers", method)
 	}
 	for i, l := range layers {
 		if isNilLayer(l) {
-			return nil, fmt.Errorf("flow: New: layer %d is nil", i)
+			return nil, fmt.Errorf("flow: %s: layer %d is nil", method, i)
 		}
 	}
 	d := layers[0].Dim()
 	if err := checkDim(d, 1); err != nil {
-		return nil, fmt.Errorf("flow: New: layer 0 (%T): %w", layers[0], err)
+		return nil, fmt.Errorf("flow: %s: layer 0 (%T): %w", method, layers[0], err)
 	}
 	offs := make([]int, len(layers)+1)
 	total := flowWork(d, float64(len(layers)))
 	c, cl := 0, 0 // the context dimension, and the first layer that has it
 	for i, l := range layers {
 		if l.Dim() != d {
-			return nil, fmt.Errorf("flow: New: layer %d (%T) has dimension %d, layer 0 has %d", i, l, l.Dim(), d)
+			return nil, fmt.Errorf("flow: %s: layer %d (%T) has dimension %d, layer 0 has %d", method, i, l, l.Dim(), d)
 		}
 		switch lc := l.ContextDim(); {
 		case lc < 0 || lc > maxDim:
-			return nil, fmt.Errorf("flow: New: layer %d (%T) has context dimension %d", i, l, lc)
+			return nil, fmt.Errorf("flow: %s: layer %d (%T) has context dimension %d", method, i, l, lc)
 		case lc > 0 && c == 0:
 			c, cl = lc, i
 		case lc > 0 && lc != c:
-			return nil, fmt.Errorf("flow: New: layer %d (%T) has context dimension %d, layer %d has %d", i, l, lc, cl, c)
+			return nil, fmt.Errorf("flow: %s: layer %d (%T) has context dimension %d, layer %d has %d", method, i, l, lc, cl, c)
 		}
 		np, nw := l.NumParams(), l.WorkLen(evalShard)
 		if np < 0 || nw < 0 {
-			return nil, fmt.Errorf("flow: New: layer %d (%T) has %d parameters and a workspace of %d", i, l, np, nw)
+			return nil, fmt.Errorf("flow: %s: layer %d (%T) has %d parameters and a workspace of %d", method, i, l, np, nw)
 		}
 		total = total.add(footprint{float64(np), float64(nw)})
 		if err := checkSize("the flow", total); err != nil {
-			return nil, fmt.Errorf("flow: New: %w", err)
+			return nil, fmt.Errorf("flow: %s: %w", method, err)
 		}
 		offs[i+1] = offs[i] + np
 	}
+	if base == nil {
+		base = &StdNormalBase{d: d}
+	}
+	if base.Dim() != d {
+		return nil, fmt.Errorf("flow: %s: the base (%T) has dimension %d, the layers %d", method, base, base.Dim(), d)
+	}
+	switch bc := base.ContextDim(); {
+	case bc > 0 && c == 0:
+		c = bc
+	case bc > 0 && bc != c:
+		return nil, fmt.Errorf("flow: %s: the base (%T) has context dimension %d, layer %d has %d", method, base, bc, cl, c)
+	}
+	nb := base.NumParams()
+	total = total.add(footprint{float64(nb), float64(base.workLen(evalShard))})
 	// The contexts' share of the workspace: ∂L/∂c and the repeated
 	// contexts of SampleEach, C values a row each.
 	total = total.add(footprint{work: 2 * evalShard * float64(c)})
 	if err := checkSize("the flow", total); err != nil {
-		return nil, fmt.Errorf("flow: New: %w", err)
+		return nil, fmt.Errorf("flow: %s: %w", method, err)
 	}
-	f := &Flow{layers: append([]Layer(nil), layers...), d: d, c: c, offs: offs}
-	f.params = make([]float64, offs[len(layers)])
+	L := len(layers)
+	f := &Flow{layers: append([]Layer(nil), layers...), base: base, d: d, c: c, offs: offs}
+	f.params = make([]float64, offs[L]+nb)
 	for i, l := range f.layers {
 		l.BindParams(f.params[offs[i]:offs[i+1]:offs[i+1]])
 	}
+	base.bindParams(f.params[offs[L]:len(f.params):len(f.params)])
 	return f, nil
 }
 
@@ -210,7 +250,15 @@ func (f *Flow) Layers() []Layer {
 	return append([]Layer(nil), f.layers...)
 }
 
-// NumParams returns the number of trainable parameters.
+// Base returns the base distribution: a *StdNormalBase for a flow made by
+// New.
+func (f *Flow) Base() Base {
+	f.check("Flow.Base")
+	return f.base
+}
+
+// NumParams returns the number of trainable parameters, the layers' and the
+// base's.
 func (f *Flow) NumParams() int {
 	f.check("Flow.NumParams")
 	return len(f.params)
@@ -224,13 +272,26 @@ func (f *Flow) Params() []float64 {
 }
 
 // ParamRange returns the window [lo, hi) of layer l in Params. It panics
-// unless 0 ≤ l < len(Layers()).
+// unless 0 ≤ l < len(Layers()). The base's window is BaseParamRange.
 func (f *Flow) ParamRange(l int) (lo, hi int) {
 	f.check("Flow.ParamRange")
 	if l < 0 || l >= len(f.layers) {
 		panic(fmt.Sprintf("flow: Flow.ParamRange: layer %d out of range [0, %d)", l, len(f.layers)))
 	}
 	return f.offs[l], f.offs[l+1]
+}
+
+// BaseParamRange returns the window [lo, hi) of the base's parameters in
+// Params: after the last layer's, up to NumParams (empty for the standard
+// normal).
+func (f *Flow) BaseParamRange() (lo, hi int) {
+	f.check("Flow.BaseParamRange")
+	return f.offs[len(f.layers)], len(f.params)
+}
+
+// baseGrad returns the base's window of the gradient vector grad.
+func (f *Flow) baseGrad(grad []float64) []float64 {
+	return grad[f.offs[len(f.layers)]:len(f.params)]
 }
 
 // SetParams copies p into the flow's parameters. It panics if len(p) is not
@@ -330,11 +391,14 @@ func checkNames(names []string, d int) error {
 
 // workspace holds one pass over up to rows rows: the batch at every layer
 // boundary (bufs[l] is the input of layer l in the forward direction), each
-// layer's work, the log-determinants and the backward deltas.
+// layer's work and the base's, the log-determinants and the backward
+// deltas.
 type workspace struct {
 	rows   int
 	bufs   [][]float64
 	work   [][]float64
+	bwork  []float64 // the base's work
+	eps    []float64 // the base draws of drawPass, rows×D (a view, not owned), or nil
 	logdet []float64
 	dA, dB []float64
 	dld    []float64
@@ -357,6 +421,7 @@ func (f *Flow) newWorkspace(rows int) *workspace {
 	for i, l := range f.layers {
 		ws.work[i] = make([]float64, l.WorkLen(rows))
 	}
+	ws.bwork = make([]float64, f.base.workLen(rows))
 	ws.logdet = make([]float64, rows)
 	ws.dA = make([]float64, rows*f.d)
 	ws.dB = make([]float64, rows*f.d)
@@ -385,13 +450,33 @@ func (f *Flow) inversePass(ws *workspace, x, ctx []float64, n int) {
 // forwardPass maps the n rows of z, with their contexts ctx (n×C, nil when
 // C = 0), up to x = bufs[L][:n·D], leaving log|det ∂x/∂z| in logdet[:n].
 func (f *Flow) forwardPass(ws *workspace, z, ctx []float64, n int) {
-	L := len(f.layers)
 	copy(ws.bufs[0][:n*f.d], z)
 	ws.ctx = ctx
+	ws.eps = nil
+	f.forwardLayers(ws, n)
+}
+
+// drawPass is forwardPass from the base's draws eps (n×D, from Base.draw):
+// the base maps them to z = bufs[0][:n·D] given their contexts, and the
+// layers map z up to x. eps is kept in ws for klBackward, and the base's
+// work holds what its klGrad reads. For the standard normal base z = eps,
+// and drawPass is forwardPass.
+func (f *Flow) drawPass(ws *workspace, eps, ctx []float64, n int) {
+	z := ws.bufs[0][:n*f.d]
+	copy(z, eps)
+	ws.ctx = ctx
+	ws.eps = eps
+	f.base.fromDraws(z, ctx, ws.bwork)
+	f.forwardLayers(ws, n)
+}
+
+// forwardLayers maps z = bufs[0][:n·D] through the layers, given the
+// contexts ws.ctx, leaving log|det ∂x/∂z| in logdet[:n].
+func (f *Flow) forwardLayers(ws *workspace, n int) {
 	ld := ws.logdet[:n]
 	clear(ld)
-	for l := 0; l < L; l++ {
-		f.layers[l].Forward(ws.bufs[l+1][:n*f.d], ws.bufs[l][:n*f.d], ctx, ld, ws.work[l])
+	for l := 0; l < len(f.layers); l++ {
+		f.layers[l].Forward(ws.bufs[l+1][:n*f.d], ws.bufs[l][:n*f.d], ws.ctx, ld, ws.work[l])
 	}
 }
 
@@ -401,27 +486,29 @@ func (f *Flow) forwardPass(ws *workspace, z, ctx []float64, n int) {
 // it receives the gradient with respect to the contexts. The gradient with
 // respect to x is left in ws.dx.
 //
-// With z = g(x) and log p(x) = log N(z) + Σ_l ld_l(x), the loss of a row is
-// ℓ = ½‖z‖² + (D/2)·log 2π − Σ_l ld_l, so ∂ℓ/∂z = z and ∂ℓ/∂ld_l = −1 for
-// every layer. The layers are then walked from the base side (whose output
-// is z) to the data side, each turning ∂ℓ/∂(its output) into ∂ℓ/∂(its input)
-// and adding its parameters' share.
+// With z = g(x) and log p(x) = log p_base(z) + Σ_l ld_l(x), the loss of a
+// row is ℓ = −log p_base(z) − Σ_l ld_l, so ∂ℓ/∂ld_l = −1 for every layer,
+// and the base gives ∂ℓ/∂z (z itself for the standard normal, ℓ =
+// ½‖z‖² + (D/2)·log 2π), its parameters' share and, for a conditional base,
+// its share of ∂ℓ/∂c. The layers are then walked from the base side (whose
+// output is z) to the data side, each turning ∂ℓ/∂(its output) into
+// ∂ℓ/∂(its input) and adding its parameters' share.
 func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 	d := f.d
 	z := ws.bufs[0][:n*d]
-	stdNormalRows(ws.out[:n], z, ws.logdet[:n], d)
+	f.base.logProbRows(ws.out[:n], z, ws.ctx, ws.logdet[:n], ws.bwork)
 	loss := 0.0
 	for _, v := range ws.out[:n] {
 		loss -= v
 	}
+	clear(dc)
 	dz := ws.dA[:n*d]
-	copy(dz, z)
+	f.base.nllGrad(dz, dc, z, ws.ctx, ws.bwork, f.baseGrad(grad))
 	dld := ws.dld[:n]
 	for i := range dld {
 		dld[i] = -1
 	}
 	dx := ws.dB[:n*d]
-	clear(dc)
 	for l := 0; l < len(f.layers); l++ {
 		g, ok := f.layers[l].(InverseGrader)
 		if !ok {
@@ -434,23 +521,27 @@ func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 	return loss
 }
 
-// klBackward follows forwardPass over n rows, whose z came from the base.
-// target is called on each row of x. It returns Σ_i [log N(z_i) − ld(z_i) −
-// log π(x_i)], the summed reverse-KL loss (log q(x) = log N(z) − ld), and
-// adds its gradient with respect to the parameters into grad; when dc is
-// not nil (n×C) it receives the gradient with respect to the contexts.
+// klBackward follows drawPass over n rows, whose z = T(ε) came from the
+// base's draws ε. target is called on each row of x. It returns
+// Σ_i [log p_base(z_i) − ld(z_i) − log π(x_i)], the summed reverse-KL loss
+// (log q(x) = log p_base(z) − ld), and adds its gradient with respect to
+// the parameters into grad; when dc is not nil (n×C) it receives the
+// gradient with respect to the contexts.
 //
-// z is held fixed (reparameterisation), so ∂ℓ/∂x = −∇log π(x) and
-// ∂ℓ/∂ld_l = −1; the layers are walked from the data side down.
+// ε is held fixed (reparameterisation), so ∂ℓ/∂x = −∇log π(x) and
+// ∂ℓ/∂ld_l = −1; the layers are walked from the data side down to ∂ℓ/∂z,
+// and the base adds the derivatives through z = T(ε) and its own density
+// (for the standard normal, z = ε and there are none).
 func (f *Flow) klBackward(ws *workspace, n int, target Target, grad, dc []float64) float64 {
 	d := f.d
 	x := ws.bufs[len(f.layers)][:n*d]
-	z := ws.bufs[0][:n*d]
 	dx := ws.dA[:n*d]
+	lb := ws.out[:n]
+	f.base.drawLogProb(lb, ws.eps, ws.ctx, ws.bwork)
 	loss := 0.0
 	for i := 0; i < n; i++ {
 		lp := target(dx[i*d:i*d+d], x[i*d:i*d+d])
-		loss += StdNormalLogProb(z[i*d:i*d+d]) - ws.logdet[i] - lp
+		loss += lb[i] - ws.logdet[i] - lp
 	}
 	f.klWalk(ws, n, grad, dc)
 	return loss
@@ -465,8 +556,9 @@ func (f *Flow) klBackward(ws *workspace, n int, target Target, grad, dc []float6
 func (f *Flow) klBackwardGiven(ws *workspace, n int, target ConditionalTarget, grad, dc []float64) float64 {
 	d, c := f.d, f.c
 	x := ws.bufs[len(f.layers)][:n*d]
-	z := ws.bufs[0][:n*d]
 	dx := ws.dA[:n*d]
+	lb := ws.out[:n]
+	f.base.drawLogProb(lb, ws.eps, ws.ctx, ws.bwork)
 	loss := 0.0
 	for i := 0; i < n; i++ {
 		var ci []float64
@@ -474,7 +566,7 @@ func (f *Flow) klBackwardGiven(ws *workspace, n int, target ConditionalTarget, g
 			ci = ws.ctx[i*c : i*c+c : i*c+c]
 		}
 		lp := target(dx[i*d:i*d+d], x[i*d:i*d+d], ci)
-		loss += StdNormalLogProb(z[i*d:i*d+d]) - ws.logdet[i] - lp
+		loss += lb[i] - ws.logdet[i] - lp
 	}
 	f.klWalk(ws, n, grad, dc)
 	return loss
@@ -482,7 +574,8 @@ func (f *Flow) klBackwardGiven(ws *workspace, n int, target ConditionalTarget, g
 
 // klWalk is the backward walk of klBackward once the target has left
 // ∇log π(x_i) in the rows of ws.dA: it negates them into ∂ℓ/∂x, sets
-// ∂ℓ/∂ld_l = −1, and walks the layers from the data side down.
+// ∂ℓ/∂ld_l = −1, walks the layers from the data side down to ∂ℓ/∂z, and
+// hands that to the base.
 func (f *Flow) klWalk(ws *workspace, n int, grad, dc []float64) {
 	d := f.d
 	dx := ws.dA[:n*d]
@@ -503,6 +596,8 @@ func (f *Flow) klWalk(ws *workspace, n int, grad, dc []float64) {
 		g.ForwardBackward(dz, dc, dx, dld, ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.ctx, ws.work[l], grad[f.offs[l]:f.offs[l+1]])
 		dz, dx = dx, dz
 	}
+	// dx now holds ∂ℓ/∂z.
+	f.base.klGrad(dc, dx, ws.eps, ws.ctx, ws.bwork, f.baseGrad(grad))
 }
 
 // Target is an unnormalised log-density log π(x) for reverse-KL training. It
@@ -526,7 +621,7 @@ const (
 	opLogProb evalOp = iota
 	opForward
 	opInverse
-	opSample      // Forward, with logdet turned into log q(x) = log N(z) − logdet
+	opSample      // drawPass, with logdet turned into log q(x) = log p_base(z) − logdet
 	opGradLogProb // Inverse and the nll backward walk: ∂ log p/∂x and ∂ log p/∂c
 )
 
@@ -574,7 +669,7 @@ func (j *evalJob) runShard(_, s int) {
 	switch j.op {
 	case opLogProb:
 		f.inversePass(ws, src, ctx, m)
-		stdNormalRows(j.dst[lo:hi], ws.bufs[0][:m*d], ws.logdet[:m], d)
+		f.base.logProbRows(j.dst[lo:hi], ws.bufs[0][:m*d], ctx, ws.logdet[:m], ws.bwork)
 	case opForward:
 		f.forwardPass(ws, src, ctx, m)
 		copy(j.dst[lo*d:hi*d], ws.bufs[len(f.layers)][:m*d])
@@ -582,14 +677,14 @@ func (j *evalJob) runShard(_, s int) {
 		f.inversePass(ws, src, ctx, m)
 		copy(j.dst[lo*d:hi*d], ws.bufs[0][:m*d])
 	case opSample:
-		f.forwardPass(ws, src, ctx, m)
+		f.drawPass(ws, src, ctx, m)
 		copy(j.dst[lo*d:hi*d], ws.bufs[len(f.layers)][:m*d])
 		if j.logdet != nil {
-			// log q(x) = log N(z) − log|det ∂x/∂z|.
+			// log q(x) = log p_base(z) − log|det ∂x/∂z|.
 			for i := range ws.logdet[:m] {
 				ws.logdet[i] = -ws.logdet[i]
 			}
-			stdNormalRows(j.logdet[lo:hi], ws.bufs[0][:m*d], ws.logdet[:m], d)
+			f.base.logProbRows(j.logdet[lo:hi], ws.bufs[0][:m*d], ctx, ws.logdet[:m], ws.bwork)
 		}
 		f.putWS(ws)
 		return
@@ -740,7 +835,9 @@ func checkLen(method, name string, v []float64, n int) {
 
 // LogProb writes log p(x_i) of each row of x into dst and returns it:
 //
-//	log p(x) = log N(g(x); 0, I) + log|det ∂g/∂x|.
+//	log p(x) = log p_base(g(x)) + log|det ∂g/∂x|,
+//
+// p_base being the base distribution, N(0, I) for a flow made by New.
 //
 // If dst is nil a new slice is allocated. x must have D columns; it may be
 // any mat.Matrix, and a contiguous *mat.Dense is read without copying. It
@@ -753,7 +850,7 @@ func (f *Flow) LogProb(dst []float64, x mat.Matrix) []float64 {
 // LogProbGiven writes log p(x_i | c_i) of each row of x, given row i of the
 // contexts c, into dst and returns it:
 //
-//	log p(x | c) = log N(g(x | c); 0, I) + log|det ∂g/∂x|,
+//	log p(x | c) = log p_base(g(x | c) | c) + log|det ∂g/∂x|,
 //
 // the Jacobian taken with c held fixed. x is n×D and c n×C, C being
 // ContextDim; for an unconditional flow (C = 0) c may be nil, and
@@ -821,10 +918,12 @@ func (f *Flow) pass(method string, op evalOp, name string, dst *mat.Dense, src, 
 }
 
 // Sample fills each row of dst, a non-empty contiguous n×D matrix, with a
-// draw from the flow: z ~ N(0, I) from rnd, in row order, then x = f(z). If
-// logq is not nil it receives log q(x_i) = log N(z_i) − log|det ∂x/∂z|. The
-// draws depend only on rnd's state, never on the number of goroutines. It
-// panics if the flow is conditional: see SampleGiven and SampleEach.
+// draw from the flow: z from the base, drawn from rnd in row order
+// (docs/design.md §1.9; z ~ N(0, I) for the standard normal), then
+// x = f(z). If logq is not nil it receives log q(x_i) = log p_base(z_i) −
+// log|det ∂x/∂z|. The draws depend only on rnd's state, never on the
+// number of goroutines. It panics if the flow is conditional: see
+// SampleGiven and SampleEach.
 func (f *Flow) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
 	f.unconditional("Flow.Sample", "SampleGiven or SampleEach")
 	checkArg("Flow.Sample", "dst", dst)
@@ -836,10 +935,11 @@ func (f *Flow) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
 }
 
 // SampleGiven draws one sample for each row of the contexts c (n×C) into
-// the same row of dst (n×D): z_i ~ N(0, I) from rnd, in row order, then
-// x_i = f(z_i | c_i). If logq is not nil it receives log q(x_i | c_i) =
-// log N(z_i) − log|det ∂x/∂z|. An empty dst is resized to n×D; a non-empty
-// one must be a contiguous n×D matrix, and must not share memory with c.
+// the same row of dst (n×D): z_i from the base given c_i, drawn from rnd in
+// row order, then x_i = f(z_i | c_i). If logq is not nil it receives
+// log q(x_i | c_i) = log p_base(z_i | c_i) − log|det ∂x/∂z|. An empty dst
+// is resized to n×D; a non-empty one must be a contiguous n×D matrix, and
+// must not share memory with c.
 // For an unconditional flow c may be nil, and then dst must be non-empty:
 // its rows say how many samples to draw, as for Sample. The draws depend
 // only on rnd's state, never on the number of goroutines.
@@ -859,9 +959,9 @@ func (f *Flow) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *ra
 
 // SampleEach draws k samples for each of the m rows of the contexts c
 // (m×C) into dst ((m·k)×D): row i·k+j of dst is sample j of context i. The
-// base draws z ~ N(0, I) come from rnd in the row order of dst, so the
-// result is bit for bit that of SampleGiven with c's rows each repeated k
-// times, without that copy of c. If logq is not nil (length m·k) it
+// base draws come from rnd in the row order of dst, so the result is bit
+// for bit that of SampleGiven with c's rows each repeated k times, without
+// that copy of c. If logq is not nil (length m·k) it
 // receives log q(x | c) of each row. An empty dst is resized to (m·k)×D; a
 // non-empty one must be a contiguous (m·k)×D matrix, and must not share
 // memory with c. For an unconditional flow c may be nil: one context
@@ -889,7 +989,7 @@ func (f *Flow) sample(method string, dst *mat.Dense, logq, ctx []float64, n, rep
 	out := f.dstRows(method, dst, n)
 	checkLen(method, "logq", logq, n)
 	checkArg(method, "rnd", rnd)
-	stdNormalFill(out, rnd)
+	f.base.draw(out, rnd)
 	f.eval(opSample, out, out, ctx, logq, n, rep)
 }
 

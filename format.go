@@ -62,8 +62,27 @@ type modelDoc struct {
 	Layers       []*layerDoc `json:"layers"`
 }
 
+// baseDoc is the base distribution (FORMAT.md §2.1). Which fields it has
+// depends on Type; the others must be absent.
 type baseDoc struct {
 	Type string `json:"type"`
+
+	// diag_normal: μ and log σ, D values each.
+	Mean   []float64 `json:"mean,omitempty"`
+	LogStd []float64 `json:"log_std,omitempty"`
+
+	// diag_normal_mixture: K, the K logits of the weights, and the K
+	// components' means and log σ, K×D row-major each.
+	Components *int      `json:"components,omitempty"`
+	Logits     []float64 `json:"logits,omitempty"`
+	Means      []float64 `json:"means,omitempty"`
+	LogStds    []float64 `json:"log_stds,omitempty"`
+
+	// conditional_diag_normal: C, and the network from c to [μ ; log σ].
+	Context    *int        `json:"context,omitempty"`
+	Activation string      `json:"activation,omitempty"`
+	Hidden     []int       `json:"hidden,omitempty"`
+	Network    []*denseDoc `json:"network,omitempty"`
 }
 
 // layerDoc is one layer. Which fields it has depends on Type; the others
@@ -144,9 +163,10 @@ type denseDoc struct {
 // to the same value, so UnmarshalFlow(MarshalFlow(f)) computes bit-identical
 // results, given the same contexts for a conditional flow. A conditional
 // flow (ContextDim C > 0) records C in the document and on every layer that
-// conditions on the context, and its context names beside the data's. It
-// returns an error for a layer type the format does not hold (a custom Layer
-// or CouplingFunc), a non-finite parameter or a nil flow.
+// conditions on the context (and on a conditional base), and its context
+// names beside the data's. The base is written in the document's base
+// section. It returns an error for a layer type the format does not hold (a
+// custom Layer or CouplingFunc), a non-finite parameter or a nil flow.
 func MarshalFlow(f *Flow) ([]byte, error) {
 	if f == nil {
 		return nil, errors.New("flow: MarshalFlow: nil *Flow")
@@ -158,8 +178,12 @@ func MarshalFlow(f *Flow) ([]byte, error) {
 		Context:      contextField(f.c),
 		Names:        f.names,
 		ContextNames: f.cnames,
-		Base:         &baseDoc{Type: "std_normal"},
 	}
+	base, err := marshalBase(f.base)
+	if err != nil {
+		return nil, err
+	}
+	doc.Base = base
 	for i, l := range f.layers {
 		ld, err := marshalLayer(fmt.Sprintf("layers[%d]", i), l)
 		if err != nil {
@@ -301,9 +325,6 @@ func UnmarshalFlow(data []byte) (*Flow, error) {
 	if doc.Base == nil {
 		return nil, formatErr("base", "missing")
 	}
-	if doc.Base.Type != "std_normal" {
-		return nil, formatErr("base.type", "%q, want \"std_normal\"", doc.Base.Type)
-	}
 	if doc.Dim < 1 || doc.Dim > maxFormatSize {
 		return nil, formatErr("dim", "%d is not in [1, %d]", doc.Dim, maxFormatSize)
 	}
@@ -334,6 +355,10 @@ func UnmarshalFlow(data []byte) (*Flow, error) {
 			}
 		}
 	}
+	base, err := unmarshalBase(doc.Base, doc.Dim, nc)
+	if err != nil {
+		return nil, err
+	}
 	if len(doc.Layers) == 0 {
 		return nil, formatErr("layers", "no layers")
 	}
@@ -346,14 +371,15 @@ func UnmarshalFlow(data []byte) (*Flow, error) {
 		}
 		layers[i] = l
 	}
-	f, err := New(layers...)
+	f, err := NewWithBase(base, layers...)
 	if err != nil {
 		return nil, formatErr("layers", "%v", err)
 	}
 	if f.c != nc {
-		// Every layer's context was checked against the document's, so
-		// this is a document with a context that no layer conditions on.
-		return nil, formatErr("context", "%d, but no layer conditions on a context (no coupling, maf or iaf layer has a \"context\" field)", nc)
+		// Every layer's context and the base's were checked against the
+		// document's, so this is a document with a context that nothing
+		// conditions on.
+		return nil, formatErr("context", "%d, but no layer conditions on a context (no coupling, maf or iaf layer has a \"context\" field, nor the base)", nc)
 	}
 	f.names = doc.Names
 	f.cnames = doc.ContextNames

@@ -482,6 +482,9 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"context":1,"context_names":["c"],"base":{"type":"std_normal"},"layers":[{"type":"inverse","dim":2,"layer":{"type":"coupling","dim":2,"context":1,"mask":[0,1],"coupling":"additive","activation":"tanh","conditioner":[{"in":2,"out":1,"weights":[0.5,-1],"biases":[0]}]}},{"type":"maf","dim":2,"context":1,"activation":"relu","order":[1,0],"hidden":[2],"degrees":[[0,1]],"made":[{"in":3,"out":2,"mask":[0,0,1,0,1,1],"weights":[0,0,1,0,2,3],"biases":[0,0]},{"in":2,"out":4,"mask":[1,1,1,0,1,1,1,0],"weights":[1,2,3,0,4,5,6,0],"biases":[0,0,0,0]}]}]}`))
 	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":2,"base":{"type":"std_normal"},"layers":[{"type":"coupling","dim":2,"mask":[0,1],"coupling":"affine","clamp":0,"activation":"tanh","hidden":[1],"residual_blocks":1,"conditioner":[{"in":1,"out":1,"weights":[0.5],"biases":[1]},{"in":1,"out":1,"weights":[-1],"biases":[0.25]},{"in":1,"out":1,"weights":[2],"biases":[0]},{"in":1,"out":2,"weights":[0.5,-0.5],"biases":[0,1]}]}]}`))
 	f.Add([]byte(`{"format":"nfgo-flow","version":1,"dim":1,"base":{"type":"std_normal"},"layers":[{"type":"lu_linear","dim":1,"perm":[0],"signs":[-1],"log_diag":[0.5],"bias":[1]},{"type":"actnorm","dim":1,"log_scale":[-0.25],"shift":[2],"initialized":false}]}`))
+	for _, b := range baseFormatDocs(f) {
+		f.Add(b)
+	}
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -124,11 +124,18 @@ func TestGolden(t *testing.T) {
 			f.ForwardGiven(&xf, z, c, ld)
 			compareGolden(t, "forward", xf.RawMatrix().Data, golden.Flat(g.Forward))
 			compareGolden(t, "forward_logdet", ld, g.ForwardLogDet)
-			// The documented equations: log p(x) = log N(z) + log|det ∂z/∂x|,
-			// and the forward and inverse log-dets are each other's negatives
-			// on a round trip.
+			// The documented equations: log p(x) = log p_base(z) +
+			// log|det ∂z/∂x|, log N(z; 0, I) for the standard normal.
+			lb := make([]float64, n)
+			if _, std := f.base.(*StdNormalBase); std {
+				for i := range lb {
+					lb[i] = StdNormalLogProb(g.Z[i])
+				}
+			} else {
+				f.base.logProbRows(lb, golden.Flat(g.Z), golden.Flat(g.Context), make([]float64, n), make([]float64, f.base.workLen(n)))
+			}
 			for i := 0; i < n; i++ {
-				lp := StdNormalLogProb(g.Z[i]) + g.InverseLogDet[i]
+				lp := lb[i] + g.InverseLogDet[i]
 				if math.Abs(lp-g.LogProb[i]) > 1e-12*math.Max(1, math.Abs(lp)) {
 					t.Errorf("row %d: log N(z) + logdet = %v, logprob %v", i, lp, g.LogProb[i])
 				}
@@ -257,7 +264,8 @@ func TestGoldenRewrite(t *testing.T) {
 }
 
 // goldenCanInverse and goldenCanForward say whether every layer of f backpropagates
-// through Inverse or Forward.
+// through Inverse or Forward (and goldenCanForward whether f's base has a
+// reparameterised draw).
 func goldenCanInverse(f *Flow) bool {
 	for _, l := range f.Layers() {
 		if _, ok := l.(InverseGrader); !ok {
@@ -273,6 +281,9 @@ func goldenCanInverse(f *Flow) bool {
 }
 
 func goldenCanForward(f *Flow) bool {
+	if f.base.reparamErr() != nil {
+		return false
+	}
 	for _, l := range f.Layers() {
 		if _, ok := l.(ForwardGrader); !ok {
 			return false

@@ -73,7 +73,7 @@ func nllOnly(f *Flow, x []float64, n int) float64 {
 	ws := f.newWorkspace(n)
 	f.inversePass(ws, x, nil, n)
 	out := make([]float64, n)
-	stdNormalRows(out, ws.bufs[0][:n*f.d], ws.logdet[:n], f.d)
+	f.base.logProbRows(out, ws.bufs[0][:n*f.d], nil, ws.logdet[:n], ws.bwork)
 	s := 0.0
 	for _, v := range out {
 		s -= v
@@ -81,24 +81,29 @@ func nllOnly(f *Flow, x []float64, n int) float64 {
 	return s
 }
 
-// klAndGrad returns the summed reverse-KL loss of the base draws z and its
-// gradient.
+// klAndGrad returns the summed reverse-KL loss of the base's standard
+// normal draws z (the ε of ReverseKL) and its gradient.
 func klAndGrad(f *Flow, z []float64, n int, target Target) (float64, []float64) {
 	ws := f.newWorkspace(n)
 	grad := make([]float64, f.NumParams())
-	f.forwardPass(ws, z, nil, n)
+	f.drawPass(ws, z, nil, n)
 	return f.klBackward(ws, n, target, grad, nil), grad
 }
 
+// klOnly returns the summed reverse-KL loss of the draws z without the
+// backward pass: the base maps them to its points, whose log-density it
+// evaluates directly (not through drawLogProb).
 func klOnly(f *Flow, z []float64, n int, target Target) float64 {
 	ws := f.newWorkspace(n)
-	f.forwardPass(ws, z, nil, n)
+	f.drawPass(ws, z, nil, n)
 	d := f.d
+	lb := make([]float64, n)
+	f.base.logProbRows(lb, ws.bufs[0][:n*d], nil, make([]float64, n), ws.bwork)
 	g := make([]float64, d)
 	s := 0.0
 	for i := 0; i < n; i++ {
 		x := ws.bufs[len(f.layers)][i*d : i*d+d]
-		s += StdNormalLogProb(z[i*d:i*d+d]) - ws.logdet[i] - target(g, x)
+		s += lb[i] - ws.logdet[i] - target(g, x)
 	}
 	return s
 }

@@ -171,7 +171,7 @@ func nllC(f *Flow, x, ctx []float64, n int, grad []float64) (loss float64, dc, d
 // returns ∂/∂c.
 func klC(f *Flow, z, ctx []float64, n int, target Target, grad []float64) (loss float64, dc []float64) {
 	ws := f.newWorkspace(n)
-	f.forwardPass(ws, z, ctx, n)
+	f.drawPass(ws, z, ctx, n)
 	if grad == nil {
 		g := make([]float64, f.d)
 		for i := 0; i < n; i++ {

@@ -79,7 +79,7 @@ func couplingNLLGiven(f *Flow, x, ctx []float64, n int, grad, dc, dx []float64) 
 // (n×C); dc may be nil.
 func couplingKLGiven(f *Flow, z, ctx []float64, n int, grad, dc []float64) float64 {
 	ws := f.newWorkspace(n)
-	f.forwardPass(ws, z, ctx, n)
+	f.drawPass(ws, z, ctx, n)
 	if grad == nil {
 		grad = make([]float64, f.NumParams())
 	}
@@ -683,7 +683,7 @@ func TestCouplingContextAllocs(t *testing.T) {
 			l.InverseBackward(din, dc, x, ld, x, out, ctx, work, lg)
 		},
 		"maximum likelihood": func() { f.inversePass(ws, x, ctx, n); f.nllBackward(ws, n, grad, dc) },
-		"reverse KL":         func() { f.forwardPass(ws, x, ctx, n); f.klBackward(ws, n, banana, grad, dc) },
+		"reverse KL":         func() { f.drawPass(ws, x, ctx, n); f.klBackward(ws, n, banana, grad, dc) },
 	} {
 		fn()
 		if a := testing.AllocsPerRun(20, fn); a > 0 {

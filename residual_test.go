@@ -373,7 +373,7 @@ func TestResidualAllocs(t *testing.T) {
 			l.InverseBackward(din, dc, x, ld, x, out, ctx, work, lg)
 		},
 		"maximum likelihood": func() { f.inversePass(ws, x, ctx, n); f.nllBackward(ws, n, grad, dc) },
-		"reverse KL":         func() { f.forwardPass(ws, x, ctx, n); f.klBackward(ws, n, banana, grad, dc) },
+		"reverse KL":         func() { f.drawPass(ws, x, ctx, n); f.klBackward(ws, n, banana, grad, dc) },
 		"NSF training step":  func() { ml.LossGrad(gg, xm); opt.Step(g.Params(), gg) },
 	} {
 		fn()

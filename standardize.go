@@ -146,8 +146,9 @@ func (s *Standardize) InverseBackward(dx, _, dz, _, _, _, _, _, _ []float64) {
 // its log-likelihoods are those of the raw data, and the same training
 // reaches them much better.
 //
-// The returned flow shares f's layers and parameter vector (Standardize has
-// no parameters): training either trains both. It keeps f's column names.
+// The returned flow shares f's layers, base and parameter vector
+// (Standardize has no parameters): training either trains both. It keeps
+// f's context dimension and its column and context names.
 // Standardized panics if f is nil, and returns an error if data does not
 // have f.Dim() columns, has no rows or holds NaN or ±Inf.
 func Standardized(f *Flow, data mat.Matrix) (*Flow, error) {
@@ -167,9 +168,12 @@ func Standardized(f *Flow, data mat.Matrix) (*Flow, error) {
 	offs := append(append([]int(nil), f.offs...), f.offs[len(f.offs)-1])
 	return &Flow{
 		layers: append(f.Layers(), s),
+		base:   f.base,
 		d:      f.d,
+		c:      f.c,
 		params: f.params,
 		offs:   offs,
 		names:  f.Names(),
+		cnames: f.ContextNames(),
 	}, nil
 }

@@ -76,10 +76,10 @@ func (g *gradEval) runShard(r, s int) {
 	}
 	switch {
 	case g.ctarget != nil:
-		g.f.forwardPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
+		g.f.drawPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
 		g.losses[s] = g.f.klBackwardGiven(ws, hi-lo, g.ctarget, grad, nil)
 	case g.target != nil:
-		g.f.forwardPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
+		g.f.drawPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
 		g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad, nil)
 	default:
 		g.f.inversePass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
@@ -152,18 +152,33 @@ func (m *MaxLikelihood) LossGradGiven(grad []float64, x, c mat.Matrix) float64 {
 }
 
 // ReverseKL evaluates the reverse Kullback–Leibler objective to an
-// unnormalised target π, (1/n) Σ_i [log q(x_i) − log π(x_i)] with x_i = f(z_i)
-// and z_i drawn from the base, and its gradient, by backpropagation through
-// Forward with the z_i held fixed (the reparameterisation gradient). Its
-// negative is the evidence lower bound, ELBO ≤ log Z. Sharding and
-// determinism are as for MaxLikelihood.
+// unnormalised target π, (1/n) Σ_i [log q(x_i) − log π(x_i)] with
+// x_i = f(z_i) and z_i drawn from the base, and its gradient, by
+// backpropagation through Forward with the base's standard normal draws
+// ε_i held fixed (the reparameterisation gradient): z_i = ε_i for the
+// standard normal base, z_i = μ + σ ⊙ ε_i for a DiagGaussianBase, and
+// z_i = μ(c_i) + σ(c_i) ⊙ ε_i for a ConditionalGaussianBase, so that the
+// gradient reaches the base's parameters too. A MixtureBase has no such
+// gradient (its component draw is discrete), and the constructors panic on
+// a flow with one. Its negative is the evidence lower bound, ELBO ≤ log Z.
+// Sharding and determinism are as for MaxLikelihood.
 type ReverseKL struct {
 	gradEval
 }
 
+// checkReparam panics unless f's base has a reparameterisation gradient.
+func checkReparam(method string, f *Flow) {
+	f.check(method)
+	if err := f.base.reparamErr(); err != nil {
+		panic(fmt.Sprintf("flow: %s: %v", method, err))
+	}
+}
+
 // NewReverseKL returns the reverse-KL objective of f to target. workers and
-// shardSize are as for NewMaxLikelihood.
+// shardSize are as for NewMaxLikelihood. It panics if f's base is a
+// MixtureBase, which has no reparameterisation gradient.
 func NewReverseKL(f *Flow, target Target, workers, shardSize int) *ReverseKL {
+	checkReparam("NewReverseKL", f)
 	r := &ReverseKL{newGradEval(f, workers, shardSize)}
 	r.target = target
 	return r
@@ -177,26 +192,27 @@ func NewReverseKL(f *Flow, target Target, workers, shardSize int) *ReverseKL {
 // whose minimiser over the contexts' distribution is the flow with
 // q(· | c) = π(· | c)/Z(c) for every c. target is called with row i's x_i
 // and c_i. workers and shardSize are as for NewMaxLikelihood. It panics if
-// target is nil.
+// target is nil or f's base is a MixtureBase.
 func NewReverseKLGiven(f *Flow, target ConditionalTarget, workers, shardSize int) *ReverseKL {
 	if target == nil {
 		panic("flow: NewReverseKLGiven: nil target")
 	}
+	checkReparam("NewReverseKLGiven", f)
 	r := &ReverseKL{newGradEval(f, workers, shardSize)}
 	r.ctarget = target
 	return r
 }
 
-// LossGrad returns the reverse-KL loss of the base draws z (one per row)
-// and writes its gradient into grad. It panics if the flow is
-// conditional: see LossGradGiven.
+// LossGrad returns the reverse-KL loss of the base's standard normal draws
+// z (one per row, the ε of ReverseKL) and writes its gradient into grad. It
+// panics if the flow is conditional: see LossGradGiven.
 func (k *ReverseKL) LossGrad(grad []float64, z mat.Matrix) float64 {
 	k.f.unconditional("ReverseKL.LossGrad", "LossGradGiven")
 	return k.lossGrad("ReverseKL.LossGrad", "z", grad, z, nil)
 }
 
-// LossGradGiven returns the reverse-KL loss of the base draws z (n×D, one
-// per row) with their contexts, the rows of c (n×C), and writes its
+// LossGradGiven returns the reverse-KL loss of the base's standard normal
+// draws z (n×D, one per row, the ε of ReverseKL) with their contexts, the rows of c (n×C), and writes its
 // gradient with respect to the flow's parameters into grad. The target
 // sees row i's context when the objective was made by NewReverseKLGiven;
 // a Target of NewReverseKL does not depend on it. For an unconditional
@@ -900,12 +916,14 @@ func meanOf(v []float64) float64 {
 
 // FitReverseKL trains f to approximate the density proportional to
 // exp(target) by minimising the reverse KL divergence with Adam: each step
-// draws BatchSize base points with cfg.Seed's generator and follows the
-// reparameterisation gradient. It runs Epochs × StepsPerEpoch steps and
-// reports progress after every StepsPerEpoch. It panics if f is nil, and
-// returns an error for a nil target, a conditional flow (see
-// FitReverseKLGiven), or a cfg.Validation, Context or ValidationContext,
-// which it has no use for.
+// draws BatchSize base points with cfg.Seed's generator (the standard
+// normal ε of ReverseKL) and follows the reparameterisation gradient. It
+// runs Epochs × StepsPerEpoch steps and reports progress after every
+// StepsPerEpoch. It panics if f is nil, and returns an error for a nil
+// target, a conditional flow (see FitReverseKLGiven), a cfg.Validation,
+// Context or ValidationContext, which it has no use for, or a flow whose
+// base is a MixtureBase, whose discrete component draw has no
+// reparameterisation gradient.
 //
 // Non-finite steps are skipped and training gives up as for FitContext,
 // and however training ends the flow holds the best parameters seen: the
@@ -937,9 +955,10 @@ func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) 
 // receives empty slices.
 //
 // The schedule, skipping, giving up, the choice of the best parameters and
-// the ActNorm layers are those of FitReverseKL. It panics if f is nil, and returns an error
-// for a nil target or draw, or for a cfg.Validation, Context or
-// ValidationContext, which it has no use for.
+// the ActNorm layers are those of FitReverseKL. It panics if f is nil, and
+// returns an error for a nil target or draw, for a cfg.Validation, Context
+// or ValidationContext, which it has no use for, or for a flow whose base
+// is a MixtureBase.
 func FitReverseKLGiven(ctx context.Context, f *Flow, target ConditionalTarget, draw func(c []float64, rnd *rand.Rand), cfg TrainConfig) (*Result, error) {
 	if f == nil {
 		panic("flow: FitReverseKLGiven: nil flow")
@@ -959,6 +978,9 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 	}
 	if target == nil && ctarget == nil {
 		return nil, fmt.Errorf("flow: %s: nil target", method)
+	}
+	if err := f.base.reparamErr(); err != nil {
+		return nil, fmt.Errorf("flow: %s: %w", method, err)
 	}
 	if !isNilMatrix(cfg.Validation) {
 		return nil, fmt.Errorf("flow: %s: Validation is set, but reverse-KL training has no data to validate on", method)

@@ -39,6 +39,8 @@ type modelOptions struct {
 	// lu and actnorm add an LU-factored linear layer and an ActNorm layer
 	// to every coupling or MAF layer (glowSteps); fit's flags alone.
 	lu, actnorm bool
+	base        string
+	components  int
 }
 
 func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
@@ -51,7 +53,37 @@ func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
 	fs.Float64Var(&o.bound, "bound", 3, "half-width B of the interval [-B, B] of the standardised data the splines cover (nsf and nsf-ar)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (initial weights, data split, shuffling, sampling)")
 	fs.IntVar(&o.residual, "residual", 0, "residual blocks R of each conditioner, all of the one -hidden width (0: plain networks; realnvp and nsf)")
+	fs.StringVar(&o.base, "base", "normal", "the base distribution, trained with the layers: normal (the standard normal, fixed), diag (a diagonal Gaussian), mog (a mixture of -components diagonal Gaussians) or cdiag (a diagonal Gaussian whose mean and log-std are affine in the context, for a conditional flow)")
+	fs.IntVar(&o.components, "components", 8, "number of mixture components K (-base mog)")
 }
+
+// newBase returns the base distribution of -base for data of d columns
+// with a context of c columns; an empty base, modelOptions' zero value, is
+// the standard normal.
+func (o *modelOptions) newBase(d, c int) (flow.Base, error) {
+	switch o.base {
+	case "", "normal":
+		return flow.NewStdNormalBase(d)
+	case "diag":
+		return flow.NewDiagGaussianBase(d)
+	case "mog":
+		// -components is read by -base mog alone.
+		if o.components < 1 || o.components > maxComponents {
+			return nil, usageError{fmt.Sprintf("-components: %d, want 1 to %d", o.components, maxComponents)}
+		}
+		return flow.NewMixtureBase(d, o.components, o.seed)
+	case "cdiag":
+		if c == 0 {
+			return nil, usageError{"-base cdiag: the base is conditional and needs a context (fit -context, or a conditional data set)"}
+		}
+		return flow.NewConditionalGaussianBase(flow.ConditionalGaussianBaseConfig{Dim: d, ContextDim: c})
+	}
+	return nil, usageError{fmt.Sprintf("-base: %q is not normal, diag, mog or cdiag", o.base)}
+}
+
+// maxComponents is the limit of -components: enough for any use, small
+// enough that the mixture's size is never the problem.
+const maxComponents = 4096
 
 // build returns a new flow for data of d columns with a context of c
 // columns (0: an unconditional flow). When std is not nil it becomes the
@@ -131,7 +163,11 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 	if std != nil {
 		layers = append(layers, std)
 	}
-	return flow.New(layers...)
+	base, err := o.newBase(d, c)
+	if err != nil {
+		return nil, err
+	}
+	return flow.NewWithBase(base, layers...)
 }
 
 // The limits of -bins and -bound, those of flow.NewRQSpline: K bins of the
@@ -342,7 +378,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "model.json", "where to write the model (- for standard output)")
 	std := fs.Bool("standardize", true, "standardise each data column (stored in the model as its last layer; not the context)")
 	ctxSpec := fs.String("context", "", "fit a conditional density p(x | c): the number of last columns that hold the context c, or their names in the header, comma-separated")
-	initModel := fs.String("init", "", "resume from this model file: train its parameters further (its layers and standardisation are kept, so the model flags and -standardize must not be given)")
+	initModel := fs.String("init", "", "resume from this model file: train its parameters further (its layers, standardisation and base are kept, so the model flags, -standardize and -base must not be given)")
 	fs.BoolVar(&mo.lu, "lu", false, "an LU-factored linear layer (a trained invertible linear map of the columns, starting as the identity) on the data side of every coupling, spline or MAF layer")
 	fs.BoolVar(&mo.actnorm, "actnorm", false, "an ActNorm layer (a trained scale and shift per column, initialised on the training rows to give its output mean 0 and variance 1) on the data side of every coupling, spline or MAF layer, and of its -lu layer")
 	if err := parse(fs, args); err != nil {
@@ -483,7 +519,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // modelFlags are the flags that describe a new model, which -init's model
 // file describes instead.
-var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize", "lu", "actnorm", "residual"}
+var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize", "lu", "actnorm", "base", "components", "residual"}
 
 // refuseModelFlags returns a usage error if a flag that describes a new
 // model was given with -init.
@@ -497,7 +533,7 @@ func refuseModelFlags(fs *flag.FlagSet) error {
 		}
 	})
 	if len(set) > 0 {
-		return usageError{fmt.Sprintf("-init: the model file gives the layers and the standardisation; %s cannot change them", strings.Join(set, ", "))}
+		return usageError{fmt.Sprintf("-init: the model file gives the layers, the standardisation and the base; %s cannot change them", strings.Join(set, ", "))}
 	}
 	return nil
 }

@@ -22,6 +22,13 @@
 // contexts side by side. demo -data moons-given and -data ring-given train
 // conditional flows on built-in data.
 //
+// fit -base chooses the base distribution, trained with the layers: normal
+// (the standard normal, the default), diag (a diagonal Gaussian), mog with
+// -components K (a mixture of K diagonal Gaussians, for multimodal data)
+// or, with -context, cdiag (a diagonal Gaussian whose mean and log-std are
+// affine in the context). The model file records it; sample, logprob and
+// plot use it.
+//
 // Data files are CSV, one sample per row, with or without a header line
 // (semicolon- and tab-separated files work too). Models are JSON documents
 // in the format of FORMAT.md. sample and logprob stream: their memory does

@@ -68,7 +68,7 @@ func TestFitResumeRefuses(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"-in", "moons.csv", "-model", "maf"}, 2, "-init: the model file gives the layers and the standardisation; -model cannot change them"},
+		{[]string{"-in", "moons.csv", "-model", "maf"}, 2, "-init: the model file gives the layers, the standardisation and the base; -model cannot change them"},
 		{[]string{"-in", "moons.csv", "-layers", "3", "-standardize=false"}, 2, "-layers, -standardize cannot change them"},
 		{[]string{"-in", "three.csv"}, 1, "the model has dimension 2 and context 0, three.csv has 3 data and 0 context columns"},
 		{[]string{"-in", "other.csv"}, 1, `the model's columns are a,b, other.csv's x,y`},

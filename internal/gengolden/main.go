@@ -82,8 +82,8 @@ func named(names []string, build func() (*flow.Flow, error)) func() (*flow.Flow,
 // Cases lists the golden models; autoregressive ones are appended by
 // moreCases, spline couplings by splineCases, autoregressive spline layers
 // by splineARCases, LU-factored linear and ActNorm layers by linearCases,
-// residual conditioners by residualCases and conditional ones by
-// contextCases.
+// flows over trainable bases by baseCases, residual conditioners by
+// residualCases and conditional ones by contextCases.
 func Cases() []Case {
 	cs := []Case{
 		{Name: "affine-relu", Description: "one affine coupling layer, D = 3, mask [1 0 1], conditioner 2→4→2 with ReLU, no clamp",
@@ -122,6 +122,7 @@ func Cases() []Case {
 	cs = append(cs, splineCases()...)
 	cs = append(cs, splineARCases()...)
 	cs = append(cs, linearCases()...)
+	cs = append(cs, baseCases()...)
 	cs = append(cs, residualCases()...)
 	return append(cs, contextCases()...)
 }
@@ -145,7 +146,8 @@ func toRows(m *mat.Dense) [][]float64 {
 }
 
 // canInverse and canForward say whether every layer backpropagates
-// through Inverse or Forward.
+// through Inverse or Forward (and, for canForward, whether the base's draw
+// has a reparameterisation gradient).
 func canInverse(f *flow.Flow) bool {
 	for _, l := range f.Layers() {
 		if _, ok := l.(flow.InverseGrader); !ok {
@@ -161,6 +163,10 @@ func canInverse(f *flow.Flow) bool {
 }
 
 func canForward(f *flow.Flow) bool {
+	if _, ok := f.Base().(*flow.MixtureBase); ok {
+		// The mixture's component draw has no reparameterisation gradient.
+		return false
+	}
 	for _, l := range f.Layers() {
 		if _, ok := l.(flow.ForwardGrader); !ok {
 			return false

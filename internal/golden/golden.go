@@ -260,11 +260,24 @@ type paramDense struct {
 	Biases  []float64 `json:"biases"`
 }
 
-// docParams returns the weights and biases of the model document doc, layer
-// by layer, W then b of each dense layer.
+// paramBase holds the parameters of a model document's base section, in
+// the order of the flat parameter vector.
+type paramBase struct {
+	Mean    []float64    `json:"mean"`
+	LogStd  []float64    `json:"log_std"`
+	Logits  []float64    `json:"logits"`
+	Means   []float64    `json:"means"`
+	LogStds []float64    `json:"log_stds"`
+	Network []paramDense `json:"network"`
+}
+
+// docParams returns the parameters of the model document doc in the order
+// of the flat parameter vector: the weights and biases of the layers, layer
+// by layer, W then b of each dense layer, then the base's.
 func docParams(doc json.RawMessage) ([]float64, error) {
 	var d struct {
 		Layers []*paramLayer `json:"layers"`
+		Base   *paramBase    `json:"base"`
 	}
 	if err := json.Unmarshal(doc, &d); err != nil {
 		return nil, err
@@ -277,6 +290,15 @@ func docParams(doc json.RawMessage) ([]float64, error) {
 				p = append(p, dd.Biases...)
 			}
 			l = l.Layer
+		}
+	}
+	if b := d.Base; b != nil {
+		for _, v := range [][]float64{b.Mean, b.LogStd, b.Logits, b.Means, b.LogStds} {
+			p = append(p, v...)
+		}
+		for _, dd := range b.Network {
+			p = append(p, dd.Weights...)
+			p = append(p, dd.Biases...)
 		}
 	}
 	return p, nil
