@@ -46,7 +46,7 @@ func checkResidual(blocks int, hidden []int) error {
 		return fmt.Errorf("%d residual blocks, more than the limit of %d", blocks, maxResidualBlocks)
 	}
 	if blocks > 0 && len(hidden) != 1 {
-		return fmt.Errorf("%d residual blocks need exactly one hidden width, the blocks' width H, not %d", blocks, len(hidden))
+		return fmt.Errorf("residual blocks (%d) need exactly one hidden width, the blocks' width H, not %d", blocks, len(hidden))
 	}
 	return nil
 }
@@ -205,7 +205,7 @@ func residualBlocksField(path string, ld *layerDoc) (int, error) {
 		return 0, formatErr(path+".residual_blocks", "%d is not in [0, %d]", r, maxResidualBlocks)
 	}
 	if r > 0 && len(ld.Hidden) != 1 {
-		return 0, formatErr(path+".hidden", "%d widths, but %d residual blocks need exactly one, the blocks' width H", len(ld.Hidden), r)
+		return 0, formatErr(path+".hidden", "%d widths, but residual blocks (%d) need exactly one, the blocks' width H", len(ld.Hidden), r)
 	}
 	return r, nil
 }

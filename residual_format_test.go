@@ -150,8 +150,8 @@ func TestUnmarshalRejectsResidual(t *testing.T) {
 		{"too-many", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["residual_blocks"] = 65 }), "layers[0].residual_blocks", "65 is not in [0, 64]"},
 		{"string", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["residual_blocks"] = "2" }), "layers[0].residual_blocks", "cannot be int"},
 		{"fraction", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["residual_blocks"] = 1.5 }), "layers[0].residual_blocks", "cannot be int"},
-		{"two-widths", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["hidden"] = []any{4, 4} }), "layers[0].hidden", "2 widths, but 2 residual blocks need exactly one"},
-		{"no-width", ftEdit(t, doc, func(m map[string]any) { delete(ftLayer(m, 0), "hidden") }), "layers[0].hidden", "0 widths, but 2 residual blocks need exactly one"},
+		{"two-widths", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["hidden"] = []any{4, 4} }), "layers[0].hidden", "2 widths, but residual blocks (2) need exactly one"},
+		{"no-width", ftEdit(t, doc, func(m map[string]any) { delete(ftLayer(m, 0), "hidden") }), "layers[0].hidden", "0 widths, but residual blocks (2) need exactly one"},
 		{"fewer-blocks", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["residual_blocks"] = 1 }), "layers[0].conditioner", "6 dense layers, want 4 (the input layer, 2 per residual block and the output)"},
 		{"absent", ftEdit(t, doc, func(m map[string]any) { delete(ftLayer(m, 0), "residual_blocks") }), "layers[0].conditioner", "6 dense layers, want 2"},
 		{"block-in", ftEdit(t, doc, func(m map[string]any) {

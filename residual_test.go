@@ -425,10 +425,10 @@ func TestResidualBadConfig(t *testing.T) {
 			t.Errorf("NewCoupling(%+v): error %v, want one containing %q", c.cfg, err, c.want)
 		}
 	}
-	if _, err := NewRealNVP(RealNVPConfig{Dim: 3, Layers: 2, Hidden: []int{4, 4}, ResidualBlocks: 1}); err == nil || !strings.Contains(err.Error(), "NewRealNVP: 1 residual blocks need exactly one hidden width") {
+	if _, err := NewRealNVP(RealNVPConfig{Dim: 3, Layers: 2, Hidden: []int{4, 4}, ResidualBlocks: 1}); err == nil || !strings.Contains(err.Error(), "NewRealNVP: residual blocks (1) need exactly one hidden width") {
 		t.Errorf("NewRealNVP with two hidden widths and residual blocks: error %v", err)
 	}
-	if _, err := NewNSF(NSFConfig{Dim: 3, Layers: 2, ResidualBlocks: 1}); err == nil || !strings.Contains(err.Error(), "NewNSF: 1 residual blocks need exactly one hidden width") {
+	if _, err := NewNSF(NSFConfig{Dim: 3, Layers: 2, ResidualBlocks: 1}); err == nil || !strings.Contains(err.Error(), "NewNSF: residual blocks (1) need exactly one hidden width") {
 		t.Errorf("NewNSF with no hidden width and residual blocks: error %v", err)
 	}
 	if _, err := NewNSF(NSFConfig{Dim: 3, Layers: 2, Hidden: []int{4}, ResidualBlocks: -2}); err == nil || !strings.Contains(err.Error(), "-2 residual blocks") {
