@@ -141,7 +141,7 @@ func batchRows(d int) int {
 }
 
 // scoreBase is what the scoring DoFns share: the model, and a batch of rows
-// with their keys' positions.
+// with their elements' timestamps.
 type scoreBase struct {
 	Model     string `json:"model"`
 	Digest    string `json:"digest"`
@@ -180,6 +180,9 @@ func (b *scoreBase) setup(ctx context.Context) error {
 	b.lp = make([]float64, rows)
 	return nil
 }
+
+// reset empties the batch: a bundle that failed may have left rows in it.
+func (b *scoreBase) reset() { b.n = 0 }
 
 // add appends b.row, read from an element of timestamp et, to the batch,
 // and reports whether the batch is full.
@@ -241,6 +244,11 @@ func (fn *scoreLinesFn) ProcessElement(ctx context.Context, et beam.EventTime, l
 	}
 }
 
+func (fn *scoreLinesFn) StartBundle(_ context.Context, _ func(beam.EventTime, string, float64), _ func(string, string)) {
+	clear(fn.keys)
+	fn.reset()
+}
+
 func (fn *scoreLinesFn) FinishBundle(ctx context.Context, emit func(beam.EventTime, string, float64), _ func(string, string)) {
 	fn.flush(ctx, emit)
 }
@@ -283,6 +291,11 @@ func (fn *scoreRowsFn) ProcessElement(ctx context.Context, et beam.EventTime, ke
 	if fn.add(et) {
 		fn.flush(ctx, emit)
 	}
+}
+
+func (fn *scoreRowsFn) StartBundle(_ context.Context, _ func(beam.EventTime, beam.X, float64), _ func(beam.X, string)) {
+	clear(fn.keys)
+	fn.reset()
 }
 
 func (fn *scoreRowsFn) FinishBundle(ctx context.Context, emit func(beam.EventTime, beam.X, float64), _ func(beam.X, string)) {

@@ -87,6 +87,11 @@ func (fn *formatRowsFn) ProcessElement(_ int64, row []float64, emit func(string)
 	}
 }
 
+// StartBundle drops what a bundle that failed left unwritten.
+func (fn *formatRowsFn) StartBundle(_ func(string)) {
+	fn.buf = fn.buf[:0]
+}
+
 func (fn *formatRowsFn) FinishBundle(emit func(string)) {
 	fn.flush(emit)
 }

@@ -133,6 +133,11 @@ func (fn *formatScoresFn) ProcessElement(line string, logp float64, emit func(st
 	}
 }
 
+// StartBundle drops what a bundle that failed left unwritten.
+func (fn *formatScoresFn) StartBundle(_ func(string)) {
+	fn.buf = fn.buf[:0]
+}
+
 func (fn *formatScoresFn) FinishBundle(emit func(string)) {
 	fn.flush(emit)
 }
