@@ -555,18 +555,8 @@ func unmarshalLayer(path string, ld *layerDoc, dim, nc, depth int) (Layer, error
 		if err := disallow(path, ld.Type, present(ld, "perm")); err != nil {
 			return nil, err
 		}
-		if len(ld.Perm) != dim {
-			return nil, formatErr(path+".perm", "%d entries, want %d", len(ld.Perm), dim)
-		}
-		seen := make([]int, dim)
-		for i, p := range ld.Perm {
-			if p < 0 || p >= dim {
-				return nil, formatErr(fmt.Sprintf("%s.perm[%d]", path, i), "%d is outside [0, %d): not a permutation", p, dim)
-			}
-			if seen[p] > 0 {
-				return nil, formatErr(fmt.Sprintf("%s.perm[%d]", path, i), "%d appears twice (entries %d and %d): not a permutation", p, seen[p]-1, i)
-			}
-			seen[p] = i + 1
+		if _, err := permutationField(path+".perm", ld.Perm, dim); err != nil {
+			return nil, err
 		}
 		p, err := NewPermutation(ld.Perm)
 		if err != nil {
@@ -847,3 +837,26 @@ func unmarshalSpline(path string, ld *layerDoc, what string) (RQSpline, error) {
 
 // maxSplineBins is RQSpline.validate's limit on the number of bins.
 const maxSplineBins = 1 << 16
+
+// permutationField checks that the field at path, perm, is a permutation of
+// 0, …, dim−1, the error naming the entry that is not, and returns its
+// inverse: pos[perm[p]] = p.
+func permutationField(path string, perm []int, dim int) ([]int, error) {
+	if len(perm) != dim {
+		return nil, formatErr(path, "%d entries, want %d", len(perm), dim)
+	}
+	pos := make([]int, dim)
+	for i := range pos {
+		pos[i] = -1
+	}
+	for p, i := range perm {
+		if i < 0 || i >= dim {
+			return nil, formatErr(fmt.Sprintf("%s[%d]", path, p), "%d is outside [0, %d): not a permutation", i, dim)
+		}
+		if pos[i] >= 0 {
+			return nil, formatErr(fmt.Sprintf("%s[%d]", path, p), "%d appears twice (entries %d and %d): not a permutation", i, pos[i], p)
+		}
+		pos[i] = p
+	}
+	return pos, nil
+}

@@ -156,21 +156,9 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 		return nil, formatErr(path+".hidden", "%v", err)
 	}
 	// The order: a permutation; input dimension i has degree pos[i]+1.
-	if len(ld.Order) != dim {
-		return nil, formatErr(path+".order", "%d entries, want %d", len(ld.Order), dim)
-	}
-	pos := make([]int, dim)
-	for i := range pos {
-		pos[i] = -1
-	}
-	for p, i := range ld.Order {
-		if i < 0 || i >= dim {
-			return nil, formatErr(fmt.Sprintf("%s.order[%d]", path, p), "%d is outside [0, %d): not a permutation", i, dim)
-		}
-		if pos[i] >= 0 {
-			return nil, formatErr(fmt.Sprintf("%s.order[%d]", path, p), "%d appears twice (entries %d and %d): not a permutation", i, pos[i], p)
-		}
-		pos[i] = p
+	pos, err := permutationField(path+".order", ld.Order, dim)
+	if err != nil {
+		return nil, err
 	}
 	// The hidden degrees: absent (or empty) exactly when there are no
 	// hidden layers, as MarshalFlow writes them.

@@ -83,18 +83,8 @@ func unmarshalLinearLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 	if err := checkSize("the layer", luSize(dim)); err != nil {
 		return nil, formatErr(path+".dim", "%v", err)
 	}
-	if len(ld.Perm) != dim {
-		return nil, formatErr(path+".perm", "%d entries, want %d", len(ld.Perm), dim)
-	}
-	seen := make([]int, dim)
-	for i, p := range ld.Perm {
-		if p < 0 || p >= dim {
-			return nil, formatErr(fmt.Sprintf("%s.perm[%d]", path, i), "%d is outside [0, %d): not a permutation", p, dim)
-		}
-		if seen[p] > 0 {
-			return nil, formatErr(fmt.Sprintf("%s.perm[%d]", path, i), "%d appears twice (entries %d and %d): not a permutation", p, seen[p]-1, i)
-		}
-		seen[p] = i + 1
+	if _, err := permutationField(path+".perm", ld.Perm, dim); err != nil {
+		return nil, err
 	}
 	if len(ld.Signs) != dim {
 		return nil, formatErr(path+".signs", "%d entries, want %d", len(ld.Signs), dim)
