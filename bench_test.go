@@ -134,6 +134,15 @@ func flowMaskedCost(f *Flow) int {
 func report(b *testing.B, rows int, flops float64, f *Flow) {
 	s := b.Elapsed().Seconds()
 	b.StopTimer()
+	if t, ok := processCPU(); ok {
+		cpuMarks.Lock()
+		t0, marked := cpuMarks.at[b]
+		delete(cpuMarks.at, b)
+		cpuMarks.Unlock()
+		if marked {
+			b.ReportMetric(1e3*(t-t0)/float64(b.N), "cpu-ms/op")
+		}
+	}
 	gflops := flops * float64(b.N) / s / 1e9
 	b.ReportMetric(float64(rows)*float64(b.N)/s, "samples/s")
 	b.ReportMetric(gflops, "GFLOP/s")
@@ -142,6 +151,30 @@ func report(b *testing.B, rows int, flops float64, f *Flow) {
 	if mc := flowMaskedCost(f); mc > 0 {
 		b.ReportMetric(100*gflops*float64(mc)/float64(flowDenseCost(f))/peak, "%peak-unmasked")
 	}
+}
+
+// cpuMarks holds the process's CPU time when each running benchmark's
+// timer was reset.
+var cpuMarks struct {
+	sync.Mutex
+	at map[*testing.B]float64
+}
+
+// resetTimer resets b's timer and notes the process's CPU time, so that
+// report adds the CPU time per operation, all cores together (cpu-ms/op).
+// Where other processes share the machine's cores, a benchmark's wall
+// time grows with their load while its CPU time changes far less: it is
+// the steadier measure for comparing two builds on a busy machine.
+func resetTimer(b *testing.B) {
+	if t, ok := processCPU(); ok {
+		cpuMarks.Lock()
+		if cpuMarks.at == nil {
+			cpuMarks.at = map[*testing.B]float64{}
+		}
+		cpuMarks.at[b] = t
+		cpuMarks.Unlock()
+	}
+	b.ResetTimer()
 }
 
 var peaks struct {
@@ -188,7 +221,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			step()
 			opt.Step(f.Params(), grad)
 			b.ReportAllocs()
-			b.ResetTimer()
+			resetTimer(b)
 			for i := 0; i < b.N; i++ {
 				step()
 				opt.Step(f.Params(), grad)
@@ -215,7 +248,7 @@ func BenchmarkLogProb(b *testing.B) {
 			logProb := func() { f.LogProbGiven(dst, x, c) }
 			logProb()
 			b.ReportAllocs()
-			b.ResetTimer()
+			resetTimer(b)
 			for i := 0; i < b.N; i++ {
 				logProb()
 			}
@@ -237,7 +270,7 @@ func BenchmarkSample(b *testing.B) {
 			sample := func() { f.SampleGiven(x, logq, c, rnd) }
 			sample()
 			b.ReportAllocs()
-			b.ResetTimer()
+			resetTimer(b)
 			for i := 0; i < b.N; i++ {
 				sample()
 			}
