@@ -117,9 +117,6 @@ type rqKnots struct {
 func (q *rqKnots) x(j, i int) float64 { return q.xs[j*q.kj+i*q.ki] }
 func (q *rqKnots) y(j, i int) float64 { return q.ys[j*q.kj+i*q.ki] }
 
-// prob returns probability j of dimension i of p (q.pw or q.ph).
-func (q *rqKnots) prob(p []float64, j, i int) float64 { return p[j*q.pj+i*q.pi] }
-
 // knots computes the splines of all nb dimensions from θ into tmp:
 //
 //	w_j = 2B·(m_w + (1 − K·m_w)·softmax(a)_j),   x_0 = −B, x_{j+1} = x_j + w_j
