@@ -381,6 +381,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	initModel := fs.String("init", "", "resume from this model file: train its parameters further (its layers, standardisation and base are kept, so the model flags, -standardize and -base must not be given)")
 	fs.BoolVar(&mo.lu, "lu", false, "an LU-factored linear layer (a trained invertible linear map of the columns, starting as the identity) on the data side of every coupling, spline or MAF layer")
 	fs.BoolVar(&mo.actnorm, "actnorm", false, "an ActNorm layer (a trained scale and shift per column, initialised on the training rows to give its output mean 0 and variance 1) on the data side of every coupling, spline or MAF layer, and of its -lu layer")
+	recipeName := fs.String("recipe", "", "the model and training flags of a published result, "+recipeNames()+" (see the README); flags given on the command line win over the recipe's")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -388,9 +389,15 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{"-in: no data file given"}
 	}
 	if *initModel != "" {
+		if *recipeName != "" {
+			return usageError{"-init: the model file gives the model; give -recipe's training flags (-lr, -batch, -cosine, -clip, …) yourself"}
+		}
 		if err := refuseModelFlags(fs); err != nil {
 			return err
 		}
+	}
+	if err := applyRecipe(fs, *recipeName, stderr); err != nil {
+		return err
 	}
 	if err := to.check(); err != nil {
 		return err
