@@ -224,7 +224,11 @@ func (k *ReverseKL) LossGradGiven(grad []float64, z, c mat.Matrix) float64 {
 // Adam is the Adam optimiser with decoupled weight decay (AdamW):
 //
 //	m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
-//	θ ← θ − lr·( m/(1−β₁ᵗ) / (√(v/(1−β₂ᵗ)) + ε) + λθ ).
+//	θ ← θ − lr·( m/(1−β₁ᵗ) / (√(v/(1−β₂ᵗ)) + ε) + λθ ),
+//
+// computed as θ − (lr/(1−β₁ᵗ))·m / (√v·(1/√(1−β₂ᵗ)) + ε) − lr·λ·θ, with
+// the step's constants formed once: one square root and one division per
+// parameter.
 type Adam struct {
 	LearningRate float64 // lr
 	Beta1, Beta2 float64 // β₁, β₂
@@ -274,13 +278,16 @@ func (j *adamJob) runShard(_, s int) {
 	a := j.a
 	lo := s * sumChunk
 	hi := min(lo+sumChunk, len(j.p))
-	lr, b1, b2, eps, wd, c1, c2 := a.LearningRate, a.Beta1, a.Beta2, a.Epsilon, a.WeightDecay, j.c1, j.c2
+	b1, b2, eps := a.Beta1, a.Beta2, a.Epsilon
+	step, isc2, lrwd := a.LearningRate/j.c1, 1/math.Sqrt(j.c2), a.LearningRate*a.WeightDecay
 	p, ms, vs := j.p[lo:hi], a.m[lo:hi], a.v[lo:hi]
-	for i, g := range j.g[lo:hi] {
+	g := j.g[lo:hi]
+	p, ms, vs = p[:len(g)], ms[:len(g)], vs[:len(g)]
+	for i, g := range g {
 		m := b1*ms[i] + (1-b1)*g
 		v := b2*vs[i] + (1-b2)*g*g
 		ms[i], vs[i] = m, v
-		p[i] -= lr * ((m/c1)/(math.Sqrt(v/c2)+eps) + wd*p[i])
+		p[i] -= step*m/(math.Sqrt(v)*isc2+eps) + lrwd*p[i]
 	}
 }
 
