@@ -36,6 +36,7 @@ type gradEval struct {
 	target  Target            // reverse KL only
 	ctarget ConditionalTarget // amortised reverse KL only
 	sum     sumJob
+	bn      *bnTrain // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
 }
 
 func newGradEval(f *Flow, workers, shard int) gradEval {
@@ -50,7 +51,10 @@ func newGradEval(f *Flow, workers, shard int) gradEval {
 func (g *gradEval) prepare(n int) (shards, runners int) {
 	shards = (n + g.shard - 1) / g.shard
 	runners = workersFor(g.workers, shards)
-	for len(g.ws) < runners {
+	if g.bn != nil {
+		g.bn.prepare(g, shards)
+	}
+	for g.bn == nil && len(g.ws) < runners {
 		g.ws = append(g.ws, g.f.newWorkspace(g.shard))
 	}
 	for len(g.grads) < shards {
@@ -64,6 +68,10 @@ func (g *gradEval) prepare(n int) (shards, runners int) {
 // own buffers: maximum likelihood through Inverse, or, with a target,
 // reverse KL through Forward.
 func (g *gradEval) runShard(r, s int) {
+	if g.bn != nil {
+		g.bn.runShard(g, s)
+		return
+	}
 	lo := s * g.shard
 	hi := min(lo+g.shard, g.n)
 	d := g.f.d
@@ -100,7 +108,11 @@ func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix
 	}
 	g.src, g.ctx, g.n = data, ctx, n
 	shards, runners := g.prepare(n)
-	runShards(g, &g.runState, shards, runners)
+	if g.bn != nil {
+		g.bn.lossGrad(g, shards, runners)
+	} else {
+		runShards(g, &g.runState, shards, runners)
+	}
 	g.src, g.ctx = nil, nil
 	return g.finish(grad, n, shards, runners)
 }
@@ -129,8 +141,17 @@ type MaxLikelihood struct {
 
 // NewMaxLikelihood returns the maximum-likelihood objective of f. workers ≤ 0
 // means GOMAXPROCS; shardSize ≤ 0 means DefaultShardSize.
+//
+// BatchNorm layers of f are in training mode here: each normalises its
+// input by the mean and variance of the whole minibatch, and the gradient
+// flows through them (docs/design.md §1.13). The pass then runs in stages
+// split at the BatchNorm layers, and the result is still bit-identical for
+// any number of workers.
 func NewMaxLikelihood(f *Flow, workers, shardSize int) *MaxLikelihood {
-	return &MaxLikelihood{newGradEval(f, workers, shardSize)}
+	f.check("NewMaxLikelihood")
+	m := &MaxLikelihood{newGradEval(f, workers, shardSize)}
+	m.bn = newBNTrain(f)
+	return m
 }
 
 // LossGrad returns the mean negative log-likelihood of the rows of x and
@@ -796,6 +817,20 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	// ActNorm layers not yet initialised are initialised on its first
 	// minibatch first: the untrained flow is the initialised one.
 	shuffle()
+	// BatchNorm layers: the evaluation mode's statistics are those of the
+	// whole training set, recomputed whenever the flow is scored or
+	// handed back (docs/design.md §1.13).
+	hasBN := len(batchNormLayers(f)) > 0
+	bnStats := func() error {
+		if !hasBN {
+			return nil
+		}
+		_, err := setBatchNormStats("Fit", "the training rows", f, td, tc, nTrain)
+		return err
+	}
+	if err := bnStats(); err != nil {
+		return nil, err
+	}
 	if actNormToInit(f) >= 0 {
 		m := bs
 		for i, k := range order[:m] {
@@ -811,6 +846,9 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
 			return nil, err
 		}
+		if err := bnStats(); err != nil {
+			return nil, err
+		}
 	}
 
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
@@ -823,12 +861,14 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		}
 	}
 	// restore puts the best parameters back and completes res.
+	var statsErr error // of the statistics of the best parameters
 	restore := func() {
 		copy(f.params, best.params)
 		res.BestEpoch, res.Skipped = best.epoch, best.skipped
 		if valid != nil && best.epoch > 0 {
 			res.BestLoss = best.loss
 		}
+		statsErr = bnStats()
 	}
 	start := time.Now()
 	step, steps := 0, cfg.Epochs*((nTrain+bs-1)/bs)
@@ -879,6 +919,10 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		}
 		res.Epochs = epoch
 		stop := false
+		// Statistics that cannot be computed (parameters that send a
+		// column to a constant or to ±Inf) leave the last ones, and the
+		// validation loss judges the parameters with them.
+		_ = bnStats()
 		if valid != nil {
 			p.ValidLoss = validNLL()
 			if best.better(p.ValidLoss) && finite(f.params) {
@@ -899,6 +943,9 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	}
 	best.settle(f.params)
 	restore()
+	if statsErr != nil {
+		return res, statsErr
+	}
 	if best.applied == 0 {
 		return res, fmt.Errorf("flow: Fit: every one of the %d steps had a %w; the flow holds its initial parameters; "+
 			"try a lower learning rate or a clamp on the log-scales", res.Skipped, ErrNonFinite)
