@@ -690,6 +690,16 @@ func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
 // row) is an error, returned before training with a nil Result and the flow
 // unchanged.
 //
+// BatchNorm layers of f train in training mode (NewMaxLikelihood): each
+// step normalises by the minibatch's own statistics. Their stored
+// statistics, used by everything else, are set to those of the training
+// rows (SetBatchNormStats) before the untrained flow is scored, at the end
+// of every epoch before it is validated, and after the best parameters are
+// restored, so that the flow returned holds the statistics of its own
+// parameters. Statistics that cannot be computed (a variance of zero, or
+// not finite) leave the last ones at the end of an epoch, and are returned
+// as an error at the end of the run or before it starts.
+//
 // However training ends (the last epoch, early stopping, giving up, or ctx
 // being cancelled, when it stops after the current minibatch and returns
 // ctx's error), the flow holds the best parameters seen, never non-finite
@@ -983,6 +993,8 @@ func meanOf(v []float64) float64 {
 // There are no data to initialise ActNorm layers on: FitReverseKL trains
 // them from their current parameters (the identity of a new layer) and
 // marks them initialised, so that a later Fit does not overwrite them.
+// Nor are there data for batch statistics: BatchNorm layers are trained in
+// evaluation mode, their γ and β with their stored statistics fixed.
 func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) (*Result, error) {
 	if f == nil {
 		panic("flow: FitReverseKL: nil flow")
