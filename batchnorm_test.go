@@ -218,6 +218,32 @@ func TestBatchNormTrainGradients(t *testing.T) {
 	}
 }
 
+// TestBatchNormTrainGradientsGiven: the training mode in a conditional
+// flow, whose contexts stay with their rows through the stages.
+func TestBatchNormTrainGradientsGiven(t *testing.T) {
+	f := ftFlow(t,
+		ftBatchNorm(t, 3),
+		ftCoupling(t, CouplingConfig{Mask: HalfMask(3, false), Hidden: []int{5}, Activation: Tanh, Seed: 1, ContextDim: 2}),
+		ftBatchNorm(t, 3),
+		ftCoupling(t, CouplingConfig{Mask: HalfMask(3, true), Hidden: []int{5}, Activation: ReLU, Seed: 2, ContextDim: 2}),
+		ftBatchNorm(t, 3),
+	)
+	randomizeParams(f, 0.4, 8)
+	x := mat.NewDense(200, 3, randomRows(200, 3, 9))
+	c := mat.NewDense(200, 2, randomRows(200, 2, 10))
+	ml := NewMaxLikelihood(f, 3, 64)
+	grad := make([]float64, f.NumParams())
+	loss := ml.LossGradGiven(grad, x, c)
+	scratch := make([]float64, f.NumParams())
+	checkGrad(t, "conditional", f, func() float64 { return ml.LossGradGiven(scratch, x, c) }, grad)
+	if _, err := SetBatchNormStats(f, x, c); err != nil {
+		t.Fatal(err)
+	}
+	if nll := -meanOf(f.LogProbGiven(nil, x, c)); math.Abs(nll-loss) > 1e-12*math.Abs(loss) {
+		t.Errorf("training-mode loss %.15g, evaluation-mode NLL with the batch's statistics %.15g", loss, nll)
+	}
+}
+
 // TestBatchNormTrainMatchesEval: the training-mode loss of a minibatch is
 // the evaluation-mode mean negative log-likelihood once SetBatchNormStats
 // has set the statistics on the same rows (layer by layer, from the data
