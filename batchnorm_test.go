@@ -504,3 +504,29 @@ func TestFitReverseKLBatchNorm(t *testing.T) {
 		t.Errorf("reverse KL: mean %v variance %v log-scale %v", b.Mean(), b.Variance(), b.LogScale())
 	}
 }
+
+// TestBatchNormPanics: a batch of the wrong shape and nil arguments are a
+// caller's mistakes, named in the panic.
+func TestBatchNormPanics(t *testing.T) {
+	b := ftBatchNorm(t, 3)
+	work := make([]float64, b.WorkLen(2))
+	f := ftFlow(t, b)
+	for name, pass := range map[string]func(){
+		"flow: BatchNorm.Forward: buffer of length":        func() { b.Forward(make([]float64, 6), make([]float64, 5), nil, make([]float64, 2), work) },
+		"flow: BatchNorm.Inverse: buffer of length":        func() { b.Inverse(make([]float64, 4), make([]float64, 6), nil, make([]float64, 2), work) },
+		"flow: SetBatchNormStats: nil flow":                func() { _, _ = SetBatchNormStats(nil, mat.NewDense(1, 3, nil), nil) },
+		"flow: SetBatchNormStats: nil x":                   func() { _, _ = SetBatchNormStats(f, nil, nil) },
+		"flow: NewMaxLikelihood: nil *Flow":                func() { NewMaxLikelihood(nil, 1, 0) },
+		"flow: MaxLikelihood.LossGrad: gradient of length": func() { NewMaxLikelihood(f, 1, 0).LossGrad(make([]float64, 2), mat.NewDense(4, 3, nil)) },
+	} {
+		func() {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.Contains(msg, name) {
+					t.Errorf("panic %q, want %q", msg, name)
+				}
+			}()
+			pass()
+		}()
+	}
+}
