@@ -853,10 +853,22 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			}
 			bc = cbatch[:m*C]
 		}
+		// What the BatchNorm statistics' failure, below, puts back.
+		p0 := append([]float64(nil), f.params...)
+		var fresh []*ActNorm
+		for _, l := range f.layers {
+			if a, ok := l.(*ActNorm); ok && !a.initialized {
+				fresh = append(fresh, a)
+			}
+		}
 		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
 			return nil, err
 		}
 		if err := bnStats(); err != nil {
+			copy(f.params, p0)
+			for _, a := range fresh {
+				a.initialized = false
+			}
 			return nil, err
 		}
 	}
