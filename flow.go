@@ -405,7 +405,7 @@ type workspace struct {
 	out    []float64 // per-row results
 	ctx    []float64 // the context rows of the pass (a view, not owned), or nil
 	dc     []float64 // ∂L/∂c, rows×C
-	dx     []float64 // ∂L/∂x left by nllBackward (a view of dA or dB)
+	dx     []float64 // the delta at the current point of the backward walk, ∂L/∂x after nllBackward (a view of dA or dB)
 	crep   []float64 // the contexts of SampleEach's rows, rows×C
 	pgrad  []float64 // GradLogProb's discarded parameter gradient, made on first use
 }
@@ -494,6 +494,16 @@ func (f *Flow) forwardLayers(ws *workspace, n int) {
 // output is z) to the data side, each turning ∂ℓ/∂(its output) into
 // ∂ℓ/∂(its input) and adding its parameters' share.
 func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
+	loss := f.nllStart(ws, n, grad, dc)
+	f.walkInverseBackward(ws, n, grad, dc, 0, len(f.layers))
+	return loss
+}
+
+// nllStart is the base's part of nllBackward: it returns the summed loss,
+// adds the base's parameters' share of the gradient into grad (and of ∂ℓ/∂c
+// into dc, which it clears first), sets ∂ℓ/∂ld = −1 in ws.dld and leaves
+// ∂ℓ/∂z in ws.dx.
+func (f *Flow) nllStart(ws *workspace, n int, grad, dc []float64) float64 {
 	d := f.d
 	z := ws.bufs[0][:n*d]
 	f.base.logProbRows(ws.out[:n], z, ws.ctx, ws.logdet[:n], ws.bwork)
@@ -508,8 +518,20 @@ func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 	for i := range dld {
 		dld[i] = -1
 	}
-	dx := ws.dB[:n*d]
-	for l := 0; l < len(f.layers); l++ {
+	ws.dx = dz
+	return loss
+}
+
+// walkInverseBackward walks layers from, from+1, …, to−1 backward through
+// Inverse, the base side first: ws.dx holds ∂ℓ/∂(the output of layer
+// from), and is left holding ∂ℓ/∂(the input of layer to−1), the deltas
+// alternating between ws.dA and ws.dB.
+func (f *Flow) walkInverseBackward(ws *workspace, n int, grad, dc []float64, from, to int) {
+	d := f.d
+	dz := ws.dx
+	dx := ws.otherDelta(n * d)
+	dld := ws.dld[:n]
+	for l := from; l < to; l++ {
 		g, ok := f.layers[l].(InverseGrader)
 		if !ok {
 			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Inverse", l, f.layers[l]))
@@ -518,7 +540,6 @@ func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 		dz, dx = dx, dz
 	}
 	ws.dx = dz
-	return loss
 }
 
 // klBackward follows drawPass over n rows, whose z = T(ε) came from the

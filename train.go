@@ -36,6 +36,7 @@ type gradEval struct {
 	target  Target            // reverse KL only
 	ctarget ConditionalTarget // amortised reverse KL only
 	sum     sumJob
+	bn      *bnTrain // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
 }
 
 func newGradEval(f *Flow, workers, shard int) gradEval {
@@ -50,7 +51,10 @@ func newGradEval(f *Flow, workers, shard int) gradEval {
 func (g *gradEval) prepare(n int) (shards, runners int) {
 	shards = (n + g.shard - 1) / g.shard
 	runners = workersFor(g.workers, shards)
-	for len(g.ws) < runners {
+	if g.bn != nil {
+		g.bn.prepare(g, shards)
+	}
+	for g.bn == nil && len(g.ws) < runners {
 		g.ws = append(g.ws, g.f.newWorkspace(g.shard))
 	}
 	for len(g.grads) < shards {
@@ -64,6 +68,10 @@ func (g *gradEval) prepare(n int) (shards, runners int) {
 // own buffers: maximum likelihood through Inverse, or, with a target,
 // reverse KL through Forward.
 func (g *gradEval) runShard(r, s int) {
+	if g.bn != nil {
+		g.bn.runShard(g, s)
+		return
+	}
 	lo := s * g.shard
 	hi := min(lo+g.shard, g.n)
 	d := g.f.d
@@ -100,7 +108,11 @@ func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix
 	}
 	g.src, g.ctx, g.n = data, ctx, n
 	shards, runners := g.prepare(n)
-	runShards(g, &g.runState, shards, runners)
+	if g.bn != nil {
+		g.bn.lossGrad(g, shards, runners)
+	} else {
+		runShards(g, &g.runState, shards, runners)
+	}
 	g.src, g.ctx = nil, nil
 	return g.finish(grad, n, shards, runners)
 }
@@ -129,8 +141,17 @@ type MaxLikelihood struct {
 
 // NewMaxLikelihood returns the maximum-likelihood objective of f. workers ≤ 0
 // means GOMAXPROCS; shardSize ≤ 0 means DefaultShardSize.
+//
+// BatchNorm layers of f are in training mode here: each normalises its
+// input by the mean and variance of the whole minibatch, and the gradient
+// flows through them (docs/design.md §1.13). The pass then runs in stages
+// split at the BatchNorm layers, and the result is still bit-identical for
+// any number of workers.
 func NewMaxLikelihood(f *Flow, workers, shardSize int) *MaxLikelihood {
-	return &MaxLikelihood{newGradEval(f, workers, shardSize)}
+	f.check("NewMaxLikelihood")
+	m := &MaxLikelihood{newGradEval(f, workers, shardSize)}
+	m.bn = newBNTrain(f)
+	return m
 }
 
 // LossGrad returns the mean negative log-likelihood of the rows of x and
@@ -676,6 +697,16 @@ func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
 // row) is an error, returned before training with a nil Result and the flow
 // unchanged.
 //
+// BatchNorm layers of f train in training mode (NewMaxLikelihood): each
+// step normalises by the minibatch's own statistics. Their stored
+// statistics, used by everything else, are set to those of the training
+// rows (SetBatchNormStats) before the untrained flow is scored, at the end
+// of every epoch before it is validated, and after the best parameters are
+// restored, so that the flow returned holds the statistics of its own
+// parameters. Statistics that cannot be computed (a variance of zero, or
+// not finite) leave the last ones at the end of an epoch, and are returned
+// as an error at the end of the run or before it starts.
+//
 // However training ends (the last epoch, early stopping, giving up, or ctx
 // being cancelled, when it stops after the current minibatch and returns
 // ctx's error), the flow holds the best parameters seen, never non-finite
@@ -803,6 +834,20 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	// ActNorm layers not yet initialised are initialised on its first
 	// minibatch first: the untrained flow is the initialised one.
 	shuffle()
+	// BatchNorm layers: the evaluation mode's statistics are those of the
+	// whole training set, recomputed whenever the flow is scored or
+	// handed back (docs/design.md §1.13).
+	hasBN := len(batchNormLayers(f)) > 0
+	bnStats := func() error {
+		if !hasBN {
+			return nil
+		}
+		_, err := setBatchNormStats("Fit", "the training rows", f, td, tc, nTrain)
+		return err
+	}
+	if err := bnStats(); err != nil {
+		return nil, err
+	}
 	if actNormToInit(f) >= 0 {
 		m := bs
 		for i, k := range order[:m] {
@@ -815,7 +860,22 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			}
 			bc = cbatch[:m*C]
 		}
+		// What the BatchNorm statistics' failure, below, puts back.
+		p0 := append([]float64(nil), f.params...)
+		var fresh []*ActNorm
+		for _, l := range f.layers {
+			if a, ok := l.(*ActNorm); ok && !a.initialized {
+				fresh = append(fresh, a)
+			}
+		}
 		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
+			return nil, err
+		}
+		if err := bnStats(); err != nil {
+			copy(f.params, p0)
+			for _, a := range fresh {
+				a.initialized = false
+			}
 			return nil, err
 		}
 	}
@@ -830,12 +890,14 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		}
 	}
 	// restore puts the best parameters back and completes res.
+	var statsErr error // of the statistics of the best parameters
 	restore := func() {
 		copy(f.params, best.params)
 		res.BestEpoch, res.Skipped = best.epoch, best.skipped
 		if valid != nil && best.epoch > 0 {
 			res.BestLoss = best.loss
 		}
+		statsErr = bnStats()
 	}
 	start := time.Now()
 	step, steps := 0, cfg.Epochs*((nTrain+bs-1)/bs)
@@ -886,6 +948,10 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		}
 		res.Epochs = epoch
 		stop := false
+		// Statistics that cannot be computed (parameters that send a
+		// column to a constant or to ±Inf) leave the last ones, and the
+		// validation loss judges the parameters with them.
+		_ = bnStats()
 		if valid != nil {
 			p.ValidLoss = validNLL()
 			if best.better(p.ValidLoss) && finite(f.params) {
@@ -906,6 +972,9 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	}
 	best.settle(f.params)
 	restore()
+	if statsErr != nil {
+		return res, statsErr
+	}
 	if best.applied == 0 {
 		return res, fmt.Errorf("flow: Fit: every one of the %d steps had a %w; the flow holds its initial parameters; "+
 			"try a lower learning rate or a clamp on the log-scales", res.Skipped, ErrNonFinite)
@@ -943,6 +1012,8 @@ func meanOf(v []float64) float64 {
 // There are no data to initialise ActNorm layers on: FitReverseKL trains
 // them from their current parameters (the identity of a new layer) and
 // marks them initialised, so that a later Fit does not overwrite them.
+// Nor are there data for batch statistics: BatchNorm layers are trained in
+// evaluation mode, their γ and β with their stored statistics fixed.
 func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) (*Result, error) {
 	if f == nil {
 		panic("flow: FitReverseKL: nil flow")
