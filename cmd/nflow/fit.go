@@ -380,10 +380,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	std := fs.Bool("standardize", true, "standardise each data column (stored in the model as its last layer; not the context)")
 	ctxSpec := fs.String("context", "", "fit a conditional density p(x | c): the number of last columns that hold the context c, or their names in the header, comma-separated")
 	initModel := fs.String("init", "", "resume from this model file: train its parameters further (its layers, standardisation and base are kept, so the model flags, -standardize and -base must not be given)")
-	fs.BoolVar(&mo.lu, "lu", false, "an LU-factored linear layer (a trained invertible linear map of the columns, starting as the identity) on the data side of every coupling, spline or MAF layer")
-	fs.BoolVar(&mo.actnorm, "actnorm", false, "an ActNorm layer (a trained scale and shift per column, initialised on the training rows to give its output mean 0 and variance 1) on the data side of every coupling, spline or MAF layer, and of its -lu layer")
-	recipeName := fs.String("recipe", "", "the model and training flags of a published result, "+recipeNames()+" (see the README); flags given on the command line win over the recipe's")
-	fs.BoolVar(&mo.batchnorm, "batchnorm", false, "a BatchNorm layer (batch normalisation as a bijection, as in the MAF paper: a trained log-scale and shift per column; training normalises by each minibatch's mean and variance, and the model stores those of all the training rows for evaluation) on the data side of every coupling, spline or MAF layer, between it and its -lu and -actnorm layers")
+	recipeName := mo.registerSteps(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

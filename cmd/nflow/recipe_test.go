@@ -81,3 +81,42 @@ func TestRecipeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipeMAFPaper checks fit -recipe maf-paper: MAF layers of MADEs
+// with two hidden layers of 100 ReLU units, each followed on its data side
+// by a BatchNorm layer, and a mixture base of 10 components.
+func TestRecipeMAFPaper(t *testing.T) {
+	dir := t.TempDir()
+	moonsCSV(t, filepath.Join(dir, "data.csv"), 200, 5)
+	r := nflow(t, dir, "fit", "-in", "data.csv", "-out", "m.json", "-recipe", "maf-paper", "-layers", "2", "-epochs", "2")
+	if r.code != 0 {
+		t.Fatalf("status %d\n%s", r.code, r.stderr)
+	}
+	want := "recipe maf-paper (Papamakarios et al. (2017), MAF (5) with batch normalisation and a MoG base, UCI settings): -model maf -hidden 100,100 -act relu -batchnorm true -base mog -components 10 -lr 1e-4 -batch 100 -patience 30\n"
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+	}
+	f := loadFlow(t, filepath.Join(dir, "m.json"))
+	var kinds []string
+	for _, l := range f.Layers() {
+		switch l := l.(type) {
+		case *flow.MAF:
+			if h := l.MADE().Hidden(); len(h) != 2 || h[0] != 100 || h[1] != 100 {
+				t.Errorf("MADE hidden widths %v, want [100 100]", h)
+			}
+			kinds = append(kinds, "maf")
+		case *flow.BatchNorm:
+			kinds = append(kinds, "bn")
+		case *flow.Standardize:
+			kinds = append(kinds, "std")
+		default:
+			kinds = append(kinds, "other")
+		}
+	}
+	if got, want := strings.Join(kinds, " "), "maf bn maf bn std"; got != want {
+		t.Errorf("layers %s, want %s", got, want)
+	}
+	if b, ok := f.Base().(*flow.MixtureBase); !ok || b.Components() != 10 {
+		t.Errorf("base %T, want a mixture of 10 components", f.Base())
+	}
+}
