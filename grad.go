@@ -65,6 +65,74 @@ type mlp struct {
 	act    Activation
 	maxW   int // the widest hidden layer, for the backward scratch
 	blocks int // R, the residual blocks (0: a plain stack)
+	packs  *mlpPacks
+}
+
+// mlpPacks holds an mlp's weights packed for the products of one training
+// step (design §5): the objectives pack every conditioner's weights once
+// before a step's shards (Flow.prepack) instead of once per shard and
+// product, and drop them after. A pass uses them only for the parameters
+// they were packed from (key) and the shard rows they were packed for (n);
+// any other pass, and every pass outside a training step, packs its own.
+type mlpPacks struct {
+	key    *float64
+	n      int
+	on     bool
+	layers []densePack
+}
+
+// prepack packs the weights in p of every dense layer for shards of n rows.
+func (m *mlp) prepack(p []float64, n int) {
+	if len(p) == 0 || n <= 0 {
+		return
+	}
+	if m.packs == nil {
+		m.packs = &mlpPacks{layers: make([]densePack, m.numLayers())}
+	}
+	for l := 1; l <= m.numLayers(); l++ {
+		w, _, _ := m.layer(p, l)
+		in, out := m.dense(l)
+		m.packs.layers[l-1].pack(w, n, in, out)
+	}
+	m.packs.key, m.packs.n, m.packs.on = &p[0], n, true
+}
+
+// unpack drops the packed weights from the passes (keeping the buffers).
+func (m *mlp) unpack() {
+	if m.packs != nil {
+		m.packs.on, m.packs.key = false, nil
+	}
+}
+
+// packed returns layer l's packed weights if they were packed from p for
+// passes over n rows, else nil.
+func (m *mlp) packed(p []float64, l, n int) *densePack {
+	if pk := m.packs; pk != nil && pk.on && pk.n == n && len(p) > 0 && pk.key == &p[0] {
+		return &pk.layers[l-1]
+	}
+	return nil
+}
+
+// denseFwd computes layer l's product y = x·W_lᵀ + b_l over n rows.
+func (m *mlp) denseFwd(p []float64, l int, y, x []float64, n int) {
+	w, b, _ := m.layer(p, l)
+	in, out := m.dense(l)
+	if pk := m.packed(p, l, n); pk != nil {
+		densePackedForward(y, x, w, b, pk, n, in, out)
+		return
+	}
+	denseForward(y, x, w, b, n, in, out)
+}
+
+// denseBwdX computes dx = dy·W_l over n rows.
+func (m *mlp) denseBwdX(p []float64, l int, dx, dy []float64, n int) {
+	w, _, _ := m.layer(p, l)
+	in, out := m.dense(l)
+	if pk := m.packed(p, l, n); pk != nil {
+		densePackedBackwardX(dx, dy, w, pk, n, in, out)
+		return
+	}
+	denseBackwardX(dx, dy, w, n, in, out)
 }
 
 func newMLP(sizes []int, act Activation) mlp {
@@ -171,10 +239,9 @@ func (m *mlp) forward(p, x []float64, n int, work []float64) []float64 {
 	h := x
 	off := 0
 	for l := 1; l < len(m.sizes); l++ {
-		in, out := m.sizes[l-1], m.sizes[l]
-		w, b, _ := m.layer(p, l)
+		out := m.sizes[l]
 		y := work[off : off+n*out]
-		denseForward(y, h, w, b, n, in, out)
+		m.denseFwd(p, l, y, h, n)
 		if l < len(m.sizes)-1 {
 			m.act.apply(y)
 		}
@@ -230,7 +297,7 @@ func (m *mlp) backward(p, x []float64, n int, work, dout, grad, dx []float64) {
 	delta := dout
 	for l := L; l >= 1; l-- {
 		in, out := m.sizes[l-1], m.sizes[l]
-		w, _, goff := m.layer(p, l)
+		_, _, goff := m.layer(p, l)
 		dw := grad[goff : goff+out*in]
 		db := grad[goff+out*in : goff+out*in+out]
 		var hprev []float64
@@ -243,7 +310,7 @@ func (m *mlp) backward(p, x []float64, n int, work, dout, grad, dx []float64) {
 		denseBackwardW(dw, db, delta, hprev, n, in, out)
 		if l == 1 {
 			if dx != nil {
-				denseBackwardX(dx, delta, w, n, in, out)
+				m.denseBwdX(p, l, dx, delta, n)
 			}
 			break
 		}
@@ -251,7 +318,7 @@ func (m *mlp) backward(p, x []float64, n int, work, dout, grad, dx []float64) {
 		if &next[0] == &delta[0] {
 			next = bufB[:n*in]
 		}
-		denseBackwardX(next, delta, w, n, in, out)
+		m.denseBwdX(p, l, next, delta, n)
 		m.act.backward(next, hprev)
 		delta = next
 	}

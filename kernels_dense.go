@@ -154,3 +154,66 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 	}
 	kernScratchPool.Put(s)
 }
+
+// densePack holds one dense layer's weights W (out×in) packed for the
+// products of a training step over shards of n rows: Wᵀ in the panels
+// denseForward packs, W in those denseBackwardX packs, each for the kernel
+// kind those pick for n rows. Packing once per step instead of once per
+// shard and product leaves the products' results unchanged: a packing is a
+// copy.
+type densePack struct {
+	fwd, bwd     []float64
+	kindF, kindB gemmKind
+}
+
+// pack packs w for shards of n rows; without the assembly kernels there is
+// nothing to pack.
+func (p *densePack) pack(w []float64, n, in, out int) {
+	if !kernUseAsm {
+		return
+	}
+	p.kindF = kernPickDense(n, in, out)
+	p.fwd = kernGrow(p.fwd, kernPackedLen(in, out, p.kindF.nr()))
+	kernPackTrans(p.fwd, w, in, in, out, p.kindF.nr())
+	p.kindB = kernPickDense(n, out, in)
+	p.bwd = kernGrow(p.bwd, kernPackedLen(out, in, p.kindB.nr()))
+	kernPackRows(p.bwd, nil, w, in, out, in, p.kindB.nr())
+}
+
+// kernGrow returns s resliced, or reallocated, to length n.
+func kernGrow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+// densePackedForward is denseForward with W packed by pk (for n rows).
+func densePackedForward(y, x, w, b []float64, pk *densePack, n, in, out int) {
+	if !kernUseAsm {
+		denseForwardRef(y, x, w, b, n, in, out)
+		return
+	}
+	kernCheckDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
+	nr := pk.kindF.nr()
+	s := kernGetScratch(kernPadLen(out, nr))
+	init := *s
+	clear(init[copy(init, b[:out]):])
+	gemmBlocked(&gemmJob{kind: pk.kindF, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: pk.fwd, init: init})
+	kernScratchPool.Put(s)
+}
+
+// densePackedBackwardX is denseBackwardX with W packed by pk (for n rows).
+func densePackedBackwardX(dx, dy, w []float64, pk *densePack, n, in, out int) {
+	if !kernUseAsm {
+		denseBackwardXRef(dx, dy, w, n, in, out)
+		return
+	}
+	kernCheckDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	nr := pk.kindB.nr()
+	s := kernGetScratch(kernPadLen(in, nr))
+	init := *s
+	clear(init)
+	gemmBlocked(&gemmJob{kind: pk.kindB, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: pk.bwd, init: init})
+	kernScratchPool.Put(s)
+}

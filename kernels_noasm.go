@@ -40,3 +40,15 @@ func relu(h []float64)                                   { reluRef(h) }
 func reluBackward(dh, h []float64)                       { reluBackwardRef(dh, h) }
 func tanhVec(h []float64)                                { tanhRef(h) }
 func tanhBackward(dh, h []float64)                       { tanhBackwardRef(dh, h) }
+
+// densePack has nothing to hold without the assembly kernels, which alone
+// pack their operands.
+type densePack struct{}
+
+func (p *densePack) pack(w []float64, n, in, out int) {}
+func densePackedForward(y, x, w, b []float64, _ *densePack, n, in, out int) {
+	denseForwardRef(y, x, w, b, n, in, out)
+}
+func densePackedBackwardX(dx, dy, w []float64, _ *densePack, n, in, out int) {
+	denseBackwardXRef(dx, dy, w, n, in, out)
+}

@@ -319,6 +319,11 @@ func (c *Coupling) ResidualBlocks() int { return c.cond.blocks }
 
 func (c *Coupling) denseCost() int { return c.cond.denseCost() }
 
+// prepack and unpack make Coupling a prepacker: its conditioner's weights
+// packed once for a training step's shards of n rows.
+func (c *Coupling) prepack(n int) { c.cond.prepack(c.params, n) }
+func (c *Coupling) unpack()       { c.cond.unpack() }
+
 func (c *Coupling) Dim() int          { return c.d }
 func (c *Coupling) NumParams() int    { return len(c.params) }
 func (c *Coupling) Params() []float64 { return c.params }

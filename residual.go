@@ -79,22 +79,19 @@ func (m *mlp) resOutput(work []float64, n int) []float64 {
 // resForward evaluates the residual network on the n rows of x (n×in) and
 // returns its output, a view of work (n×out).
 func (m *mlp) resForward(p, x []float64, n int, work []float64) []float64 {
-	in, H, R := m.sizes[0], m.sizes[1], m.blocks
+	R := m.blocks
 	h := m.resBuf(work, n, 2*R+1)
-	w, b, _ := m.layer(p, 1)
-	denseForward(h, x, w, b, n, in, H) // h_0
+	m.denseFwd(p, 1, h, x, n) // h_0
 	u := m.resU(work, n, 1)
 	copy(u, h)
 	m.act.apply(u) // u_1 = act(h_0)
 	for j := 1; j <= R; j++ {
 		v := m.resV(work, n, j)
-		w1, b1, _ := m.layer(p, 2*j)
-		denseForward(v, u, w1, b1, n, H, H)
+		m.denseFwd(p, 2*j, v, u, n)
 		m.act.apply(v) // v_j
 		// u_{j+1} first holds v_j·W_{j,2}ᵀ + b_{j,2}, then act(h_j).
 		next := m.resU(work, n, j+1)
-		w2, b2, _ := m.layer(p, 2*j+1)
-		denseForward(next, v, w2, b2, n, H, H)
+		m.denseFwd(p, 2*j+1, next, v, n)
 		for i, t := range next {
 			h[i] += t // h_j
 		}
@@ -103,8 +100,7 @@ func (m *mlp) resForward(p, x []float64, n int, work []float64) []float64 {
 		u = next
 	}
 	out := m.resOutput(work, n)
-	w, b, _ = m.layer(p, 2*R+2)
-	denseForward(out, u, w, b, n, H, m.out())
+	m.denseFwd(p, 2*R+2, out, u, n)
 	return out
 }
 
@@ -141,33 +137,29 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64)
 	}
 	L := 2*R + 2
 	u := m.resU(work, n, R+1)
-	w, _, _ := m.layer(p, L)
 	dw, db := grads(L)
 	denseBackwardW(dw, db, dout, u, n, H, m.out())
-	denseBackwardX(dh, dout, w, n, H, m.out())
+	m.denseBwdX(p, L, dh, dout, n)
 	m.act.backward(dh, u) // δh_R
 	for j := R; j >= 1; j-- {
 		v := m.resV(work, n, j)
-		w2, _, _ := m.layer(p, 2*j+1)
 		dw, db = grads(2*j + 1)
 		denseBackwardW(dw, db, dh, v, n, H, H)
-		denseBackwardX(dv, dh, w2, n, H, H)
+		m.denseBwdX(p, 2*j+1, dv, dh, n)
 		m.act.backward(dv, v) // δa
 		u = m.resU(work, n, j)
-		w1, _, _ := m.layer(p, 2*j)
 		dw, db = grads(2 * j)
 		denseBackwardW(dw, db, dv, u, n, H, H)
-		denseBackwardX(du, dv, w1, n, H, H)
+		m.denseBwdX(p, 2*j, du, dv, n)
 		m.act.backward(du, u)
 		for i, g := range du {
 			dh[i] += g // δh_{j−1}
 		}
 	}
-	w, _, _ = m.layer(p, 1)
 	dw, db = grads(1)
 	denseBackwardW(dw, db, dh, x, n, in, H)
 	if dx != nil {
-		denseBackwardX(dx, dh, w, n, in, H)
+		m.denseBwdX(p, 1, dx, dh, n)
 	}
 }
 

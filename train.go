@@ -36,6 +36,7 @@ type gradEval struct {
 	target  Target            // reverse KL only
 	ctarget ConditionalTarget // amortised reverse KL only
 	sum     sumJob
+	packs   prepackJob
 	bn      *bnTrain // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
 }
 
@@ -95,6 +96,50 @@ func (g *gradEval) runShard(r, s int) {
 	}
 }
 
+// prepacker is a layer whose conditioner's weights can be packed once for
+// the shards of a training step (mlpPacks).
+type prepacker interface {
+	prepack(n int)
+	unpack()
+}
+
+// prepackJob packs the conditioners of a flow's prepackers for a training
+// step, one layer per job shard.
+type prepackJob struct {
+	runState
+	layers []prepacker
+	n      int
+	found  bool // layers lists f's prepackers
+}
+
+func (j *prepackJob) runShard(_, s int) { j.layers[s].prepack(j.n) }
+
+// prepack packs the weights of f's prepackers for shards of n rows on up to
+// workers goroutines, and reports whether there were any.
+func (j *prepackJob) prepack(f *Flow, n, workers int) bool {
+	if !j.found {
+		for _, l := range f.layers {
+			if p, ok := l.(prepacker); ok {
+				j.layers = append(j.layers, p)
+			}
+		}
+		j.found = true
+	}
+	if len(j.layers) == 0 {
+		return false
+	}
+	j.n = n
+	runShards(j, &j.runState, len(j.layers), workersFor(workers, len(j.layers)))
+	return true
+}
+
+// unpack drops the packed weights after the step.
+func (j *prepackJob) unpack() {
+	for _, l := range j.layers {
+		l.unpack()
+	}
+}
+
 // lossGrad runs the shards of the rows of x, called name, with their
 // contexts c (nil for an unconditional flow) on the pool and reduces them.
 func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix) float64 {
@@ -108,6 +153,9 @@ func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix
 	}
 	g.src, g.ctx, g.n = data, ctx, n
 	shards, runners := g.prepare(n)
+	if g.packs.prepack(g.f, min(g.shard, n), g.workers) {
+		defer g.packs.unpack()
+	}
 	if g.bn != nil {
 		g.bn.lossGrad(g, shards, runners)
 	} else {
