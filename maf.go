@@ -42,10 +42,14 @@ type AutoregressiveConfig struct {
 	// outputs per dimension, the spline parameters of that dimension (see
 	// arLayer). Clamp must be 0. nil: the affine layer.
 	Spline *RQSpline
+	// ResidualBlocks R > 0 makes the conditioner a residual MADE of R
+	// blocks of width Hidden[0] (see MADEConfig.ResidualBlocks); Hidden
+	// must then hold one width. 0: the plain MADE.
+	ResidualBlocks int
 }
 
 func (c *AutoregressiveConfig) made() MADEConfig {
-	return MADEConfig{Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation, Order: c.Order, Perm: c.Perm, Degrees: c.Degrees, HiddenDegrees: c.HiddenDegrees, Seed: c.Seed, ContextDim: c.ContextDim}
+	return MADEConfig{Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation, Order: c.Order, Perm: c.Perm, Degrees: c.Degrees, HiddenDegrees: c.HiddenDegrees, Seed: c.Seed, ContextDim: c.ContextDim, ResidualBlocks: c.ResidualBlocks}
 }
 
 // arLayer is what MAF and IAF share: the affine autoregressive map
@@ -619,6 +623,9 @@ type AutoregressiveFlowConfig struct {
 	// Spline, when not nil, makes every layer a spline autoregressive layer
 	// (see AutoregressiveConfig.Spline); Clamp must then be 0.
 	Spline *RQSpline
+	// ResidualBlocks R > 0 makes every MADE a residual MADE of R blocks of
+	// width Hidden[0] (see MADEConfig.ResidualBlocks). 0: plain MADEs.
+	ResidualBlocks int
 }
 
 // layerConfigs returns the configuration of each layer.
@@ -630,11 +637,11 @@ func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]Autoregressive
 	if err := checkARSpline(caller, c.Spline, c.Clamp); err != nil {
 		return nil, err
 	}
-	if err := checkMADEShapeSpline(caller+": layer 0", c.Dim, c.ContextDim, c.Hidden, true, c.Spline); err != nil {
+	if err := checkMADEShapeSpline(caller+": layer 0", c.Dim, c.ContextDim, c.Hidden, c.ResidualBlocks, true, c.Spline); err != nil {
 		return nil, err
 	}
 	L := float64(c.Layers)
-	total := arLayerSize(c.Dim, c.ContextDim, c.Hidden, c.Spline).times(L).add(flowWork(c.Dim, L))
+	total := arLayerSize(c.Dim, c.ContextDim, c.Hidden, c.ResidualBlocks, c.Spline).times(L).add(flowWork(c.Dim, L))
 	if err := checkSize(fmt.Sprintf("%d layers", c.Layers), total); err != nil {
 		return nil, fmt.Errorf("flow: %s: %w", caller, err)
 	}
@@ -651,7 +658,7 @@ func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]Autoregressive
 			Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation,
 			Order: order, Degrees: c.Degrees, Clamp: c.Clamp,
 			Seed: c.Seed + uint64(l)*0x9e3779b97f4a7c15, ContextDim: c.ContextDim,
-			Spline: c.Spline,
+			Spline: c.Spline, ResidualBlocks: c.ResidualBlocks,
 		}
 	}
 	return cfgs, nil
