@@ -52,7 +52,7 @@ func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
 	fs.IntVar(&o.bins, "bins", 8, "number of spline bins K (nsf and nsf-ar)")
 	fs.Float64Var(&o.bound, "bound", 3, "half-width B of the interval [-B, B] of the standardised data the splines cover (nsf and nsf-ar)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (initial weights, data split, shuffling, sampling)")
-	fs.IntVar(&o.residual, "residual", 0, "residual blocks R of each conditioner, all of the one -hidden width (0: plain networks; realnvp and nsf)")
+	fs.IntVar(&o.residual, "residual", 0, "residual blocks R of each conditioner, all of the one -hidden width: residual networks in realnvp and nsf, residual MADEs in maf and nsf-ar (0: plain networks)")
 	fs.StringVar(&o.base, "base", "normal", "the base distribution, trained with the layers: normal (the standard normal, fixed), diag (a diagonal Gaussian), mog (a mixture of -components diagonal Gaussians) or cdiag (a diagonal Gaussian whose mean and log-std are affine in the context, for a conditional flow)")
 	fs.IntVar(&o.components, "components", 8, "number of mixture components K (-base mog)")
 }
@@ -125,7 +125,7 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 		}
 		layers = f.Layers()
 	case "maf":
-		layers, err = mafLayers(d, c, o.layers, hidden, act, o.clamp, o.seed)
+		layers, err = mafLayers(d, c, o.layers, hidden, o.residual, act, o.clamp, o.seed)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +139,7 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 			return nil, usageError{fmt.Sprintf("-bound: %v, want a number in [%g, %g]", o.bound, minBound, maxBound)}
 		}
 		if o.kind == "nsf-ar" {
-			layers, err = nsfARLayers(d, c, o.layers, hidden, act, o.bins, o.bound, o.seed)
+			layers, err = nsfARLayers(d, c, o.layers, hidden, o.residual, act, o.bins, o.bound, o.seed)
 			if err != nil {
 				return nil, err
 			}

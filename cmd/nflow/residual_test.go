@@ -14,8 +14,9 @@ import (
 )
 
 // TestFitResidual: -residual R gives every coupling layer of a realnvp or
-// nsf model a residual conditioner of R blocks of the -hidden width, and
-// bad uses are refused before any training.
+// nsf model a residual conditioner, and every MAF layer of a maf or nsf-ar
+// model a residual MADE, of R blocks of the -hidden width, and bad uses
+// are refused before any training.
 func TestFitResidual(t *testing.T) {
 	dir := t.TempDir()
 	moonsCSV(t, filepath.Join(dir, "data.csv"), 200, 2)
@@ -40,6 +41,26 @@ func TestFitResidual(t *testing.T) {
 			t.Errorf("%s: %d coupling layers, want 2", m, n)
 		}
 	}
+	for _, m := range []string{"maf", "nsf-ar"} {
+		r := nflow(t, dir, "fit", "-in", "data.csv", "-model", m, "-out", m+".json", "-epochs", "2", "-layers", "2", "-hidden", "8", "-residual", "2")
+		if r.code != 0 {
+			t.Fatalf("%s: status %d\n%s", m, r.code, r.stderr)
+		}
+		n := 0
+		for i, l := range loadFlow(t, filepath.Join(dir, m+".json")).Layers() {
+			a, ok := l.(*flow.MAF)
+			if !ok {
+				continue
+			}
+			n++
+			if a.MADE().ResidualBlocks() != 2 || !slices.Equal(a.MADE().Hidden(), []int{8}) || (a.Spline() != nil) != (m == "nsf-ar") {
+				t.Errorf("%s: layer %d has %d residual blocks of widths %v, spline %v", m, i, a.MADE().ResidualBlocks(), a.MADE().Hidden(), a.Spline() != nil)
+			}
+		}
+		if n != 2 {
+			t.Errorf("%s: %d MAF layers, want 2", m, n)
+		}
+	}
 	// Beside the LU and ActNorm layers of -lu -actnorm.
 	r := nflow(t, dir, "fit", "-in", "data.csv", "-model", "realnvp", "-out", "glow.json", "-epochs", "1", "-layers", "2", "-hidden", "4", "-residual", "1", "-lu", "-actnorm")
 	if r.code != 0 {
@@ -62,8 +83,7 @@ func TestFitResidual(t *testing.T) {
 		{[]string{"-residual", "65"}, "-residual: 65, want 0 to 64"},
 		{[]string{"-residual", "1", "-hidden", "8,8"}, "-residual 1: the residual blocks need one -hidden width, not 2"},
 		{[]string{"-residual", "1", "-hidden", ""}, "-residual 1: the residual blocks need one -hidden width, not 0"},
-		{[]string{"-residual", "1", "-model", "maf"}, "-residual: residual conditioners are for -model realnvp and nsf, not maf"},
-		{[]string{"-residual", "1", "-model", "nsf-ar"}, "not nsf-ar"},
+		{[]string{"-residual", "1", "-model", "maf", "-hidden", "8,8"}, "-residual 1: the residual blocks need one -hidden width, not 2"},
 		{[]string{"-residual", "1", "-init", "realnvp.json"}, "-residual cannot change them"},
 	} {
 		args := append([]string{"fit", "-in", "data.csv", "-out", "bad.json", "-epochs", "1"}, tc.args...)
