@@ -136,7 +136,7 @@ func BenchmarkSequential(b *testing.B) {
 						_, iaf := l.(*IAF)
 						switch mode {
 						case "one-pass":
-							a.onePass(dst, src, nil, ld, work, iaf)
+							a.onePass(dst, src, nil, ld, work, iaf, dropout{})
 						case "sequential":
 							a.sequential(dst, src, nil, ld, work, !iaf)
 						case "naive":

@@ -408,6 +408,10 @@ type workspace struct {
 	dx     []float64 // ∂L/∂x left by nllBackward (a view of dA or dB)
 	crep   []float64 // the contexts of SampleEach's rows, rows×C
 	pgrad  []float64 // GradLogProb's discarded parameter gradient, made on first use
+	// drop is the dropout of the shard's training pass (dropout.go), set by
+	// the maximum-likelihood objective before each shard; the zero value,
+	// which every evaluation workspace keeps, is off.
+	drop dropState
 }
 
 func (f *Flow) newWorkspace(rows int) *workspace {
@@ -443,6 +447,10 @@ func (f *Flow) inversePass(ws *workspace, x, ctx []float64, n int) {
 	ld := ws.logdet[:n]
 	clear(ld)
 	for l := L - 1; l >= 0; l-- {
+		if dl, ok := f.layers[l].(dropLayer); ok && ws.drop.on {
+			dl.inverseDrop(ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ctx, ld, ws.work[l], ws.drop.forLayer(l))
+			continue
+		}
 		f.layers[l].Inverse(ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ctx, ld, ws.work[l])
 	}
 }
@@ -513,6 +521,11 @@ func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 		g, ok := f.layers[l].(InverseGrader)
 		if !ok {
 			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Inverse", l, f.layers[l]))
+		}
+		if dl, ok := f.layers[l].(dropLayer); ok && ws.drop.on {
+			dl.inverseBackwardDrop(dx, dc, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.ctx, ws.work[l], grad[f.offs[l]:f.offs[l+1]], ws.drop.forLayer(l))
+			dz, dx = dx, dz
+			continue
 		}
 		g.InverseBackward(dx, dc, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.ctx, ws.work[l], grad[f.offs[l]:f.offs[l+1]])
 		dz, dx = dx, dz

@@ -749,7 +749,7 @@ func (m *MADE) hiddenOff(l, n int) int {
 //	h_0 = x,  h_l = act(h_{l−1}·(W_l∘M_l)ᵀ + b_l).
 func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 	if m.blocks > 0 {
-		return m.resHiddenForward(x, n, work)
+		return m.resHiddenForward(x, n, work, dropout{})
 	}
 	h := x
 	off := 0
@@ -853,7 +853,18 @@ func (m *MADE) outputBlock(dst, h []float64, p, n int) {
 //
 //	out = h_{L−1}·(W_L∘M_L)ᵀ + b_L.
 func (m *MADE) forward(x []float64, n int, work []float64) []float64 {
-	h := m.hiddenForward(x, n, work)
+	return m.forwardDrop(x, n, work, dropout{})
+}
+
+// forwardDrop is forward with the dropout dr in the blocks of a residual
+// MADE (a plain MADE has none to drop).
+func (m *MADE) forwardDrop(x []float64, n int, work []float64, dr dropout) []float64 {
+	var h []float64
+	if m.blocks > 0 {
+		h = m.resHiddenForward(x, n, work, dr)
+	} else {
+		h = m.hiddenForward(x, n, work)
+	}
 	L := len(m.sizes) - 1
 	w, b := m.layer(m.params, L)
 	y := m.output(work, n)
@@ -897,11 +908,16 @@ func (m *MADE) output(work []float64, n int) []float64 {
 // The context columns of M_1 are all ones, so ∂L/∂c = δ_1·W_c and
 // ∂L/∂W_c = Σ_rows δ_1ᵀ·c, by the same masked kernels.
 func (m *MADE) backward(x []float64, n int, work, dout, grad, dx []float64) {
+	m.backwardDrop(x, n, work, dout, grad, dx, dropout{})
+}
+
+// backwardDrop is backward after forwardDrop with the same dropout dr.
+func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
 	if n == 0 {
 		return
 	}
 	if m.blocks > 0 {
-		m.resBackward(x, n, work, dout, grad, dx)
+		m.resBackward(x, n, work, dout, grad, dx, dr)
 		return
 	}
 	L := len(m.sizes) - 1

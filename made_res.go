@@ -37,7 +37,7 @@ func (m *MADE) resSlot(work []float64, n, j int) []float64 {
 // resHiddenForward is hiddenForward for a residual MADE: it runs W_in and
 // the R blocks on the n rows of x and returns u_{R+1} = act(h_R), the
 // output layer's input, a view of work.
-func (m *MADE) resHiddenForward(x []float64, n int, work []float64) []float64 {
+func (m *MADE) resHiddenForward(x []float64, n int, work []float64, dr dropout) []float64 {
 	R, H := m.blocks, m.sizes[1]
 	h := m.resSlot(work, n, 0)
 	w, b := m.layer(m.params, 1)
@@ -50,10 +50,16 @@ func (m *MADE) resHiddenForward(x []float64, n int, work []float64) []float64 {
 		w1, b1 := m.layer(m.params, 2*j)
 		maskedForward(v, u, w1, b1, m.lims[2*j-1], n, H, H)
 		m.act.apply(v) // v_j
+		src := v
+		if dr.on() {
+			// ṽ_j, in the third backward buffer, free during the pass.
+			src = work[n*(m.sumH+m.nout())+2*n*H : n*(m.sumH+m.nout())+3*n*H]
+			dr.apply(src, v, j, n, H)
+		}
 		// u_{j+1} first holds v_j·(W_{j,2}∘M)ᵀ + b_{j,2}, then act(h_j).
 		next := m.resSlot(work, n, j+1)
 		w2, b2 := m.layer(m.params, 2*j+1)
-		maskedForward(next, v, w2, b2, m.lims[2*j], n, H, H)
+		maskedForward(next, src, w2, b2, m.lims[2*j], n, H, H)
 		for i, t := range next {
 			h[i] += t // h_j
 		}
@@ -148,7 +154,15 @@ func (m *MADE) resPositionHidden(x []float64, p, n int, work []float64) []float6
 // and last ∂L/∂W_in += δh_0ᵀ·X, ∂L/∂b_in += Σ_rows δh_0 and
 // ∂L/∂X = δh_0·(W_in∘M_in), whose first C columns are ∂L/∂c. Masked
 // weights' gradients are never written (the masked kernels).
-func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64) {
+//
+// With dropout (training by maximum likelihood; dropout.go) the block's
+// second layer reads ṽ_j = v_j ⊙ m_j/(1 − p), the mask fixed (recomputed
+// from the same hash), so
+//
+//	∂L/∂W_{j,2} += δtᵀ·ṽ_j,      δa = (δt·(W_{j,2}∘M)) ⊙ m_j/(1 − p) ⊙ act'(a)
+//
+// and the rest as above.
+func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
 	R, H := m.blocks, m.sizes[1]
 	L := 2*R + 2
 	scratch := work[n*(m.sumH+m.nout()):]
@@ -163,10 +177,18 @@ func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64) {
 	m.act.backward(dh, u) // δh_R
 	for j := R; j >= 1; j-- {
 		v := m.resSlot(work, n, R+1+j)
+		src := v
+		if dr.on() {
+			src = du // free until δu below
+			dr.apply(src, v, j, n, H)
+		}
 		w2, _ := m.layer(m.params, 2*j+1)
 		dw, db = m.layer(grad, 2*j+1)
-		maskedBackwardW(dw, db, dh, v, m.lims[2*j], n, H, H)
+		maskedBackwardW(dw, db, dh, src, m.lims[2*j], n, H, H)
 		maskedBackwardX(dv, dh, w2, m.lims[2*j], n, H, H)
+		if dr.on() {
+			dr.scaleBack(dv, j, n, H)
+		}
 		m.act.backward(dv, v) // δa
 		u = m.resSlot(work, n, j)
 		w1, _ := m.layer(m.params, 2*j)

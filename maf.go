@@ -262,12 +262,12 @@ func (a *arLayer) scale1(raw float64) float64 {
 //
 // The work keeps the gathered input, the output (in the order), exp(±α) and
 // the MADE's pass for backward.
-func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool) {
+func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool, dr dropout) {
 	n, d := len(logdet), a.made.d
 	w := a.split(work, n)
 	m := a.made
 	a.loadInput(w, in, c, n)
-	o := m.forward(w.in, n, w.mw)
+	o := m.forwardDrop(w.in, n, w.mw, dr)
 	a.passes.Add(1)
 	s, off := w.stride, w.off
 	if a.spline != nil {
@@ -311,7 +311,7 @@ func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool) {
 // 1 − (α/c)². Then ∂L/∂[μ ; α_raw] is backpropagated through the MADE,
 // whose input is [c ; in], so ∂L/∂in = direct + the MADE's ∂L/∂x, and
 // ∂L/∂c is the MADE's ∂L/∂c alone (the affine step does not read c).
-func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd bool) {
+func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd bool, dr dropout) {
 	n, d := len(dld), a.made.d
 	w := a.split(work, n)
 	m := a.made
@@ -343,7 +343,7 @@ func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd 
 			dinr[i] = ge
 		}
 	}
-	m.backward(w.in, n, w.mw, w.dout, grad, w.din)
+	m.backwardDrop(w.in, n, w.mw, w.dout, grad, w.din, dr)
 	nc := m.c
 	for r := 0; r < n; r++ {
 		dinr, dm := dIn[r*d:(r+1)*d], w.din[r*s+off:r*s+off+d]
@@ -591,13 +591,27 @@ func (l *MAF) Forward(x, z, c, logdet, work []float64) {
 func (l *MAF) Inverse(z, x, c, logdet, work []float64) {
 	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
 	l.checkContext("MAF.Inverse", c, logdet)
-	l.onePass(z, x, c, logdet, work, false)
+	l.onePass(z, x, c, logdet, work, false, dropout{})
+}
+
+// inverseDrop is Inverse with the dropout dr in a residual MADE's blocks
+// (training by maximum likelihood; dropout.go).
+func (l *MAF) inverseDrop(z, x, c, logdet, work []float64, dr dropout) {
+	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
+	l.checkContext("MAF.Inverse", c, logdet)
+	l.onePass(z, x, c, logdet, work, false, dr)
+}
+
+// inverseBackwardDrop is InverseBackward after inverseDrop with the same
+// dropout.
+func (l *MAF) inverseBackwardDrop(dx, dc, dz, dld, x, z, c, work, grad []float64, dr dropout) {
+	l.onePassBackward(dx, dc, dz, dld, work, grad, false, dr)
 }
 
 // InverseBackward backpropagates through Inverse (see onePassBackward),
 // adding ∂L/∂c into dc when the layer has a context and dc is not nil.
 func (l *MAF) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64) {
-	l.onePassBackward(dx, dc, dz, dld, work, grad, false)
+	l.onePassBackward(dx, dc, dz, dld, work, grad, false, dropout{})
 }
 
 // AutoregressiveFlowConfig configures NewMAFFlow and NewIAFFlow.
