@@ -5,6 +5,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -95,4 +96,66 @@ func TestFitResidual(t *testing.T) {
 			t.Errorf("%v: wrote a model", tc.args)
 		}
 	}
+}
+
+// TestFitDropout: -dropout p trains the residual blocks with dropout, the
+// same model for any -workers; a model without residual blocks, or a p
+// outside [0, 1), is a usage error; a resumed model with residual blocks
+// takes -dropout from the command line.
+func TestFitDropout(t *testing.T) {
+	dir := t.TempDir()
+	moonsCSV(t, filepath.Join(dir, "data.csv"), 200, 2)
+	for _, m := range []string{"realnvp", "maf", "nsf-ar"} {
+		var models [][]byte
+		for _, w := range []string{"1", "3"} {
+			out := m + "-" + w + ".json"
+			r := nflow(t, dir, "fit", "-in", "data.csv", "-model", m, "-out", out, "-epochs", "2", "-layers", "2", "-hidden", "8", "-residual", "1", "-dropout", "0.2", "-workers", w)
+			if r.code != 0 {
+				t.Fatalf("%s -workers %s: status %d\n%s", m, w, r.code, r.stderr)
+			}
+			models = append(models, readFile(t, filepath.Join(dir, out)))
+		}
+		if string(models[0]) != string(models[1]) {
+			t.Errorf("%s: -dropout 0.2 gives other models with -workers 1 and 3", m)
+		}
+		r := nflow(t, dir, "fit", "-in", "data.csv", "-model", m, "-out", m+"-plain.json", "-epochs", "2", "-layers", "2", "-hidden", "8", "-residual", "1", "-workers", "1")
+		if r.code != 0 {
+			t.Fatalf("%s: status %d\n%s", m, r.code, r.stderr)
+		}
+		if string(readFile(t, filepath.Join(dir, m+"-plain.json"))) == string(models[0]) {
+			t.Errorf("%s: -dropout 0.2 changed nothing", m)
+		}
+		if strings.Contains(string(models[0]), "dropout") {
+			t.Errorf("%s: the model file names dropout", m)
+		}
+	}
+	if r := nflow(t, dir, "fit", "-in", "data.csv", "-init", "maf-1.json", "-out", "more.json", "-epochs", "1", "-dropout", "0.3"); r.code != 0 {
+		t.Errorf("-init with -dropout: status %d\n%s", r.code, r.stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-dropout", "0.1"}, "-dropout: the model has no residual blocks"},
+		{[]string{"-dropout", "1", "-residual", "1", "-hidden", "8"}, "-dropout: 1, want a probability in [0, 1)"},
+		{[]string{"-dropout", "-0.5", "-residual", "1", "-hidden", "8"}, "-dropout: -0.5, want a probability in [0, 1)"},
+	} {
+		args := append([]string{"fit", "-in", "data.csv", "-out", "bad.json", "-epochs", "1"}, tc.args...)
+		r := nflow(t, dir, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("%v: status %d, %q; want 2 and %q", tc.args, r.code, r.stderr, tc.msg)
+		}
+		if slices.Contains(files(t, dir), "bad.json") {
+			t.Errorf("%v: wrote a model", tc.args)
+		}
+	}
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
