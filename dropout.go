@@ -120,13 +120,23 @@ func (d dropout) scaleBack(g []float64, j, n, h int) {
 }
 
 // dropLayer is a layer whose conditioner may drop units in training by
-// maximum likelihood: a coupling with a residual conditioner, a MAF with
-// a residual MADE. inverseDrop is Inverse with the dropout dr, and
-// inverseBackwardDrop InverseBackward after it, with the same dr (the
-// masks are recomputed from their hash, not stored).
+// maximum likelihood, through Inverse: a coupling with a residual
+// conditioner, a MAF with a residual MADE, and an Inverted layer whose
+// wrapped layer is a forwardDropLayer. inverseDrop is Inverse with the
+// dropout dr, and inverseBackwardDrop InverseBackward after it, with the
+// same dr (the masks are recomputed from their hash, not stored). With no
+// residual blocks they are Inverse and InverseBackward.
 type dropLayer interface {
 	inverseDrop(z, x, c, logdet, work []float64, dr dropout)
 	inverseBackwardDrop(dx, dc, dz, dld, x, z, c, work, grad []float64, dr dropout)
+}
+
+// forwardDropLayer is dropLayer for the direction Forward, which an
+// Inverted layer's Inverse runs: couplings, IAF layers (their one-pass
+// direction) and Inverted layers wrapping a dropLayer.
+type forwardDropLayer interface {
+	forwardDrop(x, z, c, logdet, work []float64, dr dropout)
+	forwardBackwardDrop(dz, dc, dx, dld, z, x, c, work, grad []float64, dr dropout)
 }
 
 // checkDropout returns an error unless p is in [0, 1).

@@ -46,6 +46,17 @@ func dropoutFlows(t *testing.T) []struct {
 		add(fmt.Sprintf("maf/C=%d", nc), f, err)
 		f, err = NewMAFFlow(AutoregressiveFlowConfig{Dim: 3, Layers: 2, Hidden: []int{5}, ResidualBlocks: 1, Activation: ReLU, Spline: &sp, ContextDim: nc, Seed: 4})
 		add(fmt.Sprintf("nsf-ar/C=%d", nc), f, err)
+		// Inverted IAF and coupling layers, trained through their Forward.
+		g, err := NewIAFFlow(AutoregressiveFlowConfig{Dim: 3, Layers: 2, Hidden: []int{5}, ResidualBlocks: 2, Activation: Tanh, Spline: &sp, ContextDim: nc, Seed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, err := NewCoupling(CouplingConfig{Mask: []bool{true, false, true}, Hidden: []int{4}, ResidualBlocks: 1, Activation: ReLU, ContextDim: nc, Seed: 6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err = New(Invert(g.Layers()[1]), Invert(cp), Invert(g.Layers()[0]))
+		add(fmt.Sprintf("inverted-iaf-coupling/C=%d", nc), f, err)
 	}
 	return out
 }

@@ -62,6 +62,20 @@ func (l *IAF) ForwardBackward(dz, dc, dx, dld, z, x, c, work, grad []float64) {
 	l.onePassBackward(dz, dc, dx, dld, work, grad, true, dropout{})
 }
 
+// forwardDrop is Forward with the dropout dr in a residual MADE's blocks
+// (an Inverted IAF trained by maximum likelihood; dropout.go).
+func (l *IAF) forwardDrop(x, z, c, logdet, work []float64, dr dropout) {
+	checkRows("IAF.Forward", l.made.d, logdet, x, z)
+	l.checkContext("IAF.Forward", c, logdet)
+	l.onePass(x, z, c, logdet, work, true, dr)
+}
+
+// forwardBackwardDrop is ForwardBackward after forwardDrop with the same
+// dropout.
+func (l *IAF) forwardBackwardDrop(dz, dc, dx, dld, z, x, c, work, grad []float64, dr dropout) {
+	l.onePassBackward(dz, dc, dx, dld, work, grad, true, dr)
+}
+
 // NewIAFFlow returns a flow of Layers IAF layers whose orders alternate
 // between natural and reversed (or are random, one per layer).
 func NewIAFFlow(cfg AutoregressiveFlowConfig) (*Flow, error) {

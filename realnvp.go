@@ -440,6 +440,20 @@ func (c *Coupling) Inverse(z, x, ctx, logdet, work []float64) {
 	c.pass(z, x, ctx, logdet, work, false, dropout{})
 }
 
+// forwardDrop is Forward with the dropout dr in a residual conditioner's
+// blocks (an Inverted coupling trained by maximum likelihood; dropout.go).
+func (c *Coupling) forwardDrop(x, z, ctx, logdet, work []float64, dr dropout) {
+	checkRows("Coupling.Forward", c.d, logdet, x, z)
+	c.checkContext("Coupling.Forward", "context", ctx, len(logdet))
+	c.pass(x, z, ctx, logdet, work, true, dr)
+}
+
+// forwardBackwardDrop is ForwardBackward after forwardDrop with the same
+// dropout.
+func (c *Coupling) forwardBackwardDrop(dz, dc, dx, dld, z, x, ctx, work, grad []float64, dr dropout) {
+	c.backward("Coupling.ForwardBackward", dz, dc, dx, dld, z, x, work, grad, true, dr)
+}
+
 // inverseDrop is Inverse with the dropout dr in a residual conditioner's
 // blocks (training by maximum likelihood; dropout.go).
 func (c *Coupling) inverseDrop(z, x, ctx, logdet, work []float64, dr dropout) {
