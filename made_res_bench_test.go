@@ -14,6 +14,9 @@ func init() {
 	benchPresets = append(benchPresets,
 		benchPreset{name: "maf-large-res", batch: mafLargeBatch, build: presetMAFLargeRes},
 		benchPreset{name: "nsf-ar-res", batch: nsfARBatch, build: presetNSFARRes},
+		// maf-large-res-drop is maf-large-res trained with dropout 0.1 in
+		// the blocks (TrainStep only): the masks' hash costs this much.
+		benchPreset{name: "maf-large-res-drop", batch: mafLargeBatch, dropout: 0.1, build: presetMAFLargeRes},
 	)
 }
 
