@@ -385,3 +385,29 @@ func TestResMADEBadConfig(t *testing.T) {
 	randomizeMADE(m, 0.7, 2)
 	checkAutoregressive(t, "explicit", m, false)
 }
+
+// TestResMADESize: the footprint the constructors check is the layer's,
+// affine and spline, with and without a context.
+func TestResMADESize(t *testing.T) {
+	sp, _ := NewRQSpline(5, 3)
+	for _, nc := range []int{0, 3} {
+		for _, R := range []int{1, 3} {
+			for _, s := range []*RQSpline{nil, &sp} {
+				m, err := NewMAF(AutoregressiveConfig{Dim: 4, Hidden: []int{9}, ResidualBlocks: R, ContextDim: nc, Spline: s})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := arLayerSize(4, nc, []int{9}, R, s)
+				if f.params != float64(m.NumParams()) || f.work != float64(m.WorkLen(evalShard)) {
+					t.Errorf("C=%d R=%d spline=%v: computed footprint %+v, the layer has %d parameters and a workspace of %d", nc, R, s != nil, f, m.NumParams(), m.WorkLen(evalShard))
+				}
+				if s == nil {
+					f = madeBlocksSize(4, nc, []int{9}, R, false)
+					if f.params != float64(m.made.NumParams()) || f.work != float64(m.made.workLen(evalShard)) {
+						t.Errorf("C=%d R=%d: MADE footprint %+v, the MADE has %d parameters and a workspace of %d", nc, R, f, m.made.NumParams(), m.made.workLen(evalShard))
+					}
+				}
+			}
+		}
+	}
+}
