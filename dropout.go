@@ -49,12 +49,11 @@ func mix64(z uint64) uint64 {
 // dropState is the dropout of a training pass over one shard, kept in the
 // shard's workspace (docs/design.md §5): its zero value is off.
 type dropState struct {
-	on    bool
-	p     float64
-	seed  uint64
-	step  uint64
-	row0  int // the index in the minibatch of the shard's first row
-	layer int // set per layer by forLayer
+	on   bool
+	p    float64
+	seed uint64
+	step uint64
+	row0 int // the index in the minibatch of the shard's first row
 }
 
 // forLayer returns the dropout of flow layer l of the pass.
