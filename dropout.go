@@ -27,11 +27,14 @@ import (
 // block, global row, unit), never the state of a shared generator: bit
 // m_j[r, k] is 0 iff
 //
-//	mix(mix(mix(key(seed, step, layer) + j·γ) + r·γ) + (k + 1)·γ) < p·2⁶⁴
+//	mix(mix(mix(key + j·γ) + r·γ) + (k + 1)·γ) < ⌊p·2⁶⁴⌋
+//	key = mix(mix(mix(seed + γ) + (step + 1)·γ) + (l + 1)·γ)
 //
-// with mix the SplitMix64 finaliser (Steele, Lea & Flood 2014), γ its
-// increment 0x9e3779b97f4a7c15 and r the row's index in the minibatch (its
-// shard's first row plus its index in the shard). So a row's masks depend
+// in uint64 arithmetic (modulo 2⁶⁴), with mix the SplitMix64 finaliser
+// (Steele, Lea & Flood 2014), γ its increment 0x9e3779b97f4a7c15, l the
+// layer's index in the flow, j the block (1-based), k the unit (in the
+// stored order of the hidden units) and r the row's index in the
+// minibatch (its shard's first row plus its index in the shard). So a row's masks depend
 // on where it is in the minibatch, not on which goroutine runs its shard,
 // and training is bit-identical for any number of goroutines.
 
@@ -61,7 +64,7 @@ func (s dropState) forLayer(l int) dropout {
 	if !s.on {
 		return dropout{}
 	}
-	key := mix64(mix64(mix64(s.seed+dropGamma)+s.step*dropGamma+dropGamma) + uint64(l+1)*dropGamma)
+	key := mix64(mix64(mix64(s.seed+dropGamma)+(s.step+1)*dropGamma) + uint64(l+1)*dropGamma)
 	return dropout{thresh: dropThreshold(s.p), scale: 1 / (1 - s.p), key: key, row0: s.row0}
 }
 

@@ -257,3 +257,31 @@ func TestDropoutBadConfig(t *testing.T) {
 		t.Errorf("FitReverseKL with dropout: error %v", err)
 	}
 }
+
+// TestDropoutKnownMasks pins the mask hash: the formula of dropout.go
+// written out here, and 64 bits of it, so that a change of the masks (and
+// so of every training run with dropout) cannot pass unnoticed.
+func TestDropoutKnownMasks(t *testing.T) {
+	const g = 0x9e3779b97f4a7c15
+	mix := func(z uint64) uint64 {
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		return z ^ (z >> 31)
+	}
+	seed, step, l, j, r, p := uint64(1), uint64(2), 4, 5, 9, 0.5
+	d := dropState{on: true, p: p, seed: seed, step: step, row0: 3}.forLayer(l)
+	key := mix(mix(mix(seed+g)+(step+1)*g) + uint64(l+1)*g)
+	var bits uint64
+	for k := 0; k < 64; k++ {
+		kept := mix(mix(mix(key+uint64(j)*g)+uint64(r)*g)+uint64(k+1)*g) >= 1<<63
+		if got := d.factor(d.rowKey(j, r-3), k) != 0; got != kept {
+			t.Errorf("unit %d: kept %v, the formula %v", k, got, kept)
+		}
+		if kept {
+			bits |= 1 << k
+		}
+	}
+	if bits != 0x19151fd5aafc0c40 {
+		t.Errorf("mask bits %#x, want 0x19151fd5aafc0c40", bits)
+	}
+}
