@@ -50,6 +50,26 @@ func presetNSFAR() (*Flow, int) {
 	return mustFlow(NewMAFFlow(AutoregressiveFlowConfig{Dim: 43, Layers: 5, Hidden: []int{512, 512}, Activation: ReLU, Seed: 1, Spline: &s})), nsfARBatch
 }
 
+// presetMAFLargeBN is maf-large-bn: maf-large with a BatchNorm layer after
+// every MAF layer in the flow's order, on its data side, as nflow fit
+// -model maf -batchnorm builds it (the MAF paper's "MAF with BatchNorm"):
+// 10 layers, trained in stages split at the BatchNorm layers (§5.3).
+func presetMAFLargeBN() (*Flow, int) {
+	f, _ := presetMAFLarge()
+	var layers []Layer
+	for _, l := range f.Layers() {
+		layers = append(layers, l, mustBN(NewBatchNorm(43, 0)))
+	}
+	return mustFlow(New(layers...)), mafLargeBatch
+}
+
+func mustBN(b *BatchNorm, err error) *BatchNorm {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func mustFlow(f *Flow, err error) *Flow {
 	if err != nil {
 		panic(err)
@@ -65,6 +85,7 @@ func init() {
 		benchPreset{name: "maf-small", batch: mafSmallBatch, build: build(presetMAFSmall)},
 		benchPreset{name: "maf-large", batch: mafLargeBatch, build: build(presetMAFLarge)},
 		benchPreset{name: "maf-large-c16", batch: mafLargeBatch, context: 16, build: build(presetMAFLargeC16)},
+		benchPreset{name: "maf-large-bn", batch: mafLargeBatch, build: build(presetMAFLargeBN)},
 		benchPreset{name: "iaf-large", batch: iafLargeBatch, reverseKL: true, build: build(presetIAFLarge)},
 		benchPreset{name: "nsf-ar", batch: nsfARBatch, build: build(presetNSFAR)},
 	)
@@ -146,6 +167,60 @@ func BenchmarkSequential(b *testing.B) {
 				}
 				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 			})
+		}
+	}
+}
+
+// BenchmarkSplineAR measures the spline arithmetic of one nsf-ar layer
+// alone, on one goroutine over a shard of 128 rows: the element-wise part
+// of the training direction (MAF Inverse, RQS⁻¹ at 43 positions of each
+// row from its 43·23 MADE outputs) and of its backward pass, without the
+// MADE's products. The MADE's outputs are those of parameters drawn at
+// scale 0.3, so that the splines are far from the identity.
+func BenchmarkSplineAR(b *testing.B) {
+	const n = 128
+	f, _ := presetNSFAR()
+	randomizeParams(f, 0.3, 1)
+	a := &f.layers[0].(*MAF).arLayer
+	d := f.Dim()
+	src := randomRows(n, d, 2)
+	dst := make([]float64, n*d)
+	ld := make([]float64, n)
+	work := make([]float64, a.WorkLen(n))
+	a.onePass(dst, src, nil, ld, work, false, dropout{})
+	w := a.split(work, n)
+	o := a.made.output(w.mw, n)
+	dOut, dIn, dld := randomRows(n, d, 3), make([]float64, n*d), randomRows(n, 1, 4)
+	for _, mode := range []string{"pass", "backward"} {
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if mode == "pass" {
+					clear(ld)
+					a.splinePass(w, o, ld, false)
+				} else {
+					a.splinePassBackward(w, o, dIn, dOut, dld, false)
+				}
+			}
+			b.ReportMetric(float64(n*d)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpoints/s")
+		})
+	}
+}
+
+// TestMAFBNPreset checks maf-large-bn: maf-large's five MAF layers, each
+// followed by a BatchNorm layer, and maf-large's dense cost (the
+// BatchNorm layers free).
+func TestMAFBNPreset(t *testing.T) {
+	f, _ := presetMAFLargeBN()
+	g, _ := presetMAFLarge()
+	if got, want := flowDenseCost(f), flowDenseCost(g); got != want {
+		t.Errorf("dense cost %d, want %d", got, want)
+	}
+	for i, l := range f.Layers() {
+		_, bn := l.(*BatchNorm)
+		if bn != (i%2 == 1) || len(f.Layers()) != 10 {
+			t.Fatalf("layer %d of %d is %T", i, len(f.Layers()), l)
 		}
 	}
 }

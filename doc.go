@@ -43,7 +43,11 @@
 // in the density direction, two triangular solves in the other. ActNorm is
 // a per-dimension scale and shift whose data-dependent initialisation,
 // InitActNorm (which Fit runs on its first minibatch), gives its output
-// zero mean and unit variance.
+// zero mean and unit variance. BatchNorm is batch normalisation as a
+// bijection (Real NVP; MAF's parametrisation): maximum-likelihood training
+// normalises by each minibatch's mean and variance and differentiates
+// through them; every other call uses the statistics stored in the layer,
+// which Fit, or SetBatchNormStats, sets to those of the training set.
 //
 // # Base distributions
 //

@@ -101,3 +101,44 @@ func ExampleNew() {
 	// dimension 3 parameters 76
 	// [3 2 1]
 }
+
+// Train a flow with BatchNorm layers by hand, then store the statistics of
+// the whole training set for evaluation, as Fit does at its end.
+func ExampleSetBatchNormStats() {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	train := flow.TwoMoons(1000, 0.1, rnd)
+	var layers []flow.Layer
+	for l := 0; l < 2; l++ {
+		c, err := flow.NewCoupling(flow.CouplingConfig{Mask: flow.HalfMask(2, l%2 == 1), Hidden: []int{16}, Activation: flow.Tanh, Seed: uint64(l)})
+		if err != nil {
+			log.Fatal(err)
+		}
+		b, err := flow.NewBatchNorm(2, 0) // ε = 1e-5
+		if err != nil {
+			log.Fatal(err)
+		}
+		layers = append(layers, c, b)
+	}
+	f, err := flow.New(layers...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Each step normalises by the minibatch's own statistics.
+	obj := flow.NewMaxLikelihood(f, 0, 0)
+	opt := flow.NewAdam(1e-3)
+	grad := make([]float64, f.NumParams())
+	for step := 0; step < 20; step++ {
+		batch := train.Slice(50*step, 50*step+50, 0, 2)
+		obj.LossGrad(grad, batch)
+		opt.Step(f.Params(), grad)
+	}
+	// LogProb, Sample, Forward and Inverse use the stored statistics.
+	n, err := flow.SetBatchNormStats(f, train, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	top := f.Layers()[3].(*flow.BatchNorm)
+	fmt.Printf("%d layers set; the data side's mean %.3f, variance %.3f\n", n, top.Mean(), top.Variance())
+	// Output:
+	// 2 layers set; the data side's mean [0.554 0.230], variance [0.768 0.247]
+}

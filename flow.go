@@ -405,7 +405,7 @@ type workspace struct {
 	out    []float64 // per-row results
 	ctx    []float64 // the context rows of the pass (a view, not owned), or nil
 	dc     []float64 // ∂L/∂c, rows×C
-	dx     []float64 // ∂L/∂x left by nllBackward (a view of dA or dB)
+	dx     []float64 // the delta at the current point of the backward walk, ∂L/∂x after nllBackward (a view of dA or dB)
 	crep   []float64 // the contexts of SampleEach's rows, rows×C
 	pgrad  []float64 // GradLogProb's discarded parameter gradient, made on first use
 	// drop is the dropout of the shard's training pass (dropout.go), set by
@@ -447,12 +447,20 @@ func (f *Flow) inversePass(ws *workspace, x, ctx []float64, n int) {
 	ld := ws.logdet[:n]
 	clear(ld)
 	for l := L - 1; l >= 0; l-- {
-		if dl, ok := f.layers[l].(dropLayer); ok && ws.drop.on {
-			dl.inverseDrop(ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ctx, ld, ws.work[l], ws.drop.forLayer(l))
-			continue
-		}
-		f.layers[l].Inverse(ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ctx, ld, ws.work[l])
+		f.inverseLayer(ws, l, n)
 	}
+}
+
+// inverseLayer runs layer l's Inverse on the n rows of ws.bufs[l+1] into
+// ws.bufs[l], given ws.ctx, adding to ws.logdet: with the shard's dropout
+// (ws.drop, dropout.go) when it is on and the layer can drop units.
+func (f *Flow) inverseLayer(ws *workspace, l, n int) {
+	z, x, ld := ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ws.logdet[:n]
+	if dl, ok := f.layers[l].(dropLayer); ok && ws.drop.on {
+		dl.inverseDrop(z, x, ws.ctx, ld, ws.work[l], ws.drop.forLayer(l))
+		return
+	}
+	f.layers[l].Inverse(z, x, ws.ctx, ld, ws.work[l])
 }
 
 // forwardPass maps the n rows of z, with their contexts ctx (n×C, nil when
@@ -502,6 +510,16 @@ func (f *Flow) forwardLayers(ws *workspace, n int) {
 // output is z) to the data side, each turning ∂ℓ/∂(its output) into
 // ∂ℓ/∂(its input) and adding its parameters' share.
 func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
+	loss := f.nllStart(ws, n, grad, dc)
+	f.walkInverseBackward(ws, n, grad, dc, 0, len(f.layers))
+	return loss
+}
+
+// nllStart is the base's part of nllBackward: it returns the summed loss,
+// adds the base's parameters' share of the gradient into grad (and of ∂ℓ/∂c
+// into dc, which it clears first), sets ∂ℓ/∂ld = −1 in ws.dld and leaves
+// ∂ℓ/∂z in ws.dx.
+func (f *Flow) nllStart(ws *workspace, n int, grad, dc []float64) float64 {
 	d := f.d
 	z := ws.bufs[0][:n*d]
 	f.base.logProbRows(ws.out[:n], z, ws.ctx, ws.logdet[:n], ws.bwork)
@@ -516,8 +534,20 @@ func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 	for i := range dld {
 		dld[i] = -1
 	}
-	dx := ws.dB[:n*d]
-	for l := 0; l < len(f.layers); l++ {
+	ws.dx = dz
+	return loss
+}
+
+// walkInverseBackward walks layers from, from+1, …, to−1 backward through
+// Inverse, the base side first: ws.dx holds ∂ℓ/∂(the output of layer
+// from), and is left holding ∂ℓ/∂(the input of layer to−1), the deltas
+// alternating between ws.dA and ws.dB.
+func (f *Flow) walkInverseBackward(ws *workspace, n int, grad, dc []float64, from, to int) {
+	d := f.d
+	dz := ws.dx
+	dx := ws.otherDelta(n * d)
+	dld := ws.dld[:n]
+	for l := from; l < to; l++ {
 		g, ok := f.layers[l].(InverseGrader)
 		if !ok {
 			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Inverse", l, f.layers[l]))
@@ -531,7 +561,6 @@ func (f *Flow) nllBackward(ws *workspace, n int, grad, dc []float64) float64 {
 		dz, dx = dx, dz
 	}
 	ws.dx = dz
-	return loss
 }
 
 // klBackward follows drawPass over n rows, whose z = T(ε) came from the

@@ -144,9 +144,14 @@ type layerDoc struct {
 	LogDiag []float64 `json:"log_diag,omitempty"`
 	Bias    []float64 `json:"bias,omitempty"`
 
-	// actnorm (and shift)
+	// actnorm (and shift); batch_norm: log_scale, shift and these
 	LogScale    []float64 `json:"log_scale,omitempty"`
 	Initialized *bool     `json:"initialized,omitempty"`
+
+	// batch_norm: the stored statistics and ε (format_lu.go)
+	Mean     []float64 `json:"mean,omitempty"`
+	Variance []float64 `json:"variance,omitempty"`
+	Epsilon  *float64  `json:"epsilon,omitempty"`
 }
 
 // denseDoc is one dense layer y = W·x + b, W out×in row-major.
@@ -489,7 +494,7 @@ func pathAt(data []byte, off int64) string {
 
 // disallow returns an error if any of the named fields is present.
 func disallow(path, typ string, fields map[string]bool) error {
-	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "residual_blocks", "transform", "order", "degrees", "conditioner", "made", "layer", "signs", "lower", "upper", "log_diag", "bias", "log_scale", "initialized"} {
+	for _, name := range []string{"context", "perm", "shift", "scale", "mask", "coupling", "clamp", "bins", "bound", "min_width", "min_height", "min_derivative", "activation", "hidden", "residual_blocks", "transform", "order", "degrees", "conditioner", "made", "layer", "signs", "lower", "upper", "log_diag", "bias", "log_scale", "initialized", "mean", "variance", "epsilon"} {
 		if fields[name] {
 			return formatErr(path+"."+name, "not a field of a %q layer", typ)
 		}
@@ -512,6 +517,7 @@ func present(ld *layerDoc, allowed ...string) map[string]bool {
 		"signs": ld.Signs != nil, "lower": ld.Lower != nil, "upper": ld.Upper != nil, "log_diag": ld.LogDiag != nil,
 		"bias": ld.Bias != nil, "log_scale": ld.LogScale != nil, "initialized": ld.Initialized != nil,
 		"residual_blocks": ld.ResidualBlocks != nil,
+		"mean":            ld.Mean != nil, "variance": ld.Variance != nil, "epsilon": ld.Epsilon != nil,
 	}
 	for _, a := range allowed {
 		delete(m, a)

@@ -13,7 +13,7 @@ import (
 )
 
 // layerTypes lists the layer types of the model format.
-const layerTypes = `"coupling", "maf", "iaf", "lu_linear", "actnorm", "permutation", "standardize" or "inverse"`
+const layerTypes = `"coupling", "maf", "iaf", "lu_linear", "actnorm", "batch_norm", "permutation", "standardize" or "inverse"`
 
 // marshalMoreLayer writes the autoregressive layers, MAF and IAF: their
 // MADE in the export layout of MADE.Weights (input columns and output rows
@@ -27,7 +27,7 @@ func marshalMoreLayer(path string, l Layer, ld *layerDoc) error {
 		spl *RQSpline
 	)
 	switch l := l.(type) {
-	case *LULinear, *ActNorm:
+	case *LULinear, *ActNorm, *BatchNorm:
 		return marshalLinearLayer(path, l, ld)
 	case *MAF:
 		ld.Type, ar, spl = "maf", &l.arLayer, l.Spline()
@@ -82,7 +82,7 @@ func marshalMoreLayer(path string, l Layer, ld *layerDoc) error {
 func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	switch ld.Type {
 	case "maf", "iaf":
-	case "lu_linear", "actnorm":
+	case "lu_linear", "actnorm", "batch_norm":
 		return unmarshalLinearLayer(path, ld, dim)
 	default:
 		return nil, formatErr(path+".type", "%q, want %s", ld.Type, layerTypes)

@@ -83,7 +83,7 @@ func TestFormatDoc(t *testing.T) {
 			t.Errorf("FORMAT.md §7 does not name the target %s", target)
 		}
 	}
-	for _, typ := range []string{"coupling", "maf", "iaf", "lu_linear", "actnorm", "permutation", "standardize", "inverse", "affine", "additive", "relu", "tanh", "std_normal"} {
+	for _, typ := range []string{"coupling", "maf", "iaf", "lu_linear", "actnorm", "batch_norm", "permutation", "standardize", "inverse", "affine", "additive", "relu", "tanh", "std_normal"} {
 		if !strings.Contains(doc, `"`+typ+`"`) && !strings.Contains(doc, "`"+typ+"`") {
 			t.Errorf("FORMAT.md does not name %q", typ)
 		}

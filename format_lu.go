@@ -8,8 +8,9 @@ import "fmt"
 
 // marshalLinearLayer writes an LU-factored linear layer (its permutation,
 // signs, the strict triangles of L and U row by row, log|u_ii| and the
-// bias) or an ActNorm layer (its log-scale, shift and whether it is
-// initialised), FORMAT.md §3.7 and §3.8.
+// bias), an ActNorm layer (its log-scale, shift and whether it is
+// initialised) or a BatchNorm layer (its log-scale, shift, stored
+// statistics and ε), FORMAT.md §3.7, §3.8 and §3.9.
 func marshalLinearLayer(path string, l Layer, ld *layerDoc) error {
 	switch l := l.(type) {
 	case *LULinear:
@@ -38,14 +39,28 @@ func marshalLinearLayer(path string, l Layer, ld *layerDoc) error {
 		if err := checkFiniteDoc(path+".shift", ld.Shift); err != nil {
 			return err
 		}
+	case *BatchNorm:
+		ld.Type = "batch_norm"
+		ld.LogScale, ld.Shift = l.LogScale(), l.Shift()
+		ld.Mean, ld.Variance = l.Mean(), l.Variance()
+		eps := l.eps
+		ld.Epsilon = &eps
+		for _, f := range []struct {
+			name string
+			v    []float64
+		}{{"log_scale", ld.LogScale}, {"shift", ld.Shift}, {"mean", ld.Mean}, {"variance", ld.Variance}} {
+			if err := checkFiniteDoc(path+"."+f.name, f.v); err != nil {
+				return err
+			}
+		}
 	default:
 		return formatErr(path, "layer type %T is not in the format", l)
 	}
 	return nil
 }
 
-// unmarshalLinearLayer reads an lu_linear or actnorm layer of a document
-// of dimension dim. Neither has a context.
+// unmarshalLinearLayer reads an lu_linear, actnorm or batch_norm layer of
+// a document of dimension dim. None has a context.
 func unmarshalLinearLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 	// values checks that the field name holds n finite numbers.
 	values := func(name string, v []float64, n int) error {
@@ -53,6 +68,39 @@ func unmarshalLinearLayer(path string, ld *layerDoc, dim int) (Layer, error) {
 			return formatErr(path+"."+name, "%d values, want %d", len(v), n)
 		}
 		return checkFiniteDoc(path+"."+name, v)
+	}
+	if ld.Type == "batch_norm" {
+		if err := disallow(path, ld.Type, present(ld, "log_scale", "shift", "mean", "variance", "epsilon")); err != nil {
+			return nil, err
+		}
+		for _, f := range []struct {
+			name string
+			v    []float64
+		}{{"log_scale", ld.LogScale}, {"shift", ld.Shift}, {"mean", ld.Mean}, {"variance", ld.Variance}} {
+			if err := values(f.name, f.v, dim); err != nil {
+				return nil, err
+			}
+		}
+		for i, v := range ld.Variance {
+			if !(v > 0) {
+				return nil, formatErr(fmt.Sprintf("%s.variance[%d]", path, i), "%v, want a number > 0", v)
+			}
+		}
+		if ld.Epsilon == nil {
+			return nil, formatErr(path+".epsilon", "missing: want a number > 0")
+		}
+		if err := checkBNEpsilon(*ld.Epsilon); err != nil {
+			return nil, formatErr(path+".epsilon", "%v", err)
+		}
+		b, err := NewBatchNorm(dim, *ld.Epsilon)
+		if err != nil {
+			return nil, formatErr(path, "%v", err)
+		}
+		copy(b.params, ld.LogScale)
+		copy(b.params[dim:], ld.Shift)
+		copy(b.mean, ld.Mean)
+		copy(b.vari, ld.Variance)
+		return b, nil
 	}
 	if ld.Type == "actnorm" {
 		if err := disallow(path, ld.Type, present(ld, "log_scale", "shift", "initialized")); err != nil {

@@ -42,6 +42,28 @@ func linearFormatCases() []formatCase {
 		{"actnorm-uninitialized", func(t *testing.T) *Flow {
 			return ftFlow(t, ftActNorm(t, 2))
 		}},
+		{"batch-norm", func(t *testing.T) *Flow {
+			f := ftFlow(t, ftBatchNorm(t, 3))
+			randomizeBNStats(t, f, 1)
+			return f
+		}},
+		{"batch-norm-new", func(t *testing.T) *Flow {
+			return ftFlow(t, ftBatchNorm(t, 1))
+		}},
+		{"batch-norm-mixed", func(t *testing.T) *Flow {
+			b, err := NewBatchNorm(3, 0.25)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := ftFlow(t,
+				ftBatchNorm(t, 3),
+				ftMAF(t, AutoregressiveConfig{Dim: 3, Hidden: []int{4}, Activation: ReLU}),
+				Invert(b), initialized(ftActNorm(t, 3)),
+				ftBatchNorm(t, 3),
+			)
+			randomizeBNStats(t, f, 2)
+			return f
+		}},
 		{"glow-mixed", func(t *testing.T) *Flow {
 			return ftFlow(t,
 				initialized(ftActNorm(t, 3)), ftLU(t, LUConfig{Dim: 3}),
@@ -289,6 +311,76 @@ func TestGoldenLinearLayers(t *testing.T) {
 	for _, k := range []string{"lu", "lu/conditional", "actnorm/initialized=true", "actnorm/initialized=false", "actnorm/initialized=true/conditional"} {
 		if count[k] == 0 {
 			t.Errorf("no golden model has a layer of kind %s (%v)", k, count)
+		}
+	}
+}
+
+// TestUnmarshalRejectsBatchNorm: every field of the batch_norm layer is
+// validated, with the field named, and MarshalFlow refuses what
+// UnmarshalFlow would.
+func TestUnmarshalRejectsBatchNorm(t *testing.T) {
+	f := ftFlow(t, ftActNorm(t, 3), ftBatchNorm(t, 3))
+	randomizeParams(f, 0.5, 4)
+	randomizeBNStats(t, f, 4)
+	doc, err := MarshalFlow(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalFlow(doc); err != nil {
+		t.Fatalf("valid document: %v", err)
+	}
+	set := func(field string, v any) []byte {
+		return ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)[field] = v })
+	}
+	del := func(field string) []byte {
+		return ftEdit(t, doc, func(m map[string]any) { delete(ftLayer(m, 1), field) })
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		path string
+		msg  string
+	}{
+		{"log-scale-short", set("log_scale", []any{1}), "layers[1].log_scale", "1 values, want 3"},
+		{"log-scale-missing", del("log_scale"), "layers[1].log_scale", "0 values, want 3"},
+		{"shift-long", set("shift", []any{1, 2, 3, 4}), "layers[1].shift", "4 values, want 3"},
+		{"mean-missing", del("mean"), "layers[1].mean", "0 values, want 3"},
+		{"mean-short", set("mean", []any{1, 2}), "layers[1].mean", "2 values, want 3"},
+		{"variance-missing", del("variance"), "layers[1].variance", "0 values, want 3"},
+		{"variance-zero", set("variance", []any{1, 0, 2}), "layers[1].variance[1]", "0, want a number > 0"},
+		{"variance-negative", set("variance", []any{1, 2, -3}), "layers[1].variance[2]", "-3, want a number > 0"},
+		{"epsilon-missing", del("epsilon"), "layers[1].epsilon", "missing: want a number > 0"},
+		{"epsilon-zero", set("epsilon", 0), "layers[1].epsilon", "epsilon 0, want a number in (0, 1e10)"},
+		{"epsilon-negative", set("epsilon", -1e-5), "layers[1].epsilon", "want a number in (0, 1e10)"},
+		{"epsilon-huge", set("epsilon", 1e10), "layers[1].epsilon", "want a number in (0, 1e10)"},
+		{"epsilon-string", set("epsilon", "small"), "layers[1].epsilon", "cannot be float64"},
+		{"bn-context", set("context", 1), "layers[1].context", `not a field of a "batch_norm" layer`},
+		{"bn-stray", set("initialized", true), "layers[1].initialized", `not a field of a "batch_norm" layer`},
+		{"mean-on-actnorm", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 0)["mean"] = []any{1, 2, 3} }),
+			"layers[0].mean", `not a field of a "actnorm" layer`},
+		{"variance-on-coupling", ftEdit(t, ftValidDoc(t), func(m map[string]any) { ftLayer(m, 0)["variance"] = []any{1, 1} }),
+			"layers[0].variance", `not a field of a "coupling" layer`},
+		{"epsilon-on-permutation", ftEdit(t, ftValidDoc(t), func(m map[string]any) { ftLayer(m, 1)["epsilon"] = 1 }),
+			"layers[1].epsilon", `not a field of a "permutation" layer`},
+	} {
+		wantFormatError(t, tc.name, tc.data, tc.path, tc.msg)
+	}
+	for _, field := range []string{"log_scale", "shift", "mean", "variance"} {
+		i := bytes.LastIndex(doc, []byte(`"`+field+`": [`))
+		if i < 0 {
+			t.Fatalf("no %s field in\n%s", field, doc)
+		}
+		j := i + len(field) + 5
+		bad := append(append(append([]byte(nil), doc[:j]...), "1e999, "...), doc[j:]...)
+		if _, err := UnmarshalFlow(bad); err == nil || !strings.Contains(err.Error(), field+"[0]") {
+			t.Errorf("%s: 1e999 gives %v", field, err)
+		}
+	}
+	for i, name := range []string{"log_scale", "shift"} {
+		g := ftFlow(t, ftBatchNorm(t, 2))
+		g.Params()[2*i] = math.NaN()
+		if _, err := MarshalFlow(g); err == nil || !strings.Contains(err.Error(), "layers[0]."+name+"[0]") {
+			t.Errorf("a NaN %s: %v", name, err)
 		}
 	}
 }

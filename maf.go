@@ -154,13 +154,22 @@ type arWork struct {
 	dout   []float64 // n×2D: ∂L/∂[μ ; α_raw] (n×P·D with a spline)
 	din    []float64 // n×(C+D): ∂L/∂(MADE input)
 	row    []float64 // D: one row of clamped α (the spline's scratch)
+	bins   []float64 // n×binLen·D: a spline layer's bins, kept for backward
 	stride int       // C+D, the width of a row of in and din
 	off    int       // C, the column of position 0 in a row of in
 }
 
 func (a *arLayer) WorkLen(n int) int {
 	d, s := a.made.d, a.made.d+a.made.c
-	return 2*n*d + n*a.made.nout() + 2*n*s + a.made.workLen(n) + a.rowLen()
+	return 2*n*d + n*a.made.nout() + 2*n*s + a.made.workLen(n) + a.rowLen() + a.binsLen(n)
+}
+
+// binsLen is the length of arWork.bins: binLen·n·D for a spline layer, else 0.
+func (a *arLayer) binsLen(n int) int {
+	if a.spline != nil {
+		return binLen * n * a.made.d
+	}
+	return 0
 }
 
 // rowLen is the length of arWork.row: D, or for a spline layer the
@@ -187,6 +196,7 @@ func (a *arLayer) split(work []float64, n int) arWork {
 	w.dout = take(n * a.made.nout())
 	w.din = take(n * (c + d))
 	w.row = take(a.rowLen())
+	w.bins = take(a.binsLen(n))
 	return w
 }
 
@@ -450,10 +460,11 @@ func (a *arLayer) splinePass(w arWork, o, logdet []float64, fwd bool) {
 	for r := range logdet {
 		ir, outr := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d]
 		th := o[r*no : r*no+d*P]
+		bins := w.bins[r*binLen*d : (r+1)*binLen*d]
 		if fwd {
-			logdet[r] += sp.forward(outr, ir, th, lay, w.row)
+			logdet[r] += sp.forward(outr, ir, th, lay, w.row, bins)
 		} else {
-			logdet[r] += sp.inverse(outr, ir, th, lay, w.row)
+			logdet[r] += sp.inverse(outr, ir, th, lay, w.row, bins)
 		}
 	}
 }
@@ -484,10 +495,11 @@ func (a *arLayer) splinePassBackward(w arWork, o, dIn, dOut, dld []float64, fwd 
 			g[p] = gr[i]
 		}
 		th, dth := o[r*no:r*no+d*P], w.dout[r*no:r*no+d*P]
+		bins := w.bins[r*binLen*d : (r+1)*binLen*d]
 		if fwd {
-			sp.forwardBackward(di, dth, g, dld[r], ir, outr, th, lay, tmp)
+			sp.forwardBackward(di, dth, g, dld[r], ir, outr, th, lay, tmp, bins)
 		} else {
-			sp.inverseBackward(di, dth, g, dld[r], ir, outr, th, lay, tmp)
+			sp.inverseBackward(di, dth, g, dld[r], ir, outr, th, lay, tmp, bins)
 		}
 		for p, i := range m.order {
 			dinr[i] = di[p]

@@ -156,8 +156,9 @@ func madeBlocksSize(d, c int, hidden []int, blocks int, ar bool) footprint {
 // autoregressive layer whose element-wise map is the spline sp (nil: the
 // affine map): its MADE has P·D outputs, P = sp.ParamsPerDim(), and the
 // layer keeps, per row, the MADE's input and its gradient (d+c each), the
-// output and one more row of d, ∂L/∂θ (P·D), and one scratch of
-// sp.tmpLen(d) + 2d values (see arLayer.WorkLen).
+// output and one more row of d, ∂L/∂θ (P·D), each point's bin (binLen
+// values a dimension), and one scratch of sp.tmpLen(d) + 2d values (see
+// arLayer.WorkLen).
 func arLayerSize(d, c int, hidden []int, blocks int, sp *RQSpline) footprint {
 	if sp == nil {
 		return madeBlocksSize(d, c, hidden, blocks, true)
@@ -165,7 +166,7 @@ func arLayerSize(d, c int, hidden []int, blocks int, sp *RQSpline) footprint {
 	fd, fc := float64(d), float64(c)
 	no := float64(sp.ParamsPerDim()) * fd
 	params, w := madeNetSize(d+c, hidden, no, blocks)
-	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)) + float64(4*sp.Bins+2)*fd + 2*fd}
+	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)+binLen*fd) + float64(4*sp.Bins+2)*fd + 2*fd}
 }
 
 // flowWork returns the part of a flow's workspace for evalShard rows that

@@ -99,18 +99,23 @@ func paramMajor(nb int) rqLayout { return rqLayout{sj: nb, si: 1} }
 
 // rqKnots is the spline of each of nb dimensions: the softmax probabilities
 // of the width and height logits and the knots x_0 = −B < … < x_K = B and
-// y_0 = −B < … < y_K = B, all held in the scratch, value j of dimension i
-// at j·nb + i, and the parameters θ in their layout.
+// y_0 = −B < … < y_K = B, all held in the scratch, and the parameters θ in
+// their layout. The scratch follows θ's layout: for parameter-major θ
+// (couplings) value j of dimension i lies at j·nb + i, for
+// dimension-major θ (autoregressive layers) each dimension's values are
+// contiguous, probability j at i·K + j and knot j at i·(K + 1) + j, so
+// that a dimension's work reads and writes neighbouring values.
 type rqKnots struct {
 	pw, ph, xs, ys []float64
-	nb             int
+	nb, k          int
+	pj, pi, kj, ki int // probability j of dimension i at j·pj + i·pi, knot j at j·kj + i·ki
 	theta          []float64
 	lay            rqLayout
 }
 
 // x and y return the knots x_j and y_j of dimension i.
-func (q rqKnots) x(j, i int) float64 { return q.xs[j*q.nb+i] }
-func (q rqKnots) y(j, i int) float64 { return q.ys[j*q.nb+i] }
+func (q *rqKnots) x(j, i int) float64 { return q.xs[j*q.kj+i*q.ki] }
+func (q *rqKnots) y(j, i int) float64 { return q.ys[j*q.kj+i*q.ki] }
 
 // knots computes the splines of all nb dimensions from θ into tmp:
 //
@@ -128,32 +133,37 @@ func (s RQSpline) knots(theta []float64, lay rqLayout, nb int, tmp []float64) rq
 	if len(tmp) < s.tmpLen(nb) {
 		panic(fmt.Sprintf("flow: RQSpline: scratch of length %d, want %d", len(tmp), s.tmpLen(nb)))
 	}
-	q := rqKnots{pw: tmp[:k*nb], ph: tmp[k*nb : 2*k*nb], xs: tmp[2*k*nb : (3*k+1)*nb], ys: tmp[(3*k+1)*nb : (4*k+2)*nb], nb: nb, theta: theta, lay: lay}
-	s.shifted(q.pw, q.xs, theta, lay, 0, nb)
-	s.shifted(q.ph, q.ys, theta, lay, k, nb)
+	q := rqKnots{pw: tmp[:k*nb], ph: tmp[k*nb : 2*k*nb], xs: tmp[2*k*nb : (3*k+1)*nb], ys: tmp[(3*k+1)*nb : (4*k+2)*nb], nb: nb, k: k, theta: theta, lay: lay}
+	if lay.sj == 1 {
+		q.pj, q.pi, q.kj, q.ki = 1, k, 1, k+1
+	} else {
+		q.pj, q.pi, q.kj, q.ki = nb, 1, nb, 1
+	}
+	s.shifted(q, q.pw, q.xs, 0)
+	s.shifted(q, q.ph, q.ys, k)
 	e := tmp[:2*k*nb]
 	expVec(e, e)
-	s.axis(q.pw, q.xs, nb, s.MinWidth)
-	s.axis(q.ph, q.ys, nb, s.MinHeight)
+	s.axis(q, q.pw, q.xs, s.MinWidth)
+	s.axis(q, q.ph, q.ys, s.MinHeight)
 	return q
 }
 
-// shifted writes a_j − max_l a_l into p[j·nb + i], for the K logits
+// shifted writes a_j − max_l a_l into p, for the K logits
 // a_j = θ[lay.at(off + j, i)] of each dimension i; knots[:nb] is scratch.
-func (s RQSpline) shifted(p, knots, theta []float64, lay rqLayout, off, nb int) {
-	k := s.Bins
+func (s RQSpline) shifted(q rqKnots, p, knots []float64, off int) {
+	k, nb, theta, lay := s.Bins, q.nb, q.theta, q.lay
 	if lay.sj == 1 {
-		// Dimension-major: each dimension's logits are contiguous.
+		// Dimension-major: each dimension's logits are contiguous, and so
+		// are its probabilities.
 		for i := 0; i < nb; i++ {
 			a := theta[lay.at(off, i) : lay.at(off, i)+k]
 			mx := a[0]
 			for _, v := range a[1:] {
-				if v > mx {
-					mx = v
-				}
+				mx = max(mx, v)
 			}
+			pi := p[i*k : (i+1)*k]
 			for j, v := range a {
-				p[j*nb+i] = v - mx
+				pi[j] = v - mx
 			}
 		}
 		return
@@ -164,9 +174,7 @@ func (s RQSpline) shifted(p, knots, theta []float64, lay rqLayout, off, nb int) 
 	}
 	for j := 1; j < s.Bins; j++ {
 		for i := range mx {
-			if v := theta[lay.at(off+j, i)]; v > mx[i] {
-				mx[i] = v
-			}
+			mx[i] = max(mx[i], theta[lay.at(off+j, i)])
 		}
 	}
 	for j := 0; j < s.Bins; j++ {
@@ -179,9 +187,34 @@ func (s RQSpline) shifted(p, knots, theta []float64, lay rqLayout, off, nb int) 
 
 // axis turns the exponentials e_j in p into the softmax p_j = e_j/Σ_l e_l
 // of each dimension and writes the knots of the axis with minimum bin
-// fraction m.
-func (s RQSpline) axis(p, knots []float64, nb int, m float64) {
-	k := s.Bins
+// fraction m. The sum runs over l = 0, 1, …, K − 1 in order in both
+// layouts.
+func (s RQSpline) axis(q rqKnots, p, knots []float64, m float64) {
+	k, nb := s.Bins, q.nb
+	b := s.Bound
+	a0, a1 := 2*b*m, 2*b*(1-float64(k)*m)
+	if q.pj == 1 {
+		for i := 0; i < nb; i++ {
+			pi := p[i*k : (i+1)*k]
+			ki := knots[i*(k+1) : (i+1)*(k+1)]
+			sm := pi[0]
+			for _, v := range pi[1:] {
+				sm += v
+			}
+			c := -b
+			ki[0] = c
+			for j, v := range pi {
+				v /= sm
+				pi[j] = v
+				if j+1 < k {
+					c += a0 + a1*v
+					ki[j+1] = c
+				}
+			}
+			ki[k] = b
+		}
+		return
+	}
 	sum := knots[:nb]
 	copy(sum, p[:nb])
 	for j := 1; j < k; j++ {
@@ -189,8 +222,6 @@ func (s RQSpline) axis(p, knots []float64, nb int, m float64) {
 			sum[i] += v
 		}
 	}
-	b := s.Bound
-	a0, a1 := 2*b*m, 2*b*(1-float64(k)*m)
 	for i := 0; i < nb; i++ {
 		sm := sum[i]
 		c := -b
@@ -219,7 +250,7 @@ func (s RQSpline) shift() float64 { return math.Log(math.Expm1(1 - s.MinDerivati
 // with u parameter 2K + j − 1 of the dimension, capped at
 // splineMaxDerivLogit. A zero logit gives exactly 1 (the formula agrees to
 // rounding), so that zero logits are exactly the identity.
-func (s RQSpline) deriv(q rqKnots, i, j int, shift float64) (d, dd float64) {
+func (s RQSpline) deriv(q *rqKnots, i, j int, shift float64) (d, dd float64) {
 	if j == 0 || j == s.Bins {
 		return 1, 0
 	}
@@ -266,14 +297,14 @@ func softplus(v float64) float64 {
 	return math.Log1p(math.Exp(v))
 }
 
-// bin returns the largest k ≤ K−1 with knots[k·nb + i] ≤ v, by binary
-// search, for v in [knots[i], knots[K·nb + i]]: a point on an interior knot
-// x_k belongs to bin k, and B to bin K−1.
-func bin(knots []float64, nb, i int, v float64) int {
-	lo, hi := 0, len(knots)/nb-2
+// bin returns the largest k ≤ K−1 with knot k of dimension i of knots
+// (q.xs or q.ys) ≤ v, by binary search, for v in [knot 0, knot K]: a point
+// on an interior knot x_k belongs to bin k, and B to bin K−1.
+func (q *rqKnots) bin(knots []float64, i int, v float64) int {
+	lo, hi := 0, q.k-1
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		if knots[mid*nb+i] <= v {
+		if knots[mid*q.kj+i*q.ki] <= v {
 			lo = mid
 		} else {
 			hi = mid - 1
@@ -291,7 +322,7 @@ type rqBin struct {
 	dk, dk1, gk, gk1 float64
 }
 
-func (s RQSpline) binAt(q rqKnots, i, k int, shift float64) rqBin {
+func (s RQSpline) binAt(q *rqKnots, i, k int, shift float64) rqBin {
 	b := rqBin{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i)}
 	b.dk, b.gk = s.deriv(q, i, k, shift)
 	b.dk1, b.gk1 = s.deriv(q, i, k+1, shift)
@@ -383,7 +414,7 @@ func (b rqBin) partials(p rqPiece) (lx float64, fy, fl [6]float64) {
 // likewise for the heights; the derivative logits get g_d·∂d/∂u. Setting
 // x_K = B does not change these derivatives: Σ_l w_l = 2B for every a, so
 // B − x_{K−1} and w_{K−1} are the same function of the logits.
-func (s RQSpline) scatter(dtheta []float64, i int, q rqKnots, b rqBin, g [6]float64) {
+func (s RQSpline) scatter(dtheta []float64, i int, q *rqKnots, b rqBin, g [6]float64) {
 	k, lay := s.Bins, q.lay
 	s.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
 	s.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
@@ -398,23 +429,22 @@ func (s RQSpline) scatter(dtheta []float64, i int, q rqKnots, b rqBin, g [6]floa
 	}
 }
 
-func (s RQSpline) scatterAxis(dtheta []float64, q rqKnots, i, off int, p []float64, k int, gx, gw, cw float64) {
-	nb := q.nb
+func (s RQSpline) scatterAxis(dtheta []float64, q *rqKnots, i, off int, p []float64, k int, gx, gw, cw float64) {
+	// Probability j of dimension i at p[pb + j·ps], its logit's gradient
+	// at dtheta[db + j·ds].
+	pb, ps := i*q.pi, q.pj
+	db, ds := q.lay.at(off, i), q.lay.sj
 	below := 0.0
 	for j := 0; j < k; j++ {
-		below += p[j*nb+i]
+		below += p[pb+j*ps]
 	}
-	mean := gx*below + gw*p[k*nb+i]
-	for j := 0; j < s.Bins; j++ {
-		v := p[j*nb+i]
-		var ind float64
-		switch {
-		case j < k:
-			ind = gx
-		case j == k:
-			ind = gw
-		}
-		dtheta[q.lay.at(off+j, i)] = cw * v * (ind - mean)
+	mean := gx*below + gw*p[pb+k*ps]
+	for j := 0; j < k; j++ {
+		dtheta[db+j*ds] = cw * p[pb+j*ps] * (gx - mean)
+	}
+	dtheta[db+k*ds] = cw * p[pb+k*ps] * (gw - mean)
+	for j := k + 1; j < s.Bins; j++ {
+		dtheta[db+j*ds] = cw * p[pb+j*ps] * (0 - mean)
 	}
 }
 
@@ -429,11 +459,39 @@ func (s RQSpline) zero(dtheta []float64, lay rqLayout, i int) {
 // Forward writes x = h(z, θ) dimension by dimension and returns
 // log|det ∂x/∂z| = Σ log J; outside [−B, B], x = z and log J = 0.
 func (s RQSpline) Forward(x, z, theta, tmp []float64) float64 {
-	return s.forward(x, z, theta, paramMajor(len(z)), tmp)
+	return s.forward(x, z, theta, paramMajor(len(z)), tmp, nil)
 }
 
-// forward is Forward for parameters in the layout lay.
-func (s RQSpline) forward(x, z, theta []float64, lay rqLayout, tmp []float64) float64 {
+// binLen is the length of a bin cache: the bin of each point of a pass, for
+// the backward pass to read instead of searching for it and recomputing
+// its knot derivatives (see keep).
+const binLen = 5
+
+// keep stores bin b of point i into cache (binLen values per point): its
+// index k and the knot derivatives d_k, d_{k+1} with their derivatives
+// with respect to their logits, the two exponentials and two logarithms
+// of binAt. A nil cache stores nothing.
+func (b rqBin) keep(cache []float64, i int) {
+	if cache == nil {
+		return
+	}
+	c := cache[binLen*i : binLen*i+binLen]
+	c[0], c[1], c[2], c[3], c[4] = float64(b.k), b.dk, b.dk1, b.gk, b.gk1
+}
+
+// kept returns the bin of point i that keep stored, with the knots of q:
+// the same values binAt computed.
+func (q *rqKnots) kept(cache []float64, i int) rqBin {
+	c := cache[binLen*i : binLen*i+binLen]
+	k := int(c[0])
+	return rqBin{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i),
+		dk: c[1], dk1: c[2], gk: c[3], gk1: c[4]}
+}
+
+// forward is Forward for parameters in the layout lay. With a cache of
+// binLen·len(z) values it keeps the bin of every point inside [−B, B] for
+// forwardBackward.
+func (s RQSpline) forward(x, z, theta []float64, lay rqLayout, tmp, cache []float64) float64 {
 	q := s.knots(theta, lay, len(z), tmp)
 	shift := s.shift()
 	ld := 0.0
@@ -442,7 +500,8 @@ func (s RQSpline) forward(x, z, theta []float64, lay rqLayout, tmp []float64) fl
 			x[i] = v
 			continue
 		}
-		b := s.binAt(q, i, bin(q.xs, q.nb, i, v), shift)
+		b := s.binAt(&q, i, q.bin(q.xs, i, v), shift)
+		b.keep(cache, i)
 		if b.identity() {
 			x[i] = v
 			continue
@@ -470,13 +529,13 @@ func (b rqBin) invert(y float64) float64 {
 	qa := s - b.dk + xi*delta
 	qb := b.dk - xi*delta
 	qc := -s * xi
-	disc := math.Max(qb*qb-4*qa*qc, 0)
+	disc := max(qb*qb-4*qa*qc, 0)
 	den := -qb - math.Sqrt(disc)
 	th := 0.0
 	if den != 0 {
 		th = 2 * qc / den
 	}
-	return math.Min(math.Max(th, 0), 1)
+	return min(max(th, 0), 1)
 }
 
 // refine takes one Newton step on the forward map from the root th of
@@ -488,16 +547,17 @@ func (b rqBin) invert(y float64) float64 {
 func (b rqBin) refine(th, y float64) float64 {
 	p := b.piece(th)
 	th -= (b.yk + b.h*p.r - y) / (b.w * p.j)
-	return math.Min(math.Max(th, 0), 1)
+	return min(max(th, 0), 1)
 }
 
 // Inverse writes z = h⁻¹(x, θ) and returns log|det ∂z/∂x| = −Σ log J at z.
 func (s RQSpline) Inverse(z, x, theta, tmp []float64) float64 {
-	return s.inverse(z, x, theta, paramMajor(len(x)), tmp)
+	return s.inverse(z, x, theta, paramMajor(len(x)), tmp, nil)
 }
 
-// inverse is Inverse for parameters in the layout lay.
-func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp []float64) float64 {
+// inverse is Inverse for parameters in the layout lay, keeping the bins in
+// cache as forward does, for inverseBackward.
+func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp, cache []float64) float64 {
 	q := s.knots(theta, lay, len(x), tmp)
 	shift := s.shift()
 	ld := 0.0
@@ -506,13 +566,14 @@ func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp []float64) fl
 			z[i] = v
 			continue
 		}
-		b := s.binAt(q, i, bin(q.ys, q.nb, i, v), shift)
+		b := s.binAt(&q, i, q.bin(q.ys, i, v), shift)
+		b.keep(cache, i)
 		if b.identity() {
 			z[i] = v
 			continue
 		}
 		th := b.refine(b.invert(v), v)
-		z[i] = math.Min(b.xk+th*b.w, q.x(b.k+1, i))
+		z[i] = min(b.xk+th*b.w, q.x(b.k+1, i))
 		if v == q.y(b.k+1, i) {
 			// The bin's upper knot (B for the last bin) maps back to its
 			// knot exactly; the root and its Newton step can miss it by
@@ -532,12 +593,13 @@ func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp []float64) fl
 // then through the softmax and softplus (scatter). In the tails x = z:
 // ∂L/∂z = dx and the parameters get 0.
 func (s RQSpline) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
-	s.forwardBackward(dz, dtheta, dx, dld, z, x, theta, paramMajor(len(z)), tmp)
+	s.forwardBackward(dz, dtheta, dx, dld, z, x, theta, paramMajor(len(z)), tmp, nil)
 }
 
 // forwardBackward is ForwardBackward for parameters (and their gradients)
-// in the layout lay.
-func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta []float64, lay rqLayout, tmp []float64) {
+// in the layout lay; with a cache, the one forward filled, it reads the
+// bins from it.
+func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta []float64, lay rqLayout, tmp, cache []float64) {
 	nb := len(z)
 	q := s.knots(theta, lay, nb, tmp)
 	shift := s.shift()
@@ -547,7 +609,12 @@ func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, t
 			s.zero(dtheta, lay, i)
 			continue
 		}
-		b := s.binAt(q, i, bin(q.xs, nb, i, v), shift)
+		var b rqBin
+		if cache != nil {
+			b = q.kept(cache, i)
+		} else {
+			b = s.binAt(&q, i, q.bin(q.xs, i, v), shift)
+		}
 		p := b.piece((v - b.xk) / b.w)
 		lx, fy, fl := b.partials(p)
 		dz[i] = dx[i]*p.j + dld*lx
@@ -555,7 +622,7 @@ func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, t
 		for k := range g {
 			g[k] = dx[i]*fy[k] + dld*fl[k]
 		}
-		s.scatter(dtheta, i, q, b, g)
+		s.scatter(dtheta, i, &q, b, g)
 	}
 }
 
@@ -569,12 +636,13 @@ func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, t
 // evaluated at z; the bin is the one Inverse found from x. In the tails
 // z = x: ∂L/∂x = dz and the parameters get 0.
 func (s RQSpline) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
-	s.inverseBackward(dx, dtheta, dz, dld, x, z, theta, paramMajor(len(x)), tmp)
+	s.inverseBackward(dx, dtheta, dz, dld, x, z, theta, paramMajor(len(x)), tmp, nil)
 }
 
 // inverseBackward is InverseBackward for parameters (and their gradients)
-// in the layout lay.
-func (s RQSpline) inverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta []float64, lay rqLayout, tmp []float64) {
+// in the layout lay; with a cache, the one inverse filled, it reads the
+// bins from it.
+func (s RQSpline) inverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta []float64, lay rqLayout, tmp, cache []float64) {
 	nb := len(x)
 	q := s.knots(theta, lay, nb, tmp)
 	shift := s.shift()
@@ -584,8 +652,13 @@ func (s RQSpline) inverseBackward(dx, dtheta, dz []float64, dld float64, x, z, t
 			s.zero(dtheta, lay, i)
 			continue
 		}
-		b := s.binAt(q, i, bin(q.ys, nb, i, v), shift)
-		th := math.Min(math.Max((z[i]-b.xk)/b.w, 0), 1)
+		var b rqBin
+		if cache != nil {
+			b = q.kept(cache, i)
+		} else {
+			b = s.binAt(&q, i, q.bin(q.ys, i, v), shift)
+		}
+		th := min(max((z[i]-b.xk)/b.w, 0), 1)
 		p := b.piece(th)
 		lx, fy, fl := b.partials(p)
 		gamma := (dz[i] - dld*lx) / p.j
@@ -594,7 +667,7 @@ func (s RQSpline) inverseBackward(dx, dtheta, dz []float64, dld float64, x, z, t
 		for k := range g {
 			g[k] = -gamma*fy[k] - dld*fl[k]
 		}
-		s.scatter(dtheta, i, q, b, g)
+		s.scatter(dtheta, i, &q, b, g)
 	}
 }
 

@@ -344,7 +344,7 @@ func splineSlope(s RQSpline, theta []float64, nb, i int, z float64) float64 {
 		return 1
 	}
 	q := s.knots(theta, paramMajor(nb), nb, make([]float64, s.tmpLen(nb)))
-	b := s.binAt(q, i, bin(q.xs, nb, i, z), s.shift())
+	b := s.binAt(&q, i, q.bin(q.xs, i, z), s.shift())
 	return b.piece((z - b.xk) / b.w).j
 }
 
@@ -495,12 +495,12 @@ func TestSplineKnots(t *testing.T) {
 					t.Errorf("%s: Inverse(y_k) = %v, x_k = %v", name, z[0], xs[k])
 				}
 				if k > 0 {
-					left := s.binAt(q, 0, k-1, s.shift())
+					left := s.binAt(&q, 0, k-1, s.shift())
 					if y := left.yk + left.h*left.piece(1).r; !(math.Abs(y-x[0]) <= 2*ulp(x[0])) {
 						t.Errorf("%s: from the left %v, from the right %v", name, y, x[0])
 					}
 				}
-				d, _ := s.deriv(q, 0, k, s.shift())
+				d, _ := s.deriv(&q, 0, k, s.shift())
 				if e := math.Abs(math.Exp(ld) - d); !(e <= 1e-12*d) {
 					t.Errorf("%s: slope exp(log-det) = %v, knot derivative %v", name, math.Exp(ld), d)
 				}

@@ -36,6 +36,7 @@ type gradEval struct {
 	target  Target            // reverse KL only
 	ctarget ConditionalTarget // amortised reverse KL only
 	sum     sumJob
+	bn      *bnTrain // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
 	// Dropout (maximum likelihood only): the probability, the masks' seed
 	// and the step whose masks the next call draws.
 	dropP    float64
@@ -55,7 +56,10 @@ func newGradEval(f *Flow, workers, shard int) gradEval {
 func (g *gradEval) prepare(n int) (shards, runners int) {
 	shards = (n + g.shard - 1) / g.shard
 	runners = workersFor(g.workers, shards)
-	for len(g.ws) < runners {
+	if g.bn != nil {
+		g.bn.prepare(g, shards)
+	}
+	for g.bn == nil && len(g.ws) < runners {
 		g.ws = append(g.ws, g.f.newWorkspace(g.shard))
 	}
 	for len(g.grads) < shards {
@@ -69,6 +73,10 @@ func (g *gradEval) prepare(n int) (shards, runners int) {
 // own buffers: maximum likelihood through Inverse, or, with a target,
 // reverse KL through Forward.
 func (g *gradEval) runShard(r, s int) {
+	if g.bn != nil {
+		g.bn.runShard(g, s)
+		return
+	}
 	lo := s * g.shard
 	hi := min(lo+g.shard, g.n)
 	d := g.f.d
@@ -90,11 +98,17 @@ func (g *gradEval) runShard(r, s int) {
 		// The shard's dropout reaches the layers through its workspace:
 		// the step and the minibatch index of its first row, so that the
 		// masks do not depend on the runner (docs/design.md §5).
-		ws.drop = dropState{on: g.dropP > 0, p: g.dropP, seed: g.dropSeed, step: g.step, row0: lo}
+		ws.drop = g.dropState(lo)
 		g.f.inversePass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
 		g.losses[s] = g.f.nllBackward(ws, hi-lo, grad, nil)
 		ws.drop = dropState{}
 	}
+}
+
+// dropState returns the dropout of the maximum-likelihood shard whose
+// first row is row lo of the minibatch (off without a dropout).
+func (g *gradEval) dropState(lo int) dropState {
+	return dropState{on: g.dropP > 0, p: g.dropP, seed: g.dropSeed, step: g.step, row0: lo}
 }
 
 // lossGrad runs the shards of the rows of x, called name, with their
@@ -110,7 +124,11 @@ func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix
 	}
 	g.src, g.ctx, g.n = data, ctx, n
 	shards, runners := g.prepare(n)
-	runShards(g, &g.runState, shards, runners)
+	if g.bn != nil {
+		g.bn.lossGrad(g, shards, runners)
+	} else {
+		runShards(g, &g.runState, shards, runners)
+	}
 	g.src, g.ctx = nil, nil
 	return g.finish(grad, n, shards, runners)
 }
@@ -139,8 +157,17 @@ type MaxLikelihood struct {
 
 // NewMaxLikelihood returns the maximum-likelihood objective of f. workers ≤ 0
 // means GOMAXPROCS; shardSize ≤ 0 means DefaultShardSize.
+//
+// BatchNorm layers of f are in training mode here: each normalises its
+// input by the mean and variance of the whole minibatch, and the gradient
+// flows through them (docs/design.md §1.13). The pass then runs in stages
+// split at the BatchNorm layers, and the result is still bit-identical for
+// any number of workers.
 func NewMaxLikelihood(f *Flow, workers, shardSize int) *MaxLikelihood {
-	return &MaxLikelihood{newGradEval(f, workers, shardSize)}
+	f.check("NewMaxLikelihood")
+	m := &MaxLikelihood{newGradEval(f, workers, shardSize)}
+	m.bn = newBNTrain(f)
+	return m
 }
 
 // LossGrad returns the mean negative log-likelihood of the rows of x and
@@ -263,7 +290,11 @@ func (k *ReverseKL) LossGradGiven(grad []float64, z, c mat.Matrix) float64 {
 // Adam is the Adam optimiser with decoupled weight decay (AdamW):
 //
 //	m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
-//	θ ← θ − lr·( m/(1−β₁ᵗ) / (√(v/(1−β₂ᵗ)) + ε) + λθ ).
+//	θ ← θ − lr·( m/(1−β₁ᵗ) / (√(v/(1−β₂ᵗ)) + ε) + λθ ),
+//
+// computed as θ − (lr/(1−β₁ᵗ))·m / (√v·(1/√(1−β₂ᵗ)) + ε) − lr·λ·θ, with
+// the step's constants formed once: one square root and one division per
+// parameter.
 type Adam struct {
 	LearningRate float64 // lr
 	Beta1, Beta2 float64 // β₁, β₂
@@ -313,13 +344,16 @@ func (j *adamJob) runShard(_, s int) {
 	a := j.a
 	lo := s * sumChunk
 	hi := min(lo+sumChunk, len(j.p))
-	lr, b1, b2, eps, wd, c1, c2 := a.LearningRate, a.Beta1, a.Beta2, a.Epsilon, a.WeightDecay, j.c1, j.c2
+	b1, b2, eps := a.Beta1, a.Beta2, a.Epsilon
+	step, isc2, lrwd := a.LearningRate/j.c1, 1/math.Sqrt(j.c2), a.LearningRate*a.WeightDecay
 	p, ms, vs := j.p[lo:hi], a.m[lo:hi], a.v[lo:hi]
-	for i, g := range j.g[lo:hi] {
+	g := j.g[lo:hi]
+	p, ms, vs = p[:len(g)], ms[:len(g)], vs[:len(g)]
+	for i, g := range g {
 		m := b1*ms[i] + (1-b1)*g
 		v := b2*vs[i] + (1-b2)*g*g
 		ms[i], vs[i] = m, v
-		p[i] -= lr * ((m/c1)/(math.Sqrt(v/c2)+eps) + wd*p[i])
+		p[i] -= step*m/(math.Sqrt(v)*isc2+eps) + lrwd*p[i]
 	}
 }
 
@@ -717,6 +751,16 @@ func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
 // row) is an error, returned before training with a nil Result and the flow
 // unchanged.
 //
+// BatchNorm layers of f train in training mode (NewMaxLikelihood): each
+// step normalises by the minibatch's own statistics. Their stored
+// statistics, used by everything else, are set to those of the training
+// rows (SetBatchNormStats) before the untrained flow is scored, at the end
+// of every epoch before it is validated, and after the best parameters are
+// restored, so that the flow returned holds the statistics of its own
+// parameters. Statistics that cannot be computed (a variance of zero, or
+// not finite) leave the last ones at the end of an epoch, and are returned
+// as an error at the end of the run or before it starts.
+//
 // However training ends (the last epoch, early stopping, giving up, or ctx
 // being cancelled, when it stops after the current minibatch and returns
 // ctx's error), the flow holds the best parameters seen, never non-finite
@@ -845,6 +889,20 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	// ActNorm layers not yet initialised are initialised on its first
 	// minibatch first: the untrained flow is the initialised one.
 	shuffle()
+	// BatchNorm layers: the evaluation mode's statistics are those of the
+	// whole training set, recomputed whenever the flow is scored or
+	// handed back (docs/design.md §1.13).
+	hasBN := len(batchNormLayers(f)) > 0
+	bnStats := func() error {
+		if !hasBN {
+			return nil
+		}
+		_, err := setBatchNormStats("Fit", "the training rows", f, td, tc, nTrain)
+		return err
+	}
+	if err := bnStats(); err != nil {
+		return nil, err
+	}
 	if actNormToInit(f) >= 0 {
 		m := bs
 		for i, k := range order[:m] {
@@ -857,7 +915,22 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			}
 			bc = cbatch[:m*C]
 		}
+		// What the BatchNorm statistics' failure, below, puts back.
+		p0 := append([]float64(nil), f.params...)
+		var fresh []*ActNorm
+		for _, l := range f.layers {
+			if a, ok := l.(*ActNorm); ok && !a.initialized {
+				fresh = append(fresh, a)
+			}
+		}
 		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
+			return nil, err
+		}
+		if err := bnStats(); err != nil {
+			copy(f.params, p0)
+			for _, a := range fresh {
+				a.initialized = false
+			}
 			return nil, err
 		}
 	}
@@ -872,12 +945,14 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		}
 	}
 	// restore puts the best parameters back and completes res.
+	var statsErr error // of the statistics of the best parameters
 	restore := func() {
 		copy(f.params, best.params)
 		res.BestEpoch, res.Skipped = best.epoch, best.skipped
 		if valid != nil && best.epoch > 0 {
 			res.BestLoss = best.loss
 		}
+		statsErr = bnStats()
 	}
 	start := time.Now()
 	step, steps := 0, cfg.Epochs*((nTrain+bs-1)/bs)
@@ -929,6 +1004,10 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		}
 		res.Epochs = epoch
 		stop := false
+		// Statistics that cannot be computed (parameters that send a
+		// column to a constant or to ±Inf) leave the last ones, and the
+		// validation loss judges the parameters with them.
+		_ = bnStats()
 		if valid != nil {
 			p.ValidLoss = validNLL()
 			if best.better(p.ValidLoss) && finite(f.params) {
@@ -949,6 +1028,9 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	}
 	best.settle(f.params)
 	restore()
+	if statsErr != nil {
+		return res, statsErr
+	}
 	if best.applied == 0 {
 		return res, fmt.Errorf("flow: Fit: every one of the %d steps had a %w; the flow holds its initial parameters; "+
 			"try a lower learning rate or a clamp on the log-scales", res.Skipped, ErrNonFinite)
@@ -986,6 +1068,8 @@ func meanOf(v []float64) float64 {
 // There are no data to initialise ActNorm layers on: FitReverseKL trains
 // them from their current parameters (the identity of a new layer) and
 // marks them initialised, so that a later Fit does not overwrite them.
+// Nor are there data for batch statistics: BatchNorm layers are trained in
+// evaluation mode, their γ and β with their stored statistics fixed.
 func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) (*Result, error) {
 	if f == nil {
 		panic("flow: FitReverseKL: nil flow")

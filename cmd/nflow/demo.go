@@ -40,7 +40,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dataName := fs.String("data", "moons", "built-in data set: "+strings.Join(names, ", "))
 	n := fs.Int("n", 3000, "points drawn from a generated data set (a fifth held out for testing)")
 	out := fs.String("out", "nflow-demo", "directory for the pictures and the model")
+	recipeName := mo.registerSteps(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := applyRecipe(fs, *recipeName, stderr); err != nil {
 		return err
 	}
 	if err := to.check(); err != nil {
@@ -79,6 +83,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	f, err := mo.build(d, c, std)
 	if err != nil {
+		return err
+	}
+	if err := initActNorm(f, fitX, fitC, stderr); err != nil {
 		return err
 	}
 	if _, err := train(ctx, f, fitX, validX, fitC, validC, to, mo.seed, stdout); err != nil {

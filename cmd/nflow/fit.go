@@ -36,11 +36,12 @@ type modelOptions struct {
 	bound      float64
 	seed       uint64
 	residual   int
-	// lu and actnorm add an LU-factored linear layer and an ActNorm layer
-	// to every coupling or MAF layer (glowSteps); fit's flags alone.
-	lu, actnorm bool
-	base        string
-	components  int
+	// lu, actnorm and batchnorm add an LU-factored linear layer, an
+	// ActNorm layer and a BatchNorm layer to every coupling or MAF layer
+	// (glowSteps); fit's flags alone.
+	lu, actnorm, batchnorm bool
+	base                   string
+	components             int
 }
 
 func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
@@ -157,7 +158,7 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 	default:
 		return nil, usageError{fmt.Sprintf("-model: %q is not realnvp, nsf, maf or nsf-ar", o.kind)}
 	}
-	if layers, err = glowSteps(d, layers, o.lu, o.actnorm); err != nil {
+	if layers, err = glowSteps(d, layers, o.lu, o.actnorm, o.batchnorm); err != nil {
 		return nil, err
 	}
 	if std != nil {
@@ -405,8 +406,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	std := fs.Bool("standardize", true, "standardise each data column (stored in the model as its last layer; not the context)")
 	ctxSpec := fs.String("context", "", "fit a conditional density p(x | c): the number of last columns that hold the context c, or their names in the header, comma-separated")
 	initModel := fs.String("init", "", "resume from this model file: train its parameters further (its layers, standardisation and base are kept, so the model flags, -standardize and -base must not be given)")
-	fs.BoolVar(&mo.lu, "lu", false, "an LU-factored linear layer (a trained invertible linear map of the columns, starting as the identity) on the data side of every coupling, spline or MAF layer")
-	fs.BoolVar(&mo.actnorm, "actnorm", false, "an ActNorm layer (a trained scale and shift per column, initialised on the training rows to give its output mean 0 and variance 1) on the data side of every coupling, spline or MAF layer, and of its -lu layer")
+	recipeName := mo.registerSteps(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -414,9 +414,15 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{"-in: no data file given"}
 	}
 	if *initModel != "" {
+		if *recipeName != "" {
+			return usageError{"-init: the model file gives the model; give -recipe's training flags (-lr, -batch, -cosine, -clip, …) yourself"}
+		}
 		if err := refuseModelFlags(fs); err != nil {
 			return err
 		}
+	}
+	if err := applyRecipe(fs, *recipeName, stderr); err != nil {
+		return err
 	}
 	if err := to.check(); err != nil {
 		return err
@@ -524,6 +530,9 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := saveModel(*out, stdout, f); err != nil {
 		return err
 	}
+	if k := countBatchNorm(f); k > 0 {
+		fmt.Fprintf(stderr, "set the statistics of %s to the mean and variance of their inputs over the %s, for evaluation\n", count(k, "BatchNorm layer"), count(len(ti), "training row"))
+	}
 	fmt.Fprintf(stderr, "wrote %s: %s; best: %s\n", *out, count(res.Epochs, "epoch"), bestModel(res))
 	if res.Skipped > 0 {
 		fmt.Fprintf(stderr, "%s skipped for a non-finite loss or gradient\n", count(res.Skipped, "step"))
@@ -545,7 +554,7 @@ func cmdFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // modelFlags are the flags that describe a new model, which -init's model
 // file describes instead.
-var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize", "lu", "actnorm", "base", "components", "residual"}
+var modelFlags = []string{"model", "layers", "hidden", "act", "clamp", "bins", "bound", "standardize", "lu", "actnorm", "batchnorm", "base", "components", "residual"}
 
 // refuseModelFlags returns a usage error if a flag that describes a new
 // model was given with -init.

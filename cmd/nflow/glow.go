@@ -13,15 +13,18 @@ import (
 	"github.com/nfgo/flow"
 )
 
-// glowSteps returns layers, of dimension d, with an LU-factored linear
-// layer (lu) and an ActNorm layer (actnorm) after every coupling or MAF
-// layer in the flow's order, base side first: in the density direction,
-// data → base, each such layer's input then passes an ActNorm and a
-// learned invertible linear map first, as in Glow's step (Kingma &
-// Dhariwal 2018). The LU layers start as the identity and the ActNorm
-// layers uninitialised.
-func glowSteps(d int, layers []flow.Layer, lu, actnorm bool) ([]flow.Layer, error) {
-	if !lu && !actnorm {
+// glowSteps returns layers, of dimension d, with a BatchNorm layer
+// (batchnorm), an LU-factored linear layer (lu) and an ActNorm layer
+// (actnorm) after every coupling or MAF layer in the flow's order, base
+// side first: in the density direction, data → base, each such layer's
+// input then passes an ActNorm and a learned invertible linear map first,
+// as in Glow's step (Kingma & Dhariwal 2018), and last a batch
+// normalisation, as between the MAF paper's layers (Papamakarios et al.
+// 2017, §3.4). The LU layers start as the identity, the ActNorm layers
+// uninitialised, and the BatchNorm layers with the statistics m = 0,
+// v = 1 that Fit replaces by the training rows'.
+func glowSteps(d int, layers []flow.Layer, lu, actnorm, batchnorm bool) ([]flow.Layer, error) {
+	if !lu && !actnorm && !batchnorm {
 		return layers, nil
 	}
 	var out []flow.Layer
@@ -31,6 +34,13 @@ func glowSteps(d int, layers []flow.Layer, lu, actnorm bool) ([]flow.Layer, erro
 		case *flow.Coupling, *flow.MAF:
 		default:
 			continue
+		}
+		if batchnorm {
+			b, err := flow.NewBatchNorm(d, 0)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, b)
 		}
 		if lu {
 			w, err := flow.NewLULinear(flow.LUConfig{Dim: d})
@@ -48,6 +58,17 @@ func glowSteps(d int, layers []flow.Layer, lu, actnorm bool) ([]flow.Layer, erro
 		}
 	}
 	return out, nil
+}
+
+// countBatchNorm returns the number of BatchNorm layers of f.
+func countBatchNorm(f *flow.Flow) int {
+	k := 0
+	for _, l := range f.Layers() {
+		if _, ok := l.(*flow.BatchNorm); ok {
+			k++
+		}
+	}
+	return k
 }
 
 // initActNorm initialises the ActNorm layers of f that are not yet

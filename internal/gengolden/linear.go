@@ -59,6 +59,40 @@ func initActNorm(f *flow.Flow) {
 	}
 }
 
+func batchNorm(d int, eps float64) flow.Layer {
+	b, err := flow.NewBatchNorm(d, eps)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// setBatchNormStats sets the stored statistics of the BatchNorm layers of
+// the flow (flow.SetBatchNormStats) on 16 fixed rows of N(1, 2²) draws,
+// after its parameters were drawn, and rounds them to float32 values, so
+// that the model is the same on every build, as initActNorm does.
+func setBatchNormStats(f *flow.Flow) {
+	rnd := rand.New(rand.NewPCG(0xb7, 0x0b))
+	x := rows(16, f.Dim(), 2, rnd)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i]++
+	}
+	if _, err := flow.SetBatchNormStats(f, x, nil); err != nil {
+		panic(err)
+	}
+	for _, l := range f.Layers() {
+		if b, ok := l.(*flow.BatchNorm); ok {
+			m, v := b.Mean(), b.Variance()
+			for i := range m {
+				m[i], v[i] = float64(float32(m[i])), float64(float32(v[i]))
+			}
+			if err := b.SetStats(m, v); err != nil {
+				panic(err)
+			}
+		}
+	}
+}
+
 // linearCases returns the golden models of the LU-factored linear layer
 // and of ActNorm, alone and mixed with other layers.
 func linearCases() []Case {
@@ -101,5 +135,18 @@ func linearCases() []Case {
 				condCoupling([]bool{false, true}, []int{3}, flow.ReLU, flow.Affine{}, 2),
 			),
 			Prepare: initActNorm},
+		{Name: "batch-norm", Description: "one BatchNorm layer, D = 3, ε = 0.01, its statistics set on 16 rows of N(1, 2²) draws: z = (x − m) ⊙ exp(γ)/√(v + ε) + β; nll and its gradient in training mode (the statistics of the 5 rows of x)",
+			Build: layers(batchNorm(3, 0.01)), Prepare: setBatchNormStats},
+		{Name: "mixed-batch-norm", Description: "BatchNorm layers between an affine coupling and MAF layers, and an inverted BatchNorm, D = 3, default ε; the statistics set on 16 rows of N(1, 2²) draws; nll and its gradient in training mode (the BatchNorm layers, not the inverted one, normalise by the statistics of their inputs over the 5 rows of x)",
+			Build: layers(
+				batchNorm(3, 0),
+				coupling([]bool{true, false, true}, []int{4}, flow.ReLU, flow.Affine{Clamp: 2}),
+				batchNorm(3, 0),
+				maf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{4}, Activation: flow.Tanh}),
+				flow.Invert(batchNorm(3, 0.1)),
+				maf(flow.AutoregressiveConfig{Dim: 3, Hidden: []int{5}, Activation: flow.ReLU, Order: flow.ReversedOrder}),
+				batchNorm(3, 0),
+			),
+			Prepare: setBatchNormStats},
 	}
 }
