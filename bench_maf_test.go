@@ -157,7 +157,7 @@ func BenchmarkSequential(b *testing.B) {
 						_, iaf := l.(*IAF)
 						switch mode {
 						case "one-pass":
-							a.onePass(dst, src, nil, ld, work, iaf)
+							a.onePass(dst, src, nil, ld, work, iaf, dropout{})
 						case "sequential":
 							a.sequential(dst, src, nil, ld, work, !iaf)
 						case "naive":
@@ -187,7 +187,7 @@ func BenchmarkSplineAR(b *testing.B) {
 	dst := make([]float64, n*d)
 	ld := make([]float64, n)
 	work := make([]float64, a.WorkLen(n))
-	a.onePass(dst, src, nil, ld, work, false)
+	a.onePass(dst, src, nil, ld, work, false, dropout{})
 	w := a.split(work, n)
 	o := a.made.output(w.mw, n)
 	dOut, dIn, dld := randomRows(n, d, 3), make([]float64, n*d), randomRows(n, 1, 4)

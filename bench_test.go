@@ -25,6 +25,9 @@ type benchPreset struct {
 	// context is the width C of the rows' contexts of a conditional
 	// preset (0: none); the contexts are standard normal rows.
 	context int
+	// dropout is the dropout probability of a maximum-likelihood preset's
+	// training step (0: none); such a preset runs in TrainStep alone.
+	dropout float64
 	build   func() (*Flow, error)
 }
 
@@ -216,6 +219,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				step = func() { obj.LossGrad(grad, x) }
 			default:
 				obj := NewMaxLikelihood(f, 0, 0)
+				obj.SetDropout(p.dropout, 1)
 				step = func() { obj.LossGradGiven(grad, x, c) }
 			}
 			step()
@@ -242,6 +246,9 @@ func copyNeg(g, x []float64) float64 {
 // 2·n·Σ in·out.
 func BenchmarkLogProb(b *testing.B) {
 	for _, p := range sortedPresets() {
+		if p.dropout > 0 {
+			continue // evaluation has no dropout: the preset without it
+		}
 		b.Run(p.name, func(b *testing.B) {
 			f, x, c := presetFlow(b, p)
 			dst := make([]float64, p.batch)
@@ -263,6 +270,9 @@ func BenchmarkLogProb(b *testing.B) {
 // hidden unit once, about one pass of arithmetic in D small steps).
 func BenchmarkSample(b *testing.B) {
 	for _, p := range sortedPresets() {
+		if p.dropout > 0 {
+			continue // evaluation has no dropout: the preset without it
+		}
 		b.Run(p.name, func(b *testing.B) {
 			f, x, c := presetFlow(b, p)
 			logq := make([]float64, p.batch)

@@ -209,6 +209,44 @@ func (v *Inverted) Forward(x, z, c, logdet, work []float64) { v.L.Inverse(x, z, 
 // Inverse applies the wrapped layer's Forward.
 func (v *Inverted) Inverse(z, x, c, logdet, work []float64) { v.L.Forward(z, x, c, logdet, work) }
 
+// inverseDrop is Inverse with the dropout dr (dropout.go): the wrapped
+// layer's forwardDrop, or its Forward when it has none.
+func (v *Inverted) inverseDrop(z, x, c, logdet, work []float64, dr dropout) {
+	if l, ok := v.L.(forwardDropLayer); ok {
+		l.forwardDrop(z, x, c, logdet, work, dr)
+		return
+	}
+	v.Inverse(z, x, c, logdet, work)
+}
+
+// inverseBackwardDrop is InverseBackward after inverseDrop.
+func (v *Inverted) inverseBackwardDrop(dx, dc, dz, dld, x, z, c, work, grad []float64, dr dropout) {
+	if l, ok := v.L.(forwardDropLayer); ok {
+		l.forwardBackwardDrop(dx, dc, dz, dld, x, z, c, work, grad, dr)
+		return
+	}
+	v.InverseBackward(dx, dc, dz, dld, x, z, c, work, grad)
+}
+
+// forwardDrop is Forward with the dropout dr: the wrapped layer's
+// inverseDrop, or its Inverse when it has none.
+func (v *Inverted) forwardDrop(x, z, c, logdet, work []float64, dr dropout) {
+	if l, ok := v.L.(dropLayer); ok {
+		l.inverseDrop(x, z, c, logdet, work, dr)
+		return
+	}
+	v.Forward(x, z, c, logdet, work)
+}
+
+// forwardBackwardDrop is ForwardBackward after forwardDrop.
+func (v *Inverted) forwardBackwardDrop(dz, dc, dx, dld, z, x, c, work, grad []float64, dr dropout) {
+	if l, ok := v.L.(dropLayer); ok {
+		l.inverseBackwardDrop(dz, dc, dx, dld, z, x, c, work, grad, dr)
+		return
+	}
+	v.ForwardBackward(dz, dc, dx, dld, z, x, c, work, grad)
+}
+
 // ForwardBackward backpropagates through the wrapped layer's Inverse. It
 // panics if the wrapped layer is not an InverseGrader.
 func (v *Inverted) ForwardBackward(dz, dc, dx, dld, z, x, c, work, grad []float64) {

@@ -408,6 +408,10 @@ type workspace struct {
 	dx     []float64 // the delta at the current point of the backward walk, ∂L/∂x after nllBackward (a view of dA or dB)
 	crep   []float64 // the contexts of SampleEach's rows, rows×C
 	pgrad  []float64 // GradLogProb's discarded parameter gradient, made on first use
+	// drop is the dropout of the shard's training pass (dropout.go), set by
+	// the maximum-likelihood objective before each shard; the zero value,
+	// which every evaluation workspace keeps, is off.
+	drop dropState
 }
 
 func (f *Flow) newWorkspace(rows int) *workspace {
@@ -443,8 +447,20 @@ func (f *Flow) inversePass(ws *workspace, x, ctx []float64, n int) {
 	ld := ws.logdet[:n]
 	clear(ld)
 	for l := L - 1; l >= 0; l-- {
-		f.layers[l].Inverse(ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ctx, ld, ws.work[l])
+		f.inverseLayer(ws, l, n)
 	}
+}
+
+// inverseLayer runs layer l's Inverse on the n rows of ws.bufs[l+1] into
+// ws.bufs[l], given ws.ctx, adding to ws.logdet: with the shard's dropout
+// (ws.drop, dropout.go) when it is on and the layer can drop units.
+func (f *Flow) inverseLayer(ws *workspace, l, n int) {
+	z, x, ld := ws.bufs[l][:n*f.d], ws.bufs[l+1][:n*f.d], ws.logdet[:n]
+	if dl, ok := f.layers[l].(dropLayer); ok && ws.drop.on {
+		dl.inverseDrop(z, x, ws.ctx, ld, ws.work[l], ws.drop.forLayer(l))
+		return
+	}
+	f.layers[l].Inverse(z, x, ws.ctx, ld, ws.work[l])
 }
 
 // forwardPass maps the n rows of z, with their contexts ctx (n×C, nil when
@@ -535,6 +551,11 @@ func (f *Flow) walkInverseBackward(ws *workspace, n int, grad, dc []float64, fro
 		g, ok := f.layers[l].(InverseGrader)
 		if !ok {
 			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Inverse", l, f.layers[l]))
+		}
+		if dl, ok := f.layers[l].(dropLayer); ok && ws.drop.on {
+			dl.inverseBackwardDrop(dx, dc, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.ctx, ws.work[l], grad[f.offs[l]:f.offs[l+1]], ws.drop.forLayer(l))
+			dz, dx = dx, dz
+			continue
 		}
 		g.InverseBackward(dx, dc, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.ctx, ws.work[l], grad[f.offs[l]:f.offs[l+1]])
 		dz, dx = dx, dz

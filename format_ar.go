@@ -51,9 +51,12 @@ func marshalMoreLayer(path string, l Layer, ld *layerDoc) error {
 	}
 	ld.Activation = m.act.String()
 	ld.Hidden = m.Hidden()
+	if r := m.blocks; r > 0 {
+		ld.ResidualBlocks = &r
+	}
 	ld.Order = m.Order()
-	ld.Degrees = make([][]int, len(m.degs))
-	for i := range m.degs {
+	ld.Degrees = make([][]int, len(ld.Hidden))
+	for i := range ld.Degrees {
 		ld.Degrees[i] = m.HiddenDegrees(i)
 	}
 	for k := 0; k < m.NumLayers(); k++ {
@@ -84,7 +87,7 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	default:
 		return nil, formatErr(path+".type", "%q, want %s", ld.Type, layerTypes)
 	}
-	if err := disallow(path, ld.Type, present(ld, "context", "clamp", "transform", splineFields[0], splineFields[1], splineFields[2], splineFields[3], splineFields[4], "activation", "hidden", "order", "degrees", "made")); err != nil {
+	if err := disallow(path, ld.Type, present(ld, "context", "clamp", "transform", splineFields[0], splineFields[1], splineFields[2], splineFields[3], splineFields[4], "activation", "hidden", "residual_blocks", "order", "degrees", "made")); err != nil {
 		return nil, err
 	}
 	lc, err := layerContext(path, ld, nc)
@@ -139,6 +142,10 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	if err := checkHidden(path+".hidden", ld.Hidden); err != nil {
 		return nil, err
 	}
+	blocks, err := residualBlocksField(path, ld)
+	if err != nil {
+		return nil, err
+	}
 	// Hidden degrees run lo, …, hi: 1, …, max(D−1, 1) without a context,
 	// 0, …, D−1 with one; every hidden layer needs a unit of each.
 	lo, nd := hiddenDegreeRange(dim, lc)
@@ -152,7 +159,7 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 		}
 	}
 	// The footprint, the spline's (3K−1)·D outputs and workspace counted.
-	if err := checkSize("the layer", arLayerSize(dim, lc, ld.Hidden, spl)); err != nil {
+	if err := checkSize("the layer", arLayerSize(dim, lc, ld.Hidden, blocks, spl)); err != nil {
 		return nil, formatErr(path+".hidden", "%v", err)
 	}
 	// The order: a permutation; input dimension i has degree pos[i]+1.
@@ -178,12 +185,20 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 			}
 		}
 	}
-	// The MADE's input is [x ; c]: D + C values.
-	sizes := append([]int{dim + lc}, ld.Hidden...)
-	sizes = append(sizes, P*dim)
+	// The MADE's input is [x ; c]: D + C values. A residual MADE's dense
+	// layers are W_in, two per block and W_out, every hidden layer with
+	// the units (and the degrees) of the one hidden width.
+	sizes := residualChain(dim+lc, ld.Hidden, P*dim, blocks)
+	chain := ld.Degrees
+	for range 2 * blocks {
+		chain = append(chain[:len(chain):len(chain)], ld.Degrees[0])
+	}
 	in0 := ""
 	if lc > 0 {
 		in0 = fmt.Sprintf("D + C = %d + %d", dim, lc)
+	}
+	if blocks > 0 && len(ld.MADE) != len(sizes)-1 {
+		return nil, formatErr(path+".made", "%d dense layers, want %d (the input layer, 2 per residual block and the output)", len(ld.MADE), len(sizes)-1)
 	}
 	if _, err := denseParams(path, "made", ld.MADE, sizes, in0); err != nil {
 		return nil, err
@@ -196,7 +211,7 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 	for i := 0; i < dim; i++ {
 		degs[0][i] = pos[i] + 1
 	}
-	copy(degs[1:], ld.Degrees)
+	copy(degs[1:], chain)
 	out := make([]int, P*dim)
 	for r := range out {
 		if spl != nil {
@@ -255,7 +270,7 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 		bs[l] = append([]float64(nil), dd.Biases...)
 	}
 	var sorted [][]int // nil without hidden layers, as newMADE leaves it
-	for l, deg := range ld.Degrees {
+	for l, deg := range chain {
 		idx := make([]int, len(deg))
 		for k := range idx {
 			idx[k] = k
@@ -288,7 +303,7 @@ func unmarshalMoreLayer(path string, ld *layerDoc, dim, nc int) (Layer, error) {
 		ws[l+1] = nn
 	}
 	cfg := AutoregressiveConfig{Dim: dim, Hidden: ld.Hidden, Activation: act, Order: ExplicitOrder, Perm: ld.Order,
-		Degrees: ExplicitDegrees, HiddenDegrees: sorted, Clamp: c, ContextDim: lc, Spline: spl}
+		Degrees: ExplicitDegrees, HiddenDegrees: sorted[:len(ld.Hidden)], Clamp: c, ContextDim: lc, Spline: spl, ResidualBlocks: blocks}
 	var (
 		l Layer
 		m *MADE

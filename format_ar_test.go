@@ -72,6 +72,16 @@ func arFormatCases() []formatCase {
 			s := RQSpline{Bins: 3, Bound: 2, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
 			return ftFlow(t, ftMAF(t, AutoregressiveConfig{Dim: 4, Hidden: []int{7}, Activation: Tanh, Order: RandomOrder, Degrees: RandomDegrees, Seed: 5, Spline: &s}))
 		}},
+		{"maf-residual", func(t *testing.T) *Flow {
+			return ftFlow(t, ftMAF(t, AutoregressiveConfig{Dim: 3, Hidden: []int{5}, ResidualBlocks: 2, Activation: ReLU, Order: RandomOrder, Degrees: RandomDegrees, Seed: 2}))
+		}},
+		{"iaf-residual-clamp", func(t *testing.T) *Flow {
+			return ftFlow(t, ftIAF(t, AutoregressiveConfig{Dim: 4, Hidden: []int{4}, ResidualBlocks: 1, Activation: Tanh, Order: ReversedOrder, Clamp: 2}))
+		}},
+		{"maf-rqspline-residual", func(t *testing.T) *Flow {
+			s := RQSpline{Bins: 3, Bound: 2, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+			return ftFlow(t, ftMAF(t, AutoregressiveConfig{Dim: 3, Hidden: []int{6}, ResidualBlocks: 2, Activation: Tanh, Degrees: RandomDegrees, Seed: 6, Spline: &s}))
+		}},
 		{"maf-rqspline-one-bin-dim1", func(t *testing.T) *Flow {
 			s := RQSpline{Bins: 1, Bound: 0.75, MinWidth: 0.5, MinHeight: 0.25, MinDerivative: 0.125}
 			return ftFlow(t, ftMAF(t, AutoregressiveConfig{Dim: 1, Hidden: []int{2}, Activation: Tanh, Spline: &s}))

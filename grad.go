@@ -233,8 +233,14 @@ func (m *mlp) init(p []float64, rnd *rand.Rand) {
 //
 //	h_0 = x,  a_l = h_{l−1}·W_lᵀ + b_l,  h_l = act(a_l) for l < L,  out = a_L.
 func (m *mlp) forward(p, x []float64, n int, work []float64) []float64 {
+	return m.forwardDrop(p, x, n, work, dropout{})
+}
+
+// forwardDrop is forward with the dropout dr in the residual blocks of a
+// residual network (a plain network has none to drop).
+func (m *mlp) forwardDrop(p, x []float64, n int, work []float64, dr dropout) []float64 {
 	if m.blocks > 0 {
-		return m.resForward(p, x, n, work)
+		return m.resForward(p, x, n, work, dr)
 	}
 	h := x
 	off := 0
@@ -275,11 +281,16 @@ func (m *mlp) output(work []float64, n int) []float64 {
 //	δ_{l−1} = ∂L/∂h_{l−1} ⊙ act'(a_{l−1})   (read from h_{l−1})
 //	∂L/∂x = δ_1·W_1
 func (m *mlp) backward(p, x []float64, n int, work, dout, grad, dx []float64) {
+	m.backwardDrop(p, x, n, work, dout, grad, dx, dropout{})
+}
+
+// backwardDrop is backward after forwardDrop with the same dropout dr.
+func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
 	if n == 0 {
 		return
 	}
 	if m.blocks > 0 {
-		m.resBackward(p, x, n, work, dout, grad, dx)
+		m.resBackward(p, x, n, work, dout, grad, dx, dr)
 		return
 	}
 	L := len(m.sizes) - 1

@@ -45,7 +45,7 @@ func NewIAF(cfg AutoregressiveConfig) (*IAF, error) {
 func (l *IAF) Forward(x, z, c, logdet, work []float64) {
 	checkRows("IAF.Forward", l.made.d, logdet, x, z)
 	l.checkContext("IAF.Forward", c, logdet)
-	l.onePass(x, z, c, logdet, work, true)
+	l.onePass(x, z, c, logdet, work, true, dropout{})
 }
 
 // Inverse computes z = g(x) in D sequential MADE evaluations and adds −Σ α
@@ -59,7 +59,21 @@ func (l *IAF) Inverse(z, x, c, logdet, work []float64) {
 // ForwardBackward backpropagates through Forward (see onePassBackward),
 // adding ∂L/∂c into dc when the layer has a context and dc is not nil.
 func (l *IAF) ForwardBackward(dz, dc, dx, dld, z, x, c, work, grad []float64) {
-	l.onePassBackward(dz, dc, dx, dld, work, grad, true)
+	l.onePassBackward(dz, dc, dx, dld, work, grad, true, dropout{})
+}
+
+// forwardDrop is Forward with the dropout dr in a residual MADE's blocks
+// (an Inverted IAF trained by maximum likelihood; dropout.go).
+func (l *IAF) forwardDrop(x, z, c, logdet, work []float64, dr dropout) {
+	checkRows("IAF.Forward", l.made.d, logdet, x, z)
+	l.checkContext("IAF.Forward", c, logdet)
+	l.onePass(x, z, c, logdet, work, true, dr)
+}
+
+// forwardBackwardDrop is ForwardBackward after forwardDrop with the same
+// dropout.
+func (l *IAF) forwardBackwardDrop(dz, dc, dx, dld, z, x, c, work, grad []float64, dr dropout) {
+	l.onePassBackward(dz, dc, dx, dld, work, grad, true, dr)
 }
 
 // NewIAFFlow returns a flow of Layers IAF layers whose orders alternate

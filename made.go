@@ -111,6 +111,12 @@ type MADEConfig struct {
 	// [0, D−1], every hidden layer needs at least D units, and explicit
 	// degrees may be 0. With 0, the MADE has no context.
 	ContextDim int
+	// ResidualBlocks R ≥ 0 makes the MADE a residual MADE (ResMADE): its
+	// hidden part is R pre-activation residual blocks of the one width
+	// H = Hidden[0] (Hidden must then hold exactly one width), whose
+	// masks keep the autoregressive property (see MADE). R ≤ 64. With 0,
+	// the plain MADE.
+	ResidualBlocks int
 }
 
 // MADE is a masked autoencoder for distribution estimation (Germain et al.
@@ -131,6 +137,34 @@ type MADEConfig struct {
 //     input k, with no hidden layer) iff deg(d) > deg(k).
 //
 // With D = 1 the outputs μ and α are their biases alone.
+//
+// # Residual blocks
+//
+// With MADEConfig.ResidualBlocks = R > 0 the MADE is a residual MADE
+// (ResMADE; Nash & Durkan 2019, the conditioner of the autoregressive
+// neural spline flows of Durkan et al. 2019): its hidden part is R
+// pre-activation residual blocks of one width H, all of whose layers share
+// one set of sorted hidden degrees, so that every hidden→hidden mask is
+// M[k, j] = 1 iff deg(k) ≥ deg(j), the same degrees on both sides. Over a
+// row x (the input [c ; x in the order]):
+//
+//	h_0 = (W_in∘M_in)·x + b_in
+//	u_j = act(h_{j−1}),  v_j = act((W_{j,1}∘M)·u_j + b_{j,1})
+//	h_j = h_{j−1} + (W_{j,2}∘M)·v_j + b_{j,2}                  (j = 1, …, R)
+//	out = (W_out∘M_out)·act(h_R) + b_out
+//
+// M_in and M_out are the plain MADE's first and output masks. Unit k of
+// every h_j, u_j and v_j has the degree deg(k), and depends only on inputs
+// of degree ≤ deg(k): by induction, h_0 does; a block's masked products
+// keep it (they read units of degree ≤ deg(k)), and the residual
+// connection adds h_{j−1}[k], of the same degree. So the outputs keep the
+// autoregressive property. There is no activation on the residual stream
+// h itself, only before each masked product, as in the pre-activation
+// residual conditioner of the couplings (docs/design.md §1.4). The weight
+// layers are the 2R + 2 masked layers W_in, W_{1,1}, W_{1,2}, …, W_{R,2},
+// W_out, in that order in the parameters, in Mask, Weights and Biases, and
+// in the model file; every hidden layer's units have the degrees of
+// HiddenDegrees(0).
 //
 // # Context
 //
@@ -195,7 +229,11 @@ type MADEConfig struct {
 // Biases are zero; each unmasked weight of hidden unit k is drawn from
 // U(−1/√lim[k], 1/√lim[k]), lim[k] being the unit's number of unmasked
 // inputs, context inputs included; the output layer is zero, so that μ = α = 0 at the start and a
-// MAF or IAF layer starts as the identity.
+// MAF or IAF layer starts as the identity. In a residual MADE the hidden
+// layers are W_in and both layers of every block, drawn alike: the blocks
+// are not zeroed, as in the couplings' residual conditioner (the zero
+// output layer alone makes the start the identity, and the blocks then
+// start with gradients of their own).
 type MADE struct {
 	d     int
 	c     int   // the context dimension C
@@ -212,7 +250,11 @@ type MADE struct {
 	lims [][]int // lims[l−1] is the staircase of weight layer l (1-based)
 	woff []int   // woff[l−1] is the offset of W_l in the parameters; b_l follows it
 	maxW int     // the widest hidden layer
-	sumH int     // the sum of the hidden widths
+	sumH int     // the sum of the hidden widths (residual: (2R + 2)·H, the workspace's n×H slots)
+	// blocks is the number R of residual blocks (0: a plain MADE). With
+	// R > 0, sizes is D+C, H repeated 2R + 1 times, the output, and degs
+	// holds the one sorted degree list of the H units 2R + 1 times.
+	blocks int
 	// params is the parameter storage (see BindParams).
 	params []float64
 }
@@ -225,7 +267,7 @@ func NewMADE(cfg MADEConfig) (*MADE, error) { return newMADE("NewMADE", cfg, fal
 // widths of a MADE, and its sizes against the limits (arLayerSize), before
 // anything is allocated; sp is the element-wise map of the autoregressive
 // layer it drives (nil: affine).
-func checkMADEShapeSpline(caller string, d, c int, hidden []int, ar bool, sp *RQSpline) error {
+func checkMADEShapeSpline(caller string, d, c int, hidden []int, blocks int, ar bool, sp *RQSpline) error {
 	if err := checkDim(d, 1); err != nil {
 		return fmt.Errorf("flow: %s: %w", caller, err)
 	}
@@ -246,9 +288,12 @@ func checkMADEShapeSpline(caller string, d, c int, hidden []int, ar bool, sp *RQ
 			return fmt.Errorf("flow: %s: hidden layer %d has %d units, fewer than D−1 = %d: it cannot connect every input to the outputs that may depend on it", caller, i, h, d-1)
 		}
 	}
-	size := madeContextSize(d, c, hidden, ar)
+	if err := checkResidual(blocks, hidden); err != nil {
+		return fmt.Errorf("flow: %s: %v", caller, err)
+	}
+	size := madeBlocksSize(d, c, hidden, blocks, ar)
 	if ar && sp != nil {
-		size = arLayerSize(d, c, hidden, sp)
+		size = arLayerSize(d, c, hidden, blocks, sp)
 	}
 	if err := checkSize("the layer", size); err != nil {
 		return fmt.Errorf("flow: %s: %w", caller, err)
@@ -262,7 +307,7 @@ func checkMADEShapeSpline(caller string, d, c int, hidden []int, ar bool, sp *RQ
 // P = sp.ParamsPerDim() outputs per dimension in dimension-major blocks.
 func newMADE(caller string, cfg MADEConfig, ar bool, sp *RQSpline) (*MADE, error) {
 	d, nc := cfg.Dim, cfg.ContextDim
-	if err := checkMADEShapeSpline(caller, d, nc, cfg.Hidden, ar, sp); err != nil {
+	if err := checkMADEShapeSpline(caller, d, nc, cfg.Hidden, cfg.ResidualBlocks, ar, sp); err != nil {
 		return nil, err
 	}
 	if !cfg.Activation.valid() {
@@ -320,8 +365,8 @@ func newMADE(caller string, cfg MADEConfig, ar bool, sp *RQSpline) (*MADE, error
 	if sp != nil {
 		m.per = sp.ParamsPerDim()
 	}
-	m.sizes = append([]int{d + nc}, cfg.Hidden...)
-	m.sizes = append(m.sizes, m.outPerDim()*d)
+	m.blocks = cfg.ResidualBlocks
+	m.sizes = residualChain(d+nc, cfg.Hidden, m.outPerDim()*d, m.blocks)
 
 	// Hidden degrees, sorted: nd of them, from lo.
 	lo, nd := hiddenDegreeRange(d, nc)
@@ -344,6 +389,14 @@ func newMADE(caller string, cfg MADEConfig, ar bool, sp *RQSpline) (*MADE, error
 		m.degs = append(m.degs, deg)
 		m.maxW = max(m.maxW, h)
 		m.sumH += h
+	}
+	if m.blocks > 0 {
+		// Every layer of the residual stream and of the blocks has the
+		// units, and so the degrees, of the one hidden width.
+		for range 2 * m.blocks {
+			m.degs = append(m.degs, m.degs[0])
+		}
+		m.sumH = (2*m.blocks + 2) * m.maxW
 	}
 
 	// Staircases. prev holds the degrees of the layer below, sorted: the
@@ -487,15 +540,24 @@ func (m *MADE) InputDegrees() []int {
 }
 
 // Hidden returns the widths of the hidden layers.
-func (m *MADE) Hidden() []int { return append([]int(nil), m.sizes[1:len(m.sizes)-1]...) }
+func (m *MADE) Hidden() []int {
+	if m.blocks > 0 {
+		return []int{m.sizes[1]}
+	}
+	return append([]int(nil), m.sizes[1:len(m.sizes)-1]...)
+}
+
+// ResidualBlocks returns the number R of residual blocks (0: a plain MADE).
+func (m *MADE) ResidualBlocks() int { return m.blocks }
 
 // HiddenDegrees returns the degrees of the units of hidden layer l
 // (0-based), in their stored order, which is sorted. They lie in [1, D−1]
 // (1 when D = 1), or in [0, D−1] with a context. It panics unless
-// 0 ≤ l < len(Hidden()).
+// 0 ≤ l < len(Hidden()). (The hidden layers of a residual MADE all have
+// the degrees of HiddenDegrees(0).)
 func (m *MADE) HiddenDegrees(l int) []int {
-	if l < 0 || l >= len(m.degs) {
-		panic(fmt.Sprintf("flow: MADE.HiddenDegrees: hidden layer %d out of range [0, %d)", l, len(m.degs)))
+	if nh := len(m.Hidden()); l < 0 || l >= nh {
+		panic(fmt.Sprintf("flow: MADE.HiddenDegrees: hidden layer %d out of range [0, %d)", l, nh))
 	}
 	return append([]int(nil), m.degs[l]...)
 }
@@ -503,7 +565,8 @@ func (m *MADE) HiddenDegrees(l int) []int {
 // Activation returns the activation of the hidden layers.
 func (m *MADE) Activation() Activation { return m.act }
 
-// NumLayers returns the number of weight layers, len(Hidden())+1.
+// NumLayers returns the number of weight layers, len(Hidden())+1 (2R + 2
+// for a residual MADE of R blocks).
 func (m *MADE) NumLayers() int { return len(m.sizes) - 1 }
 
 // denseCost returns Σ in·out over the MADE's weight layers, masked entries
@@ -661,6 +724,9 @@ func (m *MADE) SetLayer(l int, w mat.Matrix, b []float64) error {
 // output and the output (kept for backward), and two scratch buffers for
 // the backward deltas.
 func (m *MADE) workLen(n int) int {
+	if m.blocks > 0 {
+		return n*(m.sumH+m.nout()) + 3*n*m.maxW
+	}
 	return n*(m.sumH+m.nout()) + 2*n*m.maxW
 }
 
@@ -682,6 +748,9 @@ func (m *MADE) hiddenOff(l, n int) int {
 //
 //	h_0 = x,  h_l = act(h_{l−1}·(W_l∘M_l)ᵀ + b_l).
 func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
+	if m.blocks > 0 {
+		return m.resHiddenForward(x, n, work, dropout{})
+	}
 	h := x
 	off := 0
 	for l := 1; l < len(m.sizes)-1; l++ {
@@ -729,6 +798,9 @@ func (m *MADE) positionPass(x []float64, p, n int, work, mu, araw []float64) {
 // hidden layer's output (x with no hidden layer), whose units of degree ≤ p
 // are then final.
 func (m *MADE) positionHidden(x []float64, p, n int, work []float64) []float64 {
+	if m.blocks > 0 {
+		return m.resPositionHidden(x, p, n, work)
+	}
 	L := len(m.sizes) - 1
 	h := x
 	tmp := work[n*(m.sumH+m.nout()):] // the backward scratch, unused here
@@ -781,7 +853,18 @@ func (m *MADE) outputBlock(dst, h []float64, p, n int) {
 //
 //	out = h_{L−1}·(W_L∘M_L)ᵀ + b_L.
 func (m *MADE) forward(x []float64, n int, work []float64) []float64 {
-	h := m.hiddenForward(x, n, work)
+	return m.forwardDrop(x, n, work, dropout{})
+}
+
+// forwardDrop is forward with the dropout dr in the blocks of a residual
+// MADE (a plain MADE has none to drop).
+func (m *MADE) forwardDrop(x []float64, n int, work []float64, dr dropout) []float64 {
+	var h []float64
+	if m.blocks > 0 {
+		h = m.resHiddenForward(x, n, work, dr)
+	} else {
+		h = m.hiddenForward(x, n, work)
+	}
 	L := len(m.sizes) - 1
 	w, b := m.layer(m.params, L)
 	y := m.output(work, n)
@@ -825,7 +908,16 @@ func (m *MADE) output(work []float64, n int) []float64 {
 // The context columns of M_1 are all ones, so ∂L/∂c = δ_1·W_c and
 // ∂L/∂W_c = Σ_rows δ_1ᵀ·c, by the same masked kernels.
 func (m *MADE) backward(x []float64, n int, work, dout, grad, dx []float64) {
+	m.backwardDrop(x, n, work, dout, grad, dx, dropout{})
+}
+
+// backwardDrop is backward after forwardDrop with the same dropout dr.
+func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
 	if n == 0 {
+		return
+	}
+	if m.blocks > 0 {
+		m.resBackward(x, n, work, dout, grad, dx, dr)
 		return
 	}
 	L := len(m.sizes) - 1

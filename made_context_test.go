@@ -768,7 +768,7 @@ func TestMADENoContextUnchanged(t *testing.T) {
 				in := randomRows(n, d, 4)
 				got, want := make([]float64, n*d), make([]float64, n*d)
 				ldGot, ldWant := make([]float64, n), make([]float64, n)
-				a.onePass(got, in, nil, ldGot, make([]float64, a.WorkLen(n)), fwd)
+				a.onePass(got, in, nil, ldGot, make([]float64, a.WorkLen(n)), fwd, dropout{})
 				refOnePass(a, want, in, ldWant, fwd)
 				same := func(what string, x, y []float64) {
 					for i := range x {

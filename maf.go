@@ -42,10 +42,14 @@ type AutoregressiveConfig struct {
 	// outputs per dimension, the spline parameters of that dimension (see
 	// arLayer). Clamp must be 0. nil: the affine layer.
 	Spline *RQSpline
+	// ResidualBlocks R > 0 makes the conditioner a residual MADE of R
+	// blocks of width Hidden[0] (see MADEConfig.ResidualBlocks); Hidden
+	// must then hold one width. 0: the plain MADE.
+	ResidualBlocks int
 }
 
 func (c *AutoregressiveConfig) made() MADEConfig {
-	return MADEConfig{Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation, Order: c.Order, Perm: c.Perm, Degrees: c.Degrees, HiddenDegrees: c.HiddenDegrees, Seed: c.Seed, ContextDim: c.ContextDim}
+	return MADEConfig{Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation, Order: c.Order, Perm: c.Perm, Degrees: c.Degrees, HiddenDegrees: c.HiddenDegrees, Seed: c.Seed, ContextDim: c.ContextDim, ResidualBlocks: c.ResidualBlocks}
 }
 
 // arLayer is what MAF and IAF share: the affine autoregressive map
@@ -268,12 +272,12 @@ func (a *arLayer) scale1(raw float64) float64 {
 //
 // The work keeps the gathered input, the output (in the order), exp(±α) and
 // the MADE's pass for backward.
-func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool) {
+func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool, dr dropout) {
 	n, d := len(logdet), a.made.d
 	w := a.split(work, n)
 	m := a.made
 	a.loadInput(w, in, c, n)
-	o := m.forward(w.in, n, w.mw)
+	o := m.forwardDrop(w.in, n, w.mw, dr)
 	a.passes.Add(1)
 	s, off := w.stride, w.off
 	if a.spline != nil {
@@ -317,7 +321,7 @@ func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool) {
 // 1 − (α/c)². Then ∂L/∂[μ ; α_raw] is backpropagated through the MADE,
 // whose input is [c ; in], so ∂L/∂in = direct + the MADE's ∂L/∂x, and
 // ∂L/∂c is the MADE's ∂L/∂c alone (the affine step does not read c).
-func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd bool) {
+func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd bool, dr dropout) {
 	n, d := len(dld), a.made.d
 	w := a.split(work, n)
 	m := a.made
@@ -349,7 +353,7 @@ func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd 
 			dinr[i] = ge
 		}
 	}
-	m.backward(w.in, n, w.mw, w.dout, grad, w.din)
+	m.backwardDrop(w.in, n, w.mw, w.dout, grad, w.din, dr)
 	nc := m.c
 	for r := 0; r < n; r++ {
 		dinr, dm := dIn[r*d:(r+1)*d], w.din[r*s+off:r*s+off+d]
@@ -599,13 +603,27 @@ func (l *MAF) Forward(x, z, c, logdet, work []float64) {
 func (l *MAF) Inverse(z, x, c, logdet, work []float64) {
 	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
 	l.checkContext("MAF.Inverse", c, logdet)
-	l.onePass(z, x, c, logdet, work, false)
+	l.onePass(z, x, c, logdet, work, false, dropout{})
+}
+
+// inverseDrop is Inverse with the dropout dr in a residual MADE's blocks
+// (training by maximum likelihood; dropout.go).
+func (l *MAF) inverseDrop(z, x, c, logdet, work []float64, dr dropout) {
+	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
+	l.checkContext("MAF.Inverse", c, logdet)
+	l.onePass(z, x, c, logdet, work, false, dr)
+}
+
+// inverseBackwardDrop is InverseBackward after inverseDrop with the same
+// dropout.
+func (l *MAF) inverseBackwardDrop(dx, dc, dz, dld, x, z, c, work, grad []float64, dr dropout) {
+	l.onePassBackward(dx, dc, dz, dld, work, grad, false, dr)
 }
 
 // InverseBackward backpropagates through Inverse (see onePassBackward),
 // adding ∂L/∂c into dc when the layer has a context and dc is not nil.
 func (l *MAF) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64) {
-	l.onePassBackward(dx, dc, dz, dld, work, grad, false)
+	l.onePassBackward(dx, dc, dz, dld, work, grad, false, dropout{})
 }
 
 // AutoregressiveFlowConfig configures NewMAFFlow and NewIAFFlow.
@@ -631,6 +649,9 @@ type AutoregressiveFlowConfig struct {
 	// Spline, when not nil, makes every layer a spline autoregressive layer
 	// (see AutoregressiveConfig.Spline); Clamp must then be 0.
 	Spline *RQSpline
+	// ResidualBlocks R > 0 makes every MADE a residual MADE of R blocks of
+	// width Hidden[0] (see MADEConfig.ResidualBlocks). 0: plain MADEs.
+	ResidualBlocks int
 }
 
 // layerConfigs returns the configuration of each layer.
@@ -642,11 +663,11 @@ func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]Autoregressive
 	if err := checkARSpline(caller, c.Spline, c.Clamp); err != nil {
 		return nil, err
 	}
-	if err := checkMADEShapeSpline(caller+": layer 0", c.Dim, c.ContextDim, c.Hidden, true, c.Spline); err != nil {
+	if err := checkMADEShapeSpline(caller+": layer 0", c.Dim, c.ContextDim, c.Hidden, c.ResidualBlocks, true, c.Spline); err != nil {
 		return nil, err
 	}
 	L := float64(c.Layers)
-	total := arLayerSize(c.Dim, c.ContextDim, c.Hidden, c.Spline).times(L).add(flowWork(c.Dim, L))
+	total := arLayerSize(c.Dim, c.ContextDim, c.Hidden, c.ResidualBlocks, c.Spline).times(L).add(flowWork(c.Dim, L))
 	if err := checkSize(fmt.Sprintf("%d layers", c.Layers), total); err != nil {
 		return nil, fmt.Errorf("flow: %s: %w", caller, err)
 	}
@@ -663,7 +684,7 @@ func (c *AutoregressiveFlowConfig) layerConfigs(caller string) ([]Autoregressive
 			Dim: c.Dim, Hidden: c.Hidden, Activation: c.Activation,
 			Order: order, Degrees: c.Degrees, Clamp: c.Clamp,
 			Seed: c.Seed + uint64(l)*0x9e3779b97f4a7c15, ContextDim: c.ContextDim,
-			Spline: c.Spline,
+			Spline: c.Spline, ResidualBlocks: c.ResidualBlocks,
 		}
 	}
 	return cfgs, nil

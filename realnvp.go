@@ -402,11 +402,11 @@ func (c *Coupling) gatherInput(xa, in, ctx []float64, n int) {
 
 // pass runs the conditioner on the pass-through half of in and the context
 // and applies h (or h⁻¹) to the other half, row by row.
-func (c *Coupling) pass(out, in, ctx, logdet, work []float64, forward bool) {
+func (c *Coupling) pass(out, in, ctx, logdet, work []float64, forward bool, dr dropout) {
 	n, d, nb := len(logdet), c.d, len(c.ib)
 	w := c.split(work, n)
 	c.gatherInput(w.xa, in, ctx, n)
-	theta := c.cond.forward(c.params, w.xa, n, w.cw)
+	theta := c.cond.forwardDrop(c.params, w.xa, n, w.cw, dr)
 	nt := c.cond.out()
 	ub, vb, tmp := w.row[:nb], w.row[nb:2*nb], w.row[2*nb:2*nb+c.tl]
 	for r := 0; r < n; r++ {
@@ -434,7 +434,7 @@ func (c *Coupling) pass(out, in, ctx, logdet, work []float64, forward bool) {
 func (c *Coupling) Forward(x, z, ctx, logdet, work []float64) {
 	checkRows("Coupling.Forward", c.d, logdet, x, z)
 	c.checkContext("Coupling.Forward", "context", ctx, len(logdet))
-	c.pass(x, z, ctx, logdet, work, true)
+	c.pass(x, z, ctx, logdet, work, true, dropout{})
 }
 
 // Inverse: z_A = x_A, z_B = h⁻¹(x_B, g(x_A, c)). ctx holds the rows'
@@ -442,7 +442,35 @@ func (c *Coupling) Forward(x, z, ctx, logdet, work []float64) {
 func (c *Coupling) Inverse(z, x, ctx, logdet, work []float64) {
 	checkRows("Coupling.Inverse", c.d, logdet, x, z)
 	c.checkContext("Coupling.Inverse", "context", ctx, len(logdet))
-	c.pass(z, x, ctx, logdet, work, false)
+	c.pass(z, x, ctx, logdet, work, false, dropout{})
+}
+
+// forwardDrop is Forward with the dropout dr in a residual conditioner's
+// blocks (an Inverted coupling trained by maximum likelihood; dropout.go).
+func (c *Coupling) forwardDrop(x, z, ctx, logdet, work []float64, dr dropout) {
+	checkRows("Coupling.Forward", c.d, logdet, x, z)
+	c.checkContext("Coupling.Forward", "context", ctx, len(logdet))
+	c.pass(x, z, ctx, logdet, work, true, dr)
+}
+
+// forwardBackwardDrop is ForwardBackward after forwardDrop with the same
+// dropout.
+func (c *Coupling) forwardBackwardDrop(dz, dc, dx, dld, z, x, ctx, work, grad []float64, dr dropout) {
+	c.backward("Coupling.ForwardBackward", dz, dc, dx, dld, z, x, work, grad, true, dr)
+}
+
+// inverseDrop is Inverse with the dropout dr in a residual conditioner's
+// blocks (training by maximum likelihood; dropout.go).
+func (c *Coupling) inverseDrop(z, x, ctx, logdet, work []float64, dr dropout) {
+	checkRows("Coupling.Inverse", c.d, logdet, x, z)
+	c.checkContext("Coupling.Inverse", "context", ctx, len(logdet))
+	c.pass(z, x, ctx, logdet, work, false, dr)
+}
+
+// inverseBackwardDrop is InverseBackward after inverseDrop with the same
+// dropout.
+func (c *Coupling) inverseBackwardDrop(dx, dc, dz, dld, x, z, ctx, work, grad []float64, dr dropout) {
+	c.backward("Coupling.InverseBackward", dx, dc, dz, dld, x, z, work, grad, false, dr)
 }
 
 // backward is shared by both directions. For the map out = T(in | c) with
@@ -459,7 +487,7 @@ func (c *Coupling) Inverse(z, x, ctx, logdet, work []float64) {
 // involve it), so its gradient is the context part of the conditioner's
 // input gradient; it is added into dc, which other layers share. The
 // conditioner's parameters get ∂L/∂θ backpropagated through g.
-func (c *Coupling) backward(method string, din, dc, dout, dld, in, out, work, grad []float64, forward bool) {
+func (c *Coupling) backward(method string, din, dc, dout, dld, in, out, work, grad []float64, forward bool, dr dropout) {
 	n, d, nb := len(dld), c.d, len(c.ib)
 	if dc != nil {
 		c.checkContext(method, "context gradient", dc, n)
@@ -488,7 +516,7 @@ func (c *Coupling) backward(method string, din, dc, dout, dld, in, out, work, gr
 			dir[i] = dub[k]
 		}
 	}
-	c.cond.backward(c.params, w.xa, n, w.cw, w.dtheta, grad, w.dxa)
+	c.cond.backwardDrop(c.params, w.xa, n, w.cw, w.dtheta, grad, w.dxa, dr)
 	na, nc := len(c.ia), c.nc
 	m := na + nc
 	for r := 0; r < n; r++ {
@@ -510,14 +538,14 @@ func (c *Coupling) backward(method string, din, dc, dout, dld, in, out, work, gr
 // is not nil it adds ∂L/∂c into it. The context the pass read is kept in
 // work, so ctx is not read again.
 func (c *Coupling) ForwardBackward(dz, dc, dx, dld, z, x, ctx, work, grad []float64) {
-	c.backward("Coupling.ForwardBackward", dz, dc, dx, dld, z, x, work, grad, true)
+	c.backward("Coupling.ForwardBackward", dz, dc, dx, dld, z, x, work, grad, true, dropout{})
 }
 
 // InverseBackward backpropagates through Inverse (see backward); when dc
 // is not nil it adds ∂L/∂c into it. The context the pass read is kept in
 // work, so ctx is not read again.
 func (c *Coupling) InverseBackward(dx, dc, dz, dld, x, z, ctx, work, grad []float64) {
-	c.backward("Coupling.InverseBackward", dx, dc, dz, dld, x, z, work, grad, false)
+	c.backward("Coupling.InverseBackward", dx, dc, dz, dld, x, z, work, grad, false, dropout{})
 }
 
 // gatherCols copies the columns idx of the rows of src (width d) into dst,

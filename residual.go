@@ -29,6 +29,15 @@ const maxResidualBlocks = 64
 // The workspace of a pass over n rows holds u_1, …, u_{R+1}, v_1, …, v_R,
 // the running h and out, all kept for backward, then three n×H buffers for
 // the backward deltas.
+//
+// With dropout (dropout.go; training by maximum likelihood only) the
+// second layer of block j reads ṽ_j = v_j ⊙ m_j/(1 − p) in place of v_j:
+//
+//	h_j = h_{j−1} + ṽ_j·W_{j,2}ᵀ + b_{j,2}
+//
+// v_j itself stays in its buffer (the activation's derivative is read from
+// it); ṽ_j is written, in the forward pass and again in the backward pass
+// from the same hash, into the third delta buffer, free at those times.
 
 // newResMLP returns the residual network from in inputs through blocks
 // residual blocks of width h to out outputs.
@@ -78,8 +87,8 @@ func (m *mlp) resOutput(work []float64, n int) []float64 {
 
 // resForward evaluates the residual network on the n rows of x (n×in) and
 // returns its output, a view of work (n×out).
-func (m *mlp) resForward(p, x []float64, n int, work []float64) []float64 {
-	R := m.blocks
+func (m *mlp) resForward(p, x []float64, n int, work []float64, dr dropout) []float64 {
+	H, R := m.sizes[1], m.blocks
 	h := m.resBuf(work, n, 2*R+1)
 	m.denseFwd(p, 1, h, x, n) // h_0
 	u := m.resU(work, n, 1)
@@ -89,9 +98,14 @@ func (m *mlp) resForward(p, x []float64, n int, work []float64) []float64 {
 		v := m.resV(work, n, j)
 		m.denseFwd(p, 2*j, v, u, n)
 		m.act.apply(v) // v_j
+		src := v
+		if dr.on() {
+			src = m.resBuf(work, n, 2*R+4)
+			dr.apply(src, v, j, n, H) // ṽ_j
+		}
 		// u_{j+1} first holds v_j·W_{j,2}ᵀ + b_{j,2}, then act(h_j).
 		next := m.resU(work, n, j+1)
-		m.denseFwd(p, 2*j+1, next, v, n)
+		m.denseFwd(p, 2*j+1, next, src, n)
 		for i, t := range next {
 			h[i] += t // h_j
 		}
@@ -125,7 +139,14 @@ func (m *mlp) resForward(p, x []float64, n int, work []float64) []float64 {
 // and last
 //
 //	∂L/∂W_in += δh_0ᵀ·x,  ∂L/∂b_in += Σ_rows δh_0,  ∂L/∂x = δh_0·W_in.
-func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64) {
+//
+// With dropout, t_j = ṽ_j·W_{j,2}ᵀ + b_{j,2} and ṽ_j = v_j ⊙ m_j/(1 − p),
+// the mask fixed (the same hash as the forward pass), so
+//
+//	∂L/∂W_{j,2} += δtᵀ·ṽ_j,      δa = (δt·W_{j,2}) ⊙ m_j/(1 − p) ⊙ act'(a)
+//
+// and the rest as above.
+func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
 	in, H, R := m.sizes[0], m.sizes[1], m.blocks
 	dh := m.resBuf(work, n, 2*R+2)
 	dv := m.resBuf(work, n, 2*R+3)
@@ -143,9 +164,17 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64)
 	m.act.backward(dh, u) // δh_R
 	for j := R; j >= 1; j-- {
 		v := m.resV(work, n, j)
+		src := v
+		if dr.on() {
+			src = du // free until δu below
+			dr.apply(src, v, j, n, H)
+		}
 		dw, db = grads(2*j + 1)
-		denseBackwardW(dw, db, dh, v, n, H, H)
+		denseBackwardW(dw, db, dh, src, n, H, H)
 		m.denseBwdX(p, 2*j+1, dv, dh, n)
+		if dr.on() {
+			dr.scaleBack(dv, j, n, H)
+		}
 		m.act.backward(dv, v) // δa
 		u = m.resU(work, n, j)
 		dw, db = grads(2 * j)

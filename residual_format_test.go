@@ -165,7 +165,7 @@ func TestUnmarshalRejectsResidual(t *testing.T) {
 			ftLayer(m, 0)["residual_blocks"] = 4
 		}), "layers[0].hidden", "parameters"},
 		{"on-permutation", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 1)["residual_blocks"] = 1 }), "layers[1].residual_blocks", `not a field of a "permutation" layer`},
-		{"on-maf", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 2)["residual_blocks"] = 1 }), "layers[2].residual_blocks", `not a field of a "maf" layer`},
+		{"on-maf", ftEdit(t, doc, func(m map[string]any) { ftLayer(m, 2)["residual_blocks"] = 1 }), "layers[2].made", "2 dense layers, want 4 (the input layer, 2 per residual block and the output)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := UnmarshalFlow(tc.data)

@@ -126,28 +126,47 @@ func madeSize(d int, hidden []int, ar bool) footprint {
 // layer has d+c inputs, and an autoregressive layer keeps two more n×(d+c)
 // buffers in place of two n×d ones (the MADE's input and its gradient).
 func madeContextSize(d, c int, hidden []int, ar bool) footprint {
+	return madeBlocksSize(d, c, hidden, 0, ar)
+}
+
+// madeNetSize returns the parameter count and the workspace per row of a
+// MADE's network from in inputs to out outputs: mlpSize's for a plain
+// MADE, resSize's for one of blocks > 0 residual blocks of width
+// hidden[0] (MADE.workLen has the same form as the residual
+// conditioner's).
+func madeNetSize(in int, hidden []int, out float64, blocks int) (params, workRow float64) {
+	if blocks > 0 {
+		return resSize(in, hidden[0], blocks, out)
+	}
+	return mlpSize(in, hidden, out)
+}
+
+// madeBlocksSize is madeContextSize for a MADE of the given residual
+// blocks (0: a plain MADE).
+func madeBlocksSize(d, c int, hidden []int, blocks int, ar bool) footprint {
 	fd, fc := float64(d), float64(c)
-	params, w := mlpSize(d+c, hidden, 2*fd)
+	params, w := madeNetSize(d+c, hidden, 2*fd, blocks)
 	if ar {
 		return footprint{params, evalShard*(w+6*fd+2*fc) + fd}
 	}
 	return footprint{params, evalShard * w}
 }
 
-// arLayerSize is madeContextSize(d, c, hidden, true) for an autoregressive
-// layer whose element-wise map is the spline sp (nil: the affine map): its
-// MADE has P·D outputs, P = sp.ParamsPerDim(), and the layer keeps, per
-// row, the MADE's input and its gradient (d+c each), the output and one
-// more row of d, ∂L/∂θ (P·D), and one scratch of sp.tmpLen(d) + 2d values
-// (see arLayer.WorkLen).
-func arLayerSize(d, c int, hidden []int, sp *RQSpline) footprint {
+// arLayerSize is madeBlocksSize(d, c, hidden, blocks, true) for an
+// autoregressive layer whose element-wise map is the spline sp (nil: the
+// affine map): its MADE has P·D outputs, P = sp.ParamsPerDim(), and the
+// layer keeps, per row, the MADE's input and its gradient (d+c each), the
+// output and one more row of d, ∂L/∂θ (P·D), each point's bin (binLen
+// values a dimension), and one scratch of sp.tmpLen(d) + 2d values (see
+// arLayer.WorkLen).
+func arLayerSize(d, c int, hidden []int, blocks int, sp *RQSpline) footprint {
 	if sp == nil {
-		return madeContextSize(d, c, hidden, true)
+		return madeBlocksSize(d, c, hidden, blocks, true)
 	}
 	fd, fc := float64(d), float64(c)
 	no := float64(sp.ParamsPerDim()) * fd
-	params, w := mlpSize(d+c, hidden, no)
-	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)) + float64(4*sp.Bins+2)*fd + 2*fd}
+	params, w := madeNetSize(d+c, hidden, no, blocks)
+	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)+binLen*fd) + float64(4*sp.Bins+2)*fd + 2*fd}
 }
 
 // flowWork returns the part of a flow's workspace for evalShard rows that

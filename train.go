@@ -38,6 +38,11 @@ type gradEval struct {
 	sum     sumJob
 	packs   prepackJob
 	bn      *bnTrain // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
+	// Dropout (maximum likelihood only): the probability, the masks' seed
+	// and the step whose masks the next call draws.
+	dropP    float64
+	dropSeed uint64
+	step     uint64
 }
 
 func newGradEval(f *Flow, workers, shard int) gradEval {
@@ -91,8 +96,13 @@ func (g *gradEval) runShard(r, s int) {
 		g.f.drawPass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
 		g.losses[s] = g.f.klBackward(ws, hi-lo, g.target, grad, nil)
 	default:
+		// The shard's dropout reaches the layers through its workspace:
+		// the step and the minibatch index of its first row, so that the
+		// masks do not depend on the runner (docs/design.md §5).
+		ws.drop = g.dropState(lo)
 		g.f.inversePass(ws, g.src[lo*d:hi*d], ctx, hi-lo)
 		g.losses[s] = g.f.nllBackward(ws, hi-lo, grad, nil)
+		ws.drop = dropState{}
 	}
 }
 
@@ -138,6 +148,12 @@ func (j *prepackJob) unpack() {
 	for _, l := range j.layers {
 		l.unpack()
 	}
+}
+
+// dropState returns the dropout of the maximum-likelihood shard whose
+// first row is row lo of the minibatch (off without a dropout).
+func (g *gradEval) dropState(lo int) dropState {
+	return dropState{on: g.dropP > 0, p: g.dropP, seed: g.dropSeed, step: g.step, row0: lo}
 }
 
 // lossGrad runs the shards of the rows of x, called name, with their
@@ -208,8 +224,36 @@ func NewMaxLikelihood(f *Flow, workers, shardSize int) *MaxLikelihood {
 // flow is conditional: see LossGradGiven.
 func (m *MaxLikelihood) LossGrad(grad []float64, x mat.Matrix) float64 {
 	m.f.unconditional("MaxLikelihood.LossGrad", "LossGradGiven")
+	defer m.advance()
 	return m.lossGrad("MaxLikelihood.LossGrad", "x", grad, x, nil)
 }
+
+// SetDropout makes the objective train with dropout of probability p
+// (0 ≤ p < 1; 0, the default, is none) in the residual blocks of the
+// flow's residual conditioners and residual MADEs (the couplings'
+// ResidualBlocks, the MAF layers' MADEConfig.ResidualBlocks): unit k of
+// the inner activation v of a block is zeroed with probability p, or kept
+// and scaled by 1/(1 − p), before the block's second dense layer. The
+// masks are a hash of (seed, step, layer, block, row index in the
+// minibatch, unit) (see docs/design.md §1.4), so they do not depend on the
+// number of goroutines. Other layers, and every evaluation (LogProb,
+// Sample, Forward, Inverse, GradLogProb), have no dropout. It panics
+// unless 0 ≤ p < 1.
+func (m *MaxLikelihood) SetDropout(p float64, seed uint64) {
+	if err := checkDropout("MaxLikelihood.SetDropout", p); err != nil {
+		panic(err.Error())
+	}
+	m.dropP, m.dropSeed = p, seed
+}
+
+// SetStep sets the step whose dropout masks the next call of LossGrad or
+// LossGradGiven draws; each call advances it by one, so that successive
+// steps draw fresh masks (it starts at 0). Setting it again gives the same
+// masks again, as a finite-difference check needs.
+func (m *MaxLikelihood) SetStep(step uint64) { m.step = step }
+
+// advance moves to the next step's dropout masks.
+func (m *MaxLikelihood) advance() { m.step++ }
 
 // LossGradGiven returns the mean conditional negative log-likelihood
 // −(1/n) Σ_i log p(x_i | c_i) of the rows of x (n×D) with their contexts,
@@ -217,6 +261,7 @@ func (m *MaxLikelihood) LossGrad(grad []float64, x mat.Matrix) float64 {
 // parameters into grad (length NumParams). For an unconditional flow c may
 // be nil, and LossGradGiven is LossGrad. It panics if the shapes disagree.
 func (m *MaxLikelihood) LossGradGiven(grad []float64, x, c mat.Matrix) float64 {
+	defer m.advance()
 	return m.lossGrad("MaxLikelihood.LossGradGiven", "x", grad, x, c)
 }
 
@@ -387,6 +432,13 @@ type TrainConfig struct {
 	// ‖g‖ > ClipNorm (0: no clipping). The norm sums the squares in
 	// parameter order, so it is the same for any number of goroutines.
 	ClipNorm float64
+	// Dropout, if positive, trains Fit with dropout of this probability,
+	// in [0, 1), in the residual blocks of the flow's residual
+	// conditioners and residual MADEs (see MaxLikelihood.SetDropout), the
+	// masks of step t (from 0) a hash of (Seed, t, …). The validation loss
+	// and every evaluation have none. Reverse-KL training refuses it
+	// (0: none).
+	Dropout float64
 	// ValidationFraction of the data (Fit), chosen at random, is held out
 	// and its mean negative log-likelihood reported each epoch (0: none).
 	// A positive fraction holds out at least one row.
@@ -457,6 +509,8 @@ func (c *TrainConfig) validate(method string) error {
 		return fmt.Errorf("flow: %s: %d warm-up steps", method, c.WarmupSteps)
 	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm) || math.IsInf(c.ClipNorm, 0):
 		return fmt.Errorf("flow: %s: gradient clipping norm %v, want a finite number ≥ 0", method, c.ClipNorm)
+	case !(c.Dropout >= 0 && c.Dropout < 1):
+		return fmt.Errorf("flow: %s: dropout probability %v is not in [0, 1)", method, c.Dropout)
 	case !(c.ValidationFraction >= 0 && c.ValidationFraction < 1):
 		return fmt.Errorf("flow: %s: validation fraction %v is not in [0, 1)", method, c.ValidationFraction)
 	case c.Patience < 0:
@@ -863,6 +917,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	nTrain := r - nValid
 	bs := min(cfg.BatchSize, nTrain)
 	obj := NewMaxLikelihood(f, cfg.Workers, cfg.ShardSize)
+	obj.SetDropout(cfg.Dropout, cfg.Seed)
 	opt := NewAdam(cfg.LearningRate)
 	opt.WeightDecay = cfg.WeightDecay
 	grad := make([]float64, f.NumParams())
@@ -973,6 +1028,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 				}
 				bc = mat.NewDense(m, C, cbatch[:m*C])
 			}
+			obj.SetStep(uint64(step))
 			loss := obj.LossGradGiven(grad, mat.NewDense(m, d, batch[:m*d]), bc)
 			opt.LearningRate = cfg.stepLR(step, steps)
 			step++
@@ -1104,6 +1160,9 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 	}
 	if target == nil && ctarget == nil {
 		return nil, fmt.Errorf("flow: %s: nil target", method)
+	}
+	if cfg.Dropout != 0 {
+		return nil, fmt.Errorf("flow: %s: dropout %v: dropout is for training by maximum likelihood (Fit), not reverse KL", method, cfg.Dropout)
 	}
 	if err := f.base.reparamErr(); err != nil {
 		return nil, fmt.Errorf("flow: %s: %w", method, err)

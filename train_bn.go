@@ -93,6 +93,9 @@ func (b *bnTrain) runShard(g *gradEval, s int) {
 	ws := b.ws[s]
 	grad := g.grads[s]
 	lo := s * g.shard
+	// The shard's dropout, as in gradEval.runShard; the workspace is the
+	// shard's own through all the stages.
+	ws.drop = g.dropState(lo)
 	m := b.count[s]
 	switch k := b.stage; {
 	case k <= K:
@@ -117,7 +120,7 @@ func (b *bnTrain) runShard(g *gradEval, s int) {
 			bottom = b.idx[k] + 1
 		}
 		for l := top; l >= bottom; l-- {
-			f.layers[l].Inverse(ws.bufs[l][:m*d], ws.bufs[l+1][:m*d], ws.ctx, ws.logdet[:m], ws.work[l])
+			f.inverseLayer(ws, l, m)
 		}
 		if k < K {
 			bnMoments(b.part[s], ws.bufs[bottom][:m*d], m, d)

@@ -53,7 +53,7 @@ func (o *modelOptions) register(fs *flag.FlagSet, layers int, hidden string) {
 	fs.IntVar(&o.bins, "bins", 8, "number of spline bins K (nsf and nsf-ar)")
 	fs.Float64Var(&o.bound, "bound", 3, "half-width B of the interval [-B, B] of the standardised data the splines cover (nsf and nsf-ar)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (initial weights, data split, shuffling, sampling)")
-	fs.IntVar(&o.residual, "residual", 0, "residual blocks R of each conditioner, all of the one -hidden width (0: plain networks; realnvp and nsf)")
+	fs.IntVar(&o.residual, "residual", 0, "residual blocks R of each conditioner, all of the one -hidden width: residual networks in realnvp and nsf, residual MADEs in maf and nsf-ar (0: plain networks)")
 	fs.StringVar(&o.base, "base", "normal", "the base distribution, trained with the layers: normal (the standard normal, fixed), diag (a diagonal Gaussian), mog (a mixture of -components diagonal Gaussians) or cdiag (a diagonal Gaussian whose mean and log-std are affine in the context, for a conditional flow)")
 	fs.IntVar(&o.components, "components", 8, "number of mixture components K (-base mog)")
 }
@@ -126,7 +126,7 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 		}
 		layers = f.Layers()
 	case "maf":
-		layers, err = mafLayers(d, c, o.layers, hidden, act, o.clamp, o.seed)
+		layers, err = mafLayers(d, c, o.layers, hidden, o.residual, act, o.clamp, o.seed)
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +140,7 @@ func (o *modelOptions) build(d, c int, std *flow.Standardize) (*flow.Flow, error
 			return nil, usageError{fmt.Sprintf("-bound: %v, want a number in [%g, %g]", o.bound, minBound, maxBound)}
 		}
 		if o.kind == "nsf-ar" {
-			layers, err = nsfARLayers(d, c, o.layers, hidden, act, o.bins, o.bound, o.seed)
+			layers, err = nsfARLayers(d, c, o.layers, hidden, o.residual, act, o.bins, o.bound, o.seed)
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +182,7 @@ const (
 // trainOptions configure training.
 type trainOptions struct {
 	epochs, batch, patience, workers, warmup int
-	lr, valid, clip, decay                   float64
+	lr, valid, clip, decay, dropout          float64
 	cosine                                   bool
 }
 
@@ -197,6 +197,7 @@ func (o *trainOptions) register(fs *flag.FlagSet, epochs, batch int, lr float64)
 	fs.IntVar(&o.warmup, "warmup", 0, "steps of linear learning-rate warm-up (0: none)")
 	fs.Float64Var(&o.clip, "clip", 0, "clip each step's gradient to this Euclidean norm (0: no clipping)")
 	fs.Float64Var(&o.decay, "weight-decay", 0, "AdamW's decoupled weight decay")
+	fs.Float64Var(&o.dropout, "dropout", 0, "dropout probability in the residual blocks during training (0: none; needs -residual, or a model with residual blocks)")
 }
 
 func (o *trainOptions) check() error {
@@ -217,8 +218,29 @@ func (o *trainOptions) check() error {
 		return usageError{fmt.Sprintf("-clip: %v, want a number ≥ 0", o.clip)}
 	case !(o.decay >= 0) || math.IsInf(o.decay, 0):
 		return usageError{fmt.Sprintf("-weight-decay: %v, want a number ≥ 0", o.decay)}
+	case !(o.dropout >= 0 && o.dropout < 1):
+		return usageError{fmt.Sprintf("-dropout: %v, want a probability in [0, 1)", o.dropout)}
 	}
 	return nil
+}
+
+// hasResidualBlocks says whether a layer of f has residual blocks whose
+// units dropout can drop: a coupling with a residual conditioner or a MAF
+// layer with a residual MADE (not one wrapped by an inverse).
+func hasResidualBlocks(f *flow.Flow) bool {
+	for _, l := range f.Layers() {
+		switch l := l.(type) {
+		case *flow.Coupling:
+			if l.ResidualBlocks() > 0 {
+				return true
+			}
+		case *flow.MAF:
+			if l.MADE().ResidualBlocks() > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // splitIndex shuffles 0, …, n−1 with seed and returns the training and the
@@ -262,6 +284,9 @@ func count(n int, noun string) string {
 // epoch to w. For a conditional flow trainC and validC hold the rows'
 // contexts; they are nil for an unconditional one.
 func train(ctx context.Context, f *flow.Flow, trainRows, validRows, trainC, validC *mat.Dense, o trainOptions, seed uint64, w io.Writer) (*flow.Result, error) {
+	if o.dropout > 0 && !hasResidualBlocks(f) {
+		return nil, usageError{"-dropout: the model has no residual blocks whose units it could drop (use -residual R, or -init a model with residual blocks)"}
+	}
 	nTrain, _ := trainRows.Dims()
 	nValid := 0
 	best := math.Inf(1)
@@ -283,6 +308,7 @@ func train(ctx context.Context, f *flow.Flow, trainRows, validRows, trainC, vali
 		Epochs: o.epochs, BatchSize: o.batch, LearningRate: o.lr,
 		Patience: o.patience, Seed: seed, Workers: o.workers,
 		CosineDecay: o.cosine, WarmupSteps: o.warmup, ClipNorm: o.clip, WeightDecay: o.decay,
+		Dropout: o.dropout,
 		Context: matOrNil(trainC),
 		Progress: func(p flow.Progress) {
 			left := time.Duration(float64(p.Elapsed) / float64(p.Epoch) * float64(p.Epochs-p.Epoch))

@@ -7,12 +7,14 @@ package main
 import "fmt"
 
 // maxResidual is the most residual blocks a conditioner may have, the
-// limit of flow.CouplingConfig.ResidualBlocks.
+// limit of flow.CouplingConfig.ResidualBlocks and
+// flow.MADEConfig.ResidualBlocks.
 const maxResidual = 64
 
 // checkResidual returns a usage error unless -residual is in [0, 64] and,
-// when it is not 0, the model is a coupling flow (realnvp or nsf) and
-// -hidden gives one width, that of the residual blocks.
+// when it is not 0, -hidden gives one width, that of the residual blocks:
+// residual conditioners of the coupling flows (realnvp, nsf) or residual
+// MADEs of the autoregressive ones (maf, nsf-ar).
 func (o *modelOptions) checkResidual(hidden []int) error {
 	r := o.residual
 	if r < 0 || r > maxResidual {
@@ -20,9 +22,6 @@ func (o *modelOptions) checkResidual(hidden []int) error {
 	}
 	if r == 0 {
 		return nil
-	}
-	if o.kind != "realnvp" && o.kind != "nsf" {
-		return usageError{fmt.Sprintf("-residual: residual conditioners are for -model realnvp and nsf, not %s", o.kind)}
 	}
 	if len(hidden) != 1 {
 		return usageError{fmt.Sprintf("-residual %d: the residual blocks need one -hidden width, not %d", r, len(hidden))}

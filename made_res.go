@@ -1,0 +1,209 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import "sort"
+
+// The residual MADE (MADEConfig.ResidualBlocks = R > 0; see MADE): the
+// masked version of the pre-activation residual conditioner of residual.go,
+// every product a masked (staircase) kernel that skips the zero tiles.
+// Over a batch of n rows X (n×(C+D), the input [c ; x in the order]), with
+// M the masks of the stored, sorted layout:
+//
+//	h_0 = X·(W_in∘M_in)ᵀ + b_in                                   (n×H)
+//	u_j = act(h_{j−1}),  v_j = act(u_j·(W_{j,1}∘M)ᵀ + b_{j,1})
+//	h_j = h_{j−1} + v_j·(W_{j,2}∘M)ᵀ + b_{j,2}                      for j = 1, …, R
+//	u_{R+1} = act(h_R),  out = u_{R+1}·(W_out∘M_out)ᵀ + b_out
+//
+// The weight layers are, 1-based as MADE.layer counts them, W_in = layer 1,
+// W_{j,1} = layer 2j, W_{j,2} = layer 2j + 1, W_out = layer 2R + 2; the
+// staircase of layer l is lims[l−1].
+//
+// The workspace of a pass over n rows is 2R + 2 slots of n×H, then the
+// output (n×out), then three n×H buffers for the backward deltas: slot 0
+// holds the running h (h_R after the pass), slot j the u_j (j = 1, …, R+1)
+// and slot R + 1 + j the v_j (j = 1, …, R). The backward pass reads the u_j
+// and v_j; the sequential direction (resPositionHidden) fills the same
+// slots a block of units at a time.
+
+// resSlot returns slot j of a residual MADE's workspace over n rows (n×H).
+func (m *MADE) resSlot(work []float64, n, j int) []float64 {
+	nh := n * m.sizes[1]
+	return work[j*nh : (j+1)*nh : (j+1)*nh]
+}
+
+// resHiddenForward is hiddenForward for a residual MADE: it runs W_in and
+// the R blocks on the n rows of x and returns u_{R+1} = act(h_R), the
+// output layer's input, a view of work.
+func (m *MADE) resHiddenForward(x []float64, n int, work []float64, dr dropout) []float64 {
+	R, H := m.blocks, m.sizes[1]
+	h := m.resSlot(work, n, 0)
+	w, b := m.layer(m.params, 1)
+	maskedForward(h, x, w, b, m.lims[0], n, m.sizes[0], H) // h_0
+	u := m.resSlot(work, n, 1)
+	copy(u, h)
+	m.act.apply(u) // u_1
+	for j := 1; j <= R; j++ {
+		v := m.resSlot(work, n, R+1+j)
+		w1, b1 := m.layer(m.params, 2*j)
+		maskedForward(v, u, w1, b1, m.lims[2*j-1], n, H, H)
+		m.act.apply(v) // v_j
+		src := v
+		if dr.on() {
+			// ṽ_j, in the third backward buffer, free during the pass.
+			src = work[n*(m.sumH+m.nout())+2*n*H : n*(m.sumH+m.nout())+3*n*H]
+			dr.apply(src, v, j, n, H)
+		}
+		// u_{j+1} first holds v_j·(W_{j,2}∘M)ᵀ + b_{j,2}, then act(h_j).
+		next := m.resSlot(work, n, j+1)
+		w2, b2 := m.layer(m.params, 2*j+1)
+		maskedForward(next, src, w2, b2, m.lims[2*j], n, H, H)
+		for i, t := range next {
+			h[i] += t // h_j
+		}
+		copy(next, h)
+		m.act.apply(next)
+		u = next
+	}
+	return u
+}
+
+// resPositionHidden is positionHidden for a residual MADE: it computes the
+// units of degree p (the contiguous block k0 ≤ k < k1 of the sorted units)
+// of h_0, then of u_j, v_j and h_j for j = 1, …, R, and of u_{R+1}, in
+// place in work, and returns u_{R+1}, whose units of degree ≤ p are then
+// final. Unit k of v_j reads the units of u_j of degree ≤ deg(k), unit k
+// of h_j reads h_{j−1}[k] and the units of v_j of degree ≤ deg(k): all
+// computed at this or an earlier position. Each unit is computed by the
+// same kernel over the same prefix as in resHiddenForward, and the residual
+// sums and activations are elementwise, so the D positions give the full
+// pass's values bit for bit.
+func (m *MADE) resPositionHidden(x []float64, p, n int, work []float64) []float64 {
+	R, H := m.blocks, m.sizes[1]
+	u := m.resSlot(work, n, R+1)
+	deg := m.degs[0]
+	k0, k1 := sort.SearchInts(deg, p), sort.SearchInts(deg, p+1)
+	if k1 == k0 {
+		return u
+	}
+	blk := k1 - k0
+	tmp := work[n*(m.sumH+m.nout()):]
+	t := tmp[:n*blk]
+	h := m.resSlot(work, n, 0)
+	// put copies t into columns k0:k1 of dst (n×H); add adds it.
+	put := func(dst []float64) {
+		for r := 0; r < n; r++ {
+			copy(dst[r*H+k0:r*H+k1], t[r*blk:(r+1)*blk])
+		}
+	}
+	// actOf sets columns k0:k1 of dst to act(h) of the same columns.
+	actOf := func(dst []float64) {
+		for r := 0; r < n; r++ {
+			copy(t[r*blk:(r+1)*blk], h[r*H+k0:r*H+k1])
+		}
+		m.act.apply(t)
+		put(dst)
+	}
+	w, b := m.layer(m.params, 1)
+	in := m.sizes[0]
+	maskedForward(t, x, w[k0*in:k1*in], b[k0:k1], m.lims[0][k0:k1], n, in, blk)
+	put(h)
+	actOf(m.resSlot(work, n, 1))
+	for j := 1; j <= R; j++ {
+		uj, v := m.resSlot(work, n, j), m.resSlot(work, n, R+1+j)
+		w1, b1 := m.layer(m.params, 2*j)
+		maskedForward(t, uj, w1[k0*H:k1*H], b1[k0:k1], m.lims[2*j-1][k0:k1], n, H, blk)
+		m.act.apply(t)
+		put(v)
+		w2, b2 := m.layer(m.params, 2*j+1)
+		maskedForward(t, v, w2[k0*H:k1*H], b2[k0:k1], m.lims[2*j][k0:k1], n, H, blk)
+		for r := 0; r < n; r++ {
+			hr, tr := h[r*H+k0:r*H+k1], t[r*blk:(r+1)*blk]
+			for i, v := range tr {
+				hr[i] += v
+			}
+		}
+		actOf(m.resSlot(work, n, j+1))
+	}
+	return u
+}
+
+// resBackward is backward for a residual MADE: it backpropagates
+// dout = ∂L/∂out (n×out, stored order) through the pass resHiddenForward
+// and forward left in work, adds ∂L/∂θ into grad and, when dx is not nil,
+// writes ∂L/∂x (n×(C+D)) into dx. dout is not modified.
+//
+// Each masked layer is a dense layer whose masked weights are constants
+// zero (see backward), so, with δh_j = ∂L/∂h_j and act' read from the
+// outputs u_j = act(h_{j−1}) and v_j as Activation.backward does:
+//
+//	∂L/∂W_out += doutᵀ·u_{R+1} (unmasked entries),  ∂L/∂b_out += Σ_rows dout
+//	δh_R = (dout·(W_out∘M_out)) ⊙ act'(h_R)
+//
+// then for j = R, …, 1, with δt = δh_j the gradient of the block's output
+// t_j = v_j·(W_{j,2}∘M)ᵀ + b_{j,2} (h_j = h_{j−1} + t_j) and
+// a = u_j·(W_{j,1}∘M)ᵀ + b_{j,1} (v_j = act(a)):
+//
+//	∂L/∂W_{j,2} += δtᵀ·v_j,      ∂L/∂b_{j,2} += Σ_rows δt
+//	δa = (δt·(W_{j,2}∘M)) ⊙ act'(a)
+//	∂L/∂W_{j,1} += δaᵀ·u_j,      ∂L/∂b_{j,1} += Σ_rows δa
+//	δh_{j−1} = δh_j + (δa·(W_{j,1}∘M)) ⊙ act'(h_{j−1})
+//
+// and last ∂L/∂W_in += δh_0ᵀ·X, ∂L/∂b_in += Σ_rows δh_0 and
+// ∂L/∂X = δh_0·(W_in∘M_in), whose first C columns are ∂L/∂c. Masked
+// weights' gradients are never written (the masked kernels).
+//
+// With dropout (training by maximum likelihood; dropout.go) the block's
+// second layer reads ṽ_j = v_j ⊙ m_j/(1 − p), the mask fixed (recomputed
+// from the same hash), so
+//
+//	∂L/∂W_{j,2} += δtᵀ·ṽ_j,      δa = (δt·(W_{j,2}∘M)) ⊙ m_j/(1 − p) ⊙ act'(a)
+//
+// and the rest as above.
+func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
+	R, H := m.blocks, m.sizes[1]
+	L := 2*R + 2
+	scratch := work[n*(m.sumH+m.nout()):]
+	dh := scratch[:n*H]
+	dv := scratch[n*H : 2*n*H]
+	du := scratch[2*n*H : 3*n*H]
+	u := m.resSlot(work, n, R+1)
+	w, _ := m.layer(m.params, L)
+	dw, db := m.layer(grad, L)
+	maskedBackwardW(dw, db, dout, u, m.lims[L-1], n, H, m.nout())
+	maskedBackwardX(dh, dout, w, m.lims[L-1], n, H, m.nout())
+	m.act.backward(dh, u) // δh_R
+	for j := R; j >= 1; j-- {
+		v := m.resSlot(work, n, R+1+j)
+		src := v
+		if dr.on() {
+			src = du // free until δu below
+			dr.apply(src, v, j, n, H)
+		}
+		w2, _ := m.layer(m.params, 2*j+1)
+		dw, db = m.layer(grad, 2*j+1)
+		maskedBackwardW(dw, db, dh, src, m.lims[2*j], n, H, H)
+		maskedBackwardX(dv, dh, w2, m.lims[2*j], n, H, H)
+		if dr.on() {
+			dr.scaleBack(dv, j, n, H)
+		}
+		m.act.backward(dv, v) // δa
+		u = m.resSlot(work, n, j)
+		w1, _ := m.layer(m.params, 2*j)
+		dw, db = m.layer(grad, 2*j)
+		maskedBackwardW(dw, db, dv, u, m.lims[2*j-1], n, H, H)
+		maskedBackwardX(du, dv, w1, m.lims[2*j-1], n, H, H)
+		m.act.backward(du, u)
+		for i, g := range du {
+			dh[i] += g // δh_{j−1}
+		}
+	}
+	w, _ = m.layer(m.params, 1)
+	dw, db = m.layer(grad, 1)
+	maskedBackwardW(dw, db, dh, x, m.lims[0], n, m.sizes[0], H)
+	if dx != nil {
+		maskedBackwardX(dx, dh, w, m.lims[0], n, m.sizes[0], H)
+	}
+}
