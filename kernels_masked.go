@@ -86,18 +86,32 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 	if n == 0 || out == 0 {
 		return
 	}
-	var steps, panels [2]int
-	steps[0], panels[0] = kernMaskedFwdRanges(nil, lim, out, gemmWide.nr())
-	steps[1], panels[1] = kernMaskedFwdRanges(nil, lim, out, gemmNarrow.nr())
-	kind := gemmPick(n, steps, panels)
+	kind := maskedFwdKind(lim, n, out)
 	nr := kind.nr()
 	np := (out + nr - 1) / nr
 	lb := kernPackedLen(in, out, nr)
-	s := kernGetScratch(lb + kernPadLen(out, nr))
-	bp, init := (*s)[:lb], (*s)[lb:]
-	clear(init[copy(init, b[:out]):])
+	s := kernGetScratch(lb)
 	ri := kernGetInts(2 * np)
-	rng := *ri
+	bp, rng := *s, *ri
+	maskedPackFwd(bp, rng, w, lim, in, out, nr)
+	maskedFwdProduct(y, x, w, b, lim, bp, rng, kind, n, in, out)
+	kernScratchPool.Put(s)
+	kernIntPool.Put(ri)
+}
+
+// maskedFwdKind returns the kernel kind for the masked forward product of n
+// rows.
+func maskedFwdKind(lim []int, n, out int) gemmKind {
+	var steps, panels [2]int
+	steps[0], panels[0] = kernMaskedFwdRanges(nil, lim, out, gemmWide.nr())
+	steps[1], panels[1] = kernMaskedFwdRanges(nil, lim, out, gemmNarrow.nr())
+	return gemmPick(n, steps, panels)
+}
+
+// maskedPackFwd packs (W∘M)ᵀ into panels of nr columns, bp, and the panels'
+// ranges of p into rng.
+func maskedPackFwd(bp []float64, rng []int, w []float64, lim []int, in, out, nr int) {
+	np := (out + nr - 1) / nr
 	kernMaskedFwdRanges(rng, lim, out, nr)
 	for q := 0; q < np; q++ {
 		k0 := q * nr
@@ -112,9 +126,17 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 			}
 		}
 	}
+}
+
+// maskedFwdProduct computes Y = X·(W∘M)ᵀ + b from the packing of
+// maskedPackFwd (kind's panels bp, ranges rng).
+func maskedFwdProduct(y, x, w, b []float64, lim []int, bp []float64, rng []int, kind gemmKind, n, in, out int) {
+	nr := kind.nr()
+	s := kernGetScratch(kernPadLen(out, nr))
+	init := *s
+	clear(init[copy(init, b[:out]):])
 	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init})
 	kernScratchPool.Put(s)
-	kernIntPool.Put(ri)
 	// Recompute the non-finite outputs as the reference does (see the top of
 	// the file). Without a non-finite input there is nothing to redo: look
 	// at whichever of the input and the output is smaller.
@@ -184,18 +206,31 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 	if n == 0 || in == 0 {
 		return
 	}
+	kind := maskedBwdKind(lim, n, in, out)
+	nr := kind.nr()
+	np := (in + nr - 1) / nr
+	s := kernGetScratch(kernPackedLen(out, in, nr))
+	ri := kernGetInts(2 * np)
+	bp, rng := *s, *ri
+	maskedPackBwd(bp, rng, w, lim, in, out, nr)
+	maskedBwdProduct(dx, dy, w, lim, bp, rng, kind, n, in, out)
+	kernScratchPool.Put(s)
+	kernIntPool.Put(ri)
+}
+
+// maskedBwdKind returns the kernel kind for the masked product dX = dY·W
+// of n rows.
+func maskedBwdKind(lim []int, n, in, out int) gemmKind {
 	var steps, panels [2]int
 	steps[0], panels[0] = kernMaskedBwdRanges(nil, lim, in, out, gemmWide.nr())
 	steps[1], panels[1] = kernMaskedBwdRanges(nil, lim, in, out, gemmNarrow.nr())
-	kind := gemmPick(n, steps, panels)
-	nr := kind.nr()
+	return gemmPick(n, steps, panels)
+}
+
+// maskedPackBwd packs W∘M into panels of nr columns, bp, and the panels'
+// ranges of p into rng.
+func maskedPackBwd(bp []float64, rng []int, w []float64, lim []int, in, out, nr int) {
 	np := (in + nr - 1) / nr
-	lb := kernPackedLen(out, in, nr)
-	s := kernGetScratch(lb + kernPadLen(in, nr))
-	bp, init := (*s)[:lb], (*s)[lb:]
-	clear(init)
-	ri := kernGetInts(2 * np)
-	rng := *ri
 	kernMaskedBwdRanges(rng, lim, in, out, nr)
 	for q := 0; q < np; q++ {
 		j0 := q * nr
@@ -213,9 +248,16 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 			}
 		}
 	}
+}
+
+// maskedBwdProduct computes dX = dY·(W∘M) from the packing of
+// maskedPackBwd (kind's panels bp, ranges rng).
+func maskedBwdProduct(dx, dy, w []float64, lim []int, bp []float64, rng []int, kind gemmKind, n, in, out int) {
+	s := kernGetScratch(kernPadLen(in, kind.nr()))
+	init := *s
+	clear(init)
 	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init})
 	kernScratchPool.Put(s)
-	kernIntPool.Put(ri)
 	if out < in && !kernHasNonFinite(dy[:n*out]) || out >= in && !kernHasNonFinite(dx[:n*in]) {
 		return
 	}
@@ -234,6 +276,63 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 			}
 		}
 	}
+}
+
+// maskedPack holds one masked layer's weights packed for the products of a
+// training step over shards of n rows, as densePack does for a dense one:
+// (W∘M)ᵀ for maskedForward and W∘M for maskedBackwardX, with their panels'
+// ranges and kernel kinds.
+type maskedPack struct {
+	fwd, bwd     []float64
+	rngF, rngB   []int
+	kindF, kindB gemmKind
+	ok           bool // packed (false for an empty shape, or without the assembly kernels)
+}
+
+// pack packs w (out×in) of mask lim for shards of n rows.
+func (p *maskedPack) pack(w []float64, lim []int, n, in, out int) {
+	p.ok = kernUseAsm && n > 0 && in > 0 && out > 0
+	if !p.ok {
+		return
+	}
+	p.kindF = maskedFwdKind(lim, n, out)
+	nr := p.kindF.nr()
+	p.fwd = kernGrow(p.fwd, kernPackedLen(in, out, nr))
+	p.rngF = kernGrowInts(p.rngF, 2*((out+nr-1)/nr))
+	maskedPackFwd(p.fwd, p.rngF, w, lim, in, out, nr)
+	p.kindB = maskedBwdKind(lim, n, in, out)
+	nr = p.kindB.nr()
+	p.bwd = kernGrow(p.bwd, kernPackedLen(out, in, nr))
+	p.rngB = kernGrowInts(p.rngB, 2*((in+nr-1)/nr))
+	maskedPackBwd(p.bwd, p.rngB, w, lim, in, out, nr)
+}
+
+// kernGrowInts returns s resliced, or reallocated, to length n.
+func kernGrowInts(s []int, n int) []int {
+	if cap(s) < n {
+		return make([]int, n)
+	}
+	return s[:n]
+}
+
+// maskedPackedForward is maskedForward with the weights packed by pk.
+func maskedPackedForward(y, x, w, b []float64, lim []int, pk *maskedPack, n, in, out int) {
+	if !pk.ok {
+		maskedForward(y, x, w, b, lim, n, in, out)
+		return
+	}
+	kernCheckDense("maskedForward", len(y), len(x), len(w), len(b), n, in, out)
+	maskedFwdProduct(y, x, w, b, lim, pk.fwd, pk.rngF, pk.kindF, n, in, out)
+}
+
+// maskedPackedBackwardX is maskedBackwardX with the weights packed by pk.
+func maskedPackedBackwardX(dx, dy, w []float64, lim []int, pk *maskedPack, n, in, out int) {
+	if !pk.ok {
+		maskedBackwardX(dx, dy, w, lim, n, in, out)
+		return
+	}
+	kernCheckDense("maskedBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	maskedBwdProduct(dx, dy, w, lim, pk.bwd, pk.rngB, pk.kindB, n, in, out)
 }
 
 func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {

@@ -52,3 +52,14 @@ func densePackedForward(y, x, w, b []float64, _ *densePack, n, in, out int) {
 func densePackedBackwardX(dx, dy, w []float64, _ *densePack, n, in, out int) {
 	denseBackwardXRef(dx, dy, w, n, in, out)
 }
+
+// maskedPack has nothing to hold without the assembly kernels.
+type maskedPack struct{}
+
+func (p *maskedPack) pack(w []float64, lim []int, n, in, out int) {}
+func maskedPackedForward(y, x, w, b []float64, lim []int, _ *maskedPack, n, in, out int) {
+	maskedForwardRef(y, x, w, b, lim, n, in, out)
+}
+func maskedPackedBackwardX(dx, dy, w []float64, lim []int, _ *maskedPack, n, in, out int) {
+	maskedBackwardXRef(dx, dy, w, lim, n, in, out)
+}

@@ -257,6 +257,74 @@ type MADE struct {
 	blocks int
 	// params is the parameter storage (see BindParams).
 	params []float64
+	// packs are the weights packed for a training step (madePacks).
+	packs *madePacks
+}
+
+// madePacks holds a MADE's weights packed for the products of one training
+// step, as mlpPacks does for a conditioner: packed once before a step's
+// shards (Flow's prepack) instead of once per shard and product, used only
+// for the parameters (key) and the shard rows (n) they were packed for.
+type madePacks struct {
+	key    *float64
+	n      int
+	on     bool
+	layers []maskedPack
+}
+
+// prepack packs the weights of every layer for shards of n rows.
+func (m *MADE) prepack(n int) {
+	if len(m.params) == 0 || n <= 0 {
+		return
+	}
+	L := len(m.sizes) - 1
+	if m.packs == nil {
+		m.packs = &madePacks{layers: make([]maskedPack, L)}
+	}
+	for l := 1; l <= L; l++ {
+		w, _ := m.layer(m.params, l)
+		m.packs.layers[l-1].pack(w, m.lims[l-1], n, m.sizes[l-1], m.sizes[l])
+	}
+	m.packs.key, m.packs.n, m.packs.on = &m.params[0], n, true
+}
+
+// unpack drops the packed weights from the passes (keeping the buffers).
+func (m *MADE) unpack() {
+	if m.packs != nil {
+		m.packs.on, m.packs.key = false, nil
+	}
+}
+
+// packed returns layer l's packed weights if they were packed from the
+// current parameters for passes over n rows, else nil.
+func (m *MADE) packed(l, n int) *maskedPack {
+	if pk := m.packs; pk != nil && pk.on && pk.n == n && len(m.params) > 0 && pk.key == &m.params[0] {
+		return &pk.layers[l-1]
+	}
+	return nil
+}
+
+// maskedFwd computes layer l's whole product y = x·(W_l∘M_l)ᵀ + b_l over n
+// rows.
+func (m *MADE) maskedFwd(l int, y, x []float64, n int) {
+	w, b := m.layer(m.params, l)
+	in, out := m.sizes[l-1], m.sizes[l]
+	if pk := m.packed(l, n); pk != nil {
+		maskedPackedForward(y, x, w, b, m.lims[l-1], pk, n, in, out)
+		return
+	}
+	maskedForward(y, x, w, b, m.lims[l-1], n, in, out)
+}
+
+// maskedBwdX computes dx = dy·(W_l∘M_l) over n rows.
+func (m *MADE) maskedBwdX(l int, dx, dy []float64, n int) {
+	w, _ := m.layer(m.params, l)
+	in, out := m.sizes[l-1], m.sizes[l]
+	if pk := m.packed(l, n); pk != nil {
+		maskedPackedBackwardX(dx, dy, w, m.lims[l-1], pk, n, in, out)
+		return
+	}
+	maskedBackwardX(dx, dy, w, m.lims[l-1], n, in, out)
 }
 
 // NewMADE returns a MADE, or an error saying what is wrong with the
@@ -754,10 +822,9 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 	h := x
 	off := 0
 	for l := 1; l < len(m.sizes)-1; l++ {
-		in, out := m.sizes[l-1], m.sizes[l]
-		w, b := m.layer(m.params, l)
+		out := m.sizes[l]
 		y := work[off : off+n*out]
-		maskedForward(y, h, w, b, m.lims[l-1], n, in, out)
+		m.maskedFwd(l, y, h, n)
 		m.act.apply(y)
 		h = y
 		off += n * out
@@ -865,10 +932,8 @@ func (m *MADE) forwardDrop(x []float64, n int, work []float64, dr dropout) []flo
 	} else {
 		h = m.hiddenForward(x, n, work)
 	}
-	L := len(m.sizes) - 1
-	w, b := m.layer(m.params, L)
 	y := m.output(work, n)
-	maskedForward(y, h, w, b, m.lims[L-1], n, m.sizes[L-1], m.nout())
+	m.maskedFwd(len(m.sizes)-1, y, h, n)
 	return y
 }
 
@@ -927,7 +992,6 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 	delta := dout
 	for l := L; l >= 1; l-- {
 		in, out := m.sizes[l-1], m.sizes[l]
-		w, _ := m.layer(m.params, l)
 		dw, db := m.layer(grad, l)
 		lim := m.lims[l-1]
 		var hprev []float64
@@ -940,7 +1004,7 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 		maskedBackwardW(dw, db, delta, hprev, lim, n, in, out)
 		if l == 1 {
 			if dx != nil {
-				maskedBackwardX(dx, delta, w, lim, n, in, out)
+				m.maskedBwdX(l, dx, delta, n)
 			}
 			break
 		}
@@ -948,7 +1012,7 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 		if &next[0] == &delta[0] {
 			next = bufB[:n*in]
 		}
-		maskedBackwardX(next, delta, w, lim, n, in, out)
+		m.maskedBwdX(l, next, delta, n)
 		m.act.backward(next, hprev)
 		delta = next
 	}

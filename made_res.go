@@ -40,15 +40,13 @@ func (m *MADE) resSlot(work []float64, n, j int) []float64 {
 func (m *MADE) resHiddenForward(x []float64, n int, work []float64, dr dropout) []float64 {
 	R, H := m.blocks, m.sizes[1]
 	h := m.resSlot(work, n, 0)
-	w, b := m.layer(m.params, 1)
-	maskedForward(h, x, w, b, m.lims[0], n, m.sizes[0], H) // h_0
+	m.maskedFwd(1, h, x, n) // h_0
 	u := m.resSlot(work, n, 1)
 	copy(u, h)
 	m.act.apply(u) // u_1
 	for j := 1; j <= R; j++ {
 		v := m.resSlot(work, n, R+1+j)
-		w1, b1 := m.layer(m.params, 2*j)
-		maskedForward(v, u, w1, b1, m.lims[2*j-1], n, H, H)
+		m.maskedFwd(2*j, v, u, n)
 		m.act.apply(v) // v_j
 		src := v
 		if dr.on() {
@@ -58,8 +56,7 @@ func (m *MADE) resHiddenForward(x []float64, n int, work []float64, dr dropout) 
 		}
 		// u_{j+1} first holds v_j·(W_{j,2}∘M)ᵀ + b_{j,2}, then act(h_j).
 		next := m.resSlot(work, n, j+1)
-		w2, b2 := m.layer(m.params, 2*j+1)
-		maskedForward(next, src, w2, b2, m.lims[2*j], n, H, H)
+		m.maskedFwd(2*j+1, next, src, n)
 		for i, t := range next {
 			h[i] += t // h_j
 		}
@@ -170,10 +167,9 @@ func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, d
 	dv := scratch[n*H : 2*n*H]
 	du := scratch[2*n*H : 3*n*H]
 	u := m.resSlot(work, n, R+1)
-	w, _ := m.layer(m.params, L)
 	dw, db := m.layer(grad, L)
 	maskedBackwardW(dw, db, dout, u, m.lims[L-1], n, H, m.nout())
-	maskedBackwardX(dh, dout, w, m.lims[L-1], n, H, m.nout())
+	m.maskedBwdX(L, dh, dout, n)
 	m.act.backward(dh, u) // δh_R
 	for j := R; j >= 1; j-- {
 		v := m.resSlot(work, n, R+1+j)
@@ -182,28 +178,25 @@ func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, d
 			src = du // free until δu below
 			dr.apply(src, v, j, n, H)
 		}
-		w2, _ := m.layer(m.params, 2*j+1)
 		dw, db = m.layer(grad, 2*j+1)
 		maskedBackwardW(dw, db, dh, src, m.lims[2*j], n, H, H)
-		maskedBackwardX(dv, dh, w2, m.lims[2*j], n, H, H)
+		m.maskedBwdX(2*j+1, dv, dh, n)
 		if dr.on() {
 			dr.scaleBack(dv, j, n, H)
 		}
 		m.act.backward(dv, v) // δa
 		u = m.resSlot(work, n, j)
-		w1, _ := m.layer(m.params, 2*j)
 		dw, db = m.layer(grad, 2*j)
 		maskedBackwardW(dw, db, dv, u, m.lims[2*j-1], n, H, H)
-		maskedBackwardX(du, dv, w1, m.lims[2*j-1], n, H, H)
+		m.maskedBwdX(2*j, du, dv, n)
 		m.act.backward(du, u)
 		for i, g := range du {
 			dh[i] += g // δh_{j−1}
 		}
 	}
-	w, _ = m.layer(m.params, 1)
 	dw, db = m.layer(grad, 1)
 	maskedBackwardW(dw, db, dh, x, m.lims[0], n, m.sizes[0], H)
 	if dx != nil {
-		maskedBackwardX(dx, dh, w, m.lims[0], n, m.sizes[0], H)
+		m.maskedBwdX(1, dx, dh, n)
 	}
 }

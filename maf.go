@@ -122,6 +122,11 @@ func (a *arLayer) Spline() *RQSpline { return copySpline(a.spline) }
 // MADE returns the layer's conditioner. Its parameters are the layer's.
 func (a *arLayer) MADE() *MADE { return a.made }
 
+// prepack and unpack make MAF and IAF layers prepackers: their MADE's
+// weights packed once for a training step's shards of n rows.
+func (a *arLayer) prepack(n int) { a.made.prepack(n) }
+func (a *arLayer) unpack()       { a.made.unpack() }
+
 // Clamp returns the scale clamp c (0: none).
 func (a *arLayer) Clamp() float64 { return a.clamp }
 

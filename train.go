@@ -124,9 +124,16 @@ type prepackJob struct {
 
 func (j *prepackJob) runShard(_, s int) { j.layers[s].prepack(j.n) }
 
+// prepackOff, set by the tests, makes every training step pack its own
+// operands per shard and product, as evaluation does.
+var prepackOff bool
+
 // prepack packs the weights of f's prepackers for shards of n rows on up to
 // workers goroutines, and reports whether there were any.
 func (j *prepackJob) prepack(f *Flow, n, workers int) bool {
+	if prepackOff {
+		return false
+	}
 	if !j.found {
 		for _, l := range f.layers {
 			if p, ok := l.(prepacker); ok {
