@@ -18,7 +18,8 @@ import (
 // flows, with a batch whose last shard is short (its products pack their
 // own) and on 1 and 2 goroutines.
 func TestPrepackSameBits(t *testing.T) {
-	defer func() { prepackOff = false }()
+	defer func(m int) { prepackOff, prepackMin = false, m }(prepackMin)
+	prepackMin = 0 // pack these small flows on 2 goroutines too
 	s := RQSpline{Bins: 5, Bound: 3, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
 	flows := map[string]func() (*Flow, error){
 		"realnvp": func() (*Flow, error) {
@@ -53,6 +54,9 @@ func TestPrepackSameBits(t *testing.T) {
 				grad[i] = make([]float64, f.NumParams())
 				loss[i] = NewMaxLikelihood(f, workers, shard).LossGrad(grad[i], x)
 			}
+			if !packedOnce(f) {
+				t.Fatalf("%s: the step did not pack its weights once", name)
+			}
 			if math.Float64bits(loss[0]) != math.Float64bits(loss[1]) {
 				t.Errorf("%s, %d goroutines: loss %v packed once, %v packed per product", name, workers, loss[1], loss[0])
 			}
@@ -78,6 +82,9 @@ func TestPrepackSameBits(t *testing.T) {
 		grad[i] = make([]float64, f.NumParams())
 		loss[i] = NewReverseKL(f, func(g, x []float64) float64 { StdNormalGrad(g, x); return StdNormalLogProb(x) }, 2, shard).LossGrad(grad[i], z)
 	}
+	if !packedOnce(f) {
+		t.Fatal("iaf: the step did not pack its weights once")
+	}
 	if math.Float64bits(loss[0]) != math.Float64bits(loss[1]) {
 		t.Errorf("iaf: loss %v packed once, %v packed per product", loss[1], loss[0])
 	}
@@ -87,4 +94,31 @@ func TestPrepackSameBits(t *testing.T) {
 			break
 		}
 	}
+}
+
+// packedOnce reports whether every conditioner of f has packs (a step
+// packed its weights once) and none is in use after the step.
+func packedOnce(f *Flow) bool {
+	found := false
+	for _, l := range f.layers {
+		var on, had bool
+		switch l := l.(type) {
+		case *Coupling:
+			had = l.cond.packs != nil
+			on = had && l.cond.packs.on
+		case *MAF:
+			had = l.made.packs != nil
+			on = had && l.made.packs.on
+		case *IAF:
+			had = l.made.packs != nil
+			on = had && l.made.packs.on
+		default:
+			continue
+		}
+		if !had || on {
+			return false
+		}
+		found = true
+	}
+	return found
 }
