@@ -226,30 +226,11 @@ func InitActNorm(f *Flow, x, c mat.Matrix) (int, error) {
 	if actNormToInit(f) < 0 {
 		return 0, nil
 	}
-	n, cols := x.Dims()
-	if cols != f.d {
-		return 0, fmt.Errorf("flow: %s: x has %d columns, the flow %d dimensions", method, cols, f.d)
+	data, ctx, n, err := checkRowsContexts(method, f, x, c)
+	if err != nil {
+		return 0, err
 	}
-	if i, j, v, bad := firstNonFinite(x); bad {
-		return 0, fmt.Errorf("flow: %s: x row %d, column %d is %v", method, i, j, v)
-	}
-	var ctx []float64
-	switch {
-	case isNilMatrix(c) && f.c > 0:
-		return 0, fmt.Errorf("flow: %s: the flow is conditional (C = %d), but c is nil: it must hold the contexts of the rows of x", method, f.c)
-	case !isNilMatrix(c) && f.c == 0:
-		return 0, fmt.Errorf("flow: %s: c is set, but the flow has no context (C = 0)", method)
-	case f.c > 0:
-		r, k := c.Dims()
-		if r != n || k != f.c {
-			return 0, fmt.Errorf("flow: %s: c is %d×%d, want %d×%d (a context of C = %d for each row of x)", method, r, k, n, f.c, f.c)
-		}
-		if i, j, v, bad := firstNonFinite(c); bad {
-			return 0, fmt.Errorf("flow: %s: context row %d, column %d is %v", method, i, j, v)
-		}
-		ctx = rawRows(c)
-	}
-	return initActNorm(method, "the rows of x", f, rawRows(x), ctx, n)
+	return initActNorm(method, "the rows of x", f, data, ctx, n)
 }
 
 // actNormToInit returns the index of the base-most ActNorm layer of f that
@@ -328,4 +309,34 @@ func initActNorm(method, what string, f *Flow, x, ctx []float64, n int) (int, er
 		cur = next
 	}
 	return len(done), nil
+}
+
+// checkRowsContexts returns the rows of x (n×D for the flow f) and their
+// contexts c (nil for an unconditional flow) as row-major slices, or an
+// error that names method if the shapes disagree with f or a value is not
+// finite. x is not nil.
+func checkRowsContexts(method string, f *Flow, x, c mat.Matrix) (data, ctx []float64, n int, err error) {
+	n, cols := x.Dims()
+	if cols != f.d {
+		return nil, nil, 0, fmt.Errorf("flow: %s: x has %d columns, the flow %d dimensions", method, cols, f.d)
+	}
+	if i, j, v, bad := firstNonFinite(x); bad {
+		return nil, nil, 0, fmt.Errorf("flow: %s: x row %d, column %d is %v", method, i, j, v)
+	}
+	switch {
+	case isNilMatrix(c) && f.c > 0:
+		return nil, nil, 0, fmt.Errorf("flow: %s: the flow is conditional (C = %d), but c is nil: it must hold the contexts of the rows of x", method, f.c)
+	case !isNilMatrix(c) && f.c == 0:
+		return nil, nil, 0, fmt.Errorf("flow: %s: c is set, but the flow has no context (C = 0)", method)
+	case f.c > 0:
+		r, k := c.Dims()
+		if r != n || k != f.c {
+			return nil, nil, 0, fmt.Errorf("flow: %s: c is %d×%d, want %d×%d (a context of C = %d for each row of x)", method, r, k, n, f.c, f.c)
+		}
+		if i, j, v, bad := firstNonFinite(c); bad {
+			return nil, nil, 0, fmt.Errorf("flow: %s: context row %d, column %d is %v", method, i, j, v)
+		}
+		ctx = rawRows(c)
+	}
+	return rawRows(x), ctx, n, nil
 }

@@ -450,30 +450,11 @@ func SetBatchNormStats(f *Flow, x, c mat.Matrix) (int, error) {
 	if len(batchNormLayers(f)) == 0 {
 		return 0, nil
 	}
-	n, cols := x.Dims()
-	if cols != f.d {
-		return 0, fmt.Errorf("flow: %s: x has %d columns, the flow %d dimensions", method, cols, f.d)
+	data, ctx, n, err := checkRowsContexts(method, f, x, c)
+	if err != nil {
+		return 0, err
 	}
-	if i, j, v, bad := firstNonFinite(x); bad {
-		return 0, fmt.Errorf("flow: %s: x row %d, column %d is %v", method, i, j, v)
-	}
-	var ctx []float64
-	switch {
-	case isNilMatrix(c) && f.c > 0:
-		return 0, fmt.Errorf("flow: %s: the flow is conditional (C = %d), but c is nil: it must hold the contexts of the rows of x", method, f.c)
-	case !isNilMatrix(c) && f.c == 0:
-		return 0, fmt.Errorf("flow: %s: c is set, but the flow has no context (C = 0)", method)
-	case f.c > 0:
-		r, k := c.Dims()
-		if r != n || k != f.c {
-			return 0, fmt.Errorf("flow: %s: c is %d×%d, want %d×%d (a context of C = %d for each row of x)", method, r, k, n, f.c, f.c)
-		}
-		if i, j, v, bad := firstNonFinite(c); bad {
-			return 0, fmt.Errorf("flow: %s: context row %d, column %d is %v", method, i, j, v)
-		}
-		ctx = rawRows(c)
-	}
-	return setBatchNormStats(method, "the rows of x", f, rawRows(x), ctx, n)
+	return setBatchNormStats(method, "the rows of x", f, data, ctx, n)
 }
 
 // batchNormLayers returns the indices of f's BatchNorm layers (not those
