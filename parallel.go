@@ -137,11 +137,16 @@ func runShards(job shardJob, st *runState, nShards, workers int) {
 // scale, in chunks of the vector that runners take independently:
 //
 //	dst[j] = scale · (((src[0][j] + src[1][j]) + src[2][j]) + …)
+//
+// With zero set it also zeroes each chunk of src once summed, while the
+// chunk is still in cache: a training step's shard gradients then start
+// the next step cleared, without a pass of their own (gradEval).
 type sumJob struct {
 	runState
 	dst   []float64
 	src   [][]float64
 	scale float64
+	zero  bool
 }
 
 const sumChunk = 1 << 14
@@ -151,9 +156,16 @@ func (j *sumJob) runShard(_, s int) {
 	hi := min(lo+sumChunk, len(j.dst))
 	d := j.dst[lo:hi]
 	copy(d, j.src[0][lo:hi])
+	if j.zero {
+		clear(j.src[0][lo:hi])
+	}
 	for _, v := range j.src[1:] {
-		for i, x := range v[lo:hi] {
+		v := v[lo:hi]
+		for i, x := range v {
 			d[i] += x
+		}
+		if j.zero {
+			clear(v)
 		}
 	}
 	for i := range d {

@@ -37,7 +37,12 @@ type gradEval struct {
 	ctarget ConditionalTarget // amortised reverse KL only
 	sum     sumJob
 	packs   prepackJob
-	bn      *bnTrain // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
+	// dirty is set while a call's shards may have written their gradient
+	// vectors: the shards add into zeroed vectors, which the sum zeroes
+	// again as it reads them (sumJob.zero), so a call clears them itself
+	// only after one that did not finish.
+	dirty bool
+	bn    *bnTrain // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
 	// Dropout (maximum likelihood only): the probability, the masks' seed
 	// and the step whose masks the next call draws.
 	dropP    float64
@@ -82,8 +87,7 @@ func (g *gradEval) runShard(r, s int) {
 	hi := min(lo+g.shard, g.n)
 	d := g.f.d
 	ws := g.ws[r]
-	grad := g.grads[s]
-	clear(grad)
+	grad := g.grads[s] // zero: see gradEval.dirty
 	var ctx []float64
 	if g.ctx != nil {
 		ctx = g.ctx[lo*g.f.c : hi*g.f.c]
@@ -188,6 +192,14 @@ func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix
 	}
 	g.src, g.ctx, g.n = data, ctx, n
 	shards, runners := g.prepare(n)
+	if g.dirty {
+		// A call that did not finish (a panic in a shard) left
+		// gradients in the shards' vectors.
+		for _, v := range g.grads {
+			clear(v)
+		}
+	}
+	g.dirty = true
 	if g.packs.prepack(g.f, min(g.shard, n), shards, g.workers) {
 		defer g.packs.unpack()
 	}
@@ -202,7 +214,9 @@ func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix
 
 func (g *gradEval) finish(grad []float64, n, shards, runners int) float64 {
 	scale := 1 / float64(n)
+	g.sum.zero = true
 	g.sum.run(grad, g.grads[:shards], scale, runners)
+	g.dirty = false
 	loss := 0.0
 	for _, l := range g.losses[:shards] {
 		loss += l

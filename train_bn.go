@@ -101,7 +101,7 @@ func (b *bnTrain) runShard(g *gradEval, s int) {
 	case k <= K:
 		top := L - 1
 		if k == 0 {
-			clear(grad)
+			// grad is zero (gradEval.dirty).
 			copy(ws.bufs[L][:m*d], g.src[lo*d:lo*d+m*d])
 			ws.ctx = nil
 			if g.ctx != nil {
