@@ -1647,3 +1647,59 @@ gp_next:
 
 gp_ret:
 	RET
+
+// func adamKernel(p, m, v, grad *float64, n int, c *adamConsts)
+//
+// One Adam step on n elements (a multiple of 4), the operations of adamRef
+// in its order, none fused: m = b1·m + c1·g, v = b2·v + (c2·g)·g,
+// p = p − ((step·m)/(√v·isc2 + eps) + lrwd·p), with c = [b1, c1, b2, c2,
+// step, isc2, eps, lrwd].
+TEXT ·adamKernel(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), DI
+	MOVQ m+8(FP), SI
+	MOVQ v+16(FP), DX
+	MOVQ grad+24(FP), BX
+	MOVQ n+32(FP), CX
+	MOVQ c+40(FP), AX
+	SHRQ $2, CX
+	JE   adam_ret
+	VBROADCASTSD 0(AX), Y8
+	VBROADCASTSD 8(AX), Y9
+	VBROADCASTSD 16(AX), Y10
+	VBROADCASTSD 24(AX), Y11
+	VBROADCASTSD 32(AX), Y12
+	VBROADCASTSD 40(AX), Y13
+	VBROADCASTSD 48(AX), Y14
+	VBROADCASTSD 56(AX), Y15
+
+adam_loop:
+	VMOVUPD (BX), Y3
+	VMULPD  (SI), Y8, Y1 // b1·m
+	VMULPD  Y3, Y9, Y4   // c1·g
+	VADDPD  Y4, Y1, Y1   // m
+	VMOVUPD Y1, (SI)
+	VMULPD  Y3, Y11, Y4  // c2·g
+	VMULPD  Y3, Y4, Y4   // (c2·g)·g
+	VMULPD  (DX), Y10, Y2 // b2·v
+	VADDPD  Y4, Y2, Y2   // v
+	VMOVUPD Y2, (DX)
+	VSQRTPD Y2, Y5
+	VMULPD  Y13, Y5, Y5  // √v·isc2
+	VADDPD  Y14, Y5, Y5  // + eps
+	VMULPD  Y1, Y12, Y4  // step·m
+	VDIVPD  Y5, Y4, Y4
+	VMOVUPD (DI), Y0
+	VMULPD  Y0, Y15, Y6  // lrwd·p
+	VADDPD  Y6, Y4, Y4
+	VSUBPD  Y4, Y0, Y0
+	VMOVUPD Y0, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, BX
+	DECQ    CX
+	JNE     adam_loop
+	VZEROUPPER
+
+adam_ret:
+	RET

@@ -651,3 +651,64 @@ add_loop:
 
 add_ret:
 	RET
+
+// func adamKernel(p, m, v, grad *float64, n int, c *adamConsts)
+//
+// One Adam step on n elements (a multiple of 2), the operations of adamRef
+// in its order, none fused: m = b1·m + c1·g, v = b2·v + (c2·g)·g,
+// p = p − ((step·m)/(√v·isc2 + eps) + lrwd·p), with c = [b1, c1, b2, c2,
+// step, isc2, eps, lrwd] in V16–V23.
+TEXT ·adamKernel(SB), NOSPLIT, $0-48
+	MOVD p+0(FP), R0
+	MOVD m+8(FP), R1
+	MOVD v+16(FP), R2
+	MOVD grad+24(FP), R3
+	MOVD n+32(FP), R4
+	MOVD c+40(FP), R5
+	LSR  $1, R4
+	CBZ  R4, adam_ret
+	FMOVD 0(R5), F16
+	FMOVD 8(R5), F17
+	FMOVD 16(R5), F18
+	FMOVD 24(R5), F19
+	FMOVD 32(R5), F20
+	FMOVD 40(R5), F21
+	FMOVD 48(R5), F22
+	FMOVD 56(R5), F23
+	VDUP V16.D[0], V16.D2
+	VDUP V17.D[0], V17.D2
+	VDUP V18.D[0], V18.D2
+	VDUP V19.D[0], V19.D2
+	VDUP V20.D[0], V20.D2
+	VDUP V21.D[0], V21.D2
+	VDUP V22.D[0], V22.D2
+	VDUP V23.D[0], V23.D2
+
+adam_loop:
+	VLD1   (R0), [V0.D2]
+	VLD1   (R1), [V1.D2]
+	VLD1   (R2), [V2.D2]
+	VLD1.P 16(R3), [V3.D2]
+	WORD $0x6e61de04 // fmul v4.2d, v16.2d, v1.2d   b1·m
+	WORD $0x6e63de25 // fmul v5.2d, v17.2d, v3.2d   c1·g
+	WORD $0x4e65d481 // fadd v1.2d, v4.2d, v5.2d    m
+	WORD $0x6e63de64 // fmul v4.2d, v19.2d, v3.2d   c2·g
+	WORD $0x6e63dc84 // fmul v4.2d, v4.2d, v3.2d    (c2·g)·g
+	WORD $0x6e62de45 // fmul v5.2d, v18.2d, v2.2d   b2·v
+	WORD $0x4e64d4a2 // fadd v2.2d, v5.2d, v4.2d    v
+	VST1.P [V1.D2], 16(R1)
+	VST1.P [V2.D2], 16(R2)
+	WORD $0x6ee1f845 // fsqrt v5.2d, v2.2d
+	WORD $0x6e75dca5 // fmul v5.2d, v5.2d, v21.2d   √v·isc2
+	WORD $0x4e76d4a5 // fadd v5.2d, v5.2d, v22.2d   + eps
+	WORD $0x6e61de84 // fmul v4.2d, v20.2d, v1.2d   step·m
+	WORD $0x6e65fc84 // fdiv v4.2d, v4.2d, v5.2d
+	WORD $0x6e60dee6 // fmul v6.2d, v23.2d, v0.2d   lrwd·p
+	WORD $0x4e66d484 // fadd v4.2d, v4.2d, v6.2d
+	WORD $0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	VST1.P [V0.D2], 16(R0)
+	SUB    $1, R4
+	CBNZ   R4, adam_loop
+
+adam_ret:
+	RET

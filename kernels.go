@@ -228,3 +228,23 @@ func tanhBackwardRef(dh, h []float64) {
 		dh[i] *= 1 - v*v
 	}
 }
+
+// adamConsts are the constants of one Adam step (train.go): β₁, 1 − β₁,
+// β₂, 1 − β₂, the step lr/(1 − β₁ᵗ), 1/√(1 − β₂ᵗ), ε and lr·λ.
+type adamConsts [8]float64
+
+// adamRef updates the parameters p and the moments m and v from the
+// gradient g, all of one length, by one step of Adam with the constants c:
+//
+//	m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g·g,
+//	p ← p − (step·m / (√v·(1/√(1 − β₂ᵗ)) + ε) + lr·λ·p).
+func adamRef(p, m, v, g []float64, c *adamConsts) {
+	b1, c1, b2, c2, step, isc2, eps, lrwd := c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+	p, m, v = p[:len(g)], m[:len(g)], v[:len(g)]
+	for i, g := range g {
+		mi := b1*m[i] + c1*g
+		vi := b2*v[i] + c2*g*g
+		m[i], v[i] = mi, vi
+		p[i] -= step*mi/(math.Sqrt(vi)*isc2+eps) + lrwd*p[i]
+	}
+}

@@ -77,6 +77,11 @@ func tanhKernel(h *float64, n int)
 //go:noescape
 func addKernel(dst, src *float64, n int)
 
+// adamKernel is adamStep on n elements, n a multiple of the vector width.
+//
+//go:noescape
+func adamKernel(p, m, v, grad *float64, n int, c *adamConsts)
+
 // kernFastAux reports whether the packing and scanning kernels below are
 // written in assembly for this architecture.
 const kernFastAux = true

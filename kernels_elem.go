@@ -155,3 +155,23 @@ func tanhBackward(dh, h []float64) {
 	}
 	tanhBackwardRef(dh[m:], h[m:])
 }
+
+// adamStep is adamRef, in vector assembly where there is some: the
+// operations of the reference one by one, in its order, none fused, so
+// that it agrees with the reference bit for bit where the compiler fuses
+// none either (amd64).
+func adamStep(p, m, v, g []float64, c *adamConsts) {
+	if !kernUseAsm {
+		adamRef(p, m, v, g, c)
+		return
+	}
+	n := len(g)
+	if len(p) < n || len(m) < n || len(v) < n {
+		panic("flow: adamStep: slices of unequal length")
+	}
+	k := n &^ (kernVecWidth - 1)
+	if k > 0 {
+		adamKernel(&p[0], &m[0], &v[0], &g[0], k, c)
+	}
+	adamRef(p[k:], m[k:], v[k:], g[k:n], c)
+}

@@ -63,3 +63,5 @@ func maskedPackedForward(y, x, w, b []float64, lim []int, _ *maskedPack, n, in, 
 func maskedPackedBackwardX(dx, dy, w []float64, lim []int, _ *maskedPack, n, in, out int) {
 	maskedBackwardXRef(dx, dy, w, lim, n, in, out)
 }
+
+func adamStep(p, m, v, g []float64, c *adamConsts) { adamRef(p, m, v, g, c) }

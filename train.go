@@ -406,8 +406,9 @@ func (a *Adam) Step(params, grad []float64) {
 	}
 	a.t++
 	a.job.a, a.job.p, a.job.g = a, params, grad
-	a.job.c1 = 1 - math.Pow(a.Beta1, float64(a.t))
-	a.job.c2 = 1 - math.Pow(a.Beta2, float64(a.t))
+	c1 := 1 - math.Pow(a.Beta1, float64(a.t))
+	c2 := 1 - math.Pow(a.Beta2, float64(a.t))
+	a.job.c = adamConsts{a.Beta1, 1 - a.Beta1, a.Beta2, 1 - a.Beta2, a.LearningRate / c1, 1 / math.Sqrt(c2), a.Epsilon, a.LearningRate * a.WeightDecay}
 	n := (len(params) + sumChunk - 1) / sumChunk
 	runShards(&a.job, &a.job.runState, n, workersFor(0, n))
 	a.job.p, a.job.g = nil, nil
@@ -416,26 +417,15 @@ func (a *Adam) Step(params, grad []float64) {
 // adamJob is one Adam step over chunks of the parameters.
 type adamJob struct {
 	runState
-	a      *Adam
-	p, g   []float64
-	c1, c2 float64 // the bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ
+	a    *Adam
+	p, g []float64
+	c    adamConsts // the step's constants (adamRef)
 }
 
 func (j *adamJob) runShard(_, s int) {
-	a := j.a
 	lo := s * sumChunk
 	hi := min(lo+sumChunk, len(j.p))
-	b1, b2, eps := a.Beta1, a.Beta2, a.Epsilon
-	step, isc2, lrwd := a.LearningRate/j.c1, 1/math.Sqrt(j.c2), a.LearningRate*a.WeightDecay
-	p, ms, vs := j.p[lo:hi], a.m[lo:hi], a.v[lo:hi]
-	g := j.g[lo:hi]
-	p, ms, vs = p[:len(g)], ms[:len(g)], vs[:len(g)]
-	for i, g := range g {
-		m := b1*ms[i] + (1-b1)*g
-		v := b2*vs[i] + (1-b2)*g*g
-		ms[i], vs[i] = m, v
-		p[i] -= step*m/(math.Sqrt(v)*isc2+eps) + lrwd*p[i]
-	}
+	adamStep(j.p[lo:hi], j.a.m[lo:hi], j.a.v[lo:hi], j.g[lo:hi], &j.c)
 }
 
 // TrainConfig configures Fit and FitReverseKL. Zero fields take the defaults
