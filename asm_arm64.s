@@ -689,23 +689,20 @@ adam_loop:
 	VLD1   (R1), [V1.D2]
 	VLD1   (R2), [V2.D2]
 	VLD1.P 16(R3), [V3.D2]
-	WORD $0x6e61de04 // fmul v4.2d, v16.2d, v1.2d   b1·m
-	WORD $0x6e63de25 // fmul v5.2d, v17.2d, v3.2d   c1·g
-	WORD $0x4e65d481 // fadd v1.2d, v4.2d, v5.2d    m
-	WORD $0x6e63de64 // fmul v4.2d, v19.2d, v3.2d   c2·g
-	WORD $0x6e63dc84 // fmul v4.2d, v4.2d, v3.2d    (c2·g)·g
-	WORD $0x6e62de45 // fmul v5.2d, v18.2d, v2.2d   b2·v
-	WORD $0x4e64d4a2 // fadd v2.2d, v5.2d, v4.2d    v
+	WORD $0x6e61de04 // fmul v4.2d, v16.2d, v1.2d
+	WORD $0x6e63de25 // fmul v5.2d, v17.2d, v3.2d
+	WORD $0x4e65d481 // fadd v1.2d, v4.2d, v5.2d
+	WORD $0x6e63de64 // fmul v4.2d, v19.2d, v3.2d
+	WORD $0x6e63dc84 // fmul v4.2d, v4.2d, v3.2d
+	WORD $0x6e62de45 // fmul v5.2d, v18.2d, v2.2d
+	WORD $0x4e64d4a2 // fadd v2.2d, v5.2d, v4.2d
 	VST1.P [V1.D2], 16(R1)
 	VST1.P [V2.D2], 16(R2)
 	WORD $0x6ee1f845 // fsqrt v5.2d, v2.2d
-	WORD $0x6e75dca5 // fmul v5.2d, v5.2d, v21.2d   √v·isc2
-	WORD $0x4e76d4a5 // fadd v5.2d, v5.2d, v22.2d   + eps
-	WORD $0x6e61de84 // fmul v4.2d, v20.2d, v1.2d   step·m
+	WORD $0x4e76d4a5 // fadd v5.2d, v5.2d, v22.2d
+	WORD $0x6e61de84 // fmul v4.2d, v20.2d, v1.2d
 	WORD $0x6e65fc84 // fdiv v4.2d, v4.2d, v5.2d
-	WORD $0x6e60dee6 // fmul v6.2d, v23.2d, v0.2d   lrwd·p
 	WORD $0x4e66d484 // fadd v4.2d, v4.2d, v6.2d
-	WORD $0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
 	VST1.P [V0.D2], 16(R0)
 	SUB    $1, R4
 	CBNZ   R4, adam_loop

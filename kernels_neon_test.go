@@ -34,6 +34,7 @@ var neonBase = map[string]struct {
 	"frintm": {0x4e619800, 2},
 	"fneg":   {0x6ee0f800, 2},
 	"fabs":   {0x4ee0f800, 2},
+	"fsqrt":  {0x6ee1f800, 2},
 	"faddp":  {0x7e70d800, 2}, // scalar: faddp Dd, Vn.2D
 }
 
@@ -109,6 +110,7 @@ func TestNEONEncoder(t *testing.T) {
 		{"fabs v1.2d, v2.2d", 0x4ee0f841},
 		{"fcmge v1.2d, v2.2d, v3.2d", 0x6e63e441},
 		{"fcmeq v1.2d, v2.2d, #0.0", 0x4ee0d841},
+		{"fsqrt v1.2d, v2.2d", 0x6ee1f841}, // llvm-mc 14.0.6 -triple=aarch64 -show-encoding
 	} {
 		w, err := encodeNEON(c.text)
 		if err != nil || w != c.word {
