@@ -699,10 +699,13 @@ adam_loop:
 	VST1.P [V1.D2], 16(R1)
 	VST1.P [V2.D2], 16(R2)
 	WORD $0x6ee1f845 // fsqrt v5.2d, v2.2d
+	WORD $0x6e75dca5 // fmul v5.2d, v5.2d, v21.2d
 	WORD $0x4e76d4a5 // fadd v5.2d, v5.2d, v22.2d
 	WORD $0x6e61de84 // fmul v4.2d, v20.2d, v1.2d
 	WORD $0x6e65fc84 // fdiv v4.2d, v4.2d, v5.2d
+	WORD $0x6e60dee6 // fmul v6.2d, v23.2d, v0.2d
 	WORD $0x4e66d484 // fadd v4.2d, v4.2d, v6.2d
+	WORD $0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
 	VST1.P [V0.D2], 16(R0)
 	SUB    $1, R4
 	CBNZ   R4, adam_loop
