@@ -148,6 +148,30 @@ func BenchmarkKernelDense(b *testing.B) {
 	kernBenchRun(b, 1, func(sh denseShape, par bool) []denseBench { return denseBenches(sh, nil, par) })
 }
 
+// kernSmallShapes are the products of one 128-row shard (DefaultShardSize)
+// of the realnvp-tiny and realnvp-small presets' conditioners: in → hidden,
+// hidden → hidden, hidden → 2·(D/2) outputs.
+var kernSmallShapes = []denseShape{
+	{128, 1, 64}, {128, 64, 64}, {128, 64, 2},
+	{128, 4, 128}, {128, 128, 128}, {128, 128, 8},
+}
+
+// BenchmarkKernelSmall runs the dense products on one core on the shapes of
+// the small presets' shards (kernSmallShapes), where edge tiles and narrow
+// operands weigh most.
+func BenchmarkKernelSmall(b *testing.B) {
+	for _, sh := range kernSmallShapes {
+		for _, k := range denseBenches(sh, nil, false) {
+			b.Run(fmt.Sprintf("%s/%s", k.name, kernBenchName(sh)), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					k.run(0, sh.n)
+				}
+				kernReportGFLOPS(b, 2*float64(sh.n*sh.in*sh.out))
+			})
+		}
+	}
+}
+
 // kernMADELim is the mask of MADE's hidden-to-hidden layer with units sorted by
 // degree: out units of degrees in [1, d−1] (sequential degrees, sorted),
 // unit k seeing the in inputs of degree ≤ its own.

@@ -244,8 +244,8 @@ func gemmBlocked(g *gemmJob) {
 	// The scratch rows of A for edge tiles come from the free list when
 	// first needed: on the stack they would make every new goroutine that
 	// calls a kernel grow its stack.
-	var tmpA []float64
-	var tmpAp *[]float64
+	var tmpA, tmpS []float64 // scratch rows of A; a strip of C (stripTiles)
+	var tmpAp, tmpSp *[]float64
 	var tmpC [gemmTileLen]float64
 	// spill lets the partial last panel run whole tiles: its padding
 	// columns spill into the first columns of the next row of C, which
@@ -321,6 +321,20 @@ func gemmBlocked(g *gemmJob) {
 						}
 						continue
 					}
+					if strip := (mEnd - i) / mr * mr; g.rowLim == nil && g.panelRows == nil && strip > 0 {
+						// Whole tiles on a partial panel: their rows through a
+						// strip of scratch nr wide, in as few kernel calls as
+						// the strip allows, not tile by tile.
+						if tmpS == nil {
+							tmpSp = kernTilePool.Get()
+							if len(*tmpSp) == 0 {
+								*tmpSp = make([]float64, gemmMaxMR*gemmKC)
+							}
+							tmpS = *tmpSp
+						}
+						i = g.stripTiles(tmpS, i, strip, j0, cols, pc, kc, b, init)
+						continue
+					}
 					// Edge tile: through the scratch tiles, its rows r0 ≤ r < r1;
 					// two: only two of them, on gemmKernel2.
 					r0, r1, two := 0, rows, false
@@ -391,6 +405,34 @@ func gemmBlocked(g *gemmJob) {
 	if tmpAp != nil {
 		kernTilePool.Put(tmpAp)
 	}
+	if tmpSp != nil {
+		kernTilePool.Put(tmpSp)
+	}
+}
+
+// stripTiles computes the rows i ≤ r < i+rows (whole tiles) of C on the
+// columns j0 ≤ j < j0+cols < j0+nr of a partial panel, through buf: as many
+// rows of nr columns at a time as buf holds, each run of tiles in one
+// kernel call, C's entries copied in (when the sums start from C) and the
+// cols wanted copied out. It returns the row after the last.
+func (g *gemmJob) stripTiles(buf []float64, i, rows, j0, cols, pc, kc int, b, init *float64) int {
+	mr, nr := g.kind.mr(), g.kind.nr()
+	chunk := len(buf) / nr / mr * mr
+	for end := i + rows; i < end; {
+		n := min(chunk, end-i)
+		s := buf[:n*nr]
+		if init == nil {
+			for r := 0; r < n; r++ {
+				copy(s[r*nr:r*nr+cols], g.c[(i+r)*g.ldc+j0:])
+			}
+		}
+		g.kern(&s[0], nr, &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps, g.tileStride(mr), b, kc, n/mr, init)
+		for r := 0; r < n; r++ {
+			copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+cols], s[r*nr:r*nr+cols])
+		}
+		i += n
+	}
+	return i
 }
 
 // gemmPanelsK is the longest sum that gemmByTiles takes.
