@@ -1703,3 +1703,92 @@ adam_loop:
 
 adam_ret:
 	RET
+
+// func dotRowsKernel(y *float64, incy int, a *float64, lda int, x *float64, k, rows int)
+//
+// For each i < rows: y[i*incy] += Σ_{p<k} a[i*lda+p]·x[p] (C with one or two
+// columns: a matrix times a vector). The sum runs in four vector sums
+// s0–s3 over blocks of 16 terms (s_r lane l taking the terms 16b+4r+l),
+// then blocks of 4 into s0; then ((s0+s1)+(s2+s3)) lane by lane, its lanes
+// as (l0+l2)+(l1+l3); then the last k mod 4 terms one at a time, each
+// fused onto the sum; the sum is added to y last (dotRowsModel in the
+// tests writes the same order out in Go).
+TEXT ·dotRowsKernel(SB), NOSPLIT, $0-56
+	MOVQ  rows+48(FP), R11
+	TESTQ R11, R11
+	JLE   dot_ret
+	MOVQ  y+0(FP), DI
+	MOVQ  incy+8(FP), R8
+	SHLQ  $3, R8
+	MOVQ  a+16(FP), SI
+	MOVQ  lda+24(FP), R9
+	SHLQ  $3, R9
+	MOVQ  x+32(FP), DX
+	MOVQ  k+40(FP), R10
+
+dot_row:
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	MOVQ   SI, AX
+	MOVQ   DX, BX
+	MOVQ   R10, CX
+	CMPQ   CX, $16
+	JLT    dot_4
+
+dot_16:
+	VMOVUPD     (AX), Y4
+	VMOVUPD     32(AX), Y5
+	VMOVUPD     64(AX), Y6
+	VMOVUPD     96(AX), Y7
+	VFMADD231PD (BX), Y4, Y0
+	VFMADD231PD 32(BX), Y5, Y1
+	VFMADD231PD 64(BX), Y6, Y2
+	VFMADD231PD 96(BX), Y7, Y3
+	ADDQ        $128, AX
+	ADDQ        $128, BX
+	SUBQ        $16, CX
+	CMPQ        CX, $16
+	JGE         dot_16
+
+dot_4:
+	CMPQ        CX, $4
+	JLT         dot_sum
+	VMOVUPD     (AX), Y4
+	VFMADD231PD (BX), Y4, Y0
+	ADDQ        $32, AX
+	ADDQ        $32, BX
+	SUBQ        $4, CX
+	JMP         dot_4
+
+dot_sum:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VPERMILPD    $1, X0, X1
+	VADDSD       X1, X0, X0
+	TESTQ        CX, CX
+	JE           dot_store
+
+dot_1:
+	VMOVSD      (AX), X4
+	VFMADD231SD (BX), X4, X0
+	ADDQ        $8, AX
+	ADDQ        $8, BX
+	DECQ        CX
+	JNE         dot_1
+
+dot_store:
+	VADDSD (DI), X0, X0
+	VMOVSD X0, (DI)
+	ADDQ   R8, DI
+	ADDQ   R9, SI
+	DECQ   R11
+	JNE    dot_row
+	VZEROUPPER
+
+dot_ret:
+	RET

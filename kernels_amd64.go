@@ -53,6 +53,16 @@ func gemmKernel2(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k,
 
 const kernHasHalf = true
 
+// dotRowsKernel adds to each of rows entries of y (incy apart) the dot
+// product of a row of A (lda apart) with x, of length k: the products whose
+// C has one or two columns (kernDotForward, kernDotBackwardX); kernHasDot
+// reports that it exists.
+//
+//go:noescape
+func dotRowsKernel(y *float64, incy int, a *float64, lda int, x *float64, k, rows int)
+
+const kernHasDot = true
+
 //go:noescape
 func expKernel(dst, src *float64, n int)
 

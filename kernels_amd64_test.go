@@ -101,3 +101,66 @@ func TestGemmKernel2(t *testing.T) {
 		}
 	}
 }
+
+// dotRowsModel is dotRowsKernel's order of operations written out in Go
+// (its doc comment), fused multiply-adds as math.FMA: y[i*incy] += the dot
+// product of row i of a with x.
+func dotRowsModel(y []float64, incy int, a []float64, lda int, x []float64, k, rows int) {
+	for i := 0; i < rows; i++ {
+		row := a[i*lda : i*lda+k]
+		var s [4][4]float64
+		p := 0
+		for ; p+16 <= k; p += 16 {
+			for r := 0; r < 4; r++ {
+				for l := 0; l < 4; l++ {
+					s[r][l] = math.FMA(row[p+4*r+l], x[p+4*r+l], s[r][l])
+				}
+			}
+		}
+		for ; p+4 <= k; p += 4 {
+			for l := 0; l < 4; l++ {
+				s[0][l] = math.FMA(row[p+l], x[p+l], s[0][l])
+			}
+		}
+		var v [4]float64
+		for l := range v {
+			v[l] = (s[0][l] + s[1][l]) + (s[2][l] + s[3][l])
+		}
+		sum := (v[0] + v[2]) + (v[1] + v[3])
+		for ; p < k; p++ {
+			sum = math.FMA(row[p], x[p], sum)
+		}
+		y[i*incy] += sum
+	}
+}
+
+// TestDotRowsKernel checks dotRowsKernel bit for bit against dotRowsModel
+// on every length of the blocks of 16, 4 and 1 terms, strided y and rows
+// of A longer than the sums, and that it writes nothing else.
+func TestDotRowsKernel(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: dotRowsKernel is not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(31, 32))
+	for k := 0; k <= 3*16+5; k++ {
+		for _, rows := range []int{1, 2, 5} {
+			for _, incy := range []int{1, 2, 3} {
+				lda := k + 3
+				a := kernRandSlice(rnd, rows*lda+1)
+				x := kernRandSlice(rnd, k+1)
+				y := randGuarded(rnd, rows*incy)
+				want := append([]float64(nil), y.s()...)
+				dotRowsModel(want, incy, a, lda, x, k, rows)
+				dotRowsKernel(&y.s()[0], incy, &a[0], lda, &x[0], k, rows)
+				name := fmt.Sprintf("dotRowsKernel k=%d rows=%d incy=%d", k, rows, incy)
+				y.check(t, name)
+				for i, v := range y.s() {
+					if math.Float64bits(v) != math.Float64bits(want[i]) {
+						t.Fatalf("%s: y[%d] = %v, want %v", name, i, v, want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -38,6 +38,14 @@ func gemmKernel2(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k,
 	panic("flow: no gemmKernel2 on arm64")
 }
 
+// kernHasDot is false: dotRowsKernel exists on amd64 only, and products
+// with one or two columns of C go through gemmBlocked here.
+const kernHasDot = false
+
+func dotRowsKernel(y *float64, incy int, a *float64, lda int, x *float64, k, rows int) {
+	panic("flow: no dotRowsKernel on arm64")
+}
+
 func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
 	gemmKernel(c, ldc, a, rs, ps, ts, b, k, tiles, init)
 }

@@ -32,12 +32,67 @@ func kernPickDense(n, k, cols int) gemmKind {
 	return gemmPick(n, steps, panels)
 }
 
+// The products whose C has at most kernDotCols columns and whose sums are
+// at least kernDotK long run as dot products of rows (dotRowsKernel): on
+// gemmBlocked's panels they would compute 4 to 12 times the columns wanted.
+const (
+	kernDotCols = 2
+	kernDotK    = 16
+)
+
+// kernDotForward computes denseForward as dot products of rows, Y's
+// entries starting from b, and reports whether it did: only where
+// kernHasDot and Y has at most kernDotCols columns, and sums of at least
+// kernDotK terms.
+func kernDotForward(y, x, w, b []float64, n, in, out int) bool {
+	if !kernHasDot || out > kernDotCols || in < kernDotK || n == 0 || out == 0 {
+		return false
+	}
+	b = b[:out]
+	for i := 0; i < n; i++ {
+		for j, v := range b {
+			y[i*out+j] = v
+		}
+	}
+	for j := 0; j < out; j++ {
+		dotRowsKernel(&y[j], out, &x[0], in, &w[j*in], in, n)
+	}
+	return true
+}
+
+// kernDotBackwardX is kernDotForward for denseBackwardX (dX with at most
+// kernDotCols columns, from zero): column j of W, in entries apart, is
+// copied to be contiguous when in > 1.
+func kernDotBackwardX(dx, dy, w []float64, n, in, out int) bool {
+	if !kernHasDot || in > kernDotCols || out < kernDotK || n == 0 || in == 0 {
+		return false
+	}
+	clear(dx[:n*in])
+	if in == 1 {
+		dotRowsKernel(&dx[0], 1, &dy[0], out, &w[0], out, n)
+		return true
+	}
+	s := kernGetScratch(out)
+	col := *s
+	for j := 0; j < in; j++ {
+		for k := range col {
+			col[k] = w[k*in+j]
+		}
+		dotRowsKernel(&dx[j], in, &dy[0], out, &col[0], out, n)
+	}
+	kernScratchPool.Put(s)
+	return true
+}
+
 func denseForward(y, x, w, b []float64, n, in, out int) {
 	if !kernUseAsm {
 		denseForwardRef(y, x, w, b, n, in, out)
 		return
 	}
 	kernCheckDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
+	if kernDotForward(y, x, w, b, n, in, out) {
+		return
+	}
 	kind := kernPickDense(n, in, out)
 	nr := kind.nr()
 	lb := kernPackedLen(in, out, nr)
@@ -55,6 +110,9 @@ func denseBackwardX(dx, dy, w []float64, n, in, out int) {
 		return
 	}
 	kernCheckDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	if kernDotBackwardX(dx, dy, w, n, in, out) {
+		return
+	}
 	kind := kernPickDense(n, out, in)
 	nr := kind.nr()
 	lb := kernPackedLen(out, in, nr)
@@ -195,6 +253,9 @@ func densePackedForward(y, x, w, b []float64, pk *densePack, n, in, out int) {
 		return
 	}
 	kernCheckDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
+	if kernDotForward(y, x, w, b, n, in, out) {
+		return
+	}
 	nr := pk.kindF.nr()
 	s := kernGetScratch(kernPadLen(out, nr))
 	init := *s
@@ -210,6 +271,9 @@ func densePackedBackwardX(dx, dy, w []float64, pk *densePack, n, in, out int) {
 		return
 	}
 	kernCheckDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
+	if kernDotBackwardX(dx, dy, w, n, in, out) {
+		return
+	}
 	nr := pk.kindB.nr()
 	s := kernGetScratch(kernPadLen(in, nr))
 	init := *s

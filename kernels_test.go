@@ -129,8 +129,14 @@ func denseShapes(short bool) []denseShape {
 		s = append(s, denseShape{3, 5, out})
 		s = append(s, denseShape{9, 4, out})
 	}
+	// C with one or two columns and sums of 16 terms or more: the dot
+	// products of kernDotForward and kernDotBackwardX, each length of the
+	// blocks of 16, 4 and 1 terms.
+	for _, k := range []int{15, 16, 17, 19, 20, 31, 33, 35, 64, 67} {
+		s = append(s, denseShape{7, k, 1}, denseShape{7, k, 2}, denseShape{7, 1, k}, denseShape{7, 2, k})
+	}
 	s = append(s, []denseShape{
-		{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {2, 3, 1}, {13, 11, 19},
+		{131, 64, 2}, {131, 2, 64}, {1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {2, 3, 1}, {13, 11, 19},
 		{31, 37, 41}, {7, 263, 9}, {5, 600, 13}, {131, 20, 29}, {259, 17, 30},
 		{64, 43, 100},
 	}...)
