@@ -1792,3 +1792,116 @@ dot_store:
 
 dot_ret:
 	RET
+
+// AXPY_FMA adds v[i]·a[i][off/8 …] (v[i] broadcast in Y15, row i at AX)
+// into the sums s, fused.
+#define AXPY_FMA(off, s) VFMADD231PD off(AX), Y15, s
+
+// func axpyRowsKernel(y *float64, n int, a *float64, lda int, v *float64, incv, rows int)
+//
+// For each p < n: y[p] = (…((y[p] + v[0]·a[p]) + v[incv]·a[lda+p]) + …),
+// each step fused, over the rows i < rows in increasing i (v[i*incv] times
+// a[i*lda+p]): A's transpose times a vector, added to y. The columns go in
+// blocks of 32 (eight sums, one per word), then of 4, then one by one.
+TEXT ·axpyRowsKernel(SB), NOSPLIT, $0-56
+	MOVQ  rows+48(FP), R11
+	TESTQ R11, R11
+	JLE   axpy_ret
+	MOVQ  y+0(FP), DI
+	MOVQ  n+8(FP), R10
+	MOVQ  a+16(FP), SI
+	MOVQ  lda+24(FP), R9
+	SHLQ  $3, R9
+	MOVQ  v+32(FP), DX
+	MOVQ  incv+40(FP), R8
+	SHLQ  $3, R8
+
+axpy_32:
+	CMPQ    R10, $32
+	JLT     axpy_4
+	VMOVUPD (DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	VMOVUPD 128(DI), Y4
+	VMOVUPD 160(DI), Y5
+	VMOVUPD 192(DI), Y6
+	VMOVUPD 224(DI), Y7
+	MOVQ    SI, AX
+	MOVQ    DX, BX
+	MOVQ    R11, CX
+
+axpy_32_row:
+	VBROADCASTSD (BX), Y15
+	AXPY_FMA(0, Y0)
+	AXPY_FMA(32, Y1)
+	AXPY_FMA(64, Y2)
+	AXPY_FMA(96, Y3)
+	AXPY_FMA(128, Y4)
+	AXPY_FMA(160, Y5)
+	AXPY_FMA(192, Y6)
+	AXPY_FMA(224, Y7)
+	ADDQ         R9, AX
+	ADDQ         R8, BX
+	DECQ         CX
+	JNE          axpy_32_row
+	VMOVUPD      Y0, (DI)
+	VMOVUPD      Y1, 32(DI)
+	VMOVUPD      Y2, 64(DI)
+	VMOVUPD      Y3, 96(DI)
+	VMOVUPD      Y4, 128(DI)
+	VMOVUPD      Y5, 160(DI)
+	VMOVUPD      Y6, 192(DI)
+	VMOVUPD      Y7, 224(DI)
+	ADDQ         $256, DI
+	ADDQ         $256, SI
+	SUBQ         $32, R10
+	JMP          axpy_32
+
+axpy_4:
+	CMPQ    R10, $4
+	JLT     axpy_1
+	VMOVUPD (DI), Y0
+	MOVQ    SI, AX
+	MOVQ    DX, BX
+	MOVQ    R11, CX
+
+axpy_4_row:
+	VBROADCASTSD (BX), Y15
+	AXPY_FMA(0, Y0)
+	ADDQ         R9, AX
+	ADDQ         R8, BX
+	DECQ         CX
+	JNE          axpy_4_row
+	VMOVUPD      Y0, (DI)
+	ADDQ         $32, DI
+	ADDQ         $32, SI
+	SUBQ         $4, R10
+	JMP          axpy_4
+
+axpy_1:
+	TESTQ  R10, R10
+	JE     axpy_done
+	VMOVSD (DI), X0
+	MOVQ   SI, AX
+	MOVQ   DX, BX
+	MOVQ   R11, CX
+
+axpy_1_row:
+	VMOVSD      (BX), X15
+	VFMADD231SD (AX), X15, X0
+	ADDQ        R9, AX
+	ADDQ        R8, BX
+	DECQ        CX
+	JNE         axpy_1_row
+	VMOVSD      X0, (DI)
+	ADDQ        $8, DI
+	ADDQ        $8, SI
+	DECQ        R10
+	JMP         axpy_1
+
+axpy_done:
+	VZEROUPPER
+
+axpy_ret:
+	RET

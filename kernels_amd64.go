@@ -63,6 +63,13 @@ func dotRowsKernel(y *float64, incy int, a *float64, lda int, x *float64, k, row
 
 const kernHasDot = true
 
+// axpyRowsKernel adds to y[p], p < n, the sum over rows i of
+// v[i*incv]·a[i*lda+p]: the weight gradients of a layer with one or two
+// inputs or outputs (kernDotBackwardW).
+//
+//go:noescape
+func axpyRowsKernel(y *float64, n int, a *float64, lda int, v *float64, incv, rows int)
+
 //go:noescape
 func expKernel(dst, src *float64, n int)
 

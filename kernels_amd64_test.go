@@ -164,3 +164,40 @@ func TestDotRowsKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestAxpyRowsKernel checks axpyRowsKernel bit for bit against its order
+// (its doc comment: each y[p] summed from its own value over the rows in
+// increasing order, fused) on every length of the blocks of 32, 4 and 1
+// columns, strided v and rows of A longer than y, and that it writes
+// nothing else.
+func TestAxpyRowsKernel(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: axpyRowsKernel is not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(33, 34))
+	for n := 1; n <= 2*32+5; n++ {
+		for _, rows := range []int{1, 2, 7} {
+			for _, incv := range []int{1, 2} {
+				lda := n + 3
+				a := kernRandSlice(rnd, rows*lda)
+				v := kernRandSlice(rnd, rows*incv)
+				y := randGuarded(rnd, n)
+				want := append([]float64(nil), y.s()...)
+				for p := range want {
+					for i := 0; i < rows; i++ {
+						want[p] = math.FMA(v[i*incv], a[i*lda+p], want[p])
+					}
+				}
+				axpyRowsKernel(&y.s()[0], n, &a[0], lda, &v[0], incv, rows)
+				name := fmt.Sprintf("axpyRowsKernel n=%d rows=%d incv=%d", n, rows, incv)
+				y.check(t, name)
+				for p, got := range y.s() {
+					if math.Float64bits(got) != math.Float64bits(want[p]) {
+						t.Fatalf("%s: y[%d] = %v, want %v", name, p, got, want[p])
+					}
+				}
+			}
+		}
+	}
+}

@@ -46,6 +46,10 @@ func dotRowsKernel(y *float64, incy int, a *float64, lda int, x *float64, k, row
 	panic("flow: no dotRowsKernel on arm64")
 }
 
+func axpyRowsKernel(y *float64, n int, a *float64, lda int, v *float64, incv, rows int) {
+	panic("flow: no axpyRowsKernel on arm64")
+}
+
 func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
 	gemmKernel(c, ldc, a, rs, ps, ts, b, k, tiles, init)
 }

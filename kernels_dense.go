@@ -84,6 +84,48 @@ func kernDotBackwardX(dx, dy, w []float64, n, in, out int) bool {
 	return true
 }
 
+// kernDotBackwardW computes denseBackwardW for a layer with at most
+// kernDotCols outputs or inputs, and reports whether it did: for each row
+// of dW (few outputs) or column (few inputs), the sum over the batch's rows
+// of a row of X or dY times one of dY's or X's entries (axpyRowsKernel),
+// each entry of dW summed from its own value in increasing row order; a
+// column of dW, in entries apart, through contiguous scratch when in > 1.
+func kernDotBackwardW(dw, db, dy, x []float64, n, in, out int) bool {
+	if !kernHasDot || n == 0 || in == 0 || out == 0 || min(in, out) > kernDotCols || max(in, out) < kernDotK {
+		return false
+	}
+	if out <= kernDotCols {
+		kernColSumAdd(db, dy, n, out)
+	} else {
+		// db += colsum(dY) in kernColSumAdd's order, as dY's rows times
+		// ones (exact products).
+		one := 1.0
+		axpyRowsKernel(&db[0], out, &dy[0], out, &one, 0, n)
+	}
+	switch {
+	case out <= kernDotCols:
+		for k := 0; k < out; k++ {
+			axpyRowsKernel(&dw[k*in], in, &x[0], in, &dy[k], out, n)
+		}
+	case in == 1:
+		axpyRowsKernel(&dw[0], out, &dy[0], out, &x[0], 1, n)
+	default:
+		s := kernGetScratch(out)
+		col := *s
+		for j := 0; j < in; j++ {
+			for k := range col {
+				col[k] = dw[k*in+j]
+			}
+			axpyRowsKernel(&col[0], out, &dy[0], out, &x[j], in, n)
+			for k, v := range col {
+				dw[k*in+j] = v
+			}
+		}
+		kernScratchPool.Put(s)
+	}
+	return true
+}
+
 func denseForward(y, x, w, b []float64, n, in, out int) {
 	if !kernUseAsm {
 		denseForwardRef(y, x, w, b, n, in, out)
@@ -132,6 +174,9 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 	kernCheckDense("denseBackwardW", len(dy), len(x), len(dw), len(db), n, in, out)
 	if n == 0 || in == 0 || out == 0 {
 		kernColSumAdd(db, dy, n, out)
+		return
+	}
+	if kernDotBackwardW(dw, db, dy, x, n, in, out) {
 		return
 	}
 	if out > 2*in {
