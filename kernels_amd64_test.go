@@ -134,6 +134,17 @@ func dotRowsModel(y []float64, incy int, a []float64, lda int, x []float64, k, r
 	}
 }
 
+// checkBits checks y's guards and that its values are want's, bit for bit.
+func checkBits(t *testing.T, name string, y *guarded, want []float64) {
+	t.Helper()
+	y.check(t, name)
+	for i, v := range y.s() {
+		if math.Float64bits(v) != math.Float64bits(want[i]) {
+			t.Fatalf("%s: y[%d] = %v, want %v", name, i, v, want[i])
+		}
+	}
+}
+
 // TestDotRowsKernel checks dotRowsKernel bit for bit against dotRowsModel
 // on every length of the blocks of 16, 4 and 1 terms, strided y and rows
 // of A longer than the sums, and that it writes nothing else.
@@ -153,13 +164,7 @@ func TestDotRowsKernel(t *testing.T) {
 				want := append([]float64(nil), y.s()...)
 				dotRowsModel(want, incy, a, lda, x, k, rows)
 				dotRowsKernel(&y.s()[0], incy, &a[0], lda, &x[0], k, rows)
-				name := fmt.Sprintf("dotRowsKernel k=%d rows=%d incy=%d", k, rows, incy)
-				y.check(t, name)
-				for i, v := range y.s() {
-					if math.Float64bits(v) != math.Float64bits(want[i]) {
-						t.Fatalf("%s: y[%d] = %v, want %v", name, i, v, want[i])
-					}
-				}
+				checkBits(t, fmt.Sprintf("dotRowsKernel k=%d rows=%d incy=%d", k, rows, incy), y, want)
 			}
 		}
 	}
@@ -190,13 +195,7 @@ func TestAxpyRowsKernel(t *testing.T) {
 					}
 				}
 				axpyRowsKernel(&y.s()[0], n, &a[0], lda, &v[0], incv, rows)
-				name := fmt.Sprintf("axpyRowsKernel n=%d rows=%d incv=%d", n, rows, incv)
-				y.check(t, name)
-				for p, got := range y.s() {
-					if math.Float64bits(got) != math.Float64bits(want[p]) {
-						t.Fatalf("%s: y[%d] = %v, want %v", name, p, got, want[p])
-					}
-				}
+				checkBits(t, fmt.Sprintf("axpyRowsKernel n=%d rows=%d incv=%d", n, rows, incv), y, want)
 			}
 		}
 	}
