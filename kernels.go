@@ -248,3 +248,13 @@ func adamRef(p, m, v, g []float64, c *adamConsts) {
 		p[i] -= step*mi/(math.Sqrt(vi)*isc2+eps) + lrwd*p[i]
 	}
 }
+
+// addVecRef is the reference of addVec:
+//
+//	dst[i] += src[i]   for i < len(dst)
+func addVecRef(dst, src []float64) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}

@@ -156,6 +156,21 @@ func tanhBackward(dh, h []float64) {
 	tanhBackwardRef(dh[m:], h[m:])
 }
 
+// addVec adds src to dst, element by element (IEEE additions, so the same
+// bits as the loop of addVecRef), in vector assembly where there is some.
+func addVec(dst, src []float64) {
+	if !kernUseAsm {
+		addVecRef(dst, src)
+		return
+	}
+	src = src[:len(dst)]
+	m := len(dst) &^ (kernVecWidth - 1)
+	if m > 0 {
+		addKernel(&dst[0], &src[0], m)
+	}
+	addVecRef(dst[m:], src[m:])
+}
+
 // adamStep is adamRef, in vector assembly where there is some: the
 // operations of the reference one by one, in its order, none fused, so
 // that it agrees with the reference bit for bit where the compiler fuses

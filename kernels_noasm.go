@@ -65,3 +65,5 @@ func maskedPackedBackwardX(dx, dy, w []float64, lim []int, _ *maskedPack, n, in,
 }
 
 func adamStep(p, m, v, g []float64, c *adamConsts) { adamRef(p, m, v, g, c) }
+
+func addVec(dst, src []float64) { addVecRef(dst, src) }

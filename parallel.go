@@ -242,27 +242,34 @@ type sumJob struct {
 	zero  bool
 }
 
-const sumChunk = 1 << 14
+const (
+	sumChunk = 1 << 14 // elements of a shard of the sum
+	sumBlock = 512     // elements of dst summed over all sources at once
+)
 
+// runShard sums chunk s a block at a time: the block of dst stays in L1
+// while every source is added into it (vector additions, addVec) and, with
+// zero, each source's block is cleared just after it is read. Each element
+// still takes the additions in shard order, then the scaling.
 func (j *sumJob) runShard(_, s int) {
 	lo := s * sumChunk
 	hi := min(lo+sumChunk, len(j.dst))
-	d := j.dst[lo:hi]
-	copy(d, j.src[0][lo:hi])
-	if j.zero {
-		clear(j.src[0][lo:hi])
-	}
-	for _, v := range j.src[1:] {
-		v := v[lo:hi]
-		for i, x := range v {
-			d[i] += x
-		}
+	for b := lo; b < hi; b += sumBlock {
+		e := min(b+sumBlock, hi)
+		d := j.dst[b:e]
+		copy(d, j.src[0][b:e])
 		if j.zero {
-			clear(v)
+			clear(j.src[0][b:e])
 		}
-	}
-	for i := range d {
-		d[i] *= j.scale
+		for _, v := range j.src[1:] {
+			addVec(d, v[b:e])
+			if j.zero {
+				clear(v[b:e])
+			}
+		}
+		for i := range d {
+			d[i] *= j.scale
+		}
 	}
 }
 

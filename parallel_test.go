@@ -6,6 +6,8 @@ package flow
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,5 +138,71 @@ func BenchmarkPoolHandoff(b *testing.B) {
 				runShards(j, &j.runState, 2, 2)
 			}
 		})
+	}
+}
+
+// TestAddVec checks addVec against its reference bit for bit (both are
+// IEEE additions) on every length 0 … 3w+1 and longer ones, with the
+// neighbours of dst and src guarded.
+func TestAddVec(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rnd := rand.New(rand.NewPCG(51, 52))
+		for _, n := range affineLengths() {
+			d, s := randGuarded(rnd, n), randGuarded(rnd, n)
+			want := append([]float64(nil), d.s()...)
+			addVecRef(want, s.s())
+			addVec(d.s(), s.s())
+			d.check(t, fmt.Sprint("addVec dst n=", n))
+			s.check(t, fmt.Sprint("addVec src n=", n))
+			for i, v := range d.s() {
+				if math.Float64bits(v) != math.Float64bits(want[i]) {
+					t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, v, want[i])
+				}
+			}
+		}
+	})
+}
+
+// TestSumJob checks the reduction of shard vectors against the order it
+// promises, dst[j] = scale·(((src[0][j] + src[1][j]) + src[2][j]) + …),
+// bit for bit, on lengths across its blocks and chunks, for 1 to 4
+// sources and 1 to 3 runners, and that with zero set every source comes
+// back cleared.
+func TestSumJob(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(53, 54))
+	for _, n := range []int{1, 5, sumBlock - 1, sumBlock + 3, sumChunk + sumBlock + 7, 2*sumChunk + 1} {
+		for nsrc := 1; nsrc <= 4; nsrc++ {
+			for workers := 1; workers <= 3; workers++ {
+				src := make([][]float64, nsrc)
+				for i := range src {
+					src[i] = kernRandSlice(rnd, n)
+				}
+				want := make([]float64, n)
+				for j := range want {
+					s := src[0][j]
+					for _, v := range src[1:] {
+						s += v[j]
+					}
+					want[j] = 0.3 * s
+				}
+				dst := make([]float64, n)
+				var job sumJob
+				job.zero = true
+				job.run(dst, src, 0.3, workers)
+				name := fmt.Sprintf("n=%d sources=%d workers=%d", n, nsrc, workers)
+				for j := range dst {
+					if math.Float64bits(dst[j]) != math.Float64bits(want[j]) {
+						t.Fatalf("%s: dst[%d] = %v, want %v", name, j, dst[j], want[j])
+					}
+				}
+				for i, v := range src {
+					for j, x := range v {
+						if x != 0 {
+							t.Fatalf("%s: source %d not cleared at %d", name, i, j)
+						}
+					}
+				}
+			}
+		}
 	}
 }
