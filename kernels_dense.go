@@ -40,12 +40,20 @@ const (
 	kernDotK    = 16
 )
 
+// kernDotFwd reports whether a forward product of a layer with in inputs
+// and out outputs runs as dot products of rows (kernDotForward); with in
+// and out swapped, whether its backward pass to the input does
+// (kernDotBackwardX).
+func kernDotFwd(in, out int) bool {
+	return kernHasDot && out > 0 && out <= kernDotCols && in >= kernDotK
+}
+
 // kernDotForward computes denseForward as dot products of rows, Y's
 // entries starting from b, and reports whether it did: only where
 // kernHasDot and Y has at most kernDotCols columns, and sums of at least
 // kernDotK terms.
 func kernDotForward(y, x, w, b []float64, n, in, out int) bool {
-	if !kernHasDot || out > kernDotCols || in < kernDotK || n == 0 || out == 0 {
+	if !kernDotFwd(in, out) || n == 0 {
 		return false
 	}
 	b = b[:out]
@@ -64,7 +72,7 @@ func kernDotForward(y, x, w, b []float64, n, in, out int) bool {
 // kernDotCols columns, from zero): column j of W, in entries apart, is
 // copied to be contiguous when in > 1.
 func kernDotBackwardX(dx, dy, w []float64, n, in, out int) bool {
-	if !kernHasDot || in > kernDotCols || out < kernDotK || n == 0 || in == 0 {
+	if !kernDotFwd(out, in) || n == 0 {
 		return false
 	}
 	clear(dx[:n*in])
@@ -275,12 +283,17 @@ func (p *densePack) pack(w []float64, n, in, out int) {
 	if !kernUseAsm {
 		return
 	}
-	p.kindF = kernPickDense(n, in, out)
-	p.fwd = kernGrow(p.fwd, kernPackedLen(in, out, p.kindF.nr()))
-	kernPackTrans(p.fwd, w, in, in, out, p.kindF.nr())
-	p.kindB = kernPickDense(n, out, in)
-	p.bwd = kernGrow(p.bwd, kernPackedLen(out, in, p.kindB.nr()))
-	kernPackRows(p.bwd, nil, w, in, out, in, p.kindB.nr())
+	// (Products that run as dot products of rows read W in place.)
+	if !kernDotFwd(in, out) {
+		p.kindF = kernPickDense(n, in, out)
+		p.fwd = kernGrow(p.fwd, kernPackedLen(in, out, p.kindF.nr()))
+		kernPackTrans(p.fwd, w, in, in, out, p.kindF.nr())
+	}
+	if !kernDotFwd(out, in) {
+		p.kindB = kernPickDense(n, out, in)
+		p.bwd = kernGrow(p.bwd, kernPackedLen(out, in, p.kindB.nr()))
+		kernPackRows(p.bwd, nil, w, in, out, in, p.kindB.nr())
+	}
 }
 
 // kernGrow returns s resliced, or reallocated, to length n.

@@ -25,6 +25,11 @@ func TestPrepackSameBits(t *testing.T) {
 		"realnvp": func() (*Flow, error) {
 			return NewRealNVP(RealNVPConfig{Dim: 5, Layers: 3, Hidden: []int{24, 16}, Activation: Tanh, Seed: 1})
 		},
+		// D = 3: conditioners with one or two outputs and inputs, whose
+		// products run as dot products of rows and read W in place.
+		"realnvp-narrow": func() (*Flow, error) {
+			return NewRealNVP(RealNVPConfig{Dim: 3, Layers: 2, Hidden: []int{20}, Activation: Tanh, Seed: 6})
+		},
 		"nsf-residual": func() (*Flow, error) {
 			return NewNSF(NSFConfig{Dim: 5, Layers: 2, Hidden: []int{20}, ResidualBlocks: 2, Activation: ReLU, Seed: 2})
 		},
@@ -45,7 +50,7 @@ func TestPrepackSameBits(t *testing.T) {
 			t.Fatal(err)
 		}
 		randomizeParams(f, 0.2, 6)
-		x := mat.NewDense(n, 5, randomRows(n, 5, 7))
+		x := mat.NewDense(n, f.Dim(), randomRows(n, f.Dim(), 7))
 		for _, workers := range []int{1, 2} {
 			var loss [2]float64
 			var grad [2][]float64
