@@ -113,19 +113,11 @@ func kernPackTransPanel(panel, b []float64, ldb, j0, cols, kmax, nr int) {
 }
 
 // kernColSumAdd adds the column sums of the n×out matrix dy to db, row
-// after row (as the references do), the vector part of each row by
-// addKernel.
+// after row (as the references do), each row by addVec.
 func kernColSumAdd(db, dy []float64, n, out int) {
 	db = db[:out]
-	m := out &^ (kernVecWidth - 1)
 	for i := 0; i < n; i++ {
-		row := dy[i*out : i*out+out]
-		if m > 0 {
-			addKernel(&db[0], &row[0], m)
-		}
-		for k := m; k < out; k++ {
-			db[k] += row[k]
-		}
+		addVec(db, dy[i*out:i*out+out])
 	}
 }
 
