@@ -94,6 +94,31 @@
 	GEMM_STORE(tmp, Y9, Y10, Y11)
 
 
+// GEMM_PREFETCHC asks for the next tile's rows of C (the 4 rows after the
+// one at row, R10 bytes apart) while this tile's steps run: when the sums
+// start from C and C is not in cache (a weight gradient larger than L2),
+// the tile's first multiply-adds wait for its loads, and without the
+// prefetch no step of the tile could start until they came. The 96 bytes
+// of a row span at most three lines, at +0, +64 and +95. Prefetches do not
+// fault, so the last tile's reach past C is harmless.
+#define GEMM_PREFETCHC(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 64(row) \
+	PREFETCHT0 95(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 64(row) \
+	PREFETCHT0 95(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 64(row) \
+	PREFETCHT0 95(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 64(row) \
+	PREFETCHT0 95(row)
+
 // GEMM_ARGS loads the arguments shared by gemmKernel, gemmKernel2 and
 // gemmKernelNarrow (k in R11, tiles in R12, c in DI, a in R13, b in DX;
 // ldc, rs and ps in bytes in R10, R8 and AX), going to ret when k or
@@ -131,6 +156,7 @@ gemm_tile:
 
 gemm_loadc:
 	GEMM_LOADC(R14)
+	GEMM_PREFETCHC(R14)
 
 gemm_steps:
 	CMPQ CX, $4
@@ -995,6 +1021,28 @@ add_ret:
 	VMOVUPD a0, (row) \
 	VMOVUPD a1, 32(row)
 
+// GEMMN_PREFETCHC is GEMM_PREFETCHC for the 6 rows of 64 bytes of the
+// next 6×8 tile (at most two lines each, at +0 and +63).
+#define GEMMN_PREFETCHC(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 63(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 63(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 63(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 63(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 63(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 63(row)
+
 TEXT ·gemmKernelNarrow(SB), NOSPLIT, $0-80
 	GEMM_ARGS(gemmn_ret)
 	LEAQ  (R8)(R8*2), R9
@@ -1034,6 +1082,7 @@ gemmn_loadc:
 	GEMMN_LOAD(R14, Y8, Y9)
 	ADDQ R10, R14
 	GEMMN_LOAD(R14, Y10, Y11)
+	GEMMN_PREFETCHC(R14)
 
 gemmn_steps:
 	CMPQ CX, $4
