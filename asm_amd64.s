@@ -839,6 +839,87 @@ relu_loop:
 relu_ret:
 	RET
 
+// func reluRowsKernel(c *float64, ldc, rows, vecs int)
+//
+// reluKernel on rows rows of 4·vecs values, ldc values apart: for r < rows,
+// j < 4·vecs, c[r*ldc+j] = 0 where c[r*ldc+j] < 0 (ordered: NaN and −0
+// kept). It activates a run of tiles of a product's output in one call
+// (gemmJob.activate).
+TEXT ·reluRowsKernel(SB), NOSPLIT, $0-32
+	MOVQ   c+0(FP), DI
+	MOVQ   ldc+8(FP), R8
+	MOVQ   rows+16(FP), CX
+	MOVQ   vecs+24(FP), DX
+	SHLQ   $3, R8
+	TESTQ  CX, CX
+	JLE    rr_ret
+	TESTQ  DX, DX
+	JLE    rr_ret
+	VXORPD Y1, Y1, Y1
+
+rr_row:
+	MOVQ DI, SI
+	MOVQ DX, BX
+
+rr_vec:
+	VMOVUPD (SI), Y0
+	VCMPPD  $0x11, Y1, Y0, Y2
+	VANDNPD Y0, Y2, Y0
+	VMOVUPD Y0, (SI)
+	ADDQ    $32, SI
+	DECQ    BX
+	JNE     rr_vec
+	ADDQ    R8, DI
+	DECQ    CX
+	JNE     rr_row
+	VZEROUPPER
+
+rr_ret:
+	RET
+
+// func reluBackRowsKernel(c, h *float64, ldc, rows, vecs int)
+//
+// reluBackwardKernel on rows rows of 4·vecs values, ldc values apart in
+// both c and h: for r < rows, j < 4·vecs, c[r*ldc+j] = 0 where
+// h[r*ldc+j] ≤ 0 (ordered: NaN keeps c). It applies a ReLU's derivative to
+// a run of tiles of the product that computes the gradient
+// (gemmJob.activate).
+TEXT ·reluBackRowsKernel(SB), NOSPLIT, $0-40
+	MOVQ   c+0(FP), DI
+	MOVQ   h+8(FP), R9
+	MOVQ   ldc+16(FP), R8
+	MOVQ   rows+24(FP), CX
+	MOVQ   vecs+32(FP), DX
+	SHLQ   $3, R8
+	TESTQ  CX, CX
+	JLE    rb_ret
+	TESTQ  DX, DX
+	JLE    rb_ret
+	VXORPD Y1, Y1, Y1
+
+rb_row:
+	MOVQ DI, SI
+	MOVQ R9, R10
+	MOVQ DX, BX
+
+rb_vec:
+	VMOVUPD (R10), Y0
+	VCMPPD  $0x12, Y1, Y0, Y2
+	VANDNPD (SI), Y2, Y0
+	VMOVUPD Y0, (SI)
+	ADDQ    $32, SI
+	ADDQ    $32, R10
+	DECQ    BX
+	JNE     rb_vec
+	ADDQ    R8, DI
+	ADDQ    R8, R9
+	DECQ    CX
+	JNE     rb_row
+	VZEROUPPER
+
+rb_ret:
+	RET
+
 // func reluBackwardKernel(dh, h *float64, n int)
 //
 // dh[i] = 0 where h[i] ≤ 0 (ordered: NaN keeps dh); n is a multiple of 4.

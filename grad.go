@@ -124,6 +124,23 @@ func (m *mlp) denseFwd(p []float64, l int, y, x []float64, n int) {
 	denseForward(y, x, w, b, n, in, out)
 }
 
+// denseFwdAct is denseFwd followed by the activation, h = act(y): ReLU
+// fused into the product (denseForwardAct), so that each run of tiles is
+// activated while it is in cache, tanh in a pass after it.
+func (m *mlp) denseFwdAct(p []float64, l int, y, x []float64, n int) {
+	w, b, _ := m.layer(p, l)
+	in, out := m.dense(l)
+	fuse := m.act == ReLU
+	if pk := m.packed(p, l, n); pk != nil {
+		densePackedForwardAct(y, x, w, b, pk, n, in, out, fuse)
+	} else {
+		denseForwardAct(y, x, w, b, n, in, out, fuse)
+	}
+	if !fuse {
+		m.act.apply(y[:n*out])
+	}
+}
+
 // denseBwdX computes dx = dy·W_l over n rows.
 func (m *mlp) denseBwdX(p []float64, l int, dx, dy []float64, n int) {
 	w, _, _ := m.layer(p, l)
@@ -133,6 +150,27 @@ func (m *mlp) denseBwdX(p []float64, l int, dx, dy []float64, n int) {
 		return
 	}
 	denseBackwardX(dx, dy, w, n, in, out)
+}
+
+// denseBwdXAct computes dx = dy·W_l over n rows and then the gradient
+// through the activation whose output h_{l−1} = h the layer read,
+// dx ⊙= act'(h): for ReLU fused into the product (denseBackwardXAct), for
+// tanh in a pass after it.
+func (m *mlp) denseBwdXAct(p []float64, l int, dx, dy, h []float64, n int) {
+	w, _, _ := m.layer(p, l)
+	in, out := m.dense(l)
+	var of []float64
+	if m.act == ReLU {
+		of = h
+	}
+	if pk := m.packed(p, l, n); pk != nil {
+		densePackedBackwardXAct(dx, dy, w, pk, n, in, out, of)
+	} else {
+		denseBackwardXAct(dx, dy, w, n, in, out, of)
+	}
+	if of == nil {
+		m.act.backward(dx[:n*in], h[:n*in])
+	}
 }
 
 func newMLP(sizes []int, act Activation) mlp {
@@ -247,9 +285,10 @@ func (m *mlp) forwardDrop(p, x []float64, n int, work []float64, dr dropout) []f
 	for l := 1; l < len(m.sizes); l++ {
 		out := m.sizes[l]
 		y := work[off : off+n*out]
-		m.denseFwd(p, l, y, h, n)
 		if l < len(m.sizes)-1 {
-			m.act.apply(y)
+			m.denseFwdAct(p, l, y, h, n)
+		} else {
+			m.denseFwd(p, l, y, h, n)
 		}
 		h = y
 		off += n * out
@@ -329,8 +368,7 @@ func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64
 		if &next[0] == &delta[0] {
 			next = bufB[:n*in]
 		}
-		m.denseBwdX(p, l, next, delta, n)
-		m.act.backward(next, hprev)
+		m.denseBwdXAct(p, l, next, delta, hprev, n)
 		delta = next
 	}
 }

@@ -117,3 +117,9 @@ func addTransKernel(dst, src *float64, ldd, lds, n int)
 
 //go:noescape
 func nonFiniteKernel(s *float64, n int) bool
+
+//go:noescape
+func reluRowsKernel(c *float64, ldc, rows, vecs int)
+
+//go:noescape
+func reluBackRowsKernel(c, h *float64, ldc, rows, vecs int)

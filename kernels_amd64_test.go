@@ -200,3 +200,74 @@ func TestAxpyRowsKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestReluRowsKernel checks reluRowsKernel against reluRef on each row, for
+// 0 to 3 rows of 0 to 4 vectors, rows ldc apart with values in between that
+// must stay as they are, and negative zeros, NaNs and infinities among the
+// values.
+func TestReluRowsKernel(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: reluRowsKernel is not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(43, 44))
+	special := []float64{math.Copysign(0, -1), math.NaN(), math.Inf(-1), math.Inf(1), 0}
+	for rows := 0; rows <= 3; rows++ {
+		for vecs := 0; vecs <= 4; vecs++ {
+			for _, gap := range []int{0, 1, 5} {
+				cols := vecs * kernVecWidth
+				ldc := cols + gap
+				c := randGuarded(rnd, max(rows*ldc, 1))
+				for i := range c.s() {
+					if rnd.IntN(4) == 0 {
+						c.s()[i] = special[rnd.IntN(len(special))]
+					}
+				}
+				want := append([]float64(nil), c.s()...)
+				for r := 0; r < rows; r++ {
+					reluRef(want[r*ldc : r*ldc+cols])
+				}
+				if rows > 0 && vecs > 0 {
+					reluRowsKernel(&c.s()[0], ldc, rows, vecs)
+				}
+				name := fmt.Sprintf("rows=%d vecs=%d ldc=%d", rows, vecs, ldc)
+				checkBits(t, name, c, want)
+			}
+		}
+	}
+}
+
+// TestReluBackRowsKernel checks reluBackRowsKernel against reluBackwardRef
+// on each row, as TestReluRowsKernel does for reluRowsKernel.
+func TestReluBackRowsKernel(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: reluBackRowsKernel is not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(45, 46))
+	special := []float64{math.Copysign(0, -1), math.NaN(), math.Inf(-1), math.Inf(1), 0}
+	for rows := 0; rows <= 3; rows++ {
+		for vecs := 0; vecs <= 4; vecs++ {
+			for _, gap := range []int{0, 1, 5} {
+				cols := vecs * kernVecWidth
+				ldc := cols + gap
+				c := randGuarded(rnd, max(rows*ldc, 1))
+				h := kernRandSlice(rnd, max(rows*ldc, 1))
+				for i := range h {
+					if rnd.IntN(4) == 0 {
+						h[i] = special[rnd.IntN(len(special))]
+					}
+				}
+				want := append([]float64(nil), c.s()...)
+				for r := 0; r < rows; r++ {
+					reluBackwardRef(want[r*ldc:r*ldc+cols], h[r*ldc:r*ldc+cols])
+				}
+				if rows > 0 && vecs > 0 {
+					reluBackRowsKernel(&c.s()[0], &h[0], ldc, rows, vecs)
+				}
+				name := fmt.Sprintf("rows=%d vecs=%d ldc=%d", rows, vecs, ldc)
+				checkBits(t, name, c, want)
+			}
+		}
+	}
+}

@@ -105,3 +105,7 @@ func packTailKernel(dst, db, src *float64, lds, k, vecs int, mask *int64) {
 }
 func nonFiniteKernel(s *float64, n int) bool            { panic("flow: no nonFiniteKernel on arm64") }
 func addTransKernel(dst, src *float64, ldd, lds, n int) { panic("flow: no addTransKernel on arm64") }
+func reluRowsKernel(c *float64, ldc, rows, vecs int)    { panic("flow: no reluRowsKernel on arm64") }
+func reluBackRowsKernel(c, h *float64, ldc, rows, vecs int) {
+	panic("flow: no reluBackRowsKernel on arm64")
+}

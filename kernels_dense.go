@@ -135,12 +135,21 @@ func kernDotBackwardW(dw, db, dy, x []float64, n, in, out int) bool {
 }
 
 func denseForward(y, x, w, b []float64, n, in, out int) {
+	denseForwardAct(y, x, w, b, n, in, out, false)
+}
+
+// denseForwardAct is denseForward followed, when relu, by relu(y[:n·out]):
+// on the tiles, fused into the product (gemmJob.relu); otherwise after it.
+// The activation is exact, so the result is the same either way.
+func denseForwardAct(y, x, w, b []float64, n, in, out int, relu bool) {
 	if !kernUseAsm {
 		denseForwardRef(y, x, w, b, n, in, out)
+		kernAfterReLU(y, n*out, relu)
 		return
 	}
 	kernCheckDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
 	if kernDotForward(y, x, w, b, n, in, out) {
+		kernAfterReLU(y, n*out, relu)
 		return
 	}
 	kind := kernPickDense(n, in, out)
@@ -150,17 +159,36 @@ func denseForward(y, x, w, b []float64, n, in, out int) {
 	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init[copy(init, b[:out]):])
 	kernPackTrans(bp, w, in, in, out, nr)
-	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init})
+	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init, relu: relu})
 	kernScratchPool.Put(s)
 }
 
+// kernAfterReLU applies relu to y[:n] when on: the activation of a product
+// that did not run on gemmBlocked's tiles.
+func kernAfterReLU(y []float64, n int, on bool) {
+	if on {
+		relu(y[:n])
+	}
+}
+
 func denseBackwardX(dx, dy, w []float64, n, in, out int) {
+	denseBackwardXAct(dx, dy, w, n, in, out, nil)
+}
+
+// denseBackwardXAct is denseBackwardX followed, when h is not nil, by
+// reluBackward(dx, h): the gradient through a ReLU whose output h (n×in)
+// the layer read, fused into the product on its tiles (gemmJob.reluOf) and
+// applied after it otherwise. The mask is exact, so the result is the same
+// either way.
+func denseBackwardXAct(dx, dy, w []float64, n, in, out int, h []float64) {
 	if !kernUseAsm {
 		denseBackwardXRef(dx, dy, w, n, in, out)
+		kernAfterReLUBack(dx, h, n*in)
 		return
 	}
 	kernCheckDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
 	if kernDotBackwardX(dx, dy, w, n, in, out) {
+		kernAfterReLUBack(dx, h, n*in)
 		return
 	}
 	kind := kernPickDense(n, out, in)
@@ -170,8 +198,26 @@ func denseBackwardX(dx, dy, w []float64, n, in, out int) {
 	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init)
 	kernPackRows(bp, nil, w, in, out, in, nr)
-	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init})
+	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init, reluOf: kernReLUOf(h, n*in)})
 	kernScratchPool.Put(s)
+}
+
+// kernAfterReLUBack applies reluBackward(dx[:n], h[:n]) when h is not nil:
+// the activation's gradient after a product that did not run on
+// gemmBlocked's tiles.
+func kernAfterReLUBack(dx, h []float64, n int) {
+	if h != nil {
+		reluBackward(dx[:n], h[:n])
+	}
+}
+
+// kernReLUOf returns h[:n], or nil for nil: the checked operand of
+// gemmJob.reluOf.
+func kernReLUOf(h []float64, n int) []float64 {
+	if h == nil {
+		return nil
+	}
+	return h[:n]
 }
 
 func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
@@ -306,36 +352,52 @@ func kernGrow(s []float64, n int) []float64 {
 
 // densePackedForward is denseForward with W packed by pk (for n rows).
 func densePackedForward(y, x, w, b []float64, pk *densePack, n, in, out int) {
+	densePackedForwardAct(y, x, w, b, pk, n, in, out, false)
+}
+
+// densePackedForwardAct is densePackedForward followed, when relu, by
+// relu(y[:n·out]), fused as in denseForwardAct.
+func densePackedForwardAct(y, x, w, b []float64, pk *densePack, n, in, out int, relu bool) {
 	if !kernUseAsm {
 		denseForwardRef(y, x, w, b, n, in, out)
+		kernAfterReLU(y, n*out, relu)
 		return
 	}
 	kernCheckDense("denseForward", len(y), len(x), len(w), len(b), n, in, out)
 	if kernDotForward(y, x, w, b, n, in, out) {
+		kernAfterReLU(y, n*out, relu)
 		return
 	}
 	nr := pk.kindF.nr()
 	s := kernGetScratch(kernPadLen(out, nr))
 	init := *s
 	clear(init[copy(init, b[:out]):])
-	gemmBlocked(&gemmJob{kind: pk.kindF, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: pk.fwd, init: init})
+	gemmBlocked(&gemmJob{kind: pk.kindF, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: pk.fwd, init: init, relu: relu})
 	kernScratchPool.Put(s)
 }
 
 // densePackedBackwardX is denseBackwardX with W packed by pk (for n rows).
 func densePackedBackwardX(dx, dy, w []float64, pk *densePack, n, in, out int) {
+	densePackedBackwardXAct(dx, dy, w, pk, n, in, out, nil)
+}
+
+// densePackedBackwardXAct is densePackedBackwardX followed, when h is not
+// nil, by reluBackward(dx, h), fused as in denseBackwardXAct.
+func densePackedBackwardXAct(dx, dy, w []float64, pk *densePack, n, in, out int, h []float64) {
 	if !kernUseAsm {
 		denseBackwardXRef(dx, dy, w, n, in, out)
+		kernAfterReLUBack(dx, h, n*in)
 		return
 	}
 	kernCheckDense("denseBackwardX", len(dy), len(dx), len(w), out, n, in, out)
 	if kernDotBackwardX(dx, dy, w, n, in, out) {
+		kernAfterReLUBack(dx, h, n*in)
 		return
 	}
 	nr := pk.kindB.nr()
 	s := kernGetScratch(kernPadLen(in, nr))
 	init := *s
 	clear(init)
-	gemmBlocked(&gemmJob{kind: pk.kindB, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: pk.bwd, init: init})
+	gemmBlocked(&gemmJob{kind: pk.kindB, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: pk.bwd, init: init, reluOf: kernReLUOf(h, n*in)})
 	kernScratchPool.Put(s)
 }

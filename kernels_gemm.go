@@ -197,6 +197,70 @@ type gemmJob struct {
 	// (every row of C starts from init, of length n rounded up to panels):
 	// C is then written and never read. Not with rowLim.
 	init []float64
+
+	// relu makes every entry of C that the job computes max(c, 0), as
+	// reluRef does (NaN and −0 kept), once its sum is complete: each run
+	// of tiles right after its last block of sums, while it is in L1,
+	// instead of in a pass over C after the product (gemmJob.activate).
+	relu bool
+
+	// reluOf, if not nil, is a ReLU layer's output h laid out as C (m×n,
+	// leading dimension ldc): once its sum is complete, every entry of C
+	// computed where h ≤ 0 becomes 0, as reluBackwardRef does (NaN in h
+	// keeps C's entry), the backward pass of the activation fused into
+	// the product that computes its gradient. Not with relu.
+	reluOf []float64
+}
+
+// activate applies the job's activation, if any, to rows i0 ≤ i < i1 of C
+// on the columns j0 ≤ j < j0+cols (fewer where rowLim limits a row).
+func (g *gemmJob) activate(i0, i1, j0, cols int) {
+	if (!g.relu && g.reluOf == nil) || i1 <= i0 {
+		return
+	}
+	if g.reluOf != nil {
+		h := g.reluOf
+		if kernFastAux && g.rowLim == nil {
+			v := cols / kernVecWidth
+			if v > 0 {
+				last := (i1-1)*g.ldc + j0 + v*kernVecWidth - 1
+				_, _ = g.c[last], h[last]
+				reluBackRowsKernel(&g.c[i0*g.ldc+j0], &h[i0*g.ldc+j0], g.ldc, i1-i0, v)
+			}
+			if v*kernVecWidth < cols {
+				for i := i0; i < i1; i++ {
+					o := i*g.ldc + j0
+					reluBackwardRef(g.c[o+v*kernVecWidth:o+cols], h[o+v*kernVecWidth:o+cols])
+				}
+			}
+			return
+		}
+		for i := i0; i < i1; i++ {
+			o := i*g.ldc + j0
+			w := g.width(i, j0, cols)
+			reluBackward(g.c[o:o+w], h[o:o+w])
+		}
+		return
+	}
+	if kernFastAux && g.rowLim == nil {
+		// Whole vectors of all the rows in one call, the rest by reluRef.
+		v := cols / kernVecWidth
+		if v > 0 {
+			_ = g.c[(i1-1)*g.ldc+j0+v*kernVecWidth-1]
+			reluRowsKernel(&g.c[i0*g.ldc+j0], g.ldc, i1-i0, v)
+		}
+		if v*kernVecWidth < cols {
+			for i := i0; i < i1; i++ {
+				o := i*g.ldc + j0
+				reluRef(g.c[o+v*kernVecWidth : o+cols])
+			}
+		}
+		return
+	}
+	for i := i0; i < i1; i++ {
+		o := i*g.ldc + j0
+		relu(g.c[o : o+g.width(i, j0, cols)])
+	}
 }
 
 // kern runs the micro-kernel of the job's kind.
@@ -223,6 +287,7 @@ func gemmBlocked(g *gemmJob) {
 				copy(g.c[i*g.ldc:i*g.ldc+g.n], g.init)
 			}
 		}
+		g.activate(0, g.m, 0, g.n)
 		return
 	}
 	if kernHasPanels && g.kind == gemmWide && g.ts == 0 && g.ps == 1 && g.rowLim == nil && g.panelRows == nil &&
@@ -278,10 +343,16 @@ func gemmBlocked(g *gemmJob) {
 				for i := ic; i < hi; i++ {
 					copy(g.c[i*g.ldc+j0:i*g.ldc+j0+cols], g.init[j0:])
 				}
+				g.activate(ic, hi, j0, cols)
 				continue
+			}
+			if p1 <= p0 {
+				// Nothing to add to C: its entries are complete as they are.
+				g.activate(ic, hi, j0, cols)
 			}
 			for pc := p0; pc < p1; pc += gemmKC {
 				kc := min(gemmKC, p1-pc)
+				last := pc+kc >= p1 // the sums end in this block
 				b := &panel[pc*nr]
 				var init *float64
 				if g.init != nil && pc == p0 {
@@ -313,10 +384,16 @@ func gemmBlocked(g *gemmJob) {
 					if run > 0 || half >= 0 {
 						if run > 0 {
 							g.kern(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps, g.tileStride(mr), b, kc, run, init)
+							if last {
+								g.activate(i, i+run*mr, j0, cols)
+							}
 							i += run * mr
 						}
 						if half >= 0 {
 							gemmKernel2(&g.c[half*g.ldc+j0], g.ldc, &g.a[g.aIndex(half, pc, mr)], g.rs, g.ps, 0, b, kc, 1, init)
+							if last {
+								g.activate(half, min(half+2, g.m), j0, cols)
+							}
 							i += mr
 						}
 						continue
@@ -332,7 +409,11 @@ func gemmBlocked(g *gemmJob) {
 							}
 							tmpS = *tmpSp
 						}
+						i0 := i
 						i = g.stripTiles(tmpS, i, strip, j0, cols, pc, kc, b, init)
+						if last {
+							g.activate(i0, i, j0, cols)
+						}
 						continue
 					}
 					// Edge tile: through the scratch tiles, its rows r0 ≤ r < r1;
@@ -396,6 +477,9 @@ func gemmBlocked(g *gemmJob) {
 					for r := r0; r < r1; r++ {
 						w := g.width(i+r, j0, cols)
 						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tc[(r-r0)*nr:(r-r0)*nr+w])
+					}
+					if last {
+						g.activate(i+r0, i+r1, j0, cols)
 					}
 					i += mr
 				}
@@ -465,11 +549,15 @@ func gemmByTiles(g *gemmJob) {
 	_ = g.bp[full*g.k*nr-1]
 	for i := 0; i < mFull; i += mr {
 		gemmKernelPanels(&g.c[i*g.ldc], g.ldc, &g.a[i*g.rs], g.rs, &g.bp[0], g.k*nr, &rng[0], full, init)
+		g.activate(i, i+mr, 0, full*nr)
 	}
 	kernIntPool.Put(ri)
 	if j0 := full * nr; j0 < g.n {
 		sub := *g
 		sub.c, sub.n, sub.bp = g.c[j0:], g.n-j0, g.bp[full*g.k*nr:]
+		if g.reluOf != nil {
+			sub.reluOf = g.reluOf[j0:]
+		}
 		if g.prange != nil {
 			sub.prange = g.prange[2*full:]
 		}
@@ -481,6 +569,9 @@ func gemmByTiles(g *gemmJob) {
 	if mFull < g.m {
 		sub := *g
 		sub.c, sub.a, sub.m, sub.n = g.c[mFull*g.ldc:], g.a[mFull*g.rs:], g.m-mFull, full*nr
+		if g.reluOf != nil {
+			sub.reluOf = g.reluOf[mFull*g.ldc:]
+		}
 		gemmBlocked(&sub)
 	}
 }

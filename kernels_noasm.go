@@ -19,7 +19,13 @@ const kernVecWidth = 4
 // shapes by.
 const gemmNR = 12
 
-func denseForward(y, x, w, b []float64, n, in, out int)  { denseForwardRef(y, x, w, b, n, in, out) }
+func denseForward(y, x, w, b []float64, n, in, out int) { denseForwardRef(y, x, w, b, n, in, out) }
+func denseForwardAct(y, x, w, b []float64, n, in, out int, relu bool) {
+	denseForwardRef(y, x, w, b, n, in, out)
+	if relu {
+		reluRef(y[:n*out])
+	}
+}
 func denseBackwardX(dx, dy, w []float64, n, in, out int) { denseBackwardXRef(dx, dy, w, n, in, out) }
 func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 	denseBackwardWRef(dw, db, dy, x, n, in, out)
@@ -49,8 +55,20 @@ func (p *densePack) pack(w []float64, n, in, out int) {}
 func densePackedForward(y, x, w, b []float64, _ *densePack, n, in, out int) {
 	denseForwardRef(y, x, w, b, n, in, out)
 }
+func densePackedForwardAct(y, x, w, b []float64, _ *densePack, n, in, out int, relu bool) {
+	denseForwardAct(y, x, w, b, n, in, out, relu)
+}
 func densePackedBackwardX(dx, dy, w []float64, _ *densePack, n, in, out int) {
 	denseBackwardXRef(dx, dy, w, n, in, out)
+}
+func denseBackwardXAct(dx, dy, w []float64, n, in, out int, h []float64) {
+	denseBackwardXRef(dx, dy, w, n, in, out)
+	if h != nil {
+		reluBackwardRef(dx[:n*in], h[:n*in])
+	}
+}
+func densePackedBackwardXAct(dx, dy, w []float64, _ *densePack, n, in, out int, h []float64) {
+	denseBackwardXAct(dx, dy, w, n, in, out, h)
 }
 
 // maskedPack has nothing to hold without the assembly kernels.

@@ -96,8 +96,7 @@ func (m *mlp) resForward(p, x []float64, n int, work []float64, dr dropout) []fl
 	m.act.apply(u) // u_1 = act(h_0)
 	for j := 1; j <= R; j++ {
 		v := m.resV(work, n, j)
-		m.denseFwd(p, 2*j, v, u, n)
-		m.act.apply(v) // v_j
+		m.denseFwdAct(p, 2*j, v, u, n) // v_j
 		src := v
 		if dr.on() {
 			src = m.resBuf(work, n, 2*R+4)
@@ -160,8 +159,7 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64,
 	u := m.resU(work, n, R+1)
 	dw, db := grads(L)
 	denseBackwardW(dw, db, dout, u, n, H, m.out())
-	m.denseBwdX(p, L, dh, dout, n)
-	m.act.backward(dh, u) // δh_R
+	m.denseBwdXAct(p, L, dh, dout, u, n) // δh_R
 	for j := R; j >= 1; j-- {
 		v := m.resV(work, n, j)
 		src := v
@@ -179,8 +177,7 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64,
 		u = m.resU(work, n, j)
 		dw, db = grads(2 * j)
 		denseBackwardW(dw, db, dv, u, n, H, H)
-		m.denseBwdX(p, 2*j, du, dv, n)
-		m.act.backward(du, u)
+		m.denseBwdXAct(p, 2*j, du, dv, u, n)
 		for i, g := range du {
 			dh[i] += g // δh_{j−1}
 		}
