@@ -77,8 +77,16 @@ func kernMaskedFwdRanges(rng, lim []int, out, nr int) (steps, panels int) {
 }
 
 func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
+	maskedForwardAct(y, x, w, b, lim, n, in, out, false)
+}
+
+// maskedForwardAct is maskedForward followed, when relu, by relu(y[:n·out]),
+// fused into the product as in denseForwardAct; the outputs recomputed as
+// the reference computes them are activated too.
+func maskedForwardAct(y, x, w, b []float64, lim []int, n, in, out int, relu bool) {
 	if !kernUseAsm {
 		maskedForwardRef(y, x, w, b, lim, n, in, out)
+		kernAfterReLU(y, n*out, relu)
 		return
 	}
 	kernCheckDense("maskedForward", len(y), len(x), len(w), len(b), n, in, out)
@@ -94,7 +102,7 @@ func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
 	ri := kernGetInts(2 * np)
 	bp, rng := *s, *ri
 	maskedPackFwd(bp, rng, w, lim, in, out, nr)
-	maskedFwdProduct(y, x, w, b, lim, bp, rng, kind, n, in, out)
+	maskedFwdProduct(y, x, w, b, lim, bp, rng, kind, n, in, out, relu)
 	kernScratchPool.Put(s)
 	kernIntPool.Put(ri)
 }
@@ -130,16 +138,20 @@ func maskedPackFwd(bp []float64, rng []int, w []float64, lim []int, in, out, nr 
 
 // maskedFwdProduct computes Y = X·(W∘M)ᵀ + b from the packing of
 // maskedPackFwd (kind's panels bp, ranges rng).
-func maskedFwdProduct(y, x, w, b []float64, lim []int, bp []float64, rng []int, kind gemmKind, n, in, out int) {
+func maskedFwdProduct(y, x, w, b []float64, lim []int, bp []float64, rng []int, kind gemmKind, n, in, out int, relu bool) {
 	nr := kind.nr()
 	s := kernGetScratch(kernPadLen(out, nr))
 	init := *s
 	clear(init[copy(init, b[:out]):])
-	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init})
+	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init, relu: relu})
 	kernScratchPool.Put(s)
 	// Recompute the non-finite outputs as the reference does (see the top of
 	// the file). Without a non-finite input there is nothing to redo: look
-	// at whichever of the input and the output is smaller.
+	// at whichever of the input and the output is smaller. With relu the
+	// outputs are activated already: a kernel's sum differs from the
+	// reference's only by NaN (0·∞ from a masked weight), which the
+	// activation keeps, so every output to redo is still found, and redone
+	// with its activation.
 	if in < out && !kernHasNonFinite(x[:n*in]) || in >= out && !kernHasNonFinite(y[:n*out]) {
 		return
 	}
@@ -154,6 +166,9 @@ func maskedFwdProduct(y, x, w, b []float64, lim []int, bp []float64, rng []int, 
 					s += xi[j] * v
 				}
 				yi[k] = s + b[k]
+				if relu && yi[k] < 0 {
+					yi[k] = 0
+				}
 			}
 		}
 	}
@@ -197,8 +212,18 @@ func kernMaskedBwdRanges(rng, lim []int, in, out, nr int) (steps, panels int) {
 }
 
 func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
+	maskedBackwardXAct(dx, dy, w, lim, n, in, out, nil)
+}
+
+// maskedBackwardXAct is maskedBackwardX followed, when h is not nil, by
+// reluBackward(dx, h), fused into the product as in denseBackwardXAct. The
+// entries the mask zeroes are zero in the reference's result too, whatever
+// the sums, and those it keeps are redone as without it where they are not
+// finite.
+func maskedBackwardXAct(dx, dy, w []float64, lim []int, n, in, out int, h []float64) {
 	if !kernUseAsm {
 		maskedBackwardXRef(dx, dy, w, lim, n, in, out)
+		kernAfterReLUBack(dx, h, n*in)
 		return
 	}
 	kernCheckDense("maskedBackwardX", len(dy), len(dx), len(w), out, n, in, out)
@@ -213,7 +238,7 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 	ri := kernGetInts(2 * np)
 	bp, rng := *s, *ri
 	maskedPackBwd(bp, rng, w, lim, in, out, nr)
-	maskedBwdProduct(dx, dy, w, lim, bp, rng, kind, n, in, out)
+	maskedBwdProduct(dx, dy, w, lim, bp, rng, kind, n, in, out, h)
 	kernScratchPool.Put(s)
 	kernIntPool.Put(ri)
 }
@@ -252,11 +277,11 @@ func maskedPackBwd(bp []float64, rng []int, w []float64, lim []int, in, out, nr 
 
 // maskedBwdProduct computes dX = dY·(W∘M) from the packing of
 // maskedPackBwd (kind's panels bp, ranges rng).
-func maskedBwdProduct(dx, dy, w []float64, lim []int, bp []float64, rng []int, kind gemmKind, n, in, out int) {
+func maskedBwdProduct(dx, dy, w []float64, lim []int, bp []float64, rng []int, kind gemmKind, n, in, out int, h []float64) {
 	s := kernGetScratch(kernPadLen(in, kind.nr()))
 	init := *s
 	clear(init)
-	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init})
+	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init, reluOf: kernReLUOf(h, n*in)})
 	kernScratchPool.Put(s)
 	if out < in && !kernHasNonFinite(dy[:n*out]) || out >= in && !kernHasNonFinite(dx[:n*in]) {
 		return
@@ -317,22 +342,33 @@ func kernGrowInts(s []int, n int) []int {
 
 // maskedPackedForward is maskedForward with the weights packed by pk.
 func maskedPackedForward(y, x, w, b []float64, lim []int, pk *maskedPack, n, in, out int) {
+	maskedPackedForwardAct(y, x, w, b, lim, pk, n, in, out, false)
+}
+
+// maskedPackedForwardAct is maskedForwardAct with the weights packed by pk.
+func maskedPackedForwardAct(y, x, w, b []float64, lim []int, pk *maskedPack, n, in, out int, relu bool) {
 	if !pk.ok {
-		maskedForward(y, x, w, b, lim, n, in, out)
+		maskedForwardAct(y, x, w, b, lim, n, in, out, relu)
 		return
 	}
 	kernCheckDense("maskedForward", len(y), len(x), len(w), len(b), n, in, out)
-	maskedFwdProduct(y, x, w, b, lim, pk.fwd, pk.rngF, pk.kindF, n, in, out)
+	maskedFwdProduct(y, x, w, b, lim, pk.fwd, pk.rngF, pk.kindF, n, in, out, relu)
 }
 
 // maskedPackedBackwardX is maskedBackwardX with the weights packed by pk.
 func maskedPackedBackwardX(dx, dy, w []float64, lim []int, pk *maskedPack, n, in, out int) {
+	maskedPackedBackwardXAct(dx, dy, w, lim, pk, n, in, out, nil)
+}
+
+// maskedPackedBackwardXAct is maskedBackwardXAct with the weights packed by
+// pk.
+func maskedPackedBackwardXAct(dx, dy, w []float64, lim []int, pk *maskedPack, n, in, out int, h []float64) {
 	if !pk.ok {
-		maskedBackwardX(dx, dy, w, lim, n, in, out)
+		maskedBackwardXAct(dx, dy, w, lim, n, in, out, h)
 		return
 	}
 	kernCheckDense("maskedBackwardX", len(dy), len(dx), len(w), out, n, in, out)
-	maskedBwdProduct(dx, dy, w, lim, pk.bwd, pk.rngB, pk.kindB, n, in, out)
+	maskedBwdProduct(dx, dy, w, lim, pk.bwd, pk.rngB, pk.kindB, n, in, out, h)
 }
 
 func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {

@@ -81,6 +81,24 @@ func maskedPackedForward(y, x, w, b []float64, lim []int, _ *maskedPack, n, in, 
 func maskedPackedBackwardX(dx, dy, w []float64, lim []int, _ *maskedPack, n, in, out int) {
 	maskedBackwardXRef(dx, dy, w, lim, n, in, out)
 }
+func maskedForwardAct(y, x, w, b []float64, lim []int, n, in, out int, relu bool) {
+	maskedForwardRef(y, x, w, b, lim, n, in, out)
+	if relu {
+		reluRef(y[:n*out])
+	}
+}
+func maskedPackedForwardAct(y, x, w, b []float64, lim []int, _ *maskedPack, n, in, out int, relu bool) {
+	maskedForwardAct(y, x, w, b, lim, n, in, out, relu)
+}
+func maskedBackwardXAct(dx, dy, w []float64, lim []int, n, in, out int, h []float64) {
+	maskedBackwardXRef(dx, dy, w, lim, n, in, out)
+	if h != nil {
+		reluBackwardRef(dx[:n*in], h[:n*in])
+	}
+}
+func maskedPackedBackwardXAct(dx, dy, w []float64, lim []int, _ *maskedPack, n, in, out int, h []float64) {
+	maskedBackwardXAct(dx, dy, w, lim, n, in, out, h)
+}
 
 func adamStep(p, m, v, g []float64, c *adamConsts) { adamRef(p, m, v, g, c) }
 

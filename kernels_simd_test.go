@@ -277,3 +277,67 @@ func TestDenseBackwardXReLU(t *testing.T) {
 		})
 	}
 }
+
+// TestMaskedReLU checks the masked products with the ReLU or its gradient
+// fused into them (maskedForwardAct, maskedBackwardXAct and their packed
+// forms) against the products followed by the references' activation, bit
+// for bit, with every mask pattern and both micro-kernels. Inputs hold
+// infinities and NaNs, also behind the mask, so that the outputs the
+// products redo as the reference does (0·∞) are among those compared.
+func TestMaskedReLU(t *testing.T) {
+	defer func() { kernTestKind = 0 }()
+	special := []float64{math.Inf(1), math.Inf(-1), math.NaN(), 0, math.Copysign(0, -1), -1}
+	for _, kind := range []int{0, int(gemmWide) + 1, int(gemmNarrow) + 1} {
+		kernTestKind = kind
+		forEachPath(t, func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(23, uint64(kind)))
+			for _, sh := range denseShapes(true) {
+				n, in, out := sh.n, sh.in, sh.out
+				pats := limPatterns(rnd, in, out)
+				for _, pname := range []string{"staircase", "reversed", "random", "zero", "full"} {
+					lim := pats[pname]
+					x, w, b := kernRandSlice(rnd, n*in), kernRandSlice(rnd, out*in), kernRandSlice(rnd, out)
+					dy, h := kernRandSlice(rnd, n*out), kernRandSlice(rnd, n*in)
+					for _, s := range [][]float64{x, dy, h} {
+						for i := range s {
+							if rnd.IntN(16) == 0 {
+								s[i] = special[rnd.IntN(len(special))]
+							}
+						}
+					}
+					wantY := make([]float64, n*out)
+					maskedForward(wantY, x, w, b, lim, n, in, out)
+					reluRef(wantY)
+					wantX := make([]float64, n*in)
+					maskedBackwardX(wantX, dy, w, lim, n, in, out)
+					reluBackwardRef(wantX, h)
+					var pk maskedPack
+					pk.pack(w, lim, n, in, out)
+					for _, packed := range []bool{false, true} {
+						name := fmt.Sprintf("kind %d %dx%dx%d %s packed=%t", kind, n, in, out, pname, packed)
+						y, dx := newGuarded(n*out), newGuarded(n*in)
+						if packed {
+							maskedPackedForwardAct(y.s(), x, w, b, lim, &pk, n, in, out, true)
+							maskedPackedBackwardXAct(dx.s(), dy, w, lim, &pk, n, in, out, h)
+						} else {
+							maskedForwardAct(y.s(), x, w, b, lim, n, in, out, true)
+							maskedBackwardXAct(dx.s(), dy, w, lim, n, in, out, h)
+						}
+						y.check(t, name+" y")
+						dx.check(t, name+" dx")
+						for i, v := range y.s() {
+							if math.Float64bits(v) != math.Float64bits(wantY[i]) {
+								t.Fatalf("%s: y[%d] = %v, want %v", name, i, v, wantY[i])
+							}
+						}
+						for i, v := range dx.s() {
+							if math.Float64bits(v) != math.Float64bits(wantX[i]) {
+								t.Fatalf("%s: dx[%d] = %v, want %v", name, i, v, wantX[i])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -316,6 +316,42 @@ func (m *MADE) maskedFwd(l int, y, x []float64, n int) {
 	maskedForward(y, x, w, b, m.lims[l-1], n, in, out)
 }
 
+// maskedFwdAct is maskedFwd followed by the activation, h = act(y): ReLU
+// fused into the product (maskedForwardAct), tanh in a pass after it.
+func (m *MADE) maskedFwdAct(l int, y, x []float64, n int) {
+	w, b := m.layer(m.params, l)
+	in, out := m.sizes[l-1], m.sizes[l]
+	fuse := m.act == ReLU
+	if pk := m.packed(l, n); pk != nil {
+		maskedPackedForwardAct(y, x, w, b, m.lims[l-1], pk, n, in, out, fuse)
+	} else {
+		maskedForwardAct(y, x, w, b, m.lims[l-1], n, in, out, fuse)
+	}
+	if !fuse {
+		m.act.apply(y[:n*out])
+	}
+}
+
+// maskedBwdXAct is maskedBwdX followed by the gradient through the
+// activation whose output h the layer read, dx ⊙= act'(h): ReLU fused into
+// the product (maskedBackwardXAct), tanh in a pass after it.
+func (m *MADE) maskedBwdXAct(l int, dx, dy, h []float64, n int) {
+	w, _ := m.layer(m.params, l)
+	in, out := m.sizes[l-1], m.sizes[l]
+	var of []float64
+	if m.act == ReLU {
+		of = h
+	}
+	if pk := m.packed(l, n); pk != nil {
+		maskedPackedBackwardXAct(dx, dy, w, m.lims[l-1], pk, n, in, out, of)
+	} else {
+		maskedBackwardXAct(dx, dy, w, m.lims[l-1], n, in, out, of)
+	}
+	if of == nil {
+		m.act.backward(dx[:n*in], h[:n*in])
+	}
+}
+
 // maskedBwdX computes dx = dy·(W_l∘M_l) over n rows.
 func (m *MADE) maskedBwdX(l int, dx, dy []float64, n int) {
 	w, _ := m.layer(m.params, l)
@@ -824,8 +860,7 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 	for l := 1; l < len(m.sizes)-1; l++ {
 		out := m.sizes[l]
 		y := work[off : off+n*out]
-		m.maskedFwd(l, y, h, n)
-		m.act.apply(y)
+		m.maskedFwdAct(l, y, h, n)
 		h = y
 		off += n * out
 	}
@@ -1012,8 +1047,7 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 		if &next[0] == &delta[0] {
 			next = bufB[:n*in]
 		}
-		m.maskedBwdX(l, next, delta, n)
-		m.act.backward(next, hprev)
+		m.maskedBwdXAct(l, next, delta, hprev, n)
 		delta = next
 	}
 }
