@@ -102,22 +102,23 @@
 // of a row span at most three lines, at +0, +64 and +95. Prefetches do not
 // fault, so the last tile's reach past C is harmless.
 #define GEMM_PREFETCHC(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 64(row) \
-	PREFETCHT0 95(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 64(row) \
-	PREFETCHT0 95(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 64(row) \
-	PREFETCHT0 95(row) \
+	PREFETCH_NEXT3(row) \
+	PREFETCH_NEXT3(row) \
+	PREFETCH_NEXT3(row) \
+	PREFETCH_NEXT3(row)
+
+// PREFETCH_NEXT3 moves row on to the next row of C (R10 bytes on) and
+// prefetches its 96 bytes; PREFETCH_NEXT2, its 64.
+#define PREFETCH_NEXT3(row) \
 	ADDQ       R10, row \
 	PREFETCHT0 (row) \
 	PREFETCHT0 64(row) \
 	PREFETCHT0 95(row)
+
+#define PREFETCH_NEXT2(row) \
+	ADDQ       R10, row \
+	PREFETCHT0 (row) \
+	PREFETCHT0 63(row)
 
 // GEMM_ARGS loads the arguments shared by gemmKernel, gemmKernel2 and
 // gemmKernelNarrow (k in R11, tiles in R12, c in DI, a in R13, b in DX;
@@ -1105,24 +1106,12 @@ add_ret:
 // GEMMN_PREFETCHC is GEMM_PREFETCHC for the 6 rows of 64 bytes of the
 // next 6×8 tile (at most two lines each, at +0 and +63).
 #define GEMMN_PREFETCHC(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 63(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 63(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 63(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 63(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 63(row) \
-	ADDQ       R10, row \
-	PREFETCHT0 (row) \
-	PREFETCHT0 63(row)
+	PREFETCH_NEXT2(row) \
+	PREFETCH_NEXT2(row) \
+	PREFETCH_NEXT2(row) \
+	PREFETCH_NEXT2(row) \
+	PREFETCH_NEXT2(row) \
+	PREFETCH_NEXT2(row)
 
 TEXT ·gemmKernelNarrow(SB), NOSPLIT, $0-80
 	GEMM_ARGS(gemmn_ret)

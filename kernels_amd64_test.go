@@ -134,17 +134,6 @@ func dotRowsModel(y []float64, incy int, a []float64, lda int, x []float64, k, r
 	}
 }
 
-// checkBits checks y's guards and that its values are want's, bit for bit.
-func checkBits(t *testing.T, name string, y *guarded, want []float64) {
-	t.Helper()
-	y.check(t, name)
-	for i, v := range y.s() {
-		if math.Float64bits(v) != math.Float64bits(want[i]) {
-			t.Fatalf("%s: y[%d] = %v, want %v", name, i, v, want[i])
-		}
-	}
-}
-
 // TestDotRowsKernel checks dotRowsKernel bit for bit against dotRowsModel
 // on every length of the blocks of 16, 4 and 1 terms, strided y and rows
 // of A longer than the sums, and that it writes nothing else.
@@ -201,72 +190,51 @@ func TestAxpyRowsKernel(t *testing.T) {
 	}
 }
 
-// TestReluRowsKernel checks reluRowsKernel against reluRef on each row, for
-// 0 to 3 rows of 0 to 4 vectors, rows ldc apart with values in between that
-// must stay as they are, and negative zeros, NaNs and infinities among the
-// values.
-func TestReluRowsKernel(t *testing.T) {
+// TestActRowsKernels checks reluRowsKernel against reluRef and
+// reluBackRowsKernel against reluBackwardRef on each row, for 0 to 3 rows
+// of 0 to 4 vectors, rows ldc apart with values in between that must stay
+// as they are, and negative zeros, NaNs and infinities among the values
+// and among the layer's outputs h.
+func TestActRowsKernels(t *testing.T) {
 	if !kernUseAsm {
-		t.Log("no AVX2+FMA: reluRowsKernel is not called on this machine")
+		t.Log("no AVX2+FMA: the activation kernels are not called on this machine")
 		return
 	}
 	rnd := rand.New(rand.NewPCG(43, 44))
 	special := []float64{math.Copysign(0, -1), math.NaN(), math.Inf(-1), math.Inf(1), 0}
-	for rows := 0; rows <= 3; rows++ {
-		for vecs := 0; vecs <= 4; vecs++ {
-			for _, gap := range []int{0, 1, 5} {
-				cols := vecs * kernVecWidth
-				ldc := cols + gap
-				c := randGuarded(rnd, max(rows*ldc, 1))
-				for i := range c.s() {
-					if rnd.IntN(4) == 0 {
-						c.s()[i] = special[rnd.IntN(len(special))]
-					}
-				}
-				want := append([]float64(nil), c.s()...)
-				for r := 0; r < rows; r++ {
-					reluRef(want[r*ldc : r*ldc+cols])
-				}
-				if rows > 0 && vecs > 0 {
-					reluRowsKernel(&c.s()[0], ldc, rows, vecs)
-				}
-				name := fmt.Sprintf("rows=%d vecs=%d ldc=%d", rows, vecs, ldc)
-				checkBits(t, name, c, want)
+	sprinkle := func(s []float64) {
+		for i := range s {
+			if rnd.IntN(4) == 0 {
+				s[i] = special[rnd.IntN(len(special))]
 			}
 		}
 	}
-}
-
-// TestReluBackRowsKernel checks reluBackRowsKernel against reluBackwardRef
-// on each row, as TestReluRowsKernel does for reluRowsKernel.
-func TestReluBackRowsKernel(t *testing.T) {
-	if !kernUseAsm {
-		t.Log("no AVX2+FMA: reluBackRowsKernel is not called on this machine")
-		return
-	}
-	rnd := rand.New(rand.NewPCG(45, 46))
-	special := []float64{math.Copysign(0, -1), math.NaN(), math.Inf(-1), math.Inf(1), 0}
-	for rows := 0; rows <= 3; rows++ {
-		for vecs := 0; vecs <= 4; vecs++ {
-			for _, gap := range []int{0, 1, 5} {
-				cols := vecs * kernVecWidth
-				ldc := cols + gap
-				c := randGuarded(rnd, max(rows*ldc, 1))
-				h := kernRandSlice(rnd, max(rows*ldc, 1))
-				for i := range h {
-					if rnd.IntN(4) == 0 {
-						h[i] = special[rnd.IntN(len(special))]
+	for _, k := range []struct {
+		name string
+		ref  func(c, h []float64)
+		kern func(c, h *float64, ldc, rows, vecs int)
+	}{
+		{"reluRowsKernel", func(c, _ []float64) { reluRef(c) }, func(c, _ *float64, ldc, rows, vecs int) { reluRowsKernel(c, ldc, rows, vecs) }},
+		{"reluBackRowsKernel", reluBackwardRef, reluBackRowsKernel},
+	} {
+		for rows := 0; rows <= 3; rows++ {
+			for vecs := 0; vecs <= 4; vecs++ {
+				for _, gap := range []int{0, 1, 5} {
+					cols := vecs * kernVecWidth
+					ldc := cols + gap
+					c := randGuarded(rnd, max(rows*ldc, 1))
+					h := kernRandSlice(rnd, max(rows*ldc, 1))
+					sprinkle(c.s())
+					sprinkle(h)
+					want := append([]float64(nil), c.s()...)
+					for r := 0; r < rows; r++ {
+						k.ref(want[r*ldc:r*ldc+cols], h[r*ldc:r*ldc+cols])
 					}
+					if rows > 0 && vecs > 0 {
+						k.kern(&c.s()[0], &h[0], ldc, rows, vecs)
+					}
+					checkBits(t, fmt.Sprintf("%s rows=%d vecs=%d ldc=%d", k.name, rows, vecs, ldc), c, want)
 				}
-				want := append([]float64(nil), c.s()...)
-				for r := 0; r < rows; r++ {
-					reluBackwardRef(want[r*ldc:r*ldc+cols], h[r*ldc:r*ldc+cols])
-				}
-				if rows > 0 && vecs > 0 {
-					reluBackRowsKernel(&c.s()[0], &h[0], ldc, rows, vecs)
-				}
-				name := fmt.Sprintf("rows=%d vecs=%d ldc=%d", rows, vecs, ldc)
-				checkBits(t, name, c, want)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -166,115 +167,85 @@ func BenchmarkKernelPack(b *testing.B) {
 	kernSink = bp[0] + db[0]
 }
 
-// TestDenseForwardReLU checks the forward product with the ReLU fused into
-// it (denseForwardAct, densePackedForwardAct) against the product followed
-// by reluRef, bit for bit, on every test shape and on both micro-kernels:
-// the tiles' runs, strips, edge tiles, the spilling partial panel, the
-// short sums across panels and the dot products of rows each activate
-// what they compute. Some rows of x hold a NaN or an infinity, whose
-// outputs the activation must keep as reluRef does.
-func TestDenseForwardReLU(t *testing.T) {
-	defer func() { kernTestKind = 0 }()
-	for _, kind := range []int{0, int(gemmWide) + 1, int(gemmNarrow) + 1} {
-		kernTestKind = kind
-		forEachPath(t, func(t *testing.T) {
-			rnd := rand.New(rand.NewPCG(17, uint64(kind)))
-			for _, sh := range denseShapes(true) {
-				n, in, out := sh.n, sh.in, sh.out
-				x := kernRandSlice(rnd, n*in)
-				if n >= 3 && in > 0 {
-					x[in+in/2] = math.NaN()
-					x[2*in] = math.Inf(-1)
-				}
-				w, b := kernRandSlice(rnd, out*in), kernRandSlice(rnd, out)
-				want := make([]float64, n*out)
-				denseForward(want, x, w, b, n, in, out)
-				negative := false
-				for _, v := range want {
-					negative = negative || v < 0
-				}
-				reluRef(want)
-				var pk densePack
-				pk.pack(w, n, in, out)
-				for _, packed := range []bool{false, true} {
-					name := fmt.Sprintf("kind %d %dx%dx%d packed=%t", kind, n, in, out, packed)
-					y := newGuarded(n * out)
-					for i := range y.s() {
-						y.s()[i] = -1
-					}
-					if packed {
-						densePackedForwardAct(y.s(), x, w, b, &pk, n, in, out, true)
-					} else {
-						denseForwardAct(y.s(), x, w, b, n, in, out, true)
-					}
-					y.check(t, name)
-					for i, v := range y.s() {
-						if math.Float64bits(v) != math.Float64bits(want[i]) {
-							t.Fatalf("%s: y[%d] = %v, want %v", name, i, v, want[i])
-						}
-					}
-				}
-				if n*out > 8 && !negative {
-					t.Fatalf("%dx%dx%d: no negative output to activate", n, in, out)
-				}
-			}
-		})
-	}
-}
-
-// TestDenseBackwardXReLU checks the backward product to the input with the
-// ReLU's gradient fused into it (denseBackwardXAct, densePackedBackwardXAct)
-// against the product followed by reluBackwardRef, bit for bit, as
-// TestDenseForwardReLU does for the forward product. h holds positive
-// values, zeros of both signs, negative values and NaNs.
-func TestDenseBackwardXReLU(t *testing.T) {
+// TestDenseReLU checks the dense products with the ReLU fused into them
+// against the products followed by the references' activation, bit for
+// bit, on every test shape and both micro-kernels: the forward product
+// (denseForwardAct, densePackedForwardAct) against reluRef, the backward
+// product to the input (denseBackwardXAct, densePackedBackwardXAct)
+// against reluBackwardRef. The tiles' runs, strips, edge tiles, the
+// spilling partial panel, the short sums across panels and the dot products
+// of rows each activate what they compute. x holds a NaN and an infinity,
+// h positive values, zeros of both signs, negative values and NaNs.
+func TestDenseReLU(t *testing.T) {
 	defer func() { kernTestKind = 0 }()
 	special := []float64{0, math.Copysign(0, -1), -1, math.NaN()}
 	for _, kind := range []int{0, int(gemmWide) + 1, int(gemmNarrow) + 1} {
 		kernTestKind = kind
 		forEachPath(t, func(t *testing.T) {
-			rnd := rand.New(rand.NewPCG(19, uint64(kind)))
-			for _, sh := range denseShapes(true) {
+			rnd := rand.New(rand.NewPCG(17, uint64(kind)))
+			shapes := denseShapes(true)
+			changedY, changedX := 0, 0 // shapes where the activation changes something
+			for _, sh := range shapes {
 				n, in, out := sh.n, sh.in, sh.out
-				dy, w := kernRandSlice(rnd, n*out), kernRandSlice(rnd, out*in)
-				h := kernRandSlice(rnd, n*in)
-				masked := 0
+				x, w, b := kernRandSlice(rnd, n*in), kernRandSlice(rnd, out*in), kernRandSlice(rnd, out)
+				if n >= 3 && in > 0 {
+					x[in+in/2] = math.NaN()
+					x[2*in] = math.Inf(-1)
+				}
+				dy, h := kernRandSlice(rnd, n*out), kernRandSlice(rnd, n*in)
 				for i := range h {
 					if rnd.IntN(3) == 0 {
 						h[i] = special[rnd.IntN(len(special))]
 					}
-					if !(h[i] > 0) && !math.IsNaN(h[i]) {
-						masked++
-					}
 				}
-				want := make([]float64, n*in)
-				denseBackwardX(want, dy, w, n, in, out)
-				reluBackwardRef(want, h)
+				wantY := make([]float64, n*out)
+				denseForward(wantY, x, w, b, n, in, out)
+				negative := slices.ContainsFunc(wantY, func(v float64) bool { return v < 0 })
+				reluRef(wantY)
+				wantX := make([]float64, n*in)
+				denseBackwardX(wantX, dy, w, n, in, out)
+				masked := slices.ContainsFunc(h, func(v float64) bool { return v <= 0 })
+				reluBackwardRef(wantX, h)
+				if negative {
+					changedY++
+				}
+				if masked {
+					changedX++
+				}
 				var pk densePack
 				pk.pack(w, n, in, out)
 				for _, packed := range []bool{false, true} {
 					name := fmt.Sprintf("kind %d %dx%dx%d packed=%t", kind, n, in, out, packed)
-					dx := newGuarded(n * in)
+					y, dx := newGuarded(n*out), newGuarded(n*in)
 					for i := range dx.s() {
 						dx.s()[i] = 7
 					}
 					if packed {
+						densePackedForwardAct(y.s(), x, w, b, &pk, n, in, out, true)
 						densePackedBackwardXAct(dx.s(), dy, w, &pk, n, in, out, h)
 					} else {
+						denseForwardAct(y.s(), x, w, b, n, in, out, true)
 						denseBackwardXAct(dx.s(), dy, w, n, in, out, h)
 					}
-					dx.check(t, name)
-					for i, v := range dx.s() {
-						if math.Float64bits(v) != math.Float64bits(want[i]) {
-							t.Fatalf("%s: dx[%d] = %v, want %v", name, i, v, want[i])
-						}
-					}
-				}
-				if n*in > 8 && masked == 0 {
-					t.Fatalf("%dx%dx%d: no entry of h masks the gradient", n, in, out)
+					checkBits(t, name+" y", y, wantY)
+					checkBits(t, name+" dx", dx, wantX)
 				}
 			}
+			if 2*changedY < len(shapes) || 2*changedX < len(shapes) {
+				t.Fatalf("the activations change something on %d and %d of %d shapes", changedY, changedX, len(shapes))
+			}
 		})
+	}
+}
+
+// checkBits checks y's guards and that y holds want bit for bit.
+func checkBits(t *testing.T, name string, y *guarded, want []float64) {
+	t.Helper()
+	y.check(t, name)
+	for i, v := range y.s() {
+		if math.Float64bits(v) != math.Float64bits(want[i]) {
+			t.Fatalf("%s: y[%d] = %v, want %v", name, i, v, want[i])
+		}
 	}
 }
 
@@ -323,18 +294,8 @@ func TestMaskedReLU(t *testing.T) {
 							maskedForwardAct(y.s(), x, w, b, lim, n, in, out, true)
 							maskedBackwardXAct(dx.s(), dy, w, lim, n, in, out, h)
 						}
-						y.check(t, name+" y")
-						dx.check(t, name+" dx")
-						for i, v := range y.s() {
-							if math.Float64bits(v) != math.Float64bits(wantY[i]) {
-								t.Fatalf("%s: y[%d] = %v, want %v", name, i, v, wantY[i])
-							}
-						}
-						for i, v := range dx.s() {
-							if math.Float64bits(v) != math.Float64bits(wantX[i]) {
-								t.Fatalf("%s: dx[%d] = %v, want %v", name, i, v, wantX[i])
-							}
-						}
+						checkBits(t, name+" y", y, wantY)
+						checkBits(t, name+" dx", dx, wantX)
 					}
 				}
 			}
