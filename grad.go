@@ -113,53 +113,32 @@ func (m *mlp) packed(p []float64, l, n int) *densePack {
 	return nil
 }
 
-// denseFwd computes layer l's product y = x·W_lᵀ + b_l over n rows.
-func (m *mlp) denseFwd(p []float64, l int, y, x []float64, n int) {
+// denseFwd computes layer l's product y = x·W_lᵀ + b_l over n rows and,
+// when act, the activation y = act(y) after it: ReLU fused into the
+// product (denseForwardAct), so that each run of tiles is activated while
+// it is in cache, tanh in a pass after it.
+func (m *mlp) denseFwd(p []float64, l int, y, x []float64, n int, act bool) {
 	w, b, _ := m.layer(p, l)
 	in, out := m.dense(l)
-	if pk := m.packed(p, l, n); pk != nil {
-		densePackedForward(y, x, w, b, pk, n, in, out)
-		return
-	}
-	denseForward(y, x, w, b, n, in, out)
-}
-
-// denseFwdAct is denseFwd followed by the activation, h = act(y): ReLU
-// fused into the product (denseForwardAct), so that each run of tiles is
-// activated while it is in cache, tanh in a pass after it.
-func (m *mlp) denseFwdAct(p []float64, l int, y, x []float64, n int) {
-	w, b, _ := m.layer(p, l)
-	in, out := m.dense(l)
-	fuse := m.act == ReLU
+	fuse := act && m.act == ReLU
 	if pk := m.packed(p, l, n); pk != nil {
 		densePackedForwardAct(y, x, w, b, pk, n, in, out, fuse)
 	} else {
 		denseForwardAct(y, x, w, b, n, in, out, fuse)
 	}
-	if !fuse {
+	if act && !fuse {
 		m.act.apply(y[:n*out])
 	}
 }
 
-// denseBwdX computes dx = dy·W_l over n rows.
-func (m *mlp) denseBwdX(p []float64, l int, dx, dy []float64, n int) {
-	w, _, _ := m.layer(p, l)
-	in, out := m.dense(l)
-	if pk := m.packed(p, l, n); pk != nil {
-		densePackedBackwardX(dx, dy, w, pk, n, in, out)
-		return
-	}
-	denseBackwardX(dx, dy, w, n, in, out)
-}
-
-// denseBwdXAct computes dx = dy·W_l over n rows and then the gradient
-// through the activation whose output h_{l−1} = h the layer read,
+// denseBwdX computes dx = dy·W_l over n rows and, when h is not nil, the
+// gradient through the activation whose output h the layer read,
 // dx ⊙= act'(h): for ReLU fused into the product (denseBackwardXAct), for
 // tanh in a pass after it.
-func (m *mlp) denseBwdXAct(p []float64, l int, dx, dy, h []float64, n int) {
+func (m *mlp) denseBwdX(p []float64, l int, dx, dy, h []float64, n int) {
 	w, _, _ := m.layer(p, l)
 	in, out := m.dense(l)
-	var of []float64
+	var of []float64 // h, for the product to apply ReLU's gradient
 	if m.act == ReLU {
 		of = h
 	}
@@ -168,7 +147,7 @@ func (m *mlp) denseBwdXAct(p []float64, l int, dx, dy, h []float64, n int) {
 	} else {
 		denseBackwardXAct(dx, dy, w, n, in, out, of)
 	}
-	if of == nil {
+	if h != nil && of == nil {
 		m.act.backward(dx[:n*in], h[:n*in])
 	}
 }
@@ -285,11 +264,7 @@ func (m *mlp) forwardDrop(p, x []float64, n int, work []float64, dr dropout) []f
 	for l := 1; l < len(m.sizes); l++ {
 		out := m.sizes[l]
 		y := work[off : off+n*out]
-		if l < len(m.sizes)-1 {
-			m.denseFwdAct(p, l, y, h, n)
-		} else {
-			m.denseFwd(p, l, y, h, n)
-		}
+		m.denseFwd(p, l, y, h, n, l < len(m.sizes)-1)
 		h = y
 		off += n * out
 	}
@@ -360,7 +335,7 @@ func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64
 		denseBackwardW(dw, db, delta, hprev, n, in, out)
 		if l == 1 {
 			if dx != nil {
-				m.denseBwdX(p, l, dx, delta, n)
+				m.denseBwdX(p, l, dx, delta, nil, n)
 			}
 			break
 		}
@@ -368,7 +343,7 @@ func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64
 		if &next[0] == &delta[0] {
 			next = bufB[:n*in]
 		}
-		m.denseBwdXAct(p, l, next, delta, hprev, n)
+		m.denseBwdX(p, l, next, delta, hprev, n)
 		delta = next
 	}
 }

@@ -350,13 +350,8 @@ func kernGrow(s []float64, n int) []float64 {
 	return s[:n]
 }
 
-// densePackedForward is denseForward with W packed by pk (for n rows).
-func densePackedForward(y, x, w, b []float64, pk *densePack, n, in, out int) {
-	densePackedForwardAct(y, x, w, b, pk, n, in, out, false)
-}
-
-// densePackedForwardAct is densePackedForward followed, when relu, by
-// relu(y[:n·out]), fused as in denseForwardAct.
+// densePackedForwardAct is denseForwardAct with W packed by pk (for n
+// rows).
 func densePackedForwardAct(y, x, w, b []float64, pk *densePack, n, in, out int, relu bool) {
 	if !kernUseAsm {
 		denseForwardRef(y, x, w, b, n, in, out)
@@ -376,13 +371,8 @@ func densePackedForwardAct(y, x, w, b []float64, pk *densePack, n, in, out int, 
 	kernScratchPool.Put(s)
 }
 
-// densePackedBackwardX is denseBackwardX with W packed by pk (for n rows).
-func densePackedBackwardX(dx, dy, w []float64, pk *densePack, n, in, out int) {
-	densePackedBackwardXAct(dx, dy, w, pk, n, in, out, nil)
-}
-
-// densePackedBackwardXAct is densePackedBackwardX followed, when h is not
-// nil, by reluBackward(dx, h), fused as in denseBackwardXAct.
+// densePackedBackwardXAct is denseBackwardXAct with W packed by pk (for n
+// rows).
 func densePackedBackwardXAct(dx, dy, w []float64, pk *densePack, n, in, out int, h []float64) {
 	if !kernUseAsm {
 		denseBackwardXRef(dx, dy, w, n, in, out)

@@ -213,53 +213,38 @@ type gemmJob struct {
 }
 
 // activate applies the job's activation, if any, to rows i0 ≤ i < i1 of C
-// on the columns j0 ≤ j < j0+cols (fewer where rowLim limits a row).
+// on the columns j0 ≤ j < j0+cols (fewer where rowLim limits a row): on
+// amd64 the whole vectors of all the rows in one call of a row kernel, the
+// rest row by row.
 func (g *gemmJob) activate(i0, i1, j0, cols int) {
-	if (!g.relu && g.reluOf == nil) || i1 <= i0 {
+	if !g.relu && g.reluOf == nil || i1 <= i0 {
 		return
 	}
-	if g.reluOf != nil {
-		h := g.reluOf
-		if kernFastAux && g.rowLim == nil {
-			v := cols / kernVecWidth
-			if v > 0 {
-				last := (i1-1)*g.ldc + j0 + v*kernVecWidth - 1
-				_, _ = g.c[last], h[last]
-				reluBackRowsKernel(&g.c[i0*g.ldc+j0], &h[i0*g.ldc+j0], g.ldc, i1-i0, v)
-			}
-			if v*kernVecWidth < cols {
-				for i := i0; i < i1; i++ {
-					o := i*g.ldc + j0
-					reluBackwardRef(g.c[o+v*kernVecWidth:o+cols], h[o+v*kernVecWidth:o+cols])
-				}
-			}
-			return
-		}
-		for i := i0; i < i1; i++ {
-			o := i*g.ldc + j0
-			w := g.width(i, j0, cols)
-			reluBackward(g.c[o:o+w], h[o:o+w])
-		}
-		return
-	}
+	h := g.reluOf
+	v := 0 // columns of each row done by the row kernels
 	if kernFastAux && g.rowLim == nil {
-		// Whole vectors of all the rows in one call, the rest by reluRef.
-		v := cols / kernVecWidth
-		if v > 0 {
-			_ = g.c[(i1-1)*g.ldc+j0+v*kernVecWidth-1]
-			reluRowsKernel(&g.c[i0*g.ldc+j0], g.ldc, i1-i0, v)
+		v = cols / kernVecWidth * kernVecWidth
+	}
+	if v > 0 {
+		o, last := i0*g.ldc+j0, (i1-1)*g.ldc+j0+v-1
+		_ = g.c[last]
+		if h != nil {
+			_ = h[last]
+			reluBackRowsKernel(&g.c[o], &h[o], g.ldc, i1-i0, v/kernVecWidth)
+		} else {
+			reluRowsKernel(&g.c[o], g.ldc, i1-i0, v/kernVecWidth)
 		}
-		if v*kernVecWidth < cols {
-			for i := i0; i < i1; i++ {
-				o := i*g.ldc + j0
-				reluRef(g.c[o+v*kernVecWidth : o+cols])
-			}
-		}
-		return
 	}
 	for i := i0; i < i1; i++ {
-		o := i*g.ldc + j0
-		relu(g.c[o : o+g.width(i, j0, cols)])
+		o, w := i*g.ldc+j0, g.width(i, j0, cols)
+		if w <= v {
+			continue
+		}
+		if h != nil {
+			reluBackward(g.c[o+v:o+w], h[o+v:o+w])
+		} else {
+			relu(g.c[o+v : o+w])
+		}
 	}
 }
 

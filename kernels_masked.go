@@ -340,11 +340,6 @@ func kernGrowInts(s []int, n int) []int {
 	return s[:n]
 }
 
-// maskedPackedForward is maskedForward with the weights packed by pk.
-func maskedPackedForward(y, x, w, b []float64, lim []int, pk *maskedPack, n, in, out int) {
-	maskedPackedForwardAct(y, x, w, b, lim, pk, n, in, out, false)
-}
-
 // maskedPackedForwardAct is maskedForwardAct with the weights packed by pk.
 func maskedPackedForwardAct(y, x, w, b []float64, lim []int, pk *maskedPack, n, in, out int, relu bool) {
 	if !pk.ok {
@@ -353,11 +348,6 @@ func maskedPackedForwardAct(y, x, w, b []float64, lim []int, pk *maskedPack, n, 
 	}
 	kernCheckDense("maskedForward", len(y), len(x), len(w), len(b), n, in, out)
 	maskedFwdProduct(y, x, w, b, lim, pk.fwd, pk.rngF, pk.kindF, n, in, out, relu)
-}
-
-// maskedPackedBackwardX is maskedBackwardX with the weights packed by pk.
-func maskedPackedBackwardX(dx, dy, w []float64, lim []int, pk *maskedPack, n, in, out int) {
-	maskedPackedBackwardXAct(dx, dy, w, lim, pk, n, in, out, nil)
 }
 
 // maskedPackedBackwardXAct is maskedBackwardXAct with the weights packed by

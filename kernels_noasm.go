@@ -52,14 +52,8 @@ func tanhBackward(dh, h []float64)                       { tanhBackwardRef(dh, h
 type densePack struct{}
 
 func (p *densePack) pack(w []float64, n, in, out int) {}
-func densePackedForward(y, x, w, b []float64, _ *densePack, n, in, out int) {
-	denseForwardRef(y, x, w, b, n, in, out)
-}
 func densePackedForwardAct(y, x, w, b []float64, _ *densePack, n, in, out int, relu bool) {
 	denseForwardAct(y, x, w, b, n, in, out, relu)
-}
-func densePackedBackwardX(dx, dy, w []float64, _ *densePack, n, in, out int) {
-	denseBackwardXRef(dx, dy, w, n, in, out)
 }
 func denseBackwardXAct(dx, dy, w []float64, n, in, out int, h []float64) {
 	denseBackwardXRef(dx, dy, w, n, in, out)
@@ -75,12 +69,6 @@ func densePackedBackwardXAct(dx, dy, w []float64, _ *densePack, n, in, out int, 
 type maskedPack struct{}
 
 func (p *maskedPack) pack(w []float64, lim []int, n, in, out int) {}
-func maskedPackedForward(y, x, w, b []float64, lim []int, _ *maskedPack, n, in, out int) {
-	maskedForwardRef(y, x, w, b, lim, n, in, out)
-}
-func maskedPackedBackwardX(dx, dy, w []float64, lim []int, _ *maskedPack, n, in, out int) {
-	maskedBackwardXRef(dx, dy, w, lim, n, in, out)
-}
 func maskedForwardAct(y, x, w, b []float64, lim []int, n, in, out int, relu bool) {
 	maskedForwardRef(y, x, w, b, lim, n, in, out)
 	if relu {

@@ -305,40 +305,30 @@ func (m *MADE) packed(l, n int) *maskedPack {
 }
 
 // maskedFwd computes layer l's whole product y = x·(W_l∘M_l)ᵀ + b_l over n
-// rows.
-func (m *MADE) maskedFwd(l int, y, x []float64, n int) {
+// rows and, when act, the activation y = act(y) after it: ReLU fused into
+// the product (maskedForwardAct), tanh in a pass after it.
+func (m *MADE) maskedFwd(l int, y, x []float64, n int, act bool) {
 	w, b := m.layer(m.params, l)
 	in, out := m.sizes[l-1], m.sizes[l]
-	if pk := m.packed(l, n); pk != nil {
-		maskedPackedForward(y, x, w, b, m.lims[l-1], pk, n, in, out)
-		return
-	}
-	maskedForward(y, x, w, b, m.lims[l-1], n, in, out)
-}
-
-// maskedFwdAct is maskedFwd followed by the activation, h = act(y): ReLU
-// fused into the product (maskedForwardAct), tanh in a pass after it.
-func (m *MADE) maskedFwdAct(l int, y, x []float64, n int) {
-	w, b := m.layer(m.params, l)
-	in, out := m.sizes[l-1], m.sizes[l]
-	fuse := m.act == ReLU
+	fuse := act && m.act == ReLU
 	if pk := m.packed(l, n); pk != nil {
 		maskedPackedForwardAct(y, x, w, b, m.lims[l-1], pk, n, in, out, fuse)
 	} else {
 		maskedForwardAct(y, x, w, b, m.lims[l-1], n, in, out, fuse)
 	}
-	if !fuse {
+	if act && !fuse {
 		m.act.apply(y[:n*out])
 	}
 }
 
-// maskedBwdXAct is maskedBwdX followed by the gradient through the
-// activation whose output h the layer read, dx ⊙= act'(h): ReLU fused into
-// the product (maskedBackwardXAct), tanh in a pass after it.
-func (m *MADE) maskedBwdXAct(l int, dx, dy, h []float64, n int) {
+// maskedBwdX computes dx = dy·(W_l∘M_l) over n rows and, when h is not
+// nil, the gradient through the activation whose output h the layer read,
+// dx ⊙= act'(h): ReLU fused into the product (maskedBackwardXAct), tanh in
+// a pass after it.
+func (m *MADE) maskedBwdX(l int, dx, dy, h []float64, n int) {
 	w, _ := m.layer(m.params, l)
 	in, out := m.sizes[l-1], m.sizes[l]
-	var of []float64
+	var of []float64 // h, for the product to apply ReLU's gradient
 	if m.act == ReLU {
 		of = h
 	}
@@ -347,20 +337,9 @@ func (m *MADE) maskedBwdXAct(l int, dx, dy, h []float64, n int) {
 	} else {
 		maskedBackwardXAct(dx, dy, w, m.lims[l-1], n, in, out, of)
 	}
-	if of == nil {
+	if h != nil && of == nil {
 		m.act.backward(dx[:n*in], h[:n*in])
 	}
-}
-
-// maskedBwdX computes dx = dy·(W_l∘M_l) over n rows.
-func (m *MADE) maskedBwdX(l int, dx, dy []float64, n int) {
-	w, _ := m.layer(m.params, l)
-	in, out := m.sizes[l-1], m.sizes[l]
-	if pk := m.packed(l, n); pk != nil {
-		maskedPackedBackwardX(dx, dy, w, m.lims[l-1], pk, n, in, out)
-		return
-	}
-	maskedBackwardX(dx, dy, w, m.lims[l-1], n, in, out)
 }
 
 // NewMADE returns a MADE, or an error saying what is wrong with the
@@ -860,7 +839,7 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 	for l := 1; l < len(m.sizes)-1; l++ {
 		out := m.sizes[l]
 		y := work[off : off+n*out]
-		m.maskedFwdAct(l, y, h, n)
+		m.maskedFwd(l, y, h, n, true)
 		h = y
 		off += n * out
 	}
@@ -968,7 +947,7 @@ func (m *MADE) forwardDrop(x []float64, n int, work []float64, dr dropout) []flo
 		h = m.hiddenForward(x, n, work)
 	}
 	y := m.output(work, n)
-	m.maskedFwd(len(m.sizes)-1, y, h, n)
+	m.maskedFwd(len(m.sizes)-1, y, h, n, false)
 	return y
 }
 
@@ -1039,7 +1018,7 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 		maskedBackwardW(dw, db, delta, hprev, lim, n, in, out)
 		if l == 1 {
 			if dx != nil {
-				m.maskedBwdX(l, dx, delta, n)
+				m.maskedBwdX(l, dx, delta, nil, n)
 			}
 			break
 		}
@@ -1047,7 +1026,7 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 		if &next[0] == &delta[0] {
 			next = bufB[:n*in]
 		}
-		m.maskedBwdXAct(l, next, delta, hprev, n)
+		m.maskedBwdX(l, next, delta, hprev, n)
 		delta = next
 	}
 }

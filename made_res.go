@@ -40,14 +40,13 @@ func (m *MADE) resSlot(work []float64, n, j int) []float64 {
 func (m *MADE) resHiddenForward(x []float64, n int, work []float64, dr dropout) []float64 {
 	R, H := m.blocks, m.sizes[1]
 	h := m.resSlot(work, n, 0)
-	m.maskedFwd(1, h, x, n) // h_0
+	m.maskedFwd(1, h, x, n, false) // h_0
 	u := m.resSlot(work, n, 1)
 	copy(u, h)
 	m.act.apply(u) // u_1
 	for j := 1; j <= R; j++ {
 		v := m.resSlot(work, n, R+1+j)
-		m.maskedFwd(2*j, v, u, n)
-		m.act.apply(v) // v_j
+		m.maskedFwd(2*j, v, u, n, true) // v_j
 		src := v
 		if dr.on() {
 			// ṽ_j, in the third backward buffer, free during the pass.
@@ -56,7 +55,7 @@ func (m *MADE) resHiddenForward(x []float64, n int, work []float64, dr dropout) 
 		}
 		// u_{j+1} first holds v_j·(W_{j,2}∘M)ᵀ + b_{j,2}, then act(h_j).
 		next := m.resSlot(work, n, j+1)
-		m.maskedFwd(2*j+1, next, src, n)
+		m.maskedFwd(2*j+1, next, src, n, false)
 		for i, t := range next {
 			h[i] += t // h_j
 		}
@@ -169,8 +168,7 @@ func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, d
 	u := m.resSlot(work, n, R+1)
 	dw, db := m.layer(grad, L)
 	maskedBackwardW(dw, db, dout, u, m.lims[L-1], n, H, m.nout())
-	m.maskedBwdX(L, dh, dout, n)
-	m.act.backward(dh, u) // δh_R
+	m.maskedBwdX(L, dh, dout, u, n) // δh_R
 	for j := R; j >= 1; j-- {
 		v := m.resSlot(work, n, R+1+j)
 		src := v
@@ -180,7 +178,7 @@ func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, d
 		}
 		dw, db = m.layer(grad, 2*j+1)
 		maskedBackwardW(dw, db, dh, src, m.lims[2*j], n, H, H)
-		m.maskedBwdX(2*j+1, dv, dh, n)
+		m.maskedBwdX(2*j+1, dv, dh, nil, n)
 		if dr.on() {
 			dr.scaleBack(dv, j, n, H)
 		}
@@ -188,8 +186,7 @@ func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, d
 		u = m.resSlot(work, n, j)
 		dw, db = m.layer(grad, 2*j)
 		maskedBackwardW(dw, db, dv, u, m.lims[2*j-1], n, H, H)
-		m.maskedBwdX(2*j, du, dv, n)
-		m.act.backward(du, u)
+		m.maskedBwdX(2*j, du, dv, u, n)
 		for i, g := range du {
 			dh[i] += g // δh_{j−1}
 		}
@@ -197,6 +194,6 @@ func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, d
 	dw, db = m.layer(grad, 1)
 	maskedBackwardW(dw, db, dh, x, m.lims[0], n, m.sizes[0], H)
 	if dx != nil {
-		m.maskedBwdX(1, dx, dh, n)
+		m.maskedBwdX(1, dx, dh, nil, n)
 	}
 }

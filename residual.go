@@ -90,13 +90,13 @@ func (m *mlp) resOutput(work []float64, n int) []float64 {
 func (m *mlp) resForward(p, x []float64, n int, work []float64, dr dropout) []float64 {
 	H, R := m.sizes[1], m.blocks
 	h := m.resBuf(work, n, 2*R+1)
-	m.denseFwd(p, 1, h, x, n) // h_0
+	m.denseFwd(p, 1, h, x, n, false) // h_0
 	u := m.resU(work, n, 1)
 	copy(u, h)
 	m.act.apply(u) // u_1 = act(h_0)
 	for j := 1; j <= R; j++ {
 		v := m.resV(work, n, j)
-		m.denseFwdAct(p, 2*j, v, u, n) // v_j
+		m.denseFwd(p, 2*j, v, u, n, true) // v_j
 		src := v
 		if dr.on() {
 			src = m.resBuf(work, n, 2*R+4)
@@ -104,7 +104,7 @@ func (m *mlp) resForward(p, x []float64, n int, work []float64, dr dropout) []fl
 		}
 		// u_{j+1} first holds v_j·W_{j,2}ᵀ + b_{j,2}, then act(h_j).
 		next := m.resU(work, n, j+1)
-		m.denseFwd(p, 2*j+1, next, src, n)
+		m.denseFwd(p, 2*j+1, next, src, n, false)
 		for i, t := range next {
 			h[i] += t // h_j
 		}
@@ -113,7 +113,7 @@ func (m *mlp) resForward(p, x []float64, n int, work []float64, dr dropout) []fl
 		u = next
 	}
 	out := m.resOutput(work, n)
-	m.denseFwd(p, 2*R+2, out, u, n)
+	m.denseFwd(p, 2*R+2, out, u, n, false)
 	return out
 }
 
@@ -159,7 +159,7 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64,
 	u := m.resU(work, n, R+1)
 	dw, db := grads(L)
 	denseBackwardW(dw, db, dout, u, n, H, m.out())
-	m.denseBwdXAct(p, L, dh, dout, u, n) // δh_R
+	m.denseBwdX(p, L, dh, dout, u, n) // δh_R
 	for j := R; j >= 1; j-- {
 		v := m.resV(work, n, j)
 		src := v
@@ -169,7 +169,7 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64,
 		}
 		dw, db = grads(2*j + 1)
 		denseBackwardW(dw, db, dh, src, n, H, H)
-		m.denseBwdX(p, 2*j+1, dv, dh, n)
+		m.denseBwdX(p, 2*j+1, dv, dh, nil, n)
 		if dr.on() {
 			dr.scaleBack(dv, j, n, H)
 		}
@@ -177,7 +177,7 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64,
 		u = m.resU(work, n, j)
 		dw, db = grads(2 * j)
 		denseBackwardW(dw, db, dv, u, n, H, H)
-		m.denseBwdXAct(p, 2*j, du, dv, u, n)
+		m.denseBwdX(p, 2*j, du, dv, u, n)
 		for i, g := range du {
 			dh[i] += g // δh_{j−1}
 		}
@@ -185,7 +185,7 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64,
 	dw, db = grads(1)
 	denseBackwardW(dw, db, dh, x, n, in, H)
 	if dx != nil {
-		m.denseBwdX(p, 1, dx, dh, n)
+		m.denseBwdX(p, 1, dx, dh, nil, n)
 	}
 }
 
