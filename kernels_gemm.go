@@ -235,6 +235,9 @@ func (g *gemmJob) activate(i0, i1, j0, cols int) {
 			reluRowsKernel(&g.c[o], g.ldc, i1-i0, v/kernVecWidth)
 		}
 	}
+	if v == cols {
+		return
+	}
 	for i := i0; i < i1; i++ {
 		o, w := i*g.ldc+j0, g.width(i, j0, cols)
 		if w <= v {
@@ -507,6 +510,10 @@ func (g *gemmJob) stripTiles(buf []float64, i, rows, j0, cols, pc, kc int, b, in
 // gemmPanelsK is the longest sum that gemmByTiles takes.
 const gemmPanelsK = 64
 
+// gemmActRows is how many rows of C gemmByTiles computes before it
+// applies their activation.
+const gemmActRows = 16
+
 // gemmByTiles computes a product with short sums (k ≤ gemmPanelsK, A
 // row-major, wide kernel) a tile of rows at a time across all the whole
 // panels, by gemmKernelPanels: one call per tile instead of one per panel
@@ -532,9 +539,16 @@ func gemmByTiles(g *gemmJob) {
 	_ = g.c[(mFull-1)*g.ldc+full*nr-1]
 	_ = g.a[(mFull-1)*g.rs+g.k-1]
 	_ = g.bp[full*g.k*nr-1]
+	// The activation runs once per group of tiles (gemmActRows rows),
+	// while their rows of C are still in L1, not once per tile: a call
+	// per tile costs more than it saves on short rows.
+	a0 := 0
 	for i := 0; i < mFull; i += mr {
 		gemmKernelPanels(&g.c[i*g.ldc], g.ldc, &g.a[i*g.rs], g.rs, &g.bp[0], g.k*nr, &rng[0], full, init)
-		g.activate(i, i+mr, 0, full*nr)
+		if i+mr-a0 >= gemmActRows || i+mr == mFull {
+			g.activate(a0, i+mr, 0, full*nr)
+			a0 = i + mr
+		}
 	}
 	kernIntPool.Put(ri)
 	if j0 := full * nr; j0 < g.n {
