@@ -251,6 +251,14 @@ func (g *gemmJob) activate(i0, i1, j0, cols int) {
 	}
 }
 
+// activateRun activates a run of tiles as activate does, unless the
+// activation is deferred to the end of the block of rows (blockAct).
+func (g *gemmJob) activateRun(blockAct bool, i0, i1, j0, cols int) {
+	if !blockAct {
+		g.activate(i0, i1, j0, cols)
+	}
+}
+
 // kern runs the micro-kernel of the job's kind.
 func (g *gemmJob) kern(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
 	if g.kind == gemmNarrow {
@@ -307,6 +315,14 @@ func gemmBlocked(g *gemmJob) {
 	// every entry is wanted, panel 0 is whole, and never from the last row
 	// of C (whose next row is not C's).
 	spill := g.init != nil && g.ldc == g.n && g.rowLim == nil && g.panelRows == nil && g.n%nr != 0 && panels >= 2
+	// blockAct defers the ReLU's gradient of a product on more than one
+	// panel to the end of each block of rows, over all its columns: per
+	// run of tiles it would read the strip of h on the panel's columns,
+	// rows a power of two apart at the widths of hidden layers, which L1
+	// cannot hold and the prefetchers do not follow (in maf-large's step
+	// 3.6× the time of one pass over the rows). The forward ReLU needs no
+	// operand and stays with the runs, while they are in L1.
+	blockAct := g.reluOf != nil && g.panelRows == nil && panels > 1
 	for ic := 0; ic < g.m; ic += mc {
 		mEnd := min(ic+mc, g.m)
 		for qq := 0; qq < panels; qq++ {
@@ -331,12 +347,12 @@ func gemmBlocked(g *gemmJob) {
 				for i := ic; i < hi; i++ {
 					copy(g.c[i*g.ldc+j0:i*g.ldc+j0+cols], g.init[j0:])
 				}
-				g.activate(ic, hi, j0, cols)
+				g.activateRun(blockAct, ic, hi, j0, cols)
 				continue
 			}
 			if p1 <= p0 {
 				// Nothing to add to C: its entries are complete as they are.
-				g.activate(ic, hi, j0, cols)
+				g.activateRun(blockAct, ic, hi, j0, cols)
 			}
 			for pc := p0; pc < p1; pc += gemmKC {
 				kc := min(gemmKC, p1-pc)
@@ -373,14 +389,14 @@ func gemmBlocked(g *gemmJob) {
 						if run > 0 {
 							g.kern(&g.c[i*g.ldc+j0], g.ldc, &g.a[g.aIndex(i, pc, mr)], g.rs, g.ps, g.tileStride(mr), b, kc, run, init)
 							if last {
-								g.activate(i, i+run*mr, j0, cols)
+								g.activateRun(blockAct, i, i+run*mr, j0, cols)
 							}
 							i += run * mr
 						}
 						if half >= 0 {
 							gemmKernel2(&g.c[half*g.ldc+j0], g.ldc, &g.a[g.aIndex(half, pc, mr)], g.rs, g.ps, 0, b, kc, 1, init)
 							if last {
-								g.activate(half, min(half+2, g.m), j0, cols)
+								g.activateRun(blockAct, half, min(half+2, g.m), j0, cols)
 							}
 							i += mr
 						}
@@ -400,7 +416,7 @@ func gemmBlocked(g *gemmJob) {
 						i0 := i
 						i = g.stripTiles(tmpS, i, strip, j0, cols, pc, kc, b, init)
 						if last {
-							g.activate(i0, i, j0, cols)
+							g.activateRun(blockAct, i0, i, j0, cols)
 						}
 						continue
 					}
@@ -467,11 +483,14 @@ func gemmBlocked(g *gemmJob) {
 						copy(g.c[(i+r)*g.ldc+j0:(i+r)*g.ldc+j0+w], tc[(r-r0)*nr:(r-r0)*nr+w])
 					}
 					if last {
-						g.activate(i+r0, i+r1, j0, cols)
+						g.activateRun(blockAct, i+r0, i+r1, j0, cols)
 					}
 					i += mr
 				}
 			}
+		}
+		if blockAct {
+			g.activate(ic, mEnd, 0, g.n)
 		}
 	}
 	if tmpAp != nil {
