@@ -225,14 +225,19 @@ func (g *gemmJob) activate(i0, i1, j0, cols int) {
 	if kernFastAux && g.rowLim == nil {
 		v = cols / kernVecWidth * kernVecWidth
 	}
+	rows, vecs := i1-i0, v/kernVecWidth
+	if v == cols && cols == g.ldc {
+		// Contiguous rows: one row of all their vectors.
+		rows, vecs = 1, rows*vecs
+	}
 	if v > 0 {
 		o, last := i0*g.ldc+j0, (i1-1)*g.ldc+j0+v-1
 		_ = g.c[last]
 		if h != nil {
 			_ = h[last]
-			reluBackRowsKernel(&g.c[o], &h[o], g.ldc, i1-i0, v/kernVecWidth)
+			reluBackRowsKernel(&g.c[o], &h[o], g.ldc, rows, vecs)
 		} else {
-			reluRowsKernel(&g.c[o], g.ldc, i1-i0, v/kernVecWidth)
+			reluRowsKernel(&g.c[o], g.ldc, rows, vecs)
 		}
 	}
 	if v == cols {
@@ -322,7 +327,11 @@ func gemmBlocked(g *gemmJob) {
 	// cannot hold and the prefetchers do not follow (in maf-large's step
 	// 3.6× the time of one pass over the rows). The forward ReLU needs no
 	// operand and stays with the runs, while they are in L1.
-	blockAct := g.reluOf != nil && g.panelRows == nil && panels > 1
+	//
+	// The narrow kind's runs are 8 columns, two vectors a row, on which the
+	// row kernels' per-row steps cost more than the activation itself: its
+	// ReLU is deferred to the block too (realnvp-tiny's 64-wide layers).
+	blockAct := (g.reluOf != nil || g.relu && g.kind == gemmNarrow) && g.panelRows == nil && panels > 1
 	for ic := 0; ic < g.m; ic += mc {
 		mEnd := min(ic+mc, g.m)
 		for qq := 0; qq < panels; qq++ {
