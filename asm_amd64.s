@@ -2024,3 +2024,100 @@ axpy_done:
 
 axpy_ret:
 	RET
+
+// func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32)
+//
+// gemmKernel in float32 (kernels_f32.go, gemmKernel32Ref): tiles of 4 rows
+// and 24 columns, three 8-lane registers a row, in the same registers
+// (sums in Y0–Y11, a row of the panel in Y12–Y14, a broadcast element of A
+// in Y15). A panel row of 24 float32 is 96 bytes, as the float64 kernel's
+// row of 12 is, so the panel offsets are the same; the strides are scaled
+// by 4 bytes instead of 8.
+#define GEMM32_STEP(boff, inc) \
+	VMOVUPS boff(BX), Y12 \
+	VMOVUPS boff+32(BX), Y13 \
+	VMOVUPS boff+64(BX), Y14 \
+	VBROADCASTSS (SI), Y15 \
+	VFMADD231PS Y12, Y15, Y0 \
+	VFMADD231PS Y13, Y15, Y1 \
+	VFMADD231PS Y14, Y15, Y2 \
+	VBROADCASTSS (SI)(R8*1), Y15 \
+	VFMADD231PS Y12, Y15, Y3 \
+	VFMADD231PS Y13, Y15, Y4 \
+	VFMADD231PS Y14, Y15, Y5 \
+	VBROADCASTSS (SI)(R8*2), Y15 \
+	VFMADD231PS Y12, Y15, Y6 \
+	VFMADD231PS Y13, Y15, Y7 \
+	VFMADD231PS Y14, Y15, Y8 \
+	VBROADCASTSS (SI)(R9*1), Y15 \
+	VFMADD231PS Y12, Y15, Y9 \
+	VFMADD231PS Y13, Y15, Y10 \
+	VFMADD231PS Y14, Y15, Y11 \
+	ADDQ inc, SI
+
+TEXT ·gemmKernel32(SB), NOSPLIT, $0-80
+	MOVQ  k+56(FP), R11
+	TESTQ R11, R11
+	JLE   gemm32_ret
+	MOVQ  tiles+64(FP), R12
+	TESTQ R12, R12
+	JLE   gemm32_ret
+	MOVQ  c+0(FP), DI
+	MOVQ  ldc+8(FP), R10
+	MOVQ  a+16(FP), R13
+	MOVQ  rs+24(FP), R8
+	MOVQ  ps+32(FP), AX
+	MOVQ  b+48(FP), DX
+	SHLQ  $2, R10
+	SHLQ  $2, R8
+	SHLQ  $2, AX
+	LEAQ  (R8)(R8*2), R9
+
+gemm32_tile:
+	MOVQ  R13, SI
+	MOVQ  DX, BX
+	MOVQ  R11, CX
+	MOVQ  init+72(FP), R14
+	TESTQ R14, R14
+	JE    gemm32_loadc
+	GEMM_INIT(R14)
+	JMP   gemm32_steps
+
+gemm32_loadc:
+	GEMM_LOADC(R14)
+
+gemm32_steps:
+	CMPQ CX, $4
+	JLT  gemm32_tail
+
+gemm32_loop4:
+	GEMM32_STEP(0, AX)
+	GEMM32_STEP(96, AX)
+	GEMM32_STEP(192, AX)
+	GEMM32_STEP(288, AX)
+	ADDQ  $384, BX
+	SUBQ  $4, CX
+	CMPQ  CX, $4
+	JGE   gemm32_loop4
+	TESTQ CX, CX
+	JE    gemm32_store
+
+gemm32_tail:
+	GEMM32_STEP(0, AX)
+	ADDQ $96, BX
+	DECQ CX
+	JNE  gemm32_tail
+
+gemm32_store:
+	GEMM_STOREC(R14)
+	LEAQ (R10)(R10*2), CX
+	LEAQ (DI)(CX*1), DI
+	ADDQ R10, DI
+	MOVQ ts+40(FP), CX
+	LEAQ (R13)(CX*4), R13
+	DECQ R12
+	JNE  gemm32_tile
+	VZEROUPPER
+
+gemm32_ret:
+	RET

@@ -45,6 +45,14 @@ func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstri
 
 const kernHasPanels = true
 
+// gemmKernel32 is the float32 micro-kernel, 4×24 (gemmKernel32Ref);
+// kernHasF32 reports that it exists.
+//
+//go:noescape
+func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32)
+
+const kernHasF32 = true
+
 // gemmKernel2 is gemmKernel on tiles of 2 rows (the edges of a staircase);
 // kernHasHalf reports that it exists.
 //

@@ -30,6 +30,14 @@ func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstri
 	panic("flow: no gemmKernelPanels on arm64")
 }
 
+// kernHasF32 is false: the float32 micro-kernel exists on amd64 only, and
+// its reference runs here.
+const kernHasF32 = false
+
+func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32) {
+	panic("flow: no gemmKernel32 on arm64")
+}
+
 // kernHasHalf is false: gemmKernel2 exists on amd64 only, and the edges
 // of a staircase run whole tiles here.
 const kernHasHalf = false

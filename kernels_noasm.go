@@ -15,6 +15,14 @@ var kernUseAsm = false
 // kernVecWidth is the nominal vector width the tests size their lengths by.
 const kernVecWidth = 4
 
+// kernHasF32 is false: without assembly the float32 micro-kernel is its
+// reference.
+const kernHasF32 = false
+
+func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32) {
+	panic("flow: no gemmKernel32 without assembly")
+}
+
 // gemmNR is the nominal width of a micro-kernel tile the tests size their
 // shapes by.
 const gemmNR = 12

@@ -1,0 +1,96 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import "math"
+
+// The float32 compute path's first pieces (docs/design.md §4): the exact
+// float32 fused multiply-add that its references are written with, and the
+// 4×24 micro-kernel's reference. The flows, layers and training do not
+// use them yet.
+
+// fma32 returns a·b + c rounded once to the nearest float32 (ties to
+// even), as a float32 FMA instruction computes it.
+//
+// The product of two float32 values is exact in float64 (24 + 24 bits of
+// significand ≤ 53). The sum s = p + c rounded to float64 is then moved to
+// round-to-odd: where the sum was inexact (its error e, exact by Knuth's
+// TwoSum, is not 0) and s's last bit is even, s is replaced by its
+// neighbour towards the error. A value rounded to odd with at least two
+// bits more than the target precision rounds to the target as the exact
+// value does (Boldo and Melquiond, 2008), and 53 ≥ 24 + 2, so the final
+// conversion rounds a·b + c exactly once; without the move to odd, the
+// two roundings can differ from one at a tie. Float64 cannot overflow
+// (|p| < 2²⁵⁶) nor lose bits to underflow (|p| ≥ 2⁻²⁹⁸ or 0), so TwoSum is
+// exact; infinities and NaN skip the correction.
+func fma32(a, b, c float32) float32 {
+	p := float64(a) * float64(b)
+	s := p + float64(c)
+	if math.IsInf(s, 0) || math.IsNaN(s) {
+		return float32(s)
+	}
+	v := s - p
+	e := (p - (s - v)) + (float64(c) - v)
+	if e != 0 && math.Float64bits(s)&1 == 0 {
+		s = math.Nextafter(s, math.Copysign(math.Inf(1), e))
+	}
+	return float32(s)
+}
+
+// The float32 micro-kernel's tile: 4 rows of C and 24 columns, three
+// 8-lane AVX2 registers a row, the float64 kernel's register plan with
+// twice the lanes. A panel of B is 24 columns wide.
+const (
+	gemm32MR = 4
+	gemm32NR = 24
+)
+
+// gemmKernel32Ref is the float32 micro-kernel's definition: for each of
+// tiles tiles t, i < gemm32MR, j < gemm32NR,
+//
+//	c[(4t+i)·ldc+j] = s + Σ_{p<k} a[t·ts+i·rs+p·ps]·b[p·24+j]
+//
+// each term added by fma32 in increasing p on top of s, which is init[j]
+// if init is not nil and the entry of c otherwise: the float64 kernel's
+// contract (asm_amd64.s, gemmKernel) in float32.
+func gemmKernel32Ref(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, k, tiles int, init []float32) {
+	for t := 0; t < tiles; t++ {
+		for i := 0; i < gemm32MR; i++ {
+			row := c[(gemm32MR*t+i)*ldc:]
+			for j := 0; j < gemm32NR; j++ {
+				s := row[j]
+				if init != nil {
+					s = init[j]
+				}
+				for p := 0; p < k; p++ {
+					s = fma32(a[t*ts+i*rs+p*ps], b[p*gemm32NR+j], s)
+				}
+				row[j] = s
+			}
+		}
+	}
+}
+
+// gemmKern32 runs the float32 micro-kernel on slices: the assembly where
+// it exists (kernHasF32) and the reference elsewhere. The slices must
+// hold every element the tiles read and write.
+func gemmKern32(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, k, tiles int, init []float32) {
+	if tiles <= 0 {
+		return
+	}
+	if !kernHasF32 || !kernUseAsm || k <= 0 {
+		gemmKernel32Ref(c, ldc, a, rs, ps, ts, b, k, tiles, init)
+		return
+	}
+	_ = c[(gemm32MR*(tiles-1)+gemm32MR-1)*ldc+gemm32NR-1]
+	_ = a[(tiles-1)*ts+(gemm32MR-1)*rs+(k-1)*ps]
+	_ = b[k*gemm32NR-1]
+	var ip *float32
+	if init != nil {
+		_ = init[gemm32NR-1]
+		ip = &init[0]
+	}
+	gemmKernel32(&c[0], ldc, &a[0], rs, ps, ts, &b[0], k, tiles, ip)
+}

@@ -1,0 +1,222 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+)
+
+// fma32Exact is a·b + c rounded once to float32 (ties to even), by exact
+// arithmetic in math/big.
+func fma32Exact(a, b, c float32) float32 {
+	if math.IsInf(float64(a), 0) || math.IsInf(float64(b), 0) || math.IsInf(float64(c), 0) ||
+		a != a || b != b || c != c {
+		return float32(float64(a)*float64(b) + float64(c))
+	}
+	x := new(big.Float).SetPrec(2000).SetFloat64(float64(a))
+	x.Mul(x, new(big.Float).SetFloat64(float64(b)))
+	x.Add(x, new(big.Float).SetFloat64(float64(c)))
+	if x.Sign() == 0 {
+		// IEEE 754: an exact zero sum is +0 unless both addends are −0.
+		p := float64(a) * float64(b)
+		return float32(p + float64(c))
+	}
+	f, _ := x.Float32()
+	return f
+}
+
+// fma32Cases returns triples for fma32: random ones over a wide range of
+// exponents, sums that cancel, and ties between two float32 values.
+func fma32Cases(rnd *rand.Rand, n int) [][3]float32 {
+	r32 := func(lo, hi int) float32 {
+		e := lo + rnd.IntN(hi-lo+1)
+		v := float32(math.Ldexp(1+rnd.Float64(), e))
+		if rnd.IntN(2) == 0 {
+			v = -v
+		}
+		return v
+	}
+	var cs [][3]float32
+	for i := 0; i < n; i++ {
+		a, b := r32(-20, 20), r32(-20, 20)
+		switch i % 5 {
+		case 0: // near cancellation: c ≈ −a·b
+			c := -float32(float64(a) * float64(b))
+			c = math.Nextafter32(c, float32(rnd.NormFloat64()))
+			cs = append(cs, [3]float32{a, b, c})
+		case 1: // ties: a·b exactly half an ulp of c away from a float32
+			c := r32(-5, 5)
+			ulp := math.Nextafter32(c, float32(math.Inf(1))) - c
+			h := float32(math.Ldexp(1, rnd.IntN(3))) // 1, 2, 4: a·b = h·ulp/2
+			cs = append(cs, [3]float32{h, ulp / 2, c}, [3]float32{ulp / 2, h, c})
+		case 2: // tiny results, float32 subnormals
+			cs = append(cs, [3]float32{r32(-80, -60), r32(-80, -60), r32(-140, -126)})
+		case 3: // double rounding: a·b = (ulp/2)(1 − 2⁻⁴⁶) under c of odd last
+			// bit rounds to the tie in float64, which goes up to even, while the
+			// exact sum is below it
+			c := r32(-5, 5)
+			c = math.Float32frombits(math.Float32bits(c) | 1)
+			ulp := math.Abs(float64(math.Nextafter32(c, float32(math.Inf(1))) - c))
+			sc := math.Ldexp(1, rnd.IntN(9)-4)
+			a := float32((1 + 0x1p-23) * sc)
+			b := float32((1 - 0x1p-23) * ulp / 2 / sc)
+			cs = append(cs, [3]float32{a, b, c}, [3]float32{-a, -b, c}, [3]float32{a, -b, -c})
+			// a large sum with a small product, ±0
+			a, b = r32(-20, 20), r32(-20, 20)
+			cs = append(cs, [3]float32{a, b, r32(30, 60)}, [3]float32{a, 0, float32(math.Copysign(0, -1))})
+		default:
+			cs = append(cs, [3]float32{a, b, r32(-20, 20)})
+		}
+	}
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	return append(cs,
+		[3]float32{inf, 1, 1}, [3]float32{inf, 0, 1}, [3]float32{1, 1, -inf}, [3]float32{nan, 1, 1},
+		[3]float32{math.MaxFloat32, 2, 0}, [3]float32{math.MaxFloat32, 1, math.MaxFloat32},
+		[3]float32{float32(math.Copysign(0, -1)), 1, float32(math.Copysign(0, -1))},
+		[3]float32{math.SmallestNonzeroFloat32, 0.5, 0}, [3]float32{math.SmallestNonzeroFloat32, 1.5, 0})
+}
+
+func TestFMA32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(61, 62))
+	cases := fma32Cases(rnd, 20000)
+	plain := 0 // cases where rounding the float64 sum is wrong
+	for _, c := range cases {
+		got, want := fma32(c[0], c[1], c[2]), fma32Exact(c[0], c[1], c[2])
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("fma32(%g, %g, %g) = %g (%#x), want %g (%#x)", c[0], c[1], c[2], got, math.Float32bits(got), want, math.Float32bits(want))
+		}
+		if p := float32(float64(c[0])*float64(c[1]) + float64(c[2])); math.Float32bits(p) != math.Float32bits(want) && want == want {
+			plain++
+		}
+	}
+	// The cases must reach the double rounding that fma32 corrects, or
+	// the test could not tell fma32 from the plain conversion.
+	if plain == 0 {
+		t.Fatal("no case where float32(float64 sum) differs from the exact rounding")
+	}
+}
+
+// TestGemmKernel32 checks the float32 micro-kernel bit for bit against
+// its reference on every layout of A, sums of 0 to 19 terms and 1 to 3
+// tiles, from C and from init, with guard values around C.
+func TestGemmKernel32(t *testing.T) {
+	if !kernHasF32 || !kernUseAsm {
+		// The reference is what runs here; TestFMA32 checks its arithmetic.
+		gemmKern32Cases(t, gemmKernel32Ref)
+		return
+	}
+	gemmKern32Cases(t, gemmKern32)
+	// One step whose float64 sum rounds to a tie (TestFMA32's double
+	// rounding): the kernel must round the fused sum once.
+	a0, b0, c0 := float32(1+0x1p-23), float32((1-0x1p-23)*0x1p-24), float32(1+0x1p-23)
+	want := fma32Exact(a0, b0, c0)
+	if plain := float32(float64(a0)*float64(b0) + float64(c0)); plain == want {
+		t.Fatalf("the case does not round twice: %g", plain)
+	}
+	a, b, c := make([]float32, gemm32MR), make([]float32, gemm32NR), make([]float32, gemm32MR*gemm32NR)
+	for i := range a {
+		a[i] = a0
+	}
+	for j := range b {
+		b[j] = b0
+	}
+	for i := range c {
+		c[i] = c0
+	}
+	gemmKern32(c, gemm32NR, a, 1, 1, gemm32MR, b, 1, 1, nil)
+	for i, v := range c {
+		if v != want {
+			t.Fatalf("c[%d] = %g, want %g", i, v, want)
+		}
+	}
+}
+
+func gemmKern32Cases(t *testing.T, kern func(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, k, tiles int, init []float32)) {
+	t.Helper()
+	rnd := rand.New(rand.NewPCG(63, 64))
+	r := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(rnd.NormFloat64())
+		}
+		return s
+	}
+	const guard = 8
+	for tiles := 1; tiles <= 3; tiles++ {
+		for k := 0; k < 20; k++ {
+			m := gemm32MR * tiles
+			type layout struct {
+				name       string
+				rs, ps, ts int
+				n          int
+			}
+			kk := max(k, 1)
+			for _, l := range []layout{
+				{"row-major", kk + 3, 1, gemm32MR * (kk + 3), m * (kk + 3)},
+				{"transposed", 1, m + 2, gemm32MR, kk * (m + 2)},
+				{"slivers", 1, gemm32MR, gemm32MR * kk, m * kk},
+			} {
+				for _, withInit := range []bool{false, true} {
+					name := fmt.Sprintf("tiles=%d/k=%d/%s/init=%t", tiles, k, l.name, withInit)
+					a, b := r(l.n), r(kk*gemm32NR)
+					var init []float32
+					if withInit {
+						init = r(gemm32NR)
+					}
+					ldc := gemm32NR + 5
+					c0 := r(guard + m*ldc + guard)
+					want := append([]float32(nil), c0...)
+					gemmKernel32Ref(want[guard:], ldc, a, l.rs, l.ps, l.ts, b, k, tiles, init)
+					got := append([]float32(nil), c0...)
+					kern(got[guard:], ldc, a, l.rs, l.ps, l.ts, b, k, tiles, init)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s: c[%d] = %g, want %g", name, i-guard, got[i], want[i])
+						}
+					}
+					// The tiles' columns past 24 and the guards are C's
+					// entries no tile writes: the reference must leave them.
+					for i := 0; i < m; i++ {
+						for j := gemm32NR; j < ldc; j++ {
+							if o := guard + i*ldc + j; want[o] != c0[o] {
+								t.Fatalf("%s: the reference wrote c[%d][%d]", name, i, j)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkKernelMicro32 runs the float32 micro-kernel alone, on operands
+// in cache, as BenchmarkKernelMicro runs the float64 ones: its GFLOP/s
+// against the float64 4×12 kernel's is the float32 path's gain in the
+// products (twice the lanes a register).
+func BenchmarkKernelMicro32(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(65, 66))
+	for _, k := range []int{64, 128, 256} {
+		tiles := 48 / gemm32MR
+		a := make([]float32, tiles*gemm32MR*k)
+		bp := make([]float32, k*gemm32NR)
+		for i := range a {
+			a[i] = float32(rnd.NormFloat64())
+		}
+		for i := range bp {
+			bp[i] = float32(rnd.NormFloat64())
+		}
+		c := make([]float32, tiles*gemm32MR*gemm32NR)
+		b.Run(fmt.Sprintf("%dx%d/k=%d", gemm32MR, gemm32NR, k), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				gemmKern32(c, gemm32NR, a, k, 1, gemm32MR*k, bp, k, tiles, nil)
+			}
+			kernReportGFLOPS(b, 2*float64(tiles*gemm32MR*gemm32NR*k))
+		})
+	}
+}
