@@ -125,6 +125,115 @@ gemm_store:
 gemm_ret:
 	RET
 
+// func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32)
+//
+// gemmKernel in float32 (kernels_f32.go, gemmKernel32Ref): tiles of 4 rows
+// and 16 columns, in the same registers with 4 lanes each (row i, columns
+// 4g to 4g+3 in V(16+4i+g)). A panel row of 16 float32 is 64 bytes, as the
+// float64 kernel's row of 8 is; the strides are scaled by 4 bytes.
+#define GEMM32_STEP \
+	VLD1.P  64(R1), [V0.S4, V1.S4, V2.S4, V3.S4] \
+	VLD1R.P (R2)(R19), [V4.S4] \
+	VLD1R.P (R3)(R19), [V5.S4] \
+	VLD1R.P (R4)(R19), [V6.S4] \
+	VLD1R.P (R5)(R19), [V7.S4] \
+	VFMLA   V0.S4, V4.S4, V16.S4 \
+	VFMLA   V1.S4, V4.S4, V17.S4 \
+	VFMLA   V2.S4, V4.S4, V18.S4 \
+	VFMLA   V3.S4, V4.S4, V19.S4 \
+	VFMLA   V0.S4, V5.S4, V20.S4 \
+	VFMLA   V1.S4, V5.S4, V21.S4 \
+	VFMLA   V2.S4, V5.S4, V22.S4 \
+	VFMLA   V3.S4, V5.S4, V23.S4 \
+	VFMLA   V0.S4, V6.S4, V24.S4 \
+	VFMLA   V1.S4, V6.S4, V25.S4 \
+	VFMLA   V2.S4, V6.S4, V26.S4 \
+	VFMLA   V3.S4, V6.S4, V27.S4 \
+	VFMLA   V0.S4, V7.S4, V28.S4 \
+	VFMLA   V1.S4, V7.S4, V29.S4 \
+	VFMLA   V2.S4, V7.S4, V30.S4 \
+	VFMLA   V3.S4, V7.S4, V31.S4
+
+TEXT ·gemmKernel32(SB), NOSPLIT, $0-80
+	MOVD k+56(FP), R13
+	CMP  $1, R13
+	BLT  gemm32_ret
+	MOVD tiles+64(FP), R14
+	CMP  $1, R14
+	BLT  gemm32_ret
+	MOVD c+0(FP), R0
+	MOVD ldc+8(FP), R8
+	MOVD a+16(FP), R15
+	MOVD rs+24(FP), R9
+	MOVD ps+32(FP), R19
+	MOVD ts+40(FP), R20
+	MOVD b+48(FP), R6
+	MOVD init+72(FP), R21
+	LSL  $2, R8
+	LSL  $2, R9
+	LSL  $2, R19
+	LSL  $2, R20
+
+gemm32_tile:
+	MOVD R15, R2
+	MOVD R6, R1
+	MOVD R13, R7
+	ADD  R9, R2, R3
+	ADD  R9, R3, R4
+	ADD  R9, R4, R5
+	ADD  R8, R0, R10
+	ADD  R8, R10, R11
+	ADD  R8, R11, R12
+	CBZ  R21, gemm32_loadc
+	VLD1 (R21), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VMOV V16.B16, V20.B16
+	VMOV V17.B16, V21.B16
+	VMOV V18.B16, V22.B16
+	VMOV V19.B16, V23.B16
+	VMOV V16.B16, V24.B16
+	VMOV V17.B16, V25.B16
+	VMOV V18.B16, V26.B16
+	VMOV V19.B16, V27.B16
+	VMOV V16.B16, V28.B16
+	VMOV V17.B16, V29.B16
+	VMOV V18.B16, V30.B16
+	VMOV V19.B16, V31.B16
+	B    gemm32_steps
+
+gemm32_loadc:
+	VLD1 (R0), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1 (R10), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1 (R11), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VLD1 (R12), [V28.S4, V29.S4, V30.S4, V31.S4]
+
+gemm32_steps:
+	CMP  $2, R7
+	BLT  gemm32_tail
+
+gemm32_loop2:
+	GEMM32_STEP
+	GEMM32_STEP
+	SUB  $2, R7
+	CMP  $2, R7
+	BGE  gemm32_loop2
+	CBZ  R7, gemm32_store
+
+gemm32_tail:
+	GEMM32_STEP
+
+gemm32_store:
+	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R0)
+	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R10)
+	VST1 [V24.S4, V25.S4, V26.S4, V27.S4], (R11)
+	VST1 [V28.S4, V29.S4, V30.S4, V31.S4], (R12)
+	ADD  R8, R12, R0
+	ADD  R20, R15, R15
+	SUBS $1, R14, R14
+	BNE  gemm32_tile
+
+gemm32_ret:
+	RET
+
 // Elementwise kernels. NEON instructions that the Go assembler lacks
 // (floating-point arithmetic, comparisons and rounding on .2D vectors) are
 // written as WORD $0x… with the instruction in the comment beside it;

@@ -45,8 +45,15 @@ func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstri
 
 const kernHasPanels = true
 
-// gemmKernel32 is the float32 micro-kernel, 4×24 (gemmKernel32Ref);
-// kernHasF32 reports that it exists.
+// gemmKernel32 is the float32 micro-kernel (gemmKernel32Ref); kernHasF32
+// reports that it exists. Its tile is 4 rows of C and 24 columns, three
+// 8-lane registers a row: the float64 kernel's register plan with twice
+// the lanes. A panel of B is 24 columns wide.
+const (
+	gemm32MR = 4
+	gemm32NR = 24
+)
+
 //
 //go:noescape
 func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32)

@@ -30,13 +30,19 @@ func gemmKernelPanels(c *float64, ldc int, a *float64, rs int, b *float64, pstri
 	panic("flow: no gemmKernelPanels on arm64")
 }
 
-// kernHasF32 is false: the float32 micro-kernel exists on amd64 only, and
-// its reference runs here.
-const kernHasF32 = false
+// gemmKernel32 is the float32 micro-kernel (gemmKernel32Ref); kernHasF32
+// reports that it exists. Its tile is 4 rows of C and 16 columns, four
+// 4-lane registers a row: gemmKernel's register plan with twice the
+// lanes. A panel of B is 16 columns wide.
+const (
+	gemm32MR = 4
+	gemm32NR = 16
+)
 
-func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32) {
-	panic("flow: no gemmKernel32 on arm64")
-}
+//go:noescape
+func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32)
+
+const kernHasF32 = true
 
 // kernHasHalf is false: gemmKernel2 exists on amd64 only, and the edges
 // of a staircase run whole tiles here.

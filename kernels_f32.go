@@ -8,7 +8,7 @@ import "math"
 
 // The float32 compute path's first pieces (docs/design.md §4): the exact
 // float32 fused multiply-add that its references are written with, and the
-// 4×24 micro-kernel's reference. The flows, layers and training do not
+// micro-kernel's reference. The flows, layers and training do not
 // use them yet.
 
 // fma32 returns a·b + c rounded once to the nearest float32 (ties to
@@ -39,18 +39,11 @@ func fma32(a, b, c float32) float32 {
 	return float32(s)
 }
 
-// The float32 micro-kernel's tile: 4 rows of C and 24 columns, three
-// 8-lane AVX2 registers a row, the float64 kernel's register plan with
-// twice the lanes. A panel of B is 24 columns wide.
-const (
-	gemm32MR = 4
-	gemm32NR = 24
-)
-
 // gemmKernel32Ref is the float32 micro-kernel's definition: for each of
-// tiles tiles t, i < gemm32MR, j < gemm32NR,
+// tiles tiles t, i < gemm32MR, j < gemm32NR (the tile's shape, per
+// architecture: 4×24 on amd64, 4×16 on arm64),
 //
-//	c[(4t+i)·ldc+j] = s + Σ_{p<k} a[t·ts+i·rs+p·ps]·b[p·24+j]
+//	c[(4t+i)·ldc+j] = s + Σ_{p<k} a[t·ts+i·rs+p·ps]·b[p·gemm32NR+j]
 //
 // each term added by fma32 in increasing p on top of s, which is init[j]
 // if init is not nil and the entry of c otherwise: the float64 kernel's

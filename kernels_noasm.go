@@ -16,8 +16,12 @@ var kernUseAsm = false
 const kernVecWidth = 4
 
 // kernHasF32 is false: without assembly the float32 micro-kernel is its
-// reference.
-const kernHasF32 = false
+// reference, on amd64's tile shape.
+const (
+	kernHasF32 = false
+	gemm32MR   = 4
+	gemm32NR   = 24
+)
 
 func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32) {
 	panic("flow: no gemmKernel32 without assembly")
