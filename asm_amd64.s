@@ -2121,3 +2121,48 @@ gemm32_store:
 
 gemm32_ret:
 	RET
+
+// func cvt32to64Kernel(dst *float64, src *float32, n int)
+//
+// dst[i] = float64(src[i]) for i < n (exact); n is a multiple of 4.
+TEXT ·cvt32to64Kernel(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JE   cvt64_ret
+
+cvt64_loop:
+	VCVTPS2PD (SI), Y0
+	VMOVUPD   Y0, (DI)
+	ADDQ      $16, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNE       cvt64_loop
+	VZEROUPPER
+
+cvt64_ret:
+	RET
+
+// func cvt64to32Kernel(dst *float32, src *float64, n int)
+//
+// dst[i] = float32(src[i]) for i < n, rounded to nearest even as Go's
+// conversion rounds; n is a multiple of 4.
+TEXT ·cvt64to32Kernel(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JE   cvt32_ret
+
+cvt32_loop:
+	VCVTPD2PSY (SI), X0
+	VMOVUPS    X0, (DI)
+	ADDQ       $32, SI
+	ADDQ       $16, DI
+	DECQ       CX
+	JNE        cvt32_loop
+	VZEROUPPER
+
+cvt32_ret:
+	RET

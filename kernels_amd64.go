@@ -60,6 +60,18 @@ func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k
 
 const kernHasF32 = true
 
+// cvt32to64Kernel and cvt64to32Kernel convert n values (a multiple of 4)
+// between float32 and float64 as Go's conversions do; kernHasCvt reports
+// that they exist.
+//
+//go:noescape
+func cvt32to64Kernel(dst *float64, src *float32, n int)
+
+//go:noescape
+func cvt64to32Kernel(dst *float32, src *float64, n int)
+
+const kernHasCvt = true
+
 // gemmKernel2 is gemmKernel on tiles of 2 rows (the edges of a staircase);
 // kernHasHalf reports that it exists.
 //

@@ -44,6 +44,17 @@ func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k
 
 const kernHasF32 = true
 
+// kernHasCvt is false: the conversions run in Go on arm64 (cvt32to64).
+const kernHasCvt = false
+
+func cvt32to64Kernel(dst *float64, src *float32, n int) {
+	panic("flow: no cvt32to64Kernel on arm64")
+}
+
+func cvt64to32Kernel(dst *float32, src *float64, n int) {
+	panic("flow: no cvt64to32Kernel on arm64")
+}
+
 // kernHasHalf is false: gemmKernel2 exists on amd64 only, and the edges
 // of a staircase run whole tiles here.
 const kernHasHalf = false

@@ -291,7 +291,18 @@ func BenchmarkKernelExp(b *testing.B) {
 			}
 		}
 	})
-	kernSink = dst[0]
+	// The float32 exponential, through the float64 one (expVec32).
+	src32, dst32 := make([]float32, len(src)), make([]float32, len(src))
+	for i, v := range src {
+		src32[i] = float32(v)
+	}
+	b.Run("vec32", func(b *testing.B) {
+		b.SetBytes(int64(4 * len(src)))
+		for i := 0; i < b.N; i++ {
+			expVec32(dst32, src32)
+		}
+	})
+	kernSink = dst[0] + float64(dst32[0])
 }
 
 // BenchmarkKernelTanh compares tanhVec with a math.Tanh loop on 4096

@@ -87,3 +87,57 @@ func gemmKern32(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, 
 	}
 	gemmKernel32(&c[0], ldc, &a[0], rs, ps, ts, &b[0], k, tiles, ip)
 }
+
+// expVec32 sets dst[i] = exp(src[i]) for i < len(src), in float32 through
+// the float64 exponential (expVec): each block of arguments is widened
+// (exactly), exponentiated in float64 and rounded once to float32. One
+// source of the exponential's algorithm serves both precisions; the
+// float64 result is within about one float64 ulp of exp, so the float32
+// result is the float32 rounding of exp(x) or its neighbour at a near-tie
+// (within 1 ulp), overflow to +Inf above about 88.72, float32 subnormals
+// and 0 below about −87.3, NaN for NaN. It panics if dst is shorter than
+// src.
+func expVec32(dst, src []float32) {
+	n := len(src)
+	if len(dst) < n {
+		panic("flow: expVec32: dst shorter than src")
+	}
+	var buf [256]float64
+	for i := 0; i < n; i += len(buf) {
+		m := min(len(buf), n-i)
+		b := buf[:m]
+		cvt32to64(b, src[i:i+m])
+		expVec(b, b)
+		cvt64to32(dst[i:i+m], b)
+	}
+}
+
+// cvt32to64 sets dst[i] = float64(src[i]) for i < len(src), and
+// cvt64to32 dst[i] = float32(src[i]): by the vector kernels where they
+// exist (amd64), the whole vectors, and by Go's conversions for the rest.
+// dst must be at least as long as src.
+func cvt32to64(dst []float64, src []float32) {
+	dst = dst[:len(src)]
+	v := 0
+	if kernHasCvt && kernUseAsm {
+		if v = len(src) &^ 3; v > 0 {
+			cvt32to64Kernel(&dst[0], &src[0], v)
+		}
+	}
+	for i := v; i < len(src); i++ {
+		dst[i] = float64(src[i])
+	}
+}
+
+func cvt64to32(dst []float32, src []float64) {
+	dst = dst[:len(src)]
+	v := 0
+	if kernHasCvt && kernUseAsm {
+		if v = len(src) &^ 3; v > 0 {
+			cvt64to32Kernel(&dst[0], &src[0], v)
+		}
+	}
+	for i := v; i < len(src); i++ {
+		dst[i] = float32(src[i])
+	}
+}

@@ -220,3 +220,103 @@ func BenchmarkKernelMicro32(b *testing.B) {
 		})
 	}
 }
+
+// TestExpVec32 checks the float32 exponential within 1 ulp of the float32
+// rounding of math.Exp, on every length 0 … 3·256+1 around the blocks,
+// arguments across the whole float32 range (overflow, subnormal results,
+// ±0, ±Inf, NaN), in place too, and that it writes nothing past len(src).
+func TestExpVec32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(67, 68))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 88.72, 88.73, 89, -87.3, -103, -103.98, -104, -200,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), math.MaxFloat32, -math.MaxFloat32, 1e-30}
+	ulps := func(got, want float32) float64 {
+		if got == want || got != got && want != want {
+			return 0
+		}
+		if got != got || want != want || math.IsInf(float64(got), 0) != math.IsInf(float64(want), 0) {
+			return math.Inf(1)
+		}
+		d := int64(math.Float32bits(got)) - int64(math.Float32bits(want))
+		return math.Abs(float64(d))
+	}
+	for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 255, 256, 257, 511, 512, 513, 3*256 + 1} {
+		src := make([]float32, n)
+		for i := range src {
+			if rnd.IntN(4) == 0 {
+				src[i] = special[rnd.IntN(len(special))]
+			} else {
+				src[i] = float32(rnd.Float64()*200 - 110)
+			}
+		}
+		const guard = 3
+		dst := make([]float32, n+guard)
+		for i := range dst {
+			dst[i] = -7
+		}
+		expVec32(dst, src)
+		for i, x := range src {
+			want := float32(math.Exp(float64(x)))
+			if u := ulps(dst[i], want); u > 1 {
+				t.Fatalf("n=%d: exp(%g) = %g, want %g (%g ulp)", n, x, dst[i], want, u)
+			}
+		}
+		for i := n; i < n+guard; i++ {
+			if dst[i] != -7 {
+				t.Fatalf("n=%d: dst[%d] written", n, i)
+			}
+		}
+		in := append([]float32(nil), src...)
+		expVec32(in, in)
+		for i := range in {
+			if math.Float32bits(in[i]) != math.Float32bits(dst[i]) {
+				t.Fatalf("n=%d: in place, exp(%g) = %g, not %g", n, src[i], in[i], dst[i])
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("expVec32 with a short dst did not panic")
+		}
+	}()
+	expVec32(make([]float32, 2), make([]float32, 3))
+}
+
+// TestCvt checks the conversions between float32 and float64 bit for bit
+// against Go's, on every length 0 … 13 (whole vectors and tails) with
+// values that round to even, overflow, become subnormal or stay special,
+// and that they write nothing past len(src).
+func TestCvt(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(69, 70))
+	special := []float64{0, math.Copysign(0, -1), 1 + 0x1p-24, 1 + 3*0x1p-24, 1e39, -1e39, 1e-40, -1e-45, 1e-50,
+		math.MaxFloat32, math.Inf(1), math.Inf(-1), math.NaN()}
+	for n := 0; n <= 13; n++ {
+		src := make([]float64, n)
+		for i := range src {
+			if rnd.IntN(3) == 0 {
+				src[i] = special[rnd.IntN(len(special))]
+			} else {
+				src[i] = rnd.NormFloat64() * math.Ldexp(1, rnd.IntN(40)-20)
+			}
+		}
+		const guard = 2
+		d32 := make([]float32, n+guard)
+		cvt64to32(d32, src)
+		for i, v := range src {
+			if w := float32(v); math.Float32bits(d32[i]) != math.Float32bits(w) && !(w != w && d32[i] != d32[i]) {
+				t.Fatalf("n=%d: float32(%g) = %g, want %g", n, v, d32[i], w)
+			}
+		}
+		d64 := make([]float64, n+guard)
+		cvt32to64(d64, d32[:n])
+		for i, v := range d32[:n] {
+			if w := float64(v); math.Float64bits(d64[i]) != math.Float64bits(w) && !(w != w && d64[i] != d64[i]) {
+				t.Fatalf("n=%d: float64(%g) = %g, want %g", n, v, d64[i], w)
+			}
+		}
+		for i := n; i < n+guard; i++ {
+			if d32[i] != 0 || d64[i] != 0 {
+				t.Fatalf("n=%d: written past the end at %d", n, i)
+			}
+		}
+	}
+}

@@ -23,6 +23,17 @@ const (
 	gemm32NR   = 24
 )
 
+// kernHasCvt is false: the conversions run in Go without assembly (cvt32to64).
+const kernHasCvt = false
+
+func cvt32to64Kernel(dst *float64, src *float32, n int) {
+	panic("flow: no cvt32to64Kernel without assembly")
+}
+
+func cvt64to32Kernel(dst *float32, src *float64, n int) {
+	panic("flow: no cvt64to32Kernel without assembly")
+}
+
 func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32) {
 	panic("flow: no gemmKernel32 without assembly")
 }
