@@ -24,26 +24,31 @@
 // The 4×12 block of sums lives in Y0–Y11; each step loads one row of the
 // packed panel (Y12–Y14) and broadcasts one element of each row of a (Y15),
 // then moves a on by inc bytes (the register AX holding ps, or $8).
-#define GEMM_STEP(boff, inc) \
-	VMOVUPD boff(BX), Y12 \
-	VMOVUPD boff+32(BX), Y13 \
-	VMOVUPD boff+64(BX), Y14 \
-	VBROADCASTSD (SI), Y15 \
-	VFMADD231PD Y12, Y15, Y0 \
-	VFMADD231PD Y13, Y15, Y1 \
-	VFMADD231PD Y14, Y15, Y2 \
-	VBROADCASTSD (SI)(R8*1), Y15 \
-	VFMADD231PD Y12, Y15, Y3 \
-	VFMADD231PD Y13, Y15, Y4 \
-	VFMADD231PD Y14, Y15, Y5 \
-	VBROADCASTSD (SI)(R8*2), Y15 \
-	VFMADD231PD Y12, Y15, Y6 \
-	VFMADD231PD Y13, Y15, Y7 \
-	VFMADD231PD Y14, Y15, Y8 \
-	VBROADCASTSD (SI)(R9*1), Y15 \
-	VFMADD231PD Y12, Y15, Y9 \
-	VFMADD231PD Y13, Y15, Y10 \
-	VFMADD231PD Y14, Y15, Y11 \
+#define GEMM_STEP(boff, inc) GEMM_STEPT(boff, inc, VMOVUPD, VBROADCASTSD, VFMADD231PD)
+
+// GEMM_STEPT is the step with the element type's instructions: the
+// float64 ones (GEMM_STEP) or the float32 ones (GEMM32_STEP), whose
+// registers hold 8 lanes where the float64 ones hold 4.
+#define GEMM_STEPT(boff, inc, LOAD, BCAST, FMA) \
+	LOAD boff(BX), Y12 \
+	LOAD boff+32(BX), Y13 \
+	LOAD boff+64(BX), Y14 \
+	BCAST (SI), Y15 \
+	FMA Y12, Y15, Y0 \
+	FMA Y13, Y15, Y1 \
+	FMA Y14, Y15, Y2 \
+	BCAST (SI)(R8*1), Y15 \
+	FMA Y12, Y15, Y3 \
+	FMA Y13, Y15, Y4 \
+	FMA Y14, Y15, Y5 \
+	BCAST (SI)(R8*2), Y15 \
+	FMA Y12, Y15, Y6 \
+	FMA Y13, Y15, Y7 \
+	FMA Y14, Y15, Y8 \
+	BCAST (SI)(R9*1), Y15 \
+	FMA Y12, Y15, Y9 \
+	FMA Y13, Y15, Y10 \
+	FMA Y14, Y15, Y11 \
 	ADDQ inc, SI
 
 #define GEMM_LOAD(row, a0, a1, a2) \
@@ -124,7 +129,10 @@
 // gemmKernelNarrow (k in R11, tiles in R12, c in DI, a in R13, b in DX;
 // ldc, rs and ps in bytes in R10, R8 and AX), going to ret when k or
 // tiles is not positive.
-#define GEMM_ARGS(ret) \
+#define GEMM_ARGS(ret) GEMM_ARGST(ret, $3)
+
+// GEMM_ARGST is GEMM_ARGS for elements of 1<<shift bytes.
+#define GEMM_ARGST(ret, shift) \
 	MOVQ  k+56(FP), R11 \
 	TESTQ R11, R11 \
 	JLE   ret \
@@ -137,9 +145,9 @@
 	MOVQ  rs+24(FP), R8 \
 	MOVQ  ps+32(FP), AX \
 	MOVQ  b+48(FP), DX \
-	SHLQ  $3, R10 \
-	SHLQ  $3, R8 \
-	SHLQ  $3, AX
+	SHLQ  shift, R10 \
+	SHLQ  shift, R8 \
+	SHLQ  shift, AX
 
 TEXT ·gemmKernel(SB), NOSPLIT, $0-80
 	GEMM_ARGS(gemm_ret)
@@ -2033,44 +2041,10 @@ axpy_ret:
 // in Y15). A panel row of 24 float32 is 96 bytes, as the float64 kernel's
 // row of 12 is, so the panel offsets are the same; the strides are scaled
 // by 4 bytes instead of 8.
-#define GEMM32_STEP(boff, inc) \
-	VMOVUPS boff(BX), Y12 \
-	VMOVUPS boff+32(BX), Y13 \
-	VMOVUPS boff+64(BX), Y14 \
-	VBROADCASTSS (SI), Y15 \
-	VFMADD231PS Y12, Y15, Y0 \
-	VFMADD231PS Y13, Y15, Y1 \
-	VFMADD231PS Y14, Y15, Y2 \
-	VBROADCASTSS (SI)(R8*1), Y15 \
-	VFMADD231PS Y12, Y15, Y3 \
-	VFMADD231PS Y13, Y15, Y4 \
-	VFMADD231PS Y14, Y15, Y5 \
-	VBROADCASTSS (SI)(R8*2), Y15 \
-	VFMADD231PS Y12, Y15, Y6 \
-	VFMADD231PS Y13, Y15, Y7 \
-	VFMADD231PS Y14, Y15, Y8 \
-	VBROADCASTSS (SI)(R9*1), Y15 \
-	VFMADD231PS Y12, Y15, Y9 \
-	VFMADD231PS Y13, Y15, Y10 \
-	VFMADD231PS Y14, Y15, Y11 \
-	ADDQ inc, SI
+#define GEMM32_STEP(boff, inc) GEMM_STEPT(boff, inc, VMOVUPS, VBROADCASTSS, VFMADD231PS)
 
 TEXT ·gemmKernel32(SB), NOSPLIT, $0-80
-	MOVQ  k+56(FP), R11
-	TESTQ R11, R11
-	JLE   gemm32_ret
-	MOVQ  tiles+64(FP), R12
-	TESTQ R12, R12
-	JLE   gemm32_ret
-	MOVQ  c+0(FP), DI
-	MOVQ  ldc+8(FP), R10
-	MOVQ  a+16(FP), R13
-	MOVQ  rs+24(FP), R8
-	MOVQ  ps+32(FP), AX
-	MOVQ  b+48(FP), DX
-	SHLQ  $2, R10
-	SHLQ  $2, R8
-	SHLQ  $2, AX
+	GEMM_ARGST(gemm32_ret, $2)
 	LEAQ  (R8)(R8*2), R9
 
 gemm32_tile:

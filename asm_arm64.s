@@ -22,108 +22,111 @@
 // The 4×8 block lives in V16–V31 (row i, columns 2g, 2g+1 in V(16+4i+g));
 // each step loads one row of the packed panel (V0–V3) and replicates one
 // element of each row of a (V4–V7, from R2–R5, each advanced by ps).
-#define GEMM_STEP \
-	VLD1.P  64(R1), [V0.D2, V1.D2, V2.D2, V3.D2] \
-	VLD1R.P (R2)(R19), [V4.D2] \
-	VLD1R.P (R3)(R19), [V5.D2] \
-	VLD1R.P (R4)(R19), [V6.D2] \
-	VLD1R.P (R5)(R19), [V7.D2] \
-	VFMLA   V0.D2, V4.D2, V16.D2 \
-	VFMLA   V1.D2, V4.D2, V17.D2 \
-	VFMLA   V2.D2, V4.D2, V18.D2 \
-	VFMLA   V3.D2, V4.D2, V19.D2 \
-	VFMLA   V0.D2, V5.D2, V20.D2 \
-	VFMLA   V1.D2, V5.D2, V21.D2 \
-	VFMLA   V2.D2, V5.D2, V22.D2 \
-	VFMLA   V3.D2, V5.D2, V23.D2 \
-	VFMLA   V0.D2, V6.D2, V24.D2 \
-	VFMLA   V1.D2, V6.D2, V25.D2 \
-	VFMLA   V2.D2, V6.D2, V26.D2 \
-	VFMLA   V3.D2, V6.D2, V27.D2 \
-	VFMLA   V0.D2, V7.D2, V28.D2 \
-	VFMLA   V1.D2, V7.D2, V29.D2 \
-	VFMLA   V2.D2, V7.D2, V30.D2 \
-	VFMLA   V3.D2, V7.D2, V31.D2
+#define GEMM_STEP GEMM_STEPT(D2)
+
+// GEMM_STEPT is the step on lanes of arrangement ARR: D2 for float64
+// (GEMM_STEP), S4 for float32 (GEMM32_STEP).
+#define GEMM_STEPT(ARR) \
+	VLD1.P  64(R1), [V0.ARR, V1.ARR, V2.ARR, V3.ARR] \
+	VLD1R.P (R2)(R19), [V4.ARR] \
+	VLD1R.P (R3)(R19), [V5.ARR] \
+	VLD1R.P (R4)(R19), [V6.ARR] \
+	VLD1R.P (R5)(R19), [V7.ARR] \
+	VFMLA   V0.ARR, V4.ARR, V16.ARR \
+	VFMLA   V1.ARR, V4.ARR, V17.ARR \
+	VFMLA   V2.ARR, V4.ARR, V18.ARR \
+	VFMLA   V3.ARR, V4.ARR, V19.ARR \
+	VFMLA   V0.ARR, V5.ARR, V20.ARR \
+	VFMLA   V1.ARR, V5.ARR, V21.ARR \
+	VFMLA   V2.ARR, V5.ARR, V22.ARR \
+	VFMLA   V3.ARR, V5.ARR, V23.ARR \
+	VFMLA   V0.ARR, V6.ARR, V24.ARR \
+	VFMLA   V1.ARR, V6.ARR, V25.ARR \
+	VFMLA   V2.ARR, V6.ARR, V26.ARR \
+	VFMLA   V3.ARR, V6.ARR, V27.ARR \
+	VFMLA   V0.ARR, V7.ARR, V28.ARR \
+	VFMLA   V1.ARR, V7.ARR, V29.ARR \
+	VFMLA   V2.ARR, V7.ARR, V30.ARR \
+	VFMLA   V3.ARR, V7.ARR, V31.ARR
+
+// GEMM_KERNEL is the body of gemmKernel and gemmKernel32: lanes of
+// arrangement ARR, elements of 1<<SH bytes, the step STEP, and the labels
+// of the kernel that expands it.
+#define GEMM_KERNEL(ARR, SH, STEP, tile, loadc, steps, loop2, tail, store, ret) \
+	MOVD k+56(FP), R13 \
+	CMP  $1, R13 \
+	BLT  ret \
+	MOVD tiles+64(FP), R14 \
+	CMP  $1, R14 \
+	BLT  ret \
+	MOVD c+0(FP), R0 \
+	MOVD ldc+8(FP), R8 \
+	MOVD a+16(FP), R15 \
+	MOVD rs+24(FP), R9 \
+	MOVD ps+32(FP), R19 \
+	MOVD ts+40(FP), R20 \
+	MOVD b+48(FP), R6 \
+	MOVD init+72(FP), R21 \
+	LSL  SH, R8 \
+	LSL  SH, R9 \
+	LSL  SH, R19 \
+	LSL  SH, R20 \
+tile: \
+	MOVD R15, R2 \
+	MOVD R6, R1 \
+	MOVD R13, R7 \
+	ADD  R9, R2, R3 \
+	ADD  R9, R3, R4 \
+	ADD  R9, R4, R5 \
+	ADD  R8, R0, R10 \
+	ADD  R8, R10, R11 \
+	ADD  R8, R11, R12 \
+	CBZ  R21, loadc \
+	VLD1 (R21), [V16.ARR, V17.ARR, V18.ARR, V19.ARR] \
+	VMOV V16.B16, V20.B16 \
+	VMOV V17.B16, V21.B16 \
+	VMOV V18.B16, V22.B16 \
+	VMOV V19.B16, V23.B16 \
+	VMOV V16.B16, V24.B16 \
+	VMOV V17.B16, V25.B16 \
+	VMOV V18.B16, V26.B16 \
+	VMOV V19.B16, V27.B16 \
+	VMOV V16.B16, V28.B16 \
+	VMOV V17.B16, V29.B16 \
+	VMOV V18.B16, V30.B16 \
+	VMOV V19.B16, V31.B16 \
+	B    steps \
+loadc: \
+	VLD1 (R0), [V16.ARR, V17.ARR, V18.ARR, V19.ARR] \
+	VLD1 (R10), [V20.ARR, V21.ARR, V22.ARR, V23.ARR] \
+	VLD1 (R11), [V24.ARR, V25.ARR, V26.ARR, V27.ARR] \
+	VLD1 (R12), [V28.ARR, V29.ARR, V30.ARR, V31.ARR] \
+steps: \
+	CMP  $2, R7 \
+	BLT  tail \
+loop2: \
+	STEP \
+	STEP \
+	SUB  $2, R7 \
+	CMP  $2, R7 \
+	BGE  loop2 \
+	CBZ  R7, store \
+tail: \
+	STEP \
+store: \
+	VST1 [V16.ARR, V17.ARR, V18.ARR, V19.ARR], (R0) \
+	VST1 [V20.ARR, V21.ARR, V22.ARR, V23.ARR], (R10) \
+	VST1 [V24.ARR, V25.ARR, V26.ARR, V27.ARR], (R11) \
+	VST1 [V28.ARR, V29.ARR, V30.ARR, V31.ARR], (R12) \
+	ADD  R8, R12, R0 \
+	ADD  R20, R15, R15 \
+	SUBS $1, R14, R14 \
+	BNE  tile \
+ret: \
+	RET
 
 TEXT ·gemmKernel(SB), NOSPLIT, $0-80
-	MOVD k+56(FP), R13
-	CMP  $1, R13
-	BLT  gemm_ret
-	MOVD tiles+64(FP), R14
-	CMP  $1, R14
-	BLT  gemm_ret
-	MOVD c+0(FP), R0
-	MOVD ldc+8(FP), R8
-	MOVD a+16(FP), R15
-	MOVD rs+24(FP), R9
-	MOVD ps+32(FP), R19
-	MOVD ts+40(FP), R20
-	MOVD b+48(FP), R6
-	MOVD init+72(FP), R21
-	LSL  $3, R8
-	LSL  $3, R9
-	LSL  $3, R19
-	LSL  $3, R20
-
-gemm_tile:
-	MOVD R15, R2
-	MOVD R6, R1
-	MOVD R13, R7
-	ADD  R9, R2, R3
-	ADD  R9, R3, R4
-	ADD  R9, R4, R5
-	ADD  R8, R0, R10
-	ADD  R8, R10, R11
-	ADD  R8, R11, R12
-	CBZ  R21, gemm_loadc
-	VLD1 (R21), [V16.D2, V17.D2, V18.D2, V19.D2]
-	VMOV V16.B16, V20.B16
-	VMOV V17.B16, V21.B16
-	VMOV V18.B16, V22.B16
-	VMOV V19.B16, V23.B16
-	VMOV V16.B16, V24.B16
-	VMOV V17.B16, V25.B16
-	VMOV V18.B16, V26.B16
-	VMOV V19.B16, V27.B16
-	VMOV V16.B16, V28.B16
-	VMOV V17.B16, V29.B16
-	VMOV V18.B16, V30.B16
-	VMOV V19.B16, V31.B16
-	B    gemm_steps
-
-gemm_loadc:
-	VLD1 (R0), [V16.D2, V17.D2, V18.D2, V19.D2]
-	VLD1 (R10), [V20.D2, V21.D2, V22.D2, V23.D2]
-	VLD1 (R11), [V24.D2, V25.D2, V26.D2, V27.D2]
-	VLD1 (R12), [V28.D2, V29.D2, V30.D2, V31.D2]
-
-gemm_steps:
-	CMP  $2, R7
-	BLT  gemm_tail
-
-gemm_loop2:
-	GEMM_STEP
-	GEMM_STEP
-	SUB  $2, R7
-	CMP  $2, R7
-	BGE  gemm_loop2
-	CBZ  R7, gemm_store
-
-gemm_tail:
-	GEMM_STEP
-
-gemm_store:
-	VST1 [V16.D2, V17.D2, V18.D2, V19.D2], (R0)
-	VST1 [V20.D2, V21.D2, V22.D2, V23.D2], (R10)
-	VST1 [V24.D2, V25.D2, V26.D2, V27.D2], (R11)
-	VST1 [V28.D2, V29.D2, V30.D2, V31.D2], (R12)
-	ADD  R8, R12, R0
-	ADD  R20, R15, R15
-	SUBS $1, R14, R14
-	BNE  gemm_tile
-
-gemm_ret:
-	RET
+	GEMM_KERNEL(D2, $3, GEMM_STEP, gemm_tile, gemm_loadc, gemm_steps, gemm_loop2, gemm_tail, gemm_store, gemm_ret)
 
 // func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32)
 //
@@ -131,108 +134,10 @@ gemm_ret:
 // and 16 columns, in the same registers with 4 lanes each (row i, columns
 // 4g to 4g+3 in V(16+4i+g)). A panel row of 16 float32 is 64 bytes, as the
 // float64 kernel's row of 8 is; the strides are scaled by 4 bytes.
-#define GEMM32_STEP \
-	VLD1.P  64(R1), [V0.S4, V1.S4, V2.S4, V3.S4] \
-	VLD1R.P (R2)(R19), [V4.S4] \
-	VLD1R.P (R3)(R19), [V5.S4] \
-	VLD1R.P (R4)(R19), [V6.S4] \
-	VLD1R.P (R5)(R19), [V7.S4] \
-	VFMLA   V0.S4, V4.S4, V16.S4 \
-	VFMLA   V1.S4, V4.S4, V17.S4 \
-	VFMLA   V2.S4, V4.S4, V18.S4 \
-	VFMLA   V3.S4, V4.S4, V19.S4 \
-	VFMLA   V0.S4, V5.S4, V20.S4 \
-	VFMLA   V1.S4, V5.S4, V21.S4 \
-	VFMLA   V2.S4, V5.S4, V22.S4 \
-	VFMLA   V3.S4, V5.S4, V23.S4 \
-	VFMLA   V0.S4, V6.S4, V24.S4 \
-	VFMLA   V1.S4, V6.S4, V25.S4 \
-	VFMLA   V2.S4, V6.S4, V26.S4 \
-	VFMLA   V3.S4, V6.S4, V27.S4 \
-	VFMLA   V0.S4, V7.S4, V28.S4 \
-	VFMLA   V1.S4, V7.S4, V29.S4 \
-	VFMLA   V2.S4, V7.S4, V30.S4 \
-	VFMLA   V3.S4, V7.S4, V31.S4
+#define GEMM32_STEP GEMM_STEPT(S4)
 
 TEXT ·gemmKernel32(SB), NOSPLIT, $0-80
-	MOVD k+56(FP), R13
-	CMP  $1, R13
-	BLT  gemm32_ret
-	MOVD tiles+64(FP), R14
-	CMP  $1, R14
-	BLT  gemm32_ret
-	MOVD c+0(FP), R0
-	MOVD ldc+8(FP), R8
-	MOVD a+16(FP), R15
-	MOVD rs+24(FP), R9
-	MOVD ps+32(FP), R19
-	MOVD ts+40(FP), R20
-	MOVD b+48(FP), R6
-	MOVD init+72(FP), R21
-	LSL  $2, R8
-	LSL  $2, R9
-	LSL  $2, R19
-	LSL  $2, R20
-
-gemm32_tile:
-	MOVD R15, R2
-	MOVD R6, R1
-	MOVD R13, R7
-	ADD  R9, R2, R3
-	ADD  R9, R3, R4
-	ADD  R9, R4, R5
-	ADD  R8, R0, R10
-	ADD  R8, R10, R11
-	ADD  R8, R11, R12
-	CBZ  R21, gemm32_loadc
-	VLD1 (R21), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VMOV V16.B16, V20.B16
-	VMOV V17.B16, V21.B16
-	VMOV V18.B16, V22.B16
-	VMOV V19.B16, V23.B16
-	VMOV V16.B16, V24.B16
-	VMOV V17.B16, V25.B16
-	VMOV V18.B16, V26.B16
-	VMOV V19.B16, V27.B16
-	VMOV V16.B16, V28.B16
-	VMOV V17.B16, V29.B16
-	VMOV V18.B16, V30.B16
-	VMOV V19.B16, V31.B16
-	B    gemm32_steps
-
-gemm32_loadc:
-	VLD1 (R0), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1 (R10), [V20.S4, V21.S4, V22.S4, V23.S4]
-	VLD1 (R11), [V24.S4, V25.S4, V26.S4, V27.S4]
-	VLD1 (R12), [V28.S4, V29.S4, V30.S4, V31.S4]
-
-gemm32_steps:
-	CMP  $2, R7
-	BLT  gemm32_tail
-
-gemm32_loop2:
-	GEMM32_STEP
-	GEMM32_STEP
-	SUB  $2, R7
-	CMP  $2, R7
-	BGE  gemm32_loop2
-	CBZ  R7, gemm32_store
-
-gemm32_tail:
-	GEMM32_STEP
-
-gemm32_store:
-	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R0)
-	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R10)
-	VST1 [V24.S4, V25.S4, V26.S4, V27.S4], (R11)
-	VST1 [V28.S4, V29.S4, V30.S4, V31.S4], (R12)
-	ADD  R8, R12, R0
-	ADD  R20, R15, R15
-	SUBS $1, R14, R14
-	BNE  gemm32_tile
-
-gemm32_ret:
-	RET
+	GEMM_KERNEL(S4, $2, GEMM32_STEP, gemm32_tile, gemm32_loadc, gemm32_steps, gemm32_loop2, gemm32_tail, gemm32_store, gemm32_ret)
 
 // Elementwise kernels. NEON instructions that the Go assembler lacks
 // (floating-point arithmetic, comparisons and rounding on .2D vectors) are
