@@ -159,7 +159,7 @@ func denseForwardAct(y, x, w, b []float64, n, in, out int, relu bool) {
 	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init[copy(init, b[:out]):])
 	kernPackTrans(bp, w, in, in, out, nr)
-	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init, relu: relu})
+	gemmBlocked(&gemmJob[float64]{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init, relu: relu})
 	kernScratchPool.Put(s)
 }
 
@@ -198,7 +198,7 @@ func denseBackwardXAct(dx, dy, w []float64, n, in, out int, h []float64) {
 	bp, init := (*s)[:lb], (*s)[lb:]
 	clear(init)
 	kernPackRows(bp, nil, w, in, out, in, nr)
-	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init, reluOf: kernReLUOf(h, n*in)})
+	gemmBlocked(&gemmJob[float64]{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init, reluOf: kernReLUOf(h, n*in)})
 	kernScratchPool.Put(s)
 }
 
@@ -242,7 +242,7 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 	bp, ap := (*s)[:lb], (*s)[lb:]
 	kernPackRows(bp, nil, x, in, n, in, gemmNR)
 	kernPackSlivers(ap, db[:out], dy, out, n, out)
-	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
+	gemmBlocked(&gemmJob[float64]{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
 	kernScratchPool.Put(s)
 }
 
@@ -277,7 +277,7 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 			rows[q] = top
 		}
 	}
-	gemmBlocked(&gemmJob{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: m, n: out, k: n, bp: bp, init: zero, panelRows: rows})
+	gemmBlocked(&gemmJob[float64]{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: m, n: out, k: n, bp: bp, init: zero, panelRows: rows})
 	if ri != nil {
 		kernIntPool.Put(ri)
 	}
@@ -367,7 +367,7 @@ func densePackedForwardAct(y, x, w, b []float64, pk *densePack, n, in, out int, 
 	s := kernGetScratch(kernPadLen(out, nr))
 	init := *s
 	clear(init[copy(init, b[:out]):])
-	gemmBlocked(&gemmJob{kind: pk.kindF, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: pk.fwd, init: init, relu: relu})
+	gemmBlocked(&gemmJob[float64]{kind: pk.kindF, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: pk.fwd, init: init, relu: relu})
 	kernScratchPool.Put(s)
 }
 
@@ -388,6 +388,6 @@ func densePackedBackwardXAct(dx, dy, w []float64, pk *densePack, n, in, out int,
 	s := kernGetScratch(kernPadLen(in, nr))
 	init := *s
 	clear(init)
-	gemmBlocked(&gemmJob{kind: pk.kindB, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: pk.bwd, init: init, reluOf: kernReLUOf(h, n*in)})
+	gemmBlocked(&gemmJob[float64]{kind: pk.kindB, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: pk.bwd, init: init, reluOf: kernReLUOf(h, n*in)})
 	kernScratchPool.Put(s)
 }

@@ -6,7 +6,10 @@
 
 package flow
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // The Go half of the assembly kernels on amd64 and arm64 lives in the
 // kernels_*.go files of this build: this file, the blocked matrix product
@@ -44,13 +47,15 @@ import "sync"
 // gradients, whose A is in slivers of 4, take the wide one. On arm64 both
 // names run the one 4×8 kernel. A third, gemmKernel2 (2×12, amd64), runs
 // the tiles on the edge of a staircase of which only two rows are wanted.
+// The driver is generic over the element type: gemmBlocked[float32] runs
+// the float32 micro-kernel gemmKernel32 (kernels_f32.go), one kind.
 
 const (
 	gemmKC = 256 // rows of a B panel slice kept in L1 by one micro-kernel call
 	gemmMC = 128 // rows of A kept in L2 across the panels (fewer when k is short)
 
-	// gemmTileLen is the number of sums in the larger of the two tiles.
-	gemmTileLen = max(gemmMR*gemmNR, gemmNarrowMR*gemmNarrowNR)
+	// gemmTileLen is the number of sums in the largest tile.
+	gemmTileLen = max(gemmMR*gemmNR, gemmNarrowMR*gemmNarrowNR, gemm32MR*gemm32NR)
 )
 
 // gemmKind selects one of the two micro-kernels.
@@ -119,7 +124,31 @@ var (
 	kernScratchPool kernFreeList[float64]
 	kernIntPool     kernFreeList[int]
 	kernTilePool    kernFreeList[float64] // the edge-tile rows of gemmBlocked, all gemmMaxMR·gemmKC long
+	kernTilePool32  kernFreeList[float32] // kernTilePool for float32 products
 )
+
+// kernElem is the element type of a product: float64, or float32 for the
+// float32 path (kernels_f32.go).
+type kernElem interface{ float32 | float64 }
+
+// isF32 reports whether T is float32: a constant in each instantiation.
+func isF32[T kernElem]() bool {
+	var z T
+	return unsafe.Sizeof(z) == 4
+}
+
+// f64p and f32p view a pointer to an element as the pointer the float64
+// or float32 kernels take; only where T is that type.
+func f64p[T kernElem](p *T) *float64 { return (*float64)(unsafe.Pointer(p)) }
+func f32p[T kernElem](p *T) *float32 { return (*float32)(unsafe.Pointer(p)) }
+
+// kernTiles returns the free list of edge-tile rows for elements of T.
+func kernTiles[T kernElem]() *kernFreeList[T] {
+	if isF32[T]() {
+		return (*kernFreeList[T])(unsafe.Pointer(&kernTilePool32))
+	}
+	return (*kernFreeList[T])(unsafe.Pointer(&kernTilePool))
+}
 
 type kernFreeList[T any] struct {
 	mu   sync.Mutex
@@ -164,21 +193,22 @@ func kernGetScratch(n int) *[]float64 {
 }
 
 // gemmJob describes C += A·B (or C = 1·initᵀ + A·B) with B packed into
-// panels of kind.nr() columns.
-type gemmJob struct {
+// panels of g.nr() columns, in float64 or (T = float32, one kind of
+// kernel, gemmKernel32) in float32: one driver for both element types.
+type gemmJob[T kernElem] struct {
 	kind gemmKind
 
-	c   []float64 // m×n, leading dimension ldc
+	c   []T // m×n, leading dimension ldc
 	ldc int
 	// A is m×k: element (i, p) is a[i*rs+p*ps], or with slivers (ts ≠ 0,
 	// wide kernel only) a[(i/gemmMR)*ts+(i%gemmMR)*rs+p*ps].
-	a      []float64
+	a      []T
 	rs, ps int
 	ts     int // stride of gemmMR rows; 0 for mr·rs
 
 	m, n, k int
 
-	bp []float64 // packed B: panel q holds rows p of columns q*nr+j at bp[q*k*nr+p*nr+j]
+	bp []T // packed B: panel q holds rows p of columns q*nr+j at bp[q*k*nr+p*nr+j]
 
 	// prange, if not nil, holds for panel q the range [prange[2q], prange[2q+1])
 	// of p outside of which the panel is zero.
@@ -196,7 +226,7 @@ type gemmJob struct {
 	// init, if not nil, makes the product C = 1·initᵀ + A·B, overwriting C
 	// (every row of C starts from init, of length n rounded up to panels):
 	// C is then written and never read. Not with rowLim.
-	init []float64
+	init []T
 
 	// relu makes every entry of C that the job computes max(c, 0), as
 	// reluRef does (NaN and −0 kept), once its sum is complete: each run
@@ -209,20 +239,20 @@ type gemmJob struct {
 	// computed where h ≤ 0 becomes 0, as reluBackwardRef does (NaN in h
 	// keeps C's entry), the backward pass of the activation fused into
 	// the product that computes its gradient. Not with relu.
-	reluOf []float64
+	reluOf []T
 }
 
 // activate applies the job's activation, if any, to rows i0 ≤ i < i1 of C
 // on the columns j0 ≤ j < j0+cols (fewer where rowLim limits a row): on
 // amd64 the whole vectors of all the rows in one call of a row kernel, the
 // rest row by row.
-func (g *gemmJob) activate(i0, i1, j0, cols int) {
+func (g *gemmJob[T]) activate(i0, i1, j0, cols int) {
 	if !g.relu && g.reluOf == nil || i1 <= i0 {
 		return
 	}
 	h := g.reluOf
 	v := 0 // columns of each row done by the row kernels
-	if kernFastAux && g.rowLim == nil {
+	if kernFastAux && g.rowLim == nil && !isF32[T]() {
 		v = cols / kernVecWidth * kernVecWidth
 	}
 	rows, vecs := i1-i0, v/kernVecWidth
@@ -235,9 +265,9 @@ func (g *gemmJob) activate(i0, i1, j0, cols int) {
 		_ = g.c[last]
 		if h != nil {
 			_ = h[last]
-			reluBackRowsKernel(&g.c[o], &h[o], g.ldc, rows, vecs)
+			reluBackRowsKernel(f64p(&g.c[o]), f64p(&h[o]), g.ldc, rows, vecs)
 		} else {
-			reluRowsKernel(&g.c[o], g.ldc, rows, vecs)
+			reluRowsKernel(f64p(&g.c[o]), g.ldc, rows, vecs)
 		}
 	}
 	if v == cols {
@@ -249,39 +279,58 @@ func (g *gemmJob) activate(i0, i1, j0, cols int) {
 			continue
 		}
 		if h != nil {
-			reluBackward(g.c[o+v:o+w], h[o+v:o+w])
+			reluBackwardT(g.c[o+v:o+w], h[o+v:o+w])
 		} else {
-			relu(g.c[o+v : o+w])
+			reluT(g.c[o+v : o+w])
 		}
 	}
 }
 
 // activateRun activates a run of tiles as activate does, unless the
 // activation is deferred to the end of the block of rows (blockAct).
-func (g *gemmJob) activateRun(blockAct bool, i0, i1, j0, cols int) {
+func (g *gemmJob[T]) activateRun(blockAct bool, i0, i1, j0, cols int) {
 	if !blockAct {
 		g.activate(i0, i1, j0, cols)
 	}
 }
 
-// kern runs the micro-kernel of the job's kind.
-func (g *gemmJob) kern(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
-	if g.kind == gemmNarrow {
-		gemmKernelNarrow(c, ldc, a, rs, ps, ts, b, k, tiles, init)
+// kern runs the micro-kernel of the job's kind and element type.
+func (g *gemmJob[T]) kern(c *T, ldc int, a *T, rs, ps, ts int, b *T, k, tiles int, init *T) {
+	if isF32[T]() {
+		gemmKernel32(f32p(c), ldc, f32p(a), rs, ps, ts, f32p(b), k, tiles, f32p(init))
 		return
 	}
-	gemmKernel(c, ldc, a, rs, ps, ts, b, k, tiles, init)
+	if g.kind == gemmNarrow {
+		gemmKernelNarrow(f64p(c), ldc, f64p(a), rs, ps, ts, f64p(b), k, tiles, f64p(init))
+		return
+	}
+	gemmKernel(f64p(c), ldc, f64p(a), rs, ps, ts, f64p(b), k, tiles, f64p(init))
+}
+
+// mr and nr are the rows and columns of the job's tiles.
+func (g *gemmJob[T]) mr() int {
+	if isF32[T]() {
+		return gemm32MR
+	}
+	return g.kind.mr()
+}
+
+func (g *gemmJob[T]) nr() int {
+	if isF32[T]() {
+		return gemm32NR
+	}
+	return g.kind.nr()
 }
 
 // gemmBlocked computes the product of the job: for each block of rows of
 // C (gemmMC, fewer when k is short), each panel of B and each slice of gemmKC rows of the panel, the
 // micro-kernel runs over the row tiles (runs of full tiles in one call,
 // edge tiles through scratch tiles).
-func gemmBlocked(g *gemmJob) {
+func gemmBlocked[T kernElem](g *gemmJob[T]) {
 	if g.m == 0 || g.n == 0 {
 		return
 	}
-	mr, nr := g.kind.mr(), g.kind.nr()
+	mr, nr := g.mr(), g.nr()
 	if g.k == 0 {
 		if g.init != nil {
 			for i := 0; i < g.m; i++ {
@@ -291,7 +340,7 @@ func gemmBlocked(g *gemmJob) {
 		g.activate(0, g.m, 0, g.n)
 		return
 	}
-	if kernHasPanels && g.kind == gemmWide && g.ts == 0 && g.ps == 1 && g.rowLim == nil && g.panelRows == nil &&
+	if !isF32[T]() && kernHasPanels && g.kind == gemmWide && g.ts == 0 && g.ps == 1 && g.rowLim == nil && g.panelRows == nil &&
 		g.k <= gemmPanelsK && g.m >= mr && g.n >= nr {
 		gemmByTiles(g)
 		return
@@ -310,9 +359,9 @@ func gemmBlocked(g *gemmJob) {
 	// The scratch rows of A for edge tiles come from the free list when
 	// first needed: on the stack they would make every new goroutine that
 	// calls a kernel grow its stack.
-	var tmpA, tmpS []float64 // scratch rows of A; a strip of C (stripTiles)
-	var tmpAp, tmpSp *[]float64
-	var tmpC [gemmTileLen]float64
+	var tmpA, tmpS []T // scratch rows of A; a strip of C (stripTiles)
+	var tmpAp, tmpSp *[]T
+	var tmpC [gemmTileLen]T
 	// spill lets the partial last panel run whole tiles: its padding
 	// columns spill into the first columns of the next row of C, which
 	// panel 0, run after it, overwrites. Only where C is written before it
@@ -367,7 +416,7 @@ func gemmBlocked(g *gemmJob) {
 				kc := min(gemmKC, p1-pc)
 				last := pc+kc >= p1 // the sums end in this block
 				b := &panel[pc*nr]
-				var init *float64
+				var init *T
 				if g.init != nil && pc == p0 {
 					init = &g.init[j0]
 				}
@@ -403,7 +452,7 @@ func gemmBlocked(g *gemmJob) {
 							i += run * mr
 						}
 						if half >= 0 {
-							gemmKernel2(&g.c[half*g.ldc+j0], g.ldc, &g.a[g.aIndex(half, pc, mr)], g.rs, g.ps, 0, b, kc, 1, init)
+							gemmKernel2(f64p(&g.c[half*g.ldc+j0]), g.ldc, f64p(&g.a[g.aIndex(half, pc, mr)]), g.rs, g.ps, 0, f64p(b), kc, 1, f64p(init))
 							if last {
 								g.activateRun(blockAct, half, min(half+2, g.m), j0, cols)
 							}
@@ -416,9 +465,9 @@ func gemmBlocked(g *gemmJob) {
 						// strip of scratch nr wide, in as few kernel calls as
 						// the strip allows, not tile by tile.
 						if tmpS == nil {
-							tmpSp = kernTilePool.Get()
+							tmpSp = kernTiles[T]().Get()
 							if len(*tmpSp) == 0 {
-								*tmpSp = make([]float64, gemmMaxMR*gemmKC)
+								*tmpSp = make([]T, gemmMaxMR*gemmKC)
 							}
 							tmpS = *tmpSp
 						}
@@ -456,9 +505,9 @@ func gemmBlocked(g *gemmJob) {
 					if !two && rows < mr && g.ts == 0 {
 						// (Slivers are zero padded to whole tiles.)
 						if tmpA == nil {
-							tmpAp = kernTilePool.Get()
+							tmpAp = kernTiles[T]().Get()
 							if len(*tmpAp) == 0 {
-								*tmpAp = make([]float64, gemmMaxMR*gemmKC)
+								*tmpAp = make([]T, gemmMaxMR*gemmKC)
 							}
 							tmpA = *tmpAp
 						}
@@ -483,7 +532,7 @@ func gemmBlocked(g *gemmJob) {
 						copy(tc[(r-r0)*nr:(r-r0)*nr+g.width(i+r, j0, cols)], g.c[(i+r)*g.ldc+j0:])
 					}
 					if two {
-						gemmKernel2(&tc[0], nr, a, rs, ps, 0, b, kc, 1, init)
+						gemmKernel2(f64p(&tc[0]), nr, f64p(a), rs, ps, 0, f64p(b), kc, 1, f64p(init))
 					} else {
 						g.kern(&tc[0], nr, a, rs, ps, 0, b, kc, 1, init)
 					}
@@ -503,10 +552,10 @@ func gemmBlocked(g *gemmJob) {
 		}
 	}
 	if tmpAp != nil {
-		kernTilePool.Put(tmpAp)
+		kernTiles[T]().Put(tmpAp)
 	}
 	if tmpSp != nil {
-		kernTilePool.Put(tmpSp)
+		kernTiles[T]().Put(tmpSp)
 	}
 }
 
@@ -515,8 +564,8 @@ func gemmBlocked(g *gemmJob) {
 // rows of nr columns at a time as buf holds, each run of tiles in one
 // kernel call, C's entries copied in (when the sums start from C) and the
 // cols wanted copied out. It returns the row after the last.
-func (g *gemmJob) stripTiles(buf []float64, i, rows, j0, cols, pc, kc int, b, init *float64) int {
-	mr, nr := g.kind.mr(), g.kind.nr()
+func (g *gemmJob[T]) stripTiles(buf []T, i, rows, j0, cols, pc, kc int, b, init *T) int {
+	mr, nr := g.mr(), g.nr()
 	chunk := len(buf) / nr / mr * mr
 	for end := i + rows; i < end; {
 		n := min(chunk, end-i)
@@ -547,7 +596,7 @@ const gemmActRows = 16
 // panels, by gemmKernelPanels: one call per tile instead of one per panel
 // and block of rows, and each tile's rows of C finished at once. The
 // partial last panel and the last rows go through gemmBlocked's loops.
-func gemmByTiles(g *gemmJob) {
+func gemmByTiles[T kernElem](g *gemmJob[T]) {
 	nr, mr := gemmNR, gemmMR
 	full := g.n / nr
 	mFull := g.m / mr * mr
@@ -562,7 +611,7 @@ func gemmByTiles(g *gemmJob) {
 	}
 	var init *float64
 	if g.init != nil {
-		init = &g.init[0]
+		init = f64p(&g.init[0])
 	}
 	_ = g.c[(mFull-1)*g.ldc+full*nr-1]
 	_ = g.a[(mFull-1)*g.rs+g.k-1]
@@ -572,7 +621,7 @@ func gemmByTiles(g *gemmJob) {
 	// per tile costs more than it saves on short rows.
 	a0 := 0
 	for i := 0; i < mFull; i += mr {
-		gemmKernelPanels(&g.c[i*g.ldc], g.ldc, &g.a[i*g.rs], g.rs, &g.bp[0], g.k*nr, &rng[0], full, init)
+		gemmKernelPanels(f64p(&g.c[i*g.ldc]), g.ldc, f64p(&g.a[i*g.rs]), g.rs, f64p(&g.bp[0]), g.k*nr, &rng[0], full, init)
 		if i+mr-a0 >= gemmActRows || i+mr == mFull {
 			g.activate(a0, i+mr, 0, full*nr)
 			a0 = i + mr
@@ -605,10 +654,10 @@ func gemmByTiles(g *gemmJob) {
 
 // halves reports whether tiles of two rows may run (gemmKernel2): on the
 // wide kind where the kernel exists.
-func (g *gemmJob) halves() bool { return kernHasHalf && g.kind == gemmWide }
+func (g *gemmJob[T]) halves() bool { return !isF32[T]() && kernHasHalf && g.kind == gemmWide }
 
 // aIndex is the index in g.a of element (i, p) of A, for tiles of mr rows.
-func (g *gemmJob) aIndex(i, p, mr int) int {
+func (g *gemmJob[T]) aIndex(i, p, mr int) int {
 	if g.ts != 0 {
 		return i/mr*g.ts + i%mr*g.rs + p*g.ps
 	}
@@ -616,7 +665,7 @@ func (g *gemmJob) aIndex(i, p, mr int) int {
 }
 
 // tileStride is the distance in g.a between tiles of mr rows.
-func (g *gemmJob) tileStride(mr int) int {
+func (g *gemmJob[T]) tileStride(mr int) int {
 	if g.ts != 0 {
 		return g.ts
 	}
@@ -625,7 +674,7 @@ func (g *gemmJob) tileStride(mr int) int {
 
 // tileFull reports whether the mr rows from i of C may be written on the
 // whole panel of nr columns from column j0 (always without rowLim).
-func (g *gemmJob) tileFull(i, j0, mr, nr int) bool {
+func (g *gemmJob[T]) tileFull(i, j0, mr, nr int) bool {
 	if g.rowLim == nil {
 		return true
 	}
@@ -639,9 +688,40 @@ func (g *gemmJob) tileFull(i, j0, mr, nr int) bool {
 
 // width is the number of columns of row i of C, from column j0 of a panel
 // of cols columns, that may be written.
-func (g *gemmJob) width(i, j0, cols int) int {
+func (g *gemmJob[T]) width(i, j0, cols int) int {
 	if g.rowLim == nil {
 		return cols
 	}
 	return min(max(g.rowLim[i]-j0, 0), cols)
+}
+
+// reluT and reluBackwardT are relu and reluBackward for either element
+// type: the float64 kernels, or reluRef's and reluBackwardRef's loops in
+// float32.
+func reluT[T kernElem](v []T) {
+	if !isF32[T]() {
+		if len(v) > 0 {
+			relu(unsafe.Slice(f64p(&v[0]), len(v)))
+		}
+		return
+	}
+	for i, x := range v {
+		if x < 0 {
+			v[i] = 0
+		}
+	}
+}
+
+func reluBackwardT[T kernElem](dh, h []T) {
+	if !isF32[T]() {
+		if len(h) > 0 {
+			reluBackward(unsafe.Slice(f64p(&dh[0]), len(h)), unsafe.Slice(f64p(&h[0]), len(h)))
+		}
+		return
+	}
+	for i, v := range h {
+		if v <= 0 {
+			dh[i] = 0
+		}
+	}
 }

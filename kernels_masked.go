@@ -143,7 +143,7 @@ func maskedFwdProduct(y, x, w, b []float64, lim []int, bp []float64, rng []int, 
 	s := kernGetScratch(kernPadLen(out, nr))
 	init := *s
 	clear(init[copy(init, b[:out]):])
-	gemmBlocked(&gemmJob{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init, relu: relu})
+	gemmBlocked(&gemmJob[float64]{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init, relu: relu})
 	kernScratchPool.Put(s)
 	// Recompute the non-finite outputs as the reference does (see the top of
 	// the file). Without a non-finite input there is nothing to redo: look
@@ -281,7 +281,7 @@ func maskedBwdProduct(dx, dy, w []float64, lim []int, bp []float64, rng []int, k
 	s := kernGetScratch(kernPadLen(in, kind.nr()))
 	init := *s
 	clear(init)
-	gemmBlocked(&gemmJob{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init, reluOf: kernReLUOf(h, n*in)})
+	gemmBlocked(&gemmJob[float64]{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init, reluOf: kernReLUOf(h, n*in)})
 	kernScratchPool.Put(s)
 	if out < in && !kernHasNonFinite(dy[:n*out]) || out >= in && !kernHasNonFinite(dx[:n*in]) {
 		return
@@ -381,6 +381,6 @@ func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
 	bp, ap := (*s)[:lb], (*s)[lb:]
 	kernPackRows(bp, nil, x, in, n, in, gemmNR)
 	kernPackSlivers(ap, db[:out], dy, out, n, out)
-	gemmBlocked(&gemmJob{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp, rowLim: lim})
+	gemmBlocked(&gemmJob[float64]{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp, rowLim: lim})
 	kernScratchPool.Put(s)
 }

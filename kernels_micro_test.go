@@ -30,7 +30,7 @@ func BenchmarkKernelMicro(b *testing.B) {
 			bp := kernRandSlice(rnd, k*nr)
 			c := make([]float64, tiles*mr*nr)
 			b.Run(fmt.Sprintf("%dx%d/k=%d", mr, nr, k), func(b *testing.B) {
-				g := gemmJob{kind: kind}
+				g := gemmJob[float64]{kind: kind}
 				for i := 0; i < b.N; i++ {
 					g.kern(&c[0], nr, &a[0], k, 1, 0, &bp[0], k, tiles, nil)
 				}

@@ -1,0 +1,163 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+//go:build !purego && (amd64 || arm64)
+
+package flow
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestGemmBlocked32 runs the one product driver, gemmBlocked, on float32
+// (gemmKernel32) and checks every entry bit for bit against the sums
+// written out with fma32 in increasing p: A row-major, transposed and in
+// slivers; from C and from init; whole and partial panels, rows not a
+// multiple of the tile, sums across the cache blocks (k > gemmKC); the
+// panels' ranges of p (prange), rows limited in width (rowLim), and the
+// ReLU and its gradient fused; guard values around C.
+func TestGemmBlocked32(t *testing.T) {
+	if !kernHasF32 || !kernUseAsm {
+		t.Log("no float32 micro-kernel on this machine: the products would not run")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(71, 72))
+	r := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(rnd.NormFloat64())
+		}
+		return s
+	}
+	nr, mr := gemm32NR, gemm32MR
+	type shape struct{ m, n, k int }
+	shapes := []shape{{1, 1, 1}, {4, 24, 1}, {5, 25, 7}, {3, 7, 2}, {13, 50, 33}, {9, 48, 300}, {131, 41, 65}, {17, 100, 513}, {8, 23, 0}}
+	for _, sh := range shapes {
+		m, n, k := sh.m, sh.n, sh.k
+		panels := (n + nr - 1) / nr
+		// B (k×n) and its panels.
+		bm := r(k * n)
+		bp := make([]float32, panels*k*nr)
+		for q := 0; q < panels; q++ {
+			for p := 0; p < k; p++ {
+				for j := 0; j < nr && q*nr+j < n; j++ {
+					bp[q*k*nr+p*nr+j] = bm[p*n+q*nr+j]
+				}
+			}
+		}
+		for _, layout := range []string{"row-major", "transposed", "slivers"} {
+			for variant := 0; variant < 6; variant++ {
+				name := fmt.Sprintf("%dx%dx%d/%s/%d", m, n, k, layout, variant)
+				am := r(m * max(k, 1)) // A, m×k, row-major
+				var a []float32
+				rs, ps, ts := 0, 0, 0
+				switch layout {
+				case "row-major":
+					a, rs, ps = am, max(k, 1), 1
+				case "transposed": // Aᵀ stored row-major: element (i, p) at p·m + i
+					a = make([]float32, max(k, 1)*m)
+					for i := 0; i < m; i++ {
+						for p := 0; p < k; p++ {
+							a[p*m+i] = am[i*max(k, 1)+p]
+						}
+					}
+					rs, ps = 1, m
+				case "slivers": // tiles of mr rows, each p's mr entries together
+					tiles := (m + mr - 1) / mr
+					a = make([]float32, tiles*mr*max(k, 1))
+					for i := 0; i < m; i++ {
+						for p := 0; p < k; p++ {
+							a[i/mr*mr*k+p*mr+i%mr] = am[i*max(k, 1)+p]
+						}
+					}
+					rs, ps, ts = 1, mr, mr*k
+				}
+				g := gemmJob[float32]{ldc: n + 3, a: a, rs: rs, ps: ps, ts: ts, m: m, n: n, k: k, bp: bp}
+				var prange, rowLim []int
+				switch variant {
+				case 1:
+					g.init = r(panels * nr)
+				case 2: // ranges of p per panel; B is zero outside them
+					prange = make([]int, 2*panels)
+					for q := 0; q < panels; q++ {
+						p0 := rnd.IntN(k + 1)
+						p1 := p0 + rnd.IntN(k-p0+1)
+						prange[2*q], prange[2*q+1] = p0, p1
+						for p := 0; p < k; p++ {
+							if p < p0 || p >= p1 {
+								for j := 0; j < nr; j++ {
+									bp[q*k*nr+p*nr+j] = 0
+								}
+							}
+						}
+					}
+					g.prange, g.init = prange, r(panels*nr)
+				case 3:
+					if layout == "slivers" || layout == "row-major" {
+						rowLim = make([]int, m)
+						for i := range rowLim {
+							rowLim[i] = rnd.IntN(n + 1)
+						}
+						g.rowLim = rowLim
+					}
+				case 4:
+					g.relu, g.init = true, r(panels*nr)
+				case 5:
+					g.reluOf = r(m * g.ldc)
+					for i := range g.reluOf {
+						if rnd.IntN(3) == 0 {
+							g.reluOf[i] = 0
+						}
+					}
+				}
+				const guard = 5
+				c0 := r(guard + m*g.ldc + guard)
+				want := append([]float32(nil), c0...)
+				for i := 0; i < m; i++ {
+					w := n
+					if rowLim != nil {
+						w = rowLim[i]
+					}
+					for j := 0; j < w; j++ {
+						s := want[guard+i*g.ldc+j]
+						if g.init != nil {
+							s = g.init[j]
+						}
+						p0, p1 := 0, k
+						if prange != nil {
+							p0, p1 = prange[2*(j/nr)], prange[2*(j/nr)+1]
+						}
+						for p := p0; p < p1; p++ {
+							s = fma32(am[i*max(k, 1)+p], bm[p*n+j], s)
+						}
+						if g.relu && s < 0 || g.reluOf != nil && g.reluOf[i*g.ldc+j] <= 0 {
+							s = 0
+						}
+						want[guard+i*g.ldc+j] = s
+					}
+				}
+				got := append([]float32(nil), c0...)
+				g.c = got[guard : guard+m*g.ldc]
+				gemmBlocked(&g)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s: c[%d] (row %d, col %d) = %g, want %g", name, i-guard, (i-guard)/g.ldc, (i-guard)%g.ldc, got[i], want[i])
+					}
+				}
+				if variant == 2 { // restore B for the next variants
+					for q := 0; q < panels; q++ {
+						for p := 0; p < k; p++ {
+							for j := 0; j < nr && q*nr+j < n; j++ {
+								bp[q*k*nr+p*nr+j] = bm[p*n+q*nr+j]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
