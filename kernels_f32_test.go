@@ -107,8 +107,9 @@ func TestFMA32(t *testing.T) {
 // tiles, from C and from init, with guard values around C.
 func TestGemmKernel32(t *testing.T) {
 	if !kernHasF32 || !kernUseAsm {
-		// The reference is what runs here; TestFMA32 checks its arithmetic.
-		gemmKern32Cases(t, gemmKernel32Ref)
+		// The reference is what runs here, with nothing to compare it
+		// with but itself; TestFMA32 checks its arithmetic.
+		t.Log("no float32 micro-kernel on this machine")
 		return
 	}
 	gemmKern32Cases(t, gemmKern32)
