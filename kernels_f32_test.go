@@ -12,6 +12,15 @@ import (
 	"testing"
 )
 
+// kernRand32 returns n float32 values drawn from the standard normal.
+func kernRand32(rnd *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rnd.NormFloat64())
+	}
+	return s
+}
+
 // fma32Exact is a·b + c rounded once to float32 (ties to even), by exact
 // arithmetic in math/big.
 func fma32Exact(a, b, c float32) float32 {
@@ -141,13 +150,7 @@ func TestGemmKernel32(t *testing.T) {
 func gemmKern32Cases(t *testing.T, kern func(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, k, tiles int, init []float32)) {
 	t.Helper()
 	rnd := rand.New(rand.NewPCG(63, 64))
-	r := func(n int) []float32 {
-		s := make([]float32, n)
-		for i := range s {
-			s[i] = float32(rnd.NormFloat64())
-		}
-		return s
-	}
+	r := func(n int) []float32 { return kernRand32(rnd, n) }
 	const guard = 8
 	for tiles := 1; tiles <= 3; tiles++ {
 		for k := 0; k < 20; k++ {

@@ -26,13 +26,7 @@ func TestGemmBlocked32(t *testing.T) {
 		return
 	}
 	rnd := rand.New(rand.NewPCG(71, 72))
-	r := func(n int) []float32 {
-		s := make([]float32, n)
-		for i := range s {
-			s[i] = float32(rnd.NormFloat64())
-		}
-		return s
-	}
+	r := func(n int) []float32 { return kernRand32(rnd, n) }
 	nr, mr := gemm32NR, gemm32MR
 	type shape struct{ m, n, k int }
 	shapes := []shape{{1, 1, 1}, {4, 24, 1}, {5, 25, 7}, {3, 7, 2}, {13, 50, 33}, {9, 48, 300}, {131, 41, 65}, {17, 100, 513}, {8, 23, 0}}
