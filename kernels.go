@@ -21,13 +21,13 @@ import "math"
 //	for i < n, k < out: Y[i,k] = b[k] + Σ_{j<in} X[i,j]·W[k,j]
 //
 // X is n×in, W is out×in, b has length out, Y is n×out.
-func denseForwardRef(y, x, w, b []float64, n, in, out int) {
+func denseForwardRef[T float32 | float64](y, x, w, b []T, n, in, out int) {
 	for i := 0; i < n; i++ {
 		xi := x[i*in : i*in+in]
 		yi := y[i*out : i*out+out]
 		for k := 0; k < out; k++ {
 			wk := w[k*in : k*in+in]
-			s := 0.0
+			var s T
 			for j, v := range xi {
 				s += v * wk[j]
 			}
@@ -41,7 +41,7 @@ func denseForwardRef(y, x, w, b []float64, n, in, out int) {
 //	for i < n, j < in: dX[i,j] = Σ_{k<out} dY[i,k]·W[k,j]
 //
 // dY is n×out, W is out×in, dX is n×in.
-func denseBackwardXRef(dx, dy, w []float64, n, in, out int) {
+func denseBackwardXRef[T float32 | float64](dx, dy, w []T, n, in, out int) {
 	for i := 0; i < n; i++ {
 		dxi := dx[i*in : i*in+in]
 		for j := range dxi {
@@ -64,7 +64,7 @@ func denseBackwardXRef(dx, dy, w []float64, n, in, out int) {
 //
 // dY is n×out, X is n×in, dW is out×in, db has length out. The sums over i
 // run in increasing i, so the result depends only on the inputs.
-func denseBackwardWRef(dw, db, dy, x []float64, n, in, out int) {
+func denseBackwardWRef[T float32 | float64](dw, db, dy, x []T, n, in, out int) {
 	for i := 0; i < n; i++ {
 		xi := x[i*in : i*in+in]
 		dyi := dy[i*out : i*out+out]

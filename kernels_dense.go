@@ -52,10 +52,11 @@ func kernDotFwd(in, out int) bool {
 // entries starting from b, and reports whether it did: only where
 // kernHasDot and Y has at most kernDotCols columns, and sums of at least
 // kernDotK terms.
-func kernDotForward(y, x, w, b []float64, n, in, out int) bool {
-	if !kernDotFwd(in, out) || n == 0 {
+func kernDotForward[T kernElem](yT, xT, wT, bT []T, n, in, out int) bool {
+	if isF32[T]() || !kernDotFwd(in, out) || n == 0 {
 		return false
 	}
+	y, x, w, b := f64s(yT), f64s(xT), f64s(wT), f64s(bT)
 	b = b[:out]
 	for i := 0; i < n; i++ {
 		for j, v := range b {
@@ -71,10 +72,11 @@ func kernDotForward(y, x, w, b []float64, n, in, out int) bool {
 // kernDotBackwardX is kernDotForward for denseBackwardX (dX with at most
 // kernDotCols columns, from zero): column j of W, in entries apart, is
 // copied to be contiguous when in > 1.
-func kernDotBackwardX(dx, dy, w []float64, n, in, out int) bool {
-	if !kernDotFwd(out, in) || n == 0 {
+func kernDotBackwardX[T kernElem](dxT, dyT, wT []T, n, in, out int) bool {
+	if isF32[T]() || !kernDotFwd(out, in) || n == 0 {
 		return false
 	}
+	dx, dy, w := f64s(dxT), f64s(dyT), f64s(wT)
 	clear(dx[:n*in])
 	if in == 1 {
 		dotRowsKernel(&dx[0], 1, &dy[0], out, &w[0], out, n)
@@ -98,8 +100,9 @@ func kernDotBackwardX(dx, dy, w []float64, n, in, out int) bool {
 // of a row of X or dY times one of dY's or X's entries (axpyRowsKernel),
 // each entry of dW summed from its own value in increasing row order; a
 // column of dW, in entries apart, through contiguous scratch when in > 1.
-func kernDotBackwardW(dw, db, dy, x []float64, n, in, out int) bool {
-	if !kernHasDot || n == 0 || in == 0 || out == 0 || min(in, out) > kernDotCols || max(in, out) < kernDotK {
+func kernDotBackwardW[T kernElem](dwT, dbT, dyT, xT []T, n, in, out int) bool {
+	dw, db, dy, x := f64s(dwT), f64s(dbT), f64s(dyT), f64s(xT)
+	if isF32[T]() || !kernHasDot || n == 0 || in == 0 || out == 0 || min(in, out) > kernDotCols || max(in, out) < kernDotK {
 		return false
 	}
 	if out <= kernDotCols {
@@ -134,15 +137,15 @@ func kernDotBackwardW(dw, db, dy, x []float64, n, in, out int) bool {
 	return true
 }
 
-func denseForward(y, x, w, b []float64, n, in, out int) {
+func denseForward[T kernElem](y, x, w, b []T, n, in, out int) {
 	denseForwardAct(y, x, w, b, n, in, out, false)
 }
 
 // denseForwardAct is denseForward followed, when relu, by relu(y[:n·out]):
 // on the tiles, fused into the product (gemmJob.relu); otherwise after it.
 // The activation is exact, so the result is the same either way.
-func denseForwardAct(y, x, w, b []float64, n, in, out int, relu bool) {
-	if !kernUseAsm {
+func denseForwardAct[T kernElem](y, x, w, b []T, n, in, out int, relu bool) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		denseForwardRef(y, x, w, b, n, in, out)
 		kernAfterReLU(y, n*out, relu)
 		return
@@ -152,26 +155,26 @@ func denseForwardAct(y, x, w, b []float64, n, in, out int, relu bool) {
 		kernAfterReLU(y, n*out, relu)
 		return
 	}
-	kind := kernPickDense(n, in, out)
-	nr := kind.nr()
+	g := gemmJob[T]{kind: kernPickDense(n, in, out), c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, relu: relu}
+	nr := g.nr()
 	lb := kernPackedLen(in, out, nr)
-	s := kernGetScratch(lb + kernPadLen(out, nr))
-	bp, init := (*s)[:lb], (*s)[lb:]
-	clear(init[copy(init, b[:out]):])
-	kernPackTrans(bp, w, in, in, out, nr)
-	gemmBlocked(&gemmJob[float64]{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, init: init, relu: relu})
-	kernScratchPool.Put(s)
+	s := kernGetScratchT[T](lb + kernPadLen(out, nr))
+	g.bp, g.init = (*s)[:lb], (*s)[lb:]
+	clear(g.init[copy(g.init, b[:out]):])
+	kernPackTrans(g.bp, w, in, in, out, nr)
+	gemmBlocked(&g)
+	kernScratchFor[T]().Put(s)
 }
 
 // kernAfterReLU applies relu to y[:n] when on: the activation of a product
 // that did not run on gemmBlocked's tiles.
-func kernAfterReLU(y []float64, n int, on bool) {
+func kernAfterReLU[T kernElem](y []T, n int, on bool) {
 	if on {
-		relu(y[:n])
+		reluT(y[:n])
 	}
 }
 
-func denseBackwardX(dx, dy, w []float64, n, in, out int) {
+func denseBackwardX[T kernElem](dx, dy, w []T, n, in, out int) {
 	denseBackwardXAct(dx, dy, w, n, in, out, nil)
 }
 
@@ -180,8 +183,8 @@ func denseBackwardX(dx, dy, w []float64, n, in, out int) {
 // the layer read, fused into the product on its tiles (gemmJob.reluOf) and
 // applied after it otherwise. The mask is exact, so the result is the same
 // either way.
-func denseBackwardXAct(dx, dy, w []float64, n, in, out int, h []float64) {
-	if !kernUseAsm {
+func denseBackwardXAct[T kernElem](dx, dy, w []T, n, in, out int, h []T) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		denseBackwardXRef(dx, dy, w, n, in, out)
 		kernAfterReLUBack(dx, h, n*in)
 		return
@@ -191,37 +194,37 @@ func denseBackwardXAct(dx, dy, w []float64, n, in, out int, h []float64) {
 		kernAfterReLUBack(dx, h, n*in)
 		return
 	}
-	kind := kernPickDense(n, out, in)
-	nr := kind.nr()
+	g := gemmJob[T]{kind: kernPickDense(n, out, in), c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, reluOf: kernReLUOf(h, n*in)}
+	nr := g.nr()
 	lb := kernPackedLen(out, in, nr)
-	s := kernGetScratch(lb + kernPadLen(in, nr))
-	bp, init := (*s)[:lb], (*s)[lb:]
-	clear(init)
-	kernPackRows(bp, nil, w, in, out, in, nr)
-	gemmBlocked(&gemmJob[float64]{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, init: init, reluOf: kernReLUOf(h, n*in)})
-	kernScratchPool.Put(s)
+	s := kernGetScratchT[T](lb + kernPadLen(in, nr))
+	g.bp, g.init = (*s)[:lb], (*s)[lb:]
+	clear(g.init)
+	kernPackRows(g.bp, nil, w, in, out, in, nr)
+	gemmBlocked(&g)
+	kernScratchFor[T]().Put(s)
 }
 
 // kernAfterReLUBack applies reluBackward(dx[:n], h[:n]) when h is not nil:
 // the activation's gradient after a product that did not run on
 // gemmBlocked's tiles.
-func kernAfterReLUBack(dx, h []float64, n int) {
+func kernAfterReLUBack[T kernElem](dx, h []T, n int) {
 	if h != nil {
-		reluBackward(dx[:n], h[:n])
+		reluBackwardT(dx[:n], h[:n])
 	}
 }
 
 // kernReLUOf returns h[:n], or nil for nil: the checked operand of
 // gemmJob.reluOf.
-func kernReLUOf(h []float64, n int) []float64 {
+func kernReLUOf[T kernElem](h []T, n int) []T {
 	if h == nil {
 		return nil
 	}
 	return h[:n]
 }
 
-func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
-	if !kernUseAsm {
+func denseBackwardW[T kernElem](dw, db, dy, x []T, n, in, out int) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		denseBackwardWRef(dw, db, dy, x, n, in, out)
 		return
 	}
@@ -237,13 +240,15 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 		kernBackwardWT(dw, db, dy, x, nil, n, in, out)
 		return
 	}
-	lb := kernPackedLen(n, in, gemmNR)
-	s := kernGetScratch(lb + kernSliversLen(n, out))
-	bp, ap := (*s)[:lb], (*s)[lb:]
-	kernPackRows(bp, nil, x, in, n, in, gemmNR)
-	kernPackSlivers(ap, db[:out], dy, out, n, out)
-	gemmBlocked(&gemmJob[float64]{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp})
-	kernScratchPool.Put(s)
+	g := gemmJob[T]{c: dw, ldc: in, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n}
+	nr := g.nr()
+	lb := kernPackedLen(n, in, nr)
+	s := kernGetScratchT[T](lb + kernSliversLen(n, out))
+	g.bp, g.a = (*s)[:lb], (*s)[lb:]
+	kernPackRows(g.bp, nil, x, in, n, in, nr)
+	kernPackSlivers(g.a, db[:out], dy, out, n, out)
+	gemmBlocked(&g)
+	kernScratchFor[T]().Put(s)
 }
 
 // kernBackwardWT is denseBackwardW and maskedBackwardW (lim not nil) for
@@ -253,12 +258,13 @@ func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
 // the way), then adds its transpose to dW. With lim, only the entries
 // j < lim[k] are added, and the tiles of dWᵀ that hold none of them (rows
 // j ≥ the largest lim of a panel) are not computed.
-func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
-	nr := gemmNR
+func kernBackwardWT[T kernElem](dw, db, dy, x []T, lim []int, n, in, out int) {
+	g := gemmJob[T]{ldc: out, rs: 1, ps: gemmMR, ts: n * gemmMR, n: out, k: n}
+	nr := g.nr()
 	panels := (out + nr - 1) / nr
 	m := (in + gemmMR - 1) / gemmMR * gemmMR // rows of dWᵀ with the zero rows of the last sliver: no edge tiles
 	lb, la := kernPackedLen(n, out, nr), kernSliversLen(n, in)
-	s := kernGetScratch(lb + la + m*out + kernPadLen(out, nr))
+	s := kernGetScratchT[T](lb + la + m*out + kernPadLen(out, nr))
 	sc := *s
 	bp, ap, t, zero := sc[:lb], sc[lb:lb+la], sc[lb+la:lb+la+m*out], sc[lb+la+m*out:]
 	clear(zero)
@@ -277,7 +283,8 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 			rows[q] = top
 		}
 	}
-	gemmBlocked(&gemmJob[float64]{c: t, ldc: out, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: m, n: out, k: n, bp: bp, init: zero, panelRows: rows})
+	g.c, g.a, g.m, g.bp, g.init, g.panelRows = t, ap, m, bp, zero, rows
+	gemmBlocked(&g)
 	if ri != nil {
 		kernIntPool.Put(ri)
 	}
@@ -293,11 +300,11 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 			}
 		}
 		j0 := 0
-		if kernFastAux && kernUseAsm && k1-k0 == 4 && lo >= 4 {
+		if kernFastAux && kernUseAsm && !isF32[T]() && k1-k0 == 4 && lo >= 4 {
 			j0 = lo &^ 3
 			_ = dw[(k0+3)*in+j0-1]
 			_ = t[(j0-1)*out+k0+3]
-			addTransKernel(&dw[k0*in], &t[k0], in, out, j0)
+			addTransKernel(f64p(&dw[k0*in]), f64p(&t[k0]), in, out, j0)
 		}
 		for k := k0; k < k1; k++ {
 			l := in
@@ -309,7 +316,7 @@ func kernBackwardWT(dw, db, dy, x []float64, lim []int, n, in, out int) {
 			}
 		}
 	}
-	kernScratchPool.Put(s)
+	kernScratchFor[T]().Put(s)
 }
 
 // densePack holds one dense layer's weights W (out×in) packed for the

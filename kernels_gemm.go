@@ -125,6 +125,8 @@ var (
 	kernIntPool     kernFreeList[int]
 	kernTilePool    kernFreeList[float64] // the edge-tile rows of gemmBlocked, all gemmMaxMR·gemmKC long
 	kernTilePool32  kernFreeList[float32] // kernTilePool for float32 products
+
+	kernScratchPool32 kernFreeList[float32] // kernScratchPool for float32 products
 )
 
 // kernElem is the element type of a product: float64, or float32 for the
@@ -141,6 +143,28 @@ func isF32[T kernElem]() bool {
 // or float32 kernels take; only where T is that type.
 func f64p[T kernElem](p *T) *float64 { return (*float64)(unsafe.Pointer(p)) }
 func f32p[T kernElem](p *T) *float32 { return (*float32)(unsafe.Pointer(p)) }
+
+// kernScratchFor returns the free list of scratch buffers for elements of
+// T; kernGetScratchT takes a buffer of length n from it.
+func kernScratchFor[T kernElem]() *kernFreeList[T] {
+	if isF32[T]() {
+		return (*kernFreeList[T])(unsafe.Pointer(&kernScratchPool32))
+	}
+	return (*kernFreeList[T])(unsafe.Pointer(&kernScratchPool))
+}
+
+func kernGetScratchT[T kernElem](n int) *[]T {
+	p := kernScratchFor[T]().Get()
+	if cap(*p) < n {
+		*p = make([]T, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// f64s views a slice of T as the []float64 it is; only where T is
+// float64.
+func f64s[T kernElem](v []T) []float64 { return unsafe.Slice(f64p(unsafe.SliceData(v)), len(v)) }
 
 // kernTiles returns the free list of edge-tile rows for elements of T.
 func kernTiles[T kernElem]() *kernFreeList[T] {

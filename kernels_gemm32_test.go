@@ -155,3 +155,111 @@ func TestGemmBlocked32(t *testing.T) {
 		}
 	}
 }
+
+// TestDense32 runs the dense products on float32 (denseForwardAct,
+// denseBackwardXAct, denseBackwardW, through the one product driver and
+// the packings over T) and checks them bit for bit against the sums
+// written out with fma32 in the order the driver adds: Y from b, dX from
+// zero, dW from its own value, or, where out > 2·in (the transposed
+// product), from zero and then added to dW; db by plain additions in
+// increasing row order. Every shape of denseShapes, both fused
+// activations, guards around every output.
+func TestDense32(t *testing.T) {
+	if !kernHasF32 || !kernUseAsm {
+		t.Log("no float32 micro-kernel on this machine: the products would not run")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(73, 74))
+	r := func(n int) []float32 { return kernRand32(rnd, n) }
+	const guard = 4
+	guarded := func(n int) ([]float32, []float32) { // the whole buffer, and its middle
+		buf := r(n + 2*guard)
+		return buf, buf[guard : guard+n]
+	}
+	same := func(name string, got, want []float32) {
+		t.Helper()
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: [%d] = %g, want %g", name, i-guard, got[i], want[i])
+			}
+		}
+	}
+	for _, sh := range denseShapes(true) {
+		n, in, out := sh.n, sh.in, sh.out
+		x, w, b, dy := r(n*in), r(out*in), r(out), r(n*out)
+		h := r(n * in)
+		for i := range h {
+			if rnd.IntN(3) == 0 {
+				h[i] = 0
+			}
+		}
+		for _, act := range []bool{false, true} {
+			name := fmt.Sprintf("%dx%dx%d/act=%t", n, in, out, act)
+			// Forward.
+			yb, y := guarded(n * out)
+			want := append([]float32(nil), yb...)
+			for i := 0; i < n; i++ {
+				for k := 0; k < out; k++ {
+					s := b[k]
+					for j := 0; j < in; j++ {
+						s = fma32(x[i*in+j], w[k*in+j], s)
+					}
+					if act && s < 0 {
+						s = 0
+					}
+					want[guard+i*out+k] = s
+				}
+			}
+			denseForwardAct(y, x, w, b, n, in, out, act)
+			same(name+"/forward", yb, want)
+			// Backward to the input.
+			dxb, dx := guarded(n * in)
+			want = append([]float32(nil), dxb...)
+			for i := 0; i < n; i++ {
+				for j := 0; j < in; j++ {
+					var s float32
+					for k := 0; k < out; k++ {
+						s = fma32(dy[i*out+k], w[k*in+j], s)
+					}
+					if act && h[i*in+j] <= 0 {
+						s = 0
+					}
+					want[guard+i*in+j] = s
+				}
+			}
+			var hh []float32
+			if act {
+				hh = h
+			}
+			denseBackwardXAct(dx, dy, w, n, in, out, hh)
+			same(name+"/backwardX", dxb, want)
+			// Backward to the weights, accumulating.
+			dwb, dw := guarded(out * in)
+			dbb, db := guarded(out)
+			wantW, wantB := append([]float32(nil), dwb...), append([]float32(nil), dbb...)
+			for k := 0; k < out; k++ {
+				for j := 0; j < in; j++ {
+					s := dw[k*in+j]
+					if out > 2*in {
+						s = 0
+					}
+					for i := 0; i < n; i++ {
+						s = fma32(dy[i*out+k], x[i*in+j], s)
+					}
+					if out > 2*in {
+						s = dw[k*in+j] + s
+					}
+					wantW[guard+k*in+j] = s
+				}
+				s := db[k]
+				for i := 0; i < n; i++ {
+					s += dy[i*out+k]
+				}
+				wantB[guard+k] = s
+			}
+			denseBackwardW(dw, db, dy, x, n, in, out)
+			same(name+"/backwardW", dwb, wantW)
+			same(name+"/backwardW db", dbb, wantB)
+		}
+	}
+}

@@ -6,10 +6,16 @@
 
 package flow
 
+import "unsafe"
+
 // Packing for the products of kernels_gemm.go: the k×n operand B into
 // panels of nr columns (kernPackRows, or kernPackTrans for Bᵀ), and Aᵀ into
 // slivers of gemmMR rows (kernPackSlivers). Packings of dY add colsum(dY)
 // into db on the way; kernColSumAdd does that alone where nothing is packed.
+
+// Slivers are gemmMR rows for both element types: the float32 kernel's
+// tile has as many rows (a compile-time check).
+const _ = uint(gemmMR-gemm32MR) + uint(gemm32MR-gemmMR)
 
 // kernPackedLen is the length of the k×n matrix B packed in panels of nr
 // columns.
@@ -24,8 +30,8 @@ func kernPadLen(n, nr int) int { return (n + nr - 1) / nr * nr }
 // panels of nr columns: rows p of panel q are b[p, q*nr : q*nr+nr]. If db is
 // not nil, the column sums of b are added to it on the way (each in
 // increasing p, as kernColSumAdd does).
-func kernPackRows(bp, db, b []float64, ldb, k, n, nr int) {
-	if kernFastAux && kernUseAsm {
+func kernPackRows[T kernElem](bp, db, b []T, ldb, k, n, nr int) {
+	if kernFastAux && kernUseAsm && !isF32[T]() {
 		if k == 0 || n == 0 {
 			return
 		}
@@ -33,12 +39,12 @@ func kernPackRows(bp, db, b []float64, ldb, k, n, nr int) {
 		var d *float64
 		if db != nil {
 			_ = db[n-1]
-			d = &db[0]
+			d = f64p(&db[0])
 		}
 		_ = b[(k-1)*ldb+n-1]
 		_ = bp[(n+nr-1)/nr*k*nr-1]
 		if full > 0 {
-			packRowsKernel(&bp[0], d, &b[0], ldb, k, nr/kernVecWidth, full, k*nr)
+			packRowsKernel(f64p(&bp[0]), d, f64p(&b[0]), ldb, k, nr/kernVecWidth, full, k*nr)
 		}
 		if j0 := full * nr; j0 < n {
 			var mask [gemmNR]int64 // all ones on the n−j0 columns
@@ -46,9 +52,9 @@ func kernPackRows(bp, db, b []float64, ldb, k, n, nr int) {
 				mask[j] = -1
 			}
 			if d != nil {
-				d = &db[j0]
+				d = f64p(&db[j0])
 			}
-			packTailKernel(&bp[full*k*nr], d, &b[j0], ldb, k, nr/kernVecWidth, &mask[0])
+			packTailKernel(f64p(&bp[full*k*nr]), d, f64p(&b[j0]), ldb, k, nr/kernVecWidth, &mask[0])
 		}
 		return
 	}
@@ -76,7 +82,7 @@ func kernPackRows(bp, db, b []float64, ldb, k, n, nr int) {
 // b[q*nr : q*nr+nr, p], for p < k. The assembly transposes 4×4 blocks; the
 // plain loop goes by blocks of 8 values of p, so that each row of b is read
 // a cache line at a time and the block of the panel written stays in L1.
-func kernPackTrans(bp, b []float64, ldb, k, n, nr int) {
+func kernPackTrans[T kernElem](bp, b []T, ldb, k, n, nr int) {
 	for q := 0; q*nr < n; q++ {
 		kernPackTransPanel(bp[q*k*nr:(q+1)*k*nr], b, ldb, q*nr, min(nr, n-q*nr), k, nr)
 	}
@@ -85,14 +91,14 @@ func kernPackTrans(bp, b []float64, ldb, k, n, nr int) {
 // kernPackTransPanel packs rows p < kmax of one panel of kernPackTrans, the
 // columns j0 to j0+cols of Bᵀ, zero beyond. Rows p ≥ kmax are left as they
 // are: the masked forward product needs only those in its panel's range.
-func kernPackTransPanel(panel, b []float64, ldb, j0, cols, kmax, nr int) {
+func kernPackTransPanel[T kernElem](panel, b []T, ldb, j0, cols, kmax, nr int) {
 	const blk = 8
 	start := 0
-	if kernFastAux && kernUseAsm && cols == nr && kmax >= 4 {
+	if kernFastAux && kernUseAsm && !isF32[T]() && cols == nr && kmax >= 4 {
 		start = kmax &^ 3
 		_ = b[(j0+nr-1)*ldb+start-1]
 		for g := 0; g < nr; g += 4 {
-			packTrans4Kernel(&panel[g], &b[(j0+g)*ldb], ldb, start, nr)
+			packTrans4Kernel(f64p(&panel[g]), f64p(&b[(j0+g)*ldb]), ldb, start, nr)
 		}
 	}
 	for p0 := start; p0 < kmax; p0 += blk {
@@ -114,10 +120,19 @@ func kernPackTransPanel(panel, b []float64, ldb, j0, cols, kmax, nr int) {
 
 // kernColSumAdd adds the column sums of the n×out matrix dy to db, row
 // after row (as the references do), each row by addVec.
-func kernColSumAdd(db, dy []float64, n, out int) {
+func kernColSumAdd[T kernElem](db, dy []T, n, out int) {
 	db = db[:out]
 	for i := 0; i < n; i++ {
-		addVec(db, dy[i*out:i*out+out])
+		row := dy[i*out : i*out+out]
+		if !isF32[T]() {
+			if out > 0 {
+				addVec(unsafe.Slice(f64p(&db[0]), out), unsafe.Slice(f64p(&row[0]), out))
+			}
+			continue
+		}
+		for j, v := range row {
+			db[j] += v
+		}
 	}
 }
 
@@ -127,7 +142,7 @@ func kernColSumAdd(db, dy []float64, n, out int) {
 // not nil, the column sums of a are added to it on the way (each in
 // increasing p, as kernColSumAdd does). Slivers are panels of gemmMR
 // columns of a: kernPackRows packs them.
-func kernPackSlivers(ap, db, a []float64, lda, k, m int) {
+func kernPackSlivers[T kernElem](ap, db, a []T, lda, k, m int) {
 	kernPackRows(ap, db, a, lda, k, m, gemmMR)
 }
 
