@@ -49,9 +49,9 @@ func kernDotFwd(in, out int) bool {
 }
 
 // kernDotForward computes denseForward as dot products of rows, Y's
-// entries starting from b, and reports whether it did: only where
-// kernHasDot and Y has at most kernDotCols columns, and sums of at least
-// kernDotK terms.
+// entries starting from b, and reports whether it did: only in float64
+// (the row kernels' type), where kernHasDot and Y has at most kernDotCols
+// columns, and sums of at least kernDotK terms.
 func kernDotForward[T kernElem](yT, xT, wT, bT []T, n, in, out int) bool {
 	if isF32[T]() || !kernDotFwd(in, out) || n == 0 {
 		return false
@@ -101,10 +101,10 @@ func kernDotBackwardX[T kernElem](dxT, dyT, wT []T, n, in, out int) bool {
 // each entry of dW summed from its own value in increasing row order; a
 // column of dW, in entries apart, through contiguous scratch when in > 1.
 func kernDotBackwardW[T kernElem](dwT, dbT, dyT, xT []T, n, in, out int) bool {
-	dw, db, dy, x := f64s(dwT), f64s(dbT), f64s(dyT), f64s(xT)
 	if isF32[T]() || !kernHasDot || n == 0 || in == 0 || out == 0 || min(in, out) > kernDotCols || max(in, out) < kernDotK {
 		return false
 	}
+	dw, db, dy, x := f64s(dwT), f64s(dbT), f64s(dyT), f64s(xT)
 	if out <= kernDotCols {
 		kernColSumAdd(db, dy, n, out)
 	} else {
