@@ -85,13 +85,13 @@ func denseBackwardWRef[T float32 | float64](dw, db, dy, x []T, n, in, out int) {
 //	for i < n, k < out: Y[i,k] = b[k] + Σ_{j<lim[k]} X[i,j]·W[k,j]
 //
 // The entries W[k,j] with j ≥ lim[k] are never read.
-func maskedForwardRef(y, x, w, b []float64, lim []int, n, in, out int) {
+func maskedForwardRef[T float32 | float64](y, x, w, b []T, lim []int, n, in, out int) {
 	for i := 0; i < n; i++ {
 		xi := x[i*in : i*in+in]
 		yi := y[i*out : i*out+out]
 		for k := 0; k < out; k++ {
 			wk := w[k*in : k*in+lim[k]]
-			s := 0.0
+			var s T
 			for j, v := range wk {
 				s += xi[j] * v
 			}
@@ -104,7 +104,7 @@ func maskedForwardRef(y, x, w, b []float64, lim []int, n, in, out int) {
 // iff j < lim[k]:
 //
 //	for i < n, j < in: dX[i,j] = Σ_{k<out, j<lim[k]} dY[i,k]·W[k,j]
-func maskedBackwardXRef(dx, dy, w []float64, lim []int, n, in, out int) {
+func maskedBackwardXRef[T float32 | float64](dx, dy, w []T, lim []int, n, in, out int) {
 	for i := 0; i < n; i++ {
 		dxi := dx[i*in : i*in+in]
 		for j := range dxi {
@@ -128,7 +128,7 @@ func maskedBackwardXRef(dx, dy, w []float64, lim []int, n, in, out int) {
 //
 // dW[k,j] for j ≥ lim[k] is never written, so masked gradients stay exactly
 // zero.
-func maskedBackwardWRef(dw, db, dy, x []float64, lim []int, n, in, out int) {
+func maskedBackwardWRef[T float32 | float64](dw, db, dy, x []T, lim []int, n, in, out int) {
 	for i := 0; i < n; i++ {
 		xi := x[i*in : i*in+in]
 		dyi := dy[i*out : i*out+out]

@@ -331,6 +331,14 @@ func (g *gemmJob[T]) kern(c *T, ldc int, a *T, rs, ps, ts int, b *T, k, tiles in
 	gemmKernel(f64p(c), ldc, f64p(a), rs, ps, ts, f64p(b), k, tiles, f64p(init))
 }
 
+// kernNR is the width of the panels of a product of kind kind in T.
+func kernNR[T kernElem](kind gemmKind) int {
+	if isF32[T]() {
+		return gemm32NR
+	}
+	return kind.nr()
+}
+
 // mr and nr are the rows and columns of the job's tiles.
 func (g *gemmJob[T]) mr() int {
 	if isF32[T]() {

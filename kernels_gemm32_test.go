@@ -304,3 +304,175 @@ func widen(v []float32) []float64 {
 	}
 	return w
 }
+
+// TestMasked32 runs the masked (MADE) products on float32 and checks them
+// bit for bit against the fma32 sums over the unmasked entries in the
+// driver's order (as TestDense32), with masks of every kind (a staircase
+// sorted by degree, random limits, empty and full rows), both fused
+// activations, and infinities in the inputs, whose outputs the products
+// recompute as the reference does (plain sums).
+func TestMasked32(t *testing.T) {
+	if !kernHasF32 || !kernUseAsm {
+		t.Log("no float32 micro-kernel on this machine: the products would not run")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(77, 78))
+	r := func(n int) []float32 { return kernRand32(rnd, n) }
+	inf := float32(math.Inf(1))
+	// equal compares bit for bit, any NaN equal to any NaN.
+	equal := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b }
+	for _, sh := range denseShapes(true) {
+		n, in, out := sh.n, sh.in, sh.out
+		for variant := 0; variant < 3; variant++ {
+			lim := make([]int, out)
+			for k := range lim {
+				switch variant {
+				case 0: // staircase by degree
+					lim[k] = (k + 1) * in / max(out, 1)
+				case 1: // random limits, empty and full rows
+					lim[k] = rnd.IntN(in + 1)
+				case 2:
+					lim[k] = []int{0, in, in / 2}[k%3]
+				}
+			}
+			x, w, b, dy := r(n*in), r(out*in), r(out), r(n*out)
+			h := r(n * in)
+			if variant == 2 && n > 1 && in > 1 && out > 1 {
+				x[in+1], dy[1] = inf, -inf
+			}
+			// The panels' ranges of p: an output whose range meets a
+			// non-finite input comes back non-finite from the kernel (∞·0
+			// on a masked entry, ∞·w on another) and is recomputed.
+			nr := gemm32NR
+			rngF, rngB := make([]int, 2*((out+nr-1)/nr)), make([]int, 2*((in+nr-1)/nr))
+			kernMaskedFwdRanges(rngF, lim, out, nr)
+			kernMaskedBwdRanges(rngB, lim, in, out, nr)
+			redo := func(v []float32, i, ld, p0, p1 int) bool {
+				for _, a := range v[i*ld+p0 : i*ld+p1] {
+					if kernIsNonFinite(float64(a)) {
+						return true
+					}
+				}
+				return false
+			}
+			for _, act := range []bool{false, true} {
+				name := fmt.Sprintf("%dx%dx%d/lim%d/act=%t", n, in, out, variant, act)
+				y := r(n * out)
+				denseRef := make([]float32, n*out)
+				maskedForwardRef(denseRef, x, w, b, lim, n, in, out)
+				maskedForwardAct(y, x, w, b, lim, n, in, out, act)
+				for i := 0; i < n; i++ {
+					for k := 0; k < out; k++ {
+						s := b[k]
+						for j := 0; j < lim[k]; j++ {
+							s = fma32(x[i*in+j], w[k*in+j], s)
+						}
+						if q := k / nr; redo(x, i, in, rngF[2*q], rngF[2*q+1]) {
+							s = denseRef[i*out+k] // recomputed as the reference does
+						}
+						if act && s < 0 {
+							s = 0
+						}
+						if got := y[i*out+k]; !equal(got, s) {
+							t.Fatalf("%s: forward [%d,%d] = %g, want %g", name, i, k, got, s)
+						}
+					}
+				}
+				var hh []float32
+				if act {
+					hh = h
+				}
+				dx := r(n * in)
+				refX := make([]float32, n*in)
+				maskedBackwardXRef(refX, dy, w, lim, n, in, out)
+				maskedBackwardXAct(dx, dy, w, lim, n, in, out, hh)
+				for i := 0; i < n; i++ {
+					for j := 0; j < in; j++ {
+						var s float32
+						for k := 0; k < out; k++ {
+							if j < lim[k] {
+								s = fma32(dy[i*out+k], w[k*in+j], s)
+							}
+						}
+						if q := j / nr; redo(dy, i, out, rngB[2*q], rngB[2*q+1]) {
+							s = refX[i*in+j]
+						}
+						if act && h[i*in+j] <= 0 {
+							s = 0
+						}
+						if got := dx[i*in+j]; !equal(got, s) {
+							t.Fatalf("%s: backwardX [%d,%d] = %g, want %g", name, i, j, got, s)
+						}
+					}
+				}
+				if variant == 2 {
+					continue // infinite weight gradients: nothing exact to compare
+				}
+				dw, db := r(out*in), r(out)
+				wantW, wantB := append([]float32(nil), dw...), append([]float32(nil), db...)
+				for k := 0; k < out; k++ {
+					for j := 0; j < lim[k]; j++ {
+						s := dw[k*in+j]
+						if out > 2*in {
+							s = 0
+						}
+						for i := 0; i < n; i++ {
+							s = fma32(dy[i*out+k], x[i*in+j], s)
+						}
+						if out > 2*in {
+							s = dw[k*in+j] + s
+						}
+						wantW[k*in+j] = s
+					}
+					for i := 0; i < n; i++ {
+						wantB[k] += dy[i*out+k]
+					}
+				}
+				maskedBackwardW(dw, db, dy, x, lim, n, in, out)
+				for i := range dw {
+					if !equal(dw[i], wantW[i]) {
+						t.Fatalf("%s: backwardW [%d] = %g, want %g", name, i, dw[i], wantW[i])
+					}
+				}
+				for k := range db {
+					if !equal(db[k], wantB[k]) {
+						t.Fatalf("%s: db[%d] = %g, want %g", name, k, db[k], wantB[k])
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkKernelMasked32 is BenchmarkKernelDense32 for the masked (MADE)
+// products, on the staircase of BenchmarkKernelMasked (43 degrees).
+// GFLOP/s counts the dense 2·n·in·out, as there.
+func BenchmarkKernelMasked32(b *testing.B) {
+	for _, sh := range kernBenchShapes {
+		n, in, out := sh.n, sh.in, sh.out
+		lim := kernMADELim(in, out, 43)
+		rnd := rand.New(rand.NewPCG(79, 80))
+		x, w, bias, dy := kernRand32(rnd, n*in), kernRand32(rnd, out*in), kernRand32(rnd, out), kernRand32(rnd, n*out)
+		y, dx, dw, db := make([]float32, n*out), make([]float32, n*in), make([]float32, out*in), make([]float32, out)
+		x64, w64, b64, dy64 := widen(x), widen(w), widen(bias), widen(dy)
+		y64, dx64, dw64, db64 := make([]float64, n*out), make([]float64, n*in), make([]float64, out*in), make([]float64, out)
+		for _, p := range []struct {
+			name string
+			run  func()
+		}{
+			{"Forward/f32", func() { maskedForward(y, x, w, bias, lim, n, in, out) }},
+			{"Forward/f64", func() { maskedForward(y64, x64, w64, b64, lim, n, in, out) }},
+			{"BackwardX/f32", func() { maskedBackwardX(dx, dy, w, lim, n, in, out) }},
+			{"BackwardX/f64", func() { maskedBackwardX(dx64, dy64, w64, lim, n, in, out) }},
+			{"BackwardW/f32", func() { maskedBackwardW(dw, db, dy, x, lim, n, in, out) }},
+			{"BackwardW/f64", func() { maskedBackwardW(dw64, db64, dy64, x64, lim, n, in, out) }},
+		} {
+			b.Run(fmt.Sprintf("%s/%s", p.name, kernBenchName(sh)), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					p.run()
+				}
+				kernReportGFLOPS(b, 2*float64(n*in*out))
+			})
+		}
+	}
+}

@@ -28,7 +28,16 @@ func kernIsNonFinite(v float64) bool { return math.Float64bits(v)&kernExpMask ==
 // kernHasNonFinite reports whether s holds ±Inf or NaN: by nonFiniteKernel
 // where there is one, else by adding 2⁵² to the exponent field, which
 // carries into the sign bit only from all ones.
-func kernHasNonFinite(s []float64) bool {
+func kernHasNonFinite[T kernElem](sT []T) bool {
+	if isF32[T]() {
+		for _, v := range sT {
+			if kernIsNonFinite(float64(v)) {
+				return true
+			}
+		}
+		return false
+	}
+	s := f64s(sT)
 	if kernFastAux && kernUseAsm {
 		if m := len(s) &^ 3; m > 0 {
 			if nonFiniteKernel(&s[0], m) {
@@ -76,15 +85,15 @@ func kernMaskedFwdRanges(rng, lim []int, out, nr int) (steps, panels int) {
 	return steps, panels
 }
 
-func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
+func maskedForward[T kernElem](y, x, w, b []T, lim []int, n, in, out int) {
 	maskedForwardAct(y, x, w, b, lim, n, in, out, false)
 }
 
 // maskedForwardAct is maskedForward followed, when relu, by relu(y[:n·out]),
 // fused into the product as in denseForwardAct; the outputs recomputed as
 // the reference computes them are activated too.
-func maskedForwardAct(y, x, w, b []float64, lim []int, n, in, out int, relu bool) {
-	if !kernUseAsm {
+func maskedForwardAct[T kernElem](y, x, w, b []T, lim []int, n, in, out int, relu bool) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		maskedForwardRef(y, x, w, b, lim, n, in, out)
 		kernAfterReLU(y, n*out, relu)
 		return
@@ -95,15 +104,15 @@ func maskedForwardAct(y, x, w, b []float64, lim []int, n, in, out int, relu bool
 		return
 	}
 	kind := maskedFwdKind(lim, n, out)
-	nr := kind.nr()
+	nr := kernNR[T](kind)
 	np := (out + nr - 1) / nr
 	lb := kernPackedLen(in, out, nr)
-	s := kernGetScratch(lb)
+	s := kernGetScratchT[T](lb)
 	ri := kernGetInts(2 * np)
 	bp, rng := *s, *ri
 	maskedPackFwd(bp, rng, w, lim, in, out, nr)
 	maskedFwdProduct(y, x, w, b, lim, bp, rng, kind, n, in, out, relu)
-	kernScratchPool.Put(s)
+	kernScratchFor[T]().Put(s)
 	kernIntPool.Put(ri)
 }
 
@@ -118,7 +127,7 @@ func maskedFwdKind(lim []int, n, out int) gemmKind {
 
 // maskedPackFwd packs (W∘M)ᵀ into panels of nr columns, bp, and the panels'
 // ranges of p into rng.
-func maskedPackFwd(bp []float64, rng []int, w []float64, lim []int, in, out, nr int) {
+func maskedPackFwd[T kernElem](bp []T, rng []int, w []T, lim []int, in, out, nr int) {
 	np := (out + nr - 1) / nr
 	kernMaskedFwdRanges(rng, lim, out, nr)
 	for q := 0; q < np; q++ {
@@ -138,13 +147,13 @@ func maskedPackFwd(bp []float64, rng []int, w []float64, lim []int, in, out, nr 
 
 // maskedFwdProduct computes Y = X·(W∘M)ᵀ + b from the packing of
 // maskedPackFwd (kind's panels bp, ranges rng).
-func maskedFwdProduct(y, x, w, b []float64, lim []int, bp []float64, rng []int, kind gemmKind, n, in, out int, relu bool) {
-	nr := kind.nr()
-	s := kernGetScratch(kernPadLen(out, nr))
+func maskedFwdProduct[T kernElem](y, x, w, b []T, lim []int, bp []T, rng []int, kind gemmKind, n, in, out int, relu bool) {
+	nr := kernNR[T](kind)
+	s := kernGetScratchT[T](kernPadLen(out, nr))
 	init := *s
 	clear(init[copy(init, b[:out]):])
-	gemmBlocked(&gemmJob[float64]{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init, relu: relu})
-	kernScratchPool.Put(s)
+	gemmBlocked(&gemmJob[T]{kind: kind, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: bp, prange: rng, init: init, relu: relu})
+	kernScratchFor[T]().Put(s)
 	// Recompute the non-finite outputs as the reference does (see the top of
 	// the file). Without a non-finite input there is nothing to redo: look
 	// at whichever of the input and the output is smaller. With relu the
@@ -158,10 +167,10 @@ func maskedFwdProduct(y, x, w, b []float64, lim []int, bp []float64, rng []int, 
 	for i := 0; i < n; i++ {
 		yi := y[i*out : i*out+out]
 		for k, v := range yi {
-			if kernIsNonFinite(v) {
+			if kernIsNonFinite(float64(v)) {
 				xi := x[i*in : i*in+in]
 				wk := w[k*in : k*in+lim[k]]
-				s := 0.0
+				var s T
 				for j, v := range wk {
 					s += xi[j] * v
 				}
@@ -211,7 +220,7 @@ func kernMaskedBwdRanges(rng, lim []int, in, out, nr int) (steps, panels int) {
 	return steps, panels
 }
 
-func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
+func maskedBackwardX[T kernElem](dx, dy, w []T, lim []int, n, in, out int) {
 	maskedBackwardXAct(dx, dy, w, lim, n, in, out, nil)
 }
 
@@ -220,8 +229,8 @@ func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
 // entries the mask zeroes are zero in the reference's result too, whatever
 // the sums, and those it keeps are redone as without it where they are not
 // finite.
-func maskedBackwardXAct(dx, dy, w []float64, lim []int, n, in, out int, h []float64) {
-	if !kernUseAsm {
+func maskedBackwardXAct[T kernElem](dx, dy, w []T, lim []int, n, in, out int, h []T) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		maskedBackwardXRef(dx, dy, w, lim, n, in, out)
 		kernAfterReLUBack(dx, h, n*in)
 		return
@@ -232,14 +241,14 @@ func maskedBackwardXAct(dx, dy, w []float64, lim []int, n, in, out int, h []floa
 		return
 	}
 	kind := maskedBwdKind(lim, n, in, out)
-	nr := kind.nr()
+	nr := kernNR[T](kind)
 	np := (in + nr - 1) / nr
-	s := kernGetScratch(kernPackedLen(out, in, nr))
+	s := kernGetScratchT[T](kernPackedLen(out, in, nr))
 	ri := kernGetInts(2 * np)
 	bp, rng := *s, *ri
 	maskedPackBwd(bp, rng, w, lim, in, out, nr)
 	maskedBwdProduct(dx, dy, w, lim, bp, rng, kind, n, in, out, h)
-	kernScratchPool.Put(s)
+	kernScratchFor[T]().Put(s)
 	kernIntPool.Put(ri)
 }
 
@@ -254,7 +263,7 @@ func maskedBwdKind(lim []int, n, in, out int) gemmKind {
 
 // maskedPackBwd packs W∘M into panels of nr columns, bp, and the panels'
 // ranges of p into rng.
-func maskedPackBwd(bp []float64, rng []int, w []float64, lim []int, in, out, nr int) {
+func maskedPackBwd[T kernElem](bp []T, rng []int, w []T, lim []int, in, out, nr int) {
 	np := (in + nr - 1) / nr
 	kernMaskedBwdRanges(rng, lim, in, out, nr)
 	for q := 0; q < np; q++ {
@@ -277,21 +286,21 @@ func maskedPackBwd(bp []float64, rng []int, w []float64, lim []int, in, out, nr 
 
 // maskedBwdProduct computes dX = dY·(W∘M) from the packing of
 // maskedPackBwd (kind's panels bp, ranges rng).
-func maskedBwdProduct(dx, dy, w []float64, lim []int, bp []float64, rng []int, kind gemmKind, n, in, out int, h []float64) {
-	s := kernGetScratch(kernPadLen(in, kind.nr()))
+func maskedBwdProduct[T kernElem](dx, dy, w []T, lim []int, bp []T, rng []int, kind gemmKind, n, in, out int, h []T) {
+	s := kernGetScratchT[T](kernPadLen(in, kernNR[T](kind)))
 	init := *s
 	clear(init)
-	gemmBlocked(&gemmJob[float64]{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init, reluOf: kernReLUOf(h, n*in)})
-	kernScratchPool.Put(s)
+	gemmBlocked(&gemmJob[T]{kind: kind, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: bp, prange: rng, init: init, reluOf: kernReLUOf(h, n*in)})
+	kernScratchFor[T]().Put(s)
 	if out < in && !kernHasNonFinite(dy[:n*out]) || out >= in && !kernHasNonFinite(dx[:n*in]) {
 		return
 	}
 	for i := 0; i < n; i++ {
 		dxi := dx[i*in : i*in+in]
 		for j, v := range dxi {
-			if kernIsNonFinite(v) {
+			if kernIsNonFinite(float64(v)) {
 				dyi := dy[i*out : i*out+out]
-				s := 0.0
+				var s T
 				for k, g := range dyi {
 					if j < lim[k] {
 						s += g * w[k*in+j]
@@ -361,8 +370,8 @@ func maskedPackedBackwardXAct(dx, dy, w []float64, lim []int, pk *maskedPack, n,
 	maskedBwdProduct(dx, dy, w, lim, pk.bwd, pk.rngB, pk.kindB, n, in, out, h)
 }
 
-func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
-	if !kernUseAsm {
+func maskedBackwardW[T kernElem](dw, db, dy, x []T, lim []int, n, in, out int) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		maskedBackwardWRef(dw, db, dy, x, lim, n, in, out)
 		return
 	}
@@ -376,11 +385,13 @@ func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
 		kernBackwardWT(dw, db, dy, x, lim, n, in, out)
 		return
 	}
-	lb := kernPackedLen(n, in, gemmNR)
-	s := kernGetScratch(lb + kernSliversLen(n, out))
-	bp, ap := (*s)[:lb], (*s)[lb:]
-	kernPackRows(bp, nil, x, in, n, in, gemmNR)
-	kernPackSlivers(ap, db[:out], dy, out, n, out)
-	gemmBlocked(&gemmJob[float64]{c: dw, ldc: in, a: ap, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, bp: bp, rowLim: lim})
-	kernScratchPool.Put(s)
+	g := gemmJob[T]{c: dw, ldc: in, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, rowLim: lim}
+	nr := g.nr()
+	lb := kernPackedLen(n, in, nr)
+	s := kernGetScratchT[T](lb + kernSliversLen(n, out))
+	g.bp, g.a = (*s)[:lb], (*s)[lb:]
+	kernPackRows(g.bp, nil, x, in, n, in, nr)
+	kernPackSlivers(g.a, db[:out], dy, out, n, out)
+	gemmBlocked(&g)
+	kernScratchFor[T]().Put(s)
 }

@@ -204,12 +204,14 @@ var denseKernelOps = denseOps{
 }
 
 var maskedKernelOps = denseOps{
-	forward:    maskedForward,
-	backwardX:  maskedBackwardX,
-	backwardW:  maskedBackwardW,
-	rForward:   maskedForwardRef,
-	rBackwardX: maskedBackwardXRef,
-	rBackwardW: maskedBackwardWRef,
+	forward:   func(y, x, w, b []float64, lim []int, n, in, out int) { maskedForward(y, x, w, b, lim, n, in, out) },
+	backwardX: func(dx, dy, w []float64, lim []int, n, in, out int) { maskedBackwardX(dx, dy, w, lim, n, in, out) },
+	backwardW: func(dw, db, dy, x []float64, lim []int, n, in, out int) {
+		maskedBackwardW(dw, db, dy, x, lim, n, in, out)
+	},
+	rForward:   maskedForwardRef[float64],
+	rBackwardX: maskedBackwardXRef[float64],
+	rBackwardW: maskedBackwardWRef[float64],
 }
 
 // checkDenseOps runs the three kernels of ops on one shape and compares
