@@ -240,7 +240,15 @@ func denseBackwardW[T kernElem](dw, db, dy, x []T, n, in, out int) {
 		kernBackwardWT(dw, db, dy, x, nil, n, in, out)
 		return
 	}
-	g := gemmJob[T]{c: dw, ldc: in, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n}
+	kernBackwardWSlivers(dw, db, dy, x, nil, n, in, out)
+}
+
+// kernBackwardWSlivers is denseBackwardW and maskedBackwardW (lim not nil:
+// row k of dW only on its first lim[k] columns) for out ≤ 2·in: dY packed
+// in slivers (adding colsum(dY) to db on the way), X in panels, dW summed
+// from its own value.
+func kernBackwardWSlivers[T kernElem](dw, db, dy, x []T, lim []int, n, in, out int) {
+	g := gemmJob[T]{c: dw, ldc: in, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, rowLim: lim}
 	nr := g.nr()
 	lb := kernPackedLen(n, in, nr)
 	s := kernGetScratchT[T](lb + kernSliversLen(n, out))

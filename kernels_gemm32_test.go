@@ -239,17 +239,7 @@ func TestDense32(t *testing.T) {
 			wantW, wantB := append([]float32(nil), dwb...), append([]float32(nil), dbb...)
 			for k := 0; k < out; k++ {
 				for j := 0; j < in; j++ {
-					s := dw[k*in+j]
-					if out > 2*in {
-						s = 0
-					}
-					for i := 0; i < n; i++ {
-						s = fma32(dy[i*out+k], x[i*in+j], s)
-					}
-					if out > 2*in {
-						s = dw[k*in+j] + s
-					}
-					wantW[guard+k*in+j] = s
+					wantW[guard+k*in+j] = wantDW32(dw, dy, x, k, j, n, in, out)
 				}
 				s := db[k]
 				for i := 0; i < n; i++ {
@@ -267,24 +257,41 @@ func TestDense32(t *testing.T) {
 // BenchmarkKernelDense32 runs the dense products in float32 and in float64
 // on the same shapes, one core (kernBenchShapes): float32's GFLOP/s over
 // float64's is the float32 path's gain on a layer's products.
-func BenchmarkKernelDense32(b *testing.B) {
+func BenchmarkKernelDense32(b *testing.B) { bench32(b, false) }
+
+// BenchmarkKernelMasked32 is BenchmarkKernelDense32 for the masked (MADE)
+// products, on the staircase of BenchmarkKernelMasked (43 degrees).
+// GFLOP/s counts the dense 2·n·in·out, as there.
+func BenchmarkKernelMasked32(b *testing.B) { bench32(b, true) }
+
+// bench32 runs the products of both precisions, masked or dense.
+func bench32(b *testing.B, masked bool) {
 	for _, sh := range kernBenchShapes {
 		n, in, out := sh.n, sh.in, sh.out
+		var lim []int
+		if masked {
+			lim = kernMADELim(in, out, 43)
+		}
 		rnd := rand.New(rand.NewPCG(75, 76))
 		x, w, bias, dy := kernRand32(rnd, n*in), kernRand32(rnd, out*in), kernRand32(rnd, out), kernRand32(rnd, n*out)
 		y, dx, dw, db := make([]float32, n*out), make([]float32, n*in), make([]float32, out*in), make([]float32, out)
 		x64, w64, b64, dy64 := widen(x), widen(w), widen(bias), widen(dy)
 		y64, dx64, dw64, db64 := make([]float64, n*out), make([]float64, n*in), make([]float64, out*in), make([]float64, out)
+		fwd32, fwd64 := func() { denseForward(y, x, w, bias, n, in, out) }, func() { denseForward(y64, x64, w64, b64, n, in, out) }
+		bx32, bx64 := func() { denseBackwardX(dx, dy, w, n, in, out) }, func() { denseBackwardX(dx64, dy64, w64, n, in, out) }
+		bw32, bw64 := func() { denseBackwardW(dw, db, dy, x, n, in, out) }, func() { denseBackwardW(dw64, db64, dy64, x64, n, in, out) }
+		if masked {
+			fwd32, fwd64 = func() { maskedForward(y, x, w, bias, lim, n, in, out) }, func() { maskedForward(y64, x64, w64, b64, lim, n, in, out) }
+			bx32, bx64 = func() { maskedBackwardX(dx, dy, w, lim, n, in, out) }, func() { maskedBackwardX(dx64, dy64, w64, lim, n, in, out) }
+			bw32, bw64 = func() { maskedBackwardW(dw, db, dy, x, lim, n, in, out) }, func() { maskedBackwardW(dw64, db64, dy64, x64, lim, n, in, out) }
+		}
 		for _, p := range []struct {
 			name string
 			run  func()
 		}{
-			{"Forward/f32", func() { denseForward(y, x, w, bias, n, in, out) }},
-			{"Forward/f64", func() { denseForward(y64, x64, w64, b64, n, in, out) }},
-			{"BackwardX/f32", func() { denseBackwardX(dx, dy, w, n, in, out) }},
-			{"BackwardX/f64", func() { denseBackwardX(dx64, dy64, w64, n, in, out) }},
-			{"BackwardW/f32", func() { denseBackwardW(dw, db, dy, x, n, in, out) }},
-			{"BackwardW/f64", func() { denseBackwardW(dw64, db64, dy64, x64, n, in, out) }},
+			{"Forward/f32", fwd32}, {"Forward/f64", fwd64},
+			{"BackwardX/f32", bx32}, {"BackwardX/f64", bx64},
+			{"BackwardW/f32", bw32}, {"BackwardW/f64", bw64},
 		} {
 			b.Run(fmt.Sprintf("%s/%s", p.name, kernBenchName(sh)), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
@@ -303,6 +310,23 @@ func widen(v []float32) []float64 {
 		w[i] = float64(x)
 	}
 	return w
+}
+
+// wantDW32 is entry (k, j) of dW + dYᵀ·X as the float32 weight gradient
+// computes it: from dW's entry in fma32 steps of increasing row, or, where
+// out > 2·in (the transposed product), from zero and then added to it.
+func wantDW32(dw, dy, x []float32, k, j, n, in, out int) float32 {
+	s := dw[k*in+j]
+	if out > 2*in {
+		s = 0
+	}
+	for i := 0; i < n; i++ {
+		s = fma32(dy[i*out+k], x[i*in+j], s)
+	}
+	if out > 2*in {
+		s = dw[k*in+j] + s
+	}
+	return s
 }
 
 // TestMasked32 runs the masked (MADE) products on float32 and checks them
@@ -412,17 +436,7 @@ func TestMasked32(t *testing.T) {
 				wantW, wantB := append([]float32(nil), dw...), append([]float32(nil), db...)
 				for k := 0; k < out; k++ {
 					for j := 0; j < lim[k]; j++ {
-						s := dw[k*in+j]
-						if out > 2*in {
-							s = 0
-						}
-						for i := 0; i < n; i++ {
-							s = fma32(dy[i*out+k], x[i*in+j], s)
-						}
-						if out > 2*in {
-							s = dw[k*in+j] + s
-						}
-						wantW[k*in+j] = s
+						wantW[k*in+j] = wantDW32(dw, dy, x, k, j, n, in, out)
 					}
 					for i := 0; i < n; i++ {
 						wantB[k] += dy[i*out+k]
@@ -440,39 +454,6 @@ func TestMasked32(t *testing.T) {
 					}
 				}
 			}
-		}
-	}
-}
-
-// BenchmarkKernelMasked32 is BenchmarkKernelDense32 for the masked (MADE)
-// products, on the staircase of BenchmarkKernelMasked (43 degrees).
-// GFLOP/s counts the dense 2·n·in·out, as there.
-func BenchmarkKernelMasked32(b *testing.B) {
-	for _, sh := range kernBenchShapes {
-		n, in, out := sh.n, sh.in, sh.out
-		lim := kernMADELim(in, out, 43)
-		rnd := rand.New(rand.NewPCG(79, 80))
-		x, w, bias, dy := kernRand32(rnd, n*in), kernRand32(rnd, out*in), kernRand32(rnd, out), kernRand32(rnd, n*out)
-		y, dx, dw, db := make([]float32, n*out), make([]float32, n*in), make([]float32, out*in), make([]float32, out)
-		x64, w64, b64, dy64 := widen(x), widen(w), widen(bias), widen(dy)
-		y64, dx64, dw64, db64 := make([]float64, n*out), make([]float64, n*in), make([]float64, out*in), make([]float64, out)
-		for _, p := range []struct {
-			name string
-			run  func()
-		}{
-			{"Forward/f32", func() { maskedForward(y, x, w, bias, lim, n, in, out) }},
-			{"Forward/f64", func() { maskedForward(y64, x64, w64, b64, lim, n, in, out) }},
-			{"BackwardX/f32", func() { maskedBackwardX(dx, dy, w, lim, n, in, out) }},
-			{"BackwardX/f64", func() { maskedBackwardX(dx64, dy64, w64, lim, n, in, out) }},
-			{"BackwardW/f32", func() { maskedBackwardW(dw, db, dy, x, lim, n, in, out) }},
-			{"BackwardW/f64", func() { maskedBackwardW(dw64, db64, dy64, x64, lim, n, in, out) }},
-		} {
-			b.Run(fmt.Sprintf("%s/%s", p.name, kernBenchName(sh)), func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					p.run()
-				}
-				kernReportGFLOPS(b, 2*float64(n*in*out))
-			})
 		}
 	}
 }

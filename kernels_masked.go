@@ -385,13 +385,5 @@ func maskedBackwardW[T kernElem](dw, db, dy, x []T, lim []int, n, in, out int) {
 		kernBackwardWT(dw, db, dy, x, lim, n, in, out)
 		return
 	}
-	g := gemmJob[T]{c: dw, ldc: in, rs: 1, ps: gemmMR, ts: n * gemmMR, m: out, n: in, k: n, rowLim: lim}
-	nr := g.nr()
-	lb := kernPackedLen(n, in, nr)
-	s := kernGetScratchT[T](lb + kernSliversLen(n, out))
-	g.bp, g.a = (*s)[:lb], (*s)[lb:]
-	kernPackRows(g.bp, nil, x, in, n, in, nr)
-	kernPackSlivers(g.a, db[:out], dy, out, n, out)
-	gemmBlocked(&g)
-	kernScratchFor[T]().Put(s)
+	kernBackwardWSlivers(dw, db, dy, x, lim, n, in, out)
 }
