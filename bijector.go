@@ -76,7 +76,7 @@ type ForwardGrader interface {
 
 // checkRows panics unless a and b hold n rows of width d: the shapes are
 // caller mistakes, named in the message.
-func checkRows(method string, d int, logdet []float64, bufs ...[]float64) {
+func checkRows[T kernElem](method string, d int, logdet []T, bufs ...[]T) {
 	n := len(logdet)
 	for _, b := range bufs {
 		if len(b) != n*d {
@@ -171,7 +171,7 @@ func (p *Permutation) InverseBackward(dx, _, dz, _, _, _, _, _, _ []float64) {
 
 // gatherRows sets dst[r, i] = src[r, idx[i]] for every row r of width
 // len(idx).
-func gatherRows(dst, src []float64, idx []int) {
+func gatherRows[T kernElem](dst, src []T, idx []int) {
 	d := len(idx)
 	for r := 0; r+d <= len(src); r += d {
 		dr, sr := dst[r:r+d], src[r:r+d]

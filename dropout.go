@@ -99,24 +99,30 @@ func (d dropout) factor(rk uint64, k int) float64 {
 }
 
 // apply writes ṽ = v ⊙ m/(1 − p) of block j into dst, both n×h.
-func (d dropout) apply(dst, v []float64, j, n, h int) {
+func (d dropout) apply(dst, v []float64, j, n, h int) { dropApply(d, dst, v, j, n, h) }
+
+// dropApply is dropout.apply for either element type.
+func dropApply[T kernElem](d dropout, dst, v []T, j, n, h int) {
 	for r := 0; r < n; r++ {
 		rk := d.rowKey(j, r)
 		dr, vr := dst[r*h:(r+1)*h], v[r*h:(r+1)*h]
 		for k, x := range vr {
-			dr[k] = x * d.factor(rk, k)
+			dr[k] = x * T(d.factor(rk, k))
 		}
 	}
 }
 
 // scaleBack multiplies g (n×h), a gradient with respect to ṽ of block j, by
 // m/(1 − p), making it the gradient with respect to v.
-func (d dropout) scaleBack(g []float64, j, n, h int) {
+func (d dropout) scaleBack(g []float64, j, n, h int) { dropScaleBack(d, g, j, n, h) }
+
+// dropScaleBack is dropout.scaleBack for either element type.
+func dropScaleBack[T kernElem](d dropout, g []T, j, n, h int) {
 	for r := 0; r < n; r++ {
 		rk := d.rowKey(j, r)
 		gr := g[r*h : (r+1)*h]
 		for k := range gr {
-			gr[k] *= d.factor(rk, k)
+			gr[k] *= T(d.factor(rk, k))
 		}
 	}
 }

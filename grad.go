@@ -113,42 +113,57 @@ func (m *mlp) packed(p []float64, l, n int) *densePack {
 	return nil
 }
 
-// denseFwd computes layer l's product y = x·W_lᵀ + b_l over n rows and,
+// mlpDenseFwd computes layer l's product y = x·W_lᵀ + b_l over n rows and,
 // when act, the activation y = act(y) after it: ReLU fused into the
 // product (denseForwardAct), so that each run of tiles is activated while
-// it is in cache, tanh in a pass after it.
-func (m *mlp) denseFwd(p []float64, l int, y, x []float64, n int, act bool) {
-	w, b, _ := m.layer(p, l)
+// it is in cache, tanh in a pass after it. Weights packed for a float64
+// training step (mlpPacks) are used where they match.
+func mlpDenseFwd[T kernElem](m *mlp, p []T, l int, y, x []T, n int, act bool) {
+	w, b, _ := mlpLayer(m, p, l)
 	in, out := m.dense(l)
 	fuse := act && m.act == ReLU
-	if pk := m.packed(p, l, n); pk != nil {
-		densePackedForwardAct(y, x, w, b, pk, n, in, out, fuse)
-	} else {
-		denseForwardAct(y, x, w, b, n, in, out, fuse)
+	if !isF32[T]() {
+		if pk := m.packed(f64s(p), l, n); pk != nil {
+			densePackedForwardAct(f64s(y), f64s(x), f64s(w), f64s(b), pk, n, in, out, fuse)
+			if act && !fuse {
+				applyT(m.act, y[:n*out])
+			}
+			return
+		}
 	}
+	denseForwardAct(y, x, w, b, n, in, out, fuse)
 	if act && !fuse {
-		m.act.apply(y[:n*out])
+		applyT(m.act, y[:n*out])
 	}
 }
 
-// denseBwdX computes dx = dy·W_l over n rows and, when h is not nil, the
+// mlpDenseBwdX computes dx = dy·W_l over n rows and, when h is not nil, the
 // gradient through the activation whose output h the layer read,
 // dx ⊙= act'(h): for ReLU fused into the product (denseBackwardXAct), for
 // tanh in a pass after it.
-func (m *mlp) denseBwdX(p []float64, l int, dx, dy, h []float64, n int) {
-	w, _, _ := m.layer(p, l)
+func mlpDenseBwdX[T kernElem](m *mlp, p []T, l int, dx, dy, h []T, n int) {
+	w, _, _ := mlpLayer(m, p, l)
 	in, out := m.dense(l)
-	var of []float64 // h, for the product to apply ReLU's gradient
+	var of []T // h, for the product to apply ReLU's gradient
 	if m.act == ReLU {
 		of = h
 	}
-	if pk := m.packed(p, l, n); pk != nil {
-		densePackedBackwardXAct(dx, dy, w, pk, n, in, out, of)
-	} else {
+	packed := false
+	if !isF32[T]() {
+		if pk := m.packed(f64s(p), l, n); pk != nil {
+			var of64 []float64
+			if of != nil {
+				of64 = f64s(of)
+			}
+			densePackedBackwardXAct(f64s(dx), f64s(dy), f64s(w), pk, n, in, out, of64)
+			packed = true
+		}
+	}
+	if !packed {
 		denseBackwardXAct(dx, dy, w, n, in, out, of)
 	}
 	if h != nil && of == nil {
-		m.act.backward(dx[:n*in], h[:n*in])
+		backwardT(m.act, dx[:n*in], h[:n*in])
 	}
 }
 
@@ -215,7 +230,11 @@ func (m *mlp) workLen(n int) int {
 }
 
 // layer returns the weights and biases of layer l (1-based) inside p.
-func (m *mlp) layer(p []float64, l int) (w, b []float64, off int) {
+func (m *mlp) layer(p []float64, l int) (w, b []float64, off int) { return mlpLayer(m, p, l) }
+
+// mlpLayer returns the weights and biases of layer l (1-based) inside p,
+// and their offset.
+func mlpLayer[T kernElem](m *mlp, p []T, l int) (w, b []T, off int) {
 	for k := 1; k < l; k++ {
 		in, out := m.dense(k)
 		off += out*in + out
@@ -256,15 +275,20 @@ func (m *mlp) forward(p, x []float64, n int, work []float64) []float64 {
 // forwardDrop is forward with the dropout dr in the residual blocks of a
 // residual network (a plain network has none to drop).
 func (m *mlp) forwardDrop(p, x []float64, n int, work []float64, dr dropout) []float64 {
+	return mlpForward(m, p, x, n, work, dr)
+}
+
+// mlpForward is forwardDrop for either element type.
+func mlpForward[T kernElem](m *mlp, p, x []T, n int, work []T, dr dropout) []T {
 	if m.blocks > 0 {
-		return m.resForward(p, x, n, work, dr)
+		return mlpResForward(m, p, x, n, work, dr)
 	}
 	h := x
 	off := 0
 	for l := 1; l < len(m.sizes); l++ {
 		out := m.sizes[l]
 		y := work[off : off+n*out]
-		m.denseFwd(p, l, y, h, n, l < len(m.sizes)-1)
+		mlpDenseFwd(m, p, l, y, h, n, l < len(m.sizes)-1)
 		h = y
 		off += n * out
 	}
@@ -272,9 +296,12 @@ func (m *mlp) forwardDrop(p, x []float64, n int, work []float64, dr dropout) []f
 }
 
 // output returns the network's output left in work by forward over n rows.
-func (m *mlp) output(work []float64, n int) []float64 {
+func (m *mlp) output(work []float64, n int) []float64 { return mlpOutput(m, work, n) }
+
+// mlpOutput is output for either element type.
+func mlpOutput[T kernElem](m *mlp, work []T, n int) []T {
 	if m.blocks > 0 {
-		return m.resOutput(work, n)
+		return mlpResOutput(m, work, n)
 	}
 	o := 0
 	for _, s := range m.sizes[1 : len(m.sizes)-1] {
@@ -300,11 +327,16 @@ func (m *mlp) backward(p, x []float64, n int, work, dout, grad, dx []float64) {
 
 // backwardDrop is backward after forwardDrop with the same dropout dr.
 func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
+	mlpBackward(m, p, x, n, work, dout, grad, dx, dr)
+}
+
+// mlpBackward is backwardDrop for either element type.
+func mlpBackward[T kernElem](m *mlp, p, x []T, n int, work, dout, grad, dx []T, dr dropout) {
 	if n == 0 {
 		return
 	}
 	if m.blocks > 0 {
-		m.resBackward(p, x, n, work, dout, grad, dx, dr)
+		mlpResBackward(m, p, x, n, work, dout, grad, dx, dr)
 		return
 	}
 	L := len(m.sizes) - 1
@@ -322,10 +354,10 @@ func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64
 	delta := dout
 	for l := L; l >= 1; l-- {
 		in, out := m.sizes[l-1], m.sizes[l]
-		_, _, goff := m.layer(p, l)
+		_, _, goff := mlpLayer(m, p, l)
 		dw := grad[goff : goff+out*in]
 		db := grad[goff+out*in : goff+out*in+out]
-		var hprev []float64
+		var hprev []T
 		if l == 1 {
 			hprev = x
 		} else {
@@ -335,7 +367,7 @@ func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64
 		denseBackwardW(dw, db, delta, hprev, n, in, out)
 		if l == 1 {
 			if dx != nil {
-				m.denseBwdX(p, l, dx, delta, nil, n)
+				mlpDenseBwdX(m, p, l, dx, delta, nil, n)
 			}
 			break
 		}
@@ -343,7 +375,7 @@ func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64
 		if &next[0] == &delta[0] {
 			next = bufB[:n*in]
 		}
-		m.denseBwdX(p, l, next, delta, hprev, n)
+		mlpDenseBwdX(m, p, l, next, delta, hprev, n)
 		delta = next
 	}
 }

@@ -129,21 +129,6 @@ var (
 	kernScratchPool32 kernFreeList[float32] // kernScratchPool for float32 products
 )
 
-// kernElem is the element type of a product: float64, or float32 for the
-// float32 path (kernels_f32.go).
-type kernElem interface{ float32 | float64 }
-
-// isF32 reports whether T is float32: a constant in each instantiation.
-func isF32[T kernElem]() bool {
-	var z T
-	return unsafe.Sizeof(z) == 4
-}
-
-// f64p and f32p view a pointer to an element as the pointer the float64
-// or float32 kernels take; only where T is that type.
-func f64p[T kernElem](p *T) *float64 { return (*float64)(unsafe.Pointer(p)) }
-func f32p[T kernElem](p *T) *float32 { return (*float32)(unsafe.Pointer(p)) }
-
 // kernScratchFor returns the free list of scratch buffers for elements of
 // T; kernGetScratchT takes a buffer of length n from it.
 func kernScratchFor[T kernElem]() *kernFreeList[T] {
@@ -161,10 +146,6 @@ func kernGetScratchT[T kernElem](n int) *[]T {
 	*p = (*p)[:n]
 	return p
 }
-
-// f64s views a slice of T as the []float64 it is; only where T is
-// float64.
-func f64s[T kernElem](v []T) []float64 { return unsafe.Slice(f64p(unsafe.SliceData(v)), len(v)) }
 
 // kernTiles returns the free list of edge-tile rows for elements of T.
 func kernTiles[T kernElem]() *kernFreeList[T] {
@@ -725,35 +706,4 @@ func (g *gemmJob[T]) width(i, j0, cols int) int {
 		return cols
 	}
 	return min(max(g.rowLim[i]-j0, 0), cols)
-}
-
-// reluT and reluBackwardT are relu and reluBackward for either element
-// type: the float64 kernels, or reluRef's and reluBackwardRef's loops in
-// float32.
-func reluT[T kernElem](v []T) {
-	if !isF32[T]() {
-		if len(v) > 0 {
-			relu(unsafe.Slice(f64p(&v[0]), len(v)))
-		}
-		return
-	}
-	for i, x := range v {
-		if x < 0 {
-			v[i] = 0
-		}
-	}
-}
-
-func reluBackwardT[T kernElem](dh, h []T) {
-	if !isF32[T]() {
-		if len(h) > 0 {
-			reluBackward(unsafe.Slice(f64p(&dh[0]), len(h)), unsafe.Slice(f64p(&h[0]), len(h)))
-		}
-		return
-	}
-	for i, v := range h {
-		if v <= 0 {
-			dh[i] = 0
-		}
-	}
 }

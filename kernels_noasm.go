@@ -42,24 +42,28 @@ func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k
 // shapes by.
 const gemmNR = 12
 
-func denseForward(y, x, w, b []float64, n, in, out int) { denseForwardRef(y, x, w, b, n, in, out) }
-func denseForwardAct(y, x, w, b []float64, n, in, out int, relu bool) {
+func denseForward[T kernElem](y, x, w, b []T, n, in, out int) {
+	denseForwardRef(y, x, w, b, n, in, out)
+}
+func denseForwardAct[T kernElem](y, x, w, b []T, n, in, out int, relu bool) {
 	denseForwardRef(y, x, w, b, n, in, out)
 	if relu {
-		reluRef(y[:n*out])
+		reluT(y[:n*out])
 	}
 }
-func denseBackwardX(dx, dy, w []float64, n, in, out int) { denseBackwardXRef(dx, dy, w, n, in, out) }
-func denseBackwardW(dw, db, dy, x []float64, n, in, out int) {
+func denseBackwardX[T kernElem](dx, dy, w []T, n, in, out int) {
+	denseBackwardXRef(dx, dy, w, n, in, out)
+}
+func denseBackwardW[T kernElem](dw, db, dy, x []T, n, in, out int) {
 	denseBackwardWRef(dw, db, dy, x, n, in, out)
 }
-func maskedForward(y, x, w, b []float64, lim []int, n, in, out int) {
+func maskedForward[T kernElem](y, x, w, b []T, lim []int, n, in, out int) {
 	maskedForwardRef(y, x, w, b, lim, n, in, out)
 }
-func maskedBackwardX(dx, dy, w []float64, lim []int, n, in, out int) {
+func maskedBackwardX[T kernElem](dx, dy, w []T, lim []int, n, in, out int) {
 	maskedBackwardXRef(dx, dy, w, lim, n, in, out)
 }
-func maskedBackwardW(dw, db, dy, x []float64, lim []int, n, in, out int) {
+func maskedBackwardW[T kernElem](dw, db, dy, x []T, lim []int, n, in, out int) {
 	maskedBackwardWRef(dw, db, dy, x, lim, n, in, out)
 }
 func expVec(dst, src []float64)                          { expRef(dst, src) }
@@ -78,10 +82,10 @@ func (p *densePack) pack(w []float64, n, in, out int) {}
 func densePackedForwardAct(y, x, w, b []float64, _ *densePack, n, in, out int, relu bool) {
 	denseForwardAct(y, x, w, b, n, in, out, relu)
 }
-func denseBackwardXAct(dx, dy, w []float64, n, in, out int, h []float64) {
+func denseBackwardXAct[T kernElem](dx, dy, w []T, n, in, out int, h []T) {
 	denseBackwardXRef(dx, dy, w, n, in, out)
 	if h != nil {
-		reluBackwardRef(dx[:n*in], h[:n*in])
+		reluBackwardT(dx[:n*in], h[:n*in])
 	}
 }
 func densePackedBackwardXAct(dx, dy, w []float64, _ *densePack, n, in, out int, h []float64) {
@@ -92,19 +96,19 @@ func densePackedBackwardXAct(dx, dy, w []float64, _ *densePack, n, in, out int, 
 type maskedPack struct{}
 
 func (p *maskedPack) pack(w []float64, lim []int, n, in, out int) {}
-func maskedForwardAct(y, x, w, b []float64, lim []int, n, in, out int, relu bool) {
+func maskedForwardAct[T kernElem](y, x, w, b []T, lim []int, n, in, out int, relu bool) {
 	maskedForwardRef(y, x, w, b, lim, n, in, out)
 	if relu {
-		reluRef(y[:n*out])
+		reluT(y[:n*out])
 	}
 }
 func maskedPackedForwardAct(y, x, w, b []float64, lim []int, _ *maskedPack, n, in, out int, relu bool) {
 	maskedForwardAct(y, x, w, b, lim, n, in, out, relu)
 }
-func maskedBackwardXAct(dx, dy, w []float64, lim []int, n, in, out int, h []float64) {
+func maskedBackwardXAct[T kernElem](dx, dy, w []T, lim []int, n, in, out int, h []T) {
 	maskedBackwardXRef(dx, dy, w, lim, n, in, out)
 	if h != nil {
-		reluBackwardRef(dx[:n*in], h[:n*in])
+		reluBackwardT(dx[:n*in], h[:n*in])
 	}
 }
 func maskedPackedBackwardXAct(dx, dy, w []float64, lim []int, _ *maskedPack, n, in, out int, h []float64) {

@@ -44,40 +44,89 @@ type Affine struct {
 
 func (Affine) ParamsPerDim() int { return 2 }
 
+// The methods of Affine and Additive are those of affineOf[float64] and
+// additiveOf[float64]: one source for both element types
+// (couplingFuncOf).
+
+func (a Affine) Forward(x, z, theta, tmp []float64) float64 {
+	return affineOf[float64]{a}.Forward(x, z, theta, tmp)
+}
+
+func (a Affine) Inverse(z, x, theta, tmp []float64) float64 {
+	return affineOf[float64]{a}.Inverse(z, x, theta, tmp)
+}
+
+func (a Affine) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
+	affineOf[float64]{a}.ForwardBackward(dz, dtheta, dx, dld, z, x, theta, tmp)
+}
+
+func (a Affine) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
+	affineOf[float64]{a}.InverseBackward(dx, dtheta, dz, dld, x, z, theta, tmp)
+}
+
+// couplingFuncT is a coupling function's row methods over elements of
+// type T. Every CouplingFunc is one for float64; for float32,
+// couplingFuncOf gives those of Affine and Additive.
+type couplingFuncT[T kernElem] interface {
+	Forward(x, z, theta, tmp []T) T
+	Inverse(z, x, theta, tmp []T) T
+	ForwardBackward(dz, dtheta, dx []T, dld T, z, x, theta, tmp []T)
+	InverseBackward(dx, dtheta, dz []T, dld T, x, z, theta, tmp []T)
+}
+
+// couplingFuncOf returns h's row methods over elements of type T, or nil
+// when h has none in T (a float32 pass of a coupling function other than
+// Affine and Additive).
+func couplingFuncOf[T kernElem](h CouplingFunc) couplingFuncT[T] {
+	if f, ok := any(h).(couplingFuncT[T]); ok {
+		return f
+	}
+	switch h := h.(type) {
+	case Affine:
+		return affineOf[T]{h}
+	case Additive:
+		return additiveOf[T]{}
+	}
+	return nil
+}
+
+// affineOf is Affine over elements of type T.
+type affineOf[T kernElem] struct{ a Affine }
+
 // scale writes s (from s_raw) into tmp[:nb] and returns it.
-func (a Affine) scale(sraw, tmp []float64) []float64 {
-	if a.Clamp <= 0 {
+func (a affineOf[T]) scale(sraw, tmp []T) []T {
+	if a.a.Clamp <= 0 {
 		return sraw
 	}
 	s := tmp[:len(sraw)]
-	c := a.Clamp
+	c := T(a.a.Clamp)
 	for i, v := range sraw {
-		s[i] = c * math.Tanh(v/c)
+		s[i] = c * T(math.Tanh(float64(v/c)))
 	}
 	return s
 }
 
 // Forward: x = exp(s) ⊙ z + b, log|det| = Σ s.
-func (a Affine) Forward(x, z, theta, tmp []float64) float64 {
+func (a affineOf[T]) Forward(x, z, theta, tmp []T) T {
 	nb := len(z)
 	s := a.scale(theta[:nb], tmp)
-	return affineForward(x, tmp[nb:2*nb], z, theta[nb:2*nb], s)
+	return affineForwardT(x, tmp[nb:2*nb], z, theta[nb:2*nb], s)
 }
 
 // Inverse: z = exp(−s) ⊙ (x − b), log|det| = −Σ s.
-func (a Affine) Inverse(z, x, theta, tmp []float64) float64 {
+func (a affineOf[T]) Inverse(z, x, theta, tmp []T) T {
 	nb := len(x)
 	s := a.scale(theta[:nb], tmp)
-	return -affineInverse(z, tmp[nb:2*nb], x, theta[nb:2*nb], s)
+	return -affineInverseT(z, tmp[nb:2*nb], x, theta[nb:2*nb], s)
 }
 
 // sRawGrad turns ∂L/∂s, held in dtheta[:nb], into ∂L/∂s_raw: with
 // s = c·tanh(s_raw/c), ∂s/∂s_raw = 1 − tanh²(s_raw/c) = 1 − (s/c)².
-func (a Affine) sRawGrad(dtheta, s []float64) {
-	if a.Clamp <= 0 {
+func (a affineOf[T]) sRawGrad(dtheta, s []T) {
+	if a.a.Clamp <= 0 {
 		return
 	}
-	c := a.Clamp
+	c := T(a.a.Clamp)
 	for i, v := range s {
 		t := v / c
 		dtheta[i] *= 1 - t*t
@@ -89,13 +138,13 @@ func (a Affine) sRawGrad(dtheta, s []float64) {
 //	∂L/∂z = dx ⊙ exp(s)
 //	∂L/∂b = dx
 //	∂L/∂s = dx ⊙ exp(s) ⊙ z + dld = dx ⊙ (x − b) + dld
-func (a Affine) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
+func (a affineOf[T]) ForwardBackward(dz, dtheta, dx []T, dld T, z, x, theta, tmp []T) {
 	nb := len(z)
 	s := a.scale(theta[:nb], tmp)
 	b := theta[nb : 2*nb]
 	ds, db := dtheta[:nb], dtheta[nb:2*nb]
 	e := tmp[nb : 2*nb]
-	expVec(e, s)
+	expVecT(e, s)
 	for i, g := range dx {
 		dz[i] = g * e[i]
 		db[i] = g
@@ -109,7 +158,7 @@ func (a Affine) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, the
 //	∂L/∂x = dz ⊙ exp(−s)
 //	∂L/∂b = −dz ⊙ exp(−s)
 //	∂L/∂s = −dz ⊙ exp(−s) ⊙ (x − b) − dld = −dz ⊙ z − dld
-func (a Affine) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
+func (a affineOf[T]) InverseBackward(dx, dtheta, dz []T, dld T, x, z, theta, tmp []T) {
 	nb := len(x)
 	s := a.scale(theta[:nb], tmp)
 	ds, db := dtheta[:nb], dtheta[nb:2*nb]
@@ -117,7 +166,7 @@ func (a Affine) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, the
 	for i, v := range s {
 		e[i] = -v
 	}
-	expVec(e, e)
+	expVecT(e, e)
 	for i, g := range dz {
 		dx[i] = g * e[i]
 		db[i] = -g * e[i]
@@ -132,8 +181,27 @@ type Additive struct{}
 
 func (Additive) ParamsPerDim() int { return 1 }
 
+func (Additive) Forward(x, z, theta, tmp []float64) float64 {
+	return additiveOf[float64]{}.Forward(x, z, theta, tmp)
+}
+
+func (Additive) Inverse(z, x, theta, tmp []float64) float64 {
+	return additiveOf[float64]{}.Inverse(z, x, theta, tmp)
+}
+
+func (Additive) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
+	additiveOf[float64]{}.ForwardBackward(dz, dtheta, dx, dld, z, x, theta, tmp)
+}
+
+func (Additive) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
+	additiveOf[float64]{}.InverseBackward(dx, dtheta, dz, dld, x, z, theta, tmp)
+}
+
+// additiveOf is Additive over elements of type T.
+type additiveOf[T kernElem] struct{}
+
 // Forward: x = z + b.
-func (Additive) Forward(x, z, theta, _ []float64) float64 {
+func (additiveOf[T]) Forward(x, z, theta, _ []T) T {
 	for i, v := range z {
 		x[i] = v + theta[i]
 	}
@@ -141,7 +209,7 @@ func (Additive) Forward(x, z, theta, _ []float64) float64 {
 }
 
 // Inverse: z = x − b.
-func (Additive) Inverse(z, x, theta, _ []float64) float64 {
+func (additiveOf[T]) Inverse(z, x, theta, _ []T) T {
 	for i, v := range x {
 		z[i] = v - theta[i]
 	}
@@ -149,13 +217,13 @@ func (Additive) Inverse(z, x, theta, _ []float64) float64 {
 }
 
 // ForwardBackward of x = z + b: ∂L/∂z = dx, ∂L/∂b = dx.
-func (Additive) ForwardBackward(dz, dtheta, dx []float64, _ float64, _, _, _, _ []float64) {
+func (additiveOf[T]) ForwardBackward(dz, dtheta, dx []T, _ T, _, _, _, _ []T) {
 	copy(dz, dx)
 	copy(dtheta, dx)
 }
 
 // InverseBackward of z = x − b: ∂L/∂x = dz, ∂L/∂b = −dz.
-func (Additive) InverseBackward(dx, dtheta, dz []float64, _ float64, _, _, _, _ []float64) {
+func (additiveOf[T]) InverseBackward(dx, dtheta, dz []T, _ T, _, _, _, _ []T) {
 	copy(dx, dz)
 	for i, g := range dz {
 		dtheta[i] = -g
@@ -349,14 +417,14 @@ func couplingTmpLen(h CouplingFunc, nb int) int {
 // gradient with respect to the conditioner's input (n×(|A|+C)) and scratch
 // for one row: 4·|B| values and h's scratch (6·|B| for Affine and
 // Additive).
-type couplingWork struct {
-	xa, cw, dtheta, dxa, row []float64
+type couplingWork[T kernElem] struct {
+	xa, cw, dtheta, dxa, row []T
 }
 
-func (c *Coupling) split(work []float64, n int) couplingWork {
+func couplingSplit[T kernElem](c *Coupling, work []T, n int) couplingWork[T] {
 	na, nt := len(c.ia)+c.nc, c.cond.out()
-	var w couplingWork
-	take := func(m int) []float64 {
+	var w couplingWork[T]
+	take := func(m int) []T {
 		s := work[:m:m]
 		work = work[m:]
 		return s
@@ -377,6 +445,10 @@ func (c *Coupling) WorkLen(n int) int {
 // checkContext panics unless ctx holds the n rows of C context columns a
 // conditional layer needs; a layer without context ignores ctx.
 func (c *Coupling) checkContext(method, name string, ctx []float64, n int) {
+	couplingCheckContext(c, method, name, ctx, n)
+}
+
+func couplingCheckContext[T kernElem](c *Coupling, method, name string, ctx []T, n int) {
 	if c.nc > 0 && len(ctx) != n*c.nc {
 		panic(fmt.Sprintf("flow: %s: %s of length %d, want %d rows × %d context columns = %d", method, name, len(ctx), n, c.nc, n*c.nc))
 	}
@@ -384,7 +456,7 @@ func (c *Coupling) checkContext(method, name string, ctx []float64, n int) {
 
 // gatherInput writes the conditioner's input rows [in_A ; c] into xa
 // (n×(|A|+C)).
-func (c *Coupling) gatherInput(xa, in, ctx []float64, n int) {
+func couplingGather[T kernElem](c *Coupling, xa, in, ctx []T, n int) {
 	if c.nc == 0 {
 		gatherCols(xa, in, c.ia, c.d)
 		return
@@ -403,10 +475,16 @@ func (c *Coupling) gatherInput(xa, in, ctx []float64, n int) {
 // pass runs the conditioner on the pass-through half of in and the context
 // and applies h (or h⁻¹) to the other half, row by row.
 func (c *Coupling) pass(out, in, ctx, logdet, work []float64, forward bool, dr dropout) {
+	couplingPass(c, c.params, out, in, ctx, logdet, work, forward, dr)
+}
+
+// couplingPass is pass for either element type, with the parameters p.
+func couplingPass[T kernElem](c *Coupling, p, out, in, ctx, logdet, work []T, forward bool, dr dropout) {
 	n, d, nb := len(logdet), c.d, len(c.ib)
-	w := c.split(work, n)
-	c.gatherInput(w.xa, in, ctx, n)
-	theta := c.cond.forwardDrop(c.params, w.xa, n, w.cw, dr)
+	w := couplingSplit(c, work, n)
+	couplingGather(c, w.xa, in, ctx, n)
+	theta := mlpForward(&c.cond, p, w.xa, n, w.cw, dr)
+	h := couplingFuncOf[T](c.h)
 	nt := c.cond.out()
 	ub, vb, tmp := w.row[:nb], w.row[nb:2*nb], w.row[2*nb:2*nb+c.tl]
 	for r := 0; r < n; r++ {
@@ -416,9 +494,9 @@ func (c *Coupling) pass(out, in, ctx, logdet, work []float64, forward bool, dr d
 		}
 		th := theta[r*nt : r*nt+nt]
 		if forward {
-			logdet[r] += c.h.Forward(vb, ub, th, tmp)
+			logdet[r] += h.Forward(vb, ub, th, tmp)
 		} else {
-			logdet[r] += c.h.Inverse(vb, ub, th, tmp)
+			logdet[r] += h.Inverse(vb, ub, th, tmp)
 		}
 		for _, i := range c.ia {
 			or[i] = ir[i]
@@ -488,13 +566,20 @@ func (c *Coupling) inverseBackwardDrop(dx, dc, dz, dld, x, z, ctx, work, grad []
 // input gradient; it is added into dc, which other layers share. The
 // conditioner's parameters get ∂L/∂θ backpropagated through g.
 func (c *Coupling) backward(method string, din, dc, dout, dld, in, out, work, grad []float64, forward bool, dr dropout) {
+	couplingBackward(c, c.params, method, din, dc, dout, dld, in, out, work, grad, forward, dr)
+}
+
+// couplingBackward is backward for either element type, with the
+// parameters p.
+func couplingBackward[T kernElem](c *Coupling, p []T, method string, din, dc, dout, dld, in, out, work, grad []T, forward bool, dr dropout) {
 	n, d, nb := len(dld), c.d, len(c.ib)
 	if dc != nil {
-		c.checkContext(method, "context gradient", dc, n)
+		couplingCheckContext(c, method, "context gradient", dc, n)
 	}
-	w := c.split(work, n)
+	w := couplingSplit(c, work, n)
 	nt := c.cond.out()
-	theta := c.cond.output(w.cw, n) // left by the pass
+	theta := mlpOutput(&c.cond, w.cw, n) // left by the pass
+	h := couplingFuncOf[T](c.h)
 	r6 := w.row
 	ub, vb, dub, dvb, tmp := r6[:nb], r6[nb:2*nb], r6[2*nb:3*nb], r6[3*nb:4*nb], r6[4*nb:4*nb+c.tl]
 	for r := 0; r < n; r++ {
@@ -508,15 +593,15 @@ func (c *Coupling) backward(method string, din, dc, dout, dld, in, out, work, gr
 		th := theta[r*nt : r*nt+nt]
 		dth := w.dtheta[r*nt : r*nt+nt]
 		if forward {
-			c.h.ForwardBackward(dub, dth, dvb, dld[r], ub, vb, th, tmp)
+			h.ForwardBackward(dub, dth, dvb, dld[r], ub, vb, th, tmp)
 		} else {
-			c.h.InverseBackward(dub, dth, dvb, dld[r], ub, vb, th, tmp)
+			h.InverseBackward(dub, dth, dvb, dld[r], ub, vb, th, tmp)
 		}
 		for k, i := range c.ib {
 			dir[i] = dub[k]
 		}
 	}
-	c.cond.backwardDrop(c.params, w.xa, n, w.cw, w.dtheta, grad, w.dxa, dr)
+	mlpBackward(&c.cond, p, w.xa, n, w.cw, w.dtheta, grad, w.dxa, dr)
 	na, nc := len(c.ia), c.nc
 	m := na + nc
 	for r := 0; r < n; r++ {
@@ -550,7 +635,7 @@ func (c *Coupling) InverseBackward(dx, dc, dz, dld, x, z, ctx, work, grad []floa
 
 // gatherCols copies the columns idx of the rows of src (width d) into dst,
 // row-major with width len(idx).
-func gatherCols(dst, src []float64, idx []int, d int) {
+func gatherCols[T kernElem](dst, src []T, idx []int, d int) {
 	m := len(idx)
 	for r := 0; r*d < len(src); r++ {
 		sr, dr := src[r*d:r*d+d], dst[r*m:r*m+m]

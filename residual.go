@@ -67,9 +67,9 @@ func (m *mlp) resWorkLen(n int) int {
 	return (2*m.blocks+5)*n*h + n*m.out()
 }
 
-// resBuf returns buffer j (0-based) of the workspace of a pass over n
+// mlpResBuf returns buffer j (0-based) of the workspace of a pass over n
 // rows, n×H.
-func (m *mlp) resBuf(work []float64, n, j int) []float64 {
+func mlpResBuf[T kernElem](m *mlp, work []T, n, j int) []T {
 	nh := n * m.sizes[1]
 	return work[j*nh : (j+1)*nh : (j+1)*nh]
 }
@@ -77,47 +77,49 @@ func (m *mlp) resBuf(work []float64, n, j int) []float64 {
 // The workspace's buffers, each n×H: u_j at j − 1 (j = 1, …, R+1), v_j at
 // R + j (j = 1, …, R), h at 2R + 1 and the backward's δh, δa and the
 // δu scratch at 2R + 2, 2R + 3, 2R + 4; the output follows them.
-func (m *mlp) resU(work []float64, n, j int) []float64 { return m.resBuf(work, n, j-1) }
-func (m *mlp) resV(work []float64, n, j int) []float64 { return m.resBuf(work, n, m.blocks+j) }
+func mlpResU[T kernElem](m *mlp, work []T, n, j int) []T { return mlpResBuf(m, work, n, j-1) }
+func mlpResV[T kernElem](m *mlp, work []T, n, j int) []T {
+	return mlpResBuf(m, work, n, m.blocks+j)
+}
 
-func (m *mlp) resOutput(work []float64, n int) []float64 {
+func mlpResOutput[T kernElem](m *mlp, work []T, n int) []T {
 	o := (2*m.blocks + 5) * n * m.sizes[1]
 	return work[o : o+n*m.out()]
 }
 
-// resForward evaluates the residual network on the n rows of x (n×in) and
+// mlpResForward evaluates the residual network on the n rows of x (n×in) and
 // returns its output, a view of work (n×out).
-func (m *mlp) resForward(p, x []float64, n int, work []float64, dr dropout) []float64 {
+func mlpResForward[T kernElem](m *mlp, p, x []T, n int, work []T, dr dropout) []T {
 	H, R := m.sizes[1], m.blocks
-	h := m.resBuf(work, n, 2*R+1)
-	m.denseFwd(p, 1, h, x, n, false) // h_0
-	u := m.resU(work, n, 1)
+	h := mlpResBuf(m, work, n, 2*R+1)
+	mlpDenseFwd(m, p, 1, h, x, n, false) // h_0
+	u := mlpResU(m, work, n, 1)
 	copy(u, h)
-	m.act.apply(u) // u_1 = act(h_0)
+	applyT(m.act, u) // u_1 = act(h_0)
 	for j := 1; j <= R; j++ {
-		v := m.resV(work, n, j)
-		m.denseFwd(p, 2*j, v, u, n, true) // v_j
+		v := mlpResV(m, work, n, j)
+		mlpDenseFwd(m, p, 2*j, v, u, n, true) // v_j
 		src := v
 		if dr.on() {
-			src = m.resBuf(work, n, 2*R+4)
-			dr.apply(src, v, j, n, H) // ṽ_j
+			src = mlpResBuf(m, work, n, 2*R+4)
+			dropApply(dr, src, v, j, n, H) // ṽ_j
 		}
 		// u_{j+1} first holds v_j·W_{j,2}ᵀ + b_{j,2}, then act(h_j).
-		next := m.resU(work, n, j+1)
-		m.denseFwd(p, 2*j+1, next, src, n, false)
+		next := mlpResU(m, work, n, j+1)
+		mlpDenseFwd(m, p, 2*j+1, next, src, n, false)
 		for i, t := range next {
 			h[i] += t // h_j
 		}
 		copy(next, h)
-		m.act.apply(next)
+		applyT(m.act, next)
 		u = next
 	}
-	out := m.resOutput(work, n)
-	m.denseFwd(p, 2*R+2, out, u, n, false)
+	out := mlpResOutput(m, work, n)
+	mlpDenseFwd(m, p, 2*R+2, out, u, n, false)
 	return out
 }
 
-// resBackward backpropagates dout = ∂L/∂out (n×out) through the pass
+// mlpResBackward backpropagates dout = ∂L/∂out (n×out) through the pass
 // resForward left in work, adds ∂L/∂θ into grad (the network's window) and,
 // when dx is not nil, writes ∂L/∂x (n×in) into dx. dout is not modified.
 //
@@ -145,39 +147,39 @@ func (m *mlp) resForward(p, x []float64, n int, work []float64, dr dropout) []fl
 //	∂L/∂W_{j,2} += δtᵀ·ṽ_j,      δa = (δt·W_{j,2}) ⊙ m_j/(1 − p) ⊙ act'(a)
 //
 // and the rest as above.
-func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
+func mlpResBackward[T kernElem](m *mlp, p, x []T, n int, work, dout, grad, dx []T, dr dropout) {
 	in, H, R := m.sizes[0], m.sizes[1], m.blocks
-	dh := m.resBuf(work, n, 2*R+2)
-	dv := m.resBuf(work, n, 2*R+3)
-	du := m.resBuf(work, n, 2*R+4)
-	grads := func(l int) (dw, db []float64) {
+	dh := mlpResBuf(m, work, n, 2*R+2)
+	dv := mlpResBuf(m, work, n, 2*R+3)
+	du := mlpResBuf(m, work, n, 2*R+4)
+	grads := func(l int) (dw, db []T) {
 		in, out := m.dense(l)
-		_, _, off := m.layer(p, l)
+		_, _, off := mlpLayer(m, p, l)
 		return grad[off : off+out*in], grad[off+out*in : off+out*in+out]
 	}
 	L := 2*R + 2
-	u := m.resU(work, n, R+1)
+	u := mlpResU(m, work, n, R+1)
 	dw, db := grads(L)
 	denseBackwardW(dw, db, dout, u, n, H, m.out())
-	m.denseBwdX(p, L, dh, dout, u, n) // δh_R
+	mlpDenseBwdX(m, p, L, dh, dout, u, n) // δh_R
 	for j := R; j >= 1; j-- {
-		v := m.resV(work, n, j)
+		v := mlpResV(m, work, n, j)
 		src := v
 		if dr.on() {
 			src = du // free until δu below
-			dr.apply(src, v, j, n, H)
+			dropApply(dr, src, v, j, n, H)
 		}
 		dw, db = grads(2*j + 1)
 		denseBackwardW(dw, db, dh, src, n, H, H)
-		m.denseBwdX(p, 2*j+1, dv, dh, nil, n)
+		mlpDenseBwdX(m, p, 2*j+1, dv, dh, nil, n)
 		if dr.on() {
-			dr.scaleBack(dv, j, n, H)
+			dropScaleBack(dr, dv, j, n, H)
 		}
-		m.act.backward(dv, v) // δa
-		u = m.resU(work, n, j)
+		backwardT(m.act, dv, v) // δa
+		u = mlpResU(m, work, n, j)
 		dw, db = grads(2 * j)
 		denseBackwardW(dw, db, dv, u, n, H, H)
-		m.denseBwdX(p, 2*j, du, dv, u, n)
+		mlpDenseBwdX(m, p, 2*j, du, dv, u, n)
 		for i, g := range du {
 			dh[i] += g // δh_{j−1}
 		}
@@ -185,7 +187,7 @@ func (m *mlp) resBackward(p, x []float64, n int, work, dout, grad, dx []float64,
 	dw, db = grads(1)
 	denseBackwardW(dw, db, dh, x, n, in, H)
 	if dx != nil {
-		m.denseBwdX(p, 1, dx, dh, nil, n)
+		mlpDenseBwdX(m, p, 1, dx, dh, nil, n)
 	}
 }
 
