@@ -165,3 +165,15 @@ func backwardT[T kernElem](a Activation, dh, h []T) {
 	}
 	reluBackwardT(dh, h)
 }
+
+// addVecT is addVec for either element type: dst[i] += src[i].
+func addVecT[T kernElem](dst, src []T) {
+	if !isF32[T]() {
+		addVec(f64s(dst), f64s(src))
+		return
+	}
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}

@@ -234,11 +234,11 @@ func runShards(job shardJob, st *runState, nShards, workers int) {
 // With zero set it also zeroes each chunk of src once summed, while the
 // chunk is still in cache: a training step's shard gradients then start
 // the next step cleared, without a pass of their own (gradEval).
-type sumJob struct {
+type sumJob[T kernElem] struct {
 	runState
-	dst   []float64
-	src   [][]float64
-	scale float64
+	dst   []T
+	src   [][]T
+	scale T
 	zero  bool
 }
 
@@ -251,7 +251,7 @@ const (
 // while every source is added into it (vector additions, addVec) and, with
 // zero, each source's block is cleared just after it is read. Each element
 // still takes the additions in shard order, then the scaling.
-func (j *sumJob) runShard(_, s int) {
+func (j *sumJob[T]) runShard(_, s int) {
 	lo := s * sumChunk
 	hi := min(lo+sumChunk, len(j.dst))
 	for b := lo; b < hi; b += sumBlock {
@@ -262,7 +262,7 @@ func (j *sumJob) runShard(_, s int) {
 			clear(j.src[0][b:e])
 		}
 		for _, v := range j.src[1:] {
-			addVec(d, v[b:e])
+			addVecT(d, v[b:e])
 			if j.zero {
 				clear(v[b:e])
 			}
@@ -273,7 +273,7 @@ func (j *sumJob) runShard(_, s int) {
 	}
 }
 
-func (j *sumJob) run(dst []float64, src [][]float64, scale float64, workers int) {
+func (j *sumJob[T]) run(dst []T, src [][]T, scale T, workers int) {
 	j.dst, j.src, j.scale = dst, src, scale
 	n := (len(dst) + sumChunk - 1) / sumChunk
 	runShards(j, &j.runState, n, workersFor(workers, n))

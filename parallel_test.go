@@ -186,7 +186,7 @@ func TestSumJob(t *testing.T) {
 					want[j] = 0.3 * s
 				}
 				dst := make([]float64, n)
-				var job sumJob
+				var job sumJob[float64]
 				job.zero = true
 				job.run(dst, src, 0.3, workers)
 				name := fmt.Sprintf("n=%d sources=%d workers=%d", n, nsrc, workers)

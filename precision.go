@@ -4,6 +4,15 @@
 
 package flow
 
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+)
+
 // layer32 is a layer that also computes in float32 (docs/design.md §4):
 // its passes over float32 rows with the parameters p, the layer's window of
 // a Flow32's float32 vector. Each is the same source as the float64 method
@@ -44,4 +53,589 @@ func (p *Permutation) inverse32(_, z, x, _, logdet, _ []float32) {
 
 func (p *Permutation) inverseBackward32(_, dx, _, dz, _, _, _, _, _, _ []float32) {
 	gatherRows(dx, dz, p.perm)
+}
+
+// Precision is the element type a flow computes in. Float64 is the
+// default and the reference; Float32 computes with float32 parameters,
+// activations and gradients (Flow32), twice the arithmetic per vector
+// instruction, and is checked against the float64 flow of the same
+// parameters (docs/design.md §4).
+type Precision int
+
+const (
+	// Float64 computes in float64.
+	Float64 Precision = iota
+	// Float32 computes in float32 through a Flow32; the sums over rows of
+	// the loss and the log-likelihood stay in float64.
+	Float32
+)
+
+// String returns "f64" or "f32".
+func (p Precision) String() string {
+	switch p {
+	case Float64:
+		return "f64"
+	case Float32:
+		return "f32"
+	}
+	return fmt.Sprintf("Precision(%d)", int(p))
+}
+
+// ParsePrecision returns the precision named s: "f64" or "float64" (or
+// "", the default), "f32" or "float32".
+func ParsePrecision(s string) (Precision, error) {
+	switch s {
+	case "", "f64", "float64":
+		return Float64, nil
+	case "f32", "float32":
+		return Float32, nil
+	}
+	return 0, fmt.Errorf("flow: unknown precision %q (want f64 or f32)", s)
+}
+
+// Flow32 is a flow that computes in float32: the layers and base of a
+// float64 Flow with its parameters rounded once to float32 (Flow.Float32).
+// Its evaluations and its training objective (MaxLikelihood32) run the same
+// source as the float64 flow's, instantiated for float32; log-densities and
+// losses are returned in float64, their sums over rows taken in float64.
+// Float64 converts it back exactly: each float32 parameter is a float64
+// value, so a Flow32 is saved in the model format of FORMAT.md unchanged.
+//
+// Float32 has a path for the coupling layers with the Affine and Additive
+// coupling functions (plain or residual conditioners), affine MAF layers
+// and permutations, over the standard normal base; Flow.Float32 says which
+// layer has none.
+//
+// The methods of a Flow32 may be called concurrently, except that nothing
+// may write the parameters while another call reads them.
+type Flow32 struct {
+	f      *Flow // the layers' structure; its parameters are not read
+	layers []layer32
+	params []float32
+
+	mu      sync.Mutex
+	freeWS  []*workspace32
+	freeJob []*eval32Job
+}
+
+// why32er is a layer that may have no float32 path although it has the
+// methods (a spline MAF): why32 says why, or returns "".
+type why32er interface{ why32() string }
+
+// Float32 returns a float32 copy of f: the same layers and base, sharing
+// their structure (masks, sizes, orders) with f but not their parameters,
+// which are rounded once to the nearest float32. It returns an error for a
+// flow with a layer or base that has no float32 path, naming it, and for a
+// parameter whose magnitude overflows float32.
+func (f *Flow) Float32() (*Flow32, error) {
+	f.check("Flow.Float32")
+	if _, ok := f.base.(*StdNormalBase); !ok {
+		return nil, fmt.Errorf("flow: Flow.Float32: the base %T has no float32 path (only the standard normal has)", f.base)
+	}
+	g := &Flow32{f: f, layers: make([]layer32, len(f.layers)), params: make([]float32, len(f.params))}
+	for i, l := range f.layers {
+		l32, ok := l.(layer32)
+		if ok {
+			if w, has := l.(why32er); has {
+				if why := w.why32(); why != "" {
+					return nil, fmt.Errorf("flow: Flow.Float32: layer %d: %s", i, why)
+				}
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("flow: Flow.Float32: layer %d (%T) has no float32 path", i, l)
+		}
+		g.layers[i] = l32
+	}
+	cvt64to32(g.params, f.params)
+	for i, v := range g.params {
+		if math.IsInf(float64(v), 0) && !math.IsInf(f.params[i], 0) {
+			return nil, fmt.Errorf("flow: Flow.Float32: parameter %d (%g) overflows float32", i, f.params[i])
+		}
+	}
+	return g, nil
+}
+
+// why32 gives the reason a coupling layer has no float32 path, or "".
+func (c *Coupling) why32() string {
+	if couplingFuncOf[float32](c.h) == nil {
+		return fmt.Sprintf("the coupling function %T has no float32 path yet", c.h)
+	}
+	return ""
+}
+
+// Float64 returns the float64 flow of g's parameters, exactly: a new Flow
+// with g's layers and base, through the model format (MarshalFlow and
+// UnmarshalFlow), whose parameters are the float64 values of g's.
+func (g *Flow32) Float64() (*Flow, error) {
+	b, err := MarshalFlow(g.f)
+	if err != nil {
+		return nil, fmt.Errorf("flow: Flow32.Float64: %w", err)
+	}
+	f, err := UnmarshalFlow(b)
+	if err != nil {
+		return nil, fmt.Errorf("flow: Flow32.Float64: %w", err)
+	}
+	cvt32to64(f.params, g.params)
+	return f, nil
+}
+
+// storeTo writes g's parameters, exactly, into f, the flow g was made
+// from.
+func (g *Flow32) storeTo(f *Flow) { cvt32to64(f.params, g.params) }
+
+// Dim returns D.
+func (g *Flow32) Dim() int { return g.f.d }
+
+// ContextDim returns C, 0 for an unconditional flow.
+func (g *Flow32) ContextDim() int { return g.f.c }
+
+// NumParams returns the number of parameters.
+func (g *Flow32) NumParams() int { return len(g.params) }
+
+// Params returns the flat parameter vector (a view, not a copy), laid out
+// as the float64 flow's.
+func (g *Flow32) Params() []float32 { return g.params }
+
+// workspace32 is one float32 pass over up to rows rows, as workspace is
+// for float64: the batch at every layer boundary, each layer's work, the
+// log-determinants, the backward deltas and the shard's contexts.
+type workspace32 struct {
+	bufs   [][]float32
+	work   [][]float32
+	logdet []float32
+	dld    []float32
+	dA, dB []float32
+	cbuf   []float32 // the contexts of the pass, rows×C
+	ctx    []float32 // cbuf[:n·C] during a pass of a conditional flow, else nil
+}
+
+func (g *Flow32) newWorkspace(rows int) *workspace32 {
+	f := g.f
+	L := len(f.layers)
+	ws := &workspace32{bufs: make([][]float32, L+1), work: make([][]float32, L)}
+	for i := range ws.bufs {
+		ws.bufs[i] = make([]float32, rows*f.d)
+	}
+	for i, l := range f.layers {
+		ws.work[i] = make([]float32, l.WorkLen(rows))
+	}
+	ws.logdet = make([]float32, rows)
+	ws.dld = make([]float32, rows)
+	ws.dA = make([]float32, rows*f.d)
+	ws.dB = make([]float32, rows*f.d)
+	ws.cbuf = make([]float32, rows*f.c)
+	return ws
+}
+
+func (g *Flow32) getWS() *workspace32 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := len(g.freeWS); n > 0 {
+		ws := g.freeWS[n-1]
+		g.freeWS = g.freeWS[:n-1]
+		return ws
+	}
+	return g.newWorkspace(evalShard)
+}
+
+func (g *Flow32) putWS(ws *workspace32) {
+	g.mu.Lock()
+	g.freeWS = append(g.freeWS, ws)
+	g.mu.Unlock()
+}
+
+// setContexts converts the n rows of contexts ctx (nil for an
+// unconditional flow) into ws.
+func (g *Flow32) setContexts(ws *workspace32, ctx []float64, n int) {
+	ws.ctx = nil
+	if ctx != nil {
+		ws.ctx = ws.cbuf[:n*g.f.c]
+		cvt64to32(ws.ctx, ctx)
+	}
+}
+
+// window returns layer l's parameters.
+func (g *Flow32) window(l int) []float32 { return g.params[g.f.offs[l]:g.f.offs[l+1]] }
+
+// inversePass maps the n rows of x (float64, n×D) with their contexts
+// down to z = bufs[0][:n·D], leaving log|det ∂z/∂x| in logdet[:n].
+func (g *Flow32) inversePass(ws *workspace32, x, ctx []float64, n int) {
+	d, L := g.f.d, len(g.layers)
+	cvt64to32(ws.bufs[L][:n*d], x)
+	g.setContexts(ws, ctx, n)
+	ld := ws.logdet[:n]
+	clear(ld)
+	for l := L - 1; l >= 0; l-- {
+		g.layers[l].inverse32(g.window(l), ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.ctx, ld, ws.work[l])
+	}
+}
+
+// forwardPass maps the n rows of z (float64, n×D) with their contexts up
+// to x = bufs[L][:n·D], leaving log|det ∂x/∂z| in logdet[:n].
+func (g *Flow32) forwardPass(ws *workspace32, z, ctx []float64, n int) {
+	d := g.f.d
+	cvt64to32(ws.bufs[0][:n*d], z)
+	g.setContexts(ws, ctx, n)
+	ld := ws.logdet[:n]
+	clear(ld)
+	for l := range g.layers {
+		g.layers[l].forward32(g.window(l), ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.ctx, ld, ws.work[l])
+	}
+}
+
+// baseLogProb returns log N(z; 0, I) of the float32 row z, summed in
+// float64.
+func baseLogProb32(z []float32) float64 {
+	s := 0.0
+	for _, v := range z {
+		s += float64(v) * float64(v)
+	}
+	return -0.5*s - 0.5*float64(len(z))*log2Pi
+}
+
+// nllBackward follows inversePass over n rows. It returns the summed
+// negative log-likelihood Σ_i −log p(x_i), in float64, and adds its
+// gradient with respect to the parameters into grad: as Flow.nllBackward
+// over the standard normal base, ∂ℓ/∂z = z and ∂ℓ/∂ld = −1, then the layers
+// walked from the base side.
+func (g *Flow32) nllBackward(ws *workspace32, n int, grad []float32) float64 {
+	d := g.f.d
+	z := ws.bufs[0][:n*d]
+	loss := 0.0
+	for r := 0; r < n; r++ {
+		loss -= baseLogProb32(z[r*d:r*d+d]) + float64(ws.logdet[r])
+	}
+	dz, dx := ws.dA[:n*d], ws.dB[:n*d]
+	copy(dz, z)
+	dld := ws.dld[:n]
+	for i := range dld {
+		dld[i] = -1
+	}
+	for l := range g.layers {
+		lo, hi := g.f.offs[l], g.f.offs[l+1]
+		g.layers[l].inverseBackward32(g.params[lo:hi], dx, nil, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.ctx, ws.work[l], grad[lo:hi])
+		dz, dx = dx, dz
+	}
+	return loss
+}
+
+// eval32Job evaluates a batch on the pool in shards of evalShard rows, as
+// evalJob does for float64.
+type eval32Job struct {
+	runState
+	g      *Flow32
+	op     evalOp // opLogProb, opInverse, opForward or opSample
+	src    []float64
+	ctx    []float64
+	dst    []float64 // rows×D, or rows (LogProb)
+	logdet []float64 // rows, or nil
+}
+
+func (j *eval32Job) runShard(_, s int) {
+	g := j.g
+	d, c := g.f.d, g.f.c
+	n := len(j.src) / d
+	lo := s * evalShard
+	hi := min(lo+evalShard, n)
+	m := hi - lo
+	var ctx []float64
+	if j.ctx != nil {
+		ctx = j.ctx[lo*c : hi*c]
+	}
+	ws := g.getWS()
+	defer g.putWS(ws)
+	src := j.src[lo*d : hi*d]
+	switch j.op {
+	case opLogProb:
+		g.inversePass(ws, src, ctx, m)
+		z := ws.bufs[0]
+		for r := 0; r < m; r++ {
+			j.dst[lo+r] = baseLogProb32(z[r*d:r*d+d]) + float64(ws.logdet[r])
+		}
+		return
+	case opInverse:
+		g.inversePass(ws, src, ctx, m)
+		cvt32to64(j.dst[lo*d:hi*d], ws.bufs[0][:m*d])
+	default: // opForward, opSample
+		g.forwardPass(ws, src, ctx, m)
+		cvt32to64(j.dst[lo*d:hi*d], ws.bufs[len(g.layers)][:m*d])
+	}
+	if j.logdet == nil {
+		return
+	}
+	for r := 0; r < m; r++ {
+		v := float64(ws.logdet[r])
+		if j.op == opSample {
+			// log q(x) = log p_base(z) − log|det ∂x/∂z|, z the row's
+			// draw as the layers read it (rounded to float32).
+			zr := ws.bufs[0][r*d : r*d+d]
+			v = baseLogProb32(zr) - v
+		}
+		j.logdet[lo+r] = v
+	}
+}
+
+func (g *Flow32) getJob() *eval32Job {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := len(g.freeJob); n > 0 {
+		j := g.freeJob[n-1]
+		g.freeJob = g.freeJob[:n-1]
+		return j
+	}
+	return &eval32Job{g: g}
+}
+
+// eval runs op over the n rows of src on the pool.
+func (g *Flow32) eval(op evalOp, dst, src, ctx, logdet []float64, n int) {
+	if n == 0 {
+		return
+	}
+	j := g.getJob()
+	j.op, j.dst, j.src, j.ctx, j.logdet = op, dst, src, ctx, logdet
+	shards := (n + evalShard - 1) / evalShard
+	runShards(j, &j.runState, shards, workersFor(0, shards))
+	j.dst, j.src, j.ctx, j.logdet = nil, nil, nil, nil
+	g.mu.Lock()
+	g.freeJob = append(g.freeJob, j)
+	g.mu.Unlock()
+}
+
+// LogProb writes log p(x_i) for each row of x (n×D) into dst (length n;
+// nil allocates) and returns it, computed in float32 (the final sum per
+// row in float64). It panics for a conditional flow (see LogProbGiven).
+func (g *Flow32) LogProb(dst []float64, x mat.Matrix) []float64 {
+	g.f.unconditional("Flow32.LogProb", "LogProbGiven")
+	return g.logProb("Flow32.LogProb", dst, x, nil)
+}
+
+// LogProbGiven writes log p(x_i | c_i) for each row of x with its context,
+// row i of c (n×C), into dst and returns it; c must be nil for an
+// unconditional flow.
+func (g *Flow32) LogProbGiven(dst []float64, x, c mat.Matrix) []float64 {
+	return g.logProb("Flow32.LogProbGiven", dst, x, c)
+}
+
+func (g *Flow32) logProb(method string, dst []float64, x, c mat.Matrix) []float64 {
+	data, n := g.f.rows(method, "x", x)
+	ctx := g.f.contextsOf(method, "x", c, n)
+	if dst == nil {
+		dst = make([]float64, n)
+	}
+	checkLen(method, "dst", dst, n)
+	g.eval(opLogProb, dst, data, ctx, nil, n)
+	return dst
+}
+
+// Inverse writes z = g(x | c) for the rows of x (n×D) with their contexts
+// (nil for an unconditional flow) into dst (an empty dst is resized) and,
+// if logdet is not nil, log|det ∂z/∂x| per row into logdet.
+func (g *Flow32) Inverse(dst *mat.Dense, x, c mat.Matrix, logdet []float64) {
+	const method = "Flow32.Inverse"
+	data, n := g.f.rows(method, "x", x)
+	ctx := g.f.contextsOf(method, "x", c, n)
+	out := g.f.dstRows(method, dst, n)
+	checkLen(method, "logdet", logdet, n)
+	g.eval(opInverse, out, data, ctx, logdet, n)
+}
+
+// Forward writes x = f(z | c) for the rows of z (n×D) with their contexts
+// (nil for an unconditional flow) into dst (an empty dst is resized) and,
+// if logdet is not nil, log|det ∂x/∂z| per row into logdet.
+func (g *Flow32) Forward(dst *mat.Dense, z, c mat.Matrix, logdet []float64) {
+	const method = "Flow32.Forward"
+	data, n := g.f.rows(method, "z", z)
+	ctx := g.f.contextsOf(method, "z", c, n)
+	out := g.f.dstRows(method, dst, n)
+	checkLen(method, "logdet", logdet, n)
+	g.eval(opForward, out, data, ctx, logdet, n)
+}
+
+// SampleGiven draws one sample per row of dst (n×D, which must not be
+// empty) given its context, row i of c (nil for an unconditional flow),
+// with the standard normal draws of rnd in row order (the draws of the
+// float64 flow's Sample), and if logq is not nil writes log q(x_i | c_i)
+// into it.
+func (g *Flow32) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *rand.Rand) {
+	const method = "Flow32.SampleGiven"
+	checkArg(method, "dst", dst)
+	n, _ := dst.Dims()
+	out := g.f.dstRows(method, dst, n)
+	ctx := g.f.contextsOf(method, "dst", c, n)
+	checkLen(method, "logq", logq, n)
+	checkArg(method, "rnd", rnd)
+	stdNormalFill(out, rnd)
+	g.eval(opSample, out, out, ctx, logq, n)
+}
+
+// MaxLikelihood32 is MaxLikelihood for a Flow32: the mean negative
+// log-likelihood and its gradient, in float32, by backpropagation through
+// the layers' float32 passes. A minibatch is cut into shards of a fixed size
+// that run on up to Workers goroutines; each shard's gradient is its own
+// float32 vector, and the shards' vectors are summed in shard order, so
+// the result is bit-identical for any number of workers. The loss is summed
+// over rows in float64.
+//
+// A MaxLikelihood32 is not safe for concurrent use; it reuses its buffers,
+// so that steady-state training allocates nothing.
+type MaxLikelihood32 struct {
+	runState
+	g       *Flow32
+	shard   int
+	workers int
+	ws      []*workspace32 // per runner
+	grads   [][]float32    // per shard, zero between calls
+	losses  []float64      // per shard
+	src     []float64
+	ctx     []float64
+	n       int
+	sum     sumJob[float32]
+	dirty   bool
+}
+
+// NewMaxLikelihood32 returns the maximum-likelihood objective of g, run on
+// up to workers goroutines (≤ 0: GOMAXPROCS) in shards of shardSize rows
+// (≤ 0: DefaultShardSize).
+func NewMaxLikelihood32(g *Flow32, workers, shardSize int) *MaxLikelihood32 {
+	if g == nil {
+		panic("flow: NewMaxLikelihood32: nil flow")
+	}
+	if shardSize <= 0 {
+		shardSize = DefaultShardSize
+	}
+	return &MaxLikelihood32{g: g, shard: shardSize, workers: workers}
+}
+
+// LossGrad returns the mean negative log-likelihood of the rows of x and
+// writes its gradient with respect to the parameters into grad (length
+// NumParams). It panics for a conditional flow (see LossGradGiven).
+func (m *MaxLikelihood32) LossGrad(grad []float32, x mat.Matrix) float64 {
+	m.g.f.unconditional("MaxLikelihood32.LossGrad", "LossGradGiven")
+	return m.LossGradGiven(grad, x, nil)
+}
+
+// LossGradGiven is LossGrad for the rows of x given their contexts, the
+// rows of c (nil for an unconditional flow).
+func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64 {
+	const method = "MaxLikelihood32.LossGradGiven"
+	f := m.g.f
+	data, n := f.rows(method, "x", x)
+	ctx := f.contextsOf(method, "x", c, n)
+	if n == 0 {
+		panic("flow: " + method + ": empty batch")
+	}
+	if len(grad) != m.g.NumParams() {
+		panic(fmt.Sprintf("flow: %s: gradient of length %d, want %d", method, len(grad), m.g.NumParams()))
+	}
+	shards := (n + m.shard - 1) / m.shard
+	runners := workersFor(m.workers, shards)
+	for len(m.ws) < runners {
+		m.ws = append(m.ws, m.g.newWorkspace(m.shard))
+	}
+	for len(m.grads) < shards {
+		m.grads = append(m.grads, make([]float32, m.g.NumParams()))
+		m.losses = append(m.losses, 0)
+	}
+	if m.dirty {
+		for _, v := range m.grads {
+			clear(v)
+		}
+	}
+	m.dirty = true
+	m.src, m.ctx, m.n = data, ctx, n
+	runShards(m, &m.runState, shards, runners)
+	m.src, m.ctx = nil, nil
+	m.sum.zero = true
+	m.sum.run(grad, m.grads[:shards], float32(1/float64(n)), runners)
+	m.dirty = false
+	loss := 0.0
+	for _, l := range m.losses[:shards] {
+		loss += l
+	}
+	return loss / float64(n)
+}
+
+func (m *MaxLikelihood32) runShard(r, s int) {
+	d, c := m.g.f.d, m.g.f.c
+	lo := s * m.shard
+	hi := min(lo+m.shard, m.n)
+	var ctx []float64
+	if m.ctx != nil {
+		ctx = m.ctx[lo*c : hi*c]
+	}
+	ws := m.ws[r]
+	m.g.inversePass(ws, m.src[lo*d:hi*d], ctx, hi-lo)
+	m.losses[s] = m.g.nllBackward(ws, hi-lo, m.grads[s])
+}
+
+// Adam32 is Adam over float32 parameters and gradients, with its moments
+// m and v in float32, as PyTorch keeps them: β₂ = 0.999 keeps v within
+// float32's range for gradients above about 1e-19, and each update is
+// computed in float64 from the float32 values and rounded once. The
+// fields are Adam's.
+type Adam32 struct {
+	LearningRate float64
+	Beta1, Beta2 float64
+	Epsilon      float64
+	WeightDecay  float64
+	m, v         []float32
+	t            int
+	job          adam32Job
+}
+
+// NewAdam32 returns Adam32 with Adam's defaults (β₁ = 0.9, β₂ = 0.999,
+// ε = 1e-8) and the given learning rate.
+func NewAdam32(lr float64) *Adam32 {
+	return &Adam32{LearningRate: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}
+}
+
+// Step updates params in place from grad, in chunks on the package's pool
+// with the same result for any number of goroutines.
+func (a *Adam32) Step(params, grad []float32) {
+	if len(grad) != len(params) {
+		panic(fmt.Sprintf("flow: Adam32.Step: %d parameters, %d gradients", len(params), len(grad)))
+	}
+	if len(a.m) != len(params) {
+		a.m = make([]float32, len(params))
+		a.v = make([]float32, len(params))
+		a.t = 0
+	}
+	a.t++
+	a.job.a, a.job.p, a.job.g = a, params, grad
+	c1 := 1 - math.Pow(a.Beta1, float64(a.t))
+	c2 := 1 - math.Pow(a.Beta2, float64(a.t))
+	a.job.c = adamConsts{a.Beta1, 1 - a.Beta1, a.Beta2, 1 - a.Beta2, a.LearningRate / c1, 1 / math.Sqrt(c2), a.Epsilon, a.LearningRate * a.WeightDecay}
+	n := (len(params) + sumChunk - 1) / sumChunk
+	runShards(&a.job, &a.job.runState, n, workersFor(0, n))
+	a.job.p, a.job.g = nil, nil
+}
+
+type adam32Job struct {
+	runState
+	a    *Adam32
+	p, g []float32
+	c    adamConsts
+}
+
+func (j *adam32Job) runShard(_, s int) {
+	lo := s * sumChunk
+	hi := min(lo+sumChunk, len(j.p))
+	adamStep32(j.p[lo:hi], j.a.m[lo:hi], j.a.v[lo:hi], j.g[lo:hi], &j.c)
+}
+
+// adamStep32 is adamRef's update over float32 vectors: each element's
+// moments and step computed in float64 from the float32 values, then
+// rounded once to float32.
+func adamStep32(p, m, v, g []float32, c *adamConsts) {
+	b1, c1, b2, c2, step, isc2, eps, lrwd := c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+	p, m, v = p[:len(g)], m[:len(g)], v[:len(g)]
+	for i, g32 := range g {
+		g := float64(g32)
+		mi := b1*float64(m[i]) + c1*g
+		vi := b2*float64(v[i]) + c2*g*g
+		m[i], v[i] = float32(mi), float32(vi)
+		pi := float64(p[i])
+		p[i] = float32(pi - (step*mi/(math.Sqrt(vi)*isc2+eps) + lrwd*pi))
+	}
 }

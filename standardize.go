@@ -93,28 +93,41 @@ func (s *Standardize) WorkLen(int) int      { return 0 }
 func (s *Standardize) ContextDim() int      { return 0 }
 
 // Forward sets x = shift + scale ⊙ z and adds Σ log scale_i to logdet.
-func (s *Standardize) Forward(x, z, _, logdet, _ []float64) {
+func (s *Standardize) Forward(x, z, _, logdet, _ []float64) { standardizeForward(s, x, z, logdet) }
+
+// Inverse sets z = (x − shift) / scale and adds −Σ log scale_i to logdet.
+func (s *Standardize) Inverse(z, x, _, logdet, _ []float64) { standardizeInverse(s, z, x, logdet) }
+
+func (s *Standardize) forward32(_, x, z, _, logdet, _ []float32) { standardizeForward(s, x, z, logdet) }
+func (s *Standardize) inverse32(_, z, x, _, logdet, _ []float32) { standardizeInverse(s, z, x, logdet) }
+func (s *Standardize) inverseBackward32(_, dx, _, dz, _, _, _, _, _, _ []float32) {
+	standardizeInverseBackward(s, dx, dz)
+}
+
+// standardizeForward is Forward for either element type (shift, scale and
+// Σ log scale_i rounded to T).
+func standardizeForward[T kernElem](s *Standardize, x, z, logdet []T) {
 	d := len(s.shift)
 	checkRows("Standardize.Forward", d, logdet, x, z)
 	for r := range logdet {
 		xr, zr := x[r*d:r*d+d], z[r*d:r*d+d]
 		for i, v := range zr {
-			xr[i] = s.shift[i] + s.scale[i]*v
+			xr[i] = T(s.shift[i]) + T(s.scale[i])*v
 		}
-		logdet[r] += s.logScale
+		logdet[r] += T(s.logScale)
 	}
 }
 
-// Inverse sets z = (x − shift) / scale and adds −Σ log scale_i to logdet.
-func (s *Standardize) Inverse(z, x, _, logdet, _ []float64) {
+// standardizeInverse is Inverse for either element type.
+func standardizeInverse[T kernElem](s *Standardize, z, x, logdet []T) {
 	d := len(s.shift)
 	checkRows("Standardize.Inverse", d, logdet, x, z)
 	for r := range logdet {
 		xr, zr := x[r*d:r*d+d], z[r*d:r*d+d]
 		for i, v := range xr {
-			zr[i] = (v - s.shift[i]) / s.scale[i]
+			zr[i] = (v - T(s.shift[i])) / T(s.scale[i])
 		}
-		logdet[r] -= s.logScale
+		logdet[r] -= T(s.logScale)
 	}
 }
 
@@ -130,10 +143,14 @@ func (s *Standardize) ForwardBackward(dz, _, dx, _, _, _, _, _, _ []float64) {
 
 // InverseBackward of z = (x − shift) / scale: ∂L/∂x = ∂L/∂z / scale.
 func (s *Standardize) InverseBackward(dx, _, dz, _, _, _, _, _, _ []float64) {
+	standardizeInverseBackward(s, dx, dz)
+}
+
+func standardizeInverseBackward[T kernElem](s *Standardize, dx, dz []T) {
 	d := len(s.scale)
 	for r := 0; r*d < len(dz); r++ {
 		for i := 0; i < d; i++ {
-			dx[r*d+i] = dz[r*d+i] / s.scale[i]
+			dx[r*d+i] = dz[r*d+i] / T(s.scale[i])
 		}
 	}
 }

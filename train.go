@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -35,7 +36,7 @@ type gradEval struct {
 	ctx     []float64         // the rows' contexts, n×C, or nil
 	target  Target            // reverse KL only
 	ctarget ConditionalTarget // amortised reverse KL only
-	sum     sumJob
+	sum     sumJob[float64]
 	packs   prepackJob
 	// dirty is set while a call's shards may have written their gradient
 	// vectors: the shards add into zeroed vectors, which the sum zeroes
@@ -502,6 +503,15 @@ type TrainConfig struct {
 	// Progress, if not nil, is called after every epoch. The flow then
 	// holds the parameters at the end of that epoch.
 	Progress func(Progress)
+	// Precision is the element type Fit computes in: Float64, the
+	// default, or Float32, which trains the flow's float32 copy
+	// (Flow.Float32, MaxLikelihood32, Adam32) and scores the validation
+	// data in float32 too. With Float32 the flow's parameters are rounded
+	// to float32 before the first step and hold float32 values throughout,
+	// so the flow Fit leaves is exactly the float32 flow it trained; a flow
+	// with a layer or base that has no float32 path, and Dropout, are
+	// errors. FitReverseKL refuses Float32.
+	Precision Precision
 }
 
 func (c *TrainConfig) defaults() {
@@ -540,6 +550,10 @@ func (c *TrainConfig) validate(method string) error {
 		return fmt.Errorf("flow: %s: patience %d", method, c.Patience)
 	case c.MaxSkips < 0:
 		return fmt.Errorf("flow: %s: MaxSkips %d", method, c.MaxSkips)
+	case c.Precision != Float64 && c.Precision != Float32:
+		return fmt.Errorf("flow: %s: unknown precision %v", method, c.Precision)
+	case c.Precision == Float32 && c.Dropout > 0:
+		return fmt.Errorf("flow: %s: dropout has no float32 path yet; train with Precision Float64", method)
 	}
 	return nil
 }
@@ -933,16 +947,16 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			validCM = validC
 		}
 	}
-	validNLL := func() float64 {
-		f.LogProbGiven(validLP, valid, validCM)
-		return -meanOf(validLP)
-	}
 	nTrain := r - nValid
 	bs := min(cfg.BatchSize, nTrain)
-	obj := NewMaxLikelihood(f, cfg.Workers, cfg.ShardSize)
-	obj.SetDropout(cfg.Dropout, cfg.Seed)
-	opt := NewAdam(cfg.LearningRate)
-	opt.WeightDecay = cfg.WeightDecay
+	st, err := newFitStepper(f, cfg)
+	if err != nil {
+		return nil, err
+	}
+	validNLL := func() float64 {
+		st.logProb(validLP, valid, validCM)
+		return -meanOf(validLP)
+	}
 	grad := make([]float64, f.NumParams())
 	batch := make([]float64, bs*d)
 	var cbatch, tc []float64 // the minibatch's contexts and the training rows'
@@ -1051,9 +1065,8 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 				}
 				bc = mat.NewDense(m, C, cbatch[:m*C])
 			}
-			obj.SetStep(uint64(step))
-			loss := obj.LossGradGiven(grad, mat.NewDense(m, d, batch[:m*d]), bc)
-			opt.LearningRate = cfg.stepLR(step, steps)
+			loss := st.lossGrad(grad, mat.NewDense(m, d, batch[:m*d]), bc, uint64(step))
+			lr := cfg.stepLR(step, steps)
 			step++
 			if apply, quit := best.take(loss, grad, f.params); !apply {
 				skipped++
@@ -1064,7 +1077,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 				continue
 			}
 			clip(grad, cfg.ClipNorm)
-			opt.Step(f.params, grad)
+			st.update(grad, lr)
 			sum += loss * float64(m)
 			rows += m
 		}
@@ -1186,6 +1199,9 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 	}
 	if cfg.Dropout != 0 {
 		return nil, fmt.Errorf("flow: %s: dropout %v: dropout is for training by maximum likelihood (Fit), not reverse KL", method, cfg.Dropout)
+	}
+	if cfg.Precision != Float64 {
+		return nil, fmt.Errorf("flow: %s: precision %v: reverse-KL training has no float32 path yet", method, cfg.Precision)
 	}
 	if err := f.base.reparamErr(); err != nil {
 		return nil, fmt.Errorf("flow: %s: %w", method, err)
@@ -1312,4 +1328,81 @@ func ELBO(f *Flow, target Target, n int, rnd *rand.Rand) (elbo, stderr float64) 
 		v += (x - m) * (x - m)
 	}
 	return m, math.Sqrt(v / float64(n-1) / float64(n))
+}
+
+// fitStepper is Fit's objective, optimiser and scoring in the run's
+// precision. The flow's float64 parameters are what Fit keeps, restores
+// and reports in either; the float32 stepper writes its parameters into
+// them, exactly, after every update.
+type fitStepper struct {
+	f     *Flow
+	obj   *MaxLikelihood
+	opt   *Adam
+	g     *Flow32 // Float32: the float32 copy, or nil
+	obj32 *MaxLikelihood32
+	opt32 *Adam32
+	grad  []float32
+}
+
+func newFitStepper(f *Flow, cfg TrainConfig) (*fitStepper, error) {
+	st := &fitStepper{f: f}
+	if cfg.Precision == Float32 {
+		g, err := f.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("flow: Fit: precision f32: %s", strings.TrimPrefix(err.Error(), "flow: "))
+		}
+		g.storeTo(f) // the run's parameters are float32 values from the start
+		st.g = g
+		st.obj32 = NewMaxLikelihood32(g, cfg.Workers, cfg.ShardSize)
+		st.opt32 = NewAdam32(cfg.LearningRate)
+		st.opt32.WeightDecay = cfg.WeightDecay
+		st.grad = make([]float32, g.NumParams())
+		return st, nil
+	}
+	st.obj = NewMaxLikelihood(f, cfg.Workers, cfg.ShardSize)
+	st.obj.SetDropout(cfg.Dropout, cfg.Seed)
+	st.opt = NewAdam(cfg.LearningRate)
+	st.opt.WeightDecay = cfg.WeightDecay
+	return st, nil
+}
+
+// lossGrad returns the minibatch's loss at the flow's parameters and
+// writes its gradient into grad (float64 in either precision: a float32
+// gradient is widened exactly).
+func (st *fitStepper) lossGrad(grad []float64, x, c mat.Matrix, step uint64) float64 {
+	if st.g == nil {
+		st.obj.SetStep(step)
+		return st.obj.LossGradGiven(grad, x, c)
+	}
+	// The flow's parameters may have been restored or set since the last
+	// step (they are float32 values): the float32 copy follows them.
+	cvt64to32(st.g.params, st.f.params)
+	loss := st.obj32.LossGradGiven(st.grad, x, c)
+	cvt32to64(grad, st.grad)
+	return loss
+}
+
+// update takes one optimiser step with the (clipped) gradient grad and the
+// learning rate lr.
+func (st *fitStepper) update(grad []float64, lr float64) {
+	if st.g == nil {
+		st.opt.LearningRate = lr
+		st.opt.Step(st.f.params, grad)
+		return
+	}
+	cvt64to32(st.grad, grad)
+	st.opt32.LearningRate = lr
+	st.opt32.Step(st.g.params, st.grad)
+	st.g.storeTo(st.f)
+}
+
+// logProb scores the rows of x (with their contexts c) in the run's
+// precision.
+func (st *fitStepper) logProb(dst []float64, x, c mat.Matrix) {
+	if st.g == nil {
+		st.f.LogProbGiven(dst, x, c)
+		return
+	}
+	cvt64to32(st.g.params, st.f.params)
+	st.g.LogProbGiven(dst, x, c)
 }
