@@ -149,6 +149,387 @@
 	SHLQ  shift, R8 \
 	SHLQ  shift, AX
 
+// RELU_ROWS is the body of reluRowsKernel and reluRowsKernel32 for elements
+// of 1<<shift bytes, with the compare and and-not of their type.
+#define RELU_ROWS(shift, CMP, ANDN) \
+	MOVQ   c+0(FP), DI \
+	MOVQ   ldc+8(FP), R8 \
+	MOVQ   rows+16(FP), CX \
+	MOVQ   vecs+24(FP), DX \
+	SHLQ   shift, R8 \
+	TESTQ  CX, CX \
+	JLE    rr_ret \
+	TESTQ  DX, DX \
+	JLE    rr_ret \
+	VXORPD Y1, Y1, Y1 \
+rr_row: \
+	MOVQ DI, SI \
+	MOVQ DX, BX \
+rr_vec: \
+	VMOVUPD (SI), Y0 \
+	CMP  $0x11, Y1, Y0, Y2 \
+	ANDN Y0, Y2, Y0 \
+	VMOVUPD Y0, (SI) \
+	ADDQ    $32, SI \
+	DECQ    BX \
+	JNE     rr_vec \
+	ADDQ    R8, DI \
+	DECQ    CX \
+	JNE     rr_row \
+	VZEROUPPER \
+rr_ret: \
+	RET
+
+// RELU_BACK_ROWS is the body of reluBackRowsKernel and reluBackRowsKernel32.
+#define RELU_BACK_ROWS(shift, CMP, ANDN) \
+	MOVQ   c+0(FP), DI \
+	MOVQ   h+8(FP), R9 \
+	MOVQ   ldc+16(FP), R8 \
+	MOVQ   rows+24(FP), CX \
+	MOVQ   vecs+32(FP), DX \
+	SHLQ   shift, R8 \
+	TESTQ  CX, CX \
+	JLE    rb_ret \
+	TESTQ  DX, DX \
+	JLE    rb_ret \
+	VXORPD Y1, Y1, Y1 \
+rb_row: \
+	MOVQ DI, SI \
+	MOVQ R9, R10 \
+	MOVQ DX, BX \
+rb_vec: \
+	VMOVUPD (R10), Y0 \
+	CMP  $0x12, Y1, Y0, Y2 \
+	ANDN (SI), Y2, Y0 \
+	VMOVUPD Y0, (SI) \
+	ADDQ    $32, SI \
+	ADDQ    $32, R10 \
+	DECQ    BX \
+	JNE     rb_vec \
+	ADDQ    R8, DI \
+	ADDQ    R8, R9 \
+	DECQ    CX \
+	JNE     rb_row \
+	VZEROUPPER \
+rb_ret: \
+	RET
+
+// PACK_ROWS is the body of packRowsKernel and packRowsKernel32 for elements
+// of 1<<shift bytes, with the vector addition of their type for the sums.
+#define PACK_ROWS(shift, VADD) \
+	MOVQ  dst+0(FP), DI \
+	MOVQ  src+16(FP), SI \
+	MOVQ  lds+24(FP), R8 \
+	MOVQ  k+32(FP), CX \
+	MOVQ  vecs+40(FP), DX \
+	MOVQ  panels+48(FP), R9 \
+	MOVQ  ldp+56(FP), R10 \
+	MOVQ  db+8(FP), R11 \
+	SHLQ  shift, R8 \
+	SHLQ  shift, R10 \
+	TESTQ CX, CX \
+	JLE   pr_ret \
+	TESTQ R9, R9 \
+	JLE   pr_ret \
+	TESTQ R11, R11 \
+	JNE   pr_db \
+	CMPQ  DX, $3 \
+	JEQ   pr3_block \
+	CMPQ  DX, $2 \
+	JEQ   pr2_block \
+	JMP   pr1_block \
+pr_db: \
+	CMPQ  DX, $3 \
+	JEQ   pr3d_block \
+	CMPQ  DX, $2 \
+	JEQ   pr2d_block \
+	JMP   pr1d_block \
+pr1_block: \
+	MOVQ    $16, R12 \
+	CMPQ    CX, R12 \
+	CMOVQLT CX, R12 \
+	MOVQ    SI, BX \
+	MOVQ    DI, R13 \
+	MOVQ    R9, AX \
+pr1_panel: \
+	MOVQ    BX, R14 \
+	MOVQ    R13, R15 \
+	MOVQ    R12, DX \
+pr1_row: \
+	VMOVUPD (R14), Y0 \
+	VMOVUPD Y0, (R15) \
+	ADDQ    R8, R14 \
+	ADDQ    $32, R15 \
+	DECQ    DX \
+	JNE     pr1_row \
+	ADDQ    $32, BX \
+	ADDQ    R10, R13 \
+	DECQ    AX \
+	JNE     pr1_panel \
+	MOVQ    R8, R14 \
+	SHLQ    $4, R14 \
+	ADDQ    R14, SI \
+	ADDQ    $512, DI \
+	SUBQ    $16, CX \
+	JG      pr1_block \
+	VZEROUPPER \
+	RET \
+pr1d_block: \
+	MOVQ    $16, R12 \
+	CMPQ    CX, R12 \
+	CMOVQLT CX, R12 \
+	MOVQ    SI, BX \
+	MOVQ    DI, R13 \
+	MOVQ    R9, AX \
+	MOVQ    db+8(FP), R11 \
+pr1d_panel: \
+	MOVQ    BX, R14 \
+	MOVQ    R13, R15 \
+	MOVQ    R12, DX \
+	VMOVUPD (R11), Y3 \
+pr1d_row: \
+	VMOVUPD (R14), Y0 \
+	VMOVUPD Y0, (R15) \
+	VADD  Y0, Y3, Y3 \
+	ADDQ    R8, R14 \
+	ADDQ    $32, R15 \
+	DECQ    DX \
+	JNE     pr1d_row \
+	VMOVUPD Y3, (R11) \
+	ADDQ    $32, R11 \
+	ADDQ    $32, BX \
+	ADDQ    R10, R13 \
+	DECQ    AX \
+	JNE     pr1d_panel \
+	MOVQ    R8, R14 \
+	SHLQ    $4, R14 \
+	ADDQ    R14, SI \
+	ADDQ    $512, DI \
+	SUBQ    $16, CX \
+	JG      pr1d_block \
+	VZEROUPPER \
+	RET \
+pr2_block: \
+	MOVQ    $8, R12 \
+	CMPQ    CX, R12 \
+	CMOVQLT CX, R12 \
+	MOVQ    SI, BX \
+	MOVQ    DI, R13 \
+	MOVQ    R9, AX \
+pr2_panel: \
+	MOVQ    BX, R14 \
+	MOVQ    R13, R15 \
+	MOVQ    R12, DX \
+pr2_row: \
+	VMOVUPD (R14), Y0 \
+	VMOVUPD 32(R14), Y1 \
+	VMOVUPD Y0, (R15) \
+	VMOVUPD Y1, 32(R15) \
+	ADDQ    R8, R14 \
+	ADDQ    $64, R15 \
+	DECQ    DX \
+	JNE     pr2_row \
+	ADDQ    $64, BX \
+	ADDQ    R10, R13 \
+	DECQ    AX \
+	JNE     pr2_panel \
+	LEAQ    (SI)(R8*8), SI \
+	ADDQ    $512, DI \
+	SUBQ    $8, CX \
+	JG      pr2_block \
+	VZEROUPPER \
+	RET \
+pr2d_block: \
+	MOVQ    $8, R12 \
+	CMPQ    CX, R12 \
+	CMOVQLT CX, R12 \
+	MOVQ    SI, BX \
+	MOVQ    DI, R13 \
+	MOVQ    R9, AX \
+	MOVQ    db+8(FP), R11 \
+pr2d_panel: \
+	MOVQ    BX, R14 \
+	MOVQ    R13, R15 \
+	MOVQ    R12, DX \
+	VMOVUPD (R11), Y3 \
+	VMOVUPD 32(R11), Y4 \
+pr2d_row: \
+	VMOVUPD (R14), Y0 \
+	VMOVUPD 32(R14), Y1 \
+	VMOVUPD Y0, (R15) \
+	VMOVUPD Y1, 32(R15) \
+	VADD  Y0, Y3, Y3 \
+	VADD  Y1, Y4, Y4 \
+	ADDQ    R8, R14 \
+	ADDQ    $64, R15 \
+	DECQ    DX \
+	JNE     pr2d_row \
+	VMOVUPD Y3, (R11) \
+	VMOVUPD Y4, 32(R11) \
+	ADDQ    $64, R11 \
+	ADDQ    $64, BX \
+	ADDQ    R10, R13 \
+	DECQ    AX \
+	JNE     pr2d_panel \
+	LEAQ    (SI)(R8*8), SI \
+	ADDQ    $512, DI \
+	SUBQ    $8, CX \
+	JG      pr2d_block \
+	VZEROUPPER \
+	RET \
+pr3_block: \
+	MOVQ    $4, R12 \
+	CMPQ    CX, R12 \
+	CMOVQLT CX, R12 \
+	MOVQ    SI, BX \
+	MOVQ    DI, R13 \
+	MOVQ    R9, AX \
+pr3_panel: \
+	MOVQ    BX, R14 \
+	MOVQ    R13, R15 \
+	MOVQ    R12, DX \
+pr3_row: \
+	VMOVUPD (R14), Y0 \
+	VMOVUPD 32(R14), Y1 \
+	VMOVUPD 64(R14), Y2 \
+	VMOVUPD Y0, (R15) \
+	VMOVUPD Y1, 32(R15) \
+	VMOVUPD Y2, 64(R15) \
+	ADDQ    R8, R14 \
+	ADDQ    $96, R15 \
+	DECQ    DX \
+	JNE     pr3_row \
+	ADDQ    $96, BX \
+	ADDQ    R10, R13 \
+	DECQ    AX \
+	JNE     pr3_panel \
+	LEAQ    (SI)(R8*4), SI \
+	ADDQ    $384, DI \
+	SUBQ    $4, CX \
+	JG      pr3_block \
+	VZEROUPPER \
+	RET \
+pr3d_block: \
+	MOVQ    $4, R12 \
+	CMPQ    CX, R12 \
+	CMOVQLT CX, R12 \
+	MOVQ    SI, BX \
+	MOVQ    DI, R13 \
+	MOVQ    R9, AX \
+	MOVQ    db+8(FP), R11 \
+pr3d_panel: \
+	MOVQ    BX, R14 \
+	MOVQ    R13, R15 \
+	MOVQ    R12, DX \
+	VMOVUPD (R11), Y3 \
+	VMOVUPD 32(R11), Y4 \
+	VMOVUPD 64(R11), Y5 \
+pr3d_row: \
+	VMOVUPD (R14), Y0 \
+	VMOVUPD 32(R14), Y1 \
+	VMOVUPD 64(R14), Y2 \
+	VMOVUPD Y0, (R15) \
+	VMOVUPD Y1, 32(R15) \
+	VMOVUPD Y2, 64(R15) \
+	VADD  Y0, Y3, Y3 \
+	VADD  Y1, Y4, Y4 \
+	VADD  Y2, Y5, Y5 \
+	ADDQ    R8, R14 \
+	ADDQ    $96, R15 \
+	DECQ    DX \
+	JNE     pr3d_row \
+	VMOVUPD Y3, (R11) \
+	VMOVUPD Y4, 32(R11) \
+	VMOVUPD Y5, 64(R11) \
+	ADDQ    $96, R11 \
+	ADDQ    $96, BX \
+	ADDQ    R10, R13 \
+	DECQ    AX \
+	JNE     pr3d_panel \
+	LEAQ    (SI)(R8*4), SI \
+	ADDQ    $384, DI \
+	SUBQ    $4, CX \
+	JG      pr3d_block \
+	VZEROUPPER \
+	RET \
+pr_ret: \
+	RET
+
+// PACK_TAIL is the body of packTailKernel and packTailKernel32, with the
+// masked move and the addition of the element type.
+#define PACK_TAIL(shift, VMASKMOV, VADD) \
+	MOVQ    dst+0(FP), DI \
+	MOVQ    db+8(FP), R11 \
+	MOVQ    src+16(FP), SI \
+	MOVQ    lds+24(FP), R8 \
+	MOVQ    k+32(FP), CX \
+	MOVQ    vecs+40(FP), DX \
+	MOVQ    mask+48(FP), R9 \
+	SHLQ    shift, R8 \
+	TESTQ   CX, CX \
+	JLE     pt_ret \
+	VMOVDQU (R9), Y4 \
+	VMOVDQU 32(R9), Y5 \
+	VMOVDQU 64(R9), Y6 \
+	VXORPD  Y7, Y7, Y7 \
+	VXORPD  Y8, Y8, Y8 \
+	VXORPD  Y9, Y9, Y9 \
+	TESTQ   R11, R11 \
+	JE      pt_rows \
+	VMASKMOV (R11), Y4, Y7 \
+	VMASKMOV 32(R11), Y5, Y8 \
+	VMASKMOV 64(R11), Y6, Y9 \
+pt_rows: \
+	CMPQ DX, $3 \
+	JEQ  pt3 \
+	CMPQ DX, $2 \
+	JEQ  pt2 \
+pt1: \
+	VMASKMOV (SI), Y4, Y0 \
+	VMOVUPD    Y0, (DI) \
+	VADD     Y0, Y7, Y7 \
+	ADDQ       R8, SI \
+	ADDQ       $32, DI \
+	DECQ       CX \
+	JNE        pt1 \
+	JMP        pt_db \
+pt2: \
+	VMASKMOV (SI), Y4, Y0 \
+	VMASKMOV 32(SI), Y5, Y1 \
+	VMOVUPD    Y0, (DI) \
+	VMOVUPD    Y1, 32(DI) \
+	VADD     Y0, Y7, Y7 \
+	VADD     Y1, Y8, Y8 \
+	ADDQ       R8, SI \
+	ADDQ       $64, DI \
+	DECQ       CX \
+	JNE        pt2 \
+	JMP        pt_db \
+pt3: \
+	VMASKMOV (SI), Y4, Y0 \
+	VMASKMOV 32(SI), Y5, Y1 \
+	VMASKMOV 64(SI), Y6, Y2 \
+	VMOVUPD    Y0, (DI) \
+	VMOVUPD    Y1, 32(DI) \
+	VMOVUPD    Y2, 64(DI) \
+	VADD     Y0, Y7, Y7 \
+	VADD     Y1, Y8, Y8 \
+	VADD     Y2, Y9, Y9 \
+	ADDQ       R8, SI \
+	ADDQ       $96, DI \
+	DECQ       CX \
+	JNE        pt3 \
+pt_db: \
+	TESTQ      R11, R11 \
+	JE         pt_done \
+	VMASKMOV Y7, Y4, (R11) \
+	VMASKMOV Y8, Y5, 32(R11) \
+	VMASKMOV Y9, Y6, 64(R11) \
+pt_done: \
+	VZEROUPPER \
+pt_ret: \
+	RET
+
 TEXT ·gemmKernel(SB), NOSPLIT, $0-80
 	GEMM_ARGS(gemm_ret)
 	LEAQ  (R8)(R8*2), R9
@@ -855,36 +1236,7 @@ relu_ret:
 // kept). It activates a run of tiles of a product's output in one call
 // (gemmJob.activate).
 TEXT ·reluRowsKernel(SB), NOSPLIT, $0-32
-	MOVQ   c+0(FP), DI
-	MOVQ   ldc+8(FP), R8
-	MOVQ   rows+16(FP), CX
-	MOVQ   vecs+24(FP), DX
-	SHLQ   $3, R8
-	TESTQ  CX, CX
-	JLE    rr_ret
-	TESTQ  DX, DX
-	JLE    rr_ret
-	VXORPD Y1, Y1, Y1
-
-rr_row:
-	MOVQ DI, SI
-	MOVQ DX, BX
-
-rr_vec:
-	VMOVUPD (SI), Y0
-	VCMPPD  $0x11, Y1, Y0, Y2
-	VANDNPD Y0, Y2, Y0
-	VMOVUPD Y0, (SI)
-	ADDQ    $32, SI
-	DECQ    BX
-	JNE     rr_vec
-	ADDQ    R8, DI
-	DECQ    CX
-	JNE     rr_row
-	VZEROUPPER
-
-rr_ret:
-	RET
+	RELU_ROWS($3, VCMPPD, VANDNPD)
 
 // func reluBackRowsKernel(c, h *float64, ldc, rows, vecs int)
 //
@@ -894,40 +1246,7 @@ rr_ret:
 // a run of tiles of the product that computes the gradient
 // (gemmJob.activate).
 TEXT ·reluBackRowsKernel(SB), NOSPLIT, $0-40
-	MOVQ   c+0(FP), DI
-	MOVQ   h+8(FP), R9
-	MOVQ   ldc+16(FP), R8
-	MOVQ   rows+24(FP), CX
-	MOVQ   vecs+32(FP), DX
-	SHLQ   $3, R8
-	TESTQ  CX, CX
-	JLE    rb_ret
-	TESTQ  DX, DX
-	JLE    rb_ret
-	VXORPD Y1, Y1, Y1
-
-rb_row:
-	MOVQ DI, SI
-	MOVQ R9, R10
-	MOVQ DX, BX
-
-rb_vec:
-	VMOVUPD (R10), Y0
-	VCMPPD  $0x12, Y1, Y0, Y2
-	VANDNPD (SI), Y2, Y0
-	VMOVUPD Y0, (SI)
-	ADDQ    $32, SI
-	ADDQ    $32, R10
-	DECQ    BX
-	JNE     rb_vec
-	ADDQ    R8, DI
-	ADDQ    R8, R9
-	DECQ    CX
-	JNE     rb_row
-	VZEROUPPER
-
-rb_ret:
-	RET
+	RELU_BACK_ROWS($3, VCMPPD, VANDNPD)
 
 // func reluBackwardKernel(dh, h *float64, n int)
 //
@@ -1278,263 +1597,7 @@ pt4_ret:
 // (4 rows of slivers take 3.5 times as long) and more rows lose the reads
 // from L1.
 TEXT ·packRowsKernel(SB), NOSPLIT, $0-64
-	MOVQ  dst+0(FP), DI
-	MOVQ  src+16(FP), SI
-	MOVQ  lds+24(FP), R8
-	MOVQ  k+32(FP), CX
-	MOVQ  vecs+40(FP), DX
-	MOVQ  panels+48(FP), R9
-	MOVQ  ldp+56(FP), R10
-	MOVQ  db+8(FP), R11
-	SHLQ  $3, R8
-	SHLQ  $3, R10
-	TESTQ CX, CX
-	JLE   pr_ret
-	TESTQ R9, R9
-	JLE   pr_ret
-	TESTQ R11, R11
-	JNE   pr_db
-	CMPQ  DX, $3
-	JEQ   pr3_block
-	CMPQ  DX, $2
-	JEQ   pr2_block
-	JMP   pr1_block
-
-pr_db:
-	CMPQ  DX, $3
-	JEQ   pr3d_block
-	CMPQ  DX, $2
-	JEQ   pr2d_block
-	JMP   pr1d_block
-
-pr1_block:
-	MOVQ    $16, R12
-	CMPQ    CX, R12
-	CMOVQLT CX, R12
-	MOVQ    SI, BX
-	MOVQ    DI, R13
-	MOVQ    R9, AX
-
-pr1_panel:
-	MOVQ    BX, R14
-	MOVQ    R13, R15
-	MOVQ    R12, DX
-
-pr1_row:
-	VMOVUPD (R14), Y0
-	VMOVUPD Y0, (R15)
-	ADDQ    R8, R14
-	ADDQ    $32, R15
-	DECQ    DX
-	JNE     pr1_row
-	ADDQ    $32, BX
-	ADDQ    R10, R13
-	DECQ    AX
-	JNE     pr1_panel
-	MOVQ    R8, R14
-	SHLQ    $4, R14
-	ADDQ    R14, SI
-	ADDQ    $512, DI
-	SUBQ    $16, CX
-	JG      pr1_block
-	VZEROUPPER
-	RET
-
-pr1d_block:
-	MOVQ    $16, R12
-	CMPQ    CX, R12
-	CMOVQLT CX, R12
-	MOVQ    SI, BX
-	MOVQ    DI, R13
-	MOVQ    R9, AX
-	MOVQ    db+8(FP), R11
-
-pr1d_panel:
-	MOVQ    BX, R14
-	MOVQ    R13, R15
-	MOVQ    R12, DX
-	VMOVUPD (R11), Y3
-
-pr1d_row:
-	VMOVUPD (R14), Y0
-	VMOVUPD Y0, (R15)
-	VADDPD  Y0, Y3, Y3
-	ADDQ    R8, R14
-	ADDQ    $32, R15
-	DECQ    DX
-	JNE     pr1d_row
-	VMOVUPD Y3, (R11)
-	ADDQ    $32, R11
-	ADDQ    $32, BX
-	ADDQ    R10, R13
-	DECQ    AX
-	JNE     pr1d_panel
-	MOVQ    R8, R14
-	SHLQ    $4, R14
-	ADDQ    R14, SI
-	ADDQ    $512, DI
-	SUBQ    $16, CX
-	JG      pr1d_block
-	VZEROUPPER
-	RET
-
-pr2_block:
-	MOVQ    $8, R12
-	CMPQ    CX, R12
-	CMOVQLT CX, R12
-	MOVQ    SI, BX
-	MOVQ    DI, R13
-	MOVQ    R9, AX
-
-pr2_panel:
-	MOVQ    BX, R14
-	MOVQ    R13, R15
-	MOVQ    R12, DX
-
-pr2_row:
-	VMOVUPD (R14), Y0
-	VMOVUPD 32(R14), Y1
-	VMOVUPD Y0, (R15)
-	VMOVUPD Y1, 32(R15)
-	ADDQ    R8, R14
-	ADDQ    $64, R15
-	DECQ    DX
-	JNE     pr2_row
-	ADDQ    $64, BX
-	ADDQ    R10, R13
-	DECQ    AX
-	JNE     pr2_panel
-	LEAQ    (SI)(R8*8), SI
-	ADDQ    $512, DI
-	SUBQ    $8, CX
-	JG      pr2_block
-	VZEROUPPER
-	RET
-
-pr2d_block:
-	MOVQ    $8, R12
-	CMPQ    CX, R12
-	CMOVQLT CX, R12
-	MOVQ    SI, BX
-	MOVQ    DI, R13
-	MOVQ    R9, AX
-	MOVQ    db+8(FP), R11
-
-pr2d_panel:
-	MOVQ    BX, R14
-	MOVQ    R13, R15
-	MOVQ    R12, DX
-	VMOVUPD (R11), Y3
-	VMOVUPD 32(R11), Y4
-
-pr2d_row:
-	VMOVUPD (R14), Y0
-	VMOVUPD 32(R14), Y1
-	VMOVUPD Y0, (R15)
-	VMOVUPD Y1, 32(R15)
-	VADDPD  Y0, Y3, Y3
-	VADDPD  Y1, Y4, Y4
-	ADDQ    R8, R14
-	ADDQ    $64, R15
-	DECQ    DX
-	JNE     pr2d_row
-	VMOVUPD Y3, (R11)
-	VMOVUPD Y4, 32(R11)
-	ADDQ    $64, R11
-	ADDQ    $64, BX
-	ADDQ    R10, R13
-	DECQ    AX
-	JNE     pr2d_panel
-	LEAQ    (SI)(R8*8), SI
-	ADDQ    $512, DI
-	SUBQ    $8, CX
-	JG      pr2d_block
-	VZEROUPPER
-	RET
-
-pr3_block:
-	MOVQ    $4, R12
-	CMPQ    CX, R12
-	CMOVQLT CX, R12
-	MOVQ    SI, BX
-	MOVQ    DI, R13
-	MOVQ    R9, AX
-
-pr3_panel:
-	MOVQ    BX, R14
-	MOVQ    R13, R15
-	MOVQ    R12, DX
-
-pr3_row:
-	VMOVUPD (R14), Y0
-	VMOVUPD 32(R14), Y1
-	VMOVUPD 64(R14), Y2
-	VMOVUPD Y0, (R15)
-	VMOVUPD Y1, 32(R15)
-	VMOVUPD Y2, 64(R15)
-	ADDQ    R8, R14
-	ADDQ    $96, R15
-	DECQ    DX
-	JNE     pr3_row
-	ADDQ    $96, BX
-	ADDQ    R10, R13
-	DECQ    AX
-	JNE     pr3_panel
-	LEAQ    (SI)(R8*4), SI
-	ADDQ    $384, DI
-	SUBQ    $4, CX
-	JG      pr3_block
-	VZEROUPPER
-	RET
-
-pr3d_block:
-	MOVQ    $4, R12
-	CMPQ    CX, R12
-	CMOVQLT CX, R12
-	MOVQ    SI, BX
-	MOVQ    DI, R13
-	MOVQ    R9, AX
-	MOVQ    db+8(FP), R11
-
-pr3d_panel:
-	MOVQ    BX, R14
-	MOVQ    R13, R15
-	MOVQ    R12, DX
-	VMOVUPD (R11), Y3
-	VMOVUPD 32(R11), Y4
-	VMOVUPD 64(R11), Y5
-
-pr3d_row:
-	VMOVUPD (R14), Y0
-	VMOVUPD 32(R14), Y1
-	VMOVUPD 64(R14), Y2
-	VMOVUPD Y0, (R15)
-	VMOVUPD Y1, 32(R15)
-	VMOVUPD Y2, 64(R15)
-	VADDPD  Y0, Y3, Y3
-	VADDPD  Y1, Y4, Y4
-	VADDPD  Y2, Y5, Y5
-	ADDQ    R8, R14
-	ADDQ    $96, R15
-	DECQ    DX
-	JNE     pr3d_row
-	VMOVUPD Y3, (R11)
-	VMOVUPD Y4, 32(R11)
-	VMOVUPD Y5, 64(R11)
-	ADDQ    $96, R11
-	ADDQ    $96, BX
-	ADDQ    R10, R13
-	DECQ    AX
-	JNE     pr3d_panel
-	LEAQ    (SI)(R8*4), SI
-	ADDQ    $384, DI
-	SUBQ    $4, CX
-	JG      pr3d_block
-	VZEROUPPER
-	RET
-
-pr_ret:
-	RET
+	PACK_ROWS($3, VADDPD)
 
 // func packTailKernel(dst, db, src *float64, lds, k, vecs int, mask *int64)
 //
@@ -1544,84 +1607,7 @@ pr_ret:
 // to db (if not nil) only under the mask. Masked lanes are never touched
 // in memory, so that src and db may end where the mask does.
 TEXT ·packTailKernel(SB), NOSPLIT, $0-56
-	MOVQ    dst+0(FP), DI
-	MOVQ    db+8(FP), R11
-	MOVQ    src+16(FP), SI
-	MOVQ    lds+24(FP), R8
-	MOVQ    k+32(FP), CX
-	MOVQ    vecs+40(FP), DX
-	MOVQ    mask+48(FP), R9
-	SHLQ    $3, R8
-	TESTQ   CX, CX
-	JLE     pt_ret
-	VMOVDQU (R9), Y4
-	VMOVDQU 32(R9), Y5
-	VMOVDQU 64(R9), Y6
-	VXORPD  Y7, Y7, Y7
-	VXORPD  Y8, Y8, Y8
-	VXORPD  Y9, Y9, Y9
-	TESTQ   R11, R11
-	JE      pt_rows
-	VMASKMOVPD (R11), Y4, Y7
-	VMASKMOVPD 32(R11), Y5, Y8
-	VMASKMOVPD 64(R11), Y6, Y9
-
-pt_rows:
-	CMPQ DX, $3
-	JEQ  pt3
-	CMPQ DX, $2
-	JEQ  pt2
-
-pt1:
-	VMASKMOVPD (SI), Y4, Y0
-	VMOVUPD    Y0, (DI)
-	VADDPD     Y0, Y7, Y7
-	ADDQ       R8, SI
-	ADDQ       $32, DI
-	DECQ       CX
-	JNE        pt1
-	JMP        pt_db
-
-pt2:
-	VMASKMOVPD (SI), Y4, Y0
-	VMASKMOVPD 32(SI), Y5, Y1
-	VMOVUPD    Y0, (DI)
-	VMOVUPD    Y1, 32(DI)
-	VADDPD     Y0, Y7, Y7
-	VADDPD     Y1, Y8, Y8
-	ADDQ       R8, SI
-	ADDQ       $64, DI
-	DECQ       CX
-	JNE        pt2
-	JMP        pt_db
-
-pt3:
-	VMASKMOVPD (SI), Y4, Y0
-	VMASKMOVPD 32(SI), Y5, Y1
-	VMASKMOVPD 64(SI), Y6, Y2
-	VMOVUPD    Y0, (DI)
-	VMOVUPD    Y1, 32(DI)
-	VMOVUPD    Y2, 64(DI)
-	VADDPD     Y0, Y7, Y7
-	VADDPD     Y1, Y8, Y8
-	VADDPD     Y2, Y9, Y9
-	ADDQ       R8, SI
-	ADDQ       $96, DI
-	DECQ       CX
-	JNE        pt3
-
-pt_db:
-	TESTQ      R11, R11
-	JE         pt_done
-	VMASKMOVPD Y7, Y4, (R11)
-	VMASKMOVPD Y8, Y5, 32(R11)
-	VMASKMOVPD Y9, Y6, 64(R11)
-
-pt_done:
-	VZEROUPPER
-
-pt_ret:
-	RET
+	PACK_TAIL($3, VMASKMOVPD, VADDPD)
 
 // func nonFiniteKernel(s *float64, n int) bool
 //
@@ -2140,3 +2126,30 @@ cvt32_loop:
 
 cvt32_ret:
 	RET
+
+// func reluRowsKernel32(c *float32, ldc, rows, vecs int)
+//
+// reluRowsKernel over float32: rows of 8·vecs values.
+TEXT ·reluRowsKernel32(SB), NOSPLIT, $0-32
+	RELU_ROWS($2, VCMPPS, VANDNPS)
+
+// func reluBackRowsKernel32(c, h *float32, ldc, rows, vecs int)
+//
+// reluBackRowsKernel over float32: rows of 8·vecs values.
+TEXT ·reluBackRowsKernel32(SB), NOSPLIT, $0-40
+	RELU_BACK_ROWS($2, VCMPPS, VANDNPS)
+
+// func packRowsKernel32(dst, db, src *float32, lds, k, vecs, panels, ldp int)
+//
+// packRowsKernel over float32: panels of 8·vecs columns, the column sums
+// added to db in float32 (VADDPS), each column in increasing p. A panel
+// row of 3 vectors is 96 bytes in both precisions, so the blocks of rows
+// are the same.
+TEXT ·packRowsKernel32(SB), NOSPLIT, $0-64
+	PACK_ROWS($2, VADDPS)
+
+// func packTailKernel32(dst, db, src *float32, lds, k, vecs int, mask *int32)
+//
+// packTailKernel over float32: mask holds 24 int32, ones then zeros.
+TEXT ·packTailKernel32(SB), NOSPLIT, $0-56
+	PACK_TAIL($2, VMASKMOVPS, VADDPS)

@@ -150,3 +150,19 @@ func reluRowsKernel(c *float64, ldc, rows, vecs int)
 
 //go:noescape
 func reluBackRowsKernel(c, h *float64, ldc, rows, vecs int)
+
+// The float32 versions of the activation row kernels and the row packing
+// (kernels_pack.go), from the same assembly macros as the float64 ones,
+// with vectors of 8 float32.
+//
+//go:noescape
+func reluRowsKernel32(c *float32, ldc, rows, vecs int)
+
+//go:noescape
+func reluBackRowsKernel32(c, h *float32, ldc, rows, vecs int)
+
+//go:noescape
+func packRowsKernel32(dst, db, src *float32, lds, k, vecs, panels, ldp int)
+
+//go:noescape
+func packTailKernel32(dst, db, src *float32, lds, k, vecs int, mask *int32)

@@ -239,3 +239,108 @@ func TestActRowsKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestActRowsKernels32 checks reluRowsKernel32 and reluBackRowsKernel32
+// bit for bit against the float32 loops of reluT and reluBackwardT on each
+// row, for 0 to 3 rows of 0 to 4 vectors of 8, rows ldc apart with values
+// in between that must stay as they are, with negative zeros, NaNs and
+// infinities among the values and the layer's outputs h.
+func TestActRowsKernels32(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: the activation kernels are not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(45, 46))
+	special := []float32{float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(-1)), float32(math.Inf(1)), 0}
+	fill := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(rnd.NormFloat64())
+			if rnd.IntN(4) == 0 {
+				s[i] = special[rnd.IntN(len(special))]
+			}
+		}
+		return s
+	}
+	for _, back := range []bool{false, true} {
+		for rows := 1; rows <= 3; rows++ {
+			for vecs := 1; vecs <= 4; vecs++ {
+				for _, gap := range []int{0, 1, 9} {
+					cols := vecs * 8
+					ldc := cols + gap
+					c, h := fill(rows*ldc+gap), fill(rows*ldc)
+					want := append([]float32(nil), c...)
+					for r := 0; r < rows; r++ {
+						if back {
+							reluBackwardT(want[r*ldc:r*ldc+cols], h[r*ldc:r*ldc+cols])
+						} else {
+							reluT(want[r*ldc : r*ldc+cols])
+						}
+					}
+					if back {
+						reluBackRowsKernel32(&c[0], &h[0], ldc, rows, vecs)
+					} else {
+						reluRowsKernel32(&c[0], ldc, rows, vecs)
+					}
+					for i := range c {
+						if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("back=%v rows=%d vecs=%d ldc=%d: value %d is %v, want %v", back, rows, vecs, ldc, i, c[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPackRows32 checks kernPackRows on float32 (packRowsKernel32 and
+// packTailKernel32) bit for bit against its Go loop, with and without the
+// column sums, on every width of the last panel, and that nothing beyond
+// the panels or the sums is written.
+func TestPackRows32(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: the packing kernels are not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(47, 48))
+	nr := gemm32NR
+	for _, k := range []int{1, 3, 4, 17} {
+		for n := 1; n <= 3*nr+1; n++ {
+			for _, sums := range []bool{false, true} {
+				ldb := n + rnd.IntN(3)
+				b := make([]float32, k*ldb)
+				for i := range b {
+					b[i] = float32(rnd.NormFloat64())
+				}
+				size := (n + nr - 1) / nr * k * nr
+				got, want := make([]float32, size+8), make([]float32, size+8)
+				for i := range got {
+					got[i] = 7
+					want[i] = 7
+				}
+				var dg, dw []float32
+				if sums {
+					dg, dw = make([]float32, n+1), make([]float32, n+1)
+					for i := range dg {
+						dg[i] = float32(rnd.NormFloat64())
+						dw[i] = dg[i]
+					}
+				}
+				kernPackRows(got, dg, b, ldb, k, n, nr)
+				kernUseAsm = false
+				kernPackRows(want, dw, b, ldb, k, n, nr)
+				kernUseAsm = true
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("k=%d n=%d sums=%v: packed value %d is %v, want %v", k, n, sums, i, got[i], want[i])
+					}
+				}
+				for i := range dg {
+					if math.Float32bits(dg[i]) != math.Float32bits(dw[i]) {
+						t.Fatalf("k=%d n=%d: column sum %d is %v, want %v", k, n, i, dg[i], dw[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -134,3 +134,14 @@ func reluRowsKernel(c *float64, ldc, rows, vecs int)    { panic("flow: no reluRo
 func reluBackRowsKernel(c, h *float64, ldc, rows, vecs int) {
 	panic("flow: no reluBackRowsKernel on arm64")
 }
+
+func reluRowsKernel32(c *float32, ldc, rows, vecs int) { panic("flow: no reluRowsKernel32 on arm64") }
+func reluBackRowsKernel32(c, h *float32, ldc, rows, vecs int) {
+	panic("flow: no reluBackRowsKernel32 on arm64")
+}
+func packRowsKernel32(dst, db, src *float32, lds, k, vecs, panels, ldp int) {
+	panic("flow: no packRowsKernel32 on arm64")
+}
+func packTailKernel32(dst, db, src *float32, lds, k, vecs int, mask *int32) {
+	panic("flow: no packTailKernel32 on arm64")
+}

@@ -257,10 +257,14 @@ func (g *gemmJob[T]) activate(i0, i1, j0, cols int) {
 	}
 	h := g.reluOf
 	v := 0 // columns of each row done by the row kernels
-	if kernFastAux && g.rowLim == nil && !isF32[T]() {
-		v = cols / kernVecWidth * kernVecWidth
+	w := kernVecWidth
+	if isF32[T]() {
+		w *= 2
 	}
-	rows, vecs := i1-i0, v/kernVecWidth
+	if kernFastAux && g.rowLim == nil {
+		v = cols / w * w
+	}
+	rows, vecs := i1-i0, v/w
 	if v == cols && cols == g.ldc {
 		// Contiguous rows: one row of all their vectors.
 		rows, vecs = 1, rows*vecs
@@ -268,10 +272,16 @@ func (g *gemmJob[T]) activate(i0, i1, j0, cols int) {
 	if v > 0 {
 		o, last := i0*g.ldc+j0, (i1-1)*g.ldc+j0+v-1
 		_ = g.c[last]
-		if h != nil {
+		switch {
+		case h != nil && isF32[T]():
+			_ = h[last]
+			reluBackRowsKernel32(f32p(&g.c[o]), f32p(&h[o]), g.ldc, rows, vecs)
+		case h != nil:
 			_ = h[last]
 			reluBackRowsKernel(f64p(&g.c[o]), f64p(&h[o]), g.ldc, rows, vecs)
-		} else {
+		case isF32[T]():
+			reluRowsKernel32(f32p(&g.c[o]), g.ldc, rows, vecs)
+		default:
 			reluRowsKernel(f64p(&g.c[o]), g.ldc, rows, vecs)
 		}
 	}

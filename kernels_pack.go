@@ -58,6 +58,34 @@ func kernPackRows[T kernElem](bp, db, b []T, ldb, k, n, nr int) {
 		}
 		return
 	}
+	if kernFastAux && kernUseAsm && isF32[T]() && nr == gemm32NR {
+		if k == 0 || n == 0 {
+			return
+		}
+		full := n / nr
+		var d *float32
+		if db != nil {
+			_ = db[n-1]
+			d = f32p(&db[0])
+		}
+		_ = b[(k-1)*ldb+n-1]
+		_ = bp[(n+nr-1)/nr*k*nr-1]
+		const w = 2 * kernVecWidth // float32 lanes
+		if full > 0 {
+			packRowsKernel32(f32p(&bp[0]), d, f32p(&b[0]), ldb, k, nr/w, full, k*nr)
+		}
+		if j0 := full * nr; j0 < n {
+			var mask [gemm32NR]int32 // all ones on the n−j0 columns
+			for j := range n - j0 {
+				mask[j] = -1
+			}
+			if d != nil {
+				d = f32p(&db[j0])
+			}
+			packTailKernel32(f32p(&bp[full*k*nr]), d, f32p(&b[j0]), ldb, k, nr/w, &mask[0])
+		}
+		return
+	}
 	for q := 0; q*nr < n; q++ {
 		j0 := q * nr
 		cols := min(nr, n-j0)
