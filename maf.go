@@ -690,6 +690,38 @@ func (l *MAF) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64) {
 	l.onePassBackward(dx, dc, dz, dld, work, grad, false, dropout{})
 }
 
+// why32 returns why the layer has no float32 path, or "" when it has one:
+// the affine MAF, with a plain or a residual MADE, has; a spline MAF layer
+// has not (its spline is float64 only).
+func (l *MAF) why32() string {
+	if l.spline != nil {
+		return "a spline MAF layer has no float32 path yet"
+	}
+	return ""
+}
+
+// forward32, inverse32 and inverseBackward32 are Forward, Inverse and
+// InverseBackward in float32 with the parameters p (the layer's window of
+// a float32 vector, in the MADE's stored layout), from the same source
+// (arSequential, arOnePass, arOnePassBackward). They are for an affine
+// layer only (why32).
+
+func (l *MAF) forward32(p, x, z, ctx, logdet, work []float32) {
+	checkRows("MAF.Forward", l.made.d, logdet, x, z)
+	arCheckContext(&l.arLayer, "MAF.Forward", ctx, logdet)
+	arSequential(&l.arLayer, p, x, z, ctx, logdet, work, true)
+}
+
+func (l *MAF) inverse32(p, z, x, ctx, logdet, work []float32) {
+	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
+	arCheckContext(&l.arLayer, "MAF.Inverse", ctx, logdet)
+	arOnePass(&l.arLayer, p, z, x, ctx, logdet, work, false, dropout{})
+}
+
+func (l *MAF) inverseBackward32(p, dx, dc, dz, dld, x, z, ctx, work, grad []float32) {
+	arOnePassBackward(&l.arLayer, p, dx, dc, dz, dld, work, grad, false, dropout{})
+}
+
 // AutoregressiveFlowConfig configures NewMAFFlow and NewIAFFlow.
 type AutoregressiveFlowConfig struct {
 	// Dim is D ≥ 1.
