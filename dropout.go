@@ -112,11 +112,9 @@ func dropApply[T kernElem](d dropout, dst, v []T, j, n, h int) {
 	}
 }
 
-// scaleBack multiplies g (n×h), a gradient with respect to ṽ of block j, by
-// m/(1 − p), making it the gradient with respect to v.
-func (d dropout) scaleBack(g []float64, j, n, h int) { dropScaleBack(d, g, j, n, h) }
-
-// dropScaleBack is dropout.scaleBack for either element type.
+// dropScaleBack multiplies g (n×h), a gradient with respect to ṽ of block
+// j, by m/(1 − p), making it the gradient with respect to v; for either
+// element type.
 func dropScaleBack[T kernElem](d dropout, g []T, j, n, h int) {
 	for r := 0; r < n; r++ {
 		rk := d.rowKey(j, r)

@@ -33,25 +33,6 @@ func (a Activation) String() string {
 
 func (a Activation) valid() bool { return a == ReLU || a == Tanh }
 
-// apply computes h = act(h) in place.
-func (a Activation) apply(h []float64) {
-	if a == Tanh {
-		tanhVec(h)
-		return
-	}
-	relu(h)
-}
-
-// backward multiplies the gradient dh by act'(a), read from the output h = act(a):
-// ReLU: act' = 1 where h > 0, else 0; tanh: act' = 1 − h².
-func (a Activation) backward(dh, h []float64) {
-	if a == Tanh {
-		tanhBackward(dh, h)
-		return
-	}
-	reluBackward(dh, h)
-}
-
 // mlp is a fully connected network sizes[0] → sizes[1] → … → sizes[L] with
 // an activation after every layer but the last. Its parameters live in a
 // caller's window p laid out layer by layer as W_l (out×in, row-major) then

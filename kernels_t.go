@@ -157,7 +157,7 @@ func applyT[T kernElem](a Activation, h []T) {
 }
 
 // backwardT multiplies dh by act'(a), read from h = act(a), in either
-// element type.
+// element type: ReLU: act' = 1 where h > 0, else 0; tanh: act' = 1 − h².
 func backwardT[T kernElem](a Activation, dh, h []T) {
 	if a == Tanh {
 		tanhBackwardT(dh, h)

@@ -282,7 +282,7 @@ func (m *MADE) prepack(n int) {
 		m.packs = &madePacks{layers: make([]maskedPack, L)}
 	}
 	for l := 1; l <= L; l++ {
-		w, _ := m.layer(m.params, l)
+		w, _ := madeLayer(m, m.params, l)
 		m.packs.layers[l-1].pack(w, m.lims[l-1], n, m.sizes[l-1], m.sizes[l])
 	}
 	m.packs.key, m.packs.n, m.packs.on = &m.params[0], n, true
@@ -296,49 +296,65 @@ func (m *MADE) unpack() {
 }
 
 // packed returns layer l's packed weights if they were packed from the
-// current parameters for passes over n rows, else nil.
-func (m *MADE) packed(l, n int) *maskedPack {
-	if pk := m.packs; pk != nil && pk.on && pk.n == n && len(m.params) > 0 && pk.key == &m.params[0] {
+// parameters p for passes over n rows, else nil.
+func (m *MADE) packed(p []float64, l, n int) *maskedPack {
+	if pk := m.packs; pk != nil && pk.on && pk.n == n && len(p) > 0 && pk.key == &p[0] {
 		return &pk.layers[l-1]
 	}
 	return nil
 }
 
-// maskedFwd computes layer l's whole product y = x·(W_l∘M_l)ᵀ + b_l over n
-// rows and, when act, the activation y = act(y) after it: ReLU fused into
-// the product (maskedForwardAct), tanh in a pass after it.
-func (m *MADE) maskedFwd(l int, y, x []float64, n int, act bool) {
-	w, b := m.layer(m.params, l)
+// madeMaskedFwd computes layer l's whole product y = x·(W_l∘M_l)ᵀ + b_l
+// over n rows, with the parameters p, and, when act, the activation
+// y = act(y) after it: ReLU fused into the product (maskedForwardAct), tanh
+// in a pass after it. Weights packed for a float64 training step
+// (madePacks) are used where they match.
+func madeMaskedFwd[T kernElem](m *MADE, p []T, l int, y, x []T, n int, act bool) {
+	w, b := madeLayer(m, p, l)
 	in, out := m.sizes[l-1], m.sizes[l]
 	fuse := act && m.act == ReLU
-	if pk := m.packed(l, n); pk != nil {
-		maskedPackedForwardAct(y, x, w, b, m.lims[l-1], pk, n, in, out, fuse)
-	} else {
+	packed := false
+	if !isF32[T]() {
+		if pk := m.packed(f64s(p), l, n); pk != nil {
+			maskedPackedForwardAct(f64s(y), f64s(x), f64s(w), f64s(b), m.lims[l-1], pk, n, in, out, fuse)
+			packed = true
+		}
+	}
+	if !packed {
 		maskedForwardAct(y, x, w, b, m.lims[l-1], n, in, out, fuse)
 	}
 	if act && !fuse {
-		m.act.apply(y[:n*out])
+		applyT(m.act, y[:n*out])
 	}
 }
 
-// maskedBwdX computes dx = dy·(W_l∘M_l) over n rows and, when h is not
-// nil, the gradient through the activation whose output h the layer read,
-// dx ⊙= act'(h): ReLU fused into the product (maskedBackwardXAct), tanh in
-// a pass after it.
-func (m *MADE) maskedBwdX(l int, dx, dy, h []float64, n int) {
-	w, _ := m.layer(m.params, l)
+// madeMaskedBwdX computes dx = dy·(W_l∘M_l) over n rows, with the
+// parameters p, and, when h is not nil, the gradient through the activation
+// whose output h the layer read, dx ⊙= act'(h): ReLU fused into the
+// product (maskedBackwardXAct), tanh in a pass after it.
+func madeMaskedBwdX[T kernElem](m *MADE, p []T, l int, dx, dy, h []T, n int) {
+	w, _ := madeLayer(m, p, l)
 	in, out := m.sizes[l-1], m.sizes[l]
-	var of []float64 // h, for the product to apply ReLU's gradient
+	var of []T // h, for the product to apply ReLU's gradient
 	if m.act == ReLU {
 		of = h
 	}
-	if pk := m.packed(l, n); pk != nil {
-		maskedPackedBackwardXAct(dx, dy, w, m.lims[l-1], pk, n, in, out, of)
-	} else {
+	packed := false
+	if !isF32[T]() {
+		if pk := m.packed(f64s(p), l, n); pk != nil {
+			var of64 []float64
+			if of != nil {
+				of64 = f64s(of)
+			}
+			maskedPackedBackwardXAct(f64s(dx), f64s(dy), f64s(w), m.lims[l-1], pk, n, in, out, of64)
+			packed = true
+		}
+	}
+	if !packed {
 		maskedBackwardXAct(dx, dy, w, m.lims[l-1], n, in, out, of)
 	}
 	if h != nil && of == nil {
-		m.act.backward(dx[:n*in], h[:n*in])
+		backwardT(m.act, dx[:n*in], h[:n*in])
 	}
 }
 
@@ -679,7 +695,10 @@ func (m *MADE) maskedCost() int {
 
 // layer returns the weights and biases of weight layer l (1-based) in p,
 // which is the parameters or a gradient of the same layout.
-func (m *MADE) layer(p []float64, l int) (w, b []float64) {
+func (m *MADE) layer(p []float64, l int) (w, b []float64) { return madeLayer(m, p, l) }
+
+// madeLayer is layer for either element type.
+func madeLayer[T kernElem](m *MADE, p []T, l int) (w, b []T) {
 	in, out := m.sizes[l-1], m.sizes[l]
 	o := m.woff[l-1]
 	return p[o : o+out*in], p[o+out*in : o+out*in+out]
@@ -831,15 +850,21 @@ func (m *MADE) hiddenOff(l, n int) int {
 //
 //	h_0 = x,  h_l = act(h_{l−1}·(W_l∘M_l)ᵀ + b_l).
 func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
+	return madeHiddenForward(m, m.params, x, n, work, dropout{})
+}
+
+// madeHiddenForward is hiddenForward for either element type, with the
+// parameters p and, in a residual MADE's blocks, the dropout dr.
+func madeHiddenForward[T kernElem](m *MADE, p, x []T, n int, work []T, dr dropout) []T {
 	if m.blocks > 0 {
-		return m.resHiddenForward(x, n, work, dropout{})
+		return madeResHiddenForward(m, p, x, n, work, dr)
 	}
 	h := x
 	off := 0
 	for l := 1; l < len(m.sizes)-1; l++ {
 		out := m.sizes[l]
 		y := work[off : off+n*out]
-		m.maskedFwd(l, y, h, n, true)
+		madeMaskedFwd(m, p, l, y, h, n, true)
 		h = y
 		off += n * out
 	}
@@ -869,18 +894,24 @@ func (m *MADE) hiddenForward(x []float64, n int, work []float64) []float64 {
 // 0 are computed at position 0 from the context alone: the context's share
 // of every hidden unit is computed once per call, as part of that unit.
 func (m *MADE) positionPass(x []float64, p, n int, work, mu, araw []float64) {
-	h := m.positionHidden(x, p, n, work)
-	m.outputRow(mu, h, p, n)
-	m.outputRow(araw, h, m.d+p, n)
+	madePositionPass(m, m.params, x, p, n, work, mu, araw)
 }
 
-// positionHidden is the hidden part of positionPass: it computes the units
-// of degree p of every hidden layer, in place in work, and returns the last
-// hidden layer's output (x with no hidden layer), whose units of degree ≤ p
-// are then final.
-func (m *MADE) positionHidden(x []float64, p, n int, work []float64) []float64 {
+// madePositionPass is positionPass for either element type, with the
+// parameters prm.
+func madePositionPass[T kernElem](m *MADE, prm, x []T, p, n int, work, mu, araw []T) {
+	h := madePositionHidden(m, prm, x, p, n, work)
+	madeOutputRow(m, prm, mu, h, p, n)
+	madeOutputRow(m, prm, araw, h, m.d+p, n)
+}
+
+// madePositionHidden is the hidden part of positionPass, with the
+// parameters prm: it computes the units of degree p of every hidden layer,
+// in place in work, and returns the last hidden layer's output (x with no
+// hidden layer), whose units of degree ≤ p are then final.
+func madePositionHidden[T kernElem](m *MADE, prm, x []T, p, n int, work []T) []T {
 	if m.blocks > 0 {
-		return m.resPositionHidden(x, p, n, work)
+		return madeResPositionHidden(m, prm, x, p, n, work)
 	}
 	L := len(m.sizes) - 1
 	h := x
@@ -892,10 +923,10 @@ func (m *MADE) positionHidden(x []float64, p, n int, work []float64) []float64 {
 		k0, k1 := sort.SearchInts(deg, p), sort.SearchInts(deg, p+1)
 		if k1 > k0 {
 			blk := k1 - k0
-			w, b := m.layer(m.params, l)
+			w, b := madeLayer(m, prm, l)
 			t := tmp[:n*blk]
 			maskedForward(t, h, w[k0*in:k1*in], b[k0:k1], m.lims[l-1][k0:k1], n, in, blk)
-			m.act.apply(t)
+			applyT(m.act, t)
 			for r := 0; r < n; r++ {
 				copy(y[r*out+k0:r*out+k1], t[r*blk:(r+1)*blk])
 			}
@@ -911,7 +942,7 @@ func (m *MADE) positionHidden(x []float64, p, n int, work []float64) []float64 {
 // P outputs of position p of row r, contiguous), by the same kernel and
 // over the same prefix as a full pass's output rows of p.
 func (m *MADE) positionSplinePass(x []float64, p, n int, work, theta []float64) {
-	h := m.positionHidden(x, p, n, work)
+	h := madePositionHidden(m, m.params, x, p, n, work)
 	m.outputBlock(theta, h, p, n)
 }
 
@@ -934,20 +965,16 @@ func (m *MADE) outputBlock(dst, h []float64, p, n int) {
 //
 //	out = h_{L−1}·(W_L∘M_L)ᵀ + b_L.
 func (m *MADE) forward(x []float64, n int, work []float64) []float64 {
-	return m.forwardDrop(x, n, work, dropout{})
+	return madeForward(m, m.params, x, n, work, dropout{})
 }
 
-// forwardDrop is forward with the dropout dr in the blocks of a residual
-// MADE (a plain MADE has none to drop).
-func (m *MADE) forwardDrop(x []float64, n int, work []float64, dr dropout) []float64 {
-	var h []float64
-	if m.blocks > 0 {
-		h = m.resHiddenForward(x, n, work, dr)
-	} else {
-		h = m.hiddenForward(x, n, work)
-	}
-	y := m.output(work, n)
-	m.maskedFwd(len(m.sizes)-1, y, h, n, false)
+// madeForward is forward for either element type, with the parameters p
+// and the dropout dr in the blocks of a residual MADE (a plain MADE has
+// none to drop).
+func madeForward[T kernElem](m *MADE, p, x []T, n int, work []T, dr dropout) []T {
+	h := madeHiddenForward(m, p, x, n, work, dr)
+	y := madeOutput(m, work, n)
+	madeMaskedFwd(m, p, len(m.sizes)-1, y, h, n, false)
 	return y
 }
 
@@ -956,15 +983,22 @@ func (m *MADE) forwardDrop(x []float64, n int, work []float64, dr dropout) []flo
 // layer's output left by hiddenForward (or the input, with no hidden layer):
 //
 //	dst[i] = b_L[q] + Σ_{k<lim[q]} h[i,k]·W_L[q,k].
-func (m *MADE) outputRow(dst, h []float64, q, n int) {
+func (m *MADE) outputRow(dst, h []float64, q, n int) { madeOutputRow(m, m.params, dst, h, q, n) }
+
+// madeOutputRow is outputRow for either element type, with the parameters
+// p.
+func madeOutputRow[T kernElem](m *MADE, p, dst, h []T, q, n int) {
 	L := len(m.sizes) - 1
-	w, b := m.layer(m.params, L)
+	w, b := madeLayer(m, p, L)
 	in := m.sizes[L-1]
 	maskedForward(dst, h, w[q*in:(q+1)*in], b[q:q+1], m.lims[L-1][q:q+1], n, in, 1)
 }
 
 // output returns the output left in work by forward over n rows.
-func (m *MADE) output(work []float64, n int) []float64 {
+func (m *MADE) output(work []float64, n int) []float64 { return madeOutput(m, work, n) }
+
+// madeOutput is output for either element type.
+func madeOutput[T kernElem](m *MADE, work []T, n int) []T {
 	o := n * m.sumH
 	return work[o : o+n*m.nout()]
 }
@@ -987,16 +1021,17 @@ func (m *MADE) output(work []float64, n int) []float64 {
 // The context columns of M_1 are all ones, so ∂L/∂c = δ_1·W_c and
 // ∂L/∂W_c = Σ_rows δ_1ᵀ·c, by the same masked kernels.
 func (m *MADE) backward(x []float64, n int, work, dout, grad, dx []float64) {
-	m.backwardDrop(x, n, work, dout, grad, dx, dropout{})
+	madeBackward(m, m.params, x, n, work, dout, grad, dx, dropout{})
 }
 
-// backwardDrop is backward after forwardDrop with the same dropout dr.
-func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
+// madeBackward is backward for either element type, with the parameters p,
+// after madeForward with the same dropout dr.
+func madeBackward[T kernElem](m *MADE, p, x []T, n int, work, dout, grad, dx []T, dr dropout) {
 	if n == 0 {
 		return
 	}
 	if m.blocks > 0 {
-		m.resBackward(x, n, work, dout, grad, dx, dr)
+		madeResBackward(m, p, x, n, work, dout, grad, dx, dr)
 		return
 	}
 	L := len(m.sizes) - 1
@@ -1006,9 +1041,9 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 	delta := dout
 	for l := L; l >= 1; l-- {
 		in, out := m.sizes[l-1], m.sizes[l]
-		dw, db := m.layer(grad, l)
+		dw, db := madeLayer(m, grad, l)
 		lim := m.lims[l-1]
-		var hprev []float64
+		var hprev []T
 		if l == 1 {
 			hprev = x
 		} else {
@@ -1018,7 +1053,7 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 		maskedBackwardW(dw, db, delta, hprev, lim, n, in, out)
 		if l == 1 {
 			if dx != nil {
-				m.maskedBwdX(l, dx, delta, nil, n)
+				madeMaskedBwdX(m, p, l, dx, delta, nil, n)
 			}
 			break
 		}
@@ -1026,7 +1061,7 @@ func (m *MADE) backwardDrop(x []float64, n int, work, dout, grad, dx []float64, 
 		if &next[0] == &delta[0] {
 			next = bufB[:n*in]
 		}
-		m.maskedBwdX(l, next, delta, hprev, n)
+		madeMaskedBwdX(m, p, l, next, delta, hprev, n)
 		delta = next
 	}
 }

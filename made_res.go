@@ -25,60 +25,61 @@ import "sort"
 // output (n×out), then three n×H buffers for the backward deltas: slot 0
 // holds the running h (h_R after the pass), slot j the u_j (j = 1, …, R+1)
 // and slot R + 1 + j the v_j (j = 1, …, R). The backward pass reads the u_j
-// and v_j; the sequential direction (resPositionHidden) fills the same
+// and v_j; the sequential direction (madeResPositionHidden) fills the same
 // slots a block of units at a time.
 
-// resSlot returns slot j of a residual MADE's workspace over n rows (n×H).
-func (m *MADE) resSlot(work []float64, n, j int) []float64 {
+// madeResSlot returns slot j of a residual MADE's workspace over n rows
+// (n×H).
+func madeResSlot[T kernElem](m *MADE, work []T, n, j int) []T {
 	nh := n * m.sizes[1]
 	return work[j*nh : (j+1)*nh : (j+1)*nh]
 }
 
-// resHiddenForward is hiddenForward for a residual MADE: it runs W_in and
-// the R blocks on the n rows of x and returns u_{R+1} = act(h_R), the
-// output layer's input, a view of work.
-func (m *MADE) resHiddenForward(x []float64, n int, work []float64, dr dropout) []float64 {
+// madeResHiddenForward is madeHiddenForward for a residual MADE: it runs
+// W_in and the R blocks on the n rows of x, with the parameters p, and
+// returns u_{R+1} = act(h_R), the output layer's input, a view of work.
+func madeResHiddenForward[T kernElem](m *MADE, p, x []T, n int, work []T, dr dropout) []T {
 	R, H := m.blocks, m.sizes[1]
-	h := m.resSlot(work, n, 0)
-	m.maskedFwd(1, h, x, n, false) // h_0
-	u := m.resSlot(work, n, 1)
+	h := madeResSlot(m, work, n, 0)
+	madeMaskedFwd(m, p, 1, h, x, n, false) // h_0
+	u := madeResSlot(m, work, n, 1)
 	copy(u, h)
-	m.act.apply(u) // u_1
+	applyT(m.act, u) // u_1
 	for j := 1; j <= R; j++ {
-		v := m.resSlot(work, n, R+1+j)
-		m.maskedFwd(2*j, v, u, n, true) // v_j
+		v := madeResSlot(m, work, n, R+1+j)
+		madeMaskedFwd(m, p, 2*j, v, u, n, true) // v_j
 		src := v
 		if dr.on() {
 			// ṽ_j, in the third backward buffer, free during the pass.
 			src = work[n*(m.sumH+m.nout())+2*n*H : n*(m.sumH+m.nout())+3*n*H]
-			dr.apply(src, v, j, n, H)
+			dropApply(dr, src, v, j, n, H)
 		}
 		// u_{j+1} first holds v_j·(W_{j,2}∘M)ᵀ + b_{j,2}, then act(h_j).
-		next := m.resSlot(work, n, j+1)
-		m.maskedFwd(2*j+1, next, src, n, false)
+		next := madeResSlot(m, work, n, j+1)
+		madeMaskedFwd(m, p, 2*j+1, next, src, n, false)
 		for i, t := range next {
 			h[i] += t // h_j
 		}
 		copy(next, h)
-		m.act.apply(next)
+		applyT(m.act, next)
 		u = next
 	}
 	return u
 }
 
-// resPositionHidden is positionHidden for a residual MADE: it computes the
-// units of degree p (the contiguous block k0 ≤ k < k1 of the sorted units)
-// of h_0, then of u_j, v_j and h_j for j = 1, …, R, and of u_{R+1}, in
-// place in work, and returns u_{R+1}, whose units of degree ≤ p are then
-// final. Unit k of v_j reads the units of u_j of degree ≤ deg(k), unit k
-// of h_j reads h_{j−1}[k] and the units of v_j of degree ≤ deg(k): all
-// computed at this or an earlier position. Each unit is computed by the
-// same kernel over the same prefix as in resHiddenForward, and the residual
-// sums and activations are elementwise, so the D positions give the full
-// pass's values bit for bit.
-func (m *MADE) resPositionHidden(x []float64, p, n int, work []float64) []float64 {
+// madeResPositionHidden is madePositionHidden for a residual MADE, with
+// the parameters prm: it computes the units of degree p (the contiguous
+// block k0 ≤ k < k1 of the sorted units) of h_0, then of u_j, v_j and h_j
+// for j = 1, …, R, and of u_{R+1}, in place in work, and returns u_{R+1},
+// whose units of degree ≤ p are then final. Unit k of v_j reads the units
+// of u_j of degree ≤ deg(k), unit k of h_j reads h_{j−1}[k] and the units
+// of v_j of degree ≤ deg(k): all computed at this or an earlier position.
+// Each unit is computed by the same kernel over the same prefix as in
+// madeResHiddenForward, and the residual sums and activations are
+// elementwise, so the D positions give the full pass's values bit for bit.
+func madeResPositionHidden[T kernElem](m *MADE, prm, x []T, p, n int, work []T) []T {
 	R, H := m.blocks, m.sizes[1]
-	u := m.resSlot(work, n, R+1)
+	u := madeResSlot(m, work, n, R+1)
 	deg := m.degs[0]
 	k0, k1 := sort.SearchInts(deg, p), sort.SearchInts(deg, p+1)
 	if k1 == k0 {
@@ -87,33 +88,33 @@ func (m *MADE) resPositionHidden(x []float64, p, n int, work []float64) []float6
 	blk := k1 - k0
 	tmp := work[n*(m.sumH+m.nout()):]
 	t := tmp[:n*blk]
-	h := m.resSlot(work, n, 0)
+	h := madeResSlot(m, work, n, 0)
 	// put copies t into columns k0:k1 of dst (n×H); add adds it.
-	put := func(dst []float64) {
+	put := func(dst []T) {
 		for r := 0; r < n; r++ {
 			copy(dst[r*H+k0:r*H+k1], t[r*blk:(r+1)*blk])
 		}
 	}
 	// actOf sets columns k0:k1 of dst to act(h) of the same columns.
-	actOf := func(dst []float64) {
+	actOf := func(dst []T) {
 		for r := 0; r < n; r++ {
 			copy(t[r*blk:(r+1)*blk], h[r*H+k0:r*H+k1])
 		}
-		m.act.apply(t)
+		applyT(m.act, t)
 		put(dst)
 	}
-	w, b := m.layer(m.params, 1)
+	w, b := madeLayer(m, prm, 1)
 	in := m.sizes[0]
 	maskedForward(t, x, w[k0*in:k1*in], b[k0:k1], m.lims[0][k0:k1], n, in, blk)
 	put(h)
-	actOf(m.resSlot(work, n, 1))
+	actOf(madeResSlot(m, work, n, 1))
 	for j := 1; j <= R; j++ {
-		uj, v := m.resSlot(work, n, j), m.resSlot(work, n, R+1+j)
-		w1, b1 := m.layer(m.params, 2*j)
+		uj, v := madeResSlot(m, work, n, j), madeResSlot(m, work, n, R+1+j)
+		w1, b1 := madeLayer(m, prm, 2*j)
 		maskedForward(t, uj, w1[k0*H:k1*H], b1[k0:k1], m.lims[2*j-1][k0:k1], n, H, blk)
-		m.act.apply(t)
+		applyT(m.act, t)
 		put(v)
-		w2, b2 := m.layer(m.params, 2*j+1)
+		w2, b2 := madeLayer(m, prm, 2*j+1)
 		maskedForward(t, v, w2[k0*H:k1*H], b2[k0:k1], m.lims[2*j][k0:k1], n, H, blk)
 		for r := 0; r < n; r++ {
 			hr, tr := h[r*H+k0:r*H+k1], t[r*blk:(r+1)*blk]
@@ -121,19 +122,20 @@ func (m *MADE) resPositionHidden(x []float64, p, n int, work []float64) []float6
 				hr[i] += v
 			}
 		}
-		actOf(m.resSlot(work, n, j+1))
+		actOf(madeResSlot(m, work, n, j+1))
 	}
 	return u
 }
 
-// resBackward is backward for a residual MADE: it backpropagates
-// dout = ∂L/∂out (n×out, stored order) through the pass resHiddenForward
-// and forward left in work, adds ∂L/∂θ into grad and, when dx is not nil,
-// writes ∂L/∂x (n×(C+D)) into dx. dout is not modified.
+// madeResBackward is madeBackward for a residual MADE, with the parameters
+// p: it backpropagates dout = ∂L/∂out (n×out, stored order) through the
+// pass madeResHiddenForward and madeForward left in work, adds ∂L/∂θ into
+// grad and, when dx is not nil, writes ∂L/∂x (n×(C+D)) into dx. dout is
+// not modified.
 //
 // Each masked layer is a dense layer whose masked weights are constants
 // zero (see backward), so, with δh_j = ∂L/∂h_j and act' read from the
-// outputs u_j = act(h_{j−1}) and v_j as Activation.backward does:
+// outputs u_j = act(h_{j−1}) and v_j as backwardT does:
 //
 //	∂L/∂W_out += doutᵀ·u_{R+1} (unmasked entries),  ∂L/∂b_out += Σ_rows dout
 //	δh_R = (dout·(W_out∘M_out)) ⊙ act'(h_R)
@@ -158,42 +160,42 @@ func (m *MADE) resPositionHidden(x []float64, p, n int, work []float64) []float6
 //	∂L/∂W_{j,2} += δtᵀ·ṽ_j,      δa = (δt·(W_{j,2}∘M)) ⊙ m_j/(1 − p) ⊙ act'(a)
 //
 // and the rest as above.
-func (m *MADE) resBackward(x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
+func madeResBackward[T kernElem](m *MADE, p, x []T, n int, work, dout, grad, dx []T, dr dropout) {
 	R, H := m.blocks, m.sizes[1]
 	L := 2*R + 2
 	scratch := work[n*(m.sumH+m.nout()):]
 	dh := scratch[:n*H]
 	dv := scratch[n*H : 2*n*H]
 	du := scratch[2*n*H : 3*n*H]
-	u := m.resSlot(work, n, R+1)
-	dw, db := m.layer(grad, L)
+	u := madeResSlot(m, work, n, R+1)
+	dw, db := madeLayer(m, grad, L)
 	maskedBackwardW(dw, db, dout, u, m.lims[L-1], n, H, m.nout())
-	m.maskedBwdX(L, dh, dout, u, n) // δh_R
+	madeMaskedBwdX(m, p, L, dh, dout, u, n) // δh_R
 	for j := R; j >= 1; j-- {
-		v := m.resSlot(work, n, R+1+j)
+		v := madeResSlot(m, work, n, R+1+j)
 		src := v
 		if dr.on() {
 			src = du // free until δu below
-			dr.apply(src, v, j, n, H)
+			dropApply(dr, src, v, j, n, H)
 		}
-		dw, db = m.layer(grad, 2*j+1)
+		dw, db = madeLayer(m, grad, 2*j+1)
 		maskedBackwardW(dw, db, dh, src, m.lims[2*j], n, H, H)
-		m.maskedBwdX(2*j+1, dv, dh, nil, n)
+		madeMaskedBwdX(m, p, 2*j+1, dv, dh, nil, n)
 		if dr.on() {
-			dr.scaleBack(dv, j, n, H)
+			dropScaleBack(dr, dv, j, n, H)
 		}
-		m.act.backward(dv, v) // δa
-		u = m.resSlot(work, n, j)
-		dw, db = m.layer(grad, 2*j)
+		backwardT(m.act, dv, v) // δa
+		u = madeResSlot(m, work, n, j)
+		dw, db = madeLayer(m, grad, 2*j)
 		maskedBackwardW(dw, db, dv, u, m.lims[2*j-1], n, H, H)
-		m.maskedBwdX(2*j, du, dv, u, n)
+		madeMaskedBwdX(m, p, 2*j, du, dv, u, n)
 		for i, g := range du {
 			dh[i] += g // δh_{j−1}
 		}
 	}
-	dw, db = m.layer(grad, 1)
+	dw, db = madeLayer(m, grad, 1)
 	maskedBackwardW(dw, db, dh, x, m.lims[0], n, m.sizes[0], H)
 	if dx != nil {
-		m.maskedBwdX(1, dx, dh, nil, n)
+		madeMaskedBwdX(m, p, 1, dx, dh, nil, n)
 	}
 }

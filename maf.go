@@ -151,17 +151,18 @@ func (a *arLayer) madePasses() int64 { return a.passes.Load() }
 // input gathered into the order. With a spline, e is unused, dout holds
 // ∂L/∂θ (n×P·D, the MADE's stored output layout; in sequential its first
 // n×P values hold the θ of the position at hand) and row is the spline's
-// scratch.
-type arWork struct {
-	in     []float64 // n×(C+D): the MADE's input
-	out, e []float64 // n×D each; e holds exp(±α)
-	mw     []float64 // the MADE's workspace
-	dout   []float64 // n×2D: ∂L/∂[μ ; α_raw] (n×P·D with a spline)
-	din    []float64 // n×(C+D): ∂L/∂(MADE input)
-	row    []float64 // D: one row of clamped α (the spline's scratch)
-	bins   []float64 // n×binLen·D: a spline layer's bins, kept for backward
-	stride int       // C+D, the width of a row of in and din
-	off    int       // C, the column of position 0 in a row of in
+// scratch. T is the element type of the pass (float64, or float32 for the
+// affine layer's float32 path).
+type arWork[T kernElem] struct {
+	in     []T // n×(C+D): the MADE's input
+	out, e []T // n×D each; e holds exp(±α)
+	mw     []T // the MADE's workspace
+	dout   []T // n×2D: ∂L/∂[μ ; α_raw] (n×P·D with a spline)
+	din    []T // n×(C+D): ∂L/∂(MADE input)
+	row    []T // D: one row of clamped α (the spline's scratch)
+	bins   []T // n×binLen·D: a spline layer's bins, kept for backward
+	stride int // C+D, the width of a row of in and din
+	off    int // C, the column of position 0 in a row of in
 }
 
 func (a *arLayer) WorkLen(n int) int {
@@ -186,14 +187,17 @@ func (a *arLayer) rowLen() int {
 	return a.made.d
 }
 
-func (a *arLayer) split(work []float64, n int) arWork {
+func (a *arLayer) split(work []float64, n int) arWork[float64] { return arSplit(a, work, n) }
+
+// arSplit is split for either element type.
+func arSplit[T kernElem](a *arLayer, work []T, n int) arWork[T] {
 	d, c := a.made.d, a.made.c
-	take := func(m int) []float64 {
+	take := func(m int) []T {
 		s := work[:m:m]
 		work = work[m:]
 		return s
 	}
-	w := arWork{stride: c + d, off: c}
+	w := arWork[T]{stride: c + d, off: c}
 	w.in = take(n * (c + d))
 	w.out = take(n * d)
 	w.e = take(n * d)
@@ -205,17 +209,36 @@ func (a *arLayer) split(work []float64, n int) arWork {
 	return w
 }
 
+// arWork64 views the float64 workspace w as the arWork[float64] it is, for
+// the spline layer's float64-only passes; only where T is float64.
+func arWork64[T kernElem](w arWork[T]) arWork[float64] {
+	return arWork[float64]{in: f64s(w.in), out: f64s(w.out), e: f64s(w.e), mw: f64s(w.mw), dout: f64s(w.dout), din: f64s(w.din), row: f64s(w.row), bins: f64s(w.bins), stride: w.stride, off: w.off}
+}
+
+// noSpline32 panics if the float32 path reaches a spline layer, which has
+// none (MAF.why32 refuses it before a float32 pass is built).
+func noSpline32[T kernElem](method string) {
+	if isF32[T]() {
+		panic("flow: " + method + ": a spline autoregressive layer has no float32 path")
+	}
+}
+
 // checkContext panics unless c holds the n = len(logdet) rows of the
 // layer's context (any c is ignored when the layer has none).
 func (a *arLayer) checkContext(method string, c, logdet []float64) {
+	arCheckContext(a, method, c, logdet)
+}
+
+// arCheckContext is checkContext for either element type.
+func arCheckContext[T kernElem](a *arLayer, method string, c, logdet []T) {
 	if nc := a.made.c; nc > 0 && len(c) != len(logdet)*nc {
 		panic(fmt.Sprintf("flow: %s: context of length %d, want %d rows × %d columns = %d", method, len(c), len(logdet), nc, len(logdet)*nc))
 	}
 }
 
-// loadInput sets the MADE's input w.in to [c ; v in the order], row by row,
-// for the n rows of v (n×D, dimension order) and c (n×C).
-func (a *arLayer) loadInput(w arWork, v, c []float64, n int) {
+// arLoadInput sets the MADE's input w.in to [c ; v in the order], row by
+// row, for the n rows of v (n×D, dimension order) and c (n×C).
+func arLoadInput[T kernElem](a *arLayer, w arWork[T], v, c []T, n int) {
 	m := a.made
 	if m.c == 0 {
 		gatherRows(w.in, v, m.order)
@@ -235,6 +258,11 @@ func (a *arLayer) loadInput(w arWork, v, c []float64, n int) {
 // storeOutput sets dst[r, Order()[p]] = src[r, off+p] for the rows of dst
 // (n×D), src having rows of width stride.
 func (a *arLayer) storeOutput(dst, src []float64, stride, off int) {
+	arStoreOutput(a, dst, src, stride, off)
+}
+
+// arStoreOutput is storeOutput for either element type.
+func arStoreOutput[T kernElem](a *arLayer, dst, src []T, stride, off int) {
 	m := a.made
 	if stride == m.d {
 		gatherRows(dst, src, m.pos)
@@ -251,22 +279,30 @@ func (a *arLayer) storeOutput(dst, src []float64, stride, off int) {
 
 // scale returns the clamped α of a row, α = c·tanh(α_raw/c), in tmp, or
 // α_raw itself without a clamp.
-func (a *arLayer) scale(raw, tmp []float64) []float64 {
+func (a *arLayer) scale(raw, tmp []float64) []float64 { return arScale(a, raw, tmp) }
+
+// arScale is scale for either element type: in float32, each tanh is
+// math.Tanh of the widened value, rounded once (as affineOf's).
+func arScale[T kernElem](a *arLayer, raw, tmp []T) []T {
 	if a.clamp <= 0 {
 		return raw
 	}
-	c := a.clamp
+	c := T(a.clamp)
 	for i, v := range raw {
-		tmp[i] = c * math.Tanh(v/c)
+		tmp[i] = c * T(math.Tanh(float64(v/c)))
 	}
 	return tmp[:len(raw)]
 }
 
-func (a *arLayer) scale1(raw float64) float64 {
+func (a *arLayer) scale1(raw float64) float64 { return arScale1(a, raw) }
+
+// arScale1 is scale1 for either element type.
+func arScale1[T kernElem](a *arLayer, raw T) T {
 	if a.clamp <= 0 {
 		return raw
 	}
-	return a.clamp * math.Tanh(raw/a.clamp)
+	c := T(a.clamp)
+	return c * T(math.Tanh(float64(raw/c)))
 }
 
 // onePass applies the direction that conditions on its own input, in one
@@ -278,26 +314,33 @@ func (a *arLayer) scale1(raw float64) float64 {
 // The work keeps the gathered input, the output (in the order), exp(±α) and
 // the MADE's pass for backward.
 func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool, dr dropout) {
+	arOnePass(a, a.made.params, out, in, c, logdet, work, fwd, dr)
+}
+
+// arOnePass is onePass for either element type, with the parameters p (the
+// MADE's stored layout). A spline layer's pass is float64 only.
+func arOnePass[T kernElem](a *arLayer, p, out, in, c, logdet, work []T, fwd bool, dr dropout) {
 	n, d := len(logdet), a.made.d
-	w := a.split(work, n)
+	w := arSplit(a, work, n)
 	m := a.made
-	a.loadInput(w, in, c, n)
-	o := m.forwardDrop(w.in, n, w.mw, dr)
+	arLoadInput(a, w, in, c, n)
+	o := madeForward(m, p, w.in, n, w.mw, dr)
 	a.passes.Add(1)
 	s, off := w.stride, w.off
 	if a.spline != nil {
-		a.splinePass(w, o, logdet, fwd)
+		noSpline32[T]("onePass")
+		a.splinePass(arWork64(w), f64s(o), f64s(logdet), fwd)
 		gatherRows(out, w.out, m.pos)
 		return
 	}
 	for r := 0; r < n; r++ {
 		or := o[r*2*d : (r+1)*2*d]
-		mu, alpha := or[:d], a.scale(or[d:], w.row)
+		mu, alpha := or[:d], arScale(a, or[d:], w.row)
 		ir, outr, er := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d], w.e[r*d:(r+1)*d]
 		if fwd {
-			logdet[r] += affineForward(outr, er, ir, mu, alpha)
+			logdet[r] += affineForwardT(outr, er, ir, mu, alpha)
 		} else {
-			logdet[r] -= affineInverse(outr, er, ir, mu, alpha)
+			logdet[r] -= affineInverseT(outr, er, ir, mu, alpha)
 		}
 	}
 	// out[r, order[p]] = w.out[r, p].
@@ -327,17 +370,24 @@ func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool, dr dropo
 // whose input is [c ; in], so ∂L/∂in = direct + the MADE's ∂L/∂x, and
 // ∂L/∂c is the MADE's ∂L/∂c alone (the affine step does not read c).
 func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd bool, dr dropout) {
+	arOnePassBackward(a, a.made.params, dIn, dc, dOut, dld, work, grad, fwd, dr)
+}
+
+// arOnePassBackward is onePassBackward for either element type, with the
+// parameters p that arOnePass ran with. A spline layer's is float64 only.
+func arOnePassBackward[T kernElem](a *arLayer, p, dIn, dc, dOut, dld, work, grad []T, fwd bool, dr dropout) {
 	n, d := len(dld), a.made.d
-	w := a.split(work, n)
+	w := arSplit(a, work, n)
 	m := a.made
-	o := m.output(w.mw, n)
-	c := a.clamp
+	o := madeOutput(m, w.mw, n)
+	c := T(a.clamp)
 	s, off := w.stride, w.off
 	if a.spline != nil {
-		a.splinePassBackward(w, o, dIn, dOut, dld, fwd)
+		noSpline32[T]("onePassBackward")
+		a.splinePassBackward(arWork64(w), f64s(o), f64s(dIn), f64s(dOut), f64s(dld), fwd)
 	}
 	for r := 0; r < n && a.spline == nil; r++ {
-		alpha := a.scale(o[r*2*d+d:(r+1)*2*d], w.row)
+		alpha := arScale(a, o[r*2*d+d:(r+1)*2*d], w.row)
 		ir, outr, er := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d], w.e[r*d:(r+1)*d]
 		gr, dinr := dOut[r*d:(r+1)*d], dIn[r*d:(r+1)*d]
 		dmu, dal := w.dout[r*2*d:r*2*d+d], w.dout[r*2*d+d:(r+1)*2*d]
@@ -358,7 +408,7 @@ func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd 
 			dinr[i] = ge
 		}
 	}
-	m.backwardDrop(w.in, n, w.mw, w.dout, grad, w.din, dr)
+	madeBackward(m, p, w.in, n, w.mw, w.dout, grad, w.din, dr)
 	nc := m.c
 	for r := 0; r < n; r++ {
 		dinr, dm := dIn[r*d:(r+1)*d], w.din[r*s+off:r*s+off+d]
@@ -393,33 +443,41 @@ func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd 
 // context is written into the MADE's input once, before position 0; the
 // hidden units that read it are computed once each, like every unit.
 func (a *arLayer) sequential(out, in, c, logdet, work []float64, fwd bool) {
+	arSequential(a, a.made.params, out, in, c, logdet, work, fwd)
+}
+
+// arSequential is sequential for either element type, with the parameters
+// prm (the MADE's stored layout). A spline layer's is float64 only.
+func arSequential[T kernElem](a *arLayer, prm, out, in, c, logdet, work []T, fwd bool) {
 	n, d := len(logdet), a.made.d
-	w := a.split(work, n)
+	w := arSplit(a, work, n)
 	m := a.made
-	a.startSequential(w, in, c, n)
+	arStartSequential(a, w, in, c, n)
 	if a.spline != nil {
-		theta := w.dout[:n*m.per]
+		noSpline32[T]("sequential")
+		w64, ld64 := arWork64(w), f64s(logdet)
+		theta := w64.dout[:n*m.per]
 		for p := 0; p < d; p++ {
-			m.positionSplinePass(w.in, p, n, w.mw, theta)
+			m.positionSplinePass(w64.in, p, n, w64.mw, theta)
 			a.passes.Add(1)
-			a.splineStep(w, logdet, theta, p, fwd)
+			a.splineStep(w64, ld64, theta, p, fwd)
 		}
-		a.storeOutput(out, w.in, w.stride, w.off)
+		arStoreOutput(a, out, w.in, w.stride, w.off)
 		return
 	}
 	mu, araw := w.dout[:n], w.dout[n:2*n]
 	for p := 0; p < d; p++ {
-		m.positionPass(w.in, p, n, w.mw, mu, araw)
+		madePositionPass(m, prm, w.in, p, n, w.mw, mu, araw)
 		a.passes.Add(1)
-		a.affineStep(w, logdet, mu, araw, p, fwd)
+		arAffineStep(a, w, logdet, mu, araw, p, fwd)
 	}
-	a.storeOutput(out, w.in, w.stride, w.off)
+	arStoreOutput(a, out, w.in, w.stride, w.off)
 }
 
-// startSequential gathers the layer's input into the order in w.out and
+// arStartSequential gathers the layer's input into the order in w.out and
 // sets the MADE's input w.in to [c ; 0], its positions to be filled one by
 // one.
-func (a *arLayer) startSequential(w arWork, in, c []float64, n int) {
+func arStartSequential[T kernElem](a *arLayer, w arWork[T], in, c []T, n int) {
 	m := a.made
 	gatherRows(w.out, in, m.order)
 	clear(w.in)
@@ -430,18 +488,19 @@ func (a *arLayer) startSequential(w arWork, in, c []float64, n int) {
 	}
 }
 
-// affineStep sets position p of every row of the MADE's input w.in from the
-// same position of the gathered input w.out and the columns mu, araw
-// (α_raw) of that position.
-func (a *arLayer) affineStep(w arWork, logdet, mu, araw []float64, p int, fwd bool) {
+// arAffineStep sets position p of every row of the MADE's input w.in from
+// the same position of the gathered input w.out and the columns mu, araw
+// (α_raw) of that position. In float32, each exp is math.Exp of the
+// widened value, rounded once.
+func arAffineStep[T kernElem](a *arLayer, w arWork[T], logdet, mu, araw []T, p int, fwd bool) {
 	d, s, q := a.made.d, w.stride, w.off+p
 	for r := range logdet {
-		al := a.scale1(araw[r])
+		al := arScale1(a, araw[r])
 		if fwd {
-			w.in[r*s+q] = w.out[r*d+p]*math.Exp(al) + mu[r]
+			w.in[r*s+q] = w.out[r*d+p]*T(math.Exp(float64(al))) + mu[r]
 			logdet[r] += al
 		} else {
-			w.in[r*s+q] = (w.out[r*d+p] - mu[r]) * math.Exp(-al)
+			w.in[r*s+q] = (w.out[r*d+p] - mu[r]) * T(math.Exp(float64(-al)))
 			logdet[r] -= al
 		}
 	}
@@ -457,7 +516,7 @@ func (a *arLayer) affineStep(w arWork, logdet, mu, araw []float64, p int, fwd bo
 // the spline called on the D positions of a row at once, with its
 // parameters in the MADE's dimension-major layout, into w.out (in the
 // order).
-func (a *arLayer) splinePass(w arWork, o, logdet []float64, fwd bool) {
+func (a *arLayer) splinePass(w arWork[float64], o, logdet []float64, fwd bool) {
 	m, sp := a.made, a.spline
 	d, P, no := m.d, m.per, m.nout()
 	s, off := w.stride, w.off
@@ -486,7 +545,7 @@ func (a *arLayer) splinePass(w arWork, o, logdet []float64, fwd bool) {
 // each with the row's dld. onePassBackward then backpropagates w.dout
 // through the MADE, adding its ∂L/∂in to dIn and giving ∂L/∂c, as for the
 // affine map.
-func (a *arLayer) splinePassBackward(w arWork, o, dIn, dOut, dld []float64, fwd bool) {
+func (a *arLayer) splinePassBackward(w arWork[float64], o, dIn, dOut, dld []float64, fwd bool) {
 	m, sp := a.made, a.spline
 	d, P, no := m.d, m.per, m.nout()
 	s, off := w.stride, w.off
@@ -518,7 +577,7 @@ func (a *arLayer) splinePassBackward(w arWork, o, dIn, dOut, dld []float64, fwd 
 //
 //	fwd:  in_p = RQS(out_p; θ_p),    logdet += log RQS'   (MAF Forward)
 //	!fwd: in_p = RQS⁻¹(out_p; θ_p),  logdet −= log RQS'   (IAF Inverse)
-func (a *arLayer) splineStep(w arWork, logdet, theta []float64, p int, fwd bool) {
+func (a *arLayer) splineStep(w arWork[float64], logdet, theta []float64, p int, fwd bool) {
 	sp := a.spline
 	d, P, s, q := a.made.d, a.made.per, w.stride, w.off+p
 	for r := range logdet {
@@ -539,7 +598,7 @@ func (a *arLayer) sequentialNaive(out, in, c, logdet, work []float64, fwd bool) 
 	n, d := len(logdet), a.made.d
 	w := a.split(work, n)
 	m := a.made
-	a.startSequential(w, in, c, n)
+	arStartSequential(a, w, in, c, n)
 	if a.spline != nil {
 		theta := w.dout[:n*m.per]
 		for p := 0; p < d; p++ {
@@ -555,7 +614,7 @@ func (a *arLayer) sequentialNaive(out, in, c, logdet, work []float64, fwd bool) 
 		h := m.hiddenForward(w.in, n, w.mw)
 		m.outputRow(mu, h, p, n)
 		m.outputRow(araw, h, d+p, n)
-		a.affineStep(w, logdet, mu, araw, p, fwd)
+		arAffineStep(a, w, logdet, mu, araw, p, fwd)
 	}
 	a.storeOutput(out, w.in, w.stride, w.off)
 }
@@ -629,6 +688,38 @@ func (l *MAF) inverseBackwardDrop(dx, dc, dz, dld, x, z, c, work, grad []float64
 // adding ∂L/∂c into dc when the layer has a context and dc is not nil.
 func (l *MAF) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64) {
 	l.onePassBackward(dx, dc, dz, dld, work, grad, false, dropout{})
+}
+
+// why32 returns why the layer has no float32 path, or "" when it has one:
+// the affine MAF, with a plain or a residual MADE, has; a spline MAF layer
+// has not (its spline is float64 only).
+func (l *MAF) why32() string {
+	if l.spline != nil {
+		return "a spline MAF layer has no float32 path yet"
+	}
+	return ""
+}
+
+// forward32, inverse32 and inverseBackward32 are Forward, Inverse and
+// InverseBackward in float32 with the parameters p (the layer's window of
+// a float32 vector, in the MADE's stored layout), from the same source
+// (arSequential, arOnePass, arOnePassBackward). They are for an affine
+// layer only (why32).
+
+func (l *MAF) forward32(p, x, z, ctx, logdet, work []float32) {
+	checkRows("MAF.Forward", l.made.d, logdet, x, z)
+	arCheckContext(&l.arLayer, "MAF.Forward", ctx, logdet)
+	arSequential(&l.arLayer, p, x, z, ctx, logdet, work, true)
+}
+
+func (l *MAF) inverse32(p, z, x, ctx, logdet, work []float32) {
+	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
+	arCheckContext(&l.arLayer, "MAF.Inverse", ctx, logdet)
+	arOnePass(&l.arLayer, p, z, x, ctx, logdet, work, false, dropout{})
+}
+
+func (l *MAF) inverseBackward32(p, dx, dc, dz, dld, x, z, ctx, work, grad []float32) {
+	arOnePassBackward(&l.arLayer, p, dx, dc, dz, dld, work, grad, false, dropout{})
 }
 
 // AutoregressiveFlowConfig configures NewMAFFlow and NewIAFFlow.

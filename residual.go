@@ -124,7 +124,7 @@ func mlpResForward[T kernElem](m *mlp, p, x []T, n int, work []T, dr dropout) []
 // when dx is not nil, writes ∂L/∂x (n×in) into dx. dout is not modified.
 //
 // With δh_j = ∂L/∂h_j, and act' read from the outputs u_j = act(h_{j−1})
-// and v_j as Activation.backward does:
+// and v_j as backwardT does:
 //
 //	∂L/∂W_out += doutᵀ·u_{R+1},  ∂L/∂b_out += Σ_rows dout
 //	δh_R = (dout·W_out) ⊙ act'(h_R)
