@@ -231,66 +231,92 @@ func TestFlow32(t *testing.T) {
 		{Dim: 4, Layers: 2, Hidden: []int{16}, Activation: ReLU, ContextDim: 2, Seed: 3},
 		{Dim: 4, Layers: 2, Hidden: []int{16}, Activation: Tanh, ResidualBlocks: 1, Additive: true, Seed: 4},
 	} {
-		name := fmt.Sprintf("D=%d/%v/C=%d/R=%d", cfg.Dim, cfg.Activation, cfg.ContextDim, cfg.ResidualBlocks)
-		f, g := flow32Pair(t, cfg, rnd)
-		n := 300 // three evaluation shards, the last partial
-		x := mat.NewDense(n, cfg.Dim, randRows(n, cfg.Dim, rnd))
-		var c mat.Matrix
-		if cfg.ContextDim > 0 {
-			c = mat.NewDense(n, cfg.ContextDim, randRows(n, cfg.ContextDim, rnd))
-		}
-		lp64 := f.LogProbGiven(nil, x, c)
-		lp32 := g.LogProbGiven(nil, x, c)
-		if i := logpBad(lp32, lp64, 1e-4); i >= 0 {
-			t.Errorf("%s: log p row %d: float32 %v, float64 %v", name, i, lp32[i], lp64[i])
-		}
-
-		grad64 := make([]float64, f.NumParams())
-		grad32 := make([]float32, g.NumParams())
-		loss64 := NewMaxLikelihood(f, 0, 0).LossGradGiven(grad64, x, c)
-		loss32 := NewMaxLikelihood32(g, 0, 0).LossGradGiven(grad32, x, c)
-		if logpBad([]float64{loss32}, []float64{loss64}, 1e-4) >= 0 {
-			t.Errorf("%s: loss: float32 %v, float64 %v", name, loss32, loss64)
-		}
-		for l := range f.Layers() {
-			lo, hi := f.ParamRange(l)
-			if i := mixedBad(to64(grad32[lo:hi]), grad64[lo:hi], 1e-3); i >= 0 {
-				t.Errorf("%s: layer %d gradient %d: float32 %v, float64 %v", name, l, i, grad32[lo+i], grad64[lo+i])
-			}
-		}
-
-		// The round trip, and the log-dets of the two directions.
-		z := mat.NewDense(n, cfg.Dim, randRows(n, cfg.Dim, rnd))
-		var xf, zb mat.Dense
-		ldf, ldi := make([]float64, n), make([]float64, n)
-		g.Forward(&xf, z, c, ldf)
-		g.Inverse(&zb, &xf, c, ldi)
-		if i := logpBad(zb.RawMatrix().Data, z.RawMatrix().Data, 1e-5); i >= 0 {
-			t.Errorf("%s: round trip value %d: %v, want %v", name, i, zb.RawMatrix().Data[i], z.RawMatrix().Data[i])
-		}
-		for i := range ldf {
-			ldi[i] = -ldi[i]
-		}
-		if i := logpBad(ldi, ldf, 1e-5); i >= 0 {
-			t.Errorf("%s: round trip log-det row %d: −inverse %v, forward %v", name, i, ldi[i], ldf[i])
-		}
-
-		// Back to float64: the same values exactly, so the same log p bit
-		// for bit as f, whose parameters are float32 values.
-		h, err := g.Float64()
+		f, err := NewRealNVP(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, v := range h.Params() {
-			if v != f.Params()[i] {
-				t.Fatalf("%s: Float64 parameter %d is %v, want %v", name, i, v, f.Params()[i])
-			}
+		checkFlow32(t, fmt.Sprintf("realnvp D=%d/%v/C=%d/R=%d", cfg.Dim, cfg.Activation, cfg.ContextDim, cfg.ResidualBlocks), f, rnd)
+	}
+	for _, cfg := range []AutoregressiveFlowConfig{
+		{Dim: 5, Layers: 3, Hidden: []int{32, 32}, Activation: ReLU, Seed: 1},
+		{Dim: 4, Layers: 2, Hidden: []int{24}, Activation: Tanh, Clamp: 2, ContextDim: 3, RandomOrders: true, Seed: 2},
+		{Dim: 3, Layers: 2, Hidden: []int{16}, Activation: ReLU, ResidualBlocks: 1, Seed: 3},
+	} {
+		f, err := NewMAFFlow(cfg)
+		if err != nil {
+			t.Fatal(err)
 		}
-		lph := h.LogProbGiven(nil, x, c)
-		for i := range lph {
-			if lph[i] != lp64[i] {
-				t.Fatalf("%s: Float64's log p row %d is %v, the flow's %v", name, i, lph[i], lp64[i])
-			}
+		checkFlow32(t, fmt.Sprintf("maf D=%d/%v/C=%d/R=%d", cfg.Dim, cfg.Activation, cfg.ContextDim, cfg.ResidualBlocks), f, rnd)
+	}
+}
+
+// checkFlow32 perturbs f's parameters (to float32 values) and checks its
+// float32 copy against it.
+func checkFlow32(t *testing.T, name string, f *Flow, rnd *rand.Rand) {
+	t.Helper()
+	perturb(f.Params(), 0.3, rnd)
+	g, err := f.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	D, C := f.Dim(), f.ContextDim()
+	n := 300 // three evaluation shards, the last partial
+	x := mat.NewDense(n, D, randRows(n, D, rnd))
+	var c mat.Matrix
+	if C > 0 {
+		c = mat.NewDense(n, C, randRows(n, C, rnd))
+	}
+	lp64 := f.LogProbGiven(nil, x, c)
+	lp32 := g.LogProbGiven(nil, x, c)
+	if i := logpBad(lp32, lp64, 1e-4); i >= 0 {
+		t.Errorf("%s: log p row %d: float32 %v, float64 %v", name, i, lp32[i], lp64[i])
+	}
+
+	grad64 := make([]float64, f.NumParams())
+	grad32 := make([]float32, g.NumParams())
+	loss64 := NewMaxLikelihood(f, 0, 0).LossGradGiven(grad64, x, c)
+	loss32 := NewMaxLikelihood32(g, 0, 0).LossGradGiven(grad32, x, c)
+	if logpBad([]float64{loss32}, []float64{loss64}, 1e-4) >= 0 {
+		t.Errorf("%s: loss: float32 %v, float64 %v", name, loss32, loss64)
+	}
+	for l := range f.Layers() {
+		lo, hi := f.ParamRange(l)
+		if i := mixedBad(to64(grad32[lo:hi]), grad64[lo:hi], 1e-3); i >= 0 {
+			t.Errorf("%s: layer %d gradient %d: float32 %v, float64 %v", name, l, i, grad32[lo+i], grad64[lo+i])
+		}
+	}
+
+	// The round trip, and the log-dets of the two directions.
+	z := mat.NewDense(n, D, randRows(n, D, rnd))
+	var xf, zb mat.Dense
+	ldf, ldi := make([]float64, n), make([]float64, n)
+	g.Forward(&xf, z, c, ldf)
+	g.Inverse(&zb, &xf, c, ldi)
+	if i := logpBad(zb.RawMatrix().Data, z.RawMatrix().Data, 1e-5); i >= 0 {
+		t.Errorf("%s: round trip value %d: %v, want %v", name, i, zb.RawMatrix().Data[i], z.RawMatrix().Data[i])
+	}
+	for i := range ldf {
+		ldi[i] = -ldi[i]
+	}
+	if i := logpBad(ldi, ldf, 1e-5); i >= 0 {
+		t.Errorf("%s: round trip log-det row %d: −inverse %v, forward %v", name, i, ldi[i], ldf[i])
+	}
+
+	// Back to float64: the same values exactly, so the same log p bit for
+	// bit as f, whose parameters are float32 values.
+	h, err := g.Float64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range h.Params() {
+		if v != f.Params()[i] {
+			t.Fatalf("%s: Float64 parameter %d is %v, want %v", name, i, v, f.Params()[i])
+		}
+	}
+	lph := h.LogProbGiven(nil, x, c)
+	for i := range lph {
+		if lph[i] != lp64[i] {
+			t.Fatalf("%s: Float64's log p row %d is %v, the flow's %v", name, i, lph[i], lp64[i])
 		}
 	}
 }
