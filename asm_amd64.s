@@ -2153,3 +2153,57 @@ TEXT ·packRowsKernel32(SB), NOSPLIT, $0-64
 // packTailKernel over float32: mask holds 24 int32, ones then zeros.
 TEXT ·packTailKernel32(SB), NOSPLIT, $0-56
 	PACK_TAIL($2, VMASKMOVPS, VADDPS)
+
+// func packTrans4Kernel32(dst, src *float32, lds, k, ldd int)
+//
+// packTrans4Kernel over float32, k (a multiple of 8) values at a time:
+//
+//	dst[p*ldd+r] = src[r*lds+p]   for r < 4, p < k
+//
+// Four rows of eight values are loaded; the in-lane unpacks and shuffles
+// transpose the two 4×4 blocks of the 128-bit lanes at once (p = 0…3 in
+// the low lanes, 4…7 in the high ones), and each block's four rows of dst
+// are stored from the lanes.
+TEXT ·packTrans4Kernel32(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	MOVQ k+24(FP), CX
+	MOVQ ldd+32(FP), DX
+	SHLQ $2, R8
+	SHLQ $2, DX
+	LEAQ (R8)(R8*2), R9
+	LEAQ (DX)(DX*2), R10
+	SHRQ $3, CX
+	JE   ptf_ret
+
+ptf_loop:
+	VMOVUPS      (SI), Y0
+	VMOVUPS      (SI)(R8*1), Y1
+	VMOVUPS      (SI)(R8*2), Y2
+	VMOVUPS      (SI)(R9*1), Y3
+	VUNPCKLPS    Y1, Y0, Y4
+	VUNPCKHPS    Y1, Y0, Y5
+	VUNPCKLPS    Y3, Y2, Y6
+	VUNPCKHPS    Y3, Y2, Y7
+	VSHUFPS      $0x44, Y6, Y4, Y0
+	VSHUFPS      $0xEE, Y6, Y4, Y1
+	VSHUFPS      $0x44, Y7, Y5, Y2
+	VSHUFPS      $0xEE, Y7, Y5, Y3
+	VMOVUPS      X0, (DI)
+	VMOVUPS      X1, (DI)(DX*1)
+	VMOVUPS      X2, (DI)(DX*2)
+	VMOVUPS      X3, (DI)(R10*1)
+	LEAQ         (DI)(DX*4), DI
+	VEXTRACTF128 $1, Y0, (DI)
+	VEXTRACTF128 $1, Y1, (DI)(DX*1)
+	VEXTRACTF128 $1, Y2, (DI)(DX*2)
+	VEXTRACTF128 $1, Y3, (DI)(R10*1)
+	LEAQ         (DI)(DX*4), DI
+	ADDQ         $32, SI
+	DECQ         CX
+	JNE          ptf_loop
+	VZEROUPPER
+
+ptf_ret:
+	RET

@@ -166,3 +166,6 @@ func packRowsKernel32(dst, db, src *float32, lds, k, vecs, panels, ldp int)
 
 //go:noescape
 func packTailKernel32(dst, db, src *float32, lds, k, vecs int, mask *int32)
+
+//go:noescape
+func packTrans4Kernel32(dst, src *float32, lds, k, ldd int)

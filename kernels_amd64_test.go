@@ -344,3 +344,39 @@ func TestPackRows32(t *testing.T) {
 		}
 	}
 }
+
+// TestPackTrans32 checks kernPackTrans on float32 (packTrans4Kernel32 on
+// whole panels and multiples of 8 rows) bit for bit against its Go loop,
+// for every k up to 41 and panels partial and whole, and that nothing
+// beyond the panels is written.
+func TestPackTrans32(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: the packing kernels are not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(49, 50))
+	nr := gemm32NR
+	for k := 1; k <= 41; k++ {
+		for _, n := range []int{1, 5, nr, nr + 3, 2 * nr, 3*nr - 1} {
+			ldb := k + rnd.IntN(3)
+			b := make([]float32, n*ldb)
+			for i := range b {
+				b[i] = float32(rnd.NormFloat64())
+			}
+			size := (n + nr - 1) / nr * k * nr
+			got, want := make([]float32, size+8), make([]float32, size+8)
+			for i := range got {
+				got[i], want[i] = 7, 7
+			}
+			kernPackTrans(got, b, ldb, k, n, nr)
+			kernUseAsm = false
+			kernPackTrans(want, b, ldb, k, n, nr)
+			kernUseAsm = true
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("k=%d n=%d: packed value %d is %v, want %v", k, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

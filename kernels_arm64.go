@@ -145,3 +145,6 @@ func packRowsKernel32(dst, db, src *float32, lds, k, vecs, panels, ldp int) {
 func packTailKernel32(dst, db, src *float32, lds, k, vecs int, mask *int32) {
 	panic("flow: no packTailKernel32 on arm64")
 }
+func packTrans4Kernel32(dst, src *float32, lds, k, ldd int) {
+	panic("flow: no packTrans4Kernel32 on arm64")
+}

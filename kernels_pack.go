@@ -122,11 +122,19 @@ func kernPackTrans[T kernElem](bp, b []T, ldb, k, n, nr int) {
 func kernPackTransPanel[T kernElem](panel, b []T, ldb, j0, cols, kmax, nr int) {
 	const blk = 8
 	start := 0
-	if kernFastAux && kernUseAsm && !isF32[T]() && cols == nr && kmax >= 4 {
+	switch {
+	case kernFastAux && kernUseAsm && !isF32[T]() && cols == nr && kmax >= 4:
 		start = kmax &^ 3
 		_ = b[(j0+nr-1)*ldb+start-1]
 		for g := 0; g < nr; g += 4 {
 			packTrans4Kernel(f64p(&panel[g]), f64p(&b[(j0+g)*ldb]), ldb, start, nr)
+		}
+	case kernFastAux && kernUseAsm && isF32[T]() && cols == nr && nr%4 == 0 && kmax >= 8:
+		start = kmax &^ 7
+		_ = b[(j0+nr-1)*ldb+start-1]
+		_ = panel[(start-1)*nr+nr-1]
+		for g := 0; g < nr; g += 4 {
+			packTrans4Kernel32(f32p(&panel[g]), f32p(&b[(j0+g)*ldb]), ldb, start, nr)
 		}
 	}
 	for p0 := start; p0 < kmax; p0 += blk {

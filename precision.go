@@ -626,16 +626,23 @@ func (j *adam32Job) runShard(_, s int) {
 
 // adamStep32 is adamRef's update over float32 vectors: each element's
 // moments and step computed in float64 from the float32 values, then
-// rounded once to float32.
+// rounded once to float32. It widens blocks of 256 elements (exactly),
+// runs the float64 step on them (adamStep, which gives adamRef's bits) and
+// rounds the parameters and moments back, so that the float64 kernel
+// serves both precisions.
 func adamStep32(p, m, v, g []float32, c *adamConsts) {
-	b1, c1, b2, c2, step, isc2, eps, lrwd := c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
-	p, m, v = p[:len(g)], m[:len(g)], v[:len(g)]
-	for i, g32 := range g {
-		g := float64(g32)
-		mi := b1*float64(m[i]) + c1*g
-		vi := b2*float64(v[i]) + c2*g*g
-		m[i], v[i] = float32(mi), float32(vi)
-		pi := float64(p[i])
-		p[i] = float32(pi - (step*mi/(math.Sqrt(vi)*isc2+eps) + lrwd*pi))
+	const blk = 256
+	var bp, bm, bv, bg [blk]float64
+	for lo := 0; lo < len(g); lo += blk {
+		hi := min(lo+blk, len(g))
+		n := hi - lo
+		cvt32to64(bp[:n], p[lo:hi])
+		cvt32to64(bm[:n], m[lo:hi])
+		cvt32to64(bv[:n], v[lo:hi])
+		cvt32to64(bg[:n], g[lo:hi])
+		adamStep(bp[:n], bm[:n], bv[:n], bg[:n], c)
+		cvt64to32(p[lo:hi], bp[:n])
+		cvt64to32(m[lo:hi], bm[:n])
+		cvt64to32(v[lo:hi], bv[:n])
 	}
 }
