@@ -149,6 +149,31 @@
 	SHLQ  shift, R8 \
 	SHLQ  shift, AX
 
+// NONFINITE is the body of nonFiniteKernel and nonFiniteKernel32: the
+// exponent mask broadcast by BCAST, each vector of 1<<lanes elements and'd
+// with it and compared for equality, the comparisons or'ed together.
+#define NONFINITE(mask, BCAST, AND, CMPEQ, lanes) \
+	MOVQ  s+0(FP), SI \
+	MOVQ  n+8(FP), CX \
+	MOVQ  mask, AX \
+	MOVQ  AX, X7 \
+	BCAST X7, Y7 \
+	VPXOR Y6, Y6, Y6 \
+	SHRQ  lanes, CX \
+	JE    nf_done \
+nf_loop: \
+	AND   (SI), Y7, Y0 \
+	CMPEQ Y7, Y0, Y0 \
+	VPOR  Y0, Y6, Y6 \
+	ADDQ  $32, SI \
+	DECQ  CX \
+	JNE   nf_loop \
+nf_done: \
+	VPTEST     Y6, Y6 \
+	SETNE      ret+16(FP) \
+	VZEROUPPER \
+	RET
+
 // RELU_ROWS is the body of reluRowsKernel and reluRowsKernel32 for elements
 // of 1<<shift bytes, with the compare and and-not of their type.
 #define RELU_ROWS(shift, CMP, ANDN) \
@@ -1614,28 +1639,7 @@ TEXT ·packTailKernel(SB), NOSPLIT, $0-56
 // Reports whether any of s[0:n] (n a multiple of 4) is ±Inf or NaN: whether
 // the exponent field of any element is all ones.
 TEXT ·nonFiniteKernel(SB), NOSPLIT, $0-17
-	MOVQ         s+0(FP), SI
-	MOVQ         n+8(FP), CX
-	MOVQ         $0x7ff0000000000000, AX
-	MOVQ         AX, X7
-	VPBROADCASTQ X7, Y7
-	VPXOR        Y6, Y6, Y6
-	SHRQ         $2, CX
-	JE           nf_done
-
-nf_loop:
-	VANDPD   (SI), Y7, Y0
-	VPCMPEQQ Y7, Y0, Y0
-	VPOR     Y0, Y6, Y6
-	ADDQ     $32, SI
-	DECQ     CX
-	JNE      nf_loop
-
-nf_done:
-	VPTEST     Y6, Y6
-	SETNE      ret+16(FP)
-	VZEROUPPER
-	RET
+	NONFINITE($0x7ff0000000000000, VPBROADCASTQ, VANDPD, VPCMPEQQ, $2)
 
 // func addTransKernel(dst, src *float64, ldd, lds, n int)
 //
@@ -2206,4 +2210,87 @@ ptf_loop:
 	VZEROUPPER
 
 ptf_ret:
+	RET
+
+// func nonFiniteKernel32(s *float32, n int) bool
+//
+// nonFiniteKernel over float32 (n a multiple of 8).
+TEXT ·nonFiniteKernel32(SB), NOSPLIT, $0-17
+	NONFINITE($0x7f800000, VPBROADCASTD, VANDPS, VPCMPEQD, $3)
+
+// func packRows4Kernel32(dst, db, src *float32, lds, k, panels int)
+//
+// packRowsKernel32 for panels of 4 columns (the slivers of A, gemm32MR
+// wide), one 16-byte row each:
+//
+//	dst[q*4*k+p*4+j] = src[p*lds+q*4+j]   for q < panels, p < k, j < 4
+//
+// and, if db is not nil, the column sums added to db, each column in
+// increasing p. As packRowsKernel, by blocks of rows (32, so that each
+// panel gets 512 bytes at a time) across all the panels.
+TEXT ·packRows4Kernel32(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+16(FP), SI
+	MOVQ  lds+24(FP), R8
+	MOVQ  k+32(FP), CX
+	MOVQ  panels+40(FP), R9
+	SHLQ  $2, R8
+	MOVQ  CX, R10
+	SHLQ  $4, R10
+	TESTQ CX, CX
+	JLE   p4_ret
+	TESTQ R9, R9
+	JLE   p4_ret
+
+p4_block:
+	MOVQ    $32, R12
+	CMPQ    CX, R12
+	CMOVQLT CX, R12
+	MOVQ    SI, BX
+	MOVQ    DI, R13
+	MOVQ    R9, AX
+	MOVQ    db+8(FP), R11
+
+p4_panel:
+	MOVQ  BX, R14
+	MOVQ  R13, R15
+	MOVQ  R12, DX
+	TESTQ R11, R11
+	JE    p4_row
+
+	VMOVUPS (R11), X3
+
+p4d_row:
+	VMOVUPS (R14), X0
+	VMOVUPS X0, (R15)
+	VADDPS  X0, X3, X3
+	ADDQ    R8, R14
+	ADDQ    $16, R15
+	DECQ    DX
+	JNE     p4d_row
+	VMOVUPS X3, (R11)
+	ADDQ    $16, R11
+	JMP     p4_next
+
+p4_row:
+	VMOVUPS (R14), X0
+	VMOVUPS X0, (R15)
+	ADDQ    R8, R14
+	ADDQ    $16, R15
+	DECQ    DX
+	JNE     p4_row
+
+p4_next:
+	ADDQ $16, BX
+	ADDQ R10, R13
+	DECQ AX
+	JNE  p4_panel
+	MOVQ R8, R14
+	SHLQ $5, R14
+	ADDQ R14, SI
+	ADDQ $512, DI
+	SUBQ $32, CX
+	JG   p4_block
+
+p4_ret:
 	RET

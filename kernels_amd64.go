@@ -169,3 +169,9 @@ func packTailKernel32(dst, db, src *float32, lds, k, vecs int, mask *int32)
 
 //go:noescape
 func packTrans4Kernel32(dst, src *float32, lds, k, ldd int)
+
+//go:noescape
+func nonFiniteKernel32(s *float32, n int) bool
+
+//go:noescape
+func packRows4Kernel32(dst, db, src *float32, lds, k, panels int)

@@ -294,17 +294,23 @@ func TestActRowsKernels32(t *testing.T) {
 }
 
 // TestPackRows32 checks kernPackRows on float32 (packRowsKernel32 and
-// packTailKernel32) bit for bit against its Go loop, with and without the
-// column sums, on every width of the last panel, and that nothing beyond
-// the panels or the sums is written.
+// packTailKernel32 for the panels of B, packRows4Kernel32 for the slivers
+// of A) bit for bit against its Go loop, with and without the column sums,
+// on every width of the last panel and blocks of rows whole and partial,
+// and that nothing beyond the panels or the sums is written.
 func TestPackRows32(t *testing.T) {
 	if !kernUseAsm {
 		t.Log("no AVX2+FMA: the packing kernels are not called on this machine")
 		return
 	}
 	rnd := rand.New(rand.NewPCG(47, 48))
-	nr := gemm32NR
-	for _, k := range []int{1, 3, 4, 17} {
+	for _, nr := range []int{gemm32NR, 4} {
+		testPackRows32(t, rnd, nr)
+	}
+}
+
+func testPackRows32(t *testing.T, rnd *rand.Rand, nr int) {
+	for _, k := range []int{1, 3, 4, 17, 33, 70} {
 		for n := 1; n <= 3*nr+1; n++ {
 			for _, sums := range []bool{false, true} {
 				ldb := n + rnd.IntN(3)
@@ -375,6 +381,35 @@ func TestPackTrans32(t *testing.T) {
 			for i := range got {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("k=%d n=%d: packed value %d is %v, want %v", k, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestNonFinite32 checks kernHasNonFinite on float32 (nonFiniteKernel32
+// and the loop after it) against math.IsInf and math.IsNaN, for every
+// length to 41 with one special value at each position or none, and the
+// largest finite values, which must not count.
+func TestNonFinite32(t *testing.T) {
+	specials := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32}
+	rnd := rand.New(rand.NewPCG(51, 52))
+	for n := 0; n <= 41; n++ {
+		for at := -1; at < n; at++ {
+			for _, sp := range specials {
+				s := make([]float32, n)
+				for i := range s {
+					s[i] = float32(rnd.NormFloat64())
+				}
+				if at >= 0 {
+					s[at] = sp
+				}
+				want := false
+				for _, v := range s {
+					want = want || math.IsInf(float64(v), 0) || math.IsNaN(float64(v))
+				}
+				if got := kernHasNonFinite(s); got != want {
+					t.Fatalf("n=%d, %v at %d: kernHasNonFinite = %v, want %v", n, sp, at, got, want)
 				}
 			}
 		}

@@ -148,3 +148,7 @@ func packTailKernel32(dst, db, src *float32, lds, k, vecs int, mask *int32) {
 func packTrans4Kernel32(dst, src *float32, lds, k, ldd int) {
 	panic("flow: no packTrans4Kernel32 on arm64")
 }
+func nonFiniteKernel32(s *float32, n int) bool { panic("flow: no nonFiniteKernel32 on arm64") }
+func packRows4Kernel32(dst, db, src *float32, lds, k, panels int) {
+	panic("flow: no packRows4Kernel32 on arm64")
+}

@@ -30,12 +30,20 @@ func kernIsNonFinite(v float64) bool { return math.Float64bits(v)&kernExpMask ==
 // carries into the sign bit only from all ones.
 func kernHasNonFinite[T kernElem](sT []T) bool {
 	if isF32[T]() {
-		for _, v := range sT {
-			if kernIsNonFinite(float64(v)) {
-				return true
+		s := f32s(sT)
+		if kernFastAux && kernUseAsm {
+			if m := len(s) &^ 7; m > 0 {
+				if nonFiniteKernel32(&s[0], m) {
+					return true
+				}
+				s = s[m:]
 			}
 		}
-		return false
+		var acc uint32
+		for _, v := range s {
+			acc |= math.Float32bits(v)&0x7f800000 + 1<<23
+		}
+		return acc>>31 != 0
 	}
 	s := f64s(sT)
 	if kernFastAux && kernUseAsm {

@@ -58,6 +58,27 @@ func kernPackRows[T kernElem](bp, db, b []T, ldb, k, n, nr int) {
 		}
 		return
 	}
+	if kernFastAux && kernUseAsm && isF32[T]() && nr == 4 && k > 0 && n >= 4 {
+		// The slivers of A (gemm32MR wide): whole panels by the kernel,
+		// a partial last one by the loop below.
+		full := n / 4
+		var d *float32
+		if db != nil {
+			_ = db[n-1]
+			d = f32p(&db[0])
+		}
+		_ = b[(k-1)*ldb+full*4-1]
+		_ = bp[full*k*4-1]
+		packRows4Kernel32(f32p(&bp[0]), d, f32p(&b[0]), ldb, k, full)
+		if j0 := full * 4; j0 < n {
+			var dt []T
+			if db != nil {
+				dt = db[j0:]
+			}
+			kernPackRows(bp[full*k*4:], dt, b[j0:], ldb, k, n-j0, nr)
+		}
+		return
+	}
 	if kernFastAux && kernUseAsm && isF32[T]() && nr == gemm32NR {
 		if k == 0 || n == 0 {
 			return
