@@ -102,6 +102,15 @@ func expVec32(dst, src []float32) {
 	if len(dst) < n {
 		panic("flow: expVec32: dst shorter than src")
 	}
+	if n <= 8 {
+		// A short row (a coupling's few transformed dimensions): a small
+		// buffer, since Go clears the large one on every call.
+		var b [8]float64
+		cvt32to64(b[:n], src)
+		expVec(b[:n], b[:n])
+		cvt64to32(dst[:n], b[:n])
+		return
+	}
 	var buf [256]float64
 	for i := 0; i < n; i += len(buf) {
 		m := min(len(buf), n-i)
