@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"unsafe"
 )
 
 // Activation is the nonlinearity between the hidden layers of a conditioner.
@@ -46,7 +47,10 @@ type mlp struct {
 	act    Activation
 	maxW   int // the widest hidden layer, for the backward scratch
 	blocks int // R, the residual blocks (0: a plain stack)
-	packs  *mlpPacks
+	packs  *mlpPacks[float64]
+	// packs32 are the weights of a float32 training step (Flow32), packed
+	// from its own parameters.
+	packs32 *mlpPacks[float32]
 }
 
 // mlpPacks holds an mlp's weights packed for the products of one training
@@ -55,40 +59,56 @@ type mlp struct {
 // product, and drop them after. A pass uses them only for the parameters
 // they were packed from (key) and the shard rows they were packed for (n);
 // any other pass, and every pass outside a training step, packs its own.
-type mlpPacks struct {
-	key    *float64
+type mlpPacks[T kernElem] struct {
+	key    *T
 	n      int
 	on     bool
-	layers []densePack
+	layers []densePack[T]
+}
+
+// mlpPacksOf returns the packs of m's passes in T: packs, or packs32.
+func mlpPacksOf[T kernElem](m *mlp) **mlpPacks[T] {
+	if isF32[T]() {
+		return (**mlpPacks[T])(unsafe.Pointer(&m.packs32))
+	}
+	return (**mlpPacks[T])(unsafe.Pointer(&m.packs))
 }
 
 // prepack packs the weights in p of every dense layer for shards of n rows.
-func (m *mlp) prepack(p []float64, n int) {
+func (m *mlp) prepack(p []float64, n int) { mlpPrepack(m, p, n) }
+
+// unpack drops the packed weights from the passes (keeping the buffers).
+func (m *mlp) unpack() { mlpUnpack[float64](m) }
+
+// mlpPrepack is prepack for either element type.
+func mlpPrepack[T kernElem](m *mlp, p []T, n int) {
 	if len(p) == 0 || n <= 0 {
 		return
 	}
-	if m.packs == nil {
-		m.packs = &mlpPacks{layers: make([]densePack, m.numLayers())}
+	pp := mlpPacksOf[T](m)
+	if *pp == nil {
+		*pp = &mlpPacks[T]{layers: make([]densePack[T], m.numLayers())}
 	}
+	pk := *pp
 	for l := 1; l <= m.numLayers(); l++ {
-		w, _, _ := m.layer(p, l)
+		w, _, _ := mlpLayer(m, p, l)
 		in, out := m.dense(l)
-		m.packs.layers[l-1].pack(w, n, in, out)
+		pk.layers[l-1].pack(w, n, in, out)
 	}
-	m.packs.key, m.packs.n, m.packs.on = &p[0], n, true
+	pk.key, pk.n, pk.on = &p[0], n, true
 }
 
-// unpack drops the packed weights from the passes (keeping the buffers).
-func (m *mlp) unpack() {
-	if m.packs != nil {
-		m.packs.on, m.packs.key = false, nil
+// mlpUnpack is unpack for either element type.
+func mlpUnpack[T kernElem](m *mlp) {
+	if pk := *mlpPacksOf[T](m); pk != nil {
+		pk.on, pk.key = false, nil
 	}
 }
 
-// packed returns layer l's packed weights if they were packed from p for
-// passes over n rows, else nil.
-func (m *mlp) packed(p []float64, l, n int) *densePack {
-	if pk := m.packs; pk != nil && pk.on && pk.n == n && len(p) > 0 && pk.key == &p[0] {
+// mlpPacked returns layer l's packed weights if they were packed from p
+// for passes over n rows, else nil.
+func mlpPacked[T kernElem](m *mlp, p []T, l, n int) *densePack[T] {
+	if pk := *mlpPacksOf[T](m); pk != nil && pk.on && pk.n == n && len(p) > 0 && pk.key == &p[0] {
 		return &pk.layers[l-1]
 	}
 	return nil
@@ -97,22 +117,17 @@ func (m *mlp) packed(p []float64, l, n int) *densePack {
 // mlpDenseFwd computes layer l's product y = x·W_lᵀ + b_l over n rows and,
 // when act, the activation y = act(y) after it: ReLU fused into the
 // product (denseForwardAct), so that each run of tiles is activated while
-// it is in cache, tanh in a pass after it. Weights packed for a float64
-// training step (mlpPacks) are used where they match.
+// it is in cache, tanh in a pass after it. Weights packed for a training
+// step in T (mlpPacks) are used where they match.
 func mlpDenseFwd[T kernElem](m *mlp, p []T, l int, y, x []T, n int, act bool) {
 	w, b, _ := mlpLayer(m, p, l)
 	in, out := m.dense(l)
 	fuse := act && m.act == ReLU
-	if !isF32[T]() {
-		if pk := m.packed(f64s(p), l, n); pk != nil {
-			densePackedForwardAct(f64s(y), f64s(x), f64s(w), f64s(b), pk, n, in, out, fuse)
-			if act && !fuse {
-				applyT(m.act, y[:n*out])
-			}
-			return
-		}
+	if pk := mlpPacked(m, p, l, n); pk != nil {
+		densePackedForwardAct(y, x, w, b, pk, n, in, out, fuse)
+	} else {
+		denseForwardAct(y, x, w, b, n, in, out, fuse)
 	}
-	denseForwardAct(y, x, w, b, n, in, out, fuse)
 	if act && !fuse {
 		applyT(m.act, y[:n*out])
 	}
@@ -129,18 +144,9 @@ func mlpDenseBwdX[T kernElem](m *mlp, p []T, l int, dx, dy, h []T, n int) {
 	if m.act == ReLU {
 		of = h
 	}
-	packed := false
-	if !isF32[T]() {
-		if pk := m.packed(f64s(p), l, n); pk != nil {
-			var of64 []float64
-			if of != nil {
-				of64 = f64s(of)
-			}
-			densePackedBackwardXAct(f64s(dx), f64s(dy), f64s(w), pk, n, in, out, of64)
-			packed = true
-		}
-	}
-	if !packed {
+	if pk := mlpPacked(m, p, l, n); pk != nil {
+		densePackedBackwardXAct(dx, dy, w, pk, n, in, out, of)
+	} else {
 		denseBackwardXAct(dx, dy, w, n, in, out, of)
 	}
 	if h != nil && of == nil {

@@ -333,42 +333,44 @@ func kernBackwardWT[T kernElem](dw, db, dy, x []T, lim []int, n, in, out int) {
 // kind those pick for n rows. Packing once per step instead of once per
 // shard and product leaves the products' results unchanged: a packing is a
 // copy.
-type densePack struct {
-	fwd, bwd     []float64
+type densePack[T kernElem] struct {
+	fwd, bwd     []T
 	kindF, kindB gemmKind
 }
 
 // pack packs w for shards of n rows; without the assembly kernels there is
 // nothing to pack.
-func (p *densePack) pack(w []float64, n, in, out int) {
-	if !kernUseAsm {
+func (p *densePack[T]) pack(w []T, n, in, out int) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		return
 	}
-	// (Products that run as dot products of rows read W in place.)
-	if !kernDotFwd(in, out) {
+	// (Float64 products that run as dot products of rows read W in place.)
+	if isF32[T]() || !kernDotFwd(in, out) {
 		p.kindF = kernPickDense(n, in, out)
-		p.fwd = kernGrow(p.fwd, kernPackedLen(in, out, p.kindF.nr()))
-		kernPackTrans(p.fwd, w, in, in, out, p.kindF.nr())
+		nr := kernNR[T](p.kindF)
+		p.fwd = kernGrow(p.fwd, kernPackedLen(in, out, nr))
+		kernPackTrans(p.fwd, w, in, in, out, nr)
 	}
-	if !kernDotFwd(out, in) {
+	if isF32[T]() || !kernDotFwd(out, in) {
 		p.kindB = kernPickDense(n, out, in)
-		p.bwd = kernGrow(p.bwd, kernPackedLen(out, in, p.kindB.nr()))
-		kernPackRows(p.bwd, nil, w, in, out, in, p.kindB.nr())
+		nr := kernNR[T](p.kindB)
+		p.bwd = kernGrow(p.bwd, kernPackedLen(out, in, nr))
+		kernPackRows(p.bwd, nil, w, in, out, in, nr)
 	}
 }
 
 // kernGrow returns s resliced, or reallocated, to length n.
-func kernGrow(s []float64, n int) []float64 {
+func kernGrow[T kernElem](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]float64, n)
+		return make([]T, n)
 	}
 	return s[:n]
 }
 
 // densePackedForwardAct is denseForwardAct with W packed by pk (for n
 // rows).
-func densePackedForwardAct(y, x, w, b []float64, pk *densePack, n, in, out int, relu bool) {
-	if !kernUseAsm {
+func densePackedForwardAct[T kernElem](y, x, w, b []T, pk *densePack[T], n, in, out int, relu bool) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		denseForwardRef(y, x, w, b, n, in, out)
 		kernAfterReLU(y, n*out, relu)
 		return
@@ -378,18 +380,18 @@ func densePackedForwardAct(y, x, w, b []float64, pk *densePack, n, in, out int, 
 		kernAfterReLU(y, n*out, relu)
 		return
 	}
-	nr := pk.kindF.nr()
-	s := kernGetScratch(kernPadLen(out, nr))
+	nr := kernNR[T](pk.kindF)
+	s := kernGetScratchT[T](kernPadLen(out, nr))
 	init := *s
 	clear(init[copy(init, b[:out]):])
-	gemmBlocked(&gemmJob[float64]{kind: pk.kindF, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: pk.fwd, init: init, relu: relu})
-	kernScratchPool.Put(s)
+	gemmBlocked(&gemmJob[T]{kind: pk.kindF, c: y, ldc: out, a: x, rs: in, ps: 1, m: n, n: out, k: in, bp: pk.fwd, init: init, relu: relu})
+	kernScratchFor[T]().Put(s)
 }
 
 // densePackedBackwardXAct is denseBackwardXAct with W packed by pk (for n
 // rows).
-func densePackedBackwardXAct(dx, dy, w []float64, pk *densePack, n, in, out int, h []float64) {
-	if !kernUseAsm {
+func densePackedBackwardXAct[T kernElem](dx, dy, w []T, pk *densePack[T], n, in, out int, h []T) {
+	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		denseBackwardXRef(dx, dy, w, n, in, out)
 		kernAfterReLUBack(dx, h, n*in)
 		return
@@ -399,10 +401,10 @@ func densePackedBackwardXAct(dx, dy, w []float64, pk *densePack, n, in, out int,
 		kernAfterReLUBack(dx, h, n*in)
 		return
 	}
-	nr := pk.kindB.nr()
-	s := kernGetScratch(kernPadLen(in, nr))
+	nr := kernNR[T](pk.kindB)
+	s := kernGetScratchT[T](kernPadLen(in, nr))
 	init := *s
 	clear(init)
-	gemmBlocked(&gemmJob[float64]{kind: pk.kindB, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: pk.bwd, init: init, reluOf: kernReLUOf(h, n*in)})
-	kernScratchPool.Put(s)
+	gemmBlocked(&gemmJob[T]{kind: pk.kindB, c: dx, ldc: in, a: dy, rs: out, ps: 1, m: n, n: in, k: out, bp: pk.bwd, init: init, reluOf: kernReLUOf(h, n*in)})
+	kernScratchFor[T]().Put(s)
 }

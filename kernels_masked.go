@@ -324,26 +324,26 @@ func maskedBwdProduct[T kernElem](dx, dy, w []T, lim []int, bp []T, rng []int, k
 // training step over shards of n rows, as densePack does for a dense one:
 // (W∘M)ᵀ for maskedForward and W∘M for maskedBackwardX, with their panels'
 // ranges and kernel kinds.
-type maskedPack struct {
-	fwd, bwd     []float64
+type maskedPack[T kernElem] struct {
+	fwd, bwd     []T
 	rngF, rngB   []int
 	kindF, kindB gemmKind
 	ok           bool // packed (false for an empty shape, or without the assembly kernels)
 }
 
 // pack packs w (out×in) of mask lim for shards of n rows.
-func (p *maskedPack) pack(w []float64, lim []int, n, in, out int) {
-	p.ok = kernUseAsm && n > 0 && in > 0 && out > 0
+func (p *maskedPack[T]) pack(w []T, lim []int, n, in, out int) {
+	p.ok = kernUseAsm && (!isF32[T]() || kernHasF32) && n > 0 && in > 0 && out > 0
 	if !p.ok {
 		return
 	}
 	p.kindF = maskedFwdKind(lim, n, out)
-	nr := p.kindF.nr()
+	nr := kernNR[T](p.kindF)
 	p.fwd = kernGrow(p.fwd, kernPackedLen(in, out, nr))
 	p.rngF = kernGrowInts(p.rngF, 2*((out+nr-1)/nr))
 	maskedPackFwd(p.fwd, p.rngF, w, lim, in, out, nr)
 	p.kindB = maskedBwdKind(lim, n, in, out)
-	nr = p.kindB.nr()
+	nr = kernNR[T](p.kindB)
 	p.bwd = kernGrow(p.bwd, kernPackedLen(out, in, nr))
 	p.rngB = kernGrowInts(p.rngB, 2*((in+nr-1)/nr))
 	maskedPackBwd(p.bwd, p.rngB, w, lim, in, out, nr)
@@ -358,7 +358,7 @@ func kernGrowInts(s []int, n int) []int {
 }
 
 // maskedPackedForwardAct is maskedForwardAct with the weights packed by pk.
-func maskedPackedForwardAct(y, x, w, b []float64, lim []int, pk *maskedPack, n, in, out int, relu bool) {
+func maskedPackedForwardAct[T kernElem](y, x, w, b []T, lim []int, pk *maskedPack[T], n, in, out int, relu bool) {
 	if !pk.ok {
 		maskedForwardAct(y, x, w, b, lim, n, in, out, relu)
 		return
@@ -369,7 +369,7 @@ func maskedPackedForwardAct(y, x, w, b []float64, lim []int, pk *maskedPack, n, 
 
 // maskedPackedBackwardXAct is maskedBackwardXAct with the weights packed by
 // pk.
-func maskedPackedBackwardXAct(dx, dy, w []float64, lim []int, pk *maskedPack, n, in, out int, h []float64) {
+func maskedPackedBackwardXAct[T kernElem](dx, dy, w []T, lim []int, pk *maskedPack[T], n, in, out int, h []T) {
 	if !pk.ok {
 		maskedBackwardXAct(dx, dy, w, lim, n, in, out, h)
 		return

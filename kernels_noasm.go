@@ -76,10 +76,10 @@ func tanhBackward(dh, h []float64)                       { tanhBackwardRef(dh, h
 
 // densePack has nothing to hold without the assembly kernels, which alone
 // pack their operands.
-type densePack struct{}
+type densePack[T kernElem] struct{}
 
-func (p *densePack) pack(w []float64, n, in, out int) {}
-func densePackedForwardAct(y, x, w, b []float64, _ *densePack, n, in, out int, relu bool) {
+func (p *densePack[T]) pack(w []T, n, in, out int) {}
+func densePackedForwardAct[T kernElem](y, x, w, b []T, _ *densePack[T], n, in, out int, relu bool) {
 	denseForwardAct(y, x, w, b, n, in, out, relu)
 }
 func denseBackwardXAct[T kernElem](dx, dy, w []T, n, in, out int, h []T) {
@@ -88,21 +88,21 @@ func denseBackwardXAct[T kernElem](dx, dy, w []T, n, in, out int, h []T) {
 		reluBackwardT(dx[:n*in], h[:n*in])
 	}
 }
-func densePackedBackwardXAct(dx, dy, w []float64, _ *densePack, n, in, out int, h []float64) {
+func densePackedBackwardXAct[T kernElem](dx, dy, w []T, _ *densePack[T], n, in, out int, h []T) {
 	denseBackwardXAct(dx, dy, w, n, in, out, h)
 }
 
 // maskedPack has nothing to hold without the assembly kernels.
-type maskedPack struct{}
+type maskedPack[T kernElem] struct{}
 
-func (p *maskedPack) pack(w []float64, lim []int, n, in, out int) {}
+func (p *maskedPack[T]) pack(w []T, lim []int, n, in, out int) {}
 func maskedForwardAct[T kernElem](y, x, w, b []T, lim []int, n, in, out int, relu bool) {
 	maskedForwardRef(y, x, w, b, lim, n, in, out)
 	if relu {
 		reluT(y[:n*out])
 	}
 }
-func maskedPackedForwardAct(y, x, w, b []float64, lim []int, _ *maskedPack, n, in, out int, relu bool) {
+func maskedPackedForwardAct[T kernElem](y, x, w, b []T, lim []int, _ *maskedPack[T], n, in, out int, relu bool) {
 	maskedForwardAct(y, x, w, b, lim, n, in, out, relu)
 }
 func maskedBackwardXAct[T kernElem](dx, dy, w []T, lim []int, n, in, out int, h []T) {
@@ -111,7 +111,7 @@ func maskedBackwardXAct[T kernElem](dx, dy, w []T, lim []int, n, in, out int, h 
 		reluBackwardT(dx[:n*in], h[:n*in])
 	}
 }
-func maskedPackedBackwardXAct(dx, dy, w []float64, lim []int, _ *maskedPack, n, in, out int, h []float64) {
+func maskedPackedBackwardXAct[T kernElem](dx, dy, w []T, lim []int, _ *maskedPack[T], n, in, out int, h []T) {
 	maskedBackwardXAct(dx, dy, w, lim, n, in, out, h)
 }
 

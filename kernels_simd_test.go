@@ -212,7 +212,7 @@ func TestDenseReLU(t *testing.T) {
 				if masked {
 					changedX++
 				}
-				var pk densePack
+				var pk densePack[float64]
 				pk.pack(w, n, in, out)
 				for _, packed := range []bool{false, true} {
 					name := fmt.Sprintf("kind %d %dx%dx%d packed=%t", kind, n, in, out, packed)
@@ -282,7 +282,7 @@ func TestMaskedReLU(t *testing.T) {
 					wantX := make([]float64, n*in)
 					maskedBackwardX(wantX, dy, w, lim, n, in, out)
 					reluBackwardRef(wantX, h)
-					var pk maskedPack
+					var pk maskedPack[float64]
 					pk.pack(w, lim, n, in, out)
 					for _, packed := range []bool{false, true} {
 						name := fmt.Sprintf("kind %d %dx%dx%d %s packed=%t", kind, n, in, out, pname, packed)

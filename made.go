@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"unsafe"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -257,48 +258,67 @@ type MADE struct {
 	blocks int
 	// params is the parameter storage (see BindParams).
 	params []float64
-	// packs are the weights packed for a training step (madePacks).
-	packs *madePacks
+	// packs are the weights packed for a training step (madePacks), and
+	// packs32 those of a float32 training step (Flow32), packed from its
+	// own parameters.
+	packs   *madePacks[float64]
+	packs32 *madePacks[float32]
 }
 
 // madePacks holds a MADE's weights packed for the products of one training
 // step, as mlpPacks does for a conditioner: packed once before a step's
 // shards (Flow's prepack) instead of once per shard and product, used only
 // for the parameters (key) and the shard rows (n) they were packed for.
-type madePacks struct {
-	key    *float64
+type madePacks[T kernElem] struct {
+	key    *T
 	n      int
 	on     bool
-	layers []maskedPack
+	layers []maskedPack[T]
+}
+
+// madePacksOf returns the packs of m's passes in T: packs, or packs32.
+func madePacksOf[T kernElem](m *MADE) **madePacks[T] {
+	if isF32[T]() {
+		return (**madePacks[T])(unsafe.Pointer(&m.packs32))
+	}
+	return (**madePacks[T])(unsafe.Pointer(&m.packs))
 }
 
 // prepack packs the weights of every layer for shards of n rows.
-func (m *MADE) prepack(n int) {
-	if len(m.params) == 0 || n <= 0 {
+func (m *MADE) prepack(n int) { madePrepack(m, m.params, n) }
+
+// unpack drops the packed weights from the passes (keeping the buffers).
+func (m *MADE) unpack() { madeUnpack[float64](m) }
+
+// madePrepack packs the weights in p of every layer for shards of n rows.
+func madePrepack[T kernElem](m *MADE, p []T, n int) {
+	if len(p) == 0 || n <= 0 {
 		return
 	}
 	L := len(m.sizes) - 1
-	if m.packs == nil {
-		m.packs = &madePacks{layers: make([]maskedPack, L)}
+	pp := madePacksOf[T](m)
+	if *pp == nil {
+		*pp = &madePacks[T]{layers: make([]maskedPack[T], L)}
 	}
+	pk := *pp
 	for l := 1; l <= L; l++ {
-		w, _ := madeLayer(m, m.params, l)
-		m.packs.layers[l-1].pack(w, m.lims[l-1], n, m.sizes[l-1], m.sizes[l])
+		w, _ := madeLayer(m, p, l)
+		pk.layers[l-1].pack(w, m.lims[l-1], n, m.sizes[l-1], m.sizes[l])
 	}
-	m.packs.key, m.packs.n, m.packs.on = &m.params[0], n, true
+	pk.key, pk.n, pk.on = &p[0], n, true
 }
 
-// unpack drops the packed weights from the passes (keeping the buffers).
-func (m *MADE) unpack() {
-	if m.packs != nil {
-		m.packs.on, m.packs.key = false, nil
+// madeUnpack is unpack for either element type.
+func madeUnpack[T kernElem](m *MADE) {
+	if pk := *madePacksOf[T](m); pk != nil {
+		pk.on, pk.key = false, nil
 	}
 }
 
-// packed returns layer l's packed weights if they were packed from the
-// parameters p for passes over n rows, else nil.
-func (m *MADE) packed(p []float64, l, n int) *maskedPack {
-	if pk := m.packs; pk != nil && pk.on && pk.n == n && len(p) > 0 && pk.key == &p[0] {
+// madePacked returns layer l's packed weights if they were packed from
+// the parameters p for passes over n rows, else nil.
+func madePacked[T kernElem](m *MADE, p []T, l, n int) *maskedPack[T] {
+	if pk := *madePacksOf[T](m); pk != nil && pk.on && pk.n == n && len(p) > 0 && pk.key == &p[0] {
 		return &pk.layers[l-1]
 	}
 	return nil
@@ -307,20 +327,15 @@ func (m *MADE) packed(p []float64, l, n int) *maskedPack {
 // madeMaskedFwd computes layer l's whole product y = x·(W_l∘M_l)ᵀ + b_l
 // over n rows, with the parameters p, and, when act, the activation
 // y = act(y) after it: ReLU fused into the product (maskedForwardAct), tanh
-// in a pass after it. Weights packed for a float64 training step
+// in a pass after it. Weights packed for a training step in T
 // (madePacks) are used where they match.
 func madeMaskedFwd[T kernElem](m *MADE, p []T, l int, y, x []T, n int, act bool) {
 	w, b := madeLayer(m, p, l)
 	in, out := m.sizes[l-1], m.sizes[l]
 	fuse := act && m.act == ReLU
-	packed := false
-	if !isF32[T]() {
-		if pk := m.packed(f64s(p), l, n); pk != nil {
-			maskedPackedForwardAct(f64s(y), f64s(x), f64s(w), f64s(b), m.lims[l-1], pk, n, in, out, fuse)
-			packed = true
-		}
-	}
-	if !packed {
+	if pk := madePacked(m, p, l, n); pk != nil {
+		maskedPackedForwardAct(y, x, w, b, m.lims[l-1], pk, n, in, out, fuse)
+	} else {
 		maskedForwardAct(y, x, w, b, m.lims[l-1], n, in, out, fuse)
 	}
 	if act && !fuse {
@@ -339,18 +354,9 @@ func madeMaskedBwdX[T kernElem](m *MADE, p []T, l int, dx, dy, h []T, n int) {
 	if m.act == ReLU {
 		of = h
 	}
-	packed := false
-	if !isF32[T]() {
-		if pk := m.packed(f64s(p), l, n); pk != nil {
-			var of64 []float64
-			if of != nil {
-				of64 = f64s(of)
-			}
-			maskedPackedBackwardXAct(f64s(dx), f64s(dy), f64s(w), m.lims[l-1], pk, n, in, out, of64)
-			packed = true
-		}
-	}
-	if !packed {
+	if pk := madePacked(m, p, l, n); pk != nil {
+		maskedPackedBackwardXAct(dx, dy, w, m.lims[l-1], pk, n, in, out, of)
+	} else {
 		maskedBackwardXAct(dx, dy, w, m.lims[l-1], n, in, out, of)
 	}
 	if h != nil && of == nil {

@@ -25,6 +25,70 @@ type layer32 interface {
 	inverseBackward32(p, dx, dc, dz, dld, x, z, ctx, work, grad []float32)
 }
 
+// prepacker32 is a layer whose conditioner's weights can be packed once
+// for the shards of a float32 training step, from the Flow32's parameters
+// (mlpPrepack, madePrepack; prepacker is its float64 counterpart). The
+// packs are held by the layer (a float32 set beside the float64 one), so
+// two objectives training flows that share the layers must not run at
+// once.
+type prepacker32 interface {
+	prepack32(p []float32, n int)
+	unpack32()
+}
+
+func (c *Coupling) prepack32(p []float32, n int) { mlpPrepack(&c.cond, p, n) }
+func (c *Coupling) unpack32()                    { mlpUnpack[float32](&c.cond) }
+func (a *arLayer) prepack32(p []float32, n int)  { madePrepack(a.made, p, n) }
+func (a *arLayer) unpack32()                     { madeUnpack[float32](a.made) }
+
+// prepack32Job packs the conditioners of a Flow32's prepackers for a
+// training step, one layer per job shard, as prepackJob does for float64.
+type prepack32Job struct {
+	runState
+	g     *Flow32
+	idx   []int // the layers that are prepackers
+	size  int   // their parameters
+	n     int
+	found bool
+}
+
+func (j *prepack32Job) runShard(_, s int) {
+	l := j.idx[s]
+	j.g.layers[l].(prepacker32).prepack32(j.g.window(l), j.n)
+}
+
+// prepack packs the weights of the prepackers for a step's shards of n
+// rows on up to workers goroutines, and reports whether it did: not for a
+// single shard, nor when the weights are too few to pay for the hand-off
+// (prepackJob.prepack).
+func (j *prepack32Job) prepack(n, shards, workers int) bool {
+	if prepackOff || shards < 2 {
+		return false
+	}
+	if !j.found {
+		for l, ly := range j.g.layers {
+			if _, ok := ly.(prepacker32); ok {
+				j.idx = append(j.idx, l)
+				j.size += ly.NumParams()
+			}
+		}
+		j.found = true
+	}
+	w := workersFor(workers, len(j.idx))
+	if len(j.idx) == 0 || w > 1 && j.size < prepackMin {
+		return false
+	}
+	j.n = n
+	runShards(j, &j.runState, len(j.idx), w)
+	return true
+}
+
+func (j *prepack32Job) unpack() {
+	for _, l := range j.idx {
+		j.g.layers[l].(prepacker32).unpack32()
+	}
+}
+
 func (c *Coupling) forward32(p, x, z, ctx, logdet, work []float32) {
 	checkRows("Coupling.Forward", c.d, logdet, x, z)
 	couplingCheckContext(c, "Coupling.Forward", "context", ctx, len(logdet))
@@ -491,6 +555,7 @@ type MaxLikelihood32 struct {
 	ctx     []float64
 	n       int
 	sum     sumJob[float32]
+	packs   prepack32Job
 	dirty   bool
 }
 
@@ -504,7 +569,7 @@ func NewMaxLikelihood32(g *Flow32, workers, shardSize int) *MaxLikelihood32 {
 	if shardSize <= 0 {
 		shardSize = DefaultShardSize
 	}
-	return &MaxLikelihood32{g: g, shard: shardSize, workers: workers}
+	return &MaxLikelihood32{g: g, shard: shardSize, workers: workers, packs: prepack32Job{g: g}}
 }
 
 // LossGrad returns the mean negative log-likelihood of the rows of x and
@@ -544,6 +609,9 @@ func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64
 	}
 	m.dirty = true
 	m.src, m.ctx, m.n = data, ctx, n
+	if m.packs.prepack(min(m.shard, n), shards, m.workers) {
+		defer m.packs.unpack()
+	}
 	runShards(m, &m.runState, shards, runners)
 	m.src, m.ctx = nil, nil
 	m.sum.zero = true

@@ -533,3 +533,52 @@ func TestFit32(t *testing.T) {
 		t.Logf("%s: held-out NLL float32 %.4f, float64 %.4f, float64 with another seed %.4f", ds.name, l32, l64, l64b)
 	}
 }
+
+// TestPrepack32 checks that packing the conditioners' weights once per
+// float32 training step (prepack32Job) leaves the loss and gradient bit
+// for bit as the shards' own packing gives them, for coupling and MAF
+// flows, on one runner (which always prepacks) and on several.
+func TestPrepack32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(32, 7))
+	rnvp, err := NewRealNVP(RealNVPConfig{Dim: 6, Layers: 3, Hidden: []int{40, 40}, Activation: ReLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maf, err := NewMAFFlow(AutoregressiveFlowConfig{Dim: 5, Layers: 2, Hidden: []int{48, 48}, Activation: ReLU, ContextDim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(v bool, m int) { prepackOff, prepackMin = v, m }(prepackOff, prepackMin)
+	prepackMin = 0
+	for _, f := range []*Flow{rnvp, maf} {
+		perturb(f.Params(), 0.3, rnd)
+		g, err := f.Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 300
+		x := mat.NewDense(n, f.Dim(), randRows(n, f.Dim(), rnd))
+		var c mat.Matrix
+		if f.ContextDim() > 0 {
+			c = mat.NewDense(n, f.ContextDim(), randRows(n, f.ContextDim(), rnd))
+		}
+		for _, w := range []int{1, 2} {
+			var losses [2]float64
+			var grads [2][]float32
+			for i, off := range []bool{true, false} {
+				prepackOff = off
+				grads[i] = make([]float32, g.NumParams())
+				obj := NewMaxLikelihood32(g, w, 100)
+				losses[i] = obj.LossGradGiven(grads[i], x, c)
+			}
+			if losses[0] != losses[1] {
+				t.Errorf("%d workers: loss %v prepacked, %v without", w, losses[1], losses[0])
+			}
+			for i := range grads[0] {
+				if math.Float32bits(grads[0][i]) != math.Float32bits(grads[1][i]) {
+					t.Fatalf("%d workers: gradient %d is %v prepacked, %v without", w, i, grads[1][i], grads[0][i])
+				}
+			}
+		}
+	}
+}
