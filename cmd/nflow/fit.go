@@ -184,6 +184,7 @@ type trainOptions struct {
 	epochs, batch, patience, workers, warmup int
 	lr, valid, clip, decay, dropout          float64
 	cosine                                   bool
+	precision                                string
 }
 
 func (o *trainOptions) register(fs *flag.FlagSet, epochs, batch int, lr float64) {
@@ -198,6 +199,7 @@ func (o *trainOptions) register(fs *flag.FlagSet, epochs, batch int, lr float64)
 	fs.Float64Var(&o.clip, "clip", 0, "clip each step's gradient to this Euclidean norm (0: no clipping)")
 	fs.Float64Var(&o.decay, "weight-decay", 0, "AdamW's decoupled weight decay")
 	fs.Float64Var(&o.dropout, "dropout", 0, "dropout probability in the residual blocks during training (0: none; needs -residual, or a model with residual blocks)")
+	registerPrecision(fs, &o.precision, "train")
 }
 
 func (o *trainOptions) check() error {
@@ -220,6 +222,9 @@ func (o *trainOptions) check() error {
 		return usageError{fmt.Sprintf("-weight-decay: %v, want a number ≥ 0", o.decay)}
 	case !(o.dropout >= 0 && o.dropout < 1):
 		return usageError{fmt.Sprintf("-dropout: %v, want a probability in [0, 1)", o.dropout)}
+	}
+	if _, err := flow.ParsePrecision(o.precision); err != nil {
+		return usageError{fmt.Sprintf("-precision: %q, want f64 or f32", o.precision)}
 	}
 	return nil
 }
@@ -293,7 +298,11 @@ func train(ctx context.Context, f *flow.Flow, trainRows, validRows, trainC, vali
 	if validRows != nil {
 		nValid, _ = validRows.Dims()
 	}
-	fmt.Fprintf(w, "training on %s (%d held out for validation), %d parameters\n", count(nTrain, "row"), nValid, f.NumParams())
+	in := ""
+	if mustPrecision(o.precision) == flow.Float32 {
+		in = ", in float32"
+	}
+	fmt.Fprintf(w, "training on %s (%d held out for validation), %d parameters%s\n", count(nTrain, "row"), nValid, f.NumParams(), in)
 	if validRows != nil {
 		// The library scores the untrained flow too (Result.InitialLoss);
 		// scoring it here as well lets the progress lines mark only the
@@ -308,8 +317,9 @@ func train(ctx context.Context, f *flow.Flow, trainRows, validRows, trainC, vali
 		Epochs: o.epochs, BatchSize: o.batch, LearningRate: o.lr,
 		Patience: o.patience, Seed: seed, Workers: o.workers,
 		CosineDecay: o.cosine, WarmupSteps: o.warmup, ClipNorm: o.clip, WeightDecay: o.decay,
-		Dropout: o.dropout,
-		Context: matOrNil(trainC),
+		Dropout:   o.dropout,
+		Context:   matOrNil(trainC),
+		Precision: mustPrecision(o.precision),
 		Progress: func(p flow.Progress) {
 			left := time.Duration(float64(p.Elapsed) / float64(p.Epoch) * float64(p.Epochs-p.Epoch))
 			valid, mark, skipped := "", "", ""

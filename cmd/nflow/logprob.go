@@ -13,8 +13,6 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
-
-	"github.com/nfgo/flow"
 )
 
 func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,6 +22,8 @@ func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	model := fs.String("model", "", "the model file")
 	in := fs.String("in", "", "data, CSV with one sample per row (- for standard input)")
 	out := fs.String("out", "-", "where to write one log-density per row (- for standard output)")
+	var precision string
+	registerPrecision(fs, &precision, "evaluate")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -37,6 +37,10 @@ func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	f, err := loadModel(*model)
+	if err != nil {
+		return err
+	}
+	ev, err := evaluatorOf(f, *model, precision)
 	if err != nil {
 		return err
 	}
@@ -67,7 +71,7 @@ func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var acc meanAcc
 	if err := writeAtomic(*out, stdout, func(w io.Writer) error {
-		return logProbCSV(w, f, t, buf, m, idx, &acc)
+		return logProbCSV(w, ev, t, buf, m, idx, &acc)
 	}); err != nil {
 		return err
 	}
@@ -81,7 +85,7 @@ func cmdLogProb(_ context.Context, args []string, stdout, stderr io.Writer) erro
 // accumulates them in acc. For a conditional flow idx holds the columns of
 // t with each row's data then its context (see modelColumns); it is nil
 // for an unconditional flow, whose rows are t's.
-func logProbCSV(w io.Writer, f *flow.Flow, t *tableReader, buf []float64, m int, idx []int, acc *meanAcc) error {
+func logProbCSV(w io.Writer, f evaluator, t *tableReader, buf []float64, m int, idx []int, acc *meanAcc) error {
 	d, c, cols := f.Dim(), f.ContextDim(), t.Cols()
 	rows := len(buf) / cols
 	lp := make([]float64, rows)
@@ -93,7 +97,7 @@ func logProbCSV(w io.Writer, f *flow.Flow, t *tableReader, buf []float64, m int,
 	cw.header([]string{"logp"})
 	for {
 		if idx == nil {
-			f.LogProb(lp[:m], mat.NewDense(m, d, buf[:m*d]))
+			f.LogProbGiven(lp[:m], mat.NewDense(m, d, buf[:m*d]), nil)
 		} else {
 			gather(xs, buf, cols, m, idx[:d])
 			gather(cs, buf, cols, m, idx[d:])

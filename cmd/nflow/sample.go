@@ -12,8 +12,6 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
-
-	"github.com/nfgo/flow"
 )
 
 // streamRows is how many rows of up to 64 columns sample and logprob hold
@@ -40,6 +38,8 @@ func cmdSample(_ context.Context, args []string, stdout, stderr io.Writer) error
 	out := fs.String("out", "-", "where to write the samples (- for standard output)")
 	logq := fs.Bool("logq", false, "add a last column with each sample's log-density")
 	ctxFile := fs.String("context", "", "for a conditional model, a CSV of contexts, one a row: its C columns, or the model's context columns by name (- for standard input)")
+	var precision string
+	registerPrecision(fs, &precision, "sample")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -55,6 +55,10 @@ func cmdSample(_ context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	f, err := loadModel(*model)
+	if err != nil {
+		return err
+	}
+	ev, err := evaluatorOf(f, *model, precision)
 	if err != nil {
 		return err
 	}
@@ -79,7 +83,7 @@ func cmdSample(_ context.Context, args []string, stdout, stderr io.Writer) error
 	rnd := rand.New(rand.NewPCG(*seed, 0x6e666c6f77))
 	if c == 0 {
 		return writeAtomic(*out, stdout, func(w io.Writer) error {
-			return sampleCSV(w, f, header, *n, *logq, rnd)
+			return sampleCSV(w, ev, header, *n, *logq, rnd)
 		})
 	}
 	t, cl, err := openTable(*ctxFile)
@@ -96,7 +100,7 @@ func cmdSample(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return writeAtomic(*out, stdout, func(w io.Writer) error {
-		return sampleGivenCSV(w, f, header, cs, *n, *logq, rnd)
+		return sampleGivenCSV(w, ev, header, cs, *n, *logq, rnd)
 	})
 }
 
@@ -113,7 +117,7 @@ func namesNote(names []string) string {
 // rows are those of one f.Sample call for all n rows with the same rnd:
 // Sample draws the base variables row by row from rnd and transforms each
 // row alone.
-func sampleCSV(w io.Writer, f *flow.Flow, header []string, n int, logq bool, rnd *rand.Rand) error {
+func sampleCSV(w io.Writer, f evaluator, header []string, n int, logq bool, rnd *rand.Rand) error {
 	d := f.Dim()
 	rows := min(n, batchRows(d))
 	x := mat.NewDense(rows, d, nil)
@@ -130,7 +134,7 @@ func sampleCSV(w io.Writer, f *flow.Flow, header []string, n int, logq bool, rnd
 		if logq {
 			lb = lq[:m]
 		}
-		f.Sample(xb, lb, rnd)
+		f.SampleGiven(xb, lb, nil, rnd)
 		cw.rows(x.RawMatrix().Data[:m*d], d, lb)
 		done += m
 	}
@@ -192,7 +196,7 @@ func (s *contextStream) next() ([]float64, int, error) {
 // batchRows rows at a time, whatever the number of contexts or n: the rows
 // are those of one f.SampleEach call for all contexts with the same rnd,
 // which draws the base variables row by row and transforms each row alone.
-func sampleGivenCSV(w io.Writer, f *flow.Flow, header []string, cs *contextStream, n int, logq bool, rnd *rand.Rand) error {
+func sampleGivenCSV(w io.Writer, f evaluator, header []string, cs *contextStream, n int, logq bool, rnd *rand.Rand) error {
 	d, c := f.Dim(), f.ContextDim()
 	rows := batchRows(d + c)
 	x := mat.NewDense(rows, d, nil)
