@@ -175,3 +175,6 @@ func nonFiniteKernel32(s *float32, n int) bool
 
 //go:noescape
 func packRows4Kernel32(dst, db, src *float32, lds, k, panels int)
+
+//go:noescape
+func adamKernel32(p, m, v, grad *float32, n int, c *adamConsts)

@@ -34,6 +34,10 @@ func cvt64to32Kernel(dst *float32, src *float64, n int) {
 	panic("flow: no cvt64to32Kernel without assembly")
 }
 
+func adamKernel32(p, m, v, grad *float32, n int, c *adamConsts) {
+	panic("flow: no adamKernel32 without assembly")
+}
+
 func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32) {
 	panic("flow: no gemmKernel32 without assembly")
 }

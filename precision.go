@@ -694,11 +694,21 @@ func (j *adam32Job) runShard(_, s int) {
 
 // adamStep32 is adamRef's update over float32 vectors: each element's
 // moments and step computed in float64 from the float32 values, then
-// rounded once to float32. It widens blocks of 256 elements (exactly),
-// runs the float64 step on them (adamStep, which gives adamRef's bits) and
-// rounds the parameters and moments back, so that the float64 kernel
-// serves both precisions.
+// rounded once to float32. On amd64 one kernel does it (adamKernel32:
+// widen, adamKernel's operations, round); elsewhere, and for the last
+// elements, blocks of 256 are widened (exactly), stepped by the float64
+// step (adamStep, which gives adamRef's bits) and rounded back, so that
+// the float64 step serves both precisions.
 func adamStep32(p, m, v, g []float32, c *adamConsts) {
+	if kernHasCvt && kernUseAsm {
+		// The same, fused in one kernel (amd64): whole groups of 4, and
+		// the rest through the blocks below.
+		if k := len(g) &^ 3; k > 0 {
+			_, _, _ = p[k-1], m[k-1], v[k-1]
+			adamKernel32(&p[0], &m[0], &v[0], &g[0], k, c)
+			p, m, v, g = p[k:], m[k:], v[k:], g[k:]
+		}
+	}
 	const blk = 256
 	var bp, bm, bv, bg [blk]float64
 	for lo := 0; lo < len(g); lo += blk {

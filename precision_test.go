@@ -448,7 +448,7 @@ func TestFlow32Workers(t *testing.T) {
 // moments are the float64 step's, rounded once.
 func TestAdam32(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(32, 5))
-	n := 40000 // more than two chunks of the pool
+	n := 40003 // more than two chunks of the pool, and a last partial group of 4
 	p64 := randRows(n, 1, rnd)
 	p32 := to32(p64)
 	a64, a32 := NewAdam(1e-2), NewAdam32(1e-2)
