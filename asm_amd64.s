@@ -2295,12 +2295,12 @@ p4_next:
 p4_ret:
 	RET
 
-// func adamKernel32(p, m, v, grad *float32, n int, c *adamConsts)
+// func adamKernel32(p, m, v, grad *float32, n int, c *[8]float32)
 //
-// adamKernel on float32 vectors: each group of 4 elements widened exactly
-// (VCVTPS2PD), stepped in float64 by adamKernel's operations in its order,
-// and the new p, m and v rounded once to float32 (VCVTPD2PSY, to nearest
-// as Go's conversion); n is a multiple of 4.
+// adamKernel in float32 (adam32Ref): the same operations in the same
+// order, none fused, on 8 lanes, with the constants rounded to float32;
+// VSQRTPS and VDIVPS round correctly, as the reference's conversions do.
+// n is a multiple of 8.
 TEXT ·adamKernel32(SB), NOSPLIT, $0-48
 	MOVQ p+0(FP), DI
 	MOVQ m+8(FP), SI
@@ -2308,49 +2308,44 @@ TEXT ·adamKernel32(SB), NOSPLIT, $0-48
 	MOVQ grad+24(FP), BX
 	MOVQ n+32(FP), CX
 	MOVQ c+40(FP), AX
-	SHRQ $2, CX
+	SHRQ $3, CX
 	JE   adam32_ret
-	VBROADCASTSD 0(AX), Y8
-	VBROADCASTSD 8(AX), Y9
-	VBROADCASTSD 16(AX), Y10
-	VBROADCASTSD 24(AX), Y11
-	VBROADCASTSD 32(AX), Y12
-	VBROADCASTSD 40(AX), Y13
-	VBROADCASTSD 48(AX), Y14
-	VBROADCASTSD 56(AX), Y15
+	VBROADCASTSS 0(AX), Y8
+	VBROADCASTSS 4(AX), Y9
+	VBROADCASTSS 8(AX), Y10
+	VBROADCASTSS 12(AX), Y11
+	VBROADCASTSS 16(AX), Y12
+	VBROADCASTSS 20(AX), Y13
+	VBROADCASTSS 24(AX), Y14
+	VBROADCASTSS 28(AX), Y15
 
 adam32_loop:
-	VCVTPS2PD  (BX), Y3
-	VCVTPS2PD  (SI), Y1
-	VCVTPS2PD  (DX), Y2
-	VCVTPS2PD  (DI), Y0
-	VMULPD     Y1, Y8, Y1  // b1·m
-	VMULPD     Y3, Y9, Y4  // c1·g
-	VADDPD     Y4, Y1, Y1  // m
-	VCVTPD2PSY Y1, X7
-	VMOVUPS    X7, (SI)
-	VMULPD     Y3, Y11, Y4 // c2·g
-	VMULPD     Y3, Y4, Y4  // (c2·g)·g
-	VMULPD     Y2, Y10, Y2 // b2·v
-	VADDPD     Y4, Y2, Y2  // v
-	VCVTPD2PSY Y2, X7
-	VMOVUPS    X7, (DX)
-	VSQRTPD    Y2, Y5
-	VMULPD     Y13, Y5, Y5 // √v·isc2
-	VADDPD     Y14, Y5, Y5 // + eps
-	VMULPD     Y1, Y12, Y4 // step·m
-	VDIVPD     Y5, Y4, Y4
-	VMULPD     Y0, Y15, Y6 // lrwd·p
-	VADDPD     Y6, Y4, Y4
-	VSUBPD     Y4, Y0, Y0
-	VCVTPD2PSY Y0, X7
-	VMOVUPS    X7, (DI)
-	ADDQ       $16, DI
-	ADDQ       $16, SI
-	ADDQ       $16, DX
-	ADDQ       $16, BX
-	DECQ       CX
-	JNE        adam32_loop
+	VMOVUPS (BX), Y3
+	VMULPS  (SI), Y8, Y1  // b1·m
+	VMULPS  Y3, Y9, Y4    // c1·g
+	VADDPS  Y4, Y1, Y1    // m
+	VMOVUPS Y1, (SI)
+	VMULPS  Y3, Y11, Y4   // c2·g
+	VMULPS  Y3, Y4, Y4    // (c2·g)·g
+	VMULPS  (DX), Y10, Y2 // b2·v
+	VADDPS  Y4, Y2, Y2    // v
+	VMOVUPS Y2, (DX)
+	VSQRTPS Y2, Y5
+	VMULPS  Y13, Y5, Y5   // √v·isc2
+	VADDPS  Y14, Y5, Y5   // + eps
+	VMULPS  Y1, Y12, Y4   // step·m
+	VDIVPS  Y5, Y4, Y4
+	VMOVUPS (DI), Y0
+	VMULPS  Y0, Y15, Y6   // lrwd·p
+	VADDPS  Y6, Y4, Y4
+	VSUBPS  Y4, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, BX
+	DECQ    CX
+	JNE     adam32_loop
 	VZEROUPPER
 
 adam32_ret:

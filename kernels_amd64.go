@@ -177,4 +177,4 @@ func nonFiniteKernel32(s *float32, n int) bool
 func packRows4Kernel32(dst, db, src *float32, lds, k, panels int)
 
 //go:noescape
-func adamKernel32(p, m, v, grad *float32, n int, c *adamConsts)
+func adamKernel32(p, m, v, grad *float32, n int, c *[8]float32)

@@ -152,6 +152,6 @@ func nonFiniteKernel32(s *float32, n int) bool { panic("flow: no nonFiniteKernel
 func packRows4Kernel32(dst, db, src *float32, lds, k, panels int) {
 	panic("flow: no packRows4Kernel32 on arm64")
 }
-func adamKernel32(p, m, v, grad *float32, n int, c *adamConsts) {
+func adamKernel32(p, m, v, grad *float32, n int, c *[8]float32) {
 	panic("flow: no adamKernel32 on arm64")
 }

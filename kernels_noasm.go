@@ -34,7 +34,7 @@ func cvt64to32Kernel(dst *float32, src *float64, n int) {
 	panic("flow: no cvt64to32Kernel without assembly")
 }
 
-func adamKernel32(p, m, v, grad *float32, n int, c *adamConsts) {
+func adamKernel32(p, m, v, grad *float32, n int, c *[8]float32) {
 	panic("flow: no adamKernel32 without assembly")
 }
 

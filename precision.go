@@ -637,11 +637,12 @@ func (m *MaxLikelihood32) runShard(r, s int) {
 	m.losses[s] = m.g.nllBackward(ws, hi-lo, m.grads[s])
 }
 
-// Adam32 is Adam over float32 parameters and gradients, with its moments
-// m and v in float32, as PyTorch keeps them: β₂ = 0.999 keeps v within
-// float32's range for gradients above about 1e-19, and each update is
-// computed in float64 from the float32 values and rounded once. The
-// fields are Adam's.
+// Adam32 is Adam over float32 parameters and gradients, computed in
+// float32 with its moments m and v in float32, as PyTorch trains in
+// float32: β₂ = 0.999 keeps v within float32's range for gradients above
+// about 1e-19, and ε = 1e-8 is a normal float32. The fields are Adam's;
+// the step's constants are formed in float64, as Adam's, and rounded once
+// to float32.
 type Adam32 struct {
 	LearningRate float64
 	Beta1, Beta2 float64
@@ -692,35 +693,42 @@ func (j *adam32Job) runShard(_, s int) {
 	adamStep32(j.p[lo:hi], j.a.m[lo:hi], j.a.v[lo:hi], j.g[lo:hi], &j.c)
 }
 
-// adamStep32 is adamRef's update over float32 vectors: each element's
-// moments and step computed in float64 from the float32 values, then
-// rounded once to float32. On amd64 one kernel does it (adamKernel32:
-// widen, adamKernel's operations, round); elsewhere, and for the last
-// elements, blocks of 256 are widened (exactly), stepped by the float64
-// step (adamStep, which gives adamRef's bits) and rounded back, so that
-// the float64 step serves both precisions.
+// adamStep32 is one Adam step over float32 vectors, adam32Ref's
+// operations: by adamKernel32 on whole vectors of 8 where there is one
+// (amd64, where kernHasCvt says the float32 vector kernels are), by the
+// reference on the rest.
 func adamStep32(p, m, v, g []float32, c *adamConsts) {
+	var c32 [8]float32
+	for i, x := range c {
+		c32[i] = float32(x)
+	}
 	if kernHasCvt && kernUseAsm {
-		// The same, fused in one kernel (amd64): whole groups of 4, and
-		// the rest through the blocks below.
-		if k := len(g) &^ 3; k > 0 {
+		if k := len(g) &^ 7; k > 0 {
 			_, _, _ = p[k-1], m[k-1], v[k-1]
-			adamKernel32(&p[0], &m[0], &v[0], &g[0], k, c)
+			adamKernel32(&p[0], &m[0], &v[0], &g[0], k, &c32)
 			p, m, v, g = p[k:], m[k:], v[k:], g[k:]
 		}
 	}
-	const blk = 256
-	var bp, bm, bv, bg [blk]float64
-	for lo := 0; lo < len(g); lo += blk {
-		hi := min(lo+blk, len(g))
-		n := hi - lo
-		cvt32to64(bp[:n], p[lo:hi])
-		cvt32to64(bm[:n], m[lo:hi])
-		cvt32to64(bv[:n], v[lo:hi])
-		cvt32to64(bg[:n], g[lo:hi])
-		adamStep(bp[:n], bm[:n], bv[:n], bg[:n], c)
-		cvt64to32(p[lo:hi], bp[:n])
-		cvt64to32(m[lo:hi], bm[:n])
-		cvt64to32(v[lo:hi], bv[:n])
+	adam32Ref(p, m, v, g, &c32)
+}
+
+// adam32Ref is adamRef in float32, with the constants c rounded to
+// float32 (β₁, 1 − β₁, β₂, 1 − β₂, the step lr/(1 − β₁ᵗ), 1/√(1 − β₂ᵗ), ε,
+// lr·λ):
+//
+//	m ← β₁m + (1 − β₁)g,  v ← β₂v + ((1 − β₂)g)·g,
+//	p ← p − ((step·m)/(√v·(1/√(1 − β₂ᵗ)) + ε) + lr·λ·p),
+//
+// each operation rounded to float32 (the conversions forbid fusing), the
+// square root correctly rounded.
+func adam32Ref(p, m, v, g []float32, c *[8]float32) {
+	b1, c1, b2, c2, step, isc2, eps, lrwd := c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+	p, m, v = p[:len(g)], m[:len(g)], v[:len(g)]
+	for i, g := range g {
+		mi := float32(b1*m[i]) + float32(c1*g)
+		vi := float32(float32(c2*g)*g) + float32(b2*v[i])
+		m[i], v[i] = mi, vi
+		d := float32(float32(float32(math.Sqrt(float64(vi)))*isc2) + eps)
+		p[i] -= float32(float32(step*mi)/d) + float32(lrwd*p[i])
 	}
 }

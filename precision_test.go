@@ -443,23 +443,45 @@ func TestFlow32Workers(t *testing.T) {
 	}
 }
 
-// TestAdam32 checks Adam32's steps against Adam's on the float64 values of
-// the same float32 parameters and gradients: each step's parameters and
-// moments are the float64 step's, rounded once.
+// TestAdam32 checks Adam32's steps bit for bit against adam32Ref on the
+// whole vector (adamKernel32 on the vectors of 8, the reference on the
+// rest), and against Adam's steps on the float64 values of the same
+// parameters and gradients: after three steps from the same values, each
+// parameter within a few float32 ulps of the step it takes (the update is
+// rounded at each operation, not once).
 func TestAdam32(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(32, 5))
-	n := 40003 // more than two chunks of the pool, and a last partial group of 4
+	n := 40003 // more than two chunks of the pool, and a last partial vector
 	p64 := randRows(n, 1, rnd)
-	p32 := to32(p64)
+	p32, pref := to32(p64), to32(p64)
 	a64, a32 := NewAdam(1e-2), NewAdam32(1e-2)
 	a64.WeightDecay, a32.WeightDecay = 0.1, 0.1
-	for step := 0; step < 3; step++ {
+	mref, vref := make([]float32, n), make([]float32, n)
+	for step := 1; step <= 3; step++ {
 		g := randRows(n, 1, rnd)
+		if step == 2 {
+			g[5], g[n-1] = 1e-20, -3e4 // a gradient below v's range, and a large one
+		}
+		start := append([]float64(nil), p64...)
 		a64.Step(p64, g)
 		a32.Step(p32, to32(g))
-		for i := range p64 {
-			if p32[i] != float32(p64[i]) || a32.m[i] != float32(a64.m[i]) || a32.v[i] != float32(a64.v[i]) {
-				t.Fatalf("step %d, parameter %d: float32 %v (m %v, v %v), float64 %v (m %v, v %v)", step, i, p32[i], a32.m[i], a32.v[i], p64[i], a64.m[i], a64.v[i])
+		c1 := 1 - math.Pow(0.9, float64(step))
+		c2 := 1 - math.Pow(0.999, float64(step))
+		c := adamConsts{0.9, 1 - 0.9, 0.999, 1 - 0.999, 1e-2 / c1, 1 / math.Sqrt(c2), 1e-8, 1e-2 * 0.1}
+		var c32 [8]float32
+		for i, x := range c {
+			c32[i] = float32(x)
+		}
+		adam32Ref(pref, mref, vref, to32(g), &c32)
+		for i := range p32 {
+			if math.Float32bits(p32[i]) != math.Float32bits(pref[i]) || math.Float32bits(a32.m[i]) != math.Float32bits(mref[i]) || math.Float32bits(a32.v[i]) != math.Float32bits(vref[i]) {
+				t.Fatalf("step %d, parameter %d: %v (m %v, v %v), the reference %v (m %v, v %v)", step, i, p32[i], a32.m[i], a32.v[i], pref[i], mref[i], vref[i])
+			}
+			// Against float64: the step taken, to 1e-5 of it or a few ulps
+			// of the parameter.
+			want, got := p64[i]-start[i], float64(p32[i])-start[i]
+			if math.Abs(got-want) > 1e-5*math.Abs(want)+4*math.Abs(start[i])*0x1p-24 {
+				t.Fatalf("step %d, parameter %d: float32 step %v, float64 step %v", step, i, got, want)
 			}
 		}
 		// The next step starts from the same float32 values.
