@@ -171,7 +171,11 @@ func ParsePrecision(s string) (Precision, error) {
 // layer has none.
 //
 // The methods of a Flow32 may be called concurrently, except that nothing
-// may write the parameters while another call reads them.
+// may write the parameters while another call reads them. A Flow32 shares
+// its layers with the flow it was made from: evaluating either, or
+// training one, while the other is evaluated is safe, but two training
+// objectives over flows that share layers must not run at once (the
+// weights packed for a step are held by the layers).
 type Flow32 struct {
 	f      *Flow // the layers' structure; its parameters are not read
 	layers []layer32

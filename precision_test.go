@@ -399,47 +399,65 @@ func TestFlow32Refuses(t *testing.T) {
 // of Adam32 allocates nothing.
 func TestFlow32Workers(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(32, 4))
-	_, g := flow32Pair(t, RealNVPConfig{Dim: 6, Layers: 4, Hidden: []int{48, 48}, Activation: ReLU}, rnd)
-	n := 1000 // 8 shards of 128, the last partial
-	x := mat.NewDense(n, 6, randRows(n, 6, rnd))
-	var wantLoss float64
-	var want []float32
-	for _, w := range []int{1, 2, 3, 8} {
-		grad := make([]float32, g.NumParams())
-		obj := NewMaxLikelihood32(g, w, 0)
-		loss := obj.LossGrad(grad, x)
-		loss2 := obj.LossGrad(grad, x) // reusing the buffers
-		if loss2 != loss {
-			t.Fatalf("workers %d: a second call's loss %v, the first's %v", w, loss2, loss)
+	rnvp, err := NewRealNVP(RealNVPConfig{Dim: 6, Layers: 4, Hidden: []int{48, 48}, Activation: ReLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maf, err := NewMAFFlow(AutoregressiveFlowConfig{Dim: 6, Layers: 2, Hidden: []int{48}, Activation: Tanh, ContextDim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*Flow{rnvp, maf} {
+		perturb(f.Params(), 0.3, rnd)
+		g, err := f.Float32()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if want == nil {
-			wantLoss, want = loss, grad
-			continue
+		n := 1000 // 8 shards of 128, the last partial
+		x := mat.NewDense(n, 6, randRows(n, 6, rnd))
+		var c mat.Matrix
+		if f.ContextDim() > 0 {
+			c = mat.NewDense(n, 2, randRows(n, 2, rnd))
 		}
-		if loss != wantLoss {
-			t.Errorf("workers %d: loss %v, with 1 worker %v", w, loss, wantLoss)
-		}
-		for i := range grad {
-			if math.Float32bits(grad[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("workers %d: gradient %d is %v, with 1 worker %v", w, i, grad[i], want[i])
+		var wantLoss float64
+		var want []float32
+		for _, w := range []int{1, 2, 3, 8} {
+			grad := make([]float32, g.NumParams())
+			obj := NewMaxLikelihood32(g, w, 0)
+			loss := obj.LossGradGiven(grad, x, c)
+			loss2 := obj.LossGradGiven(grad, x, c) // reusing the buffers
+			if loss2 != loss {
+				t.Fatalf("workers %d: a second call's loss %v, the first's %v", w, loss2, loss)
+			}
+			if want == nil {
+				wantLoss, want = loss, grad
+				continue
+			}
+			if loss != wantLoss {
+				t.Errorf("workers %d: loss %v, with 1 worker %v", w, loss, wantLoss)
+			}
+			for i := range grad {
+				if math.Float32bits(grad[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("workers %d: gradient %d is %v, with 1 worker %v", w, i, grad[i], want[i])
+				}
 			}
 		}
-	}
-	obj := NewMaxLikelihood32(g, 0, 0)
-	opt := NewAdam32(1e-4)
-	grad := make([]float32, g.NumParams())
-	obj.LossGrad(grad, x)
-	opt.Step(g.Params(), grad)
-	if a := testing.AllocsPerRun(5, func() {
-		obj.LossGrad(grad, x)
+		obj := NewMaxLikelihood32(g, 0, 0)
+		opt := NewAdam32(1e-4)
+		grad := make([]float32, g.NumParams())
+		obj.LossGradGiven(grad, x, c)
 		opt.Step(g.Params(), grad)
-	}); a != 0 {
-		t.Errorf("a float32 training step allocates %v times", a)
-	}
-	lp := make([]float64, n)
-	g.LogProb(lp, x)
-	if a := testing.AllocsPerRun(5, func() { g.LogProb(lp, x) }); a != 0 {
-		t.Errorf("float32 LogProb allocates %v times", a)
+		if a := testing.AllocsPerRun(5, func() {
+			obj.LossGradGiven(grad, x, c)
+			opt.Step(g.Params(), grad)
+		}); a != 0 {
+			t.Errorf("a float32 training step allocates %v times", a)
+		}
+		lp := make([]float64, n)
+		g.LogProbGiven(lp, x, c)
+		if a := testing.AllocsPerRun(5, func() { g.LogProbGiven(lp, x, c) }); a != 0 {
+			t.Errorf("float32 LogProb allocates %v times", a)
+		}
 	}
 }
 
