@@ -149,6 +149,26 @@
 	SHLQ  shift, R8 \
 	SHLQ  shift, AX
 
+// ADD_BODY is the body of addKernel and addKernel32: dst += src on whole
+// vectors of 1<<lanes elements, with the addition of the element type.
+#define ADD_BODY(lanes, VADD) \
+	MOVQ dst+0(FP), DI \
+	MOVQ src+8(FP), SI \
+	MOVQ n+16(FP), CX \
+	SHRQ lanes, CX \
+	JE   add_ret \
+add_loop: \
+	VMOVUPD (DI), Y0 \
+	VADD    (SI), Y0, Y0 \
+	VMOVUPD Y0, (DI) \
+	ADDQ    $32, SI \
+	ADDQ    $32, DI \
+	DECQ    CX \
+	JNE     add_loop \
+	VZEROUPPER \
+add_ret: \
+	RET
+
 // NONFINITE is the body of nonFiniteKernel and nonFiniteKernel32: the
 // exponent mask broadcast by BCAST, each vector of 1<<lanes elements and'd
 // with it and compared for equality, the comparisons or'ed together.
@@ -1391,24 +1411,7 @@ tanh_ret:
 //
 // dst[i] += src[i] for i < n; n is a multiple of 4.
 TEXT ·addKernel(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $2, CX
-	JE   add_ret
-
-add_loop:
-	VMOVUPD (DI), Y0
-	VADDPD  (SI), Y0, Y0
-	VMOVUPD Y0, (DI)
-	ADDQ    $32, SI
-	ADDQ    $32, DI
-	DECQ    CX
-	JNE     add_loop
-	VZEROUPPER
-
-add_ret:
-	RET
+	ADD_BODY($2, VADDPD)
 
 // func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64)
 //
@@ -2350,3 +2353,9 @@ adam32_loop:
 
 adam32_ret:
 	RET
+
+// func addKernel32(dst, src *float32, n int)
+//
+// addKernel over float32: dst[i] += src[i] for i < n, a multiple of 8.
+TEXT ·addKernel32(SB), NOSPLIT, $0-24
+	ADD_BODY($3, VADDPS)

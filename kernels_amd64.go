@@ -178,3 +178,6 @@ func packRows4Kernel32(dst, db, src *float32, lds, k, panels int)
 
 //go:noescape
 func adamKernel32(p, m, v, grad *float32, n int, c *[8]float32)
+
+//go:noescape
+func addKernel32(dst, src *float32, n int)

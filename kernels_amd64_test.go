@@ -415,3 +415,29 @@ func TestNonFinite32(t *testing.T) {
 		}
 	}
 }
+
+// TestAddVec32 checks addVecT on float32 (addKernel32 on whole vectors,
+// the loop on the rest) bit for bit against the loop, for every length to
+// 41, and that nothing beyond dst is written.
+func TestAddVec32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(53, 54))
+	for n := 0; n <= 41; n++ {
+		dst, src := make([]float32, n+3), make([]float32, n)
+		for i := range dst {
+			dst[i] = float32(rnd.NormFloat64())
+		}
+		for i := range src {
+			src[i] = float32(rnd.NormFloat64())
+		}
+		want := append([]float32(nil), dst...)
+		for i, v := range src {
+			want[i] += v
+		}
+		addVecT(dst[:n], src)
+		for i := range dst {
+			if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], want[i])
+			}
+		}
+	}
+}

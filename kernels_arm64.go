@@ -155,3 +155,5 @@ func packRows4Kernel32(dst, db, src *float32, lds, k, panels int) {
 func adamKernel32(p, m, v, grad *float32, n int, c *[8]float32) {
 	panic("flow: no adamKernel32 on arm64")
 }
+
+func addKernel32(dst, src *float32, n int) { panic("flow: no addKernel32 on arm64") }

@@ -122,3 +122,5 @@ func maskedPackedBackwardXAct[T kernElem](dx, dy, w []T, lim []int, _ *maskedPac
 func adamStep(p, m, v, g []float64, c *adamConsts) { adamRef(p, m, v, g, c) }
 
 func addVec(dst, src []float64) { addVecRef(dst, src) }
+
+func addKernel32(dst, src *float32, n int) { panic("flow: no addKernel32 without assembly") }

@@ -6,8 +6,6 @@
 
 package flow
 
-import "unsafe"
-
 // Packing for the products of kernels_gemm.go: the k×n operand B into
 // panels of nr columns (kernPackRows, or kernPackTrans for Bᵀ), and Aᵀ into
 // slivers of gemmMR rows (kernPackSlivers). Packings of dY add colsum(dY)
@@ -176,20 +174,11 @@ func kernPackTransPanel[T kernElem](panel, b []T, ldb, j0, cols, kmax, nr int) {
 }
 
 // kernColSumAdd adds the column sums of the n×out matrix dy to db, row
-// after row (as the references do), each row by addVec.
+// after row (as the references do), each row by addVecT.
 func kernColSumAdd[T kernElem](db, dy []T, n, out int) {
 	db = db[:out]
 	for i := 0; i < n; i++ {
-		row := dy[i*out : i*out+out]
-		if !isF32[T]() {
-			if out > 0 {
-				addVec(unsafe.Slice(f64p(&db[0]), out), unsafe.Slice(f64p(&row[0]), out))
-			}
-			continue
-		}
-		for j, v := range row {
-			db[j] += v
-		}
+		addVecT(db, dy[i*out:i*out+out])
 	}
 }
 

@@ -173,6 +173,13 @@ func addVecT[T kernElem](dst, src []T) {
 		return
 	}
 	src = src[:len(dst)]
+	if kernHasCvt && kernUseAsm {
+		// amd64's float32 vector kernels (kernHasCvt): whole vectors of 8.
+		if k := len(dst) &^ 7; k > 0 {
+			addKernel32(f32p(&dst[0]), f32p(&src[0]), k)
+			dst, src = dst[k:], src[k:]
+		}
+	}
 	for i, v := range src {
 		dst[i] += v
 	}
