@@ -149,6 +149,57 @@
 	SHLQ  shift, R8 \
 	SHLQ  shift, AX
 
+// ADAM_BODY is the body of adamKernel and adamKernel32: the constants
+// broadcast from c (csz bytes each), then whole vectors of 1<<lanes
+// elements stepped by the operations of adamRef in its order, none fused.
+#define ADAM_BODY(lanes, BCAST, csz, MOV, MUL, ADD, SUB, SQRT, DIV) \
+	MOVQ  p+0(FP), DI \
+	MOVQ  m+8(FP), SI \
+	MOVQ  v+16(FP), DX \
+	MOVQ  grad+24(FP), BX \
+	MOVQ  n+32(FP), CX \
+	MOVQ  c+40(FP), AX \
+	SHRQ  lanes, CX \
+	JE    adam_ret \
+	BCAST (0*csz)(AX), Y8 \
+	BCAST (1*csz)(AX), Y9 \
+	BCAST (2*csz)(AX), Y10 \
+	BCAST (3*csz)(AX), Y11 \
+	BCAST (4*csz)(AX), Y12 \
+	BCAST (5*csz)(AX), Y13 \
+	BCAST (6*csz)(AX), Y14 \
+	BCAST (7*csz)(AX), Y15 \
+adam_loop: \
+	MOV  (BX), Y3 \
+	MUL  (SI), Y8, Y1 \
+	MUL  Y3, Y9, Y4 \
+	ADD  Y4, Y1, Y1 \
+	MOV  Y1, (SI) \
+	MUL  Y3, Y11, Y4 \
+	MUL  Y3, Y4, Y4 \
+	MUL  (DX), Y10, Y2 \
+	ADD  Y4, Y2, Y2 \
+	MOV  Y2, (DX) \
+	SQRT Y2, Y5 \
+	MUL  Y13, Y5, Y5 \
+	ADD  Y14, Y5, Y5 \
+	MUL  Y1, Y12, Y4 \
+	DIV  Y5, Y4, Y4 \
+	MOV  (DI), Y0 \
+	MUL  Y0, Y15, Y6 \
+	ADD  Y6, Y4, Y4 \
+	SUB  Y4, Y0, Y0 \
+	MOV  Y0, (DI) \
+	ADDQ $32, DI \
+	ADDQ $32, SI \
+	ADDQ $32, DX \
+	ADDQ $32, BX \
+	DECQ CX \
+	JNE  adam_loop \
+	VZEROUPPER \
+adam_ret: \
+	RET
+
 // ADD_BODY is the body of addKernel and addKernel32: dst += src on whole
 // vectors of 1<<lanes elements, with the addition of the element type.
 #define ADD_BODY(lanes, VADD) \
@@ -1775,54 +1826,7 @@ gp_ret:
 // p = p − ((step·m)/(√v·isc2 + eps) + lrwd·p), with c = [b1, c1, b2, c2,
 // step, isc2, eps, lrwd].
 TEXT ·adamKernel(SB), NOSPLIT, $0-48
-	MOVQ p+0(FP), DI
-	MOVQ m+8(FP), SI
-	MOVQ v+16(FP), DX
-	MOVQ grad+24(FP), BX
-	MOVQ n+32(FP), CX
-	MOVQ c+40(FP), AX
-	SHRQ $2, CX
-	JE   adam_ret
-	VBROADCASTSD 0(AX), Y8
-	VBROADCASTSD 8(AX), Y9
-	VBROADCASTSD 16(AX), Y10
-	VBROADCASTSD 24(AX), Y11
-	VBROADCASTSD 32(AX), Y12
-	VBROADCASTSD 40(AX), Y13
-	VBROADCASTSD 48(AX), Y14
-	VBROADCASTSD 56(AX), Y15
-
-adam_loop:
-	VMOVUPD (BX), Y3
-	VMULPD  (SI), Y8, Y1 // b1·m
-	VMULPD  Y3, Y9, Y4   // c1·g
-	VADDPD  Y4, Y1, Y1   // m
-	VMOVUPD Y1, (SI)
-	VMULPD  Y3, Y11, Y4  // c2·g
-	VMULPD  Y3, Y4, Y4   // (c2·g)·g
-	VMULPD  (DX), Y10, Y2 // b2·v
-	VADDPD  Y4, Y2, Y2   // v
-	VMOVUPD Y2, (DX)
-	VSQRTPD Y2, Y5
-	VMULPD  Y13, Y5, Y5  // √v·isc2
-	VADDPD  Y14, Y5, Y5  // + eps
-	VMULPD  Y1, Y12, Y4  // step·m
-	VDIVPD  Y5, Y4, Y4
-	VMOVUPD (DI), Y0
-	VMULPD  Y0, Y15, Y6  // lrwd·p
-	VADDPD  Y6, Y4, Y4
-	VSUBPD  Y4, Y0, Y0
-	VMOVUPD Y0, (DI)
-	ADDQ    $32, DI
-	ADDQ    $32, SI
-	ADDQ    $32, DX
-	ADDQ    $32, BX
-	DECQ    CX
-	JNE     adam_loop
-	VZEROUPPER
-
-adam_ret:
-	RET
+	ADAM_BODY($2, VBROADCASTSD, 8, VMOVUPD, VMULPD, VADDPD, VSUBPD, VSQRTPD, VDIVPD)
 
 // func dotRowsKernel(y *float64, incy int, a *float64, lda int, x *float64, k, rows int)
 //
@@ -2305,54 +2309,7 @@ p4_ret:
 // VSQRTPS and VDIVPS round correctly, as the reference's conversions do.
 // n is a multiple of 8.
 TEXT ·adamKernel32(SB), NOSPLIT, $0-48
-	MOVQ p+0(FP), DI
-	MOVQ m+8(FP), SI
-	MOVQ v+16(FP), DX
-	MOVQ grad+24(FP), BX
-	MOVQ n+32(FP), CX
-	MOVQ c+40(FP), AX
-	SHRQ $3, CX
-	JE   adam32_ret
-	VBROADCASTSS 0(AX), Y8
-	VBROADCASTSS 4(AX), Y9
-	VBROADCASTSS 8(AX), Y10
-	VBROADCASTSS 12(AX), Y11
-	VBROADCASTSS 16(AX), Y12
-	VBROADCASTSS 20(AX), Y13
-	VBROADCASTSS 24(AX), Y14
-	VBROADCASTSS 28(AX), Y15
-
-adam32_loop:
-	VMOVUPS (BX), Y3
-	VMULPS  (SI), Y8, Y1  // b1·m
-	VMULPS  Y3, Y9, Y4    // c1·g
-	VADDPS  Y4, Y1, Y1    // m
-	VMOVUPS Y1, (SI)
-	VMULPS  Y3, Y11, Y4   // c2·g
-	VMULPS  Y3, Y4, Y4    // (c2·g)·g
-	VMULPS  (DX), Y10, Y2 // b2·v
-	VADDPS  Y4, Y2, Y2    // v
-	VMOVUPS Y2, (DX)
-	VSQRTPS Y2, Y5
-	VMULPS  Y13, Y5, Y5   // √v·isc2
-	VADDPS  Y14, Y5, Y5   // + eps
-	VMULPS  Y1, Y12, Y4   // step·m
-	VDIVPS  Y5, Y4, Y4
-	VMOVUPS (DI), Y0
-	VMULPS  Y0, Y15, Y6   // lrwd·p
-	VADDPS  Y6, Y4, Y4
-	VSUBPS  Y4, Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ    $32, DI
-	ADDQ    $32, SI
-	ADDQ    $32, DX
-	ADDQ    $32, BX
-	DECQ    CX
-	JNE     adam32_loop
-	VZEROUPPER
-
-adam32_ret:
-	RET
+	ADAM_BODY($3, VBROADCASTSS, 4, VMOVUPS, VMULPS, VADDPS, VSUBPS, VSQRTPS, VDIVPS)
 
 // func addKernel32(dst, src *float32, n int)
 //

@@ -55,37 +55,35 @@ type Flow struct {
 }
 
 func (f *Flow) getWS() *workspace {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.freeWS); n > 0 {
-		ws := f.freeWS[n-1]
-		f.freeWS = f.freeWS[:n-1]
-		return ws
-	}
-	return f.newWorkspace(evalShard)
+	return takeFree(&f.mu, &f.freeWS, func() *workspace { return f.newWorkspace(evalShard) })
 }
 
-func (f *Flow) putWS(ws *workspace) {
-	f.mu.Lock()
-	f.freeWS = append(f.freeWS, ws)
-	f.mu.Unlock()
-}
+func (f *Flow) putWS(ws *workspace) { giveFree(&f.mu, &f.freeWS, ws) }
 
 func (f *Flow) getJob() *evalJob {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.freeJob); n > 0 {
-		j := f.freeJob[n-1]
-		f.freeJob = f.freeJob[:n-1]
-		return j
-	}
-	return &evalJob{f: f}
+	return takeFree(&f.mu, &f.freeJob, func() *evalJob { return &evalJob{f: f} })
 }
 
-func (f *Flow) putJob(j *evalJob) {
-	f.mu.Lock()
-	f.freeJob = append(f.freeJob, j)
-	f.mu.Unlock()
+func (f *Flow) putJob(j *evalJob) { giveFree(&f.mu, &f.freeJob, j) }
+
+// takeFree takes the last entry of the free list *list under mu, or
+// returns mk() when the list is empty.
+func takeFree[T any](mu *sync.Mutex, list *[]T, mk func() T) T {
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(*list); n > 0 {
+		v := (*list)[n-1]
+		*list = (*list)[:n-1]
+		return v
+	}
+	return mk()
+}
+
+// giveFree puts v back on the free list *list under mu.
+func giveFree[T any](mu *sync.Mutex, list *[]T, v T) {
+	mu.Lock()
+	*list = append(*list, v)
+	mu.Unlock()
 }
 
 // New returns a flow over the given layers, listed from the base towards the

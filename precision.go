@@ -297,21 +297,10 @@ func (g *Flow32) newWorkspace(rows int) *workspace32 {
 }
 
 func (g *Flow32) getWS() *workspace32 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if n := len(g.freeWS); n > 0 {
-		ws := g.freeWS[n-1]
-		g.freeWS = g.freeWS[:n-1]
-		return ws
-	}
-	return g.newWorkspace(evalShard)
+	return takeFree(&g.mu, &g.freeWS, func() *workspace32 { return g.newWorkspace(evalShard) })
 }
 
-func (g *Flow32) putWS(ws *workspace32) {
-	g.mu.Lock()
-	g.freeWS = append(g.freeWS, ws)
-	g.mu.Unlock()
-}
+func (g *Flow32) putWS(ws *workspace32) { giveFree(&g.mu, &g.freeWS, ws) }
 
 // setContexts converts the n rows of contexts ctx (nil for an
 // unconditional flow) into ws.
@@ -445,14 +434,7 @@ func (j *eval32Job) runShard(_, s int) {
 }
 
 func (g *Flow32) getJob() *eval32Job {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if n := len(g.freeJob); n > 0 {
-		j := g.freeJob[n-1]
-		g.freeJob = g.freeJob[:n-1]
-		return j
-	}
-	return &eval32Job{g: g}
+	return takeFree(&g.mu, &g.freeJob, func() *eval32Job { return &eval32Job{g: g} })
 }
 
 // eval runs op over the n rows of src on the pool.
@@ -465,9 +447,7 @@ func (g *Flow32) eval(op evalOp, dst, src, ctx, logdet []float64, n int) {
 	shards := (n + evalShard - 1) / evalShard
 	runShards(j, &j.runState, shards, workersFor(0, shards))
 	j.dst, j.src, j.ctx, j.logdet = nil, nil, nil, nil
-	g.mu.Lock()
-	g.freeJob = append(g.freeJob, j)
-	g.mu.Unlock()
+	giveFree(&g.mu, &g.freeJob, j)
 }
 
 // LogProb writes log p(x_i) for each row of x (n×D) into dst (length n;
@@ -652,9 +632,7 @@ type Adam32 struct {
 	Beta1, Beta2 float64
 	Epsilon      float64
 	WeightDecay  float64
-	m, v         []float32
-	t            int
-	job          adam32Job
+	adamState[float32]
 }
 
 // NewAdam32 returns Adam32 with Adam's defaults (β₁ = 0.9, β₂ = 0.999,
@@ -666,35 +644,7 @@ func NewAdam32(lr float64) *Adam32 {
 // Step updates params in place from grad, in chunks on the package's pool
 // with the same result for any number of goroutines.
 func (a *Adam32) Step(params, grad []float32) {
-	if len(grad) != len(params) {
-		panic(fmt.Sprintf("flow: Adam32.Step: %d parameters, %d gradients", len(params), len(grad)))
-	}
-	if len(a.m) != len(params) {
-		a.m = make([]float32, len(params))
-		a.v = make([]float32, len(params))
-		a.t = 0
-	}
-	a.t++
-	a.job.a, a.job.p, a.job.g = a, params, grad
-	c1 := 1 - math.Pow(a.Beta1, float64(a.t))
-	c2 := 1 - math.Pow(a.Beta2, float64(a.t))
-	a.job.c = adamConsts{a.Beta1, 1 - a.Beta1, a.Beta2, 1 - a.Beta2, a.LearningRate / c1, 1 / math.Sqrt(c2), a.Epsilon, a.LearningRate * a.WeightDecay}
-	n := (len(params) + sumChunk - 1) / sumChunk
-	runShards(&a.job, &a.job.runState, n, workersFor(0, n))
-	a.job.p, a.job.g = nil, nil
-}
-
-type adam32Job struct {
-	runState
-	a    *Adam32
-	p, g []float32
-	c    adamConsts
-}
-
-func (j *adam32Job) runShard(_, s int) {
-	lo := s * sumChunk
-	hi := min(lo+sumChunk, len(j.p))
-	adamStep32(j.p[lo:hi], j.a.m[lo:hi], j.a.v[lo:hi], j.g[lo:hi], &j.c)
+	a.step("Adam32.Step", a.LearningRate, a.Beta1, a.Beta2, a.Epsilon, a.WeightDecay, params, grad)
 }
 
 // adamStep32 is one Adam step over float32 vectors, adam32Ref's

@@ -382,9 +382,7 @@ type Adam struct {
 	Beta1, Beta2 float64 // β₁, β₂
 	Epsilon      float64 // ε
 	WeightDecay  float64 // λ
-	m, v         []float64
-	t            int
-	job          adamJob
+	adamState[float64]
 }
 
 // NewAdam returns Adam with the usual defaults (β₁ = 0.9, β₂ = 0.999,
@@ -397,36 +395,53 @@ func NewAdam(lr float64) *Adam {
 // runs in chunks on the package's pool with the same result for any number
 // of goroutines.
 func (a *Adam) Step(params, grad []float64) {
+	a.step("Adam.Step", a.LearningRate, a.Beta1, a.Beta2, a.Epsilon, a.WeightDecay, params, grad)
+}
+
+// adamState is the state of Adam (T float64) or Adam32 (float32): the
+// moments, the step count and the job that runs a step on the pool.
+type adamState[T kernElem] struct {
+	m, v []T
+	t    int
+	job  adamJob[T]
+}
+
+// step takes one step of Adam with the given hyperparameters.
+func (a *adamState[T]) step(method string, lr, beta1, beta2, eps, wd float64, params, grad []T) {
 	if len(grad) != len(params) {
-		panic(fmt.Sprintf("flow: Adam.Step: %d parameters, %d gradients", len(params), len(grad)))
+		panic(fmt.Sprintf("flow: %s: %d parameters, %d gradients", method, len(params), len(grad)))
 	}
 	if len(a.m) != len(params) {
-		a.m = make([]float64, len(params))
-		a.v = make([]float64, len(params))
+		a.m = make([]T, len(params))
+		a.v = make([]T, len(params))
 		a.t = 0
 	}
 	a.t++
 	a.job.a, a.job.p, a.job.g = a, params, grad
-	c1 := 1 - math.Pow(a.Beta1, float64(a.t))
-	c2 := 1 - math.Pow(a.Beta2, float64(a.t))
-	a.job.c = adamConsts{a.Beta1, 1 - a.Beta1, a.Beta2, 1 - a.Beta2, a.LearningRate / c1, 1 / math.Sqrt(c2), a.Epsilon, a.LearningRate * a.WeightDecay}
+	c1 := 1 - math.Pow(beta1, float64(a.t))
+	c2 := 1 - math.Pow(beta2, float64(a.t))
+	a.job.c = adamConsts{beta1, 1 - beta1, beta2, 1 - beta2, lr / c1, 1 / math.Sqrt(c2), eps, lr * wd}
 	n := (len(params) + sumChunk - 1) / sumChunk
 	runShards(&a.job, &a.job.runState, n, workersFor(0, n))
 	a.job.p, a.job.g = nil, nil
 }
 
 // adamJob is one Adam step over chunks of the parameters.
-type adamJob struct {
+type adamJob[T kernElem] struct {
 	runState
-	a    *Adam
-	p, g []float64
+	a    *adamState[T]
+	p, g []T
 	c    adamConsts // the step's constants (adamRef)
 }
 
-func (j *adamJob) runShard(_, s int) {
+func (j *adamJob[T]) runShard(_, s int) {
 	lo := s * sumChunk
 	hi := min(lo+sumChunk, len(j.p))
-	adamStep(j.p[lo:hi], j.a.m[lo:hi], j.a.v[lo:hi], j.g[lo:hi], &j.c)
+	if isF32[T]() {
+		adamStep32(f32s(j.p[lo:hi]), f32s(j.a.m[lo:hi]), f32s(j.a.v[lo:hi]), f32s(j.g[lo:hi]), &j.c)
+		return
+	}
+	adamStep(f64s(j.p[lo:hi]), f64s(j.a.m[lo:hi]), f64s(j.a.v[lo:hi]), f64s(j.g[lo:hi]), &j.c)
 }
 
 // TrainConfig configures Fit and FitReverseKL. Zero fields take the defaults
