@@ -95,16 +95,27 @@ func gemmKern32(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, 
 // float64 result is within about one float64 ulp of exp, so the float32
 // result is the float32 rounding of exp(x) or its neighbour at a near-tie
 // (within 1 ulp), overflow to +Inf above about 88.72, float32 subnormals
-// and 0 below about −87.3, NaN for NaN. It panics if dst is shorter than
-// src.
+// and 0 below about −87.3, NaN for NaN. Rows of fewer than 4 arguments
+// take math.Exp instead, rounded once (the float32 rounding of the
+// float64 exp, the same bound), which costs less there than widening them
+// into a padded vector. It panics if dst is shorter than src.
 func expVec32(dst, src []float32) {
 	n := len(src)
 	if len(dst) < n {
 		panic("flow: expVec32: dst shorter than src")
 	}
+	if n < 4 {
+		// A short row (a coupling's one to three transformed dimensions),
+		// less than a vector: math.Exp, rounded once, costs less than the
+		// conversions and the padded vector around the kernel.
+		for i, x := range src {
+			dst[i] = float32(math.Exp(float64(x)))
+		}
+		return
+	}
 	if n <= 8 {
-		// A short row (a coupling's few transformed dimensions): a small
-		// buffer, since Go clears the large one on every call.
+		// A few vectors: a small buffer, since Go clears the large one on
+		// every call.
 		var b [8]float64
 		cvt32to64(b[:n], src)
 		expVec(b[:n], b[:n])
