@@ -622,3 +622,41 @@ func TestPrepack32(t *testing.T) {
 		}
 	}
 }
+
+// TestFit32Refuses checks that Fit in float32 of a flow with a layer that
+// has no float32 path returns an error naming it and hands the flow back
+// as it came: its parameters and its ActNorm layers (initialised on the
+// first minibatch before the float32 copy is made) as they were.
+func TestFit32Refuses(t *testing.T) {
+	a, err := NewActNorm(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCoupling(CouplingConfig{Mask: HalfMask(2, false), Hidden: []int{8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bn, err := NewBatchNorm(2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(a, c, bn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perturb(f.Params(), 0.3, rand.New(rand.NewPCG(32, 8)))
+	p0 := append([]float64(nil), f.Params()...)
+	data := TwoMoons(200, 0.1, rand.New(rand.NewPCG(32, 9)))
+	_, err = Fit(f, data, TrainConfig{Epochs: 1, Precision: Float32})
+	if err == nil || !strings.Contains(err.Error(), "no float32 path") {
+		t.Fatalf("Fit in float32 with a BatchNorm layer: error %v", err)
+	}
+	for i, v := range f.Params() {
+		if v != p0[i] {
+			t.Fatalf("parameter %d is %v after the refusal, was %v", i, v, p0[i])
+		}
+	}
+	if a.initialized {
+		t.Error("the ActNorm layer was left initialised")
+	}
+}

@@ -964,14 +964,6 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	}
 	nTrain := r - nValid
 	bs := min(cfg.BatchSize, nTrain)
-	st, err := newFitStepper(f, cfg)
-	if err != nil {
-		return nil, err
-	}
-	validNLL := func() float64 {
-		st.logProb(validLP, valid, validCM)
-		return -meanOf(validLP)
-	}
 	grad := make([]float64, f.NumParams())
 	batch := make([]float64, bs*d)
 	var cbatch, tc []float64 // the minibatch's contexts and the training rows'
@@ -1003,6 +995,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	if err := bnStats(); err != nil {
 		return nil, err
 	}
+	var undoInit func() // puts back the ActNorm layers initialised below
 	if actNormToInit(f) >= 0 {
 		m := bs
 		for i, k := range order[:m] {
@@ -1015,7 +1008,8 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			}
 			bc = cbatch[:m*C]
 		}
-		// What the BatchNorm statistics' failure, below, puts back.
+		// What a failure below (the BatchNorm statistics, the float32
+		// copy) puts back.
 		p0 := append([]float64(nil), f.params...)
 		var fresh []*ActNorm
 		for _, l := range f.layers {
@@ -1023,16 +1017,36 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 				fresh = append(fresh, a)
 			}
 		}
-		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
-			return nil, err
-		}
-		if err := bnStats(); err != nil {
+		undoInit = func() {
 			copy(f.params, p0)
 			for _, a := range fresh {
 				a.initialized = false
 			}
+		}
+		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
 			return nil, err
 		}
+		if err := bnStats(); err != nil {
+			undoInit()
+			return nil, err
+		}
+	}
+
+	// The objective and the optimiser in the run's precision, made once
+	// the ActNorm layers are initialised (a float32 copy takes their
+	// parameters as they are then). A flow that cannot train in that
+	// precision is handed back as it came.
+	st, err := newFitStepper(f, cfg)
+	if err != nil {
+		if undoInit != nil {
+			undoInit()
+			_ = bnStats()
+		}
+		return nil, err
+	}
+	validNLL := func() float64 {
+		st.logProb(validLP, valid, validCM)
+		return -meanOf(validLP)
 	}
 
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
