@@ -183,6 +183,37 @@ func actNormInverseBackward[T kernElem](a *ActNorm, dx, dz, dld, z, work, grad [
 	}
 }
 
+// why32 returns why the layer cannot run in float32 as it is, or "": an
+// ActNorm not yet initialised cannot. Its data-dependent initialisation is
+// a float64 step on the float64 flow (InitActNorm, Fit's first minibatch)
+// that a float32 copy would not see; trained in float32 and converted
+// back, the layer would keep its mark "not initialised", and a later Fit
+// would overwrite what it learned.
+func (a *ActNorm) why32() string {
+	if !a.initialized {
+		return "ActNorm is not initialised: initialise it (InitActNorm) on the float64 flow first"
+	}
+	return ""
+}
+
+// forward32, inverse32 and inverseBackward32 are Forward, Inverse and
+// InverseBackward in float32 with the parameters p, [s ; b] (the layer's
+// window of a float32 vector), from the same source (actNormForward,
+// actNormInverse, actNormInverseBackward). They are for an initialised
+// layer only (why32).
+
+func (a *ActNorm) forward32(p, x, z, _, logdet, work []float32) {
+	actNormForward(a, p, x, z, logdet, work)
+}
+
+func (a *ActNorm) inverse32(p, z, x, _, logdet, work []float32) {
+	actNormInverse(a, p, z, x, logdet, work)
+}
+
+func (a *ActNorm) inverseBackward32(_, dx, _, dz, dld, _, z, _, work, grad []float32) {
+	actNormInverseBackward(a, dx, dz, dld, z, work, grad)
+}
+
 // normStats returns the column means and standard deviations (divisor n)
 // of the n rows of width d in rows, summing over the rows in order, into
 // mean and sd. It returns an error naming the first column whose mean is

@@ -523,9 +523,10 @@ type TrainConfig struct {
 	// (Flow.Float32, MaxLikelihood32, Adam32) and scores the validation
 	// data in float32 too. With Float32 the flow's parameters are rounded
 	// to float32 before the first step and hold float32 values throughout,
-	// so the flow Fit leaves is exactly the float32 flow it trained; a flow
-	// with a layer or base that has no float32 path, and Dropout, are
-	// errors. FitReverseKL refuses Float32.
+	// so the flow Fit leaves is exactly the float32 flow it trained (ActNorm
+	// layers not yet initialised are initialised in float64 first, and
+	// their parameters rounded); a flow with a layer or base that has no
+	// float32 path, and Dropout, are errors. FitReverseKL refuses Float32.
 	Precision Precision
 }
 
@@ -1017,12 +1018,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		}
 		// What the BatchNorm statistics' failure, below, puts back.
 		p0 := append([]float64(nil), f.params...)
-		var fresh []*ActNorm
-		for _, l := range f.layers {
-			if a, ok := l.(*ActNorm); ok && !a.initialized {
-				fresh = append(fresh, a)
-			}
-		}
+		fresh := freshActNorms(f)
 		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
 			return nil, err
 		}
@@ -1033,6 +1029,7 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			}
 			return nil, err
 		}
+		st.sync()
 	}
 
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
@@ -1362,7 +1359,20 @@ type fitStepper struct {
 func newFitStepper(f *Flow, cfg TrainConfig) (*fitStepper, error) {
 	st := &fitStepper{f: f}
 	if cfg.Precision == Float32 {
+		// Fit initialises the ActNorm layers not yet initialised, in
+		// float64, before anything else (Flow.Float32 refuses them until
+		// then, ActNorm.why32): the copy is made as if they were, so that
+		// a flow without a float32 path is refused before anything
+		// changes, and takes their initialisation from the flow (sync)
+		// before it is scored or trained.
+		fresh := freshActNorms(f)
+		for _, a := range fresh {
+			a.initialized = true
+		}
 		g, err := f.Float32()
+		for _, a := range fresh {
+			a.initialized = false
+		}
 		if err != nil {
 			return nil, fmt.Errorf("flow: Fit: precision f32: %s", strings.TrimPrefix(err.Error(), "flow: "))
 		}
@@ -1379,6 +1389,28 @@ func newFitStepper(f *Flow, cfg TrainConfig) (*fitStepper, error) {
 	st.opt = NewAdam(cfg.LearningRate)
 	st.opt.WeightDecay = cfg.WeightDecay
 	return st, nil
+}
+
+// sync rounds the flow's parameters to float32 after Fit changed them in
+// float64 (ActNorm's initialisation), so that the float32 copy, the
+// keeper, the validation and the flow handed back see float32 values.
+func (st *fitStepper) sync() {
+	if st.g == nil {
+		return
+	}
+	cvt64to32(st.g.params, st.f.params)
+	st.g.storeTo(st.f)
+}
+
+// freshActNorms returns the ActNorm layers of f not yet initialised.
+func freshActNorms(f *Flow) []*ActNorm {
+	var fresh []*ActNorm
+	for _, l := range f.layers {
+		if a, ok := l.(*ActNorm); ok && !a.initialized {
+			fresh = append(fresh, a)
+		}
+	}
+	return fresh
 }
 
 // lossGrad returns the minibatch's loss at the flow's parameters and
