@@ -75,12 +75,25 @@ func (a *ActNorm) BindParams(p []float64) {
 // Forward sets x = z ⊙ exp(s) + b and adds Σ s to logdet. work keeps
 // exp(s).
 func (a *ActNorm) Forward(x, z, _, logdet, work []float64) {
+	actNormForward(a, a.params, x, z, logdet, work)
+}
+
+// Inverse sets z = (x − b) ⊙ exp(−s) and adds −Σ s to logdet. work keeps
+// exp(−s).
+func (a *ActNorm) Inverse(z, x, _, logdet, work []float64) {
+	actNormInverse(a, a.params, z, x, logdet, work)
+}
+
+// actNormForward is Forward for either element type with the parameters
+// p = [s ; b]: exp(s_i) is math.Exp of the widened value, rounded once to
+// T, and the log-det Σ s is summed in T.
+func actNormForward[T kernElem](a *ActNorm, p, x, z, logdet, work []T) {
 	d := a.d
 	checkRows("ActNorm.Forward", d, logdet, x, z)
-	s, b, e := a.params[:d], a.params[d:], work[:d]
-	ld := 0.0
+	s, b, e := p[:d], p[d:2*d], work[:d]
+	var ld T
 	for i, v := range s {
-		e[i] = math.Exp(v)
+		e[i] = T(math.Exp(float64(v)))
 		ld += v
 	}
 	for r := range logdet {
@@ -92,15 +105,15 @@ func (a *ActNorm) Forward(x, z, _, logdet, work []float64) {
 	}
 }
 
-// Inverse sets z = (x − b) ⊙ exp(−s) and adds −Σ s to logdet. work keeps
-// exp(−s).
-func (a *ActNorm) Inverse(z, x, _, logdet, work []float64) {
+// actNormInverse is Inverse for either element type with the parameters
+// p = [s ; b].
+func actNormInverse[T kernElem](a *ActNorm, p, z, x, logdet, work []T) {
 	d := a.d
 	checkRows("ActNorm.Inverse", d, logdet, x, z)
-	s, b, e := a.params[:d], a.params[d:], work[:d]
-	ld := 0.0
+	s, b, e := p[:d], p[d:2*d], work[:d]
+	var ld T
 	for i, v := range s {
-		e[i] = math.Exp(-v)
+		e[i] = T(math.Exp(-float64(v)))
 		ld += v
 	}
 	for r := range logdet {
@@ -138,17 +151,23 @@ func (a *ActNorm) ForwardBackward(dz, _, dx, dld, z, _, _, work, grad []float64)
 	}
 }
 
-// InverseBackward of z = (x − b) ⊙ e, e = exp(−s), ld = −Σ s, per row r
-// and dimension i:
+// InverseBackward of z = (x − b) ⊙ e, e = exp(−s), ld = −Σ s (see
+// actNormInverseBackward).
+func (a *ActNorm) InverseBackward(dx, _, dz, dld, _, z, _, work, grad []float64) {
+	actNormInverseBackward(a, dx, dz, dld, z, work, grad)
+}
+
+// actNormInverseBackward is InverseBackward for either element type, after
+// an Inverse that left e = exp(−s) in work. Per row r and dimension i:
 //
 //	∂L/∂x_ri = dz_ri·e_i
 //	∂L/∂b_i  = −Σ_r dz_ri·e_i
 //	∂L/∂s_i  = −Σ_r (dz_ri·z_ri + dld_r)        (∂z_ri/∂s_i = −(x_ri − b_i)·e_i = −z_ri, ∂ld/∂s_i = −1)
-func (a *ActNorm) InverseBackward(dx, _, dz, dld, _, z, _, work, grad []float64) {
+func actNormInverseBackward[T kernElem](a *ActNorm, dx, dz, dld, z, work, grad []T) {
 	d := a.d
 	e := work[:d]
 	gs, gb := grad[:d], grad[d:2*d]
-	sum := 0.0
+	var sum T
 	for r, g := range dld {
 		dxr, dzr, zr := dx[r*d:r*d+d], dz[r*d:r*d+d], z[r*d:r*d+d]
 		for i, v := range dzr {
@@ -162,6 +181,37 @@ func (a *ActNorm) InverseBackward(dx, _, dz, dld, _, z, _, work, grad []float64)
 	for i := range gs {
 		gs[i] -= sum
 	}
+}
+
+// why32 returns why the layer cannot run in float32 as it is, or "": an
+// ActNorm not yet initialised cannot. Its data-dependent initialisation is
+// a float64 step on the float64 flow (InitActNorm, Fit's first minibatch)
+// that a float32 copy would not see; trained in float32 and converted
+// back, the layer would keep its mark "not initialised", and a later Fit
+// would overwrite what it learned.
+func (a *ActNorm) why32() string {
+	if !a.initialized {
+		return "ActNorm is not initialised: initialise it (InitActNorm) on the float64 flow first"
+	}
+	return ""
+}
+
+// forward32, inverse32 and inverseBackward32 are Forward, Inverse and
+// InverseBackward in float32 with the parameters p, [s ; b] (the layer's
+// window of a float32 vector), from the same source (actNormForward,
+// actNormInverse, actNormInverseBackward). They are for an initialised
+// layer only (why32).
+
+func (a *ActNorm) forward32(p, x, z, _, logdet, work []float32) {
+	actNormForward(a, p, x, z, logdet, work)
+}
+
+func (a *ActNorm) inverse32(p, z, x, _, logdet, work []float32) {
+	actNormInverse(a, p, z, x, logdet, work)
+}
+
+func (a *ActNorm) inverseBackward32(_, dx, _, dz, dld, _, z, _, work, grad []float32) {
+	actNormInverseBackward(a, dx, dz, dld, z, work, grad)
 }
 
 // normStats returns the column means and standard deviations (divisor n)

@@ -128,7 +128,7 @@ func (l *LULinear) Signs() []int {
 func (l *LULinear) Matrix() *mat.Dense {
 	d := l.d
 	lo, up := make([]float64, d*d), make([]float64, d*d)
-	l.factors(lo, up)
+	luFactors(l, l.params, lo, up)
 	w := mat.NewDense(d, d, nil)
 	for i := 0; i < d; i++ {
 		r := l.perm[i] // row i of W is row perm[i] of L·U
@@ -161,37 +161,47 @@ func (l *LULinear) BindParams(p []float64) {
 // and not per row, are not counted.
 func (l *LULinear) denseCost() int { return l.d * l.d }
 
-// The windows of the parameter vector.
+// luParts returns the windows of p, an LU layer's parameters of dimension
+// d: L's strict lower part, U's strict upper part, ℓ and b.
+func luParts[T kernElem](d int, p []T) (lw, uw, ld, b []T) {
+	m := d * (d - 1) / 2
+	return p[:m], p[m : 2*m], p[2*m : 2*m+d], p[d*d : d*d+d]
+}
+
+// The windows of the layer's own parameter vector.
 func (l *LULinear) lower() []float64 {
-	m := l.d * (l.d - 1) / 2
-	return l.params[:m]
+	lw, _, _, _ := luParts(l.d, l.params)
+	return lw
 }
 func (l *LULinear) upper() []float64 {
-	m := l.d * (l.d - 1) / 2
-	return l.params[m : 2*m]
+	_, uw, _, _ := luParts(l.d, l.params)
+	return uw
 }
 func (l *LULinear) logDiag() []float64 {
-	m := l.d * (l.d - 1)
-	return l.params[m : m+l.d]
+	_, _, ld, _ := luParts(l.d, l.params)
+	return ld
 }
-func (l *LULinear) bias() []float64 { return l.params[l.d*l.d:] }
+func (l *LULinear) bias() []float64 {
+	_, _, _, b := luParts(l.d, l.params)
+	return b
+}
 
 // luWork is the layout of the workspace: dense L and U, W = P·L·U, and
 // D×D scratch g, h and t (h holds P·L while W is composed), then two
 // vectors of D.
-type luWork struct {
-	lo, up, w, g, h, t []float64
-	vec, row           []float64
+type luWork[T kernElem] struct {
+	lo, up, w, g, h, t []T
+	vec, row           []T
 }
 
-func (l *LULinear) split(work []float64) luWork {
+func luSplit[T kernElem](l *LULinear, work []T) luWork[T] {
 	d2 := l.d * l.d
-	take := func(m int) []float64 {
+	take := func(m int) []T {
 		s := work[:m:m]
 		work = work[m:]
 		return s
 	}
-	var w luWork
+	var w luWork[T]
 	w.lo, w.up, w.w, w.g, w.h, w.t = take(d2), take(d2), take(d2), take(d2), take(d2), take(d2)
 	w.vec, w.row = take(l.d), take(l.d)
 	return w
@@ -200,14 +210,16 @@ func (l *LULinear) split(work []float64) luWork {
 // WorkLen returns 6·D² + 2·D, whatever the number of rows.
 func (l *LULinear) WorkLen(int) int { return 6*l.d*l.d + 2*l.d }
 
-// factors writes the dense D×D L (unit diagonal, zero above it) and U
-// (u_ii = sign_i·exp(ℓ_i), zero below the diagonal) into lo and up, and
-// returns Σ ℓ_i.
-func (l *LULinear) factors(lo, up []float64) float64 {
+// luFactors writes the dense D×D L (unit diagonal, zero above it) and U
+// (u_ii = sign_i·exp(ℓ_i), zero below the diagonal) of the parameters p
+// into lo and up, and returns Σ ℓ_i, in either element type: exp(ℓ_i) is
+// math.Exp of the widened value, rounded once to T, and the sum is taken
+// in T.
+func luFactors[T kernElem](l *LULinear, p, lo, up []T) T {
 	d := l.d
 	clear(lo)
 	clear(up)
-	lw, uw, ld := l.lower(), l.upper(), l.logDiag()
+	lw, uw, ld, _ := luParts(d, p)
 	k := 0
 	for i := 1; i < d; i++ {
 		copy(lo[i*d:i*d+i], lw[k:k+i])
@@ -216,11 +228,11 @@ func (l *LULinear) factors(lo, up []float64) float64 {
 	k = 0
 	for i := 0; i < d; i++ {
 		lo[i*d+i] = 1
-		up[i*d+i] = l.sign[i] * math.Exp(ld[i])
+		up[i*d+i] = T(l.sign[i]) * T(math.Exp(float64(ld[i])))
 		copy(up[i*d+i+1:i*d+d], uw[k:k+d-1-i])
 		k += d - 1 - i
 	}
-	s := 0.0
+	var s T
 	for _, v := range ld {
 		s += v
 	}
@@ -230,36 +242,48 @@ func (l *LULinear) factors(lo, up []float64) float64 {
 // Inverse sets z = W·x + b for every row, W = P·L·U composed into the
 // workspace, and adds Σ log|u_ii| to logdet.
 func (l *LULinear) Inverse(z, x, _, logdet, work []float64) {
+	luInverse(l, l.params, z, x, logdet, work)
+}
+
+// luInverse is Inverse for either element type with the parameters p.
+func luInverse[T kernElem](l *LULinear, p, z, x, logdet, work []T) {
 	d := l.d
 	checkRows("LULinear.Inverse", d, logdet, x, z)
-	w := l.split(work)
-	ld := l.factors(w.lo, w.up)
+	w := luSplit(l, work)
+	ld := luFactors(l, p, w.lo, w.up)
+	_, _, _, b := luParts(d, p)
 	// P·L: row i is row perm[i] of L; then W = (P·L)·U, dX = dY·W with dY = P·L.
 	for i, r := range l.perm {
 		copy(w.h[i*d:i*d+d], w.lo[r*d:r*d+d])
 	}
 	denseBackwardX(w.w, w.h, w.up, d, d, d)
-	denseForward(z, x, w.w, l.bias(), len(logdet), d, d)
+	denseForward(z, x, w.w, b, len(logdet), d, d)
 	for i := range logdet {
 		logdet[i] += ld
 	}
 }
 
 // Forward sets x = W⁻¹·(z − b) = U⁻¹·L⁻¹·Pᵀ·(z − b) for every row and adds
-// −Σ log|u_ii| to logdet. Per row, in place in x: v = Pᵀ(z − b), that is
-// v_{perm[i]} = z_i − b_i; then L·y = v by forward substitution (L's unit
-// diagonal) and U·x = y by back substitution.
+// −Σ log|u_ii| to logdet (see luForward).
 func (l *LULinear) Forward(x, z, _, logdet, work []float64) {
+	luForward(l, l.params, x, z, logdet, work)
+}
+
+// luForward is Forward for either element type with the parameters p. Per
+// row, in place in x: v = Pᵀ(z − b), that is v_{perm[i]} = z_i − b_i; then
+// L·y = v by forward substitution (L's unit diagonal) and U·x = y by back
+// substitution.
+func luForward[T kernElem](l *LULinear, p, x, z, logdet, work []T) {
 	d := l.d
 	checkRows("LULinear.Forward", d, logdet, x, z)
-	w := l.split(work)
-	ld := l.factors(w.lo, w.up)
-	b := l.bias()
+	w := luSplit(l, work)
+	ld := luFactors(l, p, w.lo, w.up)
+	_, _, _, b := luParts(d, p)
 	lo, up := w.lo, w.up
 	for r := range logdet {
 		xr, zr := x[r*d:r*d+d], z[r*d:r*d+d]
-		for i, p := range l.perm {
-			xr[p] = zr[i] - b[i]
+		for i, j := range l.perm {
+			xr[j] = zr[i] - b[i]
 		}
 		for i := 1; i < d; i++ {
 			s := xr[i]
@@ -279,7 +303,14 @@ func (l *LULinear) Forward(x, z, _, logdet, work []float64) {
 	}
 }
 
-// InverseBackward of z = W·x + b, ld = Σ ℓ_i, per row r:
+// InverseBackward backpropagates through Inverse (see luInverseBackward).
+func (l *LULinear) InverseBackward(dx, _, dz, dld, x, _, _, work, grad []float64) {
+	luInverseBackward(l, dx, dz, dld, x, work, grad)
+}
+
+// luInverseBackward is InverseBackward for either element type, after an
+// Inverse that left L, U and W in work. Of z = W·x + b, ld = Σ ℓ_i, per
+// row r:
 //
 //	∂L/∂x_r = Wᵀ·dz_r                    (dX = dZ·W)
 //	∂L/∂b   = Σ_r dz_r
@@ -287,17 +318,35 @@ func (l *LULinear) Forward(x, z, _, logdet, work []float64) {
 //	∂L/∂ℓ_i += Σ_r dld_r                 (through the log-det)
 //
 // and ∂L/∂W through the factors, as luChain writes out.
-func (l *LULinear) InverseBackward(dx, _, dz, dld, x, _, _, work, grad []float64) {
+func luInverseBackward[T kernElem](l *LULinear, dx, dz, dld, x, work, grad []T) {
 	d, n := l.d, len(dld)
-	w := l.split(work)
+	w := luSplit(l, work)
 	denseBackwardX(dx, dz, w.w, n, d, d)
 	clear(w.g)
 	denseBackwardW(w.g, grad[d*d:], dz, x, n, d, d)
-	s := 0.0
+	var s T
 	for _, v := range dld {
 		s += v
 	}
-	l.chain(w, grad, s)
+	luChain(l, w, grad, s)
+}
+
+// forward32, inverse32 and inverseBackward32 are Forward, Inverse and
+// InverseBackward in float32 with the parameters p (the layer's window of
+// a float32 vector, laid out as Params), from the same source (luForward,
+// luInverse, luInverseBackward): W is composed and applied, and the
+// factors' gradients formed, in float32.
+
+func (l *LULinear) forward32(p, x, z, _, logdet, work []float32) {
+	luForward(l, p, x, z, logdet, work)
+}
+
+func (l *LULinear) inverse32(p, z, x, _, logdet, work []float32) {
+	luInverse(l, p, z, x, logdet, work)
+}
+
+func (l *LULinear) inverseBackward32(_, dx, _, dz, dld, x, _, _, work, grad []float32) {
+	luInverseBackward(l, dx, dz, dld, x, work, grad)
 }
 
 // ForwardBackward of x = W⁻¹·(z − b), ld = −Σ ℓ_i. Differentiating
@@ -317,7 +366,7 @@ func (l *LULinear) InverseBackward(dx, _, dz, dld, x, _, _, work, grad []float64
 // through the factors as in InverseBackward (luChain).
 func (l *LULinear) ForwardBackward(dz, _, dx, dld, _, x, _, work, grad []float64) {
 	d, n := l.d, len(dld)
-	w := l.split(work)
+	w := luSplit(l, work)
 	lo, up, a := w.lo, w.up, w.row
 	for r := 0; r < n; r++ {
 		copy(a, dx[r*d:r*d+d])
@@ -353,10 +402,10 @@ func (l *LULinear) ForwardBackward(dz, _, dx, dld, _, x, _, work, grad []float64
 	for _, v := range dld {
 		s -= v
 	}
-	l.chain(w, grad, s)
+	luChain(l, w, grad, s)
 }
 
-// chain adds ∂L/∂W, held in w.g, into the gradients of the factors, and
+// luChain adds ∂L/∂W, held in w.g, into the gradients of the factors, and
 // ldTerm, the loss's derivative through the log-det Σ ℓ_i, into each
 // ∂L/∂ℓ_i. With W = P·M, M = L·U, and (P·M)_i = M_{perm[i]}:
 //
@@ -367,8 +416,8 @@ func (l *LULinear) ForwardBackward(dz, _, dx, dld, _, x, _, work, grad []float64
 //
 // The two products are dense kernels on the D×D matrices (denseForward
 // computes H·Uᵀ, denseBackwardW accumulates Lᵀ·H), of which the triangles
-// are read.
-func (l *LULinear) chain(w luWork, grad []float64, ldTerm float64) {
+// are read. It is written once for either element type.
+func luChain[T kernElem](l *LULinear, w luWork[T], grad []T, ldTerm T) {
 	d := l.d
 	m := d * (d - 1) / 2
 	for i, r := range l.perm {

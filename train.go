@@ -523,9 +523,11 @@ type TrainConfig struct {
 	// (Flow.Float32, MaxLikelihood32, Adam32) and scores the validation
 	// data in float32 too. With Float32 the flow's parameters are rounded
 	// to float32 before the first step and hold float32 values throughout,
-	// so the flow Fit leaves is exactly the float32 flow it trained; a flow
-	// with a layer or base that has no float32 path, and Dropout, are
-	// errors. FitReverseKL refuses Float32.
+	// so the flow Fit leaves is exactly the float32 flow it trained (ActNorm
+	// layers not yet initialised are initialised in float64 first, and
+	// their parameters rounded with the others); a flow with a layer or
+	// base that has no float32 path, and Dropout, are errors, and leave the
+	// flow as it was. FitReverseKL refuses Float32.
 	Precision Precision
 }
 
