@@ -166,9 +166,9 @@ func ParsePrecision(s string) (Precision, error) {
 // value, so a Flow32 is saved in the model format of FORMAT.md unchanged.
 //
 // Float32 has a path for the coupling layers with the Affine and Additive
-// coupling functions (plain or residual conditioners), affine MAF layers
-// and permutations, over the standard normal base; Flow.Float32 says which
-// layer has none.
+// coupling functions (plain or residual conditioners), affine MAF layers,
+// ActNorm (once initialised), LULinear, permutations and Standardize, over
+// the standard normal base; Flow.Float32 says which layer has none.
 //
 // The methods of a Flow32 may be called concurrently, except that nothing
 // may write the parameters while another call reads them. A Flow32 shares
@@ -187,7 +187,8 @@ type Flow32 struct {
 }
 
 // why32er is a layer that may have no float32 path although it has the
-// methods (a spline MAF): why32 says why, or returns "".
+// methods (a spline MAF, an ActNorm not initialised): why32 says why, or
+// returns "".
 type why32er interface{ why32() string }
 
 // Float32 returns a float32 copy of f: the same layers and base, sharing
