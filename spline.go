@@ -104,18 +104,48 @@ func paramMajor(nb int) rqLayout { return rqLayout{sj: nb, si: 1} }
 // (couplings) value j of dimension i lies at j·nb + i, for
 // dimension-major θ (autoregressive layers) each dimension's values are
 // contiguous, probability j at i·K + j and knot j at i·(K + 1) + j, so
-// that a dimension's work reads and writes neighbouring values.
-type rqKnots struct {
-	pw, ph, xs, ys []float64
+// that a dimension's work reads and writes neighbouring values. T is the
+// element type of the pass (rqsplineOf).
+type rqKnots[T kernElem] struct {
+	pw, ph, xs, ys []T
 	nb, k          int
 	pj, pi, kj, ki int // probability j of dimension i at j·pj + i·pi, knot j at j·kj + i·ki
-	theta          []float64
+	theta          []T
 	lay            rqLayout
 }
 
 // x and y return the knots x_j and y_j of dimension i.
-func (q *rqKnots) x(j, i int) float64 { return q.xs[j*q.kj+i*q.ki] }
-func (q *rqKnots) y(j, i int) float64 { return q.ys[j*q.kj+i*q.ki] }
+func (q *rqKnots[T]) x(j, i int) T { return q.xs[j*q.kj+i*q.ki] }
+func (q *rqKnots[T]) y(j, i int) T { return q.ys[j*q.kj+i*q.ki] }
+
+// rqsplineOf is RQSpline over elements of type T: its row methods
+// (couplingFuncT) and the layout-aware passes the autoregressive layers
+// call, one source for both element types. RQSpline's methods are those
+// of rqsplineOf[float64], bit for bit the float64 spline's. In float32
+// the knots, the pieces, their inverses and their gradients are float32
+// arithmetic: the exponentials of the softmaxes are expVec32's, each
+// logarithm and square root is math's of the widened value rounded once,
+// the knot derivatives are computed in float64 (deriv) and the constants
+// (the bound, the minimum widths and heights) are rounded to float32.
+//
+// An explicit conversion to T blocks the fusion of a product into a sum
+// (the Go spec), in the float64 instantiation too: where the float64
+// arithmetic adds a product of constants, the product is formed in T from
+// converted factors (axis), so that arm64 fuses it as it did.
+type rqsplineOf[T kernElem] struct{ s RQSpline }
+
+// knots, binAt and deriv are rqsplineOf[float64]'s.
+func (s RQSpline) knots(theta []float64, lay rqLayout, nb int, tmp []float64) rqKnots[float64] {
+	return rqsplineOf[float64]{s}.knots(theta, lay, nb, tmp)
+}
+
+func (s RQSpline) binAt(q *rqKnots[float64], i, k int, shift float64) rqBin[float64] {
+	return rqsplineOf[float64]{s}.binAt(q, i, k, shift)
+}
+
+func (s RQSpline) deriv(q *rqKnots[float64], i, j int, shift float64) (d, dd float64) {
+	return rqsplineOf[float64]{s}.deriv(q, i, j, shift)
+}
 
 // knots computes the splines of all nb dimensions from θ into tmp:
 //
@@ -128,29 +158,31 @@ func (q *rqKnots) y(j, i int) float64 { return q.ys[j*q.kj+i*q.ki] }
 // MinWidth = MinHeight the two axes are bitwise equal. The dimensions are
 // computed together, so that the 2K·nb exponentials of the softmaxes are
 // one call of the vector exp.
-func (s RQSpline) knots(theta []float64, lay rqLayout, nb int, tmp []float64) rqKnots {
+func (h rqsplineOf[T]) knots(theta []T, lay rqLayout, nb int, tmp []T) rqKnots[T] {
+	s := h.s
 	k := s.Bins
 	if len(tmp) < s.tmpLen(nb) {
 		panic(fmt.Sprintf("flow: RQSpline: scratch of length %d, want %d", len(tmp), s.tmpLen(nb)))
 	}
-	q := rqKnots{pw: tmp[:k*nb], ph: tmp[k*nb : 2*k*nb], xs: tmp[2*k*nb : (3*k+1)*nb], ys: tmp[(3*k+1)*nb : (4*k+2)*nb], nb: nb, k: k, theta: theta, lay: lay}
+	q := rqKnots[T]{pw: tmp[:k*nb], ph: tmp[k*nb : 2*k*nb], xs: tmp[2*k*nb : (3*k+1)*nb], ys: tmp[(3*k+1)*nb : (4*k+2)*nb], nb: nb, k: k, theta: theta, lay: lay}
 	if lay.sj == 1 {
 		q.pj, q.pi, q.kj, q.ki = 1, k, 1, k+1
 	} else {
 		q.pj, q.pi, q.kj, q.ki = nb, 1, nb, 1
 	}
-	s.shifted(q, q.pw, q.xs, 0)
-	s.shifted(q, q.ph, q.ys, k)
+	h.shifted(q, q.pw, q.xs, 0)
+	h.shifted(q, q.ph, q.ys, k)
 	e := tmp[:2*k*nb]
-	expVec(e, e)
-	s.axis(q, q.pw, q.xs, s.MinWidth)
-	s.axis(q, q.ph, q.ys, s.MinHeight)
+	expVecT(e, e)
+	h.axis(q, q.pw, q.xs, s.MinWidth)
+	h.axis(q, q.ph, q.ys, s.MinHeight)
 	return q
 }
 
 // shifted writes a_j − max_l a_l into p, for the K logits
 // a_j = θ[lay.at(off + j, i)] of each dimension i; knots[:nb] is scratch.
-func (s RQSpline) shifted(q rqKnots, p, knots []float64, off int) {
+func (h rqsplineOf[T]) shifted(q rqKnots[T], p, knots []T, off int) {
+	s := h.s
 	k, nb, theta, lay := s.Bins, q.nb, q.theta, q.lay
 	if lay.sj == 1 {
 		// Dimension-major: each dimension's logits are contiguous, and so
@@ -189,10 +221,13 @@ func (s RQSpline) shifted(q rqKnots, p, knots []float64, off int) {
 // of each dimension and writes the knots of the axis with minimum bin
 // fraction m. The sum runs over l = 0, 1, …, K − 1 in order in both
 // layouts.
-func (s RQSpline) axis(q rqKnots, p, knots []float64, m float64) {
+func (h rqsplineOf[T]) axis(q rqKnots[T], p, knots []T, m float64) {
+	s := h.s
 	k, nb := s.Bins, q.nb
-	b := s.Bound
-	a0, a1 := 2*b*m, 2*b*(1-float64(k)*m)
+	b := T(s.Bound)
+	// Products in T, not converted products: a0 + a1·v may fuse either
+	// product (see rqsplineOf).
+	a0, a1 := 2*b*T(m), 2*b*T(1-float64(k)*m)
 	if q.pj == 1 {
 		for i := 0; i < nb; i++ {
 			pi := p[i*k : (i+1)*k]
@@ -249,14 +284,18 @@ func (s RQSpline) shift() float64 { return math.Log(math.Expm1(1 - s.MinDerivati
 //
 // with u parameter 2K + j − 1 of the dimension, capped at
 // splineMaxDerivLogit. A zero logit gives exactly 1 (the formula agrees to
-// rounding), so that zero logits are exactly the identity.
-func (s RQSpline) deriv(q *rqKnots, i, j int, shift float64) (d, dd float64) {
+// rounding), so that zero logits are exactly the identity. Whatever T, d
+// and ∂d/∂u are computed in float64 from the logit's float64 value and
+// rounded once: a function of one value whose exponential and logarithm
+// are float64's anyway.
+func (h rqsplineOf[T]) deriv(q *rqKnots[T], i, j int, shift float64) (d, dd T) {
+	s := h.s
 	if j == 0 || j == s.Bins {
 		return 1, 0
 	}
-	u := q.theta[q.lay.at(2*s.Bins+j-1, i)]
+	u := float64(q.theta[q.lay.at(2*s.Bins+j-1, i)])
 	if u > splineMaxDerivLogit {
-		return s.MinDerivative + softplus(splineMaxDerivLogit+shift), 0
+		return T(s.MinDerivative + softplus(splineMaxDerivLogit+shift)), 0
 	}
 	// softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) = 1/(1 + e)
 	// (v ≥ 0) or e/(1 + e) (v < 0) share e = exp(−|v|), without overflow.
@@ -266,14 +305,14 @@ func (s RQSpline) deriv(q *rqKnots, i, j int, shift float64) (d, dd float64) {
 	if v > 0 {
 		sp = v + sp
 	}
-	d = s.MinDerivative + sp
+	d64 := s.MinDerivative + sp
 	if u == 0 {
-		d = 1
+		d64 = 1
 	}
 	if v >= 0 {
-		return d, 1 / (1 + e)
+		return T(d64), T(1 / (1 + e))
 	}
-	return d, e / (1 + e)
+	return T(d64), T(e / (1 + e))
 }
 
 // log1p01 returns log(1 + e) for e in [0, 1] by the formula of Kahan (see
@@ -300,7 +339,7 @@ func softplus(v float64) float64 {
 // bin returns the largest k ≤ K−1 with knot k of dimension i of knots
 // (q.xs or q.ys) ≤ v, by binary search, for v in [knot 0, knot K]: a point
 // on an interior knot x_k belongs to bin k, and B to bin K−1.
-func (q *rqKnots) bin(knots []float64, i int, v float64) int {
+func (q *rqKnots[T]) bin(knots []T, i int, v T) int {
 	lo, hi := 0, q.k-1
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
@@ -316,23 +355,23 @@ func (q *rqKnots) bin(knots []float64, i int, v float64) int {
 // rqBin is bin k of a spline: its left knot (x_k, y_k), width w_k, height
 // h_k and knot derivatives d_k, d_{k+1} with their derivatives with
 // respect to their logits.
-type rqBin struct {
+type rqBin[T kernElem] struct {
 	k                int
-	xk, w, yk, h     float64
-	dk, dk1, gk, gk1 float64
+	xk, w, yk, h     T
+	dk, dk1, gk, gk1 T
 }
 
-func (s RQSpline) binAt(q *rqKnots, i, k int, shift float64) rqBin {
-	b := rqBin{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i)}
-	b.dk, b.gk = s.deriv(q, i, k, shift)
-	b.dk1, b.gk1 = s.deriv(q, i, k+1, shift)
+func (h rqsplineOf[T]) binAt(q *rqKnots[T], i, k int, shift float64) rqBin[T] {
+	b := rqBin[T]{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i)}
+	b.dk, b.gk = h.deriv(q, i, k, shift)
+	b.dk1, b.gk1 = h.deriv(q, i, k+1, shift)
 	return b
 }
 
 // identity reports whether the bin's piece is exactly y = x: equal knots,
 // width and height and unit knot derivatives make s = 1 and the
 // rational-quadratic reduce to y = y_k + h_k·θ = x.
-func (b rqBin) identity() bool {
+func (b rqBin[T]) identity() bool {
 	return b.xk == b.yk && b.w == b.h && b.dk == 1 && b.dk1 == 1
 }
 
@@ -348,12 +387,12 @@ func (b rqBin) identity() bool {
 // so J > 0: the piece increases.
 // J is formed as s·(s/D)·(Q/D), each factor bounded, so that it neither
 // overflows nor underflows where J itself is representable.
-type rqPiece struct {
-	s, th, t, delta, n, d, q, r, j float64
+type rqPiece[T kernElem] struct {
+	s, th, t, delta, n, d, q, r, j T
 }
 
-func (b rqBin) piece(th float64) rqPiece {
-	var p rqPiece
+func (b rqBin[T]) piece(th T) rqPiece[T] {
+	var p rqPiece[T]
 	p.s = b.h / b.w
 	p.th = th
 	p.t = th * (1 - th)
@@ -390,15 +429,15 @@ func (b rqBin) piece(th float64) rqPiece {
 //	∂L/∂x = L_θ/w_k, ∂L/∂x_k = −L_θ/w_k, ∂L/∂w_k = −(θ·L_θ + s·L_s)/w_k,
 //	∂L/∂y_k = 0, ∂L/∂h_k = L_s/w_k,
 //	∂L/∂d_k = (1 − θ)²/Q − 2t/D, ∂L/∂d_{k+1} = θ²/Q − 2t/D.
-func (b rqBin) partials(p rqPiece) (lx float64, fy, fl [6]float64) {
+func (b rqBin[T]) partials(p rqPiece[T]) (lx T, fy, fl [6]T) {
 	s, th, t, d, q, r, j := p.s, p.th, p.t, p.d, p.q, p.r, p.j
 	rs := (th*th - r*(1-2*t)) / d
-	fy = [6]float64{-j, -th*j - s*s*rs, 1, r + s*rs, b.h * (t * (1 - r) / d), b.h * (-t * r / d)}
+	fy = [6]T{-j, -th*j - s*s*rs, 1, r + s*rs, b.h * (t * (1 - r) / d), b.h * (-t * r / d)}
 	qth := 2*b.dk1*th + 2*s*(1-2*th) - 2*b.dk*(1-th)
 	lth := qth/q - 2*p.delta*(1-2*th)/d
 	ls := 2/s + 2*t/q - 2*(1-2*t)/d
 	lx = lth / b.w
-	fl = [6]float64{-lx, -(th*lth + s*ls) / b.w, 0, ls / b.w, (1-th)*(1-th)/q - 2*t/d, th*th/q - 2*t/d}
+	fl = [6]T{-lx, -(th*lth + s*ls) / b.w, 0, ls / b.w, (1-th)*(1-th)/q - 2*t/d, th*th/q - 2*t/d}
 	return lx, fy, fl
 }
 
@@ -414,10 +453,11 @@ func (b rqBin) partials(p rqPiece) (lx float64, fy, fl [6]float64) {
 // likewise for the heights; the derivative logits get g_d·∂d/∂u. Setting
 // x_K = B does not change these derivatives: Σ_l w_l = 2B for every a, so
 // B − x_{K−1} and w_{K−1} are the same function of the logits.
-func (s RQSpline) scatter(dtheta []float64, i int, q *rqKnots, b rqBin, g [6]float64) {
+func (h rqsplineOf[T]) scatter(dtheta []T, i int, q *rqKnots[T], b rqBin[T], g [6]T) {
+	s := h.s
 	k, lay := s.Bins, q.lay
-	s.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
-	s.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
+	h.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], T(2*s.Bound*(1-float64(k)*s.MinWidth)))
+	h.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], T(2*s.Bound*(1-float64(k)*s.MinHeight)))
 	for j := 1; j < k; j++ {
 		dtheta[lay.at(2*k+j-1, i)] = 0
 	}
@@ -429,12 +469,12 @@ func (s RQSpline) scatter(dtheta []float64, i int, q *rqKnots, b rqBin, g [6]flo
 	}
 }
 
-func (s RQSpline) scatterAxis(dtheta []float64, q *rqKnots, i, off int, p []float64, k int, gx, gw, cw float64) {
+func (h rqsplineOf[T]) scatterAxis(dtheta []T, q *rqKnots[T], i, off int, p []T, k int, gx, gw, cw T) {
 	// Probability j of dimension i at p[pb + j·ps], its logit's gradient
 	// at dtheta[db + j·ds].
 	pb, ps := i*q.pi, q.pj
 	db, ds := q.lay.at(off, i), q.lay.sj
-	below := 0.0
+	var below T
 	for j := 0; j < k; j++ {
 		below += p[pb+j*ps]
 	}
@@ -443,15 +483,15 @@ func (s RQSpline) scatterAxis(dtheta []float64, q *rqKnots, i, off int, p []floa
 		dtheta[db+j*ds] = cw * p[pb+j*ps] * (gx - mean)
 	}
 	dtheta[db+k*ds] = cw * p[pb+k*ps] * (gw - mean)
-	for j := k + 1; j < s.Bins; j++ {
+	for j := k + 1; j < h.s.Bins; j++ {
 		dtheta[db+j*ds] = cw * p[pb+j*ps] * (0 - mean)
 	}
 }
 
 // zero writes zero gradients for the parameters of dimension i (a point in
 // a tail, where the map is the identity whatever θ).
-func (s RQSpline) zero(dtheta []float64, lay rqLayout, i int) {
-	for k := 0; k < s.ParamsPerDim(); k++ {
+func (h rqsplineOf[T]) zero(dtheta []T, lay rqLayout, i int) {
+	for k := 0; k < h.s.ParamsPerDim(); k++ {
 		dtheta[lay.at(k, i)] = 0
 	}
 }
@@ -459,7 +499,12 @@ func (s RQSpline) zero(dtheta []float64, lay rqLayout, i int) {
 // Forward writes x = h(z, θ) dimension by dimension and returns
 // log|det ∂x/∂z| = Σ log J; outside [−B, B], x = z and log J = 0.
 func (s RQSpline) Forward(x, z, theta, tmp []float64) float64 {
-	return s.forward(x, z, theta, paramMajor(len(z)), tmp, nil)
+	return rqsplineOf[float64]{s}.Forward(x, z, theta, tmp)
+}
+
+// Forward is RQSpline.Forward over T.
+func (h rqsplineOf[T]) Forward(x, z, theta, tmp []T) T {
+	return h.forward(x, z, theta, paramMajor(len(z)), tmp, nil)
 }
 
 // binLen is the length of a bin cache: the bin of each point of a pass, for
@@ -471,36 +516,37 @@ const binLen = 5
 // index k and the knot derivatives d_k, d_{k+1} with their derivatives
 // with respect to their logits, the two exponentials and two logarithms
 // of binAt. A nil cache stores nothing.
-func (b rqBin) keep(cache []float64, i int) {
+func (b rqBin[T]) keep(cache []T, i int) {
 	if cache == nil {
 		return
 	}
 	c := cache[binLen*i : binLen*i+binLen]
-	c[0], c[1], c[2], c[3], c[4] = float64(b.k), b.dk, b.dk1, b.gk, b.gk1
+	c[0], c[1], c[2], c[3], c[4] = T(b.k), b.dk, b.dk1, b.gk, b.gk1
 }
 
 // kept returns the bin of point i that keep stored, with the knots of q:
 // the same values binAt computed.
-func (q *rqKnots) kept(cache []float64, i int) rqBin {
+func (q *rqKnots[T]) kept(cache []T, i int) rqBin[T] {
 	c := cache[binLen*i : binLen*i+binLen]
 	k := int(c[0])
-	return rqBin{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i),
+	return rqBin[T]{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i),
 		dk: c[1], dk1: c[2], gk: c[3], gk1: c[4]}
 }
 
 // forward is Forward for parameters in the layout lay. With a cache of
 // binLen·len(z) values it keeps the bin of every point inside [−B, B] for
-// forwardBackward.
-func (s RQSpline) forward(x, z, theta []float64, lay rqLayout, tmp, cache []float64) float64 {
-	q := s.knots(theta, lay, len(z), tmp)
-	shift := s.shift()
-	ld := 0.0
+// forwardBackward. A point is in a tail unless −B ≤ v ≤ B, B the bound
+// in T: NaN is in a tail.
+func (h rqsplineOf[T]) forward(x, z, theta []T, lay rqLayout, tmp, cache []T) T {
+	q := h.knots(theta, lay, len(z), tmp)
+	shift, bound := h.s.shift(), T(h.s.Bound)
+	var ld T
 	for i, v := range z {
-		if !(math.Abs(v) <= s.Bound) {
+		if !(-bound <= v && v <= bound) {
 			x[i] = v
 			continue
 		}
-		b := s.binAt(&q, i, q.bin(q.xs, i, v), shift)
+		b := h.binAt(&q, i, q.bin(q.xs, i, v), shift)
 		b.keep(cache, i)
 		if b.identity() {
 			x[i] = v
@@ -508,7 +554,7 @@ func (s RQSpline) forward(x, z, theta []float64, lay rqLayout, tmp, cache []floa
 		}
 		p := b.piece((v - b.xk) / b.w)
 		x[i] = b.yk + b.h*p.r
-		ld += math.Log(p.j)
+		ld += T(math.Log(float64(p.j)))
 	}
 	return ld
 }
@@ -522,7 +568,7 @@ func (s RQSpline) forward(x, z, theta []float64, lay rqLayout, tmp, cache []floa
 // solved as θ = 2c/(−b − √(b² − 4ac)), the root in [0, 1] without
 // cancellation, the discriminant clamped at 0. Dividing by h_k keeps the
 // coefficients of the order of s and the d's for any B.
-func (b rqBin) invert(y float64) float64 {
+func (b rqBin[T]) invert(y T) T {
 	s := b.h / b.w
 	xi := (y - b.yk) / b.h
 	delta := b.dk + b.dk1 - 2*s
@@ -530,8 +576,8 @@ func (b rqBin) invert(y float64) float64 {
 	qb := b.dk - xi*delta
 	qc := -s * xi
 	disc := max(qb*qb-4*qa*qc, 0)
-	den := -qb - math.Sqrt(disc)
-	th := 0.0
+	den := -qb - T(math.Sqrt(float64(disc)))
+	var th T
 	if den != 0 {
 		th = 2 * qc / den
 	}
@@ -544,7 +590,7 @@ func (b rqBin) invert(y float64) float64 {
 // cancellation when the knot derivatives are large; one step brings the
 // root to the accuracy of the forward map, so that a round trip is limited
 // by the conditioning of the map alone.
-func (b rqBin) refine(th, y float64) float64 {
+func (b rqBin[T]) refine(th, y T) T {
 	p := b.piece(th)
 	th -= (b.yk + b.h*p.r - y) / (b.w * p.j)
 	return min(max(th, 0), 1)
@@ -552,21 +598,26 @@ func (b rqBin) refine(th, y float64) float64 {
 
 // Inverse writes z = h⁻¹(x, θ) and returns log|det ∂z/∂x| = −Σ log J at z.
 func (s RQSpline) Inverse(z, x, theta, tmp []float64) float64 {
-	return s.inverse(z, x, theta, paramMajor(len(x)), tmp, nil)
+	return rqsplineOf[float64]{s}.Inverse(z, x, theta, tmp)
+}
+
+// Inverse is RQSpline.Inverse over T.
+func (h rqsplineOf[T]) Inverse(z, x, theta, tmp []T) T {
+	return h.inverse(z, x, theta, paramMajor(len(x)), tmp, nil)
 }
 
 // inverse is Inverse for parameters in the layout lay, keeping the bins in
 // cache as forward does, for inverseBackward.
-func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp, cache []float64) float64 {
-	q := s.knots(theta, lay, len(x), tmp)
-	shift := s.shift()
-	ld := 0.0
+func (h rqsplineOf[T]) inverse(z, x, theta []T, lay rqLayout, tmp, cache []T) T {
+	q := h.knots(theta, lay, len(x), tmp)
+	shift, bound := h.s.shift(), T(h.s.Bound)
+	var ld T
 	for i, v := range x {
-		if !(math.Abs(v) <= s.Bound) {
+		if !(-bound <= v && v <= bound) {
 			z[i] = v
 			continue
 		}
-		b := s.binAt(&q, i, q.bin(q.ys, i, v), shift)
+		b := h.binAt(&q, i, q.bin(q.ys, i, v), shift)
 		b.keep(cache, i)
 		if b.identity() {
 			z[i] = v
@@ -580,7 +631,7 @@ func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp, cache []floa
 			// a few ulp where the arithmetic is fused (arm64).
 			th, z[i] = 1, q.x(b.k+1, i)
 		}
-		ld -= math.Log(b.piece(th).j)
+		ld -= T(math.Log(float64(b.piece(th).j)))
 	}
 	return ld
 }
@@ -593,36 +644,41 @@ func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp, cache []floa
 // then through the softmax and softplus (scatter). In the tails x = z:
 // ∂L/∂z = dx and the parameters get 0.
 func (s RQSpline) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
-	s.forwardBackward(dz, dtheta, dx, dld, z, x, theta, paramMajor(len(z)), tmp, nil)
+	rqsplineOf[float64]{s}.ForwardBackward(dz, dtheta, dx, dld, z, x, theta, tmp)
+}
+
+// ForwardBackward is RQSpline.ForwardBackward over T.
+func (h rqsplineOf[T]) ForwardBackward(dz, dtheta, dx []T, dld T, z, x, theta, tmp []T) {
+	h.forwardBackward(dz, dtheta, dx, dld, z, x, theta, paramMajor(len(z)), tmp, nil)
 }
 
 // forwardBackward is ForwardBackward for parameters (and their gradients)
 // in the layout lay; with a cache, the one forward filled, it reads the
 // bins from it.
-func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta []float64, lay rqLayout, tmp, cache []float64) {
+func (h rqsplineOf[T]) forwardBackward(dz, dtheta, dx []T, dld T, z, x, theta []T, lay rqLayout, tmp, cache []T) {
 	nb := len(z)
-	q := s.knots(theta, lay, nb, tmp)
-	shift := s.shift()
+	q := h.knots(theta, lay, nb, tmp)
+	shift, bound := h.s.shift(), T(h.s.Bound)
 	for i, v := range z {
-		if !(math.Abs(v) <= s.Bound) {
+		if !(-bound <= v && v <= bound) {
 			dz[i] = dx[i]
-			s.zero(dtheta, lay, i)
+			h.zero(dtheta, lay, i)
 			continue
 		}
-		var b rqBin
+		var b rqBin[T]
 		if cache != nil {
 			b = q.kept(cache, i)
 		} else {
-			b = s.binAt(&q, i, q.bin(q.xs, i, v), shift)
+			b = h.binAt(&q, i, q.bin(q.xs, i, v), shift)
 		}
 		p := b.piece((v - b.xk) / b.w)
 		lx, fy, fl := b.partials(p)
 		dz[i] = dx[i]*p.j + dld*lx
-		var g [6]float64
+		var g [6]T
 		for k := range g {
 			g[k] = dx[i]*fy[k] + dld*fl[k]
 		}
-		s.scatter(dtheta, i, &q, b, g)
+		h.scatter(dtheta, i, &q, b, g)
 	}
 }
 
@@ -636,38 +692,43 @@ func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, t
 // evaluated at z; the bin is the one Inverse found from x. In the tails
 // z = x: ∂L/∂x = dz and the parameters get 0.
 func (s RQSpline) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
-	s.inverseBackward(dx, dtheta, dz, dld, x, z, theta, paramMajor(len(x)), tmp, nil)
+	rqsplineOf[float64]{s}.InverseBackward(dx, dtheta, dz, dld, x, z, theta, tmp)
+}
+
+// InverseBackward is RQSpline.InverseBackward over T.
+func (h rqsplineOf[T]) InverseBackward(dx, dtheta, dz []T, dld T, x, z, theta, tmp []T) {
+	h.inverseBackward(dx, dtheta, dz, dld, x, z, theta, paramMajor(len(x)), tmp, nil)
 }
 
 // inverseBackward is InverseBackward for parameters (and their gradients)
 // in the layout lay; with a cache, the one inverse filled, it reads the
 // bins from it.
-func (s RQSpline) inverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta []float64, lay rqLayout, tmp, cache []float64) {
+func (h rqsplineOf[T]) inverseBackward(dx, dtheta, dz []T, dld T, x, z, theta []T, lay rqLayout, tmp, cache []T) {
 	nb := len(x)
-	q := s.knots(theta, lay, nb, tmp)
-	shift := s.shift()
+	q := h.knots(theta, lay, nb, tmp)
+	shift, bound := h.s.shift(), T(h.s.Bound)
 	for i, v := range x {
-		if !(math.Abs(v) <= s.Bound) {
+		if !(-bound <= v && v <= bound) {
 			dx[i] = dz[i]
-			s.zero(dtheta, lay, i)
+			h.zero(dtheta, lay, i)
 			continue
 		}
-		var b rqBin
+		var b rqBin[T]
 		if cache != nil {
 			b = q.kept(cache, i)
 		} else {
-			b = s.binAt(&q, i, q.bin(q.ys, i, v), shift)
+			b = h.binAt(&q, i, q.bin(q.ys, i, v), shift)
 		}
 		th := min(max((z[i]-b.xk)/b.w, 0), 1)
 		p := b.piece(th)
 		lx, fy, fl := b.partials(p)
 		gamma := (dz[i] - dld*lx) / p.j
 		dx[i] = gamma
-		var g [6]float64
+		var g [6]T
 		for k := range g {
 			g[k] = -gamma*fy[k] - dld*fl[k]
 		}
-		s.scatter(dtheta, i, &q, b, g)
+		h.scatter(dtheta, i, &q, b, g)
 	}
 }
 
