@@ -121,17 +121,22 @@ func (q *rqKnots[T]) y(j, i int) T { return q.ys[j*q.kj+i*q.ki] }
 // rqsplineOf is RQSpline over elements of type T: its row methods
 // (couplingFuncT) and the layout-aware passes the autoregressive layers
 // call, one source for both element types. RQSpline's methods are those
-// of rqsplineOf[float64], bit for bit the float64 spline's. In float32
-// the knots, the pieces, their inverses and their gradients are float32
-// arithmetic: the exponentials of the softmaxes are expVec32's, each
-// logarithm and square root is math's of the widened value rounded once,
-// the knot derivatives are computed in float64 (deriv) and the constants
-// (the bound, the minimum widths and heights) are rounded to float32.
+// of rqsplineOf[float64], bit for bit the float64 spline's. The scratch
+// (softmax probabilities and knots) and the bins kept for the backward
+// pass are T values, but the arithmetic is float64 whatever T: the sums
+// of the softmaxes and the knots (axis), each stored value rounded once to
+// T, the knot derivatives (deriv), and all the per-point arithmetic, on a
+// bin widened to float64 (rqBin: piece, partials, invert, refine, and the
+// softmax backward, scatter), each result rounded once to T. In float32
+// only the exponentials of the softmaxes are float32 (expVec32); widening
+// float32 to float64 is exact, and for T = float64 every conversion is the
+// identity.
 //
-// An explicit conversion to T blocks the fusion of a product into a sum
-// (the Go spec), in the float64 instantiation too: where the float64
-// arithmetic adds a product of constants, the product is formed in T from
-// converted factors (axis), so that arm64 fuses it as it did.
+// An explicit conversion, to T or to float64, blocks the fusion of a
+// product into a sum (the Go spec), in the float64 instantiation too.
+// Where a sum adds two products, one is converted so that arm64 fuses the
+// other, the one it fused in the float64 spline before it was generic
+// (axis, forwardBackward, inverseBackward).
 type rqsplineOf[T kernElem] struct{ s RQSpline }
 
 // knots, binAt and deriv are rqsplineOf[float64]'s.
@@ -139,7 +144,7 @@ func (s RQSpline) knots(theta []float64, lay rqLayout, nb int, tmp []float64) rq
 	return rqsplineOf[float64]{s}.knots(theta, lay, nb, tmp)
 }
 
-func (s RQSpline) binAt(q *rqKnots[float64], i, k int, shift float64) rqBin[float64] {
+func (s RQSpline) binAt(q *rqKnots[float64], i, k int, shift float64) rqBin {
 	return rqsplineOf[float64]{s}.binAt(q, i, k, shift)
 }
 
@@ -220,56 +225,33 @@ func (h rqsplineOf[T]) shifted(q rqKnots[T], p, knots []T, off int) {
 // axis turns the exponentials e_j in p into the softmax p_j = e_j/Σ_l e_l
 // of each dimension and writes the knots of the axis with minimum bin
 // fraction m. The sum runs over l = 0, 1, …, K − 1 in order in both
-// layouts.
+// layouts. The sums, the quotients and the running knot are float64, each
+// probability and knot rounded once to T.
 func (h rqsplineOf[T]) axis(q rqKnots[T], p, knots []T, m float64) {
 	s := h.s
 	k, nb := s.Bins, q.nb
-	b := T(s.Bound)
-	// Products in T, not converted products: a0 + a1·v may fuse either
-	// product (see rqsplineOf).
-	a0, a1 := 2*b*T(m), 2*b*T(1-float64(k)*m)
-	if q.pj == 1 {
-		for i := 0; i < nb; i++ {
-			pi := p[i*k : (i+1)*k]
-			ki := knots[i*(k+1) : (i+1)*(k+1)]
-			sm := pi[0]
-			for _, v := range pi[1:] {
-				sm += v
-			}
-			c := -b
-			ki[0] = c
-			for j, v := range pi {
-				v /= sm
-				pi[j] = v
-				if j+1 < k {
-					c += a0 + a1*v
-					ki[j+1] = c
-				}
-			}
-			ki[k] = b
-		}
-		return
-	}
-	sum := knots[:nb]
-	copy(sum, p[:nb])
-	for j := 1; j < k; j++ {
-		for i, v := range p[j*nb : (j+1)*nb] {
-			sum[i] += v
-		}
-	}
+	b := s.Bound
+	a0, a1 := 2*b*m, 2*b*(1-float64(k)*m)
 	for i := 0; i < nb; i++ {
-		sm := sum[i]
+		// Probability j of dimension i at p[pb + j·ps], knot j at
+		// knots[kb + j·ks].
+		pb, ps, kb, ks := i*q.pi, q.pj, i*q.ki, q.kj
+		sm := float64(p[pb])
+		for j := 1; j < k; j++ {
+			sm += float64(p[pb+j*ps])
+		}
 		c := -b
-		knots[i] = c
+		knots[kb] = T(c)
 		for j := 0; j < k; j++ {
-			v := p[j*nb+i] / sm
-			p[j*nb+i] = v
+			v := float64(p[pb+j*ps]) / sm
+			p[pb+j*ps] = T(v)
 			if j+1 < k {
-				c += a0 + a1*v
-				knots[(j+1)*nb+i] = c
+				// a0 = 2B·m is the product arm64 fuses.
+				c += a0 + float64(a1*v)
+				knots[kb+(j+1)*ks] = T(c)
 			}
 		}
-		knots[k*nb+i] = b
+		knots[kb+k*ks] = T(b)
 	}
 }
 
@@ -354,24 +336,33 @@ func (q *rqKnots[T]) bin(knots []T, i int, v T) int {
 
 // rqBin is bin k of a spline: its left knot (x_k, y_k), width w_k, height
 // h_k and knot derivatives d_k, d_{k+1} with their derivatives with
-// respect to their logits.
-type rqBin[T kernElem] struct {
+// respect to their logits, widened to float64 from the T values of the
+// spline (wide): the point's arithmetic is float64 in both precisions.
+type rqBin struct {
 	k                int
-	xk, w, yk, h     T
-	dk, dk1, gk, gk1 T
+	xk, w, yk, h     float64
+	dk, dk1, gk, gk1 float64
 }
 
-func (h rqsplineOf[T]) binAt(q *rqKnots[T], i, k int, shift float64) rqBin[T] {
-	b := rqBin[T]{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i)}
-	b.dk, b.gk = h.deriv(q, i, k, shift)
-	b.dk1, b.gk1 = h.deriv(q, i, k+1, shift)
-	return b
+func (h rqsplineOf[T]) binAt(q *rqKnots[T], i, k int, shift float64) rqBin {
+	dk, gk := h.deriv(q, i, k, shift)
+	dk1, gk1 := h.deriv(q, i, k+1, shift)
+	return q.wide(i, k, [4]T{dk, dk1, gk, gk1})
+}
+
+// wide returns bin k of dimension i, with the knot derivatives and their
+// derivatives d = (d_k, d_{k+1}, ∂d_k/∂u, ∂d_{k+1}/∂u), in float64: the
+// knots, their differences w_k and h_k and d widened (exactly) from T.
+func (q *rqKnots[T]) wide(i, k int, d [4]T) rqBin {
+	x0, x1, y0, y1 := float64(q.x(k, i)), float64(q.x(k+1, i)), float64(q.y(k, i)), float64(q.y(k+1, i))
+	return rqBin{k: k, xk: x0, w: x1 - x0, yk: y0, h: y1 - y0,
+		dk: float64(d[0]), dk1: float64(d[1]), gk: float64(d[2]), gk1: float64(d[3])}
 }
 
 // identity reports whether the bin's piece is exactly y = x: equal knots,
 // width and height and unit knot derivatives make s = 1 and the
 // rational-quadratic reduce to y = y_k + h_k·θ = x.
-func (b rqBin[T]) identity() bool {
+func (b rqBin) identity() bool {
 	return b.xk == b.yk && b.w == b.h && b.dk == 1 && b.dk1 == 1
 }
 
@@ -387,12 +378,12 @@ func (b rqBin[T]) identity() bool {
 // so J > 0: the piece increases.
 // J is formed as s·(s/D)·(Q/D), each factor bounded, so that it neither
 // overflows nor underflows where J itself is representable.
-type rqPiece[T kernElem] struct {
-	s, th, t, delta, n, d, q, r, j T
+type rqPiece struct {
+	s, th, t, delta, n, d, q, r, j float64
 }
 
-func (b rqBin[T]) piece(th T) rqPiece[T] {
-	var p rqPiece[T]
+func (b rqBin) piece(th float64) rqPiece {
+	var p rqPiece
 	p.s = b.h / b.w
 	p.th = th
 	p.t = th * (1 - th)
@@ -429,15 +420,15 @@ func (b rqBin[T]) piece(th T) rqPiece[T] {
 //	∂L/∂x = L_θ/w_k, ∂L/∂x_k = −L_θ/w_k, ∂L/∂w_k = −(θ·L_θ + s·L_s)/w_k,
 //	∂L/∂y_k = 0, ∂L/∂h_k = L_s/w_k,
 //	∂L/∂d_k = (1 − θ)²/Q − 2t/D, ∂L/∂d_{k+1} = θ²/Q − 2t/D.
-func (b rqBin[T]) partials(p rqPiece[T]) (lx T, fy, fl [6]T) {
+func (b rqBin) partials(p rqPiece) (lx float64, fy, fl [6]float64) {
 	s, th, t, d, q, r, j := p.s, p.th, p.t, p.d, p.q, p.r, p.j
 	rs := (th*th - r*(1-2*t)) / d
-	fy = [6]T{-j, -th*j - s*s*rs, 1, r + s*rs, b.h * (t * (1 - r) / d), b.h * (-t * r / d)}
+	fy = [6]float64{-j, -th*j - s*s*rs, 1, r + s*rs, b.h * (t * (1 - r) / d), b.h * (-t * r / d)}
 	qth := 2*b.dk1*th + 2*s*(1-2*th) - 2*b.dk*(1-th)
 	lth := qth/q - 2*p.delta*(1-2*th)/d
 	ls := 2/s + 2*t/q - 2*(1-2*t)/d
 	lx = lth / b.w
-	fl = [6]T{-lx, -(th*lth + s*ls) / b.w, 0, ls / b.w, (1-th)*(1-th)/q - 2*t/d, th*th/q - 2*t/d}
+	fl = [6]float64{-lx, -(th*lth + s*ls) / b.w, 0, ls / b.w, (1-th)*(1-th)/q - 2*t/d, th*th/q - 2*t/d}
 	return lx, fy, fl
 }
 
@@ -453,38 +444,38 @@ func (b rqBin[T]) partials(p rqPiece[T]) (lx T, fy, fl [6]T) {
 // likewise for the heights; the derivative logits get g_d·∂d/∂u. Setting
 // x_K = B does not change these derivatives: Σ_l w_l = 2B for every a, so
 // B − x_{K−1} and w_{K−1} are the same function of the logits.
-func (h rqsplineOf[T]) scatter(dtheta []T, i int, q *rqKnots[T], b rqBin[T], g [6]T) {
+func (h rqsplineOf[T]) scatter(dtheta []T, i int, q *rqKnots[T], b rqBin, g [6]float64) {
 	s := h.s
 	k, lay := s.Bins, q.lay
-	h.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], T(2*s.Bound*(1-float64(k)*s.MinWidth)))
-	h.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], T(2*s.Bound*(1-float64(k)*s.MinHeight)))
+	h.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
+	h.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
 	for j := 1; j < k; j++ {
 		dtheta[lay.at(2*k+j-1, i)] = 0
 	}
 	if b.k > 0 {
-		dtheta[lay.at(2*k+b.k-1, i)] = g[4] * b.gk
+		dtheta[lay.at(2*k+b.k-1, i)] = T(g[4] * b.gk)
 	}
 	if b.k+1 < k {
-		dtheta[lay.at(2*k+b.k, i)] = g[5] * b.gk1
+		dtheta[lay.at(2*k+b.k, i)] = T(g[5] * b.gk1)
 	}
 }
 
-func (h rqsplineOf[T]) scatterAxis(dtheta []T, q *rqKnots[T], i, off int, p []T, k int, gx, gw, cw T) {
+func (h rqsplineOf[T]) scatterAxis(dtheta []T, q *rqKnots[T], i, off int, p []T, k int, gx, gw, cw float64) {
 	// Probability j of dimension i at p[pb + j·ps], its logit's gradient
 	// at dtheta[db + j·ds].
 	pb, ps := i*q.pi, q.pj
 	db, ds := q.lay.at(off, i), q.lay.sj
-	var below T
+	var below float64
 	for j := 0; j < k; j++ {
-		below += p[pb+j*ps]
+		below += float64(p[pb+j*ps])
 	}
-	mean := gx*below + gw*p[pb+k*ps]
+	mean := gx*below + gw*float64(p[pb+k*ps])
 	for j := 0; j < k; j++ {
-		dtheta[db+j*ds] = cw * p[pb+j*ps] * (gx - mean)
+		dtheta[db+j*ds] = T(cw * float64(p[pb+j*ps]) * (gx - mean))
 	}
-	dtheta[db+k*ds] = cw * p[pb+k*ps] * (gw - mean)
+	dtheta[db+k*ds] = T(cw * float64(p[pb+k*ps]) * (gw - mean))
 	for j := k + 1; j < h.s.Bins; j++ {
-		dtheta[db+j*ds] = cw * p[pb+j*ps] * (0 - mean)
+		dtheta[db+j*ds] = T(cw * float64(p[pb+j*ps]) * (0 - mean))
 	}
 }
 
@@ -512,25 +503,23 @@ func (h rqsplineOf[T]) Forward(x, z, theta, tmp []T) T {
 // its knot derivatives (see keep).
 const binLen = 5
 
-// keep stores bin b of point i into cache (binLen values per point): its
+// keepBin stores bin b of point i into cache (binLen values per point): its
 // index k and the knot derivatives d_k, d_{k+1} with their derivatives
 // with respect to their logits, the two exponentials and two logarithms
 // of binAt. A nil cache stores nothing.
-func (b rqBin[T]) keep(cache []T, i int) {
+func keepBin[T kernElem](b rqBin, cache []T, i int) {
 	if cache == nil {
 		return
 	}
 	c := cache[binLen*i : binLen*i+binLen]
-	c[0], c[1], c[2], c[3], c[4] = T(b.k), b.dk, b.dk1, b.gk, b.gk1
+	c[0], c[1], c[2], c[3], c[4] = T(b.k), T(b.dk), T(b.dk1), T(b.gk), T(b.gk1)
 }
 
-// kept returns the bin of point i that keep stored, with the knots of q:
-// the same values binAt computed.
-func (q *rqKnots[T]) kept(cache []T, i int) rqBin[T] {
+// kept returns the bin of point i that keepBin stored, with the knots of
+// q: the same values binAt computed.
+func (q *rqKnots[T]) kept(cache []T, i int) rqBin {
 	c := cache[binLen*i : binLen*i+binLen]
-	k := int(c[0])
-	return rqBin[T]{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i),
-		dk: c[1], dk1: c[2], gk: c[3], gk1: c[4]}
+	return q.wide(i, int(c[0]), [4]T{c[1], c[2], c[3], c[4]})
 }
 
 // forward is Forward for parameters in the layout lay. With a cache of
@@ -540,23 +529,23 @@ func (q *rqKnots[T]) kept(cache []T, i int) rqBin[T] {
 func (h rqsplineOf[T]) forward(x, z, theta []T, lay rqLayout, tmp, cache []T) T {
 	q := h.knots(theta, lay, len(z), tmp)
 	shift, bound := h.s.shift(), T(h.s.Bound)
-	var ld T
+	var ld float64
 	for i, v := range z {
 		if !(-bound <= v && v <= bound) {
 			x[i] = v
 			continue
 		}
 		b := h.binAt(&q, i, q.bin(q.xs, i, v), shift)
-		b.keep(cache, i)
+		keepBin(b, cache, i)
 		if b.identity() {
 			x[i] = v
 			continue
 		}
-		p := b.piece((v - b.xk) / b.w)
-		x[i] = b.yk + b.h*p.r
-		ld += T(math.Log(float64(p.j)))
+		p := b.piece((float64(v) - b.xk) / b.w)
+		x[i] = T(b.yk + b.h*p.r)
+		ld += math.Log(p.j)
 	}
-	return ld
+	return T(ld)
 }
 
 // invert returns θ in [0, 1] with y_k + h_k·r(θ) = y, the root of the
@@ -568,7 +557,7 @@ func (h rqsplineOf[T]) forward(x, z, theta []T, lay rqLayout, tmp, cache []T) T 
 // solved as θ = 2c/(−b − √(b² − 4ac)), the root in [0, 1] without
 // cancellation, the discriminant clamped at 0. Dividing by h_k keeps the
 // coefficients of the order of s and the d's for any B.
-func (b rqBin[T]) invert(y T) T {
+func (b rqBin) invert(y float64) float64 {
 	s := b.h / b.w
 	xi := (y - b.yk) / b.h
 	delta := b.dk + b.dk1 - 2*s
@@ -576,8 +565,8 @@ func (b rqBin[T]) invert(y T) T {
 	qb := b.dk - xi*delta
 	qc := -s * xi
 	disc := max(qb*qb-4*qa*qc, 0)
-	den := -qb - T(math.Sqrt(float64(disc)))
-	var th T
+	den := -qb - math.Sqrt(disc)
+	th := 0.0
 	if den != 0 {
 		th = 2 * qc / den
 	}
@@ -590,7 +579,7 @@ func (b rqBin[T]) invert(y T) T {
 // cancellation when the knot derivatives are large; one step brings the
 // root to the accuracy of the forward map, so that a round trip is limited
 // by the conditioning of the map alone.
-func (b rqBin[T]) refine(th, y T) T {
+func (b rqBin) refine(th, y float64) float64 {
 	p := b.piece(th)
 	th -= (b.yk + b.h*p.r - y) / (b.w * p.j)
 	return min(max(th, 0), 1)
@@ -611,29 +600,30 @@ func (h rqsplineOf[T]) Inverse(z, x, theta, tmp []T) T {
 func (h rqsplineOf[T]) inverse(z, x, theta []T, lay rqLayout, tmp, cache []T) T {
 	q := h.knots(theta, lay, len(x), tmp)
 	shift, bound := h.s.shift(), T(h.s.Bound)
-	var ld T
+	var ld float64
 	for i, v := range x {
 		if !(-bound <= v && v <= bound) {
 			z[i] = v
 			continue
 		}
 		b := h.binAt(&q, i, q.bin(q.ys, i, v), shift)
-		b.keep(cache, i)
+		keepBin(b, cache, i)
 		if b.identity() {
 			z[i] = v
 			continue
 		}
-		th := b.refine(b.invert(v), v)
-		z[i] = min(b.xk+th*b.w, q.x(b.k+1, i))
+		y := float64(v)
+		th := b.refine(b.invert(y), y)
+		z[i] = T(min(b.xk+th*b.w, float64(q.x(b.k+1, i))))
 		if v == q.y(b.k+1, i) {
 			// The bin's upper knot (B for the last bin) maps back to its
 			// knot exactly; the root and its Newton step can miss it by
 			// a few ulp where the arithmetic is fused (arm64).
 			th, z[i] = 1, q.x(b.k+1, i)
 		}
-		ld -= T(math.Log(float64(b.piece(th).j)))
+		ld -= math.Log(b.piece(th).j)
 	}
-	return ld
+	return T(ld)
 }
 
 // ForwardBackward follows Forward. Per dimension inside [−B, B], with J and
@@ -658,25 +648,28 @@ func (h rqsplineOf[T]) ForwardBackward(dz, dtheta, dx []T, dld T, z, x, theta, t
 func (h rqsplineOf[T]) forwardBackward(dz, dtheta, dx []T, dld T, z, x, theta []T, lay rqLayout, tmp, cache []T) {
 	nb := len(z)
 	q := h.knots(theta, lay, nb, tmp)
-	shift, bound := h.s.shift(), T(h.s.Bound)
+	shift, bound, dld64 := h.s.shift(), T(h.s.Bound), float64(dld)
 	for i, v := range z {
 		if !(-bound <= v && v <= bound) {
 			dz[i] = dx[i]
 			h.zero(dtheta, lay, i)
 			continue
 		}
-		var b rqBin[T]
+		var b rqBin
 		if cache != nil {
 			b = q.kept(cache, i)
 		} else {
 			b = h.binAt(&q, i, q.bin(q.xs, i, v), shift)
 		}
-		p := b.piece((v - b.xk) / b.w)
+		p := b.piece((float64(v) - b.xk) / b.w)
 		lx, fy, fl := b.partials(p)
-		dz[i] = dx[i]*p.j + dld*lx
-		var g [6]T
+		// The conversions fix which product a fused multiply-add takes
+		// (arm64), as in the float64 spline before it was generic.
+		dxi := float64(dx[i])
+		dz[i] = T(dxi*p.j + float64(dld64*lx))
+		var g [6]float64
 		for k := range g {
-			g[k] = dx[i]*fy[k] + dld*fl[k]
+			g[k] = dxi*fy[k] + float64(dld64*fl[k])
 		}
 		h.scatter(dtheta, i, &q, b, g)
 	}
@@ -706,27 +699,27 @@ func (h rqsplineOf[T]) InverseBackward(dx, dtheta, dz []T, dld T, x, z, theta, t
 func (h rqsplineOf[T]) inverseBackward(dx, dtheta, dz []T, dld T, x, z, theta []T, lay rqLayout, tmp, cache []T) {
 	nb := len(x)
 	q := h.knots(theta, lay, nb, tmp)
-	shift, bound := h.s.shift(), T(h.s.Bound)
+	shift, bound, dld64 := h.s.shift(), T(h.s.Bound), float64(dld)
 	for i, v := range x {
 		if !(-bound <= v && v <= bound) {
 			dx[i] = dz[i]
 			h.zero(dtheta, lay, i)
 			continue
 		}
-		var b rqBin[T]
+		var b rqBin
 		if cache != nil {
 			b = q.kept(cache, i)
 		} else {
 			b = h.binAt(&q, i, q.bin(q.ys, i, v), shift)
 		}
-		th := min(max((z[i]-b.xk)/b.w, 0), 1)
+		th := min(max((float64(z[i])-b.xk)/b.w, 0), 1)
 		p := b.piece(th)
 		lx, fy, fl := b.partials(p)
-		gamma := (dz[i] - dld*lx) / p.j
-		dx[i] = gamma
-		var g [6]T
+		gamma := (float64(dz[i]) - dld64*lx) / p.j
+		dx[i] = T(gamma)
+		var g [6]float64
 		for k := range g {
-			g[k] = -gamma*fy[k] - dld*fl[k]
+			g[k] = float64(-gamma*fy[k]) - dld64*fl[k]
 		}
 		h.scatter(dtheta, i, &q, b, g)
 	}
