@@ -942,14 +942,15 @@ func madePositionHidden[T kernElem](m *MADE, prm, x []T, p, n int, work []T) []T
 	return h
 }
 
-// positionSplinePass is positionPass for a dimension-major MADE (P outputs
+// madePositionSplinePass is positionPass for a dimension-major MADE (P outputs
 // per dimension): it computes the hidden units of degree p and then the P
 // output rows p·P, …, (p+1)·P − 1 of every row into theta (n×P, row r the
 // P outputs of position p of row r, contiguous), by the same kernel and
-// over the same prefix as a full pass's output rows of p.
-func (m *MADE) positionSplinePass(x []float64, p, n int, work, theta []float64) {
-	h := madePositionHidden(m, m.params, x, p, n, work)
-	m.outputBlock(theta, h, p, n)
+// over the same prefix as a full pass's output rows of p; for either
+// element type, with the parameters prm.
+func madePositionSplinePass[T kernElem](m *MADE, prm, x []T, p, n int, work, theta []T) {
+	h := madePositionHidden(m, prm, x, p, n, work)
+	madeOutputBlock(m, prm, theta, h, p, n)
 }
 
 // outputBlock computes the P output rows of position p of a dimension-major
@@ -957,9 +958,13 @@ func (m *MADE) positionSplinePass(x []float64, p, n int, work, theta []float64) 
 // into dst, n×P:
 //
 //	dst[i, k] = b_L[p·P+k] + Σ_{j<lim[p·P+k]} h[i,j]·W_L[p·P+k, j].
-func (m *MADE) outputBlock(dst, h []float64, p, n int) {
+func (m *MADE) outputBlock(dst, h []float64, p, n int) { madeOutputBlock(m, m.params, dst, h, p, n) }
+
+// madeOutputBlock is outputBlock for either element type, with the
+// parameters prm.
+func madeOutputBlock[T kernElem](m *MADE, prm, dst, h []T, p, n int) {
 	L := len(m.sizes) - 1
-	w, b := m.layer(m.params, L)
+	w, b := madeLayer(m, prm, L)
 	in, P := m.sizes[L-1], m.per
 	q0, q1 := p*P, (p+1)*P
 	maskedForward(dst, h, w[q0*in:q1*in], b[q0:q1], m.lims[L-1][q0:q1], n, in, P)

@@ -152,7 +152,7 @@ func (a *arLayer) madePasses() int64 { return a.passes.Load() }
 // ∂L/∂θ (n×P·D, the MADE's stored output layout; in sequential its first
 // n×P values hold the θ of the position at hand) and row is the spline's
 // scratch. T is the element type of the pass (float64, or float32 for the
-// affine layer's float32 path).
+// float32 path).
 type arWork[T kernElem] struct {
 	in     []T // n×(C+D): the MADE's input
 	out, e []T // n×D each; e holds exp(±α)
@@ -207,20 +207,6 @@ func arSplit[T kernElem](a *arLayer, work []T, n int) arWork[T] {
 	w.row = take(a.rowLen())
 	w.bins = take(a.binsLen(n))
 	return w
-}
-
-// arWork64 views the float64 workspace w as the arWork[float64] it is, for
-// the spline layer's float64-only passes; only where T is float64.
-func arWork64[T kernElem](w arWork[T]) arWork[float64] {
-	return arWork[float64]{in: f64s(w.in), out: f64s(w.out), e: f64s(w.e), mw: f64s(w.mw), dout: f64s(w.dout), din: f64s(w.din), row: f64s(w.row), bins: f64s(w.bins), stride: w.stride, off: w.off}
-}
-
-// noSpline32 panics if the float32 path reaches a spline layer, which has
-// none (MAF.why32 refuses it before a float32 pass is built).
-func noSpline32[T kernElem](method string) {
-	if isF32[T]() {
-		panic("flow: " + method + ": a spline autoregressive layer has no float32 path")
-	}
 }
 
 // checkContext panics unless c holds the n = len(logdet) rows of the
@@ -318,7 +304,7 @@ func (a *arLayer) onePass(out, in, c, logdet, work []float64, fwd bool, dr dropo
 }
 
 // arOnePass is onePass for either element type, with the parameters p (the
-// MADE's stored layout). A spline layer's pass is float64 only.
+// MADE's stored layout).
 func arOnePass[T kernElem](a *arLayer, p, out, in, c, logdet, work []T, fwd bool, dr dropout) {
 	n, d := len(logdet), a.made.d
 	w := arSplit(a, work, n)
@@ -328,8 +314,7 @@ func arOnePass[T kernElem](a *arLayer, p, out, in, c, logdet, work []T, fwd bool
 	a.passes.Add(1)
 	s, off := w.stride, w.off
 	if a.spline != nil {
-		noSpline32[T]("onePass")
-		a.splinePass(arWork64(w), f64s(o), f64s(logdet), fwd)
+		arSplinePass(a, w, o, logdet, fwd)
 		gatherRows(out, w.out, m.pos)
 		return
 	}
@@ -374,7 +359,7 @@ func (a *arLayer) onePassBackward(dIn, dc, dOut, dld, work, grad []float64, fwd 
 }
 
 // arOnePassBackward is onePassBackward for either element type, with the
-// parameters p that arOnePass ran with. A spline layer's is float64 only.
+// parameters p that arOnePass ran with.
 func arOnePassBackward[T kernElem](a *arLayer, p, dIn, dc, dOut, dld, work, grad []T, fwd bool, dr dropout) {
 	n, d := len(dld), a.made.d
 	w := arSplit(a, work, n)
@@ -383,8 +368,7 @@ func arOnePassBackward[T kernElem](a *arLayer, p, dIn, dc, dOut, dld, work, grad
 	c := T(a.clamp)
 	s, off := w.stride, w.off
 	if a.spline != nil {
-		noSpline32[T]("onePassBackward")
-		a.splinePassBackward(arWork64(w), f64s(o), f64s(dIn), f64s(dOut), f64s(dld), fwd)
+		arSplinePassBackward(a, w, o, dIn, dOut, dld, fwd)
 	}
 	for r := 0; r < n && a.spline == nil; r++ {
 		alpha := arScale(a, o[r*2*d+d:(r+1)*2*d], w.row)
@@ -447,20 +431,18 @@ func (a *arLayer) sequential(out, in, c, logdet, work []float64, fwd bool) {
 }
 
 // arSequential is sequential for either element type, with the parameters
-// prm (the MADE's stored layout). A spline layer's is float64 only.
+// prm (the MADE's stored layout).
 func arSequential[T kernElem](a *arLayer, prm, out, in, c, logdet, work []T, fwd bool) {
 	n, d := len(logdet), a.made.d
 	w := arSplit(a, work, n)
 	m := a.made
 	arStartSequential(a, w, in, c, n)
 	if a.spline != nil {
-		noSpline32[T]("sequential")
-		w64, ld64 := arWork64(w), f64s(logdet)
-		theta := w64.dout[:n*m.per]
+		theta := w.dout[:n*m.per]
 		for p := 0; p < d; p++ {
-			m.positionSplinePass(w64.in, p, n, w64.mw, theta)
+			madePositionSplinePass(m, prm, w.in, p, n, w.mw, theta)
 			a.passes.Add(1)
-			a.splineStep(w64, ld64, theta, p, fwd)
+			arSplineStep(a, w, logdet, theta, p, fwd)
 		}
 		arStoreOutput(a, out, w.in, w.stride, w.off)
 		return
@@ -517,7 +499,12 @@ func arAffineStep[T kernElem](a *arLayer, w arWork[T], logdet, mu, araw []T, p i
 // parameters in the MADE's dimension-major layout, into w.out (in the
 // order).
 func (a *arLayer) splinePass(w arWork[float64], o, logdet []float64, fwd bool) {
-	m, sp := a.made, a.spline
+	arSplinePass(a, w, o, logdet, fwd)
+}
+
+// arSplinePass is splinePass for either element type.
+func arSplinePass[T kernElem](a *arLayer, w arWork[T], o, logdet []T, fwd bool) {
+	m, sp := a.made, rqsplineOf[T]{*a.spline}
 	d, P, no := m.d, m.per, m.nout()
 	s, off := w.stride, w.off
 	lay := rqLayout{sj: 1, si: P}
@@ -546,12 +533,18 @@ func (a *arLayer) splinePass(w arWork[float64], o, logdet []float64, fwd bool) {
 // through the MADE, adding its ∂L/∂in to dIn and giving ∂L/∂c, as for the
 // affine map.
 func (a *arLayer) splinePassBackward(w arWork[float64], o, dIn, dOut, dld []float64, fwd bool) {
-	m, sp := a.made, a.spline
+	arSplinePassBackward(a, w, o, dIn, dOut, dld, fwd)
+}
+
+// arSplinePassBackward is splinePassBackward for either element type.
+func arSplinePassBackward[T kernElem](a *arLayer, w arWork[T], o, dIn, dOut, dld []T, fwd bool) {
+	m, sp := a.made, rqsplineOf[T]{*a.spline}
 	d, P, no := m.d, m.per, m.nout()
 	s, off := w.stride, w.off
 	lay := rqLayout{sj: 1, si: P}
 	// g and di hold a row's ∂L/∂out and direct ∂L/∂in in the order.
-	tmp, g, di := w.row[:sp.tmpLen(d)], w.row[sp.tmpLen(d):sp.tmpLen(d)+d], w.row[sp.tmpLen(d)+d:sp.tmpLen(d)+2*d]
+	tl := sp.s.tmpLen(d)
+	tmp, g, di := w.row[:tl], w.row[tl:tl+d], w.row[tl+d:tl+2*d]
 	for r := range dld {
 		ir, outr := w.in[r*s+off:r*s+off+d], w.out[r*d:(r+1)*d]
 		gr, dinr := dOut[r*d:(r+1)*d], dIn[r*d:(r+1)*d]
@@ -571,14 +564,14 @@ func (a *arLayer) splinePassBackward(w arWork[float64], o, dIn, dOut, dld []floa
 	}
 }
 
-// splineStep is affineStep for a spline layer: it sets position p of every
+// arSplineStep is arAffineStep for a spline layer: it sets position p of every
 // row of the MADE's input w.in from the same position of the gathered input
 // w.out and theta (n×P, the parameters of position p of each row),
 //
 //	fwd:  in_p = RQS(out_p; θ_p),    logdet += log RQS'   (MAF Forward)
 //	!fwd: in_p = RQS⁻¹(out_p; θ_p),  logdet −= log RQS'   (IAF Inverse)
-func (a *arLayer) splineStep(w arWork[float64], logdet, theta []float64, p int, fwd bool) {
-	sp := a.spline
+func arSplineStep[T kernElem](a *arLayer, w arWork[T], logdet, theta []T, p int, fwd bool) {
+	sp := rqsplineOf[T]{*a.spline}
 	d, P, s, q := a.made.d, a.made.per, w.stride, w.off+p
 	for r := range logdet {
 		dst, src := w.in[r*s+q:r*s+q+1], w.out[r*d+p:r*d+p+1]
@@ -604,7 +597,7 @@ func (a *arLayer) sequentialNaive(out, in, c, logdet, work []float64, fwd bool) 
 		for p := 0; p < d; p++ {
 			h := m.hiddenForward(w.in, n, w.mw)
 			m.outputBlock(theta, h, p, n)
-			a.splineStep(w, logdet, theta, p, fwd)
+			arSplineStep(a, w, logdet, theta, p, fwd)
 		}
 		a.storeOutput(out, w.in, w.stride, w.off)
 		return
@@ -691,20 +684,14 @@ func (l *MAF) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float64) {
 }
 
 // why32 returns why the layer has no float32 path, or "" when it has one:
-// the affine MAF, with a plain or a residual MADE, has; a spline MAF layer
-// has not (its spline is float64 only).
-func (l *MAF) why32() string {
-	if l.spline != nil {
-		return "a spline MAF layer has no float32 path yet"
-	}
-	return ""
-}
+// every MAF layer has, affine or spline, with a plain or a residual MADE.
+func (l *MAF) why32() string { return "" }
 
 // forward32, inverse32 and inverseBackward32 are Forward, Inverse and
 // InverseBackward in float32 with the parameters p (the layer's window of
 // a float32 vector, in the MADE's stored layout), from the same source
-// (arSequential, arOnePass, arOnePassBackward). They are for an affine
-// layer only (why32).
+// (arSequential, arOnePass, arOnePassBackward), affine and spline layers
+// alike.
 
 func (l *MAF) forward32(p, x, z, ctx, logdet, work []float32) {
 	checkRows("MAF.Forward", l.made.d, logdet, x, z)

@@ -66,7 +66,7 @@ func (a Affine) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, the
 
 // couplingFuncT is a coupling function's row methods over elements of
 // type T. Every CouplingFunc is one for float64; for float32,
-// couplingFuncOf gives those of Affine and Additive.
+// couplingFuncOf gives those of Affine, Additive and RQSpline.
 type couplingFuncT[T kernElem] interface {
 	Forward(x, z, theta, tmp []T) T
 	Inverse(z, x, theta, tmp []T) T
@@ -76,7 +76,7 @@ type couplingFuncT[T kernElem] interface {
 
 // couplingFuncOf returns h's row methods over elements of type T, or nil
 // when h has none in T (a float32 pass of a coupling function other than
-// Affine and Additive).
+// Affine, Additive and RQSpline).
 func couplingFuncOf[T kernElem](h CouplingFunc) couplingFuncT[T] {
 	if f, ok := any(h).(couplingFuncT[T]); ok {
 		return f
@@ -86,6 +86,8 @@ func couplingFuncOf[T kernElem](h CouplingFunc) couplingFuncT[T] {
 		return affineOf[T]{h}
 	case Additive:
 		return additiveOf[T]{}
+	case RQSpline:
+		return rqsplineOf[T]{h}
 	}
 	return nil
 }

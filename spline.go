@@ -104,18 +104,53 @@ func paramMajor(nb int) rqLayout { return rqLayout{sj: nb, si: 1} }
 // (couplings) value j of dimension i lies at j·nb + i, for
 // dimension-major θ (autoregressive layers) each dimension's values are
 // contiguous, probability j at i·K + j and knot j at i·(K + 1) + j, so
-// that a dimension's work reads and writes neighbouring values.
-type rqKnots struct {
-	pw, ph, xs, ys []float64
+// that a dimension's work reads and writes neighbouring values. T is the
+// element type of the pass (rqsplineOf).
+type rqKnots[T kernElem] struct {
+	pw, ph, xs, ys []T
 	nb, k          int
 	pj, pi, kj, ki int // probability j of dimension i at j·pj + i·pi, knot j at j·kj + i·ki
-	theta          []float64
+	theta          []T
 	lay            rqLayout
 }
 
 // x and y return the knots x_j and y_j of dimension i.
-func (q *rqKnots) x(j, i int) float64 { return q.xs[j*q.kj+i*q.ki] }
-func (q *rqKnots) y(j, i int) float64 { return q.ys[j*q.kj+i*q.ki] }
+func (q *rqKnots[T]) x(j, i int) T { return q.xs[j*q.kj+i*q.ki] }
+func (q *rqKnots[T]) y(j, i int) T { return q.ys[j*q.kj+i*q.ki] }
+
+// rqsplineOf is RQSpline over elements of type T: its row methods
+// (couplingFuncT) and the layout-aware passes the autoregressive layers
+// call, one source for both element types. RQSpline's methods are those
+// of rqsplineOf[float64], bit for bit the float64 spline's. The scratch
+// (softmax probabilities and knots) and the bins kept for the backward
+// pass are T values, but the arithmetic is float64 whatever T: the sums
+// of the softmaxes and the knots (axis), each stored value rounded once to
+// T, the knot derivatives (deriv), and all the per-point arithmetic, on a
+// bin widened to float64 (rqBin: piece, partials, invert, refine, and the
+// softmax backward, scatter), each result rounded once to T. In float32
+// only the exponentials of the softmaxes are float32 (expVec32); widening
+// float32 to float64 is exact, and for T = float64 every conversion is the
+// identity.
+//
+// An explicit conversion, to T or to float64, blocks the fusion of a
+// product into a sum (the Go spec), in the float64 instantiation too.
+// Where a sum adds two products, one is converted so that arm64 fuses the
+// other, the one it fused in the float64 spline before it was generic
+// (axis, forwardBackward, inverseBackward).
+type rqsplineOf[T kernElem] struct{ s RQSpline }
+
+// knots, binAt and deriv are rqsplineOf[float64]'s.
+func (s RQSpline) knots(theta []float64, lay rqLayout, nb int, tmp []float64) rqKnots[float64] {
+	return rqsplineOf[float64]{s}.knots(theta, lay, nb, tmp)
+}
+
+func (s RQSpline) binAt(q *rqKnots[float64], i, k int, shift float64) rqBin {
+	return rqsplineOf[float64]{s}.binAt(q, i, k, shift)
+}
+
+func (s RQSpline) deriv(q *rqKnots[float64], i, j int, shift float64) (d, dd float64) {
+	return rqsplineOf[float64]{s}.deriv(q, i, j, shift)
+}
 
 // knots computes the splines of all nb dimensions from θ into tmp:
 //
@@ -128,29 +163,31 @@ func (q *rqKnots) y(j, i int) float64 { return q.ys[j*q.kj+i*q.ki] }
 // MinWidth = MinHeight the two axes are bitwise equal. The dimensions are
 // computed together, so that the 2K·nb exponentials of the softmaxes are
 // one call of the vector exp.
-func (s RQSpline) knots(theta []float64, lay rqLayout, nb int, tmp []float64) rqKnots {
+func (h rqsplineOf[T]) knots(theta []T, lay rqLayout, nb int, tmp []T) rqKnots[T] {
+	s := h.s
 	k := s.Bins
 	if len(tmp) < s.tmpLen(nb) {
 		panic(fmt.Sprintf("flow: RQSpline: scratch of length %d, want %d", len(tmp), s.tmpLen(nb)))
 	}
-	q := rqKnots{pw: tmp[:k*nb], ph: tmp[k*nb : 2*k*nb], xs: tmp[2*k*nb : (3*k+1)*nb], ys: tmp[(3*k+1)*nb : (4*k+2)*nb], nb: nb, k: k, theta: theta, lay: lay}
+	q := rqKnots[T]{pw: tmp[:k*nb], ph: tmp[k*nb : 2*k*nb], xs: tmp[2*k*nb : (3*k+1)*nb], ys: tmp[(3*k+1)*nb : (4*k+2)*nb], nb: nb, k: k, theta: theta, lay: lay}
 	if lay.sj == 1 {
 		q.pj, q.pi, q.kj, q.ki = 1, k, 1, k+1
 	} else {
 		q.pj, q.pi, q.kj, q.ki = nb, 1, nb, 1
 	}
-	s.shifted(q, q.pw, q.xs, 0)
-	s.shifted(q, q.ph, q.ys, k)
+	h.shifted(q, q.pw, q.xs, 0)
+	h.shifted(q, q.ph, q.ys, k)
 	e := tmp[:2*k*nb]
-	expVec(e, e)
-	s.axis(q, q.pw, q.xs, s.MinWidth)
-	s.axis(q, q.ph, q.ys, s.MinHeight)
+	expVecT(e, e)
+	h.axis(q, q.pw, q.xs, s.MinWidth)
+	h.axis(q, q.ph, q.ys, s.MinHeight)
 	return q
 }
 
 // shifted writes a_j − max_l a_l into p, for the K logits
 // a_j = θ[lay.at(off + j, i)] of each dimension i; knots[:nb] is scratch.
-func (s RQSpline) shifted(q rqKnots, p, knots []float64, off int) {
+func (h rqsplineOf[T]) shifted(q rqKnots[T], p, knots []T, off int) {
+	s := h.s
 	k, nb, theta, lay := s.Bins, q.nb, q.theta, q.lay
 	if lay.sj == 1 {
 		// Dimension-major: each dimension's logits are contiguous, and so
@@ -188,53 +225,33 @@ func (s RQSpline) shifted(q rqKnots, p, knots []float64, off int) {
 // axis turns the exponentials e_j in p into the softmax p_j = e_j/Σ_l e_l
 // of each dimension and writes the knots of the axis with minimum bin
 // fraction m. The sum runs over l = 0, 1, …, K − 1 in order in both
-// layouts.
-func (s RQSpline) axis(q rqKnots, p, knots []float64, m float64) {
+// layouts. The sums, the quotients and the running knot are float64, each
+// probability and knot rounded once to T.
+func (h rqsplineOf[T]) axis(q rqKnots[T], p, knots []T, m float64) {
+	s := h.s
 	k, nb := s.Bins, q.nb
 	b := s.Bound
 	a0, a1 := 2*b*m, 2*b*(1-float64(k)*m)
-	if q.pj == 1 {
-		for i := 0; i < nb; i++ {
-			pi := p[i*k : (i+1)*k]
-			ki := knots[i*(k+1) : (i+1)*(k+1)]
-			sm := pi[0]
-			for _, v := range pi[1:] {
-				sm += v
-			}
-			c := -b
-			ki[0] = c
-			for j, v := range pi {
-				v /= sm
-				pi[j] = v
-				if j+1 < k {
-					c += a0 + a1*v
-					ki[j+1] = c
-				}
-			}
-			ki[k] = b
-		}
-		return
-	}
-	sum := knots[:nb]
-	copy(sum, p[:nb])
-	for j := 1; j < k; j++ {
-		for i, v := range p[j*nb : (j+1)*nb] {
-			sum[i] += v
-		}
-	}
 	for i := 0; i < nb; i++ {
-		sm := sum[i]
+		// Probability j of dimension i at p[pb + j·ps], knot j at
+		// knots[kb + j·ks].
+		pb, ps, kb, ks := i*q.pi, q.pj, i*q.ki, q.kj
+		sm := float64(p[pb])
+		for j := 1; j < k; j++ {
+			sm += float64(p[pb+j*ps])
+		}
 		c := -b
-		knots[i] = c
+		knots[kb] = T(c)
 		for j := 0; j < k; j++ {
-			v := p[j*nb+i] / sm
-			p[j*nb+i] = v
+			v := float64(p[pb+j*ps]) / sm
+			p[pb+j*ps] = T(v)
 			if j+1 < k {
-				c += a0 + a1*v
-				knots[(j+1)*nb+i] = c
+				// a0 = 2B·m is the product arm64 fuses.
+				c += a0 + float64(a1*v)
+				knots[kb+(j+1)*ks] = T(c)
 			}
 		}
-		knots[k*nb+i] = b
+		knots[kb+k*ks] = T(b)
 	}
 }
 
@@ -249,14 +266,18 @@ func (s RQSpline) shift() float64 { return math.Log(math.Expm1(1 - s.MinDerivati
 //
 // with u parameter 2K + j − 1 of the dimension, capped at
 // splineMaxDerivLogit. A zero logit gives exactly 1 (the formula agrees to
-// rounding), so that zero logits are exactly the identity.
-func (s RQSpline) deriv(q *rqKnots, i, j int, shift float64) (d, dd float64) {
+// rounding), so that zero logits are exactly the identity. Whatever T, d
+// and ∂d/∂u are computed in float64 from the logit's float64 value and
+// rounded once: a function of one value whose exponential and logarithm
+// are float64's anyway.
+func (h rqsplineOf[T]) deriv(q *rqKnots[T], i, j int, shift float64) (d, dd T) {
+	s := h.s
 	if j == 0 || j == s.Bins {
 		return 1, 0
 	}
-	u := q.theta[q.lay.at(2*s.Bins+j-1, i)]
+	u := float64(q.theta[q.lay.at(2*s.Bins+j-1, i)])
 	if u > splineMaxDerivLogit {
-		return s.MinDerivative + softplus(splineMaxDerivLogit+shift), 0
+		return T(s.MinDerivative + softplus(splineMaxDerivLogit+shift)), 0
 	}
 	// softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) = 1/(1 + e)
 	// (v ≥ 0) or e/(1 + e) (v < 0) share e = exp(−|v|), without overflow.
@@ -266,14 +287,14 @@ func (s RQSpline) deriv(q *rqKnots, i, j int, shift float64) (d, dd float64) {
 	if v > 0 {
 		sp = v + sp
 	}
-	d = s.MinDerivative + sp
+	d64 := s.MinDerivative + sp
 	if u == 0 {
-		d = 1
+		d64 = 1
 	}
 	if v >= 0 {
-		return d, 1 / (1 + e)
+		return T(d64), T(1 / (1 + e))
 	}
-	return d, e / (1 + e)
+	return T(d64), T(e / (1 + e))
 }
 
 // log1p01 returns log(1 + e) for e in [0, 1] by the formula of Kahan (see
@@ -300,7 +321,7 @@ func softplus(v float64) float64 {
 // bin returns the largest k ≤ K−1 with knot k of dimension i of knots
 // (q.xs or q.ys) ≤ v, by binary search, for v in [knot 0, knot K]: a point
 // on an interior knot x_k belongs to bin k, and B to bin K−1.
-func (q *rqKnots) bin(knots []float64, i int, v float64) int {
+func (q *rqKnots[T]) bin(knots []T, i int, v T) int {
 	lo, hi := 0, q.k-1
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
@@ -315,18 +336,27 @@ func (q *rqKnots) bin(knots []float64, i int, v float64) int {
 
 // rqBin is bin k of a spline: its left knot (x_k, y_k), width w_k, height
 // h_k and knot derivatives d_k, d_{k+1} with their derivatives with
-// respect to their logits.
+// respect to their logits, widened to float64 from the T values of the
+// spline (wide): the point's arithmetic is float64 in both precisions.
 type rqBin struct {
 	k                int
 	xk, w, yk, h     float64
 	dk, dk1, gk, gk1 float64
 }
 
-func (s RQSpline) binAt(q *rqKnots, i, k int, shift float64) rqBin {
-	b := rqBin{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i)}
-	b.dk, b.gk = s.deriv(q, i, k, shift)
-	b.dk1, b.gk1 = s.deriv(q, i, k+1, shift)
-	return b
+func (h rqsplineOf[T]) binAt(q *rqKnots[T], i, k int, shift float64) rqBin {
+	dk, gk := h.deriv(q, i, k, shift)
+	dk1, gk1 := h.deriv(q, i, k+1, shift)
+	return q.wide(i, k, [4]T{dk, dk1, gk, gk1})
+}
+
+// wide returns bin k of dimension i, with the knot derivatives and their
+// derivatives d = (d_k, d_{k+1}, ∂d_k/∂u, ∂d_{k+1}/∂u), in float64: the
+// knots, their differences w_k and h_k and d widened (exactly) from T.
+func (q *rqKnots[T]) wide(i, k int, d [4]T) rqBin {
+	x0, x1, y0, y1 := float64(q.x(k, i)), float64(q.x(k+1, i)), float64(q.y(k, i)), float64(q.y(k+1, i))
+	return rqBin{k: k, xk: x0, w: x1 - x0, yk: y0, h: y1 - y0,
+		dk: float64(d[0]), dk1: float64(d[1]), gk: float64(d[2]), gk1: float64(d[3])}
 }
 
 // identity reports whether the bin's piece is exactly y = x: equal knots,
@@ -414,44 +444,45 @@ func (b rqBin) partials(p rqPiece) (lx float64, fy, fl [6]float64) {
 // likewise for the heights; the derivative logits get g_d·∂d/∂u. Setting
 // x_K = B does not change these derivatives: Σ_l w_l = 2B for every a, so
 // B − x_{K−1} and w_{K−1} are the same function of the logits.
-func (s RQSpline) scatter(dtheta []float64, i int, q *rqKnots, b rqBin, g [6]float64) {
+func (h rqsplineOf[T]) scatter(dtheta []T, i int, q *rqKnots[T], b rqBin, g [6]float64) {
+	s := h.s
 	k, lay := s.Bins, q.lay
-	s.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
-	s.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
+	h.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
+	h.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
 	for j := 1; j < k; j++ {
 		dtheta[lay.at(2*k+j-1, i)] = 0
 	}
 	if b.k > 0 {
-		dtheta[lay.at(2*k+b.k-1, i)] = g[4] * b.gk
+		dtheta[lay.at(2*k+b.k-1, i)] = T(g[4] * b.gk)
 	}
 	if b.k+1 < k {
-		dtheta[lay.at(2*k+b.k, i)] = g[5] * b.gk1
+		dtheta[lay.at(2*k+b.k, i)] = T(g[5] * b.gk1)
 	}
 }
 
-func (s RQSpline) scatterAxis(dtheta []float64, q *rqKnots, i, off int, p []float64, k int, gx, gw, cw float64) {
+func (h rqsplineOf[T]) scatterAxis(dtheta []T, q *rqKnots[T], i, off int, p []T, k int, gx, gw, cw float64) {
 	// Probability j of dimension i at p[pb + j·ps], its logit's gradient
 	// at dtheta[db + j·ds].
 	pb, ps := i*q.pi, q.pj
 	db, ds := q.lay.at(off, i), q.lay.sj
-	below := 0.0
+	var below float64
 	for j := 0; j < k; j++ {
-		below += p[pb+j*ps]
+		below += float64(p[pb+j*ps])
 	}
-	mean := gx*below + gw*p[pb+k*ps]
+	mean := gx*below + gw*float64(p[pb+k*ps])
 	for j := 0; j < k; j++ {
-		dtheta[db+j*ds] = cw * p[pb+j*ps] * (gx - mean)
+		dtheta[db+j*ds] = T(cw * float64(p[pb+j*ps]) * (gx - mean))
 	}
-	dtheta[db+k*ds] = cw * p[pb+k*ps] * (gw - mean)
-	for j := k + 1; j < s.Bins; j++ {
-		dtheta[db+j*ds] = cw * p[pb+j*ps] * (0 - mean)
+	dtheta[db+k*ds] = T(cw * float64(p[pb+k*ps]) * (gw - mean))
+	for j := k + 1; j < h.s.Bins; j++ {
+		dtheta[db+j*ds] = T(cw * float64(p[pb+j*ps]) * (0 - mean))
 	}
 }
 
 // zero writes zero gradients for the parameters of dimension i (a point in
 // a tail, where the map is the identity whatever θ).
-func (s RQSpline) zero(dtheta []float64, lay rqLayout, i int) {
-	for k := 0; k < s.ParamsPerDim(); k++ {
+func (h rqsplineOf[T]) zero(dtheta []T, lay rqLayout, i int) {
+	for k := 0; k < h.s.ParamsPerDim(); k++ {
 		dtheta[lay.at(k, i)] = 0
 	}
 }
@@ -459,7 +490,12 @@ func (s RQSpline) zero(dtheta []float64, lay rqLayout, i int) {
 // Forward writes x = h(z, θ) dimension by dimension and returns
 // log|det ∂x/∂z| = Σ log J; outside [−B, B], x = z and log J = 0.
 func (s RQSpline) Forward(x, z, theta, tmp []float64) float64 {
-	return s.forward(x, z, theta, paramMajor(len(z)), tmp, nil)
+	return rqsplineOf[float64]{s}.Forward(x, z, theta, tmp)
+}
+
+// Forward is RQSpline.Forward over T.
+func (h rqsplineOf[T]) Forward(x, z, theta, tmp []T) T {
+	return h.forward(x, z, theta, paramMajor(len(z)), tmp, nil)
 }
 
 // binLen is the length of a bin cache: the bin of each point of a pass, for
@@ -467,50 +503,49 @@ func (s RQSpline) Forward(x, z, theta, tmp []float64) float64 {
 // its knot derivatives (see keep).
 const binLen = 5
 
-// keep stores bin b of point i into cache (binLen values per point): its
+// keepBin stores bin b of point i into cache (binLen values per point): its
 // index k and the knot derivatives d_k, d_{k+1} with their derivatives
 // with respect to their logits, the two exponentials and two logarithms
 // of binAt. A nil cache stores nothing.
-func (b rqBin) keep(cache []float64, i int) {
+func keepBin[T kernElem](b rqBin, cache []T, i int) {
 	if cache == nil {
 		return
 	}
 	c := cache[binLen*i : binLen*i+binLen]
-	c[0], c[1], c[2], c[3], c[4] = float64(b.k), b.dk, b.dk1, b.gk, b.gk1
+	c[0], c[1], c[2], c[3], c[4] = T(b.k), T(b.dk), T(b.dk1), T(b.gk), T(b.gk1)
 }
 
-// kept returns the bin of point i that keep stored, with the knots of q:
-// the same values binAt computed.
-func (q *rqKnots) kept(cache []float64, i int) rqBin {
+// kept returns the bin of point i that keepBin stored, with the knots of
+// q: the same values binAt computed.
+func (q *rqKnots[T]) kept(cache []T, i int) rqBin {
 	c := cache[binLen*i : binLen*i+binLen]
-	k := int(c[0])
-	return rqBin{k: k, xk: q.x(k, i), w: q.x(k+1, i) - q.x(k, i), yk: q.y(k, i), h: q.y(k+1, i) - q.y(k, i),
-		dk: c[1], dk1: c[2], gk: c[3], gk1: c[4]}
+	return q.wide(i, int(c[0]), [4]T{c[1], c[2], c[3], c[4]})
 }
 
 // forward is Forward for parameters in the layout lay. With a cache of
 // binLen·len(z) values it keeps the bin of every point inside [−B, B] for
-// forwardBackward.
-func (s RQSpline) forward(x, z, theta []float64, lay rqLayout, tmp, cache []float64) float64 {
-	q := s.knots(theta, lay, len(z), tmp)
-	shift := s.shift()
-	ld := 0.0
+// forwardBackward. A point is in a tail unless −B ≤ v ≤ B, B the bound
+// in T: NaN is in a tail.
+func (h rqsplineOf[T]) forward(x, z, theta []T, lay rqLayout, tmp, cache []T) T {
+	q := h.knots(theta, lay, len(z), tmp)
+	shift, bound := h.s.shift(), T(h.s.Bound)
+	var ld float64
 	for i, v := range z {
-		if !(math.Abs(v) <= s.Bound) {
+		if !(-bound <= v && v <= bound) {
 			x[i] = v
 			continue
 		}
-		b := s.binAt(&q, i, q.bin(q.xs, i, v), shift)
-		b.keep(cache, i)
+		b := h.binAt(&q, i, q.bin(q.xs, i, v), shift)
+		keepBin(b, cache, i)
 		if b.identity() {
 			x[i] = v
 			continue
 		}
-		p := b.piece((v - b.xk) / b.w)
-		x[i] = b.yk + b.h*p.r
+		p := b.piece((float64(v) - b.xk) / b.w)
+		x[i] = T(b.yk + b.h*p.r)
 		ld += math.Log(p.j)
 	}
-	return ld
+	return T(ld)
 }
 
 // invert returns θ in [0, 1] with y_k + h_k·r(θ) = y, the root of the
@@ -552,28 +587,34 @@ func (b rqBin) refine(th, y float64) float64 {
 
 // Inverse writes z = h⁻¹(x, θ) and returns log|det ∂z/∂x| = −Σ log J at z.
 func (s RQSpline) Inverse(z, x, theta, tmp []float64) float64 {
-	return s.inverse(z, x, theta, paramMajor(len(x)), tmp, nil)
+	return rqsplineOf[float64]{s}.Inverse(z, x, theta, tmp)
+}
+
+// Inverse is RQSpline.Inverse over T.
+func (h rqsplineOf[T]) Inverse(z, x, theta, tmp []T) T {
+	return h.inverse(z, x, theta, paramMajor(len(x)), tmp, nil)
 }
 
 // inverse is Inverse for parameters in the layout lay, keeping the bins in
 // cache as forward does, for inverseBackward.
-func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp, cache []float64) float64 {
-	q := s.knots(theta, lay, len(x), tmp)
-	shift := s.shift()
-	ld := 0.0
+func (h rqsplineOf[T]) inverse(z, x, theta []T, lay rqLayout, tmp, cache []T) T {
+	q := h.knots(theta, lay, len(x), tmp)
+	shift, bound := h.s.shift(), T(h.s.Bound)
+	var ld float64
 	for i, v := range x {
-		if !(math.Abs(v) <= s.Bound) {
+		if !(-bound <= v && v <= bound) {
 			z[i] = v
 			continue
 		}
-		b := s.binAt(&q, i, q.bin(q.ys, i, v), shift)
-		b.keep(cache, i)
+		b := h.binAt(&q, i, q.bin(q.ys, i, v), shift)
+		keepBin(b, cache, i)
 		if b.identity() {
 			z[i] = v
 			continue
 		}
-		th := b.refine(b.invert(v), v)
-		z[i] = min(b.xk+th*b.w, q.x(b.k+1, i))
+		y := float64(v)
+		th := b.refine(b.invert(y), y)
+		z[i] = T(min(b.xk+th*b.w, float64(q.x(b.k+1, i))))
 		if v == q.y(b.k+1, i) {
 			// The bin's upper knot (B for the last bin) maps back to its
 			// knot exactly; the root and its Newton step can miss it by
@@ -582,7 +623,7 @@ func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp, cache []floa
 		}
 		ld -= math.Log(b.piece(th).j)
 	}
-	return ld
+	return T(ld)
 }
 
 // ForwardBackward follows Forward. Per dimension inside [−B, B], with J and
@@ -593,36 +634,44 @@ func (s RQSpline) inverse(z, x, theta []float64, lay rqLayout, tmp, cache []floa
 // then through the softmax and softplus (scatter). In the tails x = z:
 // ∂L/∂z = dx and the parameters get 0.
 func (s RQSpline) ForwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta, tmp []float64) {
-	s.forwardBackward(dz, dtheta, dx, dld, z, x, theta, paramMajor(len(z)), tmp, nil)
+	rqsplineOf[float64]{s}.ForwardBackward(dz, dtheta, dx, dld, z, x, theta, tmp)
+}
+
+// ForwardBackward is RQSpline.ForwardBackward over T.
+func (h rqsplineOf[T]) ForwardBackward(dz, dtheta, dx []T, dld T, z, x, theta, tmp []T) {
+	h.forwardBackward(dz, dtheta, dx, dld, z, x, theta, paramMajor(len(z)), tmp, nil)
 }
 
 // forwardBackward is ForwardBackward for parameters (and their gradients)
 // in the layout lay; with a cache, the one forward filled, it reads the
 // bins from it.
-func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, theta []float64, lay rqLayout, tmp, cache []float64) {
+func (h rqsplineOf[T]) forwardBackward(dz, dtheta, dx []T, dld T, z, x, theta []T, lay rqLayout, tmp, cache []T) {
 	nb := len(z)
-	q := s.knots(theta, lay, nb, tmp)
-	shift := s.shift()
+	q := h.knots(theta, lay, nb, tmp)
+	shift, bound, dld64 := h.s.shift(), T(h.s.Bound), float64(dld)
 	for i, v := range z {
-		if !(math.Abs(v) <= s.Bound) {
+		if !(-bound <= v && v <= bound) {
 			dz[i] = dx[i]
-			s.zero(dtheta, lay, i)
+			h.zero(dtheta, lay, i)
 			continue
 		}
 		var b rqBin
 		if cache != nil {
 			b = q.kept(cache, i)
 		} else {
-			b = s.binAt(&q, i, q.bin(q.xs, i, v), shift)
+			b = h.binAt(&q, i, q.bin(q.xs, i, v), shift)
 		}
-		p := b.piece((v - b.xk) / b.w)
+		p := b.piece((float64(v) - b.xk) / b.w)
 		lx, fy, fl := b.partials(p)
-		dz[i] = dx[i]*p.j + dld*lx
+		// The conversions fix which product a fused multiply-add takes
+		// (arm64), as in the float64 spline before it was generic.
+		dxi := float64(dx[i])
+		dz[i] = T(dxi*p.j + float64(dld64*lx))
 		var g [6]float64
 		for k := range g {
-			g[k] = dx[i]*fy[k] + dld*fl[k]
+			g[k] = dxi*fy[k] + float64(dld64*fl[k])
 		}
-		s.scatter(dtheta, i, &q, b, g)
+		h.scatter(dtheta, i, &q, b, g)
 	}
 }
 
@@ -636,38 +685,43 @@ func (s RQSpline) forwardBackward(dz, dtheta, dx []float64, dld float64, z, x, t
 // evaluated at z; the bin is the one Inverse found from x. In the tails
 // z = x: ∂L/∂x = dz and the parameters get 0.
 func (s RQSpline) InverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta, tmp []float64) {
-	s.inverseBackward(dx, dtheta, dz, dld, x, z, theta, paramMajor(len(x)), tmp, nil)
+	rqsplineOf[float64]{s}.InverseBackward(dx, dtheta, dz, dld, x, z, theta, tmp)
+}
+
+// InverseBackward is RQSpline.InverseBackward over T.
+func (h rqsplineOf[T]) InverseBackward(dx, dtheta, dz []T, dld T, x, z, theta, tmp []T) {
+	h.inverseBackward(dx, dtheta, dz, dld, x, z, theta, paramMajor(len(x)), tmp, nil)
 }
 
 // inverseBackward is InverseBackward for parameters (and their gradients)
 // in the layout lay; with a cache, the one inverse filled, it reads the
 // bins from it.
-func (s RQSpline) inverseBackward(dx, dtheta, dz []float64, dld float64, x, z, theta []float64, lay rqLayout, tmp, cache []float64) {
+func (h rqsplineOf[T]) inverseBackward(dx, dtheta, dz []T, dld T, x, z, theta []T, lay rqLayout, tmp, cache []T) {
 	nb := len(x)
-	q := s.knots(theta, lay, nb, tmp)
-	shift := s.shift()
+	q := h.knots(theta, lay, nb, tmp)
+	shift, bound, dld64 := h.s.shift(), T(h.s.Bound), float64(dld)
 	for i, v := range x {
-		if !(math.Abs(v) <= s.Bound) {
+		if !(-bound <= v && v <= bound) {
 			dx[i] = dz[i]
-			s.zero(dtheta, lay, i)
+			h.zero(dtheta, lay, i)
 			continue
 		}
 		var b rqBin
 		if cache != nil {
 			b = q.kept(cache, i)
 		} else {
-			b = s.binAt(&q, i, q.bin(q.ys, i, v), shift)
+			b = h.binAt(&q, i, q.bin(q.ys, i, v), shift)
 		}
-		th := min(max((z[i]-b.xk)/b.w, 0), 1)
+		th := min(max((float64(z[i])-b.xk)/b.w, 0), 1)
 		p := b.piece(th)
 		lx, fy, fl := b.partials(p)
-		gamma := (dz[i] - dld*lx) / p.j
-		dx[i] = gamma
+		gamma := (float64(dz[i]) - dld64*lx) / p.j
+		dx[i] = T(gamma)
 		var g [6]float64
 		for k := range g {
-			g[k] = -gamma*fy[k] - dld*fl[k]
+			g[k] = float64(-gamma*fy[k]) - dld64*fl[k]
 		}
-		s.scatter(dtheta, i, &q, b, g)
+		h.scatter(dtheta, i, &q, b, g)
 	}
 }
 

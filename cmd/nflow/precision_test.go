@@ -37,7 +37,7 @@ func csvColumn(t *testing.T, s string) []float64 {
 func TestPrecisionF32(t *testing.T) {
 	dir := t.TempDir()
 	moonsCSV(t, filepath.Join(dir, "data.csv"), 400, 3)
-	for _, model := range []string{"realnvp", "maf"} {
+	for _, model := range []string{"realnvp", "maf", "nsf", "nsf-ar"} {
 		out := model + ".json"
 		r := nflow(t, dir, "fit", "-in", "data.csv", "-out", out, "-model", model, "-epochs", "5", "-layers", "3", "-hidden", "16", "-precision", "f32")
 		if r.code != 0 || !strings.Contains(r.stderr, "parameters, in float32") {
@@ -79,9 +79,9 @@ func TestPrecisionF32(t *testing.T) {
 			}
 		}
 	}
-	r := nflow(t, dir, "fit", "-in", "data.csv", "-out", "nsf.json", "-model", "nsf", "-epochs", "1", "-layers", "2", "-hidden", "8", "-precision", "f32")
+	r := nflow(t, dir, "fit", "-in", "data.csv", "-out", "diag.json", "-model", "nsf", "-base", "diag", "-epochs", "1", "-layers", "2", "-hidden", "8", "-precision", "f32")
 	if r.code == 0 || !strings.Contains(r.stderr, "no float32 path") {
-		t.Errorf("fit -model nsf -precision f32: exit %d, want an error saying there is no float32 path\n%s", r.code, r.stderr)
+		t.Errorf("fit -model nsf -base diag -precision f32: exit %d, want an error saying there is no float32 path\n%s", r.code, r.stderr)
 	}
 	r = nflow(t, dir, "logprob", "-model", "realnvp.json", "-in", "data.csv", "-precision", "f16")
 	if r.code != 2 || !strings.Contains(r.stderr, `-precision: "f16", want f64 or f32`) {
