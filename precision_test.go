@@ -348,7 +348,7 @@ func TestFlow32Sample(t *testing.T) {
 // float32 path, a base without one, and a parameter beyond float32's
 // range.
 func TestFlow32Refuses(t *testing.T) {
-	l, err := NewActNorm(4)
+	l, err := NewBatchNorm(4, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,8 +356,8 @@ func TestFlow32Refuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Float32(); err == nil || !strings.Contains(err.Error(), "layer 0 (*flow.ActNorm) has no float32 path") {
-		t.Errorf("an ActNorm layer: error %v", err)
+	if _, err := f.Float32(); err == nil || !strings.Contains(err.Error(), "layer 0 (*flow.BatchNorm) has no float32 path") {
+		t.Errorf("a BatchNorm layer: error %v", err)
 	}
 	a, err := NewCoupling(CouplingConfig{Mask: HalfMask(4, false), Hidden: []int{8}})
 	if err != nil {
