@@ -165,10 +165,11 @@ func ParsePrecision(s string) (Precision, error) {
 // Float64 converts it back exactly: each float32 parameter is a float64
 // value, so a Flow32 is saved in the model format of FORMAT.md unchanged.
 //
-// Float32 has a path for the coupling layers with the Affine and Additive
-// coupling functions (plain or residual conditioners), affine MAF layers,
-// ActNorm (once initialised), LULinear, permutations and Standardize, over
-// the standard normal base; Flow.Float32 says which layer has none.
+// Float32 has a path for the coupling layers with the Affine, Additive and
+// RQSpline coupling functions (plain or residual conditioners), affine and
+// spline MAF layers, ActNorm (once initialised), LULinear, permutations
+// and Standardize, over the standard normal base; Flow.Float32 says which
+// layer has none.
 //
 // The methods of a Flow32 may be called concurrently, except that nothing
 // may write the parameters while another call reads them. A Flow32 shares
@@ -187,8 +188,7 @@ type Flow32 struct {
 }
 
 // why32er is a layer that may have no float32 path although it has the
-// methods (a spline MAF, an ActNorm not initialised): why32 says why, or
-// returns "".
+// methods (an ActNorm not initialised): why32 says why, or returns "".
 type why32er interface{ why32() string }
 
 // Float32 returns a float32 copy of f: the same layers and base, sharing
