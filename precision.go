@@ -74,8 +74,8 @@ func (j *prepack32Job) prepack(n, shards, workers int) bool {
 		}
 		j.found = true
 	}
-	w := workersFor(workers, len(j.idx))
-	if len(j.idx) == 0 || w > 1 && j.size < prepackMin {
+	w := prepackWorkers(len(j.idx), j.size, workers)
+	if w == 0 {
 		return false
 	}
 	j.n = n

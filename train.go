@@ -158,13 +158,25 @@ func (j *prepackJob) prepack(f *Flow, n, shards, workers int) bool {
 		}
 		j.found = true
 	}
-	w := workersFor(workers, len(j.layers))
-	if len(j.layers) == 0 || w > 1 && j.size < prepackMin {
+	w := prepackWorkers(len(j.layers), j.size, workers)
+	if w == 0 {
 		return false
 	}
 	j.n = n
 	runShards(j, &j.runState, len(j.layers), w)
 	return true
+}
+
+// prepackWorkers returns the goroutines that pack the weights of layers
+// prepackers of size parameters in all, on up to workers, or 0 when
+// packing them once for the step does not pay: none to pack, or too few
+// weights to pay for a hand-off to the pool.
+func prepackWorkers(layers, size, workers int) int {
+	w := workersFor(workers, layers)
+	if layers == 0 || w > 1 && size < prepackMin {
+		return 0
+	}
+	return w
 }
 
 // unpack drops the packed weights after the step.
@@ -1405,9 +1417,8 @@ func (st *fitStepper) lossGrad(grad []float64, x, c mat.Matrix, step uint64) flo
 		st.obj.SetStep(step)
 		return st.obj.LossGradGiven(grad, x, c)
 	}
-	// The flow's parameters may have been restored or set since the last
-	// step (they are float32 values): the float32 copy follows them.
-	cvt64to32(st.g.params, st.f.params)
+	// The float32 copy holds the flow's parameters: update writes them
+	// back after every step, and nothing else writes them during the run.
 	loss := st.obj32.LossGradGiven(st.grad, x, c)
 	cvt32to64(grad, st.grad)
 	return loss
@@ -1434,6 +1445,5 @@ func (st *fitStepper) logProb(dst []float64, x, c mat.Matrix) {
 		st.f.LogProbGiven(dst, x, c)
 		return
 	}
-	cvt64to32(st.g.params, st.f.params)
 	st.g.LogProbGiven(dst, x, c)
 }
