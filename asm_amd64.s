@@ -2316,3 +2316,203 @@ TEXT ·adamKernel32(SB), NOSPLIT, $0-48
 // addKernel over float32: dst[i] += src[i] for i < n, a multiple of 8.
 TEXT ·addKernel32(SB), NOSPLIT, $0-24
 	ADD_BODY($3, VADDPS)
+
+// func dotRowsKernel32(y *float32, incy int, a *float32, lda int, x *float32, k, rows int)
+//
+// dotRowsKernel in float32: for each i < rows, y[i*incy] += Σ_{p<k}
+// a[i*lda+p]·x[p]. The sum runs in four vector sums s0–s3 over blocks of
+// 32 terms (s_r lane l taking the terms 32b+8r+l), then blocks of 8 into
+// s0; then v = (s0+s1)+(s2+s3) lane by lane, u_l = v_l+v_{l+4}, and
+// (u0+u2)+(u1+u3); then the last k mod 8 terms one at a time, each fused
+// onto the sum; the sum is added to y last (dotRows32Model in the tests
+// writes the same order out in Go).
+TEXT ·dotRowsKernel32(SB), NOSPLIT, $0-56
+	MOVQ  rows+48(FP), R11
+	TESTQ R11, R11
+	JLE   dot32_ret
+	MOVQ  y+0(FP), DI
+	MOVQ  incy+8(FP), R8
+	SHLQ  $2, R8
+	MOVQ  a+16(FP), SI
+	MOVQ  lda+24(FP), R9
+	SHLQ  $2, R9
+	MOVQ  x+32(FP), DX
+	MOVQ  k+40(FP), R10
+
+dot32_row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   SI, AX
+	MOVQ   DX, BX
+	MOVQ   R10, CX
+	CMPQ   CX, $32
+	JLT    dot32_8
+
+dot32_32:
+	VMOVUPS     (AX), Y4
+	VMOVUPS     32(AX), Y5
+	VMOVUPS     64(AX), Y6
+	VMOVUPS     96(AX), Y7
+	VFMADD231PS (BX), Y4, Y0
+	VFMADD231PS 32(BX), Y5, Y1
+	VFMADD231PS 64(BX), Y6, Y2
+	VFMADD231PS 96(BX), Y7, Y3
+	ADDQ        $128, AX
+	ADDQ        $128, BX
+	SUBQ        $32, CX
+	CMPQ        CX, $32
+	JGE         dot32_32
+
+dot32_8:
+	CMPQ        CX, $8
+	JLT         dot32_sum
+	VMOVUPS     (AX), Y4
+	VFMADD231PS (BX), Y4, Y0
+	ADDQ        $32, AX
+	ADDQ        $32, BX
+	SUBQ        $8, CX
+	JMP         dot32_8
+
+dot32_sum:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	TESTQ        CX, CX
+	JE           dot32_store
+
+dot32_1:
+	VMOVSS      (AX), X4
+	VFMADD231SS (BX), X4, X0
+	ADDQ        $4, AX
+	ADDQ        $4, BX
+	DECQ        CX
+	JNE         dot32_1
+
+dot32_store:
+	VADDSS (DI), X0, X0
+	VMOVSS X0, (DI)
+	ADDQ   R8, DI
+	ADDQ   R9, SI
+	DECQ   R11
+	JNE    dot32_row
+	VZEROUPPER
+
+dot32_ret:
+	RET
+
+// func axpyRowsKernel32(y *float32, n int, a *float32, lda int, v *float32, incv, rows int)
+//
+// axpyRowsKernel in float32: for each p < n, y[p] = (…((y[p] +
+// v[0]·a[p]) + v[incv]·a[lda+p]) + …), each step fused, over the rows
+// i < rows in increasing i. The columns go in blocks of 64 (eight sums, one
+// per word), then of 8, then one by one.
+TEXT ·axpyRowsKernel32(SB), NOSPLIT, $0-56
+	MOVQ  rows+48(FP), R11
+	TESTQ R11, R11
+	JLE   axpy32_ret
+	MOVQ  y+0(FP), DI
+	MOVQ  n+8(FP), R10
+	MOVQ  a+16(FP), SI
+	MOVQ  lda+24(FP), R9
+	SHLQ  $2, R9
+	MOVQ  v+32(FP), DX
+	MOVQ  incv+40(FP), R8
+	SHLQ  $2, R8
+
+axpy32_64:
+	CMPQ    R10, $64
+	JLT     axpy32_8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+	MOVQ    SI, AX
+	MOVQ    DX, BX
+	MOVQ    R11, CX
+
+axpy32_64_row:
+	VBROADCASTSS (BX), Y15
+	VFMADD231PS  (AX), Y15, Y0
+	VFMADD231PS  32(AX), Y15, Y1
+	VFMADD231PS  64(AX), Y15, Y2
+	VFMADD231PS  96(AX), Y15, Y3
+	VFMADD231PS  128(AX), Y15, Y4
+	VFMADD231PS  160(AX), Y15, Y5
+	VFMADD231PS  192(AX), Y15, Y6
+	VFMADD231PS  224(AX), Y15, Y7
+	ADDQ         R9, AX
+	ADDQ         R8, BX
+	DECQ         CX
+	JNE          axpy32_64_row
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      Y1, 32(DI)
+	VMOVUPS      Y2, 64(DI)
+	VMOVUPS      Y3, 96(DI)
+	VMOVUPS      Y4, 128(DI)
+	VMOVUPS      Y5, 160(DI)
+	VMOVUPS      Y6, 192(DI)
+	VMOVUPS      Y7, 224(DI)
+	ADDQ         $256, DI
+	ADDQ         $256, SI
+	SUBQ         $64, R10
+	JMP          axpy32_64
+
+axpy32_8:
+	CMPQ    R10, $8
+	JLT     axpy32_1
+	VMOVUPS (DI), Y0
+	MOVQ    SI, AX
+	MOVQ    DX, BX
+	MOVQ    R11, CX
+
+axpy32_8_row:
+	VBROADCASTSS (BX), Y15
+	VFMADD231PS  (AX), Y15, Y0
+	ADDQ         R9, AX
+	ADDQ         R8, BX
+	DECQ         CX
+	JNE          axpy32_8_row
+	VMOVUPS      Y0, (DI)
+	ADDQ         $32, DI
+	ADDQ         $32, SI
+	SUBQ         $8, R10
+	JMP          axpy32_8
+
+axpy32_1:
+	TESTQ  R10, R10
+	JE     axpy32_done
+	VMOVSS (DI), X0
+	MOVQ   SI, AX
+	MOVQ   DX, BX
+	MOVQ   R11, CX
+
+axpy32_1_row:
+	VMOVSS      (BX), X15
+	VFMADD231SS (AX), X15, X0
+	ADDQ        R9, AX
+	ADDQ        R8, BX
+	DECQ        CX
+	JNE         axpy32_1_row
+	VMOVSS      X0, (DI)
+	ADDQ        $4, DI
+	ADDQ        $4, SI
+	DECQ        R10
+	JMP         axpy32_1
+
+axpy32_done:
+	VZEROUPPER
+
+axpy32_ret:
+	RET

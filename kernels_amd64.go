@@ -90,6 +90,17 @@ func dotRowsKernel(y *float64, incy int, a *float64, lda int, x *float64, k, row
 
 const kernHasDot = true
 
+// dotRowsKernel32 is dotRowsKernel over float32 (the same products, eight
+// lanes a vector).
+//
+//go:noescape
+func dotRowsKernel32(y *float32, incy int, a *float32, lda int, x *float32, k, rows int)
+
+// axpyRowsKernel32 is axpyRowsKernel over float32.
+//
+//go:noescape
+func axpyRowsKernel32(y *float32, n int, a *float32, lda int, v *float32, incv, rows int)
+
 // axpyRowsKernel adds to y[p], p < n, the sum over rows i of
 // v[i*incv]·a[i*lda+p]: the weight gradients of a layer with one or two
 // inputs or outputs (kernDotBackwardW).

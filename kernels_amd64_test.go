@@ -441,3 +441,85 @@ func TestAddVec32(t *testing.T) {
 		}
 	}
 }
+
+// guarded32 returns n float32 values from rnd between guards of NaNs
+// with distinct payloads, and the slice of the n.
+func guarded32(rnd *rand.Rand, n int) (all, s []float32) {
+	const g = 8
+	all = make([]float32, n+2*g)
+	for i := range all {
+		all[i] = math.Float32frombits(0x7fc0de00 | uint32(i))
+	}
+	s = all[g : g+n : g+n]
+	for i := range s {
+		s[i] = float32(2*rnd.Float64() - 1)
+	}
+	return all, s
+}
+
+// sameBits32 fails unless got and want hold the same bits (the guards
+// included).
+func sameBits32(t *testing.T, name string, got, want []float32) {
+	t.Helper()
+	for i, v := range got {
+		if math.Float32bits(v) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: word %d = %v, want %v", name, i, v, want[i])
+		}
+	}
+}
+
+// TestDotRowsKernel32 checks dotRowsKernel32 bit for bit against
+// dotRows32Model on every length of the blocks of 32, 8 and 1 terms,
+// strided y and rows of A longer than the sums, and that it writes nothing
+// else.
+func TestDotRowsKernel32(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: dotRowsKernel32 is not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(35, 36))
+	for k := 0; k <= 3*32+9; k++ {
+		for _, rows := range []int{1, 2, 5} {
+			for _, incy := range []int{1, 2, 3} {
+				lda := k + 3
+				a := kernRand32(rnd, rows*lda+1)
+				x := kernRand32(rnd, k+1)
+				all, y := guarded32(rnd, rows*incy)
+				want := append([]float32(nil), all...)
+				dotRows32Model(want[8:], incy, a, lda, x, k, rows)
+				dotRowsKernel32(&y[0], incy, &a[0], lda, &x[0], k, rows)
+				sameBits32(t, fmt.Sprintf("dotRowsKernel32 k=%d rows=%d incy=%d", k, rows, incy), all, want)
+			}
+		}
+	}
+}
+
+// TestAxpyRowsKernel32 checks axpyRowsKernel32 bit for bit against its
+// order (each y[p] summed from its own value over the rows in increasing
+// order, fused) on every length of the blocks of 64, 8 and 1 columns,
+// strided v and rows of A longer than y, and that it writes nothing else.
+func TestAxpyRowsKernel32(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: axpyRowsKernel32 is not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(37, 38))
+	for n := 1; n <= 2*64+9; n++ {
+		for _, rows := range []int{1, 2, 7} {
+			for _, incv := range []int{0, 1, 2} {
+				lda := n + 3
+				a := kernRand32(rnd, rows*lda)
+				v := kernRand32(rnd, rows*max(incv, 1))
+				all, y := guarded32(rnd, n)
+				want := append([]float32(nil), all...)
+				for p := range n {
+					for i := 0; i < rows; i++ {
+						want[8+p] = fma32(v[i*incv], a[i*lda+p], want[8+p])
+					}
+				}
+				axpyRowsKernel32(&y[0], n, &a[0], lda, &v[0], incv, rows)
+				sameBits32(t, fmt.Sprintf("axpyRowsKernel32 n=%d rows=%d incv=%d", n, rows, incv), all, want)
+			}
+		}
+	}
+}

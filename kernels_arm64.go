@@ -75,6 +75,14 @@ func axpyRowsKernel(y *float64, n int, a *float64, lda int, v *float64, incv, ro
 	panic("flow: no axpyRowsKernel on arm64")
 }
 
+func dotRowsKernel32(y *float32, incy int, a *float32, lda int, x *float32, k, rows int) {
+	panic("flow: no dotRowsKernel32 on arm64")
+}
+
+func axpyRowsKernel32(y *float32, n int, a *float32, lda int, v *float32, incv, rows int) {
+	panic("flow: no axpyRowsKernel32 on arm64")
+}
+
 func gemmKernelNarrow(c *float64, ldc int, a *float64, rs, ps, ts int, b *float64, k, tiles int, init *float64) {
 	gemmKernel(c, ldc, a, rs, ps, ts, b, k, tiles, init)
 }

@@ -33,8 +33,9 @@ func kernPickDense(n, k, cols int) gemmKind {
 }
 
 // The products whose C has at most kernDotCols columns and whose sums are
-// at least kernDotK long run as dot products of rows (dotRowsKernel): on
-// gemmBlocked's panels they would compute 4 to 12 times the columns wanted.
+// at least kernDotK long run as dot products of rows (dotRowsKernel, or
+// dotRowsKernel32 in float32): on gemmBlocked's panels they would compute
+// 4 to 24 times the columns wanted.
 const (
 	kernDotCols = 2
 	kernDotK    = 16
@@ -43,20 +44,38 @@ const (
 // kernDotFwd reports whether a forward product of a layer with in inputs
 // and out outputs runs as dot products of rows (kernDotForward); with in
 // and out swapped, whether its backward pass to the input does
-// (kernDotBackwardX).
+// (kernDotBackwardX). The row kernels exist in both precisions where
+// kernHasDot.
 func kernDotFwd(in, out int) bool {
 	return kernHasDot && out > 0 && out <= kernDotCols && in >= kernDotK
 }
 
+// dotRowsT is dotRowsKernel over elements of type T.
+func dotRowsT[T kernElem](y *T, incy int, a *T, lda int, x *T, k, rows int) {
+	if isF32[T]() {
+		dotRowsKernel32(f32p(y), incy, f32p(a), lda, f32p(x), k, rows)
+		return
+	}
+	dotRowsKernel(f64p(y), incy, f64p(a), lda, f64p(x), k, rows)
+}
+
+// axpyRowsT is axpyRowsKernel over elements of type T.
+func axpyRowsT[T kernElem](y *T, n int, a *T, lda int, v *T, incv, rows int) {
+	if isF32[T]() {
+		axpyRowsKernel32(f32p(y), n, f32p(a), lda, f32p(v), incv, rows)
+		return
+	}
+	axpyRowsKernel(f64p(y), n, f64p(a), lda, f64p(v), incv, rows)
+}
+
 // kernDotForward computes denseForward as dot products of rows, Y's
-// entries starting from b, and reports whether it did: only in float64
-// (the row kernels' type), where kernHasDot and Y has at most kernDotCols
-// columns, and sums of at least kernDotK terms.
-func kernDotForward[T kernElem](yT, xT, wT, bT []T, n, in, out int) bool {
-	if isF32[T]() || !kernDotFwd(in, out) || n == 0 {
+// entries starting from b, and reports whether it did: where kernHasDot
+// and Y has at most kernDotCols columns, and sums of at least kernDotK
+// terms.
+func kernDotForward[T kernElem](y, x, w, b []T, n, in, out int) bool {
+	if !kernDotFwd(in, out) || n == 0 {
 		return false
 	}
-	y, x, w, b := f64s(yT), f64s(xT), f64s(wT), f64s(bT)
 	b = b[:out]
 	for i := 0; i < n; i++ {
 		for j, v := range b {
@@ -64,7 +83,7 @@ func kernDotForward[T kernElem](yT, xT, wT, bT []T, n, in, out int) bool {
 		}
 	}
 	for j := 0; j < out; j++ {
-		dotRowsKernel(&y[j], out, &x[0], in, &w[j*in], in, n)
+		dotRowsT(&y[j], out, &x[0], in, &w[j*in], in, n)
 	}
 	return true
 }
@@ -72,26 +91,31 @@ func kernDotForward[T kernElem](yT, xT, wT, bT []T, n, in, out int) bool {
 // kernDotBackwardX is kernDotForward for denseBackwardX (dX with at most
 // kernDotCols columns, from zero): column j of W, in entries apart, is
 // copied to be contiguous when in > 1.
-func kernDotBackwardX[T kernElem](dxT, dyT, wT []T, n, in, out int) bool {
-	if isF32[T]() || !kernDotFwd(out, in) || n == 0 {
+func kernDotBackwardX[T kernElem](dx, dy, w []T, n, in, out int) bool {
+	if !kernDotFwd(out, in) || n == 0 {
 		return false
 	}
-	dx, dy, w := f64s(dxT), f64s(dyT), f64s(wT)
 	clear(dx[:n*in])
 	if in == 1 {
-		dotRowsKernel(&dx[0], 1, &dy[0], out, &w[0], out, n)
+		dotRowsT(&dx[0], 1, &dy[0], out, &w[0], out, n)
 		return true
 	}
-	s := kernGetScratch(out)
+	s := kernGetScratchT[T](out)
 	col := *s
 	for j := 0; j < in; j++ {
 		for k := range col {
 			col[k] = w[k*in+j]
 		}
-		dotRowsKernel(&dx[j], in, &dy[0], out, &col[0], out, n)
+		dotRowsT(&dx[j], in, &dy[0], out, &col[0], out, n)
 	}
-	kernScratchPool.Put(s)
+	kernScratchFor[T]().Put(s)
 	return true
+}
+
+// kernDotW reports whether kernDotBackwardW computes the weight gradient
+// of a layer with in inputs and out outputs over n rows.
+func kernDotW(n, in, out int) bool {
+	return kernHasDot && n > 0 && in > 0 && out > 0 && min(in, out) <= kernDotCols && max(in, out) >= kernDotK
 }
 
 // kernDotBackwardW computes denseBackwardW for a layer with at most
@@ -100,39 +124,38 @@ func kernDotBackwardX[T kernElem](dxT, dyT, wT []T, n, in, out int) bool {
 // of a row of X or dY times one of dY's or X's entries (axpyRowsKernel),
 // each entry of dW summed from its own value in increasing row order; a
 // column of dW, in entries apart, through contiguous scratch when in > 1.
-func kernDotBackwardW[T kernElem](dwT, dbT, dyT, xT []T, n, in, out int) bool {
-	if isF32[T]() || !kernHasDot || n == 0 || in == 0 || out == 0 || min(in, out) > kernDotCols || max(in, out) < kernDotK {
+func kernDotBackwardW[T kernElem](dw, db, dy, x []T, n, in, out int) bool {
+	if !kernDotW(n, in, out) {
 		return false
 	}
-	dw, db, dy, x := f64s(dwT), f64s(dbT), f64s(dyT), f64s(xT)
 	if out <= kernDotCols {
 		kernColSumAdd(db, dy, n, out)
 	} else {
 		// db += colsum(dY) in kernColSumAdd's order, as dY's rows times
 		// ones (exact products).
-		one := 1.0
-		axpyRowsKernel(&db[0], out, &dy[0], out, &one, 0, n)
+		one := T(1)
+		axpyRowsT(&db[0], out, &dy[0], out, &one, 0, n)
 	}
 	switch {
 	case out <= kernDotCols:
 		for k := 0; k < out; k++ {
-			axpyRowsKernel(&dw[k*in], in, &x[0], in, &dy[k], out, n)
+			axpyRowsT(&dw[k*in], in, &x[0], in, &dy[k], out, n)
 		}
 	case in == 1:
-		axpyRowsKernel(&dw[0], out, &dy[0], out, &x[0], 1, n)
+		axpyRowsT(&dw[0], out, &dy[0], out, &x[0], 1, n)
 	default:
-		s := kernGetScratch(out)
+		s := kernGetScratchT[T](out)
 		col := *s
 		for j := 0; j < in; j++ {
 			for k := range col {
 				col[k] = dw[k*in+j]
 			}
-			axpyRowsKernel(&col[0], out, &dy[0], out, &x[j], in, n)
+			axpyRowsT(&col[0], out, &dy[0], out, &x[j], in, n)
 			for k, v := range col {
 				dw[k*in+j] = v
 			}
 		}
-		kernScratchPool.Put(s)
+		kernScratchFor[T]().Put(s)
 	}
 	return true
 }
@@ -344,14 +367,14 @@ func (p *densePack[T]) pack(w []T, n, in, out int) {
 	if !kernUseAsm || isF32[T]() && !kernHasF32 {
 		return
 	}
-	// (Float64 products that run as dot products of rows read W in place.)
-	if isF32[T]() || !kernDotFwd(in, out) {
+	// (Products that run as dot products of rows read W in place.)
+	if !kernDotFwd(in, out) {
 		p.kindF = kernPickDense(n, in, out)
 		nr := kernNR[T](p.kindF)
 		p.fwd = kernGrow(p.fwd, kernPackedLen(in, out, nr))
 		kernPackTrans(p.fwd, w, in, in, out, nr)
 	}
-	if isF32[T]() || !kernDotFwd(out, in) {
+	if !kernDotFwd(out, in) {
 		p.kindB = kernPickDense(n, out, in)
 		nr := kernNR[T](p.kindB)
 		p.bwd = kernGrow(p.bwd, kernPackedLen(out, in, nr))

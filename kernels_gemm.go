@@ -188,15 +188,6 @@ func kernGetInts(n int) *[]int {
 	return p
 }
 
-func kernGetScratch(n int) *[]float64 {
-	p := kernScratchPool.Get()
-	if cap(*p) < n {
-		*p = make([]float64, n)
-	}
-	*p = (*p)[:n]
-	return p
-}
-
 // gemmJob describes C += A·B (or C = 1·initᵀ + A·B) with B packed into
 // panels of g.nr() columns, in float64 or (T = float32, one kind of
 // kernel, gemmKernel32) in float32: one driver for both element types.

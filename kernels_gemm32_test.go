@@ -201,8 +201,14 @@ func TestDense32(t *testing.T) {
 			for i := 0; i < n; i++ {
 				for k := 0; k < out; k++ {
 					s := b[k]
-					for j := 0; j < in; j++ {
-						s = fma32(x[i*in+j], w[k*in+j], s)
+					if kernDotFwd(in, out) {
+						one := []float32{s}
+						dotRows32Model(one, 0, x[i*in:], in, w[k*in:], in, 1)
+						s = one[0]
+					} else {
+						for j := 0; j < in; j++ {
+							s = fma32(x[i*in+j], w[k*in+j], s)
+						}
 					}
 					if act && s < 0 {
 						s = 0
@@ -215,11 +221,21 @@ func TestDense32(t *testing.T) {
 			// Backward to the input.
 			dxb, dx := guarded(n * in)
 			want = append([]float32(nil), dxb...)
+			col := make([]float32, out)
 			for i := 0; i < n; i++ {
 				for j := 0; j < in; j++ {
 					var s float32
-					for k := 0; k < out; k++ {
-						s = fma32(dy[i*out+k], w[k*in+j], s)
+					if kernDotFwd(out, in) {
+						for k := range col {
+							col[k] = w[k*in+j]
+						}
+						one := []float32{0}
+						dotRows32Model(one, 0, dy[i*out:], out, col, out, 1)
+						s = one[0]
+					} else {
+						for k := 0; k < out; k++ {
+							s = fma32(dy[i*out+k], w[k*in+j], s)
+						}
 					}
 					if act && h[i*in+j] <= 0 {
 						s = 0
@@ -239,7 +255,7 @@ func TestDense32(t *testing.T) {
 			wantW, wantB := append([]float32(nil), dwb...), append([]float32(nil), dbb...)
 			for k := 0; k < out; k++ {
 				for j := 0; j < in; j++ {
-					wantW[guard+k*in+j] = wantDW32(dw, dy, x, k, j, n, in, out)
+					wantW[guard+k*in+j] = wantDW32(dw, dy, x, k, j, n, in, out, kernDotW(n, in, out))
 				}
 				s := db[k]
 				for i := 0; i < n; i++ {
@@ -312,18 +328,53 @@ func widen(v []float32) []float64 {
 	return w
 }
 
+// dotRows32Model is dotRowsKernel32's order of operations written out in
+// Go (its doc comment), fused multiply-adds as fma32: y[i*incy] += the dot
+// product of row i of a with x.
+func dotRows32Model(y []float32, incy int, a []float32, lda int, x []float32, k, rows int) {
+	for i := 0; i < rows; i++ {
+		row := a[i*lda : i*lda+k]
+		var s [4][8]float32
+		p := 0
+		for ; p+32 <= k; p += 32 {
+			for r := 0; r < 4; r++ {
+				for l := 0; l < 8; l++ {
+					s[r][l] = fma32(row[p+8*r+l], x[p+8*r+l], s[r][l])
+				}
+			}
+		}
+		for ; p+8 <= k; p += 8 {
+			for l := 0; l < 8; l++ {
+				s[0][l] = fma32(row[p+l], x[p+l], s[0][l])
+			}
+		}
+		var u [4]float32
+		for l := range u {
+			u[l] = ((s[0][l] + s[1][l]) + (s[2][l] + s[3][l])) + ((s[0][l+4] + s[1][l+4]) + (s[2][l+4] + s[3][l+4]))
+		}
+		sum := (u[0] + u[2]) + (u[1] + u[3])
+		for ; p < k; p++ {
+			sum = fma32(row[p], x[p], sum)
+		}
+		y[i*incy] += sum
+	}
+}
+
 // wantDW32 is entry (k, j) of dW + dYᵀ·X as the float32 weight gradient
 // computes it: from dW's entry in fma32 steps of increasing row, or, where
-// out > 2·in (the transposed product), from zero and then added to it.
-func wantDW32(dw, dy, x []float32, k, j, n, in, out int) float32 {
+// out > 2·in (the transposed product) and not dot (the row kernels of
+// kernDotBackwardW, which sum from dW's entry), from zero and then added
+// to it.
+func wantDW32(dw, dy, x []float32, k, j, n, in, out int, dot bool) float32 {
+	tr := out > 2*in && !dot
 	s := dw[k*in+j]
-	if out > 2*in {
+	if tr {
 		s = 0
 	}
 	for i := 0; i < n; i++ {
 		s = fma32(dy[i*out+k], x[i*in+j], s)
 	}
-	if out > 2*in {
+	if tr {
 		s = dw[k*in+j] + s
 	}
 	return s
@@ -436,7 +487,7 @@ func TestMasked32(t *testing.T) {
 				wantW, wantB := append([]float32(nil), dw...), append([]float32(nil), db...)
 				for k := 0; k < out; k++ {
 					for j := 0; j < lim[k]; j++ {
-						wantW[k*in+j] = wantDW32(dw, dy, x, k, j, n, in, out)
+						wantW[k*in+j] = wantDW32(dw, dy, x, k, j, n, in, out, false)
 					}
 					for i := 0; i < n; i++ {
 						wantB[k] += dy[i*out+k]

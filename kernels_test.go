@@ -132,7 +132,8 @@ func denseShapes(short bool) []denseShape {
 	// C with one or two columns and sums of 16 terms or more: the dot
 	// products of kernDotForward and kernDotBackwardX, each length of the
 	// blocks of 16, 4 and 1 terms.
-	for _, k := range []int{15, 16, 17, 19, 20, 31, 33, 35, 64, 67} {
+	// (In float32, blocks of 32, 8 and 1: 40 = 32+8, 71 = 2·32+7.)
+	for _, k := range []int{15, 16, 17, 19, 20, 31, 33, 35, 40, 64, 67, 71} {
 		s = append(s, denseShape{7, k, 1}, denseShape{7, k, 2}, denseShape{7, 1, k}, denseShape{7, 2, k})
 	}
 	s = append(s, []denseShape{
