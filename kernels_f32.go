@@ -100,16 +100,35 @@ func gemmKern32(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, 
 // float64 exp, the same bound), which costs less there than widening them
 // into a padded vector. It panics if dst is shorter than src.
 func expVec32(dst, src []float32) {
-	n := len(src)
-	if len(dst) < n {
+	if len(dst) < len(src) {
 		panic("flow: expVec32: dst shorter than src")
 	}
+	through64(dst, src, false)
+}
+
+// tanhVec32 sets h[i] = tanh(h[i]) for i < len(h), in float32 through the
+// float64 tanh (tanhVec, within 2 float64 ulp of math.Tanh) as expVec32
+// goes through expVec: each result is the float32 rounding of tanh(x) or
+// its neighbour at a near-tie (within 1 ulp); rows of fewer than 4 values
+// take math.Tanh, rounded once.
+func tanhVec32(h []float32) { through64(h, h, true) }
+
+// through64 writes into dst the float32 rounding of exp (tanh false) or
+// tanh (tanh true) of src, computed on the arguments widened to float64 in
+// blocks, by the float64 vector function (expVec, tanhVec), or by math.Exp
+// or math.Tanh for fewer than 4 arguments. dst may be src.
+func through64(dst, src []float32, tanh bool) {
+	n := len(src)
 	if n < 4 {
 		// A short row (a coupling's one to three transformed dimensions),
-		// less than a vector: math.Exp, rounded once, costs less than the
-		// conversions and the padded vector around the kernel.
+		// less than a vector: the scalar function, rounded once, costs less
+		// than the conversions and the padded vector around the kernel.
 		for i, x := range src {
-			dst[i] = float32(math.Exp(float64(x)))
+			if tanh {
+				dst[i] = float32(math.Tanh(float64(x)))
+			} else {
+				dst[i] = float32(math.Exp(float64(x)))
+			}
 		}
 		return
 	}
@@ -117,19 +136,26 @@ func expVec32(dst, src []float32) {
 		// A few vectors: a small buffer, since Go clears the large one on
 		// every call.
 		var b [8]float64
-		cvt32to64(b[:n], src)
-		expVec(b[:n], b[:n])
-		cvt64to32(dst[:n], b[:n])
+		through64Block(dst[:n], src, b[:n], tanh)
 		return
 	}
 	var buf [256]float64
 	for i := 0; i < n; i += len(buf) {
 		m := min(len(buf), n-i)
-		b := buf[:m]
-		cvt32to64(b, src[i:i+m])
-		expVec(b, b)
-		cvt64to32(dst[i:i+m], b)
+		through64Block(dst[i:i+m], src[i:i+m], buf[:m], tanh)
 	}
+}
+
+// through64Block is one block of through64, b its float64 buffer, as long
+// as src.
+func through64Block(dst, src []float32, b []float64, tanh bool) {
+	cvt32to64(b, src)
+	if tanh {
+		tanhVec(b)
+	} else {
+		expVec(b, b)
+	}
+	cvt64to32(dst, b)
 }
 
 // cvt32to64 sets dst[i] = float64(src[i]) for i < len(src), and

@@ -285,6 +285,56 @@ func TestExpVec32(t *testing.T) {
 	expVec32(make([]float32, 2), make([]float32, 3))
 }
 
+// TestTanhVec32 checks the float32 tanh within 1 ulp of the float32
+// rounding of math.Tanh on every length 0 … 13 (short rows, the small
+// buffer, whole vectors and tails) and across the 256-value blocks,
+// arguments of every magnitude (tiny, around the kernel's 0.625 switch,
+// saturated, ±0, ±Inf, NaN), in place.
+func TestTanhVec32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(71, 72))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-8, 0.625, -0.625, 0.62, 9, -9.1, 20, -40,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), math.MaxFloat32}
+	lengths := []int{255, 256, 257, 511, 3*256 + 1}
+	for n := 0; n <= 13; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		h := make([]float32, n+3)
+		for i := range h {
+			if rnd.IntN(4) == 0 {
+				h[i] = special[rnd.IntN(len(special))]
+			} else {
+				h[i] = float32(rnd.NormFloat64() * 2)
+			}
+		}
+		src := append([]float32(nil), h...)
+		tanhVec32(h[:n])
+		for i, x := range src {
+			want := x
+			if i < n {
+				want = float32(math.Tanh(float64(x)))
+			}
+			got := h[i]
+			if math.Float32bits(got) == math.Float32bits(want) || got != got && want != want {
+				continue
+			}
+			d := int64(math.Float32bits(got)) - int64(math.Float32bits(want))
+			if i >= n || got != got || want != want || d < -1 || d > 1 {
+				t.Fatalf("n=%d: tanh(%g) at %d = %g, want %g", n, x, i, got, want)
+			}
+		}
+	}
+	if testing.CoverMode() != "" || raceEnabled {
+		return // allocation counts are not meaningful under -race or -cover
+	}
+	for _, n := range []int{3, 8, 300} {
+		h := make([]float32, n)
+		if a := testing.AllocsPerRun(10, func() { tanhVec32(h) }); a != 0 {
+			t.Errorf("tanhVec32 of %d values: %v allocs, want 0", n, a)
+		}
+	}
+}
+
 // TestCvt checks the conversions between float32 and float64 bit for bit
 // against Go's, on every length 0 … 13 (whole vectors and tails) with
 // values that round to even, overflow, become subnormal or stay special,

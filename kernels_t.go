@@ -5,7 +5,6 @@
 package flow
 
 import (
-	"math"
 	"unsafe"
 )
 
@@ -123,16 +122,13 @@ func affineForwardT[T kernElem](x, e, z, mu, alpha []T) T {
 	return s
 }
 
-// tanhVecT is tanhVec for either element type; in float32 each value is
-// math.Tanh of the widened value, rounded once.
+// tanhVecT is tanhVec (float64) or tanhVec32 (float32).
 func tanhVecT[T kernElem](h []T) {
-	if !isF32[T]() {
-		tanhVec(f64s(h))
+	if isF32[T]() {
+		tanhVec32(f32s(h))
 		return
 	}
-	for i, v := range h {
-		h[i] = T(math.Tanh(float64(v)))
-	}
+	tanhVec(f64s(h))
 }
 
 // tanhBackwardT is tanhBackward for either element type: dh ⊙= 1 − h².
