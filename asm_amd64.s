@@ -220,6 +220,181 @@ add_loop: \
 add_ret: \
 	RET
 
+// DOT_HEAD and DOT_TAIL are the body of dotRowsKernel and dotRowsKernel32
+// around their reductions: for each row, four vector sums Y0–Y3 over
+// blocks of four vectors (wide elements, 128 bytes), then of one vector
+// (lanes elements) into Y0, by FMA; the kernel then reduces Y0–Y3 to X0;
+// DOT_TAIL fuses the last terms one at a time (SFMA) onto it, adds it to
+// the row's y (SADD) and goes on to the next row.
+#define DOT_HEAD(shift, wide, lanes, XOR, VMOV, FMA) \
+	MOVQ  rows+48(FP), R11 \
+	TESTQ R11, R11 \
+	JLE   dot_ret \
+	MOVQ  y+0(FP), DI \
+	MOVQ  incy+8(FP), R8 \
+	SHLQ  shift, R8 \
+	MOVQ  a+16(FP), SI \
+	MOVQ  lda+24(FP), R9 \
+	SHLQ  shift, R9 \
+	MOVQ  x+32(FP), DX \
+	MOVQ  k+40(FP), R10 \
+dot_row: \
+	XOR  Y0, Y0, Y0 \
+	XOR  Y1, Y1, Y1 \
+	XOR  Y2, Y2, Y2 \
+	XOR  Y3, Y3, Y3 \
+	MOVQ SI, AX \
+	MOVQ DX, BX \
+	MOVQ R10, CX \
+	CMPQ CX, wide \
+	JLT  dot_vec \
+dot_wide: \
+	VMOV (AX), Y4 \
+	VMOV 32(AX), Y5 \
+	VMOV 64(AX), Y6 \
+	VMOV 96(AX), Y7 \
+	FMA  (BX), Y4, Y0 \
+	FMA  32(BX), Y5, Y1 \
+	FMA  64(BX), Y6, Y2 \
+	FMA  96(BX), Y7, Y3 \
+	ADDQ $128, AX \
+	ADDQ $128, BX \
+	SUBQ wide, CX \
+	CMPQ CX, wide \
+	JGE  dot_wide \
+dot_vec: \
+	CMPQ CX, lanes \
+	JLT  dot_sum \
+	VMOV (AX), Y4 \
+	FMA  (BX), Y4, Y0 \
+	ADDQ $32, AX \
+	ADDQ $32, BX \
+	SUBQ lanes, CX \
+	JMP  dot_vec \
+dot_sum:
+
+#define DOT_TAIL(esz, SMOV, SFMA, SADD) \
+	TESTQ CX, CX \
+	JE    dot_store \
+dot_one: \
+	SMOV (AX), X4 \
+	SFMA (BX), X4, X0 \
+	ADDQ esz, AX \
+	ADDQ esz, BX \
+	DECQ CX \
+	JNE  dot_one \
+dot_store: \
+	SADD (DI), X0, X0 \
+	SMOV X0, (DI) \
+	ADDQ R8, DI \
+	ADDQ R9, SI \
+	DECQ R11 \
+	JNE  dot_row \
+	VZEROUPPER \
+dot_ret: \
+	RET
+
+// AXPY_BODY is the body of axpyRowsKernel and axpyRowsKernel32: for each
+// p < n, y[p] += Σ_i v[i*incv]·a[i*lda+p] over the rows in increasing i,
+// each step fused (FMA, SFMA), in blocks of eight vectors (wide elements,
+// 256 bytes), then of one vector (lanes elements), then one by one;
+// shift is log₂ of the element size, esz the element size, BCAST
+// broadcasts an element, VMOV and SMOV move vectors and elements.
+#define AXPY_BODY(shift, esz, wide, lanes, BCAST, VMOV, SMOV, FMA, SFMA) \
+	MOVQ  rows+48(FP), R11 \
+	TESTQ R11, R11 \
+	JLE   axpy_ret \
+	MOVQ  y+0(FP), DI \
+	MOVQ  n+8(FP), R10 \
+	MOVQ  a+16(FP), SI \
+	MOVQ  lda+24(FP), R9 \
+	SHLQ  shift, R9 \
+	MOVQ  v+32(FP), DX \
+	MOVQ  incv+40(FP), R8 \
+	SHLQ  shift, R8 \
+axpy_wide: \
+	CMPQ R10, wide \
+	JLT  axpy_vec \
+	VMOV (DI), Y0 \
+	VMOV 32(DI), Y1 \
+	VMOV 64(DI), Y2 \
+	VMOV 96(DI), Y3 \
+	VMOV 128(DI), Y4 \
+	VMOV 160(DI), Y5 \
+	VMOV 192(DI), Y6 \
+	VMOV 224(DI), Y7 \
+	MOVQ SI, AX \
+	MOVQ DX, BX \
+	MOVQ R11, CX \
+axpy_wide_row: \
+	BCAST (BX), Y15 \
+	FMA   (AX), Y15, Y0 \
+	FMA   32(AX), Y15, Y1 \
+	FMA   64(AX), Y15, Y2 \
+	FMA   96(AX), Y15, Y3 \
+	FMA   128(AX), Y15, Y4 \
+	FMA   160(AX), Y15, Y5 \
+	FMA   192(AX), Y15, Y6 \
+	FMA   224(AX), Y15, Y7 \
+	ADDQ  R9, AX \
+	ADDQ  R8, BX \
+	DECQ  CX \
+	JNE   axpy_wide_row \
+	VMOV  Y0, (DI) \
+	VMOV  Y1, 32(DI) \
+	VMOV  Y2, 64(DI) \
+	VMOV  Y3, 96(DI) \
+	VMOV  Y4, 128(DI) \
+	VMOV  Y5, 160(DI) \
+	VMOV  Y6, 192(DI) \
+	VMOV  Y7, 224(DI) \
+	ADDQ  $256, DI \
+	ADDQ  $256, SI \
+	SUBQ  wide, R10 \
+	JMP   axpy_wide \
+axpy_vec: \
+	CMPQ R10, lanes \
+	JLT  axpy_one \
+	VMOV (DI), Y0 \
+	MOVQ SI, AX \
+	MOVQ DX, BX \
+	MOVQ R11, CX \
+axpy_vec_row: \
+	BCAST (BX), Y15 \
+	FMA   (AX), Y15, Y0 \
+	ADDQ  R9, AX \
+	ADDQ  R8, BX \
+	DECQ  CX \
+	JNE   axpy_vec_row \
+	VMOV  Y0, (DI) \
+	ADDQ  $32, DI \
+	ADDQ  $32, SI \
+	SUBQ  lanes, R10 \
+	JMP   axpy_vec \
+axpy_one: \
+	TESTQ R10, R10 \
+	JE    axpy_done \
+	SMOV  (DI), X0 \
+	MOVQ  SI, AX \
+	MOVQ  DX, BX \
+	MOVQ  R11, CX \
+axpy_one_row: \
+	SMOV  (BX), X15 \
+	SFMA  (AX), X15, X0 \
+	ADDQ  R9, AX \
+	ADDQ  R8, BX \
+	DECQ  CX \
+	JNE   axpy_one_row \
+	SMOV  X0, (DI) \
+	ADDQ  esz, DI \
+	ADDQ  esz, SI \
+	DECQ  R10 \
+	JMP   axpy_one \
+axpy_done: \
+	VZEROUPPER \
+axpy_ret: \
+	RET
+
 // NONFINITE is the body of nonFiniteKernel and nonFiniteKernel32: the
 // exponent mask broadcast by BCAST, each vector of 1<<lanes elements and'd
 // with it and compared for equality, the comparisons or'ed together.
@@ -1838,55 +2013,7 @@ TEXT ·adamKernel(SB), NOSPLIT, $0-48
 // fused onto the sum; the sum is added to y last (dotRowsModel in the
 // tests writes the same order out in Go).
 TEXT ·dotRowsKernel(SB), NOSPLIT, $0-56
-	MOVQ  rows+48(FP), R11
-	TESTQ R11, R11
-	JLE   dot_ret
-	MOVQ  y+0(FP), DI
-	MOVQ  incy+8(FP), R8
-	SHLQ  $3, R8
-	MOVQ  a+16(FP), SI
-	MOVQ  lda+24(FP), R9
-	SHLQ  $3, R9
-	MOVQ  x+32(FP), DX
-	MOVQ  k+40(FP), R10
-
-dot_row:
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	MOVQ   SI, AX
-	MOVQ   DX, BX
-	MOVQ   R10, CX
-	CMPQ   CX, $16
-	JLT    dot_4
-
-dot_16:
-	VMOVUPD     (AX), Y4
-	VMOVUPD     32(AX), Y5
-	VMOVUPD     64(AX), Y6
-	VMOVUPD     96(AX), Y7
-	VFMADD231PD (BX), Y4, Y0
-	VFMADD231PD 32(BX), Y5, Y1
-	VFMADD231PD 64(BX), Y6, Y2
-	VFMADD231PD 96(BX), Y7, Y3
-	ADDQ        $128, AX
-	ADDQ        $128, BX
-	SUBQ        $16, CX
-	CMPQ        CX, $16
-	JGE         dot_16
-
-dot_4:
-	CMPQ        CX, $4
-	JLT         dot_sum
-	VMOVUPD     (AX), Y4
-	VFMADD231PD (BX), Y4, Y0
-	ADDQ        $32, AX
-	ADDQ        $32, BX
-	SUBQ        $4, CX
-	JMP         dot_4
-
-dot_sum:
+	DOT_HEAD($3, $16, $4, VXORPD, VMOVUPD, VFMADD231PD)
 	VADDPD       Y1, Y0, Y0
 	VADDPD       Y3, Y2, Y2
 	VADDPD       Y2, Y0, Y0
@@ -1894,32 +2021,7 @@ dot_sum:
 	VADDPD       X1, X0, X0
 	VPERMILPD    $1, X0, X1
 	VADDSD       X1, X0, X0
-	TESTQ        CX, CX
-	JE           dot_store
-
-dot_1:
-	VMOVSD      (AX), X4
-	VFMADD231SD (BX), X4, X0
-	ADDQ        $8, AX
-	ADDQ        $8, BX
-	DECQ        CX
-	JNE         dot_1
-
-dot_store:
-	VADDSD (DI), X0, X0
-	VMOVSD X0, (DI)
-	ADDQ   R8, DI
-	ADDQ   R9, SI
-	DECQ   R11
-	JNE    dot_row
-	VZEROUPPER
-
-dot_ret:
-	RET
-
-// AXPY_FMA adds v[i]·a[i][off/8 …] (v[i] broadcast in Y15, row i at AX)
-// into the sums s, fused.
-#define AXPY_FMA(off, s) VFMADD231PD off(AX), Y15, s
+	DOT_TAIL($8, VMOVSD, VFMADD231SD, VADDSD)
 
 // func axpyRowsKernel(y *float64, n int, a *float64, lda int, v *float64, incv, rows int)
 //
@@ -1928,107 +2030,7 @@ dot_ret:
 // a[i*lda+p]): A's transpose times a vector, added to y. The columns go in
 // blocks of 32 (eight sums, one per word), then of 4, then one by one.
 TEXT ·axpyRowsKernel(SB), NOSPLIT, $0-56
-	MOVQ  rows+48(FP), R11
-	TESTQ R11, R11
-	JLE   axpy_ret
-	MOVQ  y+0(FP), DI
-	MOVQ  n+8(FP), R10
-	MOVQ  a+16(FP), SI
-	MOVQ  lda+24(FP), R9
-	SHLQ  $3, R9
-	MOVQ  v+32(FP), DX
-	MOVQ  incv+40(FP), R8
-	SHLQ  $3, R8
-
-axpy_32:
-	CMPQ    R10, $32
-	JLT     axpy_4
-	VMOVUPD (DI), Y0
-	VMOVUPD 32(DI), Y1
-	VMOVUPD 64(DI), Y2
-	VMOVUPD 96(DI), Y3
-	VMOVUPD 128(DI), Y4
-	VMOVUPD 160(DI), Y5
-	VMOVUPD 192(DI), Y6
-	VMOVUPD 224(DI), Y7
-	MOVQ    SI, AX
-	MOVQ    DX, BX
-	MOVQ    R11, CX
-
-axpy_32_row:
-	VBROADCASTSD (BX), Y15
-	AXPY_FMA(0, Y0)
-	AXPY_FMA(32, Y1)
-	AXPY_FMA(64, Y2)
-	AXPY_FMA(96, Y3)
-	AXPY_FMA(128, Y4)
-	AXPY_FMA(160, Y5)
-	AXPY_FMA(192, Y6)
-	AXPY_FMA(224, Y7)
-	ADDQ         R9, AX
-	ADDQ         R8, BX
-	DECQ         CX
-	JNE          axpy_32_row
-	VMOVUPD      Y0, (DI)
-	VMOVUPD      Y1, 32(DI)
-	VMOVUPD      Y2, 64(DI)
-	VMOVUPD      Y3, 96(DI)
-	VMOVUPD      Y4, 128(DI)
-	VMOVUPD      Y5, 160(DI)
-	VMOVUPD      Y6, 192(DI)
-	VMOVUPD      Y7, 224(DI)
-	ADDQ         $256, DI
-	ADDQ         $256, SI
-	SUBQ         $32, R10
-	JMP          axpy_32
-
-axpy_4:
-	CMPQ    R10, $4
-	JLT     axpy_1
-	VMOVUPD (DI), Y0
-	MOVQ    SI, AX
-	MOVQ    DX, BX
-	MOVQ    R11, CX
-
-axpy_4_row:
-	VBROADCASTSD (BX), Y15
-	AXPY_FMA(0, Y0)
-	ADDQ         R9, AX
-	ADDQ         R8, BX
-	DECQ         CX
-	JNE          axpy_4_row
-	VMOVUPD      Y0, (DI)
-	ADDQ         $32, DI
-	ADDQ         $32, SI
-	SUBQ         $4, R10
-	JMP          axpy_4
-
-axpy_1:
-	TESTQ  R10, R10
-	JE     axpy_done
-	VMOVSD (DI), X0
-	MOVQ   SI, AX
-	MOVQ   DX, BX
-	MOVQ   R11, CX
-
-axpy_1_row:
-	VMOVSD      (BX), X15
-	VFMADD231SD (AX), X15, X0
-	ADDQ        R9, AX
-	ADDQ        R8, BX
-	DECQ        CX
-	JNE         axpy_1_row
-	VMOVSD      X0, (DI)
-	ADDQ        $8, DI
-	ADDQ        $8, SI
-	DECQ        R10
-	JMP         axpy_1
-
-axpy_done:
-	VZEROUPPER
-
-axpy_ret:
-	RET
+	AXPY_BODY($3, $8, $32, $4, VBROADCASTSD, VMOVUPD, VMOVSD, VFMADD231PD, VFMADD231SD)
 
 // func gemmKernel32(c *float32, ldc int, a *float32, rs, ps, ts int, b *float32, k, tiles int, init *float32)
 //
@@ -2327,55 +2329,7 @@ TEXT ·addKernel32(SB), NOSPLIT, $0-24
 // onto the sum; the sum is added to y last (dotRows32Model in the tests
 // writes the same order out in Go).
 TEXT ·dotRowsKernel32(SB), NOSPLIT, $0-56
-	MOVQ  rows+48(FP), R11
-	TESTQ R11, R11
-	JLE   dot32_ret
-	MOVQ  y+0(FP), DI
-	MOVQ  incy+8(FP), R8
-	SHLQ  $2, R8
-	MOVQ  a+16(FP), SI
-	MOVQ  lda+24(FP), R9
-	SHLQ  $2, R9
-	MOVQ  x+32(FP), DX
-	MOVQ  k+40(FP), R10
-
-dot32_row:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	MOVQ   SI, AX
-	MOVQ   DX, BX
-	MOVQ   R10, CX
-	CMPQ   CX, $32
-	JLT    dot32_8
-
-dot32_32:
-	VMOVUPS     (AX), Y4
-	VMOVUPS     32(AX), Y5
-	VMOVUPS     64(AX), Y6
-	VMOVUPS     96(AX), Y7
-	VFMADD231PS (BX), Y4, Y0
-	VFMADD231PS 32(BX), Y5, Y1
-	VFMADD231PS 64(BX), Y6, Y2
-	VFMADD231PS 96(BX), Y7, Y3
-	ADDQ        $128, AX
-	ADDQ        $128, BX
-	SUBQ        $32, CX
-	CMPQ        CX, $32
-	JGE         dot32_32
-
-dot32_8:
-	CMPQ        CX, $8
-	JLT         dot32_sum
-	VMOVUPS     (AX), Y4
-	VFMADD231PS (BX), Y4, Y0
-	ADDQ        $32, AX
-	ADDQ        $32, BX
-	SUBQ        $8, CX
-	JMP         dot32_8
-
-dot32_sum:
+	DOT_HEAD($2, $32, $8, VXORPS, VMOVUPS, VFMADD231PS)
 	VADDPS       Y1, Y0, Y0
 	VADDPS       Y3, Y2, Y2
 	VADDPS       Y2, Y0, Y0
@@ -2385,28 +2339,7 @@ dot32_sum:
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
-	TESTQ        CX, CX
-	JE           dot32_store
-
-dot32_1:
-	VMOVSS      (AX), X4
-	VFMADD231SS (BX), X4, X0
-	ADDQ        $4, AX
-	ADDQ        $4, BX
-	DECQ        CX
-	JNE         dot32_1
-
-dot32_store:
-	VADDSS (DI), X0, X0
-	VMOVSS X0, (DI)
-	ADDQ   R8, DI
-	ADDQ   R9, SI
-	DECQ   R11
-	JNE    dot32_row
-	VZEROUPPER
-
-dot32_ret:
-	RET
+	DOT_TAIL($4, VMOVSS, VFMADD231SS, VADDSS)
 
 // func axpyRowsKernel32(y *float32, n int, a *float32, lda int, v *float32, incv, rows int)
 //
@@ -2415,104 +2348,4 @@ dot32_ret:
 // i < rows in increasing i. The columns go in blocks of 64 (eight sums, one
 // per word), then of 8, then one by one.
 TEXT ·axpyRowsKernel32(SB), NOSPLIT, $0-56
-	MOVQ  rows+48(FP), R11
-	TESTQ R11, R11
-	JLE   axpy32_ret
-	MOVQ  y+0(FP), DI
-	MOVQ  n+8(FP), R10
-	MOVQ  a+16(FP), SI
-	MOVQ  lda+24(FP), R9
-	SHLQ  $2, R9
-	MOVQ  v+32(FP), DX
-	MOVQ  incv+40(FP), R8
-	SHLQ  $2, R8
-
-axpy32_64:
-	CMPQ    R10, $64
-	JLT     axpy32_8
-	VMOVUPS (DI), Y0
-	VMOVUPS 32(DI), Y1
-	VMOVUPS 64(DI), Y2
-	VMOVUPS 96(DI), Y3
-	VMOVUPS 128(DI), Y4
-	VMOVUPS 160(DI), Y5
-	VMOVUPS 192(DI), Y6
-	VMOVUPS 224(DI), Y7
-	MOVQ    SI, AX
-	MOVQ    DX, BX
-	MOVQ    R11, CX
-
-axpy32_64_row:
-	VBROADCASTSS (BX), Y15
-	VFMADD231PS  (AX), Y15, Y0
-	VFMADD231PS  32(AX), Y15, Y1
-	VFMADD231PS  64(AX), Y15, Y2
-	VFMADD231PS  96(AX), Y15, Y3
-	VFMADD231PS  128(AX), Y15, Y4
-	VFMADD231PS  160(AX), Y15, Y5
-	VFMADD231PS  192(AX), Y15, Y6
-	VFMADD231PS  224(AX), Y15, Y7
-	ADDQ         R9, AX
-	ADDQ         R8, BX
-	DECQ         CX
-	JNE          axpy32_64_row
-	VMOVUPS      Y0, (DI)
-	VMOVUPS      Y1, 32(DI)
-	VMOVUPS      Y2, 64(DI)
-	VMOVUPS      Y3, 96(DI)
-	VMOVUPS      Y4, 128(DI)
-	VMOVUPS      Y5, 160(DI)
-	VMOVUPS      Y6, 192(DI)
-	VMOVUPS      Y7, 224(DI)
-	ADDQ         $256, DI
-	ADDQ         $256, SI
-	SUBQ         $64, R10
-	JMP          axpy32_64
-
-axpy32_8:
-	CMPQ    R10, $8
-	JLT     axpy32_1
-	VMOVUPS (DI), Y0
-	MOVQ    SI, AX
-	MOVQ    DX, BX
-	MOVQ    R11, CX
-
-axpy32_8_row:
-	VBROADCASTSS (BX), Y15
-	VFMADD231PS  (AX), Y15, Y0
-	ADDQ         R9, AX
-	ADDQ         R8, BX
-	DECQ         CX
-	JNE          axpy32_8_row
-	VMOVUPS      Y0, (DI)
-	ADDQ         $32, DI
-	ADDQ         $32, SI
-	SUBQ         $8, R10
-	JMP          axpy32_8
-
-axpy32_1:
-	TESTQ  R10, R10
-	JE     axpy32_done
-	VMOVSS (DI), X0
-	MOVQ   SI, AX
-	MOVQ   DX, BX
-	MOVQ   R11, CX
-
-axpy32_1_row:
-	VMOVSS      (BX), X15
-	VFMADD231SS (AX), X15, X0
-	ADDQ        R9, AX
-	ADDQ        R8, BX
-	DECQ        CX
-	JNE         axpy32_1_row
-	VMOVSS      X0, (DI)
-	ADDQ        $4, DI
-	ADDQ        $4, SI
-	DECQ        R10
-	JMP         axpy32_1
-
-axpy32_done:
-	VZEROUPPER
-
-axpy32_ret:
-	RET
+	AXPY_BODY($2, $4, $64, $8, VBROADCASTSS, VMOVUPS, VMOVSS, VFMADD231PS, VFMADD231SS)
