@@ -2349,3 +2349,221 @@ TEXT ·dotRowsKernel32(SB), NOSPLIT, $0-56
 // per word), then of 8, then one by one.
 TEXT ·axpyRowsKernel32(SB), NOSPLIT, $0-56
 	AXPY_BODY($2, $4, $64, $8, VBROADCASTSS, VMOVUPS, VMOVSS, VFMADD231PS, VFMADD231SS)
+
+// The constants of expKernel32, each in the 8 lanes of a vector: the
+// clamps of x, log₂e, ln 2 in two parts (C1 with 9 significant bits, so
+// k·C1 is exact for |k| ≤ 150; C2 = ln 2 − C1 rounded), g's Taylor
+// coefficients 1/7! … 1/2!, ½, and 1.5·2²³ + 127 (an integer-valued k
+// added to it leaves k + 127 in the low bits).
+#define EXP32_LO 0
+#define EXP32_HI 32
+#define EXP32_LOG2E 64
+#define EXP32_C1 96
+#define EXP32_C2 128
+#define EXP32_G5 160
+#define EXP32_G4 192
+#define EXP32_G3 224
+#define EXP32_G2 256
+#define EXP32_G1 288
+#define EXP32_G0 320
+#define EXP32_HALF 352
+#define EXP32_BIAS 384
+
+DATA exp32c<>+0(SB)/4, $0xc2d00000
+DATA exp32c<>+4(SB)/4, $0xc2d00000
+DATA exp32c<>+8(SB)/4, $0xc2d00000
+DATA exp32c<>+12(SB)/4, $0xc2d00000
+DATA exp32c<>+16(SB)/4, $0xc2d00000
+DATA exp32c<>+20(SB)/4, $0xc2d00000
+DATA exp32c<>+24(SB)/4, $0xc2d00000
+DATA exp32c<>+28(SB)/4, $0xc2d00000
+DATA exp32c<>+32(SB)/4, $0x42b20000
+DATA exp32c<>+36(SB)/4, $0x42b20000
+DATA exp32c<>+40(SB)/4, $0x42b20000
+DATA exp32c<>+44(SB)/4, $0x42b20000
+DATA exp32c<>+48(SB)/4, $0x42b20000
+DATA exp32c<>+52(SB)/4, $0x42b20000
+DATA exp32c<>+56(SB)/4, $0x42b20000
+DATA exp32c<>+60(SB)/4, $0x42b20000
+DATA exp32c<>+64(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+68(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+72(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+76(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+80(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+84(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+88(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+92(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+96(SB)/4, $0x3f318000
+DATA exp32c<>+100(SB)/4, $0x3f318000
+DATA exp32c<>+104(SB)/4, $0x3f318000
+DATA exp32c<>+108(SB)/4, $0x3f318000
+DATA exp32c<>+112(SB)/4, $0x3f318000
+DATA exp32c<>+116(SB)/4, $0x3f318000
+DATA exp32c<>+120(SB)/4, $0x3f318000
+DATA exp32c<>+124(SB)/4, $0x3f318000
+DATA exp32c<>+128(SB)/4, $0xb95e8083
+DATA exp32c<>+132(SB)/4, $0xb95e8083
+DATA exp32c<>+136(SB)/4, $0xb95e8083
+DATA exp32c<>+140(SB)/4, $0xb95e8083
+DATA exp32c<>+144(SB)/4, $0xb95e8083
+DATA exp32c<>+148(SB)/4, $0xb95e8083
+DATA exp32c<>+152(SB)/4, $0xb95e8083
+DATA exp32c<>+156(SB)/4, $0xb95e8083
+DATA exp32c<>+160(SB)/4, $0x39500d01
+DATA exp32c<>+164(SB)/4, $0x39500d01
+DATA exp32c<>+168(SB)/4, $0x39500d01
+DATA exp32c<>+172(SB)/4, $0x39500d01
+DATA exp32c<>+176(SB)/4, $0x39500d01
+DATA exp32c<>+180(SB)/4, $0x39500d01
+DATA exp32c<>+184(SB)/4, $0x39500d01
+DATA exp32c<>+188(SB)/4, $0x39500d01
+DATA exp32c<>+192(SB)/4, $0x3ab60b61
+DATA exp32c<>+196(SB)/4, $0x3ab60b61
+DATA exp32c<>+200(SB)/4, $0x3ab60b61
+DATA exp32c<>+204(SB)/4, $0x3ab60b61
+DATA exp32c<>+208(SB)/4, $0x3ab60b61
+DATA exp32c<>+212(SB)/4, $0x3ab60b61
+DATA exp32c<>+216(SB)/4, $0x3ab60b61
+DATA exp32c<>+220(SB)/4, $0x3ab60b61
+DATA exp32c<>+224(SB)/4, $0x3c088889
+DATA exp32c<>+228(SB)/4, $0x3c088889
+DATA exp32c<>+232(SB)/4, $0x3c088889
+DATA exp32c<>+236(SB)/4, $0x3c088889
+DATA exp32c<>+240(SB)/4, $0x3c088889
+DATA exp32c<>+244(SB)/4, $0x3c088889
+DATA exp32c<>+248(SB)/4, $0x3c088889
+DATA exp32c<>+252(SB)/4, $0x3c088889
+DATA exp32c<>+256(SB)/4, $0x3d2aaaab
+DATA exp32c<>+260(SB)/4, $0x3d2aaaab
+DATA exp32c<>+264(SB)/4, $0x3d2aaaab
+DATA exp32c<>+268(SB)/4, $0x3d2aaaab
+DATA exp32c<>+272(SB)/4, $0x3d2aaaab
+DATA exp32c<>+276(SB)/4, $0x3d2aaaab
+DATA exp32c<>+280(SB)/4, $0x3d2aaaab
+DATA exp32c<>+284(SB)/4, $0x3d2aaaab
+DATA exp32c<>+288(SB)/4, $0x3e2aaaab
+DATA exp32c<>+292(SB)/4, $0x3e2aaaab
+DATA exp32c<>+296(SB)/4, $0x3e2aaaab
+DATA exp32c<>+300(SB)/4, $0x3e2aaaab
+DATA exp32c<>+304(SB)/4, $0x3e2aaaab
+DATA exp32c<>+308(SB)/4, $0x3e2aaaab
+DATA exp32c<>+312(SB)/4, $0x3e2aaaab
+DATA exp32c<>+316(SB)/4, $0x3e2aaaab
+DATA exp32c<>+320(SB)/4, $0x3f000000
+DATA exp32c<>+324(SB)/4, $0x3f000000
+DATA exp32c<>+328(SB)/4, $0x3f000000
+DATA exp32c<>+332(SB)/4, $0x3f000000
+DATA exp32c<>+336(SB)/4, $0x3f000000
+DATA exp32c<>+340(SB)/4, $0x3f000000
+DATA exp32c<>+344(SB)/4, $0x3f000000
+DATA exp32c<>+348(SB)/4, $0x3f000000
+DATA exp32c<>+352(SB)/4, $0x3f000000
+DATA exp32c<>+356(SB)/4, $0x3f000000
+DATA exp32c<>+360(SB)/4, $0x3f000000
+DATA exp32c<>+364(SB)/4, $0x3f000000
+DATA exp32c<>+368(SB)/4, $0x3f000000
+DATA exp32c<>+372(SB)/4, $0x3f000000
+DATA exp32c<>+376(SB)/4, $0x3f000000
+DATA exp32c<>+380(SB)/4, $0x3f000000
+DATA exp32c<>+384(SB)/4, $0x4b40007f
+DATA exp32c<>+388(SB)/4, $0x4b40007f
+DATA exp32c<>+392(SB)/4, $0x4b40007f
+DATA exp32c<>+396(SB)/4, $0x4b40007f
+DATA exp32c<>+400(SB)/4, $0x4b40007f
+DATA exp32c<>+404(SB)/4, $0x4b40007f
+DATA exp32c<>+408(SB)/4, $0x4b40007f
+DATA exp32c<>+412(SB)/4, $0x4b40007f
+GLOBL exp32c<>(SB), RODATA|NOPTR, $416
+
+// exp32mask is 8 words of ones and 8 of zeros: the 32 bytes from
+// 4·(8 − r) are the mask of a vector's first r lanes.
+DATA exp32mask<>+0(SB)/4, $0xffffffff
+DATA exp32mask<>+4(SB)/4, $0xffffffff
+DATA exp32mask<>+8(SB)/4, $0xffffffff
+DATA exp32mask<>+12(SB)/4, $0xffffffff
+DATA exp32mask<>+16(SB)/4, $0xffffffff
+DATA exp32mask<>+20(SB)/4, $0xffffffff
+DATA exp32mask<>+24(SB)/4, $0xffffffff
+DATA exp32mask<>+28(SB)/4, $0xffffffff
+DATA exp32mask<>+32(SB)/4, $0x00000000
+DATA exp32mask<>+36(SB)/4, $0x00000000
+DATA exp32mask<>+40(SB)/4, $0x00000000
+DATA exp32mask<>+44(SB)/4, $0x00000000
+DATA exp32mask<>+48(SB)/4, $0x00000000
+DATA exp32mask<>+52(SB)/4, $0x00000000
+DATA exp32mask<>+56(SB)/4, $0x00000000
+DATA exp32mask<>+60(SB)/4, $0x00000000
+GLOBL exp32mask<>(SB), RODATA|NOPTR, $64
+
+// EXP8 sets Y3 to exp(Y0) lane by lane, expKernel32's operations; Y1, Y2
+// and Y4 are clobbered.
+#define EXP8 \
+	VMAXPS       exp32c<>+EXP32_LO(SB), Y0, Y1 \
+	VMINPS       exp32c<>+EXP32_HI(SB), Y1, Y1 \
+	VMULPS       exp32c<>+EXP32_LOG2E(SB), Y1, Y2 \
+	VROUNDPS     $0, Y2, Y2 \
+	VFNMADD231PS exp32c<>+EXP32_C1(SB), Y2, Y1 \
+	VFNMADD231PS exp32c<>+EXP32_C2(SB), Y2, Y1 \
+	VMOVUPS      exp32c<>+EXP32_G5(SB), Y3 \
+	VFMADD213PS  exp32c<>+EXP32_G4(SB), Y1, Y3 \
+	VFMADD213PS  exp32c<>+EXP32_G3(SB), Y1, Y3 \
+	VFMADD213PS  exp32c<>+EXP32_G2(SB), Y1, Y3 \
+	VFMADD213PS  exp32c<>+EXP32_G1(SB), Y1, Y3 \
+	VFMADD213PS  exp32c<>+EXP32_G0(SB), Y1, Y3 \
+	VMULPS       Y1, Y1, Y4 \
+	VFMADD213PS  Y1, Y4, Y3 \
+	VMULPS       exp32c<>+EXP32_HALF(SB), Y2, Y4 \
+	VROUNDPS     $1, Y4, Y4 \
+	VSUBPS       Y4, Y2, Y2 \
+	VADDPS       exp32c<>+EXP32_BIAS(SB), Y4, Y4 \
+	VADDPS       exp32c<>+EXP32_BIAS(SB), Y2, Y2 \
+	VPSLLD       $23, Y4, Y4 \
+	VPSLLD       $23, Y2, Y2 \
+	VFMADD213PS  Y4, Y4, Y3 \
+	VMULPS       Y2, Y3, Y3 \
+	VCMPPS       $3, Y0, Y0, Y4 \
+	VBLENDVPS    Y4, Y0, Y3, Y3
+
+// func expKernel32(dst, src *float32, n int)
+//
+// dst[i] = exp(src[i]) for i < n, in float32 arithmetic (exp32Model in
+// the tests writes the same operations out in Go), the last n mod 8 by a
+// masked vector (the lanes past n read as 0 and not written): x clamped
+// to [−104, 89] (NaN to −104), k = round(x·log₂e), r = (x − k·C1) − k·C2
+// by two fused steps, exp(r) = 1 + (r + r²·g(r)) with g(r) = (exp(r) − 1
+// − r)/r² ≈ ½ + r/3! + … + r⁵/7! by Horner's rule, fused; the result
+// (r + r²·g)·2ᵗ + 2ᵗ, fused, times 2^(k−t), t = ⌊k/2⌋, so that both powers
+// are normal down to the subnormal results; exp overflows to +Inf through
+// the last product (k = 128 for x > 88.72…), is 0 below about −103.97,
+// and NaN stays NaN.
+TEXT ·expKernel32(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, DX
+	ANDQ $7, DX
+	SHRQ $3, CX
+	JE   exp32_tail
+
+exp32_loop:
+	VMOVUPS (SI), Y0
+	EXP8
+	VMOVUPS Y3, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     exp32_loop
+
+exp32_tail:
+	TESTQ      DX, DX
+	JE         exp32_done
+	NEGQ       DX
+	LEAQ       exp32mask<>+32(SB), AX
+	VMOVUPS    (AX)(DX*4), Y5
+	VMASKMOVPS (SI), Y5, Y0
+	EXP8
+	VMASKMOVPS Y3, Y5, (DI)
+
+exp32_done:
+	VZEROUPPER
+	RET

@@ -96,6 +96,12 @@ const kernHasDot = true
 //go:noescape
 func dotRowsKernel32(y *float32, incy int, a *float32, lda int, x *float32, k, rows int)
 
+// expKernel32 sets dst[i] = exp(src[i]) for i < n, in float32
+// arithmetic (expVec32).
+//
+//go:noescape
+func expKernel32(dst, src *float32, n int)
+
 // axpyRowsKernel32 is axpyRowsKernel over float32.
 //
 //go:noescape

@@ -165,3 +165,5 @@ func adamKernel32(p, m, v, grad *float32, n int, c *[8]float32) {
 }
 
 func addKernel32(dst, src *float32, n int) { panic("flow: no addKernel32 on arm64") }
+
+func expKernel32(dst, src *float32, n int) { panic("flow: no expKernel32 on arm64") }

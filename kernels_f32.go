@@ -88,22 +88,26 @@ func gemmKern32(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, 
 	gemmKernel32(&c[0], ldc, &a[0], rs, ps, ts, &b[0], k, tiles, ip)
 }
 
-// expVec32 sets dst[i] = exp(src[i]) for i < len(src), in float32 through
-// the float64 exponential (expVec): each block of arguments is widened
-// (exactly), exponentiated in float64 and rounded once to float32. One
-// source of the exponential's algorithm serves both precisions; the
-// float64 result is within about one float64 ulp of exp, so the float32
-// result is the float32 rounding of exp(x) or its neighbour at a near-tie
-// (within 1 ulp), overflow to +Inf above about 88.72, float32 subnormals
-// and 0 below about −87.3, NaN for NaN. Rows of fewer than 4 arguments
-// take math.Exp instead, rounded once (the float32 rounding of the
-// float64 exp, the same bound), which costs less there than widening them
-// into a padded vector. It panics if dst is shorter than src.
+// expVec32 sets dst[i] = exp(src[i]) for i < len(src), within 1 ulp of
+// the float32 rounding of exp(x): overflow to +Inf above about 88.72,
+// float32 subnormals and 0 below about −87.3, NaN for NaN. On amd64 it is
+// expKernel32's float32 arithmetic, the same on every element (a last
+// partial vector masked); elsewhere through64 widens each block of arguments to
+// float64 (exactly), runs the float64 exponential and rounds once (rows of
+// fewer than 4 arguments take math.Exp, rounded once). It panics if dst is
+// shorter than src.
 func expVec32(dst, src []float32) {
-	if len(dst) < len(src) {
+	n := len(src)
+	if len(dst) < n {
 		panic("flow: expVec32: dst shorter than src")
 	}
-	through64(dst, src, false)
+	if !kernHasCvt || !kernUseAsm {
+		through64(dst, src, false)
+		return
+	}
+	if n > 0 {
+		expKernel32(&dst[0], &src[0], n)
+	}
 }
 
 // tanhVec32 sets h[i] = tanh(h[i]) for i < len(h), in float32 through the

@@ -124,3 +124,5 @@ func adamStep(p, m, v, g []float64, c *adamConsts) { adamRef(p, m, v, g, c) }
 func addVec(dst, src []float64) { addVecRef(dst, src) }
 
 func addKernel32(dst, src *float32, n int) { panic("flow: no addKernel32 without assembly") }
+
+func expKernel32(dst, src *float32, n int) { panic("flow: no expKernel32 without assembly") }
