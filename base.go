@@ -71,8 +71,26 @@ type Base interface {
 	klGrad(dc, dz, eps, c, work, grad []float64)
 }
 
+// base32 is a base that also computes in float32 (docs/design.md §4): the
+// maximum-likelihood and sampling methods of Base over float32 rows, with
+// the parameters p, the base's window of a Flow32's float32 vector. Each is
+// the same source as the float64 method of its name, instantiated for
+// float32; the work it takes is workLen(n) float32 values. The
+// log-densities are written in float64: every base sums a row's terms in
+// float64, from its float32 values, as the standard normal does.
+type base32 interface {
+	Base
+	logProbRows32(p []float32, dst []float64, z, c, logdet, work []float32)
+	nllGrad32(p, dz, dc, z, c, work, grad []float32)
+	// draw32 is draw with the float32 parameters p: in float64, from
+	// their float64 values, so that it draws what the float64 flow of
+	// the same parameters draws.
+	draw32(p []float32, dst []float64, rnd *rand.Rand)
+	fromDraws32(p, z, c, work []float32)
+}
+
 // checkBaseRows panics unless z holds whole rows of d values.
-func checkBaseRows(method string, z []float64, d int) int {
+func checkBaseRows[T kernElem](method string, z []T, d int) int {
 	if len(z)%d != 0 {
 		panic(fmt.Sprintf("flow: %s: buffer of length %d is not rows of %d", method, len(z), d))
 	}
@@ -135,6 +153,16 @@ func (b *StdNormalBase) drawLogProb(dst, eps, _, _ []float64) {
 // klGrad: z = ε does not depend on a parameter.
 func (b *StdNormalBase) klGrad(_, _, _, _, _, _ []float64) {}
 
+func (b *StdNormalBase) logProbRows32(_ []float32, dst []float64, z, _, logdet, _ []float32) {
+	stdNormalRows(dst, z, logdet, b.d)
+}
+
+func (b *StdNormalBase) nllGrad32(_, dz, _, z, _, _, _ []float32) { copy(dz, z) }
+
+func (b *StdNormalBase) draw32(_ []float32, dst []float64, rnd *rand.Rand) { stdNormalFill(dst, rnd) }
+
+func (b *StdNormalBase) fromDraws32(_, _, _, _ []float32) {}
+
 // DiagGaussianBase is a trainable diagonal Gaussian on R^D, mean μ and
 // standard deviations σ = exp(s):
 //
@@ -185,22 +213,32 @@ func (b *DiagGaussianBase) bindParams(p []float64) {
 func (b *DiagGaussianBase) workLen(int) int { return 2 * b.d }
 
 func (b *DiagGaussianBase) logProbRows(dst, z, _, logdet, work []float64) {
-	d := b.d
-	mu, s := b.p[:d], b.p[d:]
+	diagLogProbRows(b.d, b.p, dst, z, logdet, work)
+}
+
+func (b *DiagGaussianBase) logProbRows32(p []float32, dst []float64, z, _, logdet, work []float32) {
+	diagLogProbRows(b.d, p, dst, z, logdet, work)
+}
+
+// diagLogProbRows is logProbRows for either element type, with the
+// parameters p = [μ ; s]: exp(−s) is kept in T (in work, for nllGrad), and
+// each row's u_j and sums are computed in float64 from the T values.
+func diagLogProbRows[T kernElem](d int, p []T, dst []float64, z, logdet, work []T) {
+	mu, s := p[:d], p[d:2*d]
 	inv := work[:d]
 	c := -0.5 * float64(d) * log2Pi
 	for j, v := range s {
-		inv[j] = math.Exp(-v)
-		c -= v
+		inv[j] = T(math.Exp(-float64(v)))
+		c -= float64(v)
 	}
 	for i := range dst {
 		zi := z[i*d : i*d+d]
 		q := 0.0
 		for j, v := range zi {
-			u := (v - mu[j]) * inv[j]
+			u := (float64(v) - float64(mu[j])) * float64(inv[j])
 			q += u * u
 		}
-		dst[i] = c - 0.5*q + logdet[i]
+		dst[i] = c - 0.5*q + float64(logdet[i])
 	}
 }
 
@@ -213,9 +251,18 @@ func (b *DiagGaussianBase) logProbRows(dst, z, _, logdet, work []float64) {
 // summed over the rows for the parameters; e^{−s} is in work from
 // logProbRows.
 func (b *DiagGaussianBase) nllGrad(dz, _, z, _, work, grad []float64) {
-	d := b.d
+	diagNLLGrad(b.d, b.p, dz, z, work, grad)
+}
+
+func (b *DiagGaussianBase) nllGrad32(p, dz, _, z, _, work, grad []float32) {
+	diagNLLGrad(b.d, p, dz, z, work, grad)
+}
+
+// diagNLLGrad is nllGrad for either element type, with the parameters p,
+// computed in T.
+func diagNLLGrad[T kernElem](d int, p, dz, z, work, grad []T) {
 	n := checkBaseRows("DiagGaussianBase.nllGrad", z, d)
-	mu := b.p[:d]
+	mu := p[:d]
 	inv := work[:d]
 	gm, gs := grad[:d], grad[d:2*d]
 	for i := 0; i < n; i++ {
@@ -231,14 +278,23 @@ func (b *DiagGaussianBase) nllGrad(dz, _, z, _, work, grad []float64) {
 
 func (b *DiagGaussianBase) draw(dst []float64, rnd *rand.Rand) { stdNormalFill(dst, rnd) }
 
+func (b *DiagGaussianBase) draw32(_ []float32, dst []float64, rnd *rand.Rand) {
+	stdNormalFill(dst, rnd)
+}
+
 // fromDraws: z = μ + e^{s} ⊙ ε, in place; e^{s} is kept in work.
-func (b *DiagGaussianBase) fromDraws(z, _, work []float64) {
-	d := b.d
+func (b *DiagGaussianBase) fromDraws(z, _, work []float64) { diagFromDraws(b.d, b.p, z, work) }
+
+func (b *DiagGaussianBase) fromDraws32(p, z, _, work []float32) { diagFromDraws(b.d, p, z, work) }
+
+// diagFromDraws is fromDraws for either element type, with the parameters
+// p, computed in T.
+func diagFromDraws[T kernElem](d int, p, z, work []T) {
 	n := checkBaseRows("DiagGaussianBase.fromDraws", z, d)
-	mu, s := b.p[:d], b.p[d:]
+	mu, s := p[:d], p[d:2*d]
 	sig := work[d : 2*d]
 	for j, v := range s {
-		sig[j] = math.Exp(v)
+		sig[j] = T(math.Exp(float64(v)))
 	}
 	for i := 0; i < n; i++ {
 		for j := 0; j < d; j++ {
@@ -350,6 +406,14 @@ func (b *MixtureBase) logits() []float64  { return b.p[:b.k] }
 func (b *MixtureBase) means() []float64   { return b.p[b.k : b.k+b.k*b.d] }
 func (b *MixtureBase) logStds() []float64 { return b.p[b.k+b.k*b.d:] }
 
+// mixtureParams splits the parameters p of a mixture of b's shape, of
+// either element type, into the logits a, the means m and the log
+// standard deviations s.
+func mixtureParams[T kernElem](b *MixtureBase, p []T) (a, m, s []T) {
+	k, kd := b.k, b.k*b.d
+	return p[:k], p[k : k+kd], p[k+kd : k+2*kd]
+}
+
 // Dim returns D.
 func (b *MixtureBase) Dim() int { return b.d }
 
@@ -404,13 +468,13 @@ func (b *MixtureBase) bindParams(p []float64) {
 // the K responsibilities (see mixtureWork).
 func (b *MixtureBase) workLen(n int) int { return b.k*b.d + 2*b.k + n*b.k }
 
-// logSumExp returns log Σ_i exp(v_i), computed as M + log Σ_i exp(v_i − M)
-// with M = max_i v_i so that no term overflows; −Inf when every v_i is −Inf
-// (or v is empty), NaN when one is NaN.
-func logSumExp(v []float64) float64 {
+// logSumExp returns log Σ_i exp(v_i), computed in float64 as
+// M + log Σ_i exp(v_i − M) with M = max_i v_i so that no term overflows;
+// −Inf when every v_i is −Inf (or v is empty), NaN when one is NaN.
+func logSumExp[T kernElem](v []T) float64 {
 	m := math.Inf(-1)
 	for _, x := range v {
-		if x > m || x != x {
+		if x := float64(x); x > m || x != x {
 			m = x
 		}
 	}
@@ -419,15 +483,15 @@ func logSumExp(v []float64) float64 {
 	}
 	s := 0.0
 	for _, x := range v {
-		s += math.Exp(x - m)
+		s += math.Exp(float64(x) - m)
 	}
 	return m + math.Log(s)
 }
 
-// mixtureWork splits the mixture's work over n rows: exp(−s) (K·D), the
-// weights π and the components' constants c_k (K each), and the rows'
-// responsibilities (n·K).
-func (b *MixtureBase) mixtureWork(work []float64, n int) (inv, w, cst, r []float64) {
+// mixtureWork splits the mixture's work over n rows, of either element
+// type: exp(−s) (K·D), the weights π and the components' constants c_k
+// (K each), and the rows' responsibilities (n·K).
+func mixtureWork[T kernElem](b *MixtureBase, work []T, n int) (inv, w, cst, r []T) {
 	kd := b.k * b.d
 	inv = work[:kd]
 	w = work[kd : kd+b.k]
@@ -443,21 +507,33 @@ func (b *MixtureBase) mixtureWork(work []float64, n int) (inv, w, cst, r []float
 // the constants c_k = log π_k − (D/2)·log 2π − Σ_j s_kj, so that
 // ℓ_k = c_k − ½ Σ_j u_kj².
 func (b *MixtureBase) logProbRows(dst, z, _, logdet, work []float64) {
+	mixtureLogProbRows(b, b.p, dst, z, logdet, work)
+}
+
+func (b *MixtureBase) logProbRows32(p []float32, dst []float64, z, _, logdet, work []float32) {
+	mixtureLogProbRows(b, p, dst, z, logdet, work)
+}
+
+// mixtureLogProbRows is logProbRows for either element type, with the
+// parameters p. What it leaves in work (exp(−s), π, c_k, and ℓ_k and then
+// r_k per row) is kept in T; each row's u_kj, its sums, the log-sum-exps
+// and the exponentials are computed in float64 from the T values.
+func mixtureLogProbRows[T kernElem](b *MixtureBase, p []T, dst []float64, z, logdet, work []T) {
 	d, k := b.d, b.k
 	n := len(dst)
-	inv, w, cst, r := b.mixtureWork(work, n)
-	a, m, s := b.logits(), b.means(), b.logStds()
+	inv, w, cst, r := mixtureWork(b, work, n)
+	a, m, s := mixtureParams(b, p)
 	lse := logSumExp(a)
 	half := 0.5 * float64(d) * log2Pi
 	for c := 0; c < k; c++ {
-		lw := a[c] - lse
-		w[c] = math.Exp(lw)
+		lw := float64(a[c]) - lse
+		w[c] = T(math.Exp(lw))
 		cc := lw - half
 		for j := 0; j < d; j++ {
-			inv[c*d+j] = math.Exp(-s[c*d+j])
-			cc -= s[c*d+j]
+			inv[c*d+j] = T(math.Exp(-float64(s[c*d+j])))
+			cc -= float64(s[c*d+j])
 		}
-		cst[c] = cc
+		cst[c] = T(cc)
 	}
 	for i := 0; i < n; i++ {
 		zi := z[i*d : i*d+d]
@@ -466,16 +542,16 @@ func (b *MixtureBase) logProbRows(dst, z, _, logdet, work []float64) {
 			mc, ic := m[c*d:c*d+d], inv[c*d:c*d+d]
 			q := 0.0
 			for j, v := range zi {
-				u := (v - mc[j]) * ic[j]
+				u := (float64(v) - float64(mc[j])) * float64(ic[j])
 				q += u * u
 			}
-			ri[c] = cst[c] - 0.5*q
+			ri[c] = T(float64(cst[c]) - 0.5*q)
 		}
 		lp := logSumExp(ri)
 		for c := range ri {
-			ri[c] = math.Exp(ri[c] - lp)
+			ri[c] = T(math.Exp(float64(ri[c]) - lp))
 		}
-		dst[i] = lp + logdet[i]
+		dst[i] = lp + float64(logdet[i])
 	}
 }
 
@@ -491,10 +567,20 @@ func (b *MixtureBase) logProbRows(dst, z, _, logdet, work []float64) {
 //
 // (Σ_k r_k = 1), summed over the rows for the parameters.
 func (b *MixtureBase) nllGrad(dz, _, z, _, work, grad []float64) {
+	mixtureNLLGrad(b, b.p, dz, z, work, grad)
+}
+
+func (b *MixtureBase) nllGrad32(p, dz, _, z, _, work, grad []float32) {
+	mixtureNLLGrad(b, p, dz, z, work, grad)
+}
+
+// mixtureNLLGrad is nllGrad for either element type, with the parameters
+// p, computed in T.
+func mixtureNLLGrad[T kernElem](b *MixtureBase, p, dz, z, work, grad []T) {
 	d, k := b.d, b.k
 	n := checkBaseRows("MixtureBase.nllGrad", z, d)
-	inv, w, _, r := b.mixtureWork(work, n)
-	m := b.means()
+	inv, w, _, r := mixtureWork(b, work, n)
+	_, m, _ := mixtureParams(b, p)
 	ga := grad[:k]
 	gm := grad[k : k+k*d]
 	gs := grad[k+k*d : k+2*k*d]
@@ -522,29 +608,40 @@ func (b *MixtureBase) nllGrad(dz, _, z, _, work, grad []float64) {
 // draw: for each row in turn, one rnd.Float64() u chooses the component,
 // the first k with u < π_0 + … + π_k (the last if rounding leaves u above
 // the sum), then D rnd.NormFloat64() draws ε give z = m_k + exp(s_k) ⊙ ε.
-func (b *MixtureBase) draw(dst []float64, rnd *rand.Rand) {
+func (b *MixtureBase) draw(dst []float64, rnd *rand.Rand) { mixtureDraw(b, b.p, dst, rnd) }
+
+func (b *MixtureBase) draw32(p []float32, dst []float64, rnd *rand.Rand) {
+	mixtureDraw(b, p, dst, rnd)
+}
+
+// mixtureDraw is draw with the parameters p of either element type,
+// computed in float64 from their values, so that float32 parameters give
+// the draws of the float64 mixture of the same values, bit for bit.
+func mixtureDraw[T kernElem](b *MixtureBase, p []T, dst []float64, rnd *rand.Rand) {
 	d, k := b.d, b.k
 	n := checkBaseRows("MixtureBase.draw", dst, d)
-	a, m, s := b.logits(), b.means(), b.logStds()
+	a, m, s := mixtureParams(b, p)
 	lse := logSumExp(a)
 	for i := 0; i < n; i++ {
 		u := rnd.Float64()
 		c, acc := 0, 0.0
 		for ; c < k-1; c++ {
-			acc += math.Exp(a[c] - lse)
+			acc += math.Exp(float64(a[c]) - lse)
 			if u < acc {
 				break
 			}
 		}
 		zi := dst[i*d : i*d+d]
 		for j := range zi {
-			zi[j] = m[c*d+j] + math.Exp(s[c*d+j])*rnd.NormFloat64()
+			zi[j] = float64(m[c*d+j]) + math.Exp(float64(s[c*d+j]))*rnd.NormFloat64()
 		}
 	}
 }
 
 // fromDraws: draw has written the points themselves.
 func (b *MixtureBase) fromDraws(_, _, _ []float64) {}
+
+func (b *MixtureBase) fromDraws32(_, _, _, _ []float32) {}
 
 func (b *MixtureBase) reparamErr() error {
 	return fmt.Errorf("a mixture base (%d components) draws its component discretely, which has no reparameterisation gradient: reverse-KL training needs a StdNormalBase, DiagGaussianBase or ConditionalGaussianBase", b.k)

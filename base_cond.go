@@ -119,6 +119,11 @@ func (b *ConditionalGaussianBase) workLen(n int) int {
 
 // split returns the network's ∂L/∂out and ∂L/∂c buffers for n rows.
 func (b *ConditionalGaussianBase) split(work []float64, n int) (dout, dcs []float64) {
+	return condSplit(b, work, n)
+}
+
+// condSplit is split for either element type.
+func condSplit[T kernElem](b *ConditionalGaussianBase, work []T, n int) (dout, dcs []T) {
 	o := b.net.workLen(n)
 	dout = work[o : o+n*2*b.d]
 	dcs = work[o+n*2*b.d : o+n*(2*b.d+b.c)]
@@ -129,30 +134,47 @@ func (b *ConditionalGaussianBase) split(work []float64, n int) (dout, dcs []floa
 // its parameters' gradient into grad and, when dc is not nil, ∂L/∂c into
 // dc.
 func (b *ConditionalGaussianBase) backward(dc, c, work, dout, dcs, grad []float64, n int) {
+	condBackward(b, b.p, dc, c, work, dout, dcs, grad, n)
+}
+
+// condBackward is backward for either element type, with the network's
+// parameters p.
+func condBackward[T kernElem](b *ConditionalGaussianBase, p, dc, c, work, dout, dcs, grad []T, n int) {
 	if dc == nil {
-		b.net.backward(b.p, c, n, work, dout, grad, nil)
+		mlpBackward(&b.net, p, c, n, work, dout, grad, nil, dropout{})
 		return
 	}
-	b.net.backward(b.p, c, n, work, dout, grad, dcs)
+	mlpBackward(&b.net, p, c, n, work, dout, grad, dcs, dropout{})
 	for i, v := range dcs {
 		dc[i] += v
 	}
 }
 
 func (b *ConditionalGaussianBase) logProbRows(dst, z, c, logdet, work []float64) {
+	condLogProbRows(b, b.p, dst, z, c, logdet, work)
+}
+
+func (b *ConditionalGaussianBase) logProbRows32(p []float32, dst []float64, z, c, logdet, work []float32) {
+	condLogProbRows(b, p, dst, z, c, logdet, work)
+}
+
+// condLogProbRows is logProbRows for either element type, with the
+// network's parameters p: the network in T, each row's u_j and sums in
+// float64 from the T values of z, μ(c) and s(c).
+func condLogProbRows[T kernElem](b *ConditionalGaussianBase, p []T, dst []float64, z, c, logdet, work []T) {
 	d := b.d
 	n := len(dst)
-	out := b.net.forward(b.p, c, n, work)
+	out := mlpForward(&b.net, p, c, n, work, dropout{})
 	half := 0.5 * float64(d) * log2Pi
 	for i := 0; i < n; i++ {
 		mu, s := out[i*2*d:i*2*d+d], out[i*2*d+d:(i+1)*2*d]
 		acc, q := -half, 0.0
 		for j, v := range z[i*d : i*d+d] {
-			u := (v - mu[j]) * math.Exp(-s[j])
-			acc -= s[j]
+			u := (float64(v) - float64(mu[j])) * math.Exp(-float64(s[j]))
+			acc -= float64(s[j])
 			q += u * u
 		}
-		dst[i] = acc - 0.5*q + logdet[i]
+		dst[i] = acc - 0.5*q + float64(logdet[i])
 	}
 }
 
@@ -164,15 +186,25 @@ func (b *ConditionalGaussianBase) logProbRows(dst, z, c, logdet, work []float64)
 // and the network's backward pass turns ∂ℓ/∂[μ ; s] into the gradients of
 // its parameters and of c.
 func (b *ConditionalGaussianBase) nllGrad(dz, dc, z, c, work, grad []float64) {
+	condNLLGrad(b, b.p, dz, dc, z, c, work, grad)
+}
+
+func (b *ConditionalGaussianBase) nllGrad32(p, dz, dc, z, c, work, grad []float32) {
+	condNLLGrad(b, p, dz, dc, z, c, work, grad)
+}
+
+// condNLLGrad is nllGrad for either element type, with the network's
+// parameters p, computed in T (e^{−s} rounded once to T).
+func condNLLGrad[T kernElem](b *ConditionalGaussianBase, p, dz, dc, z, c, work, grad []T) {
 	d := b.d
 	n := checkBaseRows("ConditionalGaussianBase.nllGrad", z, d)
-	out := b.net.output(work, n)
-	dout, dcs := b.split(work, n)
+	out := mlpOutput(&b.net, work, n)
+	dout, dcs := condSplit(b, work, n)
 	for i := 0; i < n; i++ {
 		mu, s := out[i*2*d:i*2*d+d], out[i*2*d+d:(i+1)*2*d]
 		dmu, ds := dout[i*2*d:i*2*d+d], dout[i*2*d+d:(i+1)*2*d]
 		for j := 0; j < d; j++ {
-			e := math.Exp(-s[j])
+			e := T(math.Exp(-float64(s[j])))
 			u := (z[i*d+j] - mu[j]) * e
 			g := u * e
 			dz[i*d+j] = g
@@ -180,21 +212,33 @@ func (b *ConditionalGaussianBase) nllGrad(dz, dc, z, c, work, grad []float64) {
 			ds[j] = 1 - u*u
 		}
 	}
-	b.backward(dc, c, work, dout, dcs, grad, n)
+	condBackward(b, p, dc, c, work, dout, dcs, grad, n)
 }
 
 func (b *ConditionalGaussianBase) draw(dst []float64, rnd *rand.Rand) { stdNormalFill(dst, rnd) }
 
+func (b *ConditionalGaussianBase) draw32(_ []float32, dst []float64, rnd *rand.Rand) {
+	stdNormalFill(dst, rnd)
+}
+
 // fromDraws: z = μ(c) + e^{s(c)} ⊙ ε, in place; the network's pass stays in
 // work.
-func (b *ConditionalGaussianBase) fromDraws(z, c, work []float64) {
+func (b *ConditionalGaussianBase) fromDraws(z, c, work []float64) { condFromDraws(b, b.p, z, c, work) }
+
+func (b *ConditionalGaussianBase) fromDraws32(p, z, c, work []float32) {
+	condFromDraws(b, p, z, c, work)
+}
+
+// condFromDraws is fromDraws for either element type, with the network's
+// parameters p, computed in T (e^{s} rounded once to T).
+func condFromDraws[T kernElem](b *ConditionalGaussianBase, p, z, c, work []T) {
 	d := b.d
 	n := checkBaseRows("ConditionalGaussianBase.fromDraws", z, d)
-	out := b.net.forward(b.p, c, n, work)
+	out := mlpForward(&b.net, p, c, n, work, dropout{})
 	for i := 0; i < n; i++ {
 		mu, s := out[i*2*d:i*2*d+d], out[i*2*d+d:(i+1)*2*d]
 		for j := 0; j < d; j++ {
-			z[i*d+j] = mu[j] + math.Exp(s[j])*z[i*d+j]
+			z[i*d+j] = mu[j] + T(math.Exp(float64(s[j])))*z[i*d+j]
 		}
 	}
 }

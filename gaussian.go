@@ -47,15 +47,16 @@ func stdNormalFill(dst []float64, rnd *rand.Rand) {
 
 // stdNormalRows writes, for each of the n rows of z (width d), the row's
 // standard normal log-density added to logdet[i] into dst[i]. It is the last
-// step of log p(x) = log N(g(x)) + log|det ∂g/∂x|.
-func stdNormalRows(dst, z, logdet []float64, d int) {
+// step of log p(x) = log N(g(x)) + log|det ∂g/∂x|. For float32 rows the
+// sums are taken in float64 of the float32 values.
+func stdNormalRows[T kernElem](dst []float64, z, logdet []T, d int) {
 	c := -0.5 * float64(d) * log2Pi
 	for i := range dst {
 		s := 0.0
 		for _, v := range z[i*d : i*d+d] {
-			s += v * v
+			s += float64(v) * float64(v)
 		}
-		dst[i] = c - 0.5*s + logdet[i]
+		dst[i] = c - 0.5*s + float64(logdet[i])
 	}
 }
 

@@ -297,9 +297,10 @@ func mlpOutput[T kernElem](m *mlp, work []T, n int) []T {
 	return work[o : o+n*m.out()]
 }
 
-// backward backpropagates dout = ∂L/∂out (n×out) through the pass forward
-// left in work, adds ∂L/∂θ into grad (the network's window) and, when dx is
-// not nil, writes ∂L/∂x (n×in) into dx. dout is not modified.
+// mlpBackward backpropagates dout = ∂L/∂out (n×out) through the pass
+// mlpForward left in work, with the same dropout dr, adds ∂L/∂θ into grad
+// (the network's window) and, when dx is not nil, writes ∂L/∂x (n×in) into
+// dx. dout is not modified.
 //
 // With δ_L = dout and δ_l = ∂L/∂a_l:
 //
@@ -308,16 +309,6 @@ func mlpOutput[T kernElem](m *mlp, work []T, n int) []T {
 //	∂L/∂h_{l−1} = δ_l·W_l
 //	δ_{l−1} = ∂L/∂h_{l−1} ⊙ act'(a_{l−1})   (read from h_{l−1})
 //	∂L/∂x = δ_1·W_1
-func (m *mlp) backward(p, x []float64, n int, work, dout, grad, dx []float64) {
-	m.backwardDrop(p, x, n, work, dout, grad, dx, dropout{})
-}
-
-// backwardDrop is backward after forwardDrop with the same dropout dr.
-func (m *mlp) backwardDrop(p, x []float64, n int, work, dout, grad, dx []float64, dr dropout) {
-	mlpBackward(m, p, x, n, work, dout, grad, dx, dr)
-}
-
-// mlpBackward is backwardDrop for either element type.
 func mlpBackward[T kernElem](m *mlp, p, x []T, n int, work, dout, grad, dx []T, dr dropout) {
 	if n == 0 {
 		return

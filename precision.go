@@ -168,8 +168,9 @@ func ParsePrecision(s string) (Precision, error) {
 // Float32 has a path for the coupling layers with the Affine, Additive and
 // RQSpline coupling functions (plain or residual conditioners), affine and
 // spline MAF layers, ActNorm (once initialised), LULinear, permutations
-// and Standardize, over the standard normal base; Flow.Float32 says which
-// layer has none.
+// and Standardize, over any base (StdNormalBase, DiagGaussianBase,
+// MixtureBase, ConditionalGaussianBase); Flow.Float32 says which layer
+// has none.
 //
 // The methods of a Flow32 may be called concurrently, except that nothing
 // may write the parameters while another call reads them. A Flow32 shares
@@ -180,6 +181,7 @@ func ParsePrecision(s string) (Precision, error) {
 type Flow32 struct {
 	f      *Flow // the layers' structure; its parameters are not read
 	layers []layer32
+	base   base32
 	params []float32
 
 	mu      sync.Mutex
@@ -198,10 +200,11 @@ type why32er interface{ why32() string }
 // parameter whose magnitude overflows float32.
 func (f *Flow) Float32() (*Flow32, error) {
 	f.check("Flow.Float32")
-	if _, ok := f.base.(*StdNormalBase); !ok {
-		return nil, fmt.Errorf("flow: Flow.Float32: the base %T has no float32 path (only the standard normal has)", f.base)
+	b32, ok := f.base.(base32)
+	if !ok {
+		return nil, fmt.Errorf("flow: Flow.Float32: the base %T has no float32 path", f.base)
 	}
-	g := &Flow32{f: f, layers: make([]layer32, len(f.layers)), params: make([]float32, len(f.params))}
+	g := &Flow32{f: f, layers: make([]layer32, len(f.layers)), base: b32, params: make([]float32, len(f.params))}
 	for i, l := range f.layers {
 		l32, ok := l.(layer32)
 		if ok {
@@ -267,11 +270,14 @@ func (g *Flow32) NumParams() int { return len(g.params) }
 func (g *Flow32) Params() []float32 { return g.params }
 
 // workspace32 is one float32 pass over up to rows rows, as workspace is
-// for float64: the batch at every layer boundary, each layer's work, the
-// log-determinants, the backward deltas and the shard's contexts.
+// for float64: the batch at every layer boundary, each layer's work and the
+// base's, the log-determinants, the rows' log-densities, the backward
+// deltas and the shard's contexts.
 type workspace32 struct {
 	bufs   [][]float32
 	work   [][]float32
+	bwork  []float32 // the base's work
+	out    []float64 // per-row log-densities (nllBackward)
 	logdet []float32
 	dld    []float32
 	dA, dB []float32
@@ -289,6 +295,8 @@ func (g *Flow32) newWorkspace(rows int) *workspace32 {
 	for i, l := range f.layers {
 		ws.work[i] = make([]float32, l.WorkLen(rows))
 	}
+	ws.bwork = make([]float32, f.base.workLen(rows))
+	ws.out = make([]float64, rows)
 	ws.logdet = make([]float32, rows)
 	ws.dld = make([]float32, rows)
 	ws.dA = make([]float32, rows*f.d)
@@ -316,6 +324,9 @@ func (g *Flow32) setContexts(ws *workspace32, ctx []float64, n int) {
 // window returns layer l's parameters.
 func (g *Flow32) window(l int) []float32 { return g.params[g.f.offs[l]:g.f.offs[l+1]] }
 
+// baseWindow returns the base's window of v, the parameters or a gradient.
+func (g *Flow32) baseWindow(v []float32) []float32 { return v[g.f.offs[len(g.layers)]:len(g.params)] }
+
 // inversePass maps the n rows of x (float64, n×D) with their contexts
 // down to z = bufs[0][:n·D], leaving log|det ∂z/∂x| in logdet[:n].
 func (g *Flow32) inversePass(ws *workspace32, x, ctx []float64, n int) {
@@ -330,11 +341,16 @@ func (g *Flow32) inversePass(ws *workspace32, x, ctx []float64, n int) {
 }
 
 // forwardPass maps the n rows of z (float64, n×D) with their contexts up
-// to x = bufs[L][:n·D], leaving log|det ∂x/∂z| in logdet[:n].
-func (g *Flow32) forwardPass(ws *workspace32, z, ctx []float64, n int) {
+// to x = bufs[L][:n·D], leaving log|det ∂x/∂z| in logdet[:n]. With draws
+// the rows are the base's draws (Base.draw), which the base first maps to
+// its points z = bufs[0][:n·D] (fromDraws, in float32).
+func (g *Flow32) forwardPass(ws *workspace32, z, ctx []float64, n int, draws bool) {
 	d := g.f.d
 	cvt64to32(ws.bufs[0][:n*d], z)
 	g.setContexts(ws, ctx, n)
+	if draws {
+		g.base.fromDraws32(g.baseWindow(g.params), ws.bufs[0][:n*d], ws.ctx, ws.bwork)
+	}
 	ld := ws.logdet[:n]
 	clear(ld)
 	for l := range g.layers {
@@ -342,30 +358,22 @@ func (g *Flow32) forwardPass(ws *workspace32, z, ctx []float64, n int) {
 	}
 }
 
-// baseLogProb returns log N(z; 0, I) of the float32 row z, summed in
-// float64.
-func baseLogProb32(z []float32) float64 {
-	s := 0.0
-	for _, v := range z {
-		s += float64(v) * float64(v)
-	}
-	return -0.5*s - 0.5*float64(len(z))*log2Pi
-}
-
 // nllBackward follows inversePass over n rows. It returns the summed
 // negative log-likelihood Σ_i −log p(x_i), in float64, and adds its
-// gradient with respect to the parameters into grad: as Flow.nllBackward
-// over the standard normal base, ∂ℓ/∂z = z and ∂ℓ/∂ld = −1, then the layers
-// walked from the base side.
+// gradient with respect to the parameters into grad: as Flow.nllBackward,
+// the base gives ∂ℓ/∂z and its parameters' share (base32.nllGrad32),
+// ∂ℓ/∂ld = −1, and the layers are walked from the base side.
 func (g *Flow32) nllBackward(ws *workspace32, n int, grad []float32) float64 {
 	d := g.f.d
 	z := ws.bufs[0][:n*d]
+	bp := g.baseWindow(g.params)
+	g.base.logProbRows32(bp, ws.out[:n], z, ws.ctx, ws.logdet[:n], ws.bwork)
 	loss := 0.0
-	for r := 0; r < n; r++ {
-		loss -= baseLogProb32(z[r*d:r*d+d]) + float64(ws.logdet[r])
+	for _, v := range ws.out[:n] {
+		loss -= v
 	}
 	dz, dx := ws.dA[:n*d], ws.dB[:n*d]
-	copy(dz, z)
+	g.base.nllGrad32(bp, dz, nil, z, ws.ctx, ws.bwork, g.baseWindow(grad))
 	dld := ws.dld[:n]
 	for i := range dld {
 		dld[i] = -1
@@ -404,34 +412,33 @@ func (j *eval32Job) runShard(_, s int) {
 	ws := g.getWS()
 	defer g.putWS(ws)
 	src := j.src[lo*d : hi*d]
+	bp := g.baseWindow(g.params)
 	switch j.op {
 	case opLogProb:
 		g.inversePass(ws, src, ctx, m)
-		z := ws.bufs[0]
-		for r := 0; r < m; r++ {
-			j.dst[lo+r] = baseLogProb32(z[r*d:r*d+d]) + float64(ws.logdet[r])
-		}
+		g.base.logProbRows32(bp, j.dst[lo:hi], ws.bufs[0][:m*d], ws.ctx, ws.logdet[:m], ws.bwork)
 		return
 	case opInverse:
 		g.inversePass(ws, src, ctx, m)
 		cvt32to64(j.dst[lo*d:hi*d], ws.bufs[0][:m*d])
 	default: // opForward, opSample
-		g.forwardPass(ws, src, ctx, m)
+		g.forwardPass(ws, src, ctx, m, j.op == opSample)
 		cvt32to64(j.dst[lo*d:hi*d], ws.bufs[len(g.layers)][:m*d])
 	}
 	if j.logdet == nil {
 		return
 	}
-	for r := 0; r < m; r++ {
-		v := float64(ws.logdet[r])
-		if j.op == opSample {
-			// log q(x) = log p_base(z) − log|det ∂x/∂z|, z the row's
-			// draw as the layers read it (rounded to float32).
-			zr := ws.bufs[0][r*d : r*d+d]
-			v = baseLogProb32(zr) - v
+	if j.op == opSample {
+		// log q(x) = log p_base(z) − log|det ∂x/∂z|, z the base's point
+		// as the layers read it (in float32).
+		ld := ws.logdet[:m]
+		for r := range ld {
+			ld[r] = -ld[r]
 		}
-		j.logdet[lo+r] = v
+		g.base.logProbRows32(bp, j.logdet[lo:hi], ws.bufs[0][:m*d], ws.ctx, ld, ws.bwork)
+		return
 	}
+	cvt32to64(j.logdet[lo:hi], ws.logdet[:m])
 }
 
 func (g *Flow32) getJob() *eval32Job {
@@ -503,9 +510,11 @@ func (g *Flow32) Forward(dst *mat.Dense, z, c mat.Matrix, logdet []float64) {
 
 // SampleGiven draws one sample per row of dst (n×D, which must not be
 // empty) given its context, row i of c (nil for an unconditional flow),
-// with the standard normal draws of rnd in row order (the draws of the
-// float64 flow's Sample), and if logq is not nil writes log q(x_i | c_i)
-// into it.
+// with the base's draws from rnd in row order (the draws of the float64
+// flow's Sample: standard normal ε, mapped in float32 to z = μ + e^s ⊙ ε
+// by a Gaussian base; for a mixture the points themselves, computed in
+// float64 from the float32 parameters), and if logq is not nil writes
+// log q(x_i | c_i) into it.
 func (g *Flow32) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *rand.Rand) {
 	const method = "Flow32.SampleGiven"
 	checkArg(method, "dst", dst)
@@ -514,7 +523,7 @@ func (g *Flow32) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *
 	ctx := g.f.contextsOf(method, "dst", c, n)
 	checkLen(method, "logq", logq, n)
 	checkArg(method, "rnd", rnd)
-	stdNormalFill(out, rnd)
+	g.base.draw32(g.baseWindow(g.params), out, rnd)
 	g.eval(opSample, out, out, ctx, logq, n)
 }
 

@@ -255,6 +255,15 @@ func TestFlow32(t *testing.T) {
 func checkFlow32(t *testing.T, name string, f *Flow, rnd *rand.Rand) {
 	t.Helper()
 	perturb(f.Params(), 0.3, rnd)
+	compareFlow32(t, name, f, rnd)
+}
+
+// compareFlow32 checks the float32 copy of f, whose parameters must be
+// float32 values, against f: log p, the loss and its gradient (each
+// layer's window, and each of the base's parameter arrays, baseArrays),
+// the round trip and the conversion back.
+func compareFlow32(t *testing.T, name string, f *Flow, rnd *rand.Rand) {
+	t.Helper()
 	g, err := f.Float32()
 	if err != nil {
 		t.Fatal(err)
@@ -283,6 +292,11 @@ func checkFlow32(t *testing.T, name string, f *Flow, rnd *rand.Rand) {
 		lo, hi := f.ParamRange(l)
 		if i := mixedBad(to64(grad32[lo:hi]), grad64[lo:hi], 1e-3); i >= 0 {
 			t.Errorf("%s: layer %d gradient %d: float32 %v, float64 %v", name, l, i, grad32[lo+i], grad64[lo+i])
+		}
+	}
+	for _, a := range baseArrays(f) {
+		if i := mixedBad(to64(grad32[a.lo:a.hi]), grad64[a.lo:a.hi], 1e-3); i >= 0 {
+			t.Errorf("%s: base %s gradient %d: float32 %v, float64 %v", name, a.name, i, grad32[a.lo+i], grad64[a.lo+i])
 		}
 	}
 
@@ -345,8 +359,8 @@ func TestFlow32Sample(t *testing.T) {
 }
 
 // TestFlow32Refuses checks the errors of Float32: a layer without a
-// float32 path, a base without one, and a parameter beyond float32's
-// range.
+// float32 path and a parameter beyond float32's range (a layer's or a
+// base's), and that no base is refused.
 func TestFlow32Refuses(t *testing.T) {
 	l, err := NewBatchNorm(4, 0)
 	if err != nil {
@@ -363,16 +377,19 @@ func TestFlow32Refuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := NewDiagGaussianBase(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err = NewWithBase(base, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Float32(); err == nil || !strings.Contains(err.Error(), "base *flow.DiagGaussianBase has no float32 path") {
-		t.Errorf("a Gaussian base: error %v", err)
+	// Every base has a float32 path; a base parameter beyond float32's
+	// range is refused as a layer's is.
+	for _, kind := range baseKinds32 {
+		f := baseFlow32(t, kind)
+		if _, err := f.Float32(); err != nil {
+			t.Errorf("a flow over a %T: error %v", f.Base(), err)
+		}
+		lo, hi := f.BaseParamRange()
+		f.Params()[hi-1] = -1e39
+		want := fmt.Sprintf("parameter %d (-1e+39) overflows float32", hi-1)
+		if _, err := f.Float32(); err == nil || !strings.Contains(err.Error(), want) || lo == hi {
+			t.Errorf("a %T parameter of -1e39: error %v", f.Base(), err)
+		}
 	}
 	f, err = New(a)
 	if err != nil {

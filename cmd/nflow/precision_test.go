@@ -30,18 +30,21 @@ func csvColumn(t *testing.T, s string) []float64 {
 	return v
 }
 
-// TestPrecisionF32 fits, evaluates and samples with -precision f32: the
-// fitted model holds float32 values, its log-densities and samples agree
-// with the float64 commands' to 1e-4·(|v| + 1), and a model without a
-// float32 path, or an unknown precision, is refused with a message.
+// TestPrecisionF32 fits, evaluates and samples with -precision f32 (over
+// the standard normal, a diagonal Gaussian and a mixture base): the fitted
+// model holds float32 values, its log-densities and samples agree with the
+// float64 commands' to 1e-4·(|v| + 1), and a model without a float32 path
+// (BatchNorm), or an unknown precision, is refused with a message.
 func TestPrecisionF32(t *testing.T) {
 	dir := t.TempDir()
 	moonsCSV(t, filepath.Join(dir, "data.csv"), 400, 3)
-	for _, model := range []string{"realnvp", "maf", "nsf", "nsf-ar"} {
+	for _, spec := range []string{"realnvp", "maf", "nsf", "nsf-ar", "realnvp -base diag", "maf -base mog -components 3"} {
+		args := strings.Fields(spec)
+		model := strings.Join(args, "")
 		out := model + ".json"
-		r := nflow(t, dir, "fit", "-in", "data.csv", "-out", out, "-model", model, "-epochs", "5", "-layers", "3", "-hidden", "16", "-precision", "f32")
+		r := nflow(t, dir, append([]string{"fit", "-in", "data.csv", "-out", out, "-model", args[0], "-epochs", "5", "-layers", "3", "-hidden", "16", "-precision", "f32"}, args[1:]...)...)
 		if r.code != 0 || !strings.Contains(r.stderr, "parameters, in float32") {
-			t.Fatalf("fit -model %s -precision f32: exit %d\n%s", model, r.code, r.stderr)
+			t.Fatalf("fit -model %s -precision f32: exit %d\n%s", spec, r.code, r.stderr)
 		}
 		f := loadFlow(t, filepath.Join(dir, out))
 		for i, v := range f.Params() {
@@ -79,9 +82,9 @@ func TestPrecisionF32(t *testing.T) {
 			}
 		}
 	}
-	r := nflow(t, dir, "fit", "-in", "data.csv", "-out", "diag.json", "-model", "nsf", "-base", "diag", "-epochs", "1", "-layers", "2", "-hidden", "8", "-precision", "f32")
+	r := nflow(t, dir, "fit", "-in", "data.csv", "-out", "bn.json", "-model", "realnvp", "-batchnorm", "-epochs", "1", "-layers", "2", "-hidden", "8", "-precision", "f32")
 	if r.code == 0 || !strings.Contains(r.stderr, "no float32 path") {
-		t.Errorf("fit -model nsf -base diag -precision f32: exit %d, want an error saying there is no float32 path\n%s", r.code, r.stderr)
+		t.Errorf("fit -model realnvp -batchnorm -precision f32: exit %d, want an error saying there is no float32 path\n%s", r.code, r.stderr)
 	}
 	r = nflow(t, dir, "logprob", "-model", "realnvp.json", "-in", "data.csv", "-precision", "f16")
 	if r.code != 2 || !strings.Contains(r.stderr, `-precision: "f16", want f64 or f32`) {
