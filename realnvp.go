@@ -92,6 +92,18 @@ func couplingFuncOf[T kernElem](h CouplingFunc) couplingFuncT[T] {
 	return nil
 }
 
+// couplingRows returns the row methods over T of c's coupling function:
+// couplingFuncOf's, but in float32 the value NewCoupling made once, so
+// that a pass does not box a new one (rqsplineOf[float32] is too large to
+// box without allocating).
+func couplingRows[T kernElem](c *Coupling) couplingFuncT[T] {
+	if isF32[T]() {
+		h, _ := any(c.h32).(couplingFuncT[T])
+		return h
+	}
+	return couplingFuncOf[T](c.h)
+}
+
 // affineOf is Affine over elements of type T.
 type affineOf[T kernElem] struct{ a Affine }
 
@@ -280,7 +292,8 @@ type Coupling struct {
 	mask   []bool
 	ia, ib []int
 	h      CouplingFunc
-	tl     int // the length of h's scratch, couplingTmpLen
+	h32    couplingFuncT[float32] // h's float32 row methods, or nil (couplingRows)
+	tl     int                    // the length of h's scratch, couplingTmpLen
 	cond   mlp
 	params []float64
 }
@@ -328,6 +341,7 @@ func NewCoupling(cfg CouplingConfig) (*Coupling, error) {
 			return nil, fmt.Errorf("flow: NewCoupling: %s", strings.TrimPrefix(err.Error(), "flow: "))
 		}
 	}
+	c.h32 = couplingFuncOf[float32](c.h)
 	k := c.h.ParamsPerDim()
 	if k < 1 {
 		return nil, fmt.Errorf("flow: NewCoupling: coupling function %T has %d parameters per dimension", c.h, k)
@@ -486,7 +500,7 @@ func couplingPass[T kernElem](c *Coupling, p, out, in, ctx, logdet, work []T, fo
 	w := couplingSplit(c, work, n)
 	couplingGather(c, w.xa, in, ctx, n)
 	theta := mlpForward(&c.cond, p, w.xa, n, w.cw, dr)
-	h := couplingFuncOf[T](c.h)
+	h := couplingRows[T](c)
 	nt := c.cond.out()
 	ub, vb, tmp := w.row[:nb], w.row[nb:2*nb], w.row[2*nb:2*nb+c.tl]
 	for r := 0; r < n; r++ {
@@ -581,7 +595,7 @@ func couplingBackward[T kernElem](c *Coupling, p []T, method string, din, dc, do
 	w := couplingSplit(c, work, n)
 	nt := c.cond.out()
 	theta := mlpOutput(&c.cond, w.cw, n) // left by the pass
-	h := couplingFuncOf[T](c.h)
+	h := couplingRows[T](c)
 	r6 := w.row
 	ub, vb, dub, dvb, tmp := r6[:nb], r6[nb:2*nb], r6[2*nb:3*nb], r6[3*nb:4*nb], r6[4*nb:4*nb+c.tl]
 	for r := 0; r < n; r++ {

@@ -166,7 +166,7 @@ func arLayerSize(d, c int, hidden []int, blocks int, sp *RQSpline) footprint {
 	fd, fc := float64(d), float64(c)
 	no := float64(sp.ParamsPerDim()) * fd
 	params, w := madeNetSize(d+c, hidden, no, blocks)
-	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)+binLen*fd) + float64(4*sp.Bins+2)*fd + 2*fd}
+	return footprint{params, evalShard*(w+2*fd+no+2*(fd+fc)+binLen*fd) + float64(sp.tmpLen(d)) + 2*fd}
 }
 
 // flowWork returns the part of a flow's workspace for evalShard rows that

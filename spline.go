@@ -81,9 +81,11 @@ func (s RQSpline) ParamsPerDim() int { return 3*s.Bins - 1 }
 const splineMaxDerivLogit = 1000
 
 // tmpLen returns the scratch the spline needs for nb transformed
-// dimensions, (4·Bins + 2)·nb values: the softmax of the width and height
-// logits and the K + 1 knots of each axis, for every dimension at once.
-func (s RQSpline) tmpLen(nb int) int { return (4*s.Bins + 2) * nb }
+// dimensions, 2·(4·Bins + 2)·nb values: the softmax of the width and height
+// logits and the K + 1 knots of each axis, for every dimension at once,
+// (4·Bins + 2)·nb values, and as many again for their low parts in float32
+// (rqKnots; float64 leaves the second half unused).
+func (s RQSpline) tmpLen(nb int) int { return 2 * (4*s.Bins + 2) * nb }
 
 // rqLayout says where the parameters of each dimension lie in θ (and
 // their gradients in ∂L/∂θ): parameter j of dimension i at θ[j·sj + i·si].
@@ -108,29 +110,61 @@ func paramMajor(nb int) rqLayout { return rqLayout{sj: nb, si: 1} }
 // element type of the pass (rqsplineOf).
 type rqKnots[T kernElem] struct {
 	pw, ph, xs, ys []T
-	nb, k          int
-	pj, pi, kj, ki int // probability j of dimension i at j·pj + i·pi, knot j at j·kj + i·ki
-	theta          []T
-	lay            rqLayout
+	// pwl, phl, xsl and ysl are the low parts of the probabilities and
+	// knots in float32 (nil in float64): value v is held as the pair
+	// hi = T(v), lo = T(v − hi), whose float64 sum hi + lo is v to about
+	// 2⁻⁴⁸ of itself (see pair).
+	pwl, phl, xsl, ysl []T
+	nb, k              int
+	pj, pi, kj, ki     int // probability j of dimension i at j·pj + i·pi, knot j at j·kj + i·ki
+	theta              []T
+	lay                rqLayout
 }
 
-// x and y return the knots x_j and y_j of dimension i.
-func (q *rqKnots[T]) x(j, i int) T { return q.xs[j*q.kj+i*q.ki] }
-func (q *rqKnots[T]) y(j, i int) T { return q.ys[j*q.kj+i*q.ki] }
+// x and y return the knots x_j and y_j of dimension i, in float64.
+func (q *rqKnots[T]) x(j, i int) float64 { return pair(q.xs, q.xsl, j*q.kj+i*q.ki) }
+func (q *rqKnots[T]) y(j, i int) float64 { return pair(q.ys, q.ysl, j*q.kj+i*q.ki) }
+
+// pair returns value j of a scratch array with high parts hi and low parts
+// lo: hi[j] + lo[j] in float64, or hi[j] where lo is nil (float64).
+func pair[T kernElem](hi, lo []T, j int) float64 {
+	if lo == nil {
+		return float64(hi[j])
+	}
+	return float64(hi[j]) + float64(lo[j])
+}
+
+// setPair stores v as value j of a scratch array: hi[j] = T(v) and, where
+// there is a low part (float32), lo[j] = T(v − hi[j]). The difference
+// v − hi[j] is exact in float64, and the pair holds v to the 24 bits of the
+// low part below the 24 of the high one.
+func setPair[T kernElem](hi, lo []T, j int, v float64) {
+	h := T(v)
+	hi[j] = h
+	if lo != nil {
+		lo[j] = T(v - float64(h))
+	}
+}
 
 // rqsplineOf is RQSpline over elements of type T: its row methods
 // (couplingFuncT) and the layout-aware passes the autoregressive layers
 // call, one source for both element types. RQSpline's methods are those
-// of rqsplineOf[float64], bit for bit the float64 spline's. The scratch
-// (softmax probabilities and knots) and the bins kept for the backward
-// pass are T values, but the arithmetic is float64 whatever T: the sums
-// of the softmaxes and the knots (axis), each stored value rounded once to
-// T, the knot derivatives (deriv), and all the per-point arithmetic, on a
-// bin widened to float64 (rqBin: piece, partials, invert, refine, and the
-// softmax backward, scatter), each result rounded once to T. In float32
-// only the exponentials of the softmaxes are float32 (expVec32); widening
-// float32 to float64 is exact, and for T = float64 every conversion is the
-// identity.
+// of rqsplineOf[float64], bit for bit the float64 spline's. The arithmetic
+// is float64 whatever T: the exponentials of the softmaxes (expPairs), their
+// sums and the knots (axis), the knot derivatives (deriv), and all the
+// per-point arithmetic, on a bin in float64 (rqBin: piece, partials,
+// invert, refine, and the softmax backward, scatter), each result rounded
+// once to T. The scratch holds the exponentials, the probabilities and
+// the knots above float32 precision in float32, each value a pair of
+// float32 (setPair, pair), because the gradients are sensitive to them: a
+// knot rounded to float32 is off by up to half an ulp of B, a relative
+// error of ulp(B)/w_k in the width of a bin, which the log-det's partials
+// amplify (TestRQSpline32Wide: the float32 gradients are float64's to
+// their own rounding, 6e-8, against 1.2e-4 with float32 knots and
+// probabilities). The bins kept for the backward pass hold their knot
+// derivatives rounded to T. Widening float32 to float64 is exact, and for
+// T = float64 every conversion is the identity and no value has a low
+// part.
 //
 // An explicit conversion, to T or to float64, blocks the fusion of a
 // product into a sum (the Go spec), in the float64 instantiation too.
@@ -162,7 +196,7 @@ func (s RQSpline) deriv(q *rqKnots[float64], i, j int, shift float64) (d, dd flo
 // the differences of consecutive knots. For zero logits and
 // MinWidth = MinHeight the two axes are bitwise equal. The dimensions are
 // computed together, so that the 2K·nb exponentials of the softmaxes are
-// one call of the vector exp.
+// one call of the vector exp (in float32, float64's, a block at a time).
 func (h rqsplineOf[T]) knots(theta []T, lay rqLayout, nb int, tmp []T) rqKnots[T] {
 	s := h.s
 	k := s.Bins
@@ -170,23 +204,30 @@ func (h rqsplineOf[T]) knots(theta []T, lay rqLayout, nb int, tmp []T) rqKnots[T
 		panic(fmt.Sprintf("flow: RQSpline: scratch of length %d, want %d", len(tmp), s.tmpLen(nb)))
 	}
 	q := rqKnots[T]{pw: tmp[:k*nb], ph: tmp[k*nb : 2*k*nb], xs: tmp[2*k*nb : (3*k+1)*nb], ys: tmp[(3*k+1)*nb : (4*k+2)*nb], nb: nb, k: k, theta: theta, lay: lay}
+	if isF32[T]() {
+		lo := tmp[(4*k+2)*nb:]
+		q.pwl, q.phl, q.xsl, q.ysl = lo[:k*nb], lo[k*nb:2*k*nb], lo[2*k*nb:(3*k+1)*nb], lo[(3*k+1)*nb:(4*k+2)*nb]
+	}
 	if lay.sj == 1 {
 		q.pj, q.pi, q.kj, q.ki = 1, k, 1, k+1
 	} else {
 		q.pj, q.pi, q.kj, q.ki = nb, 1, nb, 1
 	}
-	h.shifted(q, q.pw, q.xs, 0)
-	h.shifted(q, q.ph, q.ys, k)
-	e := tmp[:2*k*nb]
-	expVecT(e, e)
-	h.axis(q, q.pw, q.xs, s.MinWidth)
-	h.axis(q, q.ph, q.ys, s.MinHeight)
+	h.shifted(q, q.pw, q.pwl, q.xs, 0)
+	h.shifted(q, q.ph, q.phl, q.ys, k)
+	var el []T // the low parts of the exponentials, pwl and phl (float32)
+	if q.pwl != nil {
+		el = q.pwl[: 2*k*nb : 2*k*nb]
+	}
+	expPairs(tmp[:2*k*nb], el)
+	h.axis(q, q.pw, q.pwl, q.xs, q.xsl, s.MinWidth)
+	h.axis(q, q.ph, q.phl, q.ys, q.ysl, s.MinHeight)
 	return q
 }
 
 // shifted writes a_j − max_l a_l into p, for the K logits
 // a_j = θ[lay.at(off + j, i)] of each dimension i; knots[:nb] is scratch.
-func (h rqsplineOf[T]) shifted(q rqKnots[T], p, knots []T, off int) {
+func (h rqsplineOf[T]) shifted(q rqKnots[T], p, pl, knots []T, off int) {
 	s := h.s
 	k, nb, theta, lay := s.Bins, q.nb, q.theta, q.lay
 	if lay.sj == 1 {
@@ -198,9 +239,8 @@ func (h rqsplineOf[T]) shifted(q rqKnots[T], p, knots []T, off int) {
 			for _, v := range a[1:] {
 				mx = max(mx, v)
 			}
-			pi := p[i*k : (i+1)*k]
 			for j, v := range a {
-				pi[j] = v - mx
+				shiftTo(p, pl, i*k+j, v, mx)
 			}
 		}
 		return
@@ -215,10 +255,46 @@ func (h rqsplineOf[T]) shifted(q rqKnots[T], p, knots []T, off int) {
 		}
 	}
 	for j := 0; j < s.Bins; j++ {
-		pj := p[j*nb : (j+1)*nb]
-		for i := range pj {
-			pj[i] = theta[lay.at(off+j, i)] - mx[i]
+		for i := 0; i < nb; i++ {
+			shiftTo(p, pl, j*nb+i, theta[lay.at(off+j, i)], mx[i])
 		}
+	}
+}
+
+// shiftTo stores the logit v shifted by the largest mx as value j of the
+// scratch array (p, pl): v − mx in float64; in float32 the float64
+// difference (exact), as a pair (setPair), floored at −1000 so that the
+// pair holds it (e^{−1000} is 0 in float64, as the exponential of any
+// lower difference).
+func shiftTo[T kernElem](p, pl []T, j int, v, mx T) {
+	if pl == nil {
+		p[j] = v - mx
+		return
+	}
+	setPair(p, pl, j, max(float64(v)-float64(mx), -1000))
+}
+
+// expPairs replaces the values of the scratch array (e, el) by their
+// exponentials: with the vector exp of T in float64 (el nil, expVecT); in
+// float32 with float64's, expVec, on the float64 values of the pairs, a
+// block at a time, each result stored as a pair. The exponentials of the
+// softmax are then as accurate in float32 as in float64.
+func expPairs[T kernElem](e, el []T) {
+	if el == nil {
+		expVecT(e, e)
+		return
+	}
+	var buf [64]float64
+	for len(e) > 0 {
+		m := min(len(e), len(buf))
+		for j := range m {
+			buf[j] = pair(e, el, j)
+		}
+		expVec(buf[:m], buf[:m])
+		for j := range m {
+			setPair(e, el, j, buf[j])
+		}
+		e, el = e[m:], el[m:]
 	}
 }
 
@@ -226,8 +302,9 @@ func (h rqsplineOf[T]) shifted(q rqKnots[T], p, knots []T, off int) {
 // of each dimension and writes the knots of the axis with minimum bin
 // fraction m. The sum runs over l = 0, 1, …, K − 1 in order in both
 // layouts. The sums, the quotients and the running knot are float64, each
-// probability and knot rounded once to T.
-func (h rqsplineOf[T]) axis(q rqKnots[T], p, knots []T, m float64) {
+// probability and knot stored with setPair (p and pl, knots and kl): as
+// it is in float64, as a pair of float32 values in float32.
+func (h rqsplineOf[T]) axis(q rqKnots[T], p, pl, knots, kl []T, m float64) {
 	s := h.s
 	k, nb := s.Bins, q.nb
 	b := s.Bound
@@ -236,22 +313,22 @@ func (h rqsplineOf[T]) axis(q rqKnots[T], p, knots []T, m float64) {
 		// Probability j of dimension i at p[pb + j·ps], knot j at
 		// knots[kb + j·ks].
 		pb, ps, kb, ks := i*q.pi, q.pj, i*q.ki, q.kj
-		sm := float64(p[pb])
+		sm := pair(p, pl, pb)
 		for j := 1; j < k; j++ {
-			sm += float64(p[pb+j*ps])
+			sm += pair(p, pl, pb+j*ps)
 		}
 		c := -b
-		knots[kb] = T(c)
+		setPair(knots, kl, kb, c)
 		for j := 0; j < k; j++ {
-			v := float64(p[pb+j*ps]) / sm
-			p[pb+j*ps] = T(v)
+			v := pair(p, pl, pb+j*ps) / sm
+			setPair(p, pl, pb+j*ps, v)
 			if j+1 < k {
 				// a0 = 2B·m is the product arm64 fuses.
 				c += a0 + float64(a1*v)
-				knots[kb+(j+1)*ks] = T(c)
+				setPair(knots, kl, kb+(j+1)*ks, c)
 			}
 		}
-		knots[kb+k*ks] = T(b)
+		setPair(knots, kl, kb+k*ks, b)
 	}
 }
 
@@ -267,17 +344,16 @@ func (s RQSpline) shift() float64 { return math.Log(math.Expm1(1 - s.MinDerivati
 // with u parameter 2K + j − 1 of the dimension, capped at
 // splineMaxDerivLogit. A zero logit gives exactly 1 (the formula agrees to
 // rounding), so that zero logits are exactly the identity. Whatever T, d
-// and ∂d/∂u are computed in float64 from the logit's float64 value and
-// rounded once: a function of one value whose exponential and logarithm
-// are float64's anyway.
-func (h rqsplineOf[T]) deriv(q *rqKnots[T], i, j int, shift float64) (d, dd T) {
+// and ∂d/∂u are computed in float64 from the logit's float64 value, and
+// kept in float64 (rqBin).
+func (h rqsplineOf[T]) deriv(q *rqKnots[T], i, j int, shift float64) (d, dd float64) {
 	s := h.s
 	if j == 0 || j == s.Bins {
 		return 1, 0
 	}
 	u := float64(q.theta[q.lay.at(2*s.Bins+j-1, i)])
 	if u > splineMaxDerivLogit {
-		return T(s.MinDerivative + softplus(splineMaxDerivLogit+shift)), 0
+		return s.MinDerivative + softplus(splineMaxDerivLogit+shift), 0
 	}
 	// softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) = 1/(1 + e)
 	// (v ≥ 0) or e/(1 + e) (v < 0) share e = exp(−|v|), without overflow.
@@ -292,9 +368,9 @@ func (h rqsplineOf[T]) deriv(q *rqKnots[T], i, j int, shift float64) (d, dd T) {
 		d64 = 1
 	}
 	if v >= 0 {
-		return T(d64), T(1 / (1 + e))
+		return d64, 1 / (1 + e)
 	}
-	return T(d64), T(e / (1 + e))
+	return d64, e / (1 + e)
 }
 
 // log1p01 returns log(1 + e) for e in [0, 1] by the formula of Kahan (see
@@ -319,13 +395,14 @@ func softplus(v float64) float64 {
 }
 
 // bin returns the largest k ≤ K−1 with knot k of dimension i of knots
-// (q.xs or q.ys) ≤ v, by binary search, for v in [knot 0, knot K]: a point
-// on an interior knot x_k belongs to bin k, and B to bin K−1.
-func (q *rqKnots[T]) bin(knots []T, i int, v T) int {
+// (q.xs or q.ys, with their low parts kl, q.xsl or q.ysl) ≤ v, by binary
+// search, for v in [knot 0, knot K]: a point on an interior knot x_k
+// belongs to bin k, and B to bin K−1.
+func (q *rqKnots[T]) bin(knots, kl []T, i int, v float64) int {
 	lo, hi := 0, q.k-1
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		if knots[mid*q.kj+i*q.ki] <= v {
+		if pair(knots, kl, mid*q.kj+i*q.ki) <= v {
 			lo = mid
 		} else {
 			hi = mid - 1
@@ -336,8 +413,8 @@ func (q *rqKnots[T]) bin(knots []T, i int, v T) int {
 
 // rqBin is bin k of a spline: its left knot (x_k, y_k), width w_k, height
 // h_k and knot derivatives d_k, d_{k+1} with their derivatives with
-// respect to their logits, widened to float64 from the T values of the
-// spline (wide): the point's arithmetic is float64 in both precisions.
+// respect to their logits, in float64 (wide): the point's arithmetic is
+// float64 in both precisions.
 type rqBin struct {
 	k                int
 	xk, w, yk, h     float64
@@ -347,16 +424,16 @@ type rqBin struct {
 func (h rqsplineOf[T]) binAt(q *rqKnots[T], i, k int, shift float64) rqBin {
 	dk, gk := h.deriv(q, i, k, shift)
 	dk1, gk1 := h.deriv(q, i, k+1, shift)
-	return q.wide(i, k, [4]T{dk, dk1, gk, gk1})
+	return q.wide(i, k, [4]float64{dk, dk1, gk, gk1})
 }
 
 // wide returns bin k of dimension i, with the knot derivatives and their
 // derivatives d = (d_k, d_{k+1}, ∂d_k/∂u, ∂d_{k+1}/∂u), in float64: the
-// knots, their differences w_k and h_k and d widened (exactly) from T.
-func (q *rqKnots[T]) wide(i, k int, d [4]T) rqBin {
-	x0, x1, y0, y1 := float64(q.x(k, i)), float64(q.x(k+1, i)), float64(q.y(k, i)), float64(q.y(k+1, i))
+// knots (x and y) and their differences w_k and h_k.
+func (q *rqKnots[T]) wide(i, k int, d [4]float64) rqBin {
+	x0, x1, y0, y1 := q.x(k, i), q.x(k+1, i), q.y(k, i), q.y(k+1, i)
 	return rqBin{k: k, xk: x0, w: x1 - x0, yk: y0, h: y1 - y0,
-		dk: float64(d[0]), dk1: float64(d[1]), gk: float64(d[2]), gk1: float64(d[3])}
+		dk: d[0], dk1: d[1], gk: d[2], gk1: d[3]}
 }
 
 // identity reports whether the bin's piece is exactly y = x: equal knots,
@@ -447,8 +524,8 @@ func (b rqBin) partials(p rqPiece) (lx float64, fy, fl [6]float64) {
 func (h rqsplineOf[T]) scatter(dtheta []T, i int, q *rqKnots[T], b rqBin, g [6]float64) {
 	s := h.s
 	k, lay := s.Bins, q.lay
-	h.scatterAxis(dtheta, q, i, 0, q.pw, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
-	h.scatterAxis(dtheta, q, i, k, q.ph, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
+	h.scatterAxis(dtheta, q, i, 0, q.pw, q.pwl, b.k, g[0], g[1], 2*s.Bound*(1-float64(k)*s.MinWidth))
+	h.scatterAxis(dtheta, q, i, k, q.ph, q.phl, b.k, g[2], g[3], 2*s.Bound*(1-float64(k)*s.MinHeight))
 	for j := 1; j < k; j++ {
 		dtheta[lay.at(2*k+j-1, i)] = 0
 	}
@@ -460,22 +537,22 @@ func (h rqsplineOf[T]) scatter(dtheta []T, i int, q *rqKnots[T], b rqBin, g [6]f
 	}
 }
 
-func (h rqsplineOf[T]) scatterAxis(dtheta []T, q *rqKnots[T], i, off int, p []T, k int, gx, gw, cw float64) {
+func (h rqsplineOf[T]) scatterAxis(dtheta []T, q *rqKnots[T], i, off int, p, pl []T, k int, gx, gw, cw float64) {
 	// Probability j of dimension i at p[pb + j·ps], its logit's gradient
 	// at dtheta[db + j·ds].
 	pb, ps := i*q.pi, q.pj
 	db, ds := q.lay.at(off, i), q.lay.sj
 	var below float64
 	for j := 0; j < k; j++ {
-		below += float64(p[pb+j*ps])
+		below += pair(p, pl, pb+j*ps)
 	}
-	mean := gx*below + gw*float64(p[pb+k*ps])
+	mean := gx*below + gw*pair(p, pl, pb+k*ps)
 	for j := 0; j < k; j++ {
-		dtheta[db+j*ds] = T(cw * float64(p[pb+j*ps]) * (gx - mean))
+		dtheta[db+j*ds] = T(cw * pair(p, pl, pb+j*ps) * (gx - mean))
 	}
-	dtheta[db+k*ds] = T(cw * float64(p[pb+k*ps]) * (gw - mean))
+	dtheta[db+k*ds] = T(cw * pair(p, pl, pb+k*ps) * (gw - mean))
 	for j := k + 1; j < h.s.Bins; j++ {
-		dtheta[db+j*ds] = T(cw * float64(p[pb+j*ps]) * (0 - mean))
+		dtheta[db+j*ds] = T(cw * pair(p, pl, pb+j*ps) * (0 - mean))
 	}
 }
 
@@ -519,7 +596,7 @@ func keepBin[T kernElem](b rqBin, cache []T, i int) {
 // q: the same values binAt computed.
 func (q *rqKnots[T]) kept(cache []T, i int) rqBin {
 	c := cache[binLen*i : binLen*i+binLen]
-	return q.wide(i, int(c[0]), [4]T{c[1], c[2], c[3], c[4]})
+	return q.wide(i, int(c[0]), [4]float64{float64(c[1]), float64(c[2]), float64(c[3]), float64(c[4])})
 }
 
 // forward is Forward for parameters in the layout lay. With a cache of
@@ -528,14 +605,14 @@ func (q *rqKnots[T]) kept(cache []T, i int) rqBin {
 // in T: NaN is in a tail.
 func (h rqsplineOf[T]) forward(x, z, theta []T, lay rqLayout, tmp, cache []T) T {
 	q := h.knots(theta, lay, len(z), tmp)
-	shift, bound := h.s.shift(), T(h.s.Bound)
+	shift, bound := h.s.shift(), h.s.Bound
 	var ld float64
 	for i, v := range z {
-		if !(-bound <= v && v <= bound) {
+		if !(-bound <= float64(v) && float64(v) <= bound) {
 			x[i] = v
 			continue
 		}
-		b := h.binAt(&q, i, q.bin(q.xs, i, v), shift)
+		b := h.binAt(&q, i, q.bin(q.xs, q.xsl, i, float64(v)), shift)
 		keepBin(b, cache, i)
 		if b.identity() {
 			x[i] = v
@@ -599,14 +676,14 @@ func (h rqsplineOf[T]) Inverse(z, x, theta, tmp []T) T {
 // cache as forward does, for inverseBackward.
 func (h rqsplineOf[T]) inverse(z, x, theta []T, lay rqLayout, tmp, cache []T) T {
 	q := h.knots(theta, lay, len(x), tmp)
-	shift, bound := h.s.shift(), T(h.s.Bound)
+	shift, bound := h.s.shift(), h.s.Bound
 	var ld float64
 	for i, v := range x {
-		if !(-bound <= v && v <= bound) {
+		if !(-bound <= float64(v) && float64(v) <= bound) {
 			z[i] = v
 			continue
 		}
-		b := h.binAt(&q, i, q.bin(q.ys, i, v), shift)
+		b := h.binAt(&q, i, q.bin(q.ys, q.ysl, i, float64(v)), shift)
 		keepBin(b, cache, i)
 		if b.identity() {
 			z[i] = v
@@ -614,12 +691,12 @@ func (h rqsplineOf[T]) inverse(z, x, theta []T, lay rqLayout, tmp, cache []T) T 
 		}
 		y := float64(v)
 		th := b.refine(b.invert(y), y)
-		z[i] = T(min(b.xk+th*b.w, float64(q.x(b.k+1, i))))
-		if v == q.y(b.k+1, i) {
+		z[i] = T(min(b.xk+th*b.w, q.x(b.k+1, i)))
+		if y == q.y(b.k+1, i) {
 			// The bin's upper knot (B for the last bin) maps back to its
 			// knot exactly; the root and its Newton step can miss it by
 			// a few ulp where the arithmetic is fused (arm64).
-			th, z[i] = 1, q.x(b.k+1, i)
+			th, z[i] = 1, T(q.x(b.k+1, i))
 		}
 		ld -= math.Log(b.piece(th).j)
 	}
@@ -648,9 +725,9 @@ func (h rqsplineOf[T]) ForwardBackward(dz, dtheta, dx []T, dld T, z, x, theta, t
 func (h rqsplineOf[T]) forwardBackward(dz, dtheta, dx []T, dld T, z, x, theta []T, lay rqLayout, tmp, cache []T) {
 	nb := len(z)
 	q := h.knots(theta, lay, nb, tmp)
-	shift, bound, dld64 := h.s.shift(), T(h.s.Bound), float64(dld)
+	shift, bound, dld64 := h.s.shift(), h.s.Bound, float64(dld)
 	for i, v := range z {
-		if !(-bound <= v && v <= bound) {
+		if !(-bound <= float64(v) && float64(v) <= bound) {
 			dz[i] = dx[i]
 			h.zero(dtheta, lay, i)
 			continue
@@ -659,7 +736,7 @@ func (h rqsplineOf[T]) forwardBackward(dz, dtheta, dx []T, dld T, z, x, theta []
 		if cache != nil {
 			b = q.kept(cache, i)
 		} else {
-			b = h.binAt(&q, i, q.bin(q.xs, i, v), shift)
+			b = h.binAt(&q, i, q.bin(q.xs, q.xsl, i, float64(v)), shift)
 		}
 		p := b.piece((float64(v) - b.xk) / b.w)
 		lx, fy, fl := b.partials(p)
@@ -699,9 +776,9 @@ func (h rqsplineOf[T]) InverseBackward(dx, dtheta, dz []T, dld T, x, z, theta, t
 func (h rqsplineOf[T]) inverseBackward(dx, dtheta, dz []T, dld T, x, z, theta []T, lay rqLayout, tmp, cache []T) {
 	nb := len(x)
 	q := h.knots(theta, lay, nb, tmp)
-	shift, bound, dld64 := h.s.shift(), T(h.s.Bound), float64(dld)
+	shift, bound, dld64 := h.s.shift(), h.s.Bound, float64(dld)
 	for i, v := range x {
-		if !(-bound <= v && v <= bound) {
+		if !(-bound <= float64(v) && float64(v) <= bound) {
 			dx[i] = dz[i]
 			h.zero(dtheta, lay, i)
 			continue
@@ -710,7 +787,7 @@ func (h rqsplineOf[T]) inverseBackward(dx, dtheta, dz []T, dld T, x, z, theta []
 		if cache != nil {
 			b = q.kept(cache, i)
 		} else {
-			b = h.binAt(&q, i, q.bin(q.ys, i, v), shift)
+			b = h.binAt(&q, i, q.bin(q.ys, q.ysl, i, float64(v)), shift)
 		}
 		th := min(max((float64(z[i])-b.xk)/b.w, 0), 1)
 		p := b.piece(th)

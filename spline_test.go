@@ -344,7 +344,7 @@ func splineSlope(s RQSpline, theta []float64, nb, i int, z float64) float64 {
 		return 1
 	}
 	q := s.knots(theta, paramMajor(nb), nb, make([]float64, s.tmpLen(nb)))
-	b := s.binAt(&q, i, q.bin(q.xs, i, z), s.shift())
+	b := s.binAt(&q, i, q.bin(q.xs, q.xsl, i, z), s.shift())
 	return b.piece((z - b.xk) / b.w).j
 }
 
