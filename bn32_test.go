@@ -474,3 +474,33 @@ func TestFit32Dropout(t *testing.T) {
 		t.Error("an epoch with dropout 0.1 left the parameters of one without")
 	}
 }
+
+// TestBatchNorm32Moments: the batch statistics are summed in float64 in
+// the float32 path too. On 4096 rows in one shard whose columns have a
+// mean of 1000 to 3000 and a spread of 1 to 3, a float32 running sum of
+// the column (up to 1.2e7, whose ulp is 1) would be off by several units,
+// the mean by some 1e-3 of the spread, and the gradient of the shift β,
+// the mean of the layer's output, by as much; summed in float64, the
+// float32 training mode agrees with float64 to the tolerances.
+func TestBatchNorm32Moments(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(32, 47))
+	f := bn32TopFlow(t, 3, 0)
+	perturb(f.Params(), 0.3, rnd)
+	g, err := f.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 4096
+	x := randRows(n, 3, rnd)
+	for i := range x {
+		j := float64(i%3 + 1)
+		x[i] = 1000*j + j*x[i]
+	}
+	round32(x)
+	xm := mat.NewDense(n, 3, x)
+	grad64 := make([]float64, f.NumParams())
+	grad32 := make([]float32, g.NumParams())
+	loss64 := NewMaxLikelihood(f, 0, n).LossGrad(grad64, xm)
+	loss32 := NewMaxLikelihood32(g, 0, n).LossGrad(grad32, xm)
+	checkML32(t, "mean 1000", f, loss32, loss64, grad32, grad64)
+}
