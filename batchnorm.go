@@ -153,50 +153,67 @@ func (b *BatchNorm) BindParams(p []float64) {
 // logdet. work keeps a.
 func (b *BatchNorm) Inverse(z, x, _, logdet, work []float64) {
 	checkRows("BatchNorm.Inverse", b.d, logdet, x, z)
-	b.inverse(z, x, logdet, work, b.mean, b.vari)
+	bnInverse(b, b.params, z, x, logdet, work, b.mean, b.vari)
 }
 
-// inverse is Inverse with the statistics mean and vari. It keeps
+// bnInverse is Inverse with the statistics mean and vari, for either
+// element type, with the parameters p = [γ ; β]. It keeps
 // a = exp(γ)/√(v + ε) in work[:D] and ρ = 1/√(v + ε) in work[D:2D].
-func (b *BatchNorm) inverse(z, x, logdet, work, mean, vari []float64) {
+//
+// The statistics are float64 in both element types (the stored ones, or
+// the batch's, whose sums over rows are float64), and so is the layer's
+// arithmetic, each result rounded once to T: per dimension, ρ, a and the
+// log-det; per row, z = (x − m)·a + β, from x, a and β in T and m in
+// float64. The layer is elementwise and cheap beside the conditioners, and
+// this keeps x − m exact where the mean is large beside the spread, and the
+// rounding of each value to one float32 rounding (what the training mode's
+// backward pass, a difference of such values, needs).
+func bnInverse[T kernElem](b *BatchNorm, p, z, x, logdet, work []T, mean, vari []float64) {
 	d := b.d
-	g, beta := b.params[:d], b.params[d:]
+	g, beta := p[:d], p[d:2*d]
 	a, rho := work[:d], work[d:2*d]
 	ld := 0.0
 	for i, v := range vari {
 		ve := v + b.eps
-		rho[i] = 1 / math.Sqrt(ve)
-		a[i] = math.Exp(g[i]) * rho[i]
-		ld += g[i] - 0.5*math.Log(ve)
+		r := 1 / math.Sqrt(ve)
+		rho[i] = T(r)
+		a[i] = T(math.Exp(float64(g[i])) * r)
+		ld += float64(g[i]) - 0.5*math.Log(ve)
 	}
 	for r := range logdet {
 		xr, zr := x[r*d:r*d+d], z[r*d:r*d+d]
 		for i, v := range xr {
-			zr[i] = (v-mean[i])*a[i] + beta[i]
+			zr[i] = T((float64(v)-mean[i])*float64(a[i]) + float64(beta[i]))
 		}
-		logdet[r] += ld
+		logdet[r] += T(ld)
 	}
 }
 
 // Forward sets x = (z − β) ⊙ r + m with r = √(v + ε)·exp(−γ), the stored
 // statistics, and adds −Σ_i (γ_i − ½ log(v_i + ε)) to logdet. work keeps r.
 func (b *BatchNorm) Forward(x, z, _, logdet, work []float64) {
+	checkRows("BatchNorm.Forward", b.d, logdet, x, z)
+	bnForward(b, b.params, x, z, logdet, work)
+}
+
+// bnForward is Forward for either element type with the parameters
+// p = [γ ; β], in float64 as bnInverse, each result rounded once to T.
+func bnForward[T kernElem](b *BatchNorm, p, x, z, logdet, work []T) {
 	d := b.d
-	checkRows("BatchNorm.Forward", d, logdet, x, z)
-	g, beta := b.params[:d], b.params[d:]
+	g, beta := p[:d], p[d:2*d]
 	rs := work[:d]
 	ld := 0.0
 	for i, v := range b.vari {
 		ve := v + b.eps
-		rs[i] = math.Sqrt(ve) * math.Exp(-g[i])
-		ld += g[i] - 0.5*math.Log(ve)
+		rs[i] = T(math.Sqrt(ve) * math.Exp(-float64(g[i])))
+		ld += float64(g[i]) - 0.5*math.Log(ve)
 	}
 	for r := range logdet {
 		xr, zr := x[r*d:r*d+d], z[r*d:r*d+d]
 		for i, v := range zr {
-			xr[i] = (v-beta[i])*rs[i] + b.mean[i]
+			xr[i] = T((float64(v)-float64(beta[i]))*float64(rs[i]) + b.mean[i])
 		}
-		logdet[r] -= ld
+		logdet[r] -= T(ld)
 	}
 }
 
@@ -208,11 +225,18 @@ func (b *BatchNorm) Forward(x, z, _, logdet, work []float64) {
 //	∂L/∂β_i  = Σ_r dz_ri
 //	∂L/∂γ_i  = Σ_r (dz_ri·(z_ri − β_i) + dld_r)   (∂z_ri/∂γ_i = (x_ri − m_i)·a_i = z_ri − β_i, ∂ld/∂γ_i = 1)
 func (b *BatchNorm) InverseBackward(dx, _, dz, dld, _, z, _, work, grad []float64) {
+	bnInverseBackward(b, b.params, dx, dz, dld, z, work, grad)
+}
+
+// bnInverseBackward is InverseBackward for either element type with the
+// parameters p = [γ ; β], its sums over rows in T (a shard's share of the
+// gradient).
+func bnInverseBackward[T kernElem](b *BatchNorm, p, dx, dz, dld, z, work, grad []T) {
 	d := b.d
-	beta := b.params[d:]
+	beta := p[d:]
 	a := work[:d]
 	gg, gb := grad[:d], grad[d:2*d]
-	sum := 0.0
+	var sum T
 	for r, g := range dld {
 		dxr, dzr, zr := dx[r*d:r*d+d], dz[r*d:r*d+d], z[r*d:r*d+d]
 		for i, v := range dzr {
@@ -225,6 +249,26 @@ func (b *BatchNorm) InverseBackward(dx, _, dz, dld, _, z, _, work, grad []float6
 	for i := range gg {
 		gg[i] += sum
 	}
+}
+
+// forward32, inverse32 and inverseBackward32 are Forward, Inverse and
+// InverseBackward (the evaluation mode, with the stored statistics) in
+// float32 with the parameters p, [γ ; β] (the layer's window of a float32
+// vector), from the same source (bnForward, bnInverse, bnInverseBackward).
+// The statistics stay float64 in the layer, shared with the float64 flow.
+
+func (b *BatchNorm) forward32(p, x, z, _, logdet, work []float32) {
+	checkRows("BatchNorm.Forward", b.d, logdet, x, z)
+	bnForward(b, p, x, z, logdet, work)
+}
+
+func (b *BatchNorm) inverse32(p, z, x, _, logdet, work []float32) {
+	checkRows("BatchNorm.Inverse", b.d, logdet, x, z)
+	bnInverse(b, p, z, x, logdet, work, b.mean, b.vari)
+}
+
+func (b *BatchNorm) inverseBackward32(p, dx, _, dz, dld, _, z, _, work, grad []float32) {
+	bnInverseBackward(b, p, dx, dz, dld, z, work, grad)
 }
 
 // ForwardBackward of the evaluation mode, x = (z − β) ⊙ r + m with
@@ -287,30 +331,44 @@ func (b *BatchNorm) ForwardBackward(dz, _, dx, dld, _, x, _, work, grad []float6
 // The sums G1, G2 and Λ run over the whole minibatch, all shards: each
 // shard computes its share (bnPartials), the objective adds the shares in
 // shard order, and then each shard computes its rows' ∂S/∂x
-// (trainBackward). The share of a shard is also its share of ∂S/∂γ and
+// (bnTrainBackward). The share of a shard is also its share of ∂S/∂γ and
 // ∂S/∂β, which go into the shard's gradient vector like any layer's.
 
-// trainInverse is the training mode's Inverse of the rows of one shard,
-// given the minibatch's statistics mean and vari: it is the evaluation
-// map with them, and keeps x̂ in work[2D : 2D + n·D].
-func (b *BatchNorm) trainInverse(z, x, logdet, work, mean, vari []float64) {
+// Precision: the batch statistics, the shards' shares of the backward sums
+// and their totals are float64 in both element types (part, stats and sums
+// are []float64); the rows, x̂, the deltas and the gradient's shares are T.
+// The sums over the minibatch's rows are what the statistics and the
+// backward pass of every row are made of: in float32 each would carry an
+// error growing with the rows summed, and the variance and ∂S/∂x are
+// differences of such sums (v = M2/N around the mean; g − G1/N −
+// x̂·(G2 + Λ)/N), which would turn it into a relative error of the
+// result; summed in float64, as the loss is, the float32 path's
+// statistics and backward sums are those of its float32 rows to
+// float64's rounding.
+
+// bnTrainInverse is the training mode's Inverse of the rows of one shard,
+// for either element type, with the parameters p and the minibatch's
+// statistics mean and vari: it is the evaluation map with them, and keeps
+// x̂ = (x − m)·ρ in work[2D : 2D + n·D] (in float64, rounded once to T).
+func bnTrainInverse[T kernElem](b *BatchNorm, p, z, x, logdet, work []T, mean, vari []float64) {
 	d := b.d
-	b.inverse(z, x, logdet, work, mean, vari)
+	bnInverse(b, p, z, x, logdet, work, mean, vari)
 	rho := work[d : 2*d]
 	xh := work[2*d : 2*d+len(x)]
 	for r := range logdet {
 		xr, hr := x[r*d:r*d+d], xh[r*d:r*d+d]
 		for i, v := range xr {
-			hr[i] = (v - mean[i]) * rho[i]
+			hr[i] = T((float64(v) - mean[i]) * float64(rho[i]))
 		}
 	}
 }
 
 // bnPartials writes the shard's share of the sums of the training mode's
 // backward pass, part = [Σ_r dz_ri (D) ; Σ_r dz_ri·x̂_ri (D) ; Σ_r dld_r],
-// over its rows, following trainInverse with the same work, and adds the
-// shard's share of ∂S/∂γ and ∂S/∂β into grad.
-func (b *BatchNorm) bnPartials(part, dz, dld, work, grad []float64) {
+// over its rows, following bnTrainInverse with the same work, and adds the
+// shard's share of ∂S/∂γ and ∂S/∂β into grad (each rounded once to T);
+// for either element type, with the parameters p.
+func bnPartials[T kernElem](b *BatchNorm, p []T, part []float64, dz, dld, work, grad []T) {
 	d := b.d
 	p1, p2 := part[:d], part[d:2*d]
 	clear(p1)
@@ -320,26 +378,31 @@ func (b *BatchNorm) bnPartials(part, dz, dld, work, grad []float64) {
 	for r, g := range dld {
 		dzr, hr := dz[r*d:r*d+d], xh[r*d:r*d+d]
 		for i, v := range dzr {
-			p1[i] += v
-			p2[i] += v * hr[i]
+			p1[i] += float64(v)
+			p2[i] += float64(v) * float64(hr[i])
 		}
-		lam += g
+		lam += float64(g)
 	}
 	part[2*d] = lam
 	gg, gb := grad[:d], grad[d:2*d]
 	for i := range gg {
-		gg[i] += math.Exp(b.params[i])*p2[i] + lam
-		gb[i] += p1[i]
+		gg[i] += T(math.Exp(float64(p[i]))*p2[i] + lam)
+		gb[i] += T(p1[i])
 	}
 }
 
-// trainBackward writes ∂S/∂x of the rows of one shard, following
-// trainInverse with the same work, from dz and the minibatch's sums
+// bnTrainBackward writes ∂S/∂x of the rows of one shard, following
+// bnTrainInverse with the same work, from dz and the minibatch's sums
 // sums = [Σ dz (D) ; Σ dz·x̂ (D) ; Λ] over its N rows (the shards'
-// bnPartials added in shard order):
+// bnPartials added in shard order), for either element type, with the
+// parameters p:
 //
 //	∂S/∂x_ri = ρ_i·(g_ri − G1_i/N − x̂_ri·(G2_i + Λ)/N),   g = dz·s, G1 = s·Σ dz, G2 = s·Σ dz·x̂.
-func (b *BatchNorm) trainBackward(dx, dz, work, sums []float64, N int) {
+//
+// in float64, each ∂S/∂x_ri rounded once to T: it is a difference of
+// terms larger than itself (the layer takes out of the gradient its
+// components along the batch's mean and along x̂).
+func bnTrainBackward[T kernElem](b *BatchNorm, p, dx, dz, work []T, sums []float64, N int) {
 	d := b.d
 	rho := work[d : 2*d]
 	xh := work[2*d : 2*d+len(dz)]
@@ -349,28 +412,30 @@ func (b *BatchNorm) trainBackward(dx, dz, work, sums []float64, N int) {
 	// the pass's scale slots, which the backward pass no longer needs.
 	s := work[:d]
 	for i := range s {
-		s[i] = math.Exp(b.params[i])
+		s[i] = T(math.Exp(float64(p[i])))
 	}
 	for r := 0; r*d < len(dz); r++ {
 		dxr, dzr, hr := dx[r*d:r*d+d], dz[r*d:r*d+d], xh[r*d:r*d+d]
 		for i, v := range dzr {
-			c1 := s[i] * sums[i] * inv
-			c2 := (s[i]*sums[d+i] + lam) * inv
-			dxr[i] = rho[i] * (v*s[i] - c1 - hr[i]*c2)
+			si := float64(s[i])
+			c1 := si * sums[i] * inv
+			c2 := (si*sums[d+i] + lam) * inv
+			dxr[i] = T(float64(rho[i]) * (float64(v)*si - c1 - float64(hr[i])*c2))
 		}
 	}
 }
 
 // bnMoments writes the mean and the sum of squared deviations M2 of each
 // column of the n rows of width d in rows into part = [mean (D) ; M2 (D)],
-// summing over the rows in order.
-func bnMoments(part, rows []float64, n, d int) {
+// summing over the rows in order in float64, for rows of either element
+// type.
+func bnMoments[T kernElem](part []float64, rows []T, n, d int) {
 	mean, m2 := part[:d], part[d:2*d]
 	clear(mean)
 	clear(m2)
 	for r := 0; r < n; r++ {
 		for i, v := range rows[r*d : r*d+d] {
-			mean[i] += v
+			mean[i] += float64(v)
 		}
 	}
 	for i := range mean {
@@ -378,7 +443,7 @@ func bnMoments(part, rows []float64, n, d int) {
 	}
 	for r := 0; r < n; r++ {
 		for i, v := range rows[r*d : r*d+d] {
-			u := v - mean[i]
+			u := float64(v) - mean[i]
 			m2[i] += u * u
 		}
 	}

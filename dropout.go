@@ -59,6 +59,21 @@ type dropState struct {
 	row0 int // the index in the minibatch of the shard's first row
 }
 
+// dropSchedule is the dropout of a maximum-likelihood objective (either
+// precision): the probability, the masks' seed and the step whose masks
+// the next call draws.
+type dropSchedule struct {
+	p    float64
+	seed uint64
+	step uint64
+}
+
+// state returns the dropout of the shard whose first row is row lo of the
+// minibatch (off without a dropout).
+func (d *dropSchedule) state(lo int) dropState {
+	return dropState{on: d.p > 0, p: d.p, seed: d.seed, step: d.step, row0: lo}
+}
+
 // forLayer returns the dropout of flow layer l of the pass.
 func (s dropState) forLayer(l int) dropout {
 	if !s.on {
@@ -152,3 +167,72 @@ func checkDropout(method string, p float64) error {
 	}
 	return nil
 }
+
+// dropLayer32 is dropLayer for the float32 path, with the parameters p
+// (the layer's window of a Flow32's vector): couplings and MAF layers, the
+// same source as their float64 inverseDrop and inverseBackwardDrop.
+type dropLayer32 interface {
+	inverseDrop32(p, z, x, c, logdet, work []float32, dr dropout)
+	inverseBackwardDrop32(p, dx, dc, dz, dld, x, z, c, work, grad []float32, dr dropout)
+}
+
+func (c *Coupling) inverseDrop32(p, z, x, ctx, logdet, work []float32, dr dropout) {
+	checkRows("Coupling.Inverse", c.d, logdet, x, z)
+	couplingCheckContext(c, "Coupling.Inverse", "context", ctx, len(logdet))
+	couplingPass(c, p, z, x, ctx, logdet, work, false, dr)
+}
+
+func (c *Coupling) inverseBackwardDrop32(p, dx, dc, dz, dld, x, z, _, work, grad []float32, dr dropout) {
+	couplingBackward(c, p, "Coupling.InverseBackward", dx, dc, dz, dld, x, z, work, grad, false, dr)
+}
+
+func (l *MAF) inverseDrop32(p, z, x, ctx, logdet, work []float32, dr dropout) {
+	checkRows("MAF.Inverse", l.made.d, logdet, x, z)
+	arCheckContext(&l.arLayer, "MAF.Inverse", ctx, logdet)
+	arOnePass(&l.arLayer, p, z, x, ctx, logdet, work, false, dr)
+}
+
+func (l *MAF) inverseBackwardDrop32(p, dx, dc, dz, dld, _, _, _, work, grad []float32, dr dropout) {
+	arOnePassBackward(&l.arLayer, p, dx, dc, dz, dld, work, grad, false, dr)
+}
+
+// inverseLayer runs layer l's float32 Inverse on the n rows of
+// ws.bufs[l+1] into ws.bufs[l], given ws.ctx, adding to ws.logdet: with
+// the shard's dropout (ws.drop) when it is on and the layer can drop
+// units, as Flow.inverseLayer.
+func (g *Flow32) inverseLayer(ws *workspace32, l, n int) {
+	d := g.f.d
+	z, x, ld := ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.logdet[:n]
+	if dl, ok := g.layers[l].(dropLayer32); ok && ws.drop.on {
+		dl.inverseDrop32(g.window(l), z, x, ws.ctx, ld, ws.work[l], ws.drop.forLayer(l))
+		return
+	}
+	g.layers[l].inverse32(g.window(l), z, x, ws.ctx, ld, ws.work[l])
+}
+
+// walkInverseBackward walks layers from … to−1 of g backward through
+// their float32 Inverse, the base side first, as Flow.walkInverseBackward:
+// ws.dx holds ∂ℓ/∂(the output of layer from) and is left holding ∂ℓ/∂(the
+// input of layer to−1), the deltas alternating between ws.dA and ws.dB;
+// with the shard's dropout (ws.drop) when it is on.
+func (g *Flow32) walkInverseBackward(ws *workspace32, n int, grad []float32, from, to int) {
+	d := g.f.d
+	dz := ws.dx
+	dx := ws.otherDelta(n * d)
+	dld := ws.dld[:n]
+	for l := from; l < to; l++ {
+		lo, hi := g.f.offs[l], g.f.offs[l+1]
+		x, z := ws.bufs[l+1][:n*d], ws.bufs[l][:n*d]
+		if dl, ok := g.layers[l].(dropLayer32); ok && ws.drop.on {
+			dl.inverseBackwardDrop32(g.params[lo:hi], dx, nil, dz, dld, x, z, ws.ctx, ws.work[l], grad[lo:hi], ws.drop.forLayer(l))
+		} else {
+			g.layers[l].inverseBackward32(g.params[lo:hi], dx, nil, dz, dld, x, z, ws.ctx, ws.work[l], grad[lo:hi])
+		}
+		dz, dx = dx, dz
+	}
+	ws.dx = dz
+}
+
+// otherDelta returns the first n values of the delta buffer, dA or dB,
+// that ws.dx is not a view of.
+func (ws *workspace32) otherDelta(n int) []float32 { return otherDeltaOf(ws.dx, ws.dA, ws.dB, n) }

@@ -167,10 +167,10 @@ func ParsePrecision(s string) (Precision, error) {
 //
 // Float32 has a path for the coupling layers with the Affine, Additive and
 // RQSpline coupling functions (plain or residual conditioners), affine and
-// spline MAF layers, ActNorm (once initialised), LULinear, permutations
-// and Standardize, over any base (StdNormalBase, DiagGaussianBase,
-// MixtureBase, ConditionalGaussianBase); Flow.Float32 says which layer
-// has none.
+// spline MAF layers, ActNorm (once initialised), LULinear, BatchNorm,
+// permutations and Standardize, over any base (StdNormalBase,
+// DiagGaussianBase, MixtureBase, ConditionalGaussianBase); Flow.Float32
+// says which layer has none.
 //
 // The methods of a Flow32 may be called concurrently, except that nothing
 // may write the parameters while another call reads them. A Flow32 shares
@@ -283,6 +283,8 @@ type workspace32 struct {
 	dA, dB []float32
 	cbuf   []float32 // the contexts of the pass, rows×C
 	ctx    []float32 // cbuf[:n·C] during a pass of a conditional flow, else nil
+	dx     []float32 // the delta at the current point of the backward walk (a view of dA or dB)
+	drop   dropState // the dropout of the shard's training pass (workspace.drop); off in evaluation
 }
 
 func (g *Flow32) newWorkspace(rows int) *workspace32 {
@@ -330,14 +332,18 @@ func (g *Flow32) baseWindow(v []float32) []float32 { return v[g.f.offs[len(g.lay
 // inversePass maps the n rows of x (float64, n×D) with their contexts
 // down to z = bufs[0][:n·D], leaving log|det ∂z/∂x| in logdet[:n].
 func (g *Flow32) inversePass(ws *workspace32, x, ctx []float64, n int) {
-	d, L := g.f.d, len(g.layers)
-	cvt64to32(ws.bufs[L][:n*d], x)
-	g.setContexts(ws, ctx, n)
-	ld := ws.logdet[:n]
-	clear(ld)
-	for l := L - 1; l >= 0; l-- {
-		g.layers[l].inverse32(g.window(l), ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.ctx, ld, ws.work[l])
+	g.loadRows(ws, x, ctx, n)
+	for l := len(g.layers) - 1; l >= 0; l-- {
+		g.inverseLayer(ws, l, n)
 	}
+}
+
+// loadRows converts the n rows of x (float64, n×D) and their contexts into
+// the top of ws, bufs[L][:n·D], and clears the log-dets.
+func (g *Flow32) loadRows(ws *workspace32, x, ctx []float64, n int) {
+	cvt64to32(ws.bufs[len(g.layers)][:n*g.f.d], x)
+	g.setContexts(ws, ctx, n)
+	clear(ws.logdet[:n])
 }
 
 // forwardPass maps the n rows of z (float64, n×D) with their contexts up
@@ -364,6 +370,14 @@ func (g *Flow32) forwardPass(ws *workspace32, z, ctx []float64, n int, draws boo
 // the base gives ∂ℓ/∂z and its parameters' share (base32.nllGrad32),
 // ∂ℓ/∂ld = −1, and the layers are walked from the base side.
 func (g *Flow32) nllBackward(ws *workspace32, n int, grad []float32) float64 {
+	loss := g.nllStart(ws, n, grad)
+	g.walkInverseBackward(ws, n, grad, 0, len(g.layers))
+	return loss
+}
+
+// nllStart is the base's part of nllBackward (Flow.nllStart): it returns
+// the summed loss, sets ∂ℓ/∂ld = −1 in ws.dld and leaves ∂ℓ/∂z in ws.dx.
+func (g *Flow32) nllStart(ws *workspace32, n int, grad []float32) float64 {
 	d := g.f.d
 	z := ws.bufs[0][:n*d]
 	bp := g.baseWindow(g.params)
@@ -372,17 +386,13 @@ func (g *Flow32) nllBackward(ws *workspace32, n int, grad []float32) float64 {
 	for _, v := range ws.out[:n] {
 		loss -= v
 	}
-	dz, dx := ws.dA[:n*d], ws.dB[:n*d]
+	dz := ws.dA[:n*d]
 	g.base.nllGrad32(bp, dz, nil, z, ws.ctx, ws.bwork, g.baseWindow(grad))
 	dld := ws.dld[:n]
 	for i := range dld {
 		dld[i] = -1
 	}
-	for l := range g.layers {
-		lo, hi := g.f.offs[l], g.f.offs[l+1]
-		g.layers[l].inverseBackward32(g.params[lo:hi], dx, nil, dz, dld, ws.bufs[l+1][:n*d], ws.bufs[l][:n*d], ws.ctx, ws.work[l], grad[lo:hi])
-		dz, dx = dx, dz
-	}
+	ws.dx = dz
 	return loss
 }
 
@@ -535,6 +545,10 @@ func (g *Flow32) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *
 // the result is bit-identical for any number of workers. The loss is summed
 // over rows in float64.
 //
+// As for MaxLikelihood, BatchNorm layers are in training mode, normalising
+// by the minibatch's statistics (summed over rows in float64), and
+// SetDropout trains with dropout, with the float64 objective's masks.
+//
 // A MaxLikelihood32 is not safe for concurrent use; it reuses its buffers,
 // so that steady-state training allocates nothing.
 type MaxLikelihood32 struct {
@@ -551,6 +565,8 @@ type MaxLikelihood32 struct {
 	sum     sumJob[float32]
 	packs   prepack32Job
 	dirty   bool
+	bn      *bnTrain // a flow with BatchNorm layers: the staged pass, or nil
+	drop    dropSchedule
 }
 
 // NewMaxLikelihood32 returns the maximum-likelihood objective of g, run on
@@ -563,7 +579,7 @@ func NewMaxLikelihood32(g *Flow32, workers, shardSize int) *MaxLikelihood32 {
 	if shardSize <= 0 {
 		shardSize = DefaultShardSize
 	}
-	return &MaxLikelihood32{g: g, shard: shardSize, workers: workers, packs: prepack32Job{g: g}}
+	return &MaxLikelihood32{g: g, shard: shardSize, workers: workers, packs: prepack32Job{g: g}, bn: newBNTrain(g.f)}
 }
 
 // LossGrad returns the mean negative log-likelihood of the rows of x and
@@ -574,10 +590,27 @@ func (m *MaxLikelihood32) LossGrad(grad []float32, x mat.Matrix) float64 {
 	return m.LossGradGiven(grad, x, nil)
 }
 
+// SetDropout is MaxLikelihood.SetDropout: the same masks for the same
+// seed and step.
+func (m *MaxLikelihood32) SetDropout(p float64, seed uint64) {
+	if err := checkDropout("MaxLikelihood32.SetDropout", p); err != nil {
+		panic(err.Error())
+	}
+	m.drop.p, m.drop.seed = p, seed
+}
+
+// SetStep is MaxLikelihood.SetStep: each call of LossGrad or
+// LossGradGiven advances the step by one.
+func (m *MaxLikelihood32) SetStep(step uint64) { m.drop.step = step }
+
+// advance moves to the next step's dropout masks.
+func (m *MaxLikelihood32) advance() { m.drop.step++ }
+
 // LossGradGiven is LossGrad for the rows of x given their contexts, the
 // rows of c (nil for an unconditional flow).
 func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64 {
 	const method = "MaxLikelihood32.LossGradGiven"
+	defer m.advance()
 	f := m.g.f
 	data, n := f.rows(method, "x", x)
 	ctx := f.contextsOf(method, "x", c, n)
@@ -589,7 +622,14 @@ func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64
 	}
 	shards := (n + m.shard - 1) / m.shard
 	runners := workersFor(m.workers, shards)
-	for len(m.ws) < runners {
+	// One workspace per runner, or per shard for the staged pass of a flow
+	// with BatchNorm layers (bnTrain).
+	need := runners
+	if m.bn != nil {
+		m.bn.prepare(f.d, shards)
+		need = shards
+	}
+	for len(m.ws) < need {
 		m.ws = append(m.ws, m.g.newWorkspace(m.shard))
 	}
 	for len(m.grads) < shards {
@@ -606,7 +646,11 @@ func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64
 	if m.packs.prepack(min(m.shard, n), shards, m.workers) {
 		defer m.packs.unpack()
 	}
-	runShards(m, &m.runState, shards, runners)
+	if m.bn != nil {
+		m.bn.lossGrad(m, &m.runState, n, m.shard, shards, runners)
+	} else {
+		runShards(m, &m.runState, shards, runners)
+	}
 	m.src, m.ctx = nil, nil
 	m.sum.zero = true
 	m.sum.run(grad, m.grads[:shards], float32(1/float64(n)), runners)
@@ -619,6 +663,10 @@ func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64
 }
 
 func (m *MaxLikelihood32) runShard(r, s int) {
+	if m.bn != nil {
+		bnRunShard[float32](m.bn, m, m.g.f, s, m.n)
+		return
+	}
 	d, c := m.g.f.d, m.g.f.c
 	lo := s * m.shard
 	hi := min(lo+m.shard, m.n)
@@ -627,8 +675,10 @@ func (m *MaxLikelihood32) runShard(r, s int) {
 		ctx = m.ctx[lo*c : hi*c]
 	}
 	ws := m.ws[r]
+	ws.drop = m.drop.state(lo) // the masks of the shard's rows, whichever runner (dropout.go)
 	m.g.inversePass(ws, m.src[lo*d:hi*d], ctx, hi-lo)
 	m.losses[s] = m.g.nllBackward(ws, hi-lo, m.grads[s])
+	ws.drop = dropState{}
 }
 
 // Adam32 is Adam over float32 parameters and gradients, computed in

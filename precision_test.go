@@ -359,18 +359,25 @@ func TestFlow32Sample(t *testing.T) {
 }
 
 // TestFlow32Refuses checks the errors of Float32: a layer without a
-// float32 path and a parameter beyond float32's range (a layer's or a
-// base's), and that no base is refused.
+// float32 path (a layer of the user's own) and a parameter beyond
+// float32's range (a layer's or a base's), and that no base and no
+// BatchNorm layer is refused.
 func TestFlow32Refuses(t *testing.T) {
-	l, err := NewBatchNorm(4, 0)
+	bn, err := NewBatchNorm(4, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := New(l)
+	f, err := New(bn, &trapScale{d: 4, p: []float64{0}, limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Float32(); err == nil || !strings.Contains(err.Error(), "layer 0 (*flow.BatchNorm) has no float32 path") {
+	if _, err := f.Float32(); err == nil || !strings.Contains(err.Error(), "layer 1 (*flow.trapScale) has no float32 path") {
+		t.Errorf("a layer of the user's own: error %v", err)
+	}
+	if f, err = New(bn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Float32(); err != nil {
 		t.Errorf("a BatchNorm layer: error %v", err)
 	}
 	a, err := NewCoupling(CouplingConfig{Mask: HalfMask(4, false), Hidden: []int{8}})
@@ -637,9 +644,11 @@ func TestPrepack32(t *testing.T) {
 }
 
 // TestFit32Refuses checks that Fit in float32 of a flow with a layer that
-// has no float32 path returns an error naming it and hands the flow back
-// as it came: its parameters and its ActNorm layers (initialised on the
-// first minibatch before the float32 copy is made) as they were.
+// has no float32 path (a layer of the user's own) returns an error naming
+// it and hands the flow back as it came: its parameters, its ActNorm
+// layers (initialised on the first minibatch before the float32 copy is
+// made) and its BatchNorm layer's statistics (set on the training rows
+// before it) as they were.
 func TestFit32Refuses(t *testing.T) {
 	a, err := NewActNorm(2)
 	if err != nil {
@@ -653,16 +662,23 @@ func TestFit32Refuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := New(a, c, bn)
+	f, err := New(a, c, bn, &trapScale{d: 2, p: []float64{0}, limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	perturb(f.Params(), 0.3, rand.New(rand.NewPCG(32, 8)))
 	p0 := append([]float64(nil), f.Params()...)
+	m0, v0 := []float64{0.5, -1}, []float64{2, 0.25}
+	if err := bn.SetStats(m0, v0); err != nil {
+		t.Fatal(err)
+	}
 	data := TwoMoons(200, 0.1, rand.New(rand.NewPCG(32, 9)))
 	_, err = Fit(f, data, TrainConfig{Epochs: 1, Precision: Float32})
-	if err == nil || !strings.Contains(err.Error(), "no float32 path") {
-		t.Fatalf("Fit in float32 with a BatchNorm layer: error %v", err)
+	if err == nil || !strings.Contains(err.Error(), "layer 3 (*flow.trapScale) has no float32 path") {
+		t.Fatalf("Fit in float32 with a layer of the user's own: error %v", err)
+	}
+	if maxAbsDiff(bn.Mean(), m0) != 0 || maxAbsDiff(bn.Variance(), v0) != 0 {
+		t.Errorf("the BatchNorm layer's statistics are %v, %v after the refusal, were %v, %v", bn.Mean(), bn.Variance(), m0, v0)
 	}
 	for i, v := range f.Params() {
 		if v != p0[i] {

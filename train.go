@@ -43,12 +43,8 @@ type gradEval struct {
 	// again as it reads them (sumJob.zero), so a call clears them itself
 	// only after one that did not finish.
 	dirty bool
-	bn    *bnTrain // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
-	// Dropout (maximum likelihood only): the probability, the masks' seed
-	// and the step whose masks the next call draws.
-	dropP    float64
-	dropSeed uint64
-	step     uint64
+	bn    *bnTrain     // maximum likelihood on a flow with BatchNorm layers: the staged pass, or nil
+	drop  dropSchedule // maximum likelihood only
 }
 
 func newGradEval(f *Flow, workers, shard int) gradEval {
@@ -63,10 +59,14 @@ func newGradEval(f *Flow, workers, shard int) gradEval {
 func (g *gradEval) prepare(n int) (shards, runners int) {
 	shards = (n + g.shard - 1) / g.shard
 	runners = workersFor(g.workers, shards)
+	// One workspace per runner, or per shard for the staged pass of a flow
+	// with BatchNorm layers (bnTrain).
+	need := runners
 	if g.bn != nil {
-		g.bn.prepare(g, shards)
+		g.bn.prepare(g.f.d, shards)
+		need = shards
 	}
-	for g.bn == nil && len(g.ws) < runners {
+	for len(g.ws) < need {
 		g.ws = append(g.ws, g.f.newWorkspace(g.shard))
 	}
 	for len(g.grads) < shards {
@@ -81,7 +81,7 @@ func (g *gradEval) prepare(n int) (shards, runners int) {
 // reverse KL through Forward.
 func (g *gradEval) runShard(r, s int) {
 	if g.bn != nil {
-		g.bn.runShard(g, s)
+		bnRunShard[float64](g.bn, g, g.f, s, g.n)
 		return
 	}
 	lo := s * g.shard
@@ -188,9 +188,7 @@ func (j *prepackJob) unpack() {
 
 // dropState returns the dropout of the maximum-likelihood shard whose
 // first row is row lo of the minibatch (off without a dropout).
-func (g *gradEval) dropState(lo int) dropState {
-	return dropState{on: g.dropP > 0, p: g.dropP, seed: g.dropSeed, step: g.step, row0: lo}
-}
+func (g *gradEval) dropState(lo int) dropState { return g.drop.state(lo) }
 
 // lossGrad runs the shards of the rows of x, called name, with their
 // contexts c (nil for an unconditional flow) on the pool and reduces them.
@@ -217,7 +215,7 @@ func (g *gradEval) lossGrad(method, name string, grad []float64, x, c mat.Matrix
 		defer g.packs.unpack()
 	}
 	if g.bn != nil {
-		g.bn.lossGrad(g, shards, runners)
+		g.bn.lossGrad(g, &g.runState, n, g.shard, shards, runners)
 	} else {
 		runShards(g, &g.runState, shards, runners)
 	}
@@ -289,17 +287,17 @@ func (m *MaxLikelihood) SetDropout(p float64, seed uint64) {
 	if err := checkDropout("MaxLikelihood.SetDropout", p); err != nil {
 		panic(err.Error())
 	}
-	m.dropP, m.dropSeed = p, seed
+	m.drop.p, m.drop.seed = p, seed
 }
 
 // SetStep sets the step whose dropout masks the next call of LossGrad or
 // LossGradGiven draws; each call advances it by one, so that successive
 // steps draw fresh masks (it starts at 0). Setting it again gives the same
 // masks again, as a finite-difference check needs.
-func (m *MaxLikelihood) SetStep(step uint64) { m.step = step }
+func (m *MaxLikelihood) SetStep(step uint64) { m.drop.step = step }
 
 // advance moves to the next step's dropout masks.
-func (m *MaxLikelihood) advance() { m.step++ }
+func (m *MaxLikelihood) advance() { m.drop.step++ }
 
 // LossGradGiven returns the mean conditional negative log-likelihood
 // −(1/n) Σ_i log p(x_i | c_i) of the rows of x (n×D) with their contexts,
@@ -538,8 +536,12 @@ type TrainConfig struct {
 	// so the flow Fit leaves is exactly the float32 flow it trained (ActNorm
 	// layers not yet initialised are initialised in float64 first, and
 	// their parameters rounded with the others); a flow with a layer or
-	// base that has no float32 path, and Dropout, are errors, and leave the
-	// flow as it was. FitReverseKL refuses Float32.
+	// base that has no float32 path is an error, and leaves the flow as it
+	// was. Dropout draws the same masks in either precision, and BatchNorm
+	// layers train on the minibatch's statistics (summed in float64) in
+	// either; their stored statistics are set as in float64, by the float64
+	// flow's pass over the training rows (its parameters are the float32
+	// values). FitReverseKL refuses Float32.
 	Precision Precision
 }
 
@@ -581,8 +583,6 @@ func (c *TrainConfig) validate(method string) error {
 		return fmt.Errorf("flow: %s: MaxSkips %d", method, c.MaxSkips)
 	case c.Precision != Float64 && c.Precision != Float32:
 		return fmt.Errorf("flow: %s: unknown precision %v", method, c.Precision)
-	case c.Precision == Float32 && c.Dropout > 0:
-		return fmt.Errorf("flow: %s: dropout has no float32 path yet; train with Precision Float64", method)
 	}
 	return nil
 }
@@ -1006,6 +1006,9 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 		_, err := setBatchNormStats("Fit", "the training rows", f, td, tc, nTrain)
 		return err
 	}
+	// A refusal below hands the flow back as it came, with the statistics
+	// it had.
+	undoStats := bnSnapshot(f)
 	if err := bnStats(); err != nil {
 		return nil, err
 	}
@@ -1038,10 +1041,12 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 			}
 		}
 		if _, err := initActNorm("Fit", "the first minibatch", f, batch[:m*d], bc, m); err != nil {
+			undoStats()
 			return nil, err
 		}
 		if err := bnStats(); err != nil {
 			undoInit()
+			undoStats()
 			return nil, err
 		}
 	}
@@ -1054,8 +1059,8 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	if err != nil {
 		if undoInit != nil {
 			undoInit()
-			_ = bnStats()
 		}
+		undoStats()
 		return nil, err
 	}
 	validNLL := func() float64 {
@@ -1397,6 +1402,7 @@ func newFitStepper(f *Flow, cfg TrainConfig) (*fitStepper, error) {
 		g.storeTo(f) // the run's parameters are float32 values from the start
 		st.g = g
 		st.obj32 = NewMaxLikelihood32(g, cfg.Workers, cfg.ShardSize)
+		st.obj32.SetDropout(cfg.Dropout, cfg.Seed)
 		st.opt32 = NewAdam32(cfg.LearningRate)
 		st.opt32.WeightDecay = cfg.WeightDecay
 		st.grad = make([]float32, g.NumParams())
@@ -1419,6 +1425,7 @@ func (st *fitStepper) lossGrad(grad []float64, x, c mat.Matrix, step uint64) flo
 	}
 	// The float32 copy holds the flow's parameters: update writes them
 	// back after every step, and nothing else writes them during the run.
+	st.obj32.SetStep(step)
 	loss := st.obj32.LossGradGiven(st.grad, x, c)
 	cvt32to64(grad, st.grad)
 	return loss

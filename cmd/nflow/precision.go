@@ -19,7 +19,7 @@ import (
 // evaluate, sample) is computed in.
 func registerPrecision(fs *flag.FlagSet, p *string, what string) {
 	fs.StringVar(p, "precision", "f64", what+" in f64 (float64, the reference) or f32 (float32: about twice the arithmetic per instruction; "+
-		"realnvp, nsf, maf and nsf-ar, -lu, -actnorm and standardisation, over any -base)")
+		"every -model, -base and layer option, and -dropout)")
 }
 
 // mustPrecision returns the precision named s, checked already.
