@@ -174,8 +174,8 @@ func TestReverseKL32(t *testing.T) {
 
 // TestReverseKL32Workers checks that ReverseKL32's loss and gradient are
 // bit-identical for 1, 2, 3 and 8 goroutines and on a second call, and that
-// a step of it and of Adam32 allocates nothing, for a coupling flow and a
-// conditional IAF flow.
+// a step of it and of Adam32, and LogProb (sequential for the IAF),
+// allocate nothing, for a coupling flow and a conditional IAF flow.
 func TestReverseKL32Workers(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(32, 302))
 	rnvp, err := NewRealNVP(RealNVPConfig{Dim: 6, Layers: 4, Hidden: []int{48, 48}, Activation: ReLU})
@@ -238,6 +238,11 @@ func TestReverseKL32Workers(t *testing.T) {
 			opt.Step(g.Params(), grad)
 		}); a != 0 {
 			t.Errorf("a float32 reverse-KL step allocates %v times", a)
+		}
+		lp := make([]float64, n)
+		g.LogProbGiven(lp, z, c)
+		if a := testing.AllocsPerRun(5, func() { g.LogProbGiven(lp, z, c) }); a != 0 {
+			t.Errorf("float32 LogProb allocates %v times", a)
 		}
 	}
 }
