@@ -243,3 +243,84 @@ func checkUnchanged(t *testing.T, name string, f *Flow, p0 []float64) {
 		}
 	}
 }
+
+// TestInverted32 checks inverted layers' float32 passes against their
+// float64 ones (checkLayer32): an inverted IAF backpropagates through
+// Inverse (its IAF's Forward) and an inverted MAF through Forward, in both
+// precisions; inverted couplings, ActNorm and LULinear through both. A
+// flow of inverted IAF layers then trains by maximum likelihood in float32
+// (checkFlow32, and Fit), and Float32 refuses an inverted layer without a
+// float32 path, or an inverted ActNorm not initialised, naming it.
+func TestInverted32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(32, 205))
+	spl := RQSpline{Bins: 4, Bound: 2, MinWidth: 1e-3, MinHeight: 1e-3, MinDerivative: 1e-3}
+	var layers []Layer
+	for ci, cfg := range []AutoregressiveConfig{maf32Configs[1], maf32Configs[4], maf32Configs[8], {Dim: 3, Hidden: []int{16}, Activation: ReLU, Spline: &spl, ContextDim: 1}} {
+		layers = append(layers, newIAF32(t, cfg, uint64(700+ci)))
+		m, _ := newMAF32(t, cfg, uint64(710+ci))
+		layers = append(layers, m)
+	}
+	a := ftActNorm(t, 4)
+	if _, err := InitActNorm(ftFlow(t, a), mat.NewDense(50, 4, randRows(50, 4, rnd)), nil); err != nil {
+		t.Fatal(err)
+	}
+	lu := ftLU(t, luConfig(5, 3))
+	perturb(lu.Params(), 0.3, rnd)
+	cp := ftCoupling(t, CouplingConfig{Mask: HalfMask(5, false), Hidden: []int{16}, Activation: Tanh, ContextDim: 2})
+	perturb(cp.Params(), 0.3, rnd)
+	layers = append(layers, a, lu, cp)
+	for _, l := range layers {
+		v := Invert(l)
+		if why := v.why32(); why != "" {
+			t.Fatalf("Invert(%T): why32 %q", l, why)
+		}
+		for _, n := range []int{1, 7, 37} {
+			checkLayer32(t, fmt.Sprintf("inverted %T D=%d C=%d n=%d", l, l.Dim(), l.ContextDim(), n), v, n, rnd)
+		}
+	}
+	_, isIAF := any(layers[0]).(*IAF)
+	if !isIAF || !hasBackward32(Invert(layers[0]), false) || hasBackward32(Invert(layers[0]), true) ||
+		!hasBackward32(Invert(layers[1]), true) || hasBackward32(Invert(layers[1]), false) {
+		t.Error("hasBackward32: an inverted IAF must backpropagate through Inverse alone, an inverted MAF through Forward alone")
+	}
+
+	// Flows of inverted IAF layers, trained by maximum likelihood.
+	for _, cfg := range []AutoregressiveFlowConfig{
+		{Dim: 4, Layers: 3, Hidden: []int{24}, Activation: ReLU, Seed: 1},
+		{Dim: 3, Layers: 2, Hidden: []int{16}, Activation: Tanh, Clamp: 2, ContextDim: 2, ResidualBlocks: 1, Seed: 2},
+	} {
+		iaf, err := NewIAFFlow(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inv []Layer
+		for _, l := range iaf.Layers() {
+			inv = append(inv, Invert(l))
+		}
+		checkFlow32(t, fmt.Sprintf("inverted iaf D=%d C=%d", cfg.Dim, cfg.ContextDim), ftFlow(t, inv...), rnd)
+	}
+	iaf, err := NewIAFFlow(AutoregressiveFlowConfig{Dim: 2, Layers: 2, Hidden: []int{16}, Activation: Tanh, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ftFlow(t, Invert(iaf.Layers()[0]), Invert(iaf.Layers()[1]))
+	if _, err := Fit(f, TwoMoons(300, 0.1, rnd), TrainConfig{Epochs: 2, BatchSize: 64, Precision: Float32}); err != nil {
+		t.Errorf("Fit in float32 of inverted IAF layers: %v", err)
+	}
+
+	bn, err := NewBatchNorm(3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		l    Layer
+		want string
+	}{
+		{Invert(bn), "flow: Flow.Float32: layer 1: the inverted layer *flow.BatchNorm has no float32 path"},
+		{Invert(ftActNorm(t, 3)), "flow: Flow.Float32: layer 1: the inverted layer: ActNorm is not initialised"},
+	} {
+		if _, err := ftFlow(t, ftLU(t, luConfig(3, 1)), tc.l).Float32(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Float32: error %v, want %q", err, tc.want)
+		}
+	}
+}

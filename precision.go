@@ -189,9 +189,10 @@ func ParsePrecision(s string) (Precision, error) {
 // Float32 has a path for the coupling layers with the Affine, Additive and
 // RQSpline coupling functions (plain or residual conditioners), affine and
 // spline MAF and IAF layers, ActNorm (once initialised), LULinear,
-// permutations and Standardize, over the standard normal base;
-// Flow.Float32 says which layer has none. MAF layers backpropagate through
-// Inverse alone and IAF layers through Forward alone, as in float64.
+// permutations, Standardize and any of them inverted (Invert), over the
+// standard normal base; Flow.Float32 says which layer has none. MAF layers
+// backpropagate through Inverse alone and IAF layers through Forward alone,
+// and inverted ones the other way round, as in float64.
 //
 // The methods of a Flow32 may be called concurrently, except that nothing
 // may write the parameters while another call reads them. A Flow32 shares

@@ -131,14 +131,14 @@ func checkLayer32(t *testing.T, name string, l layer32, n int, rnd *rand.Rand) {
 		}
 	}
 	checkForwardBackward32(t, name, l, n, rand.New(rand.NewPCG(uint64(n), 33)))
-	ig, ok := l.(InverseGrader)
-	ig32, ok32 := l.(inverseGrader32)
+	ok, ok32 := hasBackward64(l, false), hasBackward32(l, false)
 	if ok != ok32 {
-		t.Errorf("%s: InverseGrader %v, inverseGrader32 %v", name, ok, ok32)
+		t.Errorf("%s: backward through Inverse in float64 %v, in float32 %v", name, ok, ok32)
 	}
 	if !ok || !ok32 {
 		return
 	}
+	ig, ig32 := l.(InverseGrader), l.(inverseGrader32)
 	z64, ld64 := make([]float64, n*d), make([]float64, n)
 	z32, ld32 := make([]float32, n*d), make([]float32, n)
 	ig.Inverse(z64, x, ctx64, ld64, w64)

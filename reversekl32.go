@@ -99,19 +99,32 @@ func (g *Flow32) reverseKLErr() error {
 // or nil.
 func (g *Flow32) backwardErr(forward bool) error {
 	for l, ly := range g.layers {
-		var ok bool
-		dir, what := "Inverse", "maximum-likelihood training"
-		if forward {
-			_, ok = ly.(forwardGrader32)
-			dir, what = "Forward", "reverse-KL training"
-		} else {
-			_, ok = ly.(inverseGrader32)
-		}
-		if !ok {
+		if !hasBackward32(ly, forward) {
+			dir, what := "Inverse", "maximum-likelihood training"
+			if forward {
+				dir, what = "Forward", "reverse-KL training"
+			}
 			return fmt.Errorf("layer %d (%T) cannot backpropagate through %s, which %s needs", l, ly, dir, what)
 		}
 	}
 	return nil
+}
+
+// hasBackward32 reports whether the float32 layer l backpropagates through
+// Forward (forward) or Inverse: whether it is a forwardGrader32 or an
+// inverseGrader32, or, for an Inverted layer, whether the wrapped layer
+// backpropagates through the other direction.
+func hasBackward32(l Layer, forward bool) bool {
+	if v, ok := l.(*Inverted); ok {
+		return hasBackward32(v.L, !forward)
+	}
+	var ok bool
+	if forward {
+		_, ok = l.(forwardGrader32)
+	} else {
+		_, ok = l.(inverseGrader32)
+	}
+	return ok
 }
 
 // LossGrad returns the reverse-KL loss of the base's standard normal draws

@@ -32,14 +32,14 @@ var (
 // or neither. (checkLayer32 calls it.)
 func checkForwardBackward32(t *testing.T, name string, l layer32, n int, rnd *rand.Rand) {
 	t.Helper()
-	fg, ok := l.(ForwardGrader)
-	fg32, ok32 := l.(forwardGrader32)
+	ok, ok32 := hasBackward64(l, true), hasBackward32(l, true)
 	if ok != ok32 {
-		t.Errorf("%s: ForwardGrader %v, forwardGrader32 %v", name, ok, ok32)
+		t.Errorf("%s: backward through Forward in float64 %v, in float32 %v", name, ok, ok32)
 	}
 	if !ok || !ok32 {
 		return
 	}
+	fg, fg32 := l.(ForwardGrader), l.(forwardGrader32)
 	d, c, np := l.Dim(), l.ContextDim(), l.NumParams()
 	p32 := to32(l.Params())
 	z := randRows(n, d, rnd)
@@ -72,11 +72,28 @@ func checkForwardBackward32(t *testing.T, name string, l layer32, n int, rnd *ra
 	}
 }
 
+// hasBackward64 is hasBackward32 for the float64 passes: whether l is a
+// ForwardGrader (forward) or an InverseGrader, or, for an Inverted layer,
+// whether the wrapped layer backpropagates through the other direction.
+func hasBackward64(l Layer, forward bool) bool {
+	if v, ok := l.(*Inverted); ok {
+		return hasBackward64(v.L, !forward)
+	}
+	var ok bool
+	if forward {
+		_, ok = l.(ForwardGrader)
+	} else {
+		_, ok = l.(InverseGrader)
+	}
+	return ok
+}
+
 // kl32Flows returns the flows of the reverse-KL comparisons, their
 // parameters perturbed and rounded to float32: affine, additive and spline
 // couplings with permutations, Standardize and a Glow step (ActNorm,
-// LULinear), affine and spline IAF flows, and a conditional IAF and a
-// conditional coupling flow (with contexts, C > 0).
+// LULinear), affine and spline IAF flows, and a conditional IAF, a
+// conditional coupling flow and a conditional flow of inverted MAF layers
+// (with contexts, C > 0).
 func kl32Flows(t *testing.T, rnd *rand.Rand) map[string]*Flow {
 	t.Helper()
 	must := func(f *Flow, err error) *Flow {
@@ -97,6 +114,12 @@ func kl32Flows(t *testing.T, rnd *rand.Rand) map[string]*Flow {
 		"iaf-context":  must(NewIAFFlow(AutoregressiveFlowConfig{Dim: 4, Layers: 2, Hidden: []int{24}, Activation: Tanh, ContextDim: 2, Seed: 7})),
 		"nvp-context":  must(NewRealNVP(RealNVPConfig{Dim: 4, Layers: 2, Hidden: []int{16}, Activation: ReLU, ContextDim: 3, Seed: 8})),
 	}
+	maf := must(NewMAFFlow(AutoregressiveFlowConfig{Dim: 4, Layers: 2, Hidden: []int{24}, Activation: ReLU, ContextDim: 1, Seed: 10}))
+	var inv []Layer
+	for _, l := range maf.Layers() {
+		inv = append(inv, Invert(l))
+	}
+	flows["inverted-maf-context"] = ftFlow(t, inv...)
 	for _, f := range flows {
 		perturb(f.Params(), 0.3, rnd)
 	}
