@@ -181,8 +181,8 @@ func ParsePrecision(s string) (Precision, error) {
 // float64 Flow with its parameters rounded once to float32 (Flow.Float32).
 // Its evaluations and its training objectives (MaxLikelihood32,
 // ReverseKL32) run the same source as the float64 flow's, instantiated for
-// float32; log-densities and
-// losses are returned in float64, their sums over rows taken in float64.
+// float32; log-densities and losses are returned in float64, their sums
+// over rows taken in float64.
 // Float64 converts it back exactly: each float32 parameter is a float64
 // value, so a Flow32 is saved in the model format of FORMAT.md unchanged.
 //
