@@ -132,10 +132,16 @@ func actNormInverse[T kernElem](a *ActNorm, p, z, x, logdet, work []T) {
 //	∂L/∂b_i  = Σ_r dx_ri
 //	∂L/∂s_i  = Σ_r (dx_ri·z_ri·e_i + dld_r)     (∂x_ri/∂s_i = z_ri·e_i, ∂ld/∂s_i = 1)
 func (a *ActNorm) ForwardBackward(dz, _, dx, dld, z, _, _, work, grad []float64) {
+	actNormForwardBackward(a, dz, dx, dld, z, work, grad)
+}
+
+// actNormForwardBackward is ForwardBackward for either element type, after
+// a Forward that left e = exp(s) in work.
+func actNormForwardBackward[T kernElem](a *ActNorm, dz, dx, dld, z, work, grad []T) {
 	d := a.d
 	e := work[:d]
 	gs, gb := grad[:d], grad[d:2*d]
-	sum := 0.0
+	var sum T
 	for r, g := range dld {
 		dxr, dzr, zr := dx[r*d:r*d+d], dz[r*d:r*d+d], z[r*d:r*d+d]
 		for i, v := range dxr {
@@ -196,11 +202,11 @@ func (a *ActNorm) why32() string {
 	return ""
 }
 
-// forward32, inverse32 and inverseBackward32 are Forward, Inverse and
-// InverseBackward in float32 with the parameters p, [s ; b] (the layer's
-// window of a float32 vector), from the same source (actNormForward,
-// actNormInverse, actNormInverseBackward). They are for an initialised
-// layer only (why32).
+// forward32, inverse32, inverseBackward32 and forwardBackward32 are
+// Forward, Inverse, InverseBackward and ForwardBackward in float32 with the
+// parameters p, [s ; b] (the layer's window of a float32 vector), from the
+// same source (actNormForward, actNormInverse, actNormInverseBackward,
+// actNormForwardBackward). They are for an initialised layer only (why32).
 
 func (a *ActNorm) forward32(p, x, z, _, logdet, work []float32) {
 	actNormForward(a, p, x, z, logdet, work)
@@ -212,6 +218,10 @@ func (a *ActNorm) inverse32(p, z, x, _, logdet, work []float32) {
 
 func (a *ActNorm) inverseBackward32(_, dx, _, dz, dld, _, z, _, work, grad []float32) {
 	actNormInverseBackward(a, dx, dz, dld, z, work, grad)
+}
+
+func (a *ActNorm) forwardBackward32(_, dz, _, dx, dld, z, _, _, work, grad []float32) {
+	actNormForwardBackward(a, dz, dx, dld, z, work, grad)
 }
 
 // normStats returns the column means and standard deviations (divisor n)

@@ -279,23 +279,35 @@ func (b *BatchNorm) inverseBackward32(p, dx, _, dz, dld, _, z, _, work, grad []f
 //	∂L/∂β_i  = −Σ_r dx_ri·r_i
 //	∂L/∂γ_i  = −Σ_r (dx_ri·(x_ri − m_i) + dld_r)   (∂x_ri/∂γ_i = −(z_ri − β_i)·r_i = −(x_ri − m_i), ∂ld/∂γ_i = −1)
 func (b *BatchNorm) ForwardBackward(dz, _, dx, dld, _, x, _, work, grad []float64) {
+	bnForwardBackward(b, dz, dx, dld, x, work, grad)
+}
+
+// bnForwardBackward is ForwardBackward for either element type (r left in
+// work by bnForward), its sums over rows in T (a shard's share of the
+// gradient); m is rounded to T.
+func bnForwardBackward[T kernElem](b *BatchNorm, dz, dx, dld, x, work, grad []T) {
 	d := b.d
 	rs := work[:d]
 	gg, gb := grad[:d], grad[d:2*d]
-	sum := 0.0
+	var sum T
 	for r, g := range dld {
 		dxr, dzr, xr := dx[r*d:r*d+d], dz[r*d:r*d+d], x[r*d:r*d+d]
 		for i, v := range dxr {
 			vr := v * rs[i]
 			dzr[i] = vr
 			gb[i] -= vr
-			gg[i] -= v * (xr[i] - b.mean[i])
+			gg[i] -= v * (xr[i] - T(b.mean[i]))
 		}
 		sum += g
 	}
 	for i := range gg {
 		gg[i] -= sum
 	}
+}
+
+// forwardBackward32 is ForwardBackward in float32 (bnForwardBackward).
+func (b *BatchNorm) forwardBackward32(_, dz, _, dx, dld, _, x, _, work, grad []float32) {
+	bnForwardBackward(b, dz, dx, dld, x, work, grad)
 }
 
 // The training mode. Over the N rows of a minibatch, cut into shards,

@@ -266,3 +266,47 @@ func (v *Inverted) InverseBackward(dx, dc, dz, dld, x, z, c, work, grad []float6
 	}
 	g.ForwardBackward(dx, dc, dz, dld, x, z, c, work, grad)
 }
+
+// why32 returns why the layer has no float32 path, or "": it has one when
+// the wrapped layer has (layer32, and its why32 says nothing).
+func (v *Inverted) why32() string {
+	if _, ok := v.L.(layer32); !ok {
+		return fmt.Sprintf("the inverted layer %T has no float32 path", v.L)
+	}
+	if w, ok := v.L.(why32er); ok {
+		if why := w.why32(); why != "" {
+			return "the inverted layer: " + why
+		}
+	}
+	return ""
+}
+
+// forward32, inverse32, inverseBackward32 and forwardBackward32 are the
+// wrapped layer's float32 passes with the directions swapped, as Forward,
+// Inverse, InverseBackward and ForwardBackward are its float64 ones. They
+// are for a layer that why32 accepts; a backward pass the wrapped layer
+// does not have panics, as in float64 (hasBackward32 tells beforehand).
+
+func (v *Inverted) forward32(p, x, z, ctx, logdet, work []float32) {
+	v.L.(layer32).inverse32(p, x, z, ctx, logdet, work)
+}
+
+func (v *Inverted) inverse32(p, z, x, ctx, logdet, work []float32) {
+	v.L.(layer32).forward32(p, z, x, ctx, logdet, work)
+}
+
+func (v *Inverted) inverseBackward32(p, dx, dc, dz, dld, x, z, ctx, work, grad []float32) {
+	g, ok := v.L.(forwardGrader32)
+	if !ok {
+		panic(fmt.Sprintf("flow: Inverted.InverseBackward: %T has no float32 ForwardBackward", v.L))
+	}
+	g.forwardBackward32(p, dx, dc, dz, dld, x, z, ctx, work, grad)
+}
+
+func (v *Inverted) forwardBackward32(p, dz, dc, dx, dld, z, x, ctx, work, grad []float32) {
+	g, ok := v.L.(inverseGrader32)
+	if !ok {
+		panic(fmt.Sprintf("flow: Inverted.ForwardBackward: %T has no float32 InverseBackward", v.L))
+	}
+	g.inverseBackward32(p, dz, dc, dx, dld, z, x, ctx, work, grad)
+}

@@ -226,7 +226,11 @@ func (g *Flow32) walkInverseBackward(ws *workspace32, n int, grad []float32, fro
 		if dl, ok := g.layers[l].(dropLayer32); ok && ws.drop.on {
 			dl.inverseBackwardDrop32(g.params[lo:hi], dx, nil, dz, dld, x, z, ws.ctx, ws.work[l], grad[lo:hi], ws.drop.forLayer(l))
 		} else {
-			g.layers[l].inverseBackward32(g.params[lo:hi], dx, nil, dz, dld, x, z, ws.ctx, ws.work[l], grad[lo:hi])
+			ig, ok := g.layers[l].(inverseGrader32)
+			if !ok {
+				panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Inverse", l, g.layers[l]))
+			}
+			ig.inverseBackward32(g.params[lo:hi], dx, nil, dz, dld, x, z, ws.ctx, ws.work[l], grad[lo:hi])
 		}
 		dz, dx = dx, dz
 	}

@@ -93,3 +93,31 @@ func NewIAFFlow(cfg AutoregressiveFlowConfig) (*Flow, error) {
 	}
 	return New(layers...)
 }
+
+// why32 returns why the layer has no float32 path, or "" when it has one:
+// every IAF layer has, affine or spline, with a plain or a residual MADE.
+func (l *IAF) why32() string { return "" }
+
+// forward32, inverse32 and forwardBackward32 are Forward, Inverse and
+// ForwardBackward in float32 with the parameters p (the layer's window of
+// a float32 vector, in the MADE's stored layout), from the same source as
+// MAF's float32 passes (arOnePass, arSequential, arOnePassBackward), with
+// the directions swapped, affine and spline layers alike. Like the float64
+// layer, an IAF has no backward pass through Inverse (it is not an
+// inverseGrader32): its gradients flow through Forward.
+
+func (l *IAF) forward32(p, x, z, ctx, logdet, work []float32) {
+	checkRows("IAF.Forward", l.made.d, logdet, x, z)
+	arCheckContext(&l.arLayer, "IAF.Forward", ctx, logdet)
+	arOnePass(&l.arLayer, p, x, z, ctx, logdet, work, true, dropout{})
+}
+
+func (l *IAF) inverse32(p, z, x, ctx, logdet, work []float32) {
+	checkRows("IAF.Inverse", l.made.d, logdet, x, z)
+	arCheckContext(&l.arLayer, "IAF.Inverse", ctx, logdet)
+	arSequential(&l.arLayer, p, z, x, ctx, logdet, work, false)
+}
+
+func (l *IAF) forwardBackward32(p, dz, dc, dx, dld, z, x, ctx, work, grad []float32) {
+	arOnePassBackward(&l.arLayer, p, dz, dc, dx, dld, work, grad, true, dropout{})
+}

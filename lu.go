@@ -331,11 +331,12 @@ func luInverseBackward[T kernElem](l *LULinear, dx, dz, dld, x, work, grad []T) 
 	luChain(l, w, grad, s)
 }
 
-// forward32, inverse32 and inverseBackward32 are Forward, Inverse and
-// InverseBackward in float32 with the parameters p (the layer's window of
-// a float32 vector, laid out as Params), from the same source (luForward,
-// luInverse, luInverseBackward): W is composed and applied, and the
-// factors' gradients formed, in float32.
+// forward32, inverse32, inverseBackward32 and forwardBackward32 are
+// Forward, Inverse, InverseBackward and ForwardBackward in float32 with the
+// parameters p (the layer's window of a float32 vector, laid out as
+// Params), from the same source (luForward, luInverse, luInverseBackward,
+// luForwardBackward): W is composed and applied, the triangular systems
+// solved, and the factors' gradients formed, in float32.
 
 func (l *LULinear) forward32(p, x, z, _, logdet, work []float32) {
 	luForward(l, p, x, z, logdet, work)
@@ -347,6 +348,10 @@ func (l *LULinear) inverse32(p, z, x, _, logdet, work []float32) {
 
 func (l *LULinear) inverseBackward32(_, dx, _, dz, dld, x, _, _, work, grad []float32) {
 	luInverseBackward(l, dx, dz, dld, x, work, grad)
+}
+
+func (l *LULinear) forwardBackward32(_, dz, _, dx, dld, _, x, _, work, grad []float32) {
+	luForwardBackward(l, dz, dx, dld, x, work, grad)
 }
 
 // ForwardBackward of x = W⁻¹·(z − b), ld = −Σ ℓ_i. Differentiating
@@ -365,6 +370,12 @@ func (l *LULinear) inverseBackward32(_, dx, _, dz, dld, x, _, _, work, grad []fl
 // j < k, reading row k of L), and g_r,i = c_{perm[i]}. ∂L/∂W then goes
 // through the factors as in InverseBackward (luChain).
 func (l *LULinear) ForwardBackward(dz, _, dx, dld, _, x, _, work, grad []float64) {
+	luForwardBackward(l, dz, dx, dld, x, work, grad)
+}
+
+// luForwardBackward is ForwardBackward for either element type, after a
+// Forward that left L and U in work.
+func luForwardBackward[T kernElem](l *LULinear, dz, dx, dld, x, work, grad []T) {
 	d, n := l.d, len(dld)
 	w := luSplit(l, work)
 	lo, up, a := w.lo, w.up, w.row
@@ -398,7 +409,7 @@ func (l *LULinear) ForwardBackward(dz, _, dx, dld, _, x, _, work, grad []float64
 	for i, v := range w.g {
 		w.g[i] = -v
 	}
-	s := 0.0
+	var s T
 	for _, v := range dld {
 		s -= v
 	}

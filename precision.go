@@ -17,12 +17,24 @@ import (
 // its passes over float32 rows with the parameters p, the layer's window of
 // a Flow32's float32 vector. Each is the same source as the float64 method
 // of its name, instantiated for float32; the work it takes is WorkLen(n)
-// float32 values.
+// float32 values. Its backward passes are those of inverseGrader32 and
+// forwardGrader32, as InverseGrader and ForwardGrader are a Layer's.
 type layer32 interface {
 	Layer
 	forward32(p, x, z, ctx, logdet, work []float32)
 	inverse32(p, z, x, ctx, logdet, work []float32)
+}
+
+// inverseGrader32 is a layer32 that backpropagates through inverse32
+// (InverseBackward in float32): what MaxLikelihood32 needs.
+type inverseGrader32 interface {
 	inverseBackward32(p, dx, dc, dz, dld, x, z, ctx, work, grad []float32)
+}
+
+// forwardGrader32 is a layer32 that backpropagates through forward32
+// (ForwardBackward in float32): what ReverseKL32 needs.
+type forwardGrader32 interface {
+	forwardBackward32(p, dz, dc, dx, dld, z, x, ctx, work, grad []float32)
 }
 
 // prepacker32 is a layer whose conditioner's weights can be packed once
@@ -105,6 +117,10 @@ func (c *Coupling) inverseBackward32(p, dx, dc, dz, dld, x, z, ctx, work, grad [
 	couplingBackward(c, p, "Coupling.InverseBackward", dx, dc, dz, dld, x, z, work, grad, false, dropout{})
 }
 
+func (c *Coupling) forwardBackward32(p, dz, dc, dx, dld, z, x, ctx, work, grad []float32) {
+	couplingBackward(c, p, "Coupling.ForwardBackward", dz, dc, dx, dld, z, x, work, grad, true, dropout{})
+}
+
 func (p *Permutation) forward32(_, x, z, _, logdet, _ []float32) {
 	checkRows("Permutation.Forward", len(p.perm), logdet, x, z)
 	gatherRows(x, z, p.perm)
@@ -117,6 +133,10 @@ func (p *Permutation) inverse32(_, z, x, _, logdet, _ []float32) {
 
 func (p *Permutation) inverseBackward32(_, dx, _, dz, _, _, _, _, _, _ []float32) {
 	gatherRows(dx, dz, p.perm)
+}
+
+func (p *Permutation) forwardBackward32(_, dz, _, dx, _, _, _, _, _, _ []float32) {
+	gatherRows(dz, dx, p.inv)
 }
 
 // Precision is the element type a flow computes in. Float64 is the
@@ -159,18 +179,21 @@ func ParsePrecision(s string) (Precision, error) {
 
 // Flow32 is a flow that computes in float32: the layers and base of a
 // float64 Flow with its parameters rounded once to float32 (Flow.Float32).
-// Its evaluations and its training objective (MaxLikelihood32) run the same
-// source as the float64 flow's, instantiated for float32; log-densities and
-// losses are returned in float64, their sums over rows taken in float64.
+// Its evaluations and its training objectives (MaxLikelihood32,
+// ReverseKL32) run the same source as the float64 flow's, instantiated for
+// float32; log-densities and losses are returned in float64, their sums
+// over rows taken in float64.
 // Float64 converts it back exactly: each float32 parameter is a float64
 // value, so a Flow32 is saved in the model format of FORMAT.md unchanged.
 //
 // Float32 has a path for the coupling layers with the Affine, Additive and
 // RQSpline coupling functions (plain or residual conditioners), affine and
-// spline MAF layers, ActNorm (once initialised), LULinear, BatchNorm,
-// permutations and Standardize, over any base (StdNormalBase,
-// DiagGaussianBase, MixtureBase, ConditionalGaussianBase); Flow.Float32
-// says which layer has none.
+// spline MAF and IAF layers, ActNorm (once initialised), LULinear,
+// BatchNorm, permutations, Standardize and any of them inverted (Invert),
+// over any base (StdNormalBase, DiagGaussianBase, MixtureBase,
+// ConditionalGaussianBase); Flow.Float32 says which layer has none. MAF
+// layers backpropagate through Inverse alone and IAF layers through Forward
+// alone, and inverted ones the other way round, as in float64.
 //
 // The methods of a Flow32 may be called concurrently, except that nothing
 // may write the parameters while another call reads them. A Flow32 shares
@@ -575,6 +598,9 @@ type MaxLikelihood32 struct {
 func NewMaxLikelihood32(g *Flow32, workers, shardSize int) *MaxLikelihood32 {
 	if g == nil {
 		panic("flow: NewMaxLikelihood32: nil flow")
+	}
+	if err := g.backwardErr(false); err != nil {
+		panic("flow: NewMaxLikelihood32: " + err.Error())
 	}
 	if shardSize <= 0 {
 		shardSize = DefaultShardSize

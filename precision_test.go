@@ -5,6 +5,7 @@
 package flow
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -96,7 +97,8 @@ func randRows(n, w int, rnd *rand.Rand) []float64 {
 // checkLayer32 compares a layer's float32 passes with its float64 methods
 // on the same (float32) parameters and inputs, for n rows: outputs and
 // log-determinants to 1e-4·(|v| + 1), the gradients of InverseBackward
-// (input, context, parameters) to 1e-3 in the mixed measure.
+// and ForwardBackward (input, context, parameters; checkForwardBackward32)
+// to 1e-3 in the mixed measure.
 func checkLayer32(t *testing.T, name string, l layer32, n int, rnd *rand.Rand) {
 	t.Helper()
 	d, c := l.Dim(), l.ContextDim()
@@ -128,10 +130,15 @@ func checkLayer32(t *testing.T, name string, l layer32, n int, rnd *rand.Rand) {
 			t.Errorf("%s: %s: log-det %d: float32 %v, float64 %v", name, dir, i, ld32[i], ld64[i])
 		}
 	}
-	ig, ok := l.(InverseGrader)
-	if !ok {
+	checkForwardBackward32(t, name, l, n, rand.New(rand.NewPCG(uint64(n), 33)))
+	ok, ok32 := hasBackward64(l, false), hasBackward32(l, false)
+	if ok != ok32 {
+		t.Errorf("%s: backward through Inverse in float64 %v, in float32 %v", name, ok, ok32)
+	}
+	if !ok || !ok32 {
 		return
 	}
+	ig, ig32 := l.(InverseGrader), l.(inverseGrader32)
 	z64, ld64 := make([]float64, n*d), make([]float64, n)
 	z32, ld32 := make([]float32, n*d), make([]float32, n)
 	ig.Inverse(z64, x, ctx64, ld64, w64)
@@ -149,7 +156,7 @@ func checkLayer32(t *testing.T, name string, l layer32, n int, rnd *rand.Rand) {
 		dc64, dc32 = make([]float64, n*c), make([]float32, n*c)
 	}
 	ig.InverseBackward(dx64, dc64, dz, dld, x, z64, ctx64, w64, g64)
-	l.inverseBackward32(p32, dx32, dc32, to32(dz), to32(dld), to32(x), z32, ctx32, w32, g32)
+	ig32.inverseBackward32(p32, dx32, dc32, to32(dz), to32(dld), to32(x), z32, ctx32, w32, g32)
 	if i := mixedBad(to64(dx32), dx64, 1e-3); i >= 0 {
 		t.Errorf("%s: ∂L/∂x %d: float32 %v, float64 %v", name, i, dx32[i], dx64[i])
 	}
@@ -360,8 +367,8 @@ func TestFlow32Sample(t *testing.T) {
 
 // TestFlow32Refuses checks the errors of Float32: a layer without a
 // float32 path (a layer of the user's own) and a parameter beyond
-// float32's range (a layer's or a base's), and that no base and no
-// BatchNorm layer is refused.
+// float32's range (a layer's or a base's), and that no base, no BatchNorm
+// layer and no IAF layer is refused.
 func TestFlow32Refuses(t *testing.T) {
 	bn, err := NewBatchNorm(4, 0)
 	if err != nil {
@@ -379,6 +386,13 @@ func TestFlow32Refuses(t *testing.T) {
 	}
 	if _, err := f.Float32(); err != nil {
 		t.Errorf("a BatchNorm layer: error %v", err)
+	}
+	iaf, err := NewIAFFlow(AutoregressiveFlowConfig{Dim: 3, Layers: 2, Hidden: []int{4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iaf.Float32(); err != nil {
+		t.Errorf("an IAF flow: error %v", err)
 	}
 	a, err := NewCoupling(CouplingConfig{Mask: HalfMask(4, false), Hidden: []int{8}})
 	if err != nil {
@@ -643,12 +657,13 @@ func TestPrepack32(t *testing.T) {
 	}
 }
 
-// TestFit32Refuses checks that Fit in float32 of a flow with a layer that
-// has no float32 path (a layer of the user's own) returns an error naming
-// it and hands the flow back as it came: its parameters, its ActNorm
-// layers (initialised on the first minibatch before the float32 copy is
-// made) and its BatchNorm layer's statistics (set on the training rows
-// before it) as they were.
+// TestFit32Refuses checks that Fit, FitReverseKL and FitReverseKLGiven in
+// float32 of a flow with a layer that has no float32 path (a layer of the
+// user's own) return an error naming it and hand the flow back as it
+// came: its parameters, its ActNorm layers (initialised on the first
+// minibatch, or marked initialised, before the float32 copy is made) and
+// its BatchNorm layer's statistics (set on the training rows before it) as
+// they were.
 func TestFit32Refuses(t *testing.T) {
 	a, err := NewActNorm(2)
 	if err != nil {
@@ -687,5 +702,24 @@ func TestFit32Refuses(t *testing.T) {
 	}
 	if a.initialized {
 		t.Error("the ActNorm layer was left initialised")
+	}
+	// Reverse KL in float32 refuses it the same way, its ActNorm layers
+	// (marked initialised before the float32 copy is made) put back.
+	rkl := TrainConfig{Epochs: 1, StepsPerEpoch: 2, Precision: Float32}
+	for method, fit := range map[string]func() error{
+		"FitReverseKL": func() error { _, err := FitReverseKL(context.Background(), f, banana, rkl); return err },
+		"FitReverseKLGiven": func() error {
+			_, err := FitReverseKLGiven(context.Background(), f, bananaShift, func([]float64, *rand.Rand) {}, rkl)
+			return err
+		},
+	} {
+		err := fit()
+		if err == nil || !strings.Contains(err.Error(), "flow: "+method+": precision f32: Flow.Float32: layer 3 (*flow.trapScale) has no float32 path") {
+			t.Errorf("%s in float32 with a layer of the user's own: error %v", method, err)
+		}
+		checkUnchanged(t, method, f, p0)
+		if a.initialized {
+			t.Errorf("%s: the ActNorm layer was left initialised", method)
+		}
 	}
 }

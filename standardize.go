@@ -103,6 +103,9 @@ func (s *Standardize) inverse32(_, z, x, _, logdet, _ []float32) { standardizeIn
 func (s *Standardize) inverseBackward32(_, dx, _, dz, _, _, _, _, _, _ []float32) {
 	standardizeInverseBackward(s, dx, dz)
 }
+func (s *Standardize) forwardBackward32(_, dz, _, dx, _, _, _, _, _, _ []float32) {
+	standardizeForwardBackward(s, dz, dx)
+}
 
 // standardizeForward is Forward for either element type (shift, scale and
 // Σ log scale_i rounded to T).
@@ -133,10 +136,16 @@ func standardizeInverse[T kernElem](s *Standardize, z, x, logdet []T) {
 
 // ForwardBackward of x = shift + scale ⊙ z: ∂L/∂z = scale ⊙ ∂L/∂x.
 func (s *Standardize) ForwardBackward(dz, _, dx, _, _, _, _, _, _ []float64) {
+	standardizeForwardBackward(s, dz, dx)
+}
+
+// standardizeForwardBackward is ForwardBackward for either element type
+// (scale rounded to T).
+func standardizeForwardBackward[T kernElem](s *Standardize, dz, dx []T) {
 	d := len(s.scale)
 	for r := 0; r*d < len(dx); r++ {
 		for i := 0; i < d; i++ {
-			dz[r*d+i] = s.scale[i] * dx[r*d+i]
+			dz[r*d+i] = T(s.scale[i]) * dx[r*d+i]
 		}
 	}
 }

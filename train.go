@@ -541,7 +541,8 @@ type TrainConfig struct {
 	// layers train on the minibatch's statistics (summed in float64) in
 	// either; their stored statistics are set as in float64, by the float64
 	// flow's pass over the training rows (its parameters are the float32
-	// values). FitReverseKL refuses Float32.
+	// values). FitReverseKL and FitReverseKLGiven with Float32 train the
+	// float32 copy in the same way, with ReverseKL32.
 	Precision Precision
 }
 
@@ -1202,6 +1203,13 @@ func meanOf(v []float64) float64 {
 // marks them initialised, so that a later Fit does not overwrite them.
 // Nor are there data for batch statistics: BatchNorm layers are trained in
 // evaluation mode, their γ and β with their stored statistics fixed.
+//
+// With cfg.Precision Float32 it trains the flow's float32 copy
+// (Flow.Float32, ReverseKL32, Adam32), writing its parameters back into f
+// after every step, as FitContext does; the target is still called with
+// float64 rows. A flow without a float32 path, or with a layer that
+// cannot backpropagate through Forward in float32, is an error that
+// leaves f as it was.
 func FitReverseKL(ctx context.Context, f *Flow, target Target, cfg TrainConfig) (*Result, error) {
 	if f == nil {
 		panic("flow: FitReverseKL: nil flow")
@@ -1248,9 +1256,6 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 	if cfg.Dropout != 0 {
 		return nil, fmt.Errorf("flow: %s: dropout %v: dropout is for training by maximum likelihood (Fit), not reverse KL", method, cfg.Dropout)
 	}
-	if cfg.Precision != Float64 {
-		return nil, fmt.Errorf("flow: %s: precision %v: reverse-KL training has no float32 path yet", method, cfg.Precision)
-	}
 	if err := f.base.reparamErr(); err != nil {
 		return nil, fmt.Errorf("flow: %s: %w", method, err)
 	}
@@ -1265,14 +1270,27 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 		return nil, fmt.Errorf("flow: %s: the flow is conditional (C = %d): use FitReverseKLGiven", method, C)
 	}
 	rnd := rand.New(rand.NewPCG(cfg.Seed, 0x2545f4914f6cdd1d))
-	var obj *ReverseKL
-	if draw != nil {
-		obj = NewReverseKLGiven(f, ctarget, cfg.Workers, cfg.ShardSize)
-	} else {
-		obj = NewReverseKL(f, target, cfg.Workers, cfg.ShardSize)
+	// Reverse KL has no data to initialise ActNorm layers on: their
+	// parameters now are their initialisation, and what this run teaches
+	// them a later Fit keeps. They are marked before a float32 copy is
+	// made (Flow.Float32 refuses a layer not initialised), and put back
+	// if the run is refused.
+	var fresh []*ActNorm
+	for _, l := range f.layers {
+		if a, ok := l.(*ActNorm); ok && !a.initialized {
+			a.initialized = true
+			fresh = append(fresh, a)
+		}
 	}
-	opt := NewAdam(cfg.LearningRate)
-	opt.WeightDecay = cfg.WeightDecay
+	// The objective and the optimiser in the run's precision; a flow that
+	// cannot train in it is handed back as it came.
+	st, err := newKLStepper(method, f, target, ctarget, cfg)
+	if err != nil {
+		for _, a := range fresh {
+			a.initialized = false
+		}
+		return nil, err
+	}
 	grad := make([]float64, f.NumParams())
 	z := mat.NewDense(cfg.BatchSize, f.d, nil)
 	zd := z.RawMatrix().Data
@@ -1281,14 +1299,6 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 	if C > 0 {
 		c := mat.NewDense(cfg.BatchSize, C, nil)
 		cm, cd = c, c.RawMatrix().Data
-	}
-	// Reverse KL has no data to initialise ActNorm layers on: their
-	// parameters now are their initialisation, and what this run teaches
-	// them a later Fit keeps.
-	for _, l := range f.layers {
-		if a, ok := l.(*ActNorm); ok {
-			a.initialized = true
-		}
 	}
 	res := &Result{InitialLoss: math.NaN(), BestLoss: math.NaN()}
 	best := newKeeper(f.params, cfg.MaxSkips)
@@ -1320,7 +1330,7 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 				}
 			}
 			stdNormalFill(zd, rnd)
-			loss := obj.LossGradGiven(grad, z, cm)
+			loss := st.klLossGrad(grad, z, cm)
 			if apply, quit := best.take(loss, grad, f.params); !apply {
 				skipped++
 				if quit {
@@ -1329,9 +1339,8 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 				}
 				continue
 			}
-			opt.LearningRate = cfg.stepLR((epoch-1)*cfg.StepsPerEpoch+s, cfg.Epochs*cfg.StepsPerEpoch)
 			clip(grad, cfg.ClipNorm)
-			opt.Step(f.params, grad)
+			st.update(grad, cfg.stepLR((epoch-1)*cfg.StepsPerEpoch+s, cfg.Epochs*cfg.StepsPerEpoch))
 			sum += loss
 			n++
 		}
@@ -1382,34 +1391,79 @@ func ELBO(f *Flow, target Target, n int, rnd *rand.Rand) (elbo, stderr float64) 
 // precision. The flow's float64 parameters are what Fit keeps, restores
 // and reports in either; the float32 stepper writes its parameters into
 // them, exactly, after every update.
+//
+// FitReverseKL's stepper (newKLStepper) holds the reverse-KL objective,
+// kl or kl32, in place of obj or obj32.
 type fitStepper struct {
 	f     *Flow
 	obj   *MaxLikelihood
+	kl    *ReverseKL
 	opt   *Adam
 	g     *Flow32 // Float32: the float32 copy, or nil
 	obj32 *MaxLikelihood32
+	kl32  *ReverseKL32
 	opt32 *Adam32
 	grad  []float32
 }
 
 func newFitStepper(f *Flow, cfg TrainConfig) (*fitStepper, error) {
+	st, err := newStepper("Fit", f, false, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if st.g != nil {
+		st.obj32 = NewMaxLikelihood32(st.g, cfg.Workers, cfg.ShardSize)
+		st.obj32.SetDropout(cfg.Dropout, cfg.Seed)
+		return st, nil
+	}
+	st.obj = NewMaxLikelihood(f, cfg.Workers, cfg.ShardSize)
+	st.obj.SetDropout(cfg.Dropout, cfg.Seed)
+	return st, nil
+}
+
+// newKLStepper is newFitStepper for FitReverseKL (target) or
+// FitReverseKLGiven (ctarget).
+func newKLStepper(method string, f *Flow, target Target, ctarget ConditionalTarget, cfg TrainConfig) (*fitStepper, error) {
+	st, err := newStepper(method, f, true, cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case st.g != nil && ctarget != nil:
+		st.kl32 = NewReverseKLGiven32(st.g, ctarget, cfg.Workers, cfg.ShardSize)
+	case st.g != nil:
+		st.kl32 = NewReverseKL32(st.g, target, cfg.Workers, cfg.ShardSize)
+	case ctarget != nil:
+		st.kl = NewReverseKLGiven(f, ctarget, cfg.Workers, cfg.ShardSize)
+	default:
+		st.kl = NewReverseKL(f, target, cfg.Workers, cfg.ShardSize)
+	}
+	return st, nil
+}
+
+// newStepper returns a stepper with the optimiser of the run's precision
+// and, for Float32, the float32 copy of f, which must be able to
+// backpropagate through Forward (reverse KL, kl) or Inverse; f's
+// parameters are rounded to float32 only once the copy is accepted.
+func newStepper(method string, f *Flow, kl bool, cfg TrainConfig) (*fitStepper, error) {
 	st := &fitStepper{f: f}
 	if cfg.Precision == Float32 {
 		g, err := f.Float32()
+		if err == nil && kl {
+			err = g.reverseKLErr()
+		} else if err == nil {
+			err = g.backwardErr(false)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("flow: Fit: precision f32: %s", strings.TrimPrefix(err.Error(), "flow: "))
+			return nil, fmt.Errorf("flow: %s: precision f32: %s", method, strings.TrimPrefix(err.Error(), "flow: "))
 		}
 		g.storeTo(f) // the run's parameters are float32 values from the start
 		st.g = g
-		st.obj32 = NewMaxLikelihood32(g, cfg.Workers, cfg.ShardSize)
-		st.obj32.SetDropout(cfg.Dropout, cfg.Seed)
 		st.opt32 = NewAdam32(cfg.LearningRate)
 		st.opt32.WeightDecay = cfg.WeightDecay
 		st.grad = make([]float32, g.NumParams())
 		return st, nil
 	}
-	st.obj = NewMaxLikelihood(f, cfg.Workers, cfg.ShardSize)
-	st.obj.SetDropout(cfg.Dropout, cfg.Seed)
 	st.opt = NewAdam(cfg.LearningRate)
 	st.opt.WeightDecay = cfg.WeightDecay
 	return st, nil
@@ -1427,6 +1481,18 @@ func (st *fitStepper) lossGrad(grad []float64, x, c mat.Matrix, step uint64) flo
 	// back after every step, and nothing else writes them during the run.
 	st.obj32.SetStep(step)
 	loss := st.obj32.LossGradGiven(st.grad, x, c)
+	cvt32to64(grad, st.grad)
+	return loss
+}
+
+// klLossGrad returns the reverse-KL loss of the base draws z (with their
+// contexts c) at the flow's parameters and writes its gradient into grad,
+// as lossGrad.
+func (st *fitStepper) klLossGrad(grad []float64, z, c mat.Matrix) float64 {
+	if st.g == nil {
+		return st.kl.LossGradGiven(grad, z, c)
+	}
+	loss := st.kl32.LossGradGiven(st.grad, z, c)
 	cvt32to64(grad, st.grad)
 	return loss
 }

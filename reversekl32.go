@@ -1,0 +1,253 @@
+// Copyright ©2026 The flow Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package flow
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// ReverseKL32 is ReverseKL for a Flow32: the reverse-KL loss to a target
+// and its reparameterisation gradient, by backpropagation through the
+// layers' float32 forward passes (forwardGrader32). The base draws ε are
+// rounded once to float32 and are then the flow's z (the standard normal
+// base, z = ε); log q(x) = log N(z) − log|det ∂x/∂z| is formed per row in
+// float64 from the float32 z and log-det. The target keeps its float64
+// signature: it is called on each row of x widened to float64, exactly,
+// and its gradient is rounded once to float32, where the backward walk
+// starts. The loss is summed over rows in float64; the gradients, per
+// shard and summed in shard order, are float32, so the result is
+// bit-identical for any number of workers.
+//
+// A ReverseKL32 is not safe for concurrent use; it reuses its buffers, so
+// that steady-state training allocates nothing.
+type ReverseKL32 struct {
+	runState
+	g       *Flow32
+	shard   int
+	workers int
+	ws      []*workspace32 // per runner
+	rows    [][]float64    // per runner: a row of x in float64 and the target's gradient, 2·D
+	grads   [][]float32    // per shard, zero between calls
+	losses  []float64      // per shard
+	src     []float64
+	ctx     []float64
+	n       int
+	target  Target
+	ctarget ConditionalTarget
+	sum     sumJob[float32]
+	packs   prepack32Job
+	dirty   bool
+}
+
+// NewReverseKL32 returns the reverse-KL objective of g to target, run on up
+// to workers goroutines (≤ 0: GOMAXPROCS) in shards of shardSize rows
+// (≤ 0: DefaultShardSize). It panics if g or target is nil, or if g has a
+// layer that cannot backpropagate through Forward (a MAF layer, whose
+// Forward is sequential; as for ReverseKL) or a base other than the
+// standard normal.
+func NewReverseKL32(g *Flow32, target Target, workers, shardSize int) *ReverseKL32 {
+	if target == nil {
+		panic("flow: NewReverseKL32: nil target")
+	}
+	k := newReverseKL32("NewReverseKL32", g, workers, shardSize)
+	k.target = target
+	return k
+}
+
+// NewReverseKLGiven32 is NewReverseKLGiven for a Flow32: the amortised
+// reverse KL to a conditional target π(x | c), which is called with row
+// i's x_i (in float64) and the context c_i as given to LossGradGiven.
+func NewReverseKLGiven32(g *Flow32, target ConditionalTarget, workers, shardSize int) *ReverseKL32 {
+	if target == nil {
+		panic("flow: NewReverseKLGiven32: nil target")
+	}
+	k := newReverseKL32("NewReverseKLGiven32", g, workers, shardSize)
+	k.ctarget = target
+	return k
+}
+
+func newReverseKL32(method string, g *Flow32, workers, shardSize int) *ReverseKL32 {
+	if g == nil {
+		panic("flow: " + method + ": nil flow")
+	}
+	if err := g.reverseKLErr(); err != nil {
+		panic(fmt.Sprintf("flow: %s: %v", method, err))
+	}
+	if shardSize <= 0 {
+		shardSize = DefaultShardSize
+	}
+	return &ReverseKL32{g: g, shard: shardSize, workers: workers, packs: prepack32Job{g: g}}
+}
+
+// reverseKLErr returns why g cannot train by reverse KL in float32, or nil:
+// a base other than the standard normal (whose z is the draw ε, with no
+// parameters to differentiate), or a layer that cannot backpropagate
+// through Forward.
+func (g *Flow32) reverseKLErr() error {
+	if _, ok := g.f.base.(*StdNormalBase); !ok {
+		return fmt.Errorf("the base %T has no float32 reverse-KL path (only the standard normal has)", g.f.base)
+	}
+	return g.backwardErr(true)
+}
+
+// backwardErr returns an error naming the first layer of g that has no
+// float32 backward pass through Forward (forward) or Inverse (!forward),
+// or nil.
+func (g *Flow32) backwardErr(forward bool) error {
+	for l, ly := range g.layers {
+		if !hasBackward32(ly, forward) {
+			dir, what := "Inverse", "maximum-likelihood training"
+			if forward {
+				dir, what = "Forward", "reverse-KL training"
+			}
+			return fmt.Errorf("layer %d (%T) cannot backpropagate through %s, which %s needs", l, ly, dir, what)
+		}
+	}
+	return nil
+}
+
+// hasBackward32 reports whether the float32 layer l backpropagates through
+// Forward (forward) or Inverse: whether it is a forwardGrader32 or an
+// inverseGrader32, or, for an Inverted layer, whether the wrapped layer
+// backpropagates through the other direction.
+func hasBackward32(l Layer, forward bool) bool {
+	if v, ok := l.(*Inverted); ok {
+		return hasBackward32(v.L, !forward)
+	}
+	var ok bool
+	if forward {
+		_, ok = l.(forwardGrader32)
+	} else {
+		_, ok = l.(inverseGrader32)
+	}
+	return ok
+}
+
+// LossGrad returns the reverse-KL loss of the base's standard normal draws
+// z (n×D, one per row) and writes its gradient with respect to the
+// parameters into grad (length NumParams). It panics if the flow is
+// conditional: see LossGradGiven.
+func (k *ReverseKL32) LossGrad(grad []float32, z mat.Matrix) float64 {
+	k.g.f.unconditional("ReverseKL32.LossGrad", "LossGradGiven")
+	return k.lossGrad("ReverseKL32.LossGrad", grad, z, nil)
+}
+
+// LossGradGiven is LossGrad for draws z with their contexts, the rows of c
+// (n×C; nil for an unconditional flow), as ReverseKL.LossGradGiven.
+func (k *ReverseKL32) LossGradGiven(grad []float32, z, c mat.Matrix) float64 {
+	return k.lossGrad("ReverseKL32.LossGradGiven", grad, z, c)
+}
+
+func (k *ReverseKL32) lossGrad(method string, grad []float32, z, c mat.Matrix) float64 {
+	f := k.g.f
+	data, n := f.rows(method, "z", z)
+	ctx := f.contextsOf(method, "z", c, n)
+	if n == 0 {
+		panic("flow: " + method + ": empty batch")
+	}
+	if len(grad) != k.g.NumParams() {
+		panic(fmt.Sprintf("flow: %s: gradient of length %d, want %d", method, len(grad), k.g.NumParams()))
+	}
+	shards := (n + k.shard - 1) / k.shard
+	runners := workersFor(k.workers, shards)
+	for len(k.ws) < runners {
+		k.ws = append(k.ws, k.g.newWorkspace(k.shard))
+		k.rows = append(k.rows, make([]float64, 2*f.d))
+	}
+	for len(k.grads) < shards {
+		k.grads = append(k.grads, make([]float32, k.g.NumParams()))
+		k.losses = append(k.losses, 0)
+	}
+	if k.dirty {
+		for _, v := range k.grads {
+			clear(v)
+		}
+	}
+	k.dirty = true
+	k.src, k.ctx, k.n = data, ctx, n
+	if k.packs.prepack(min(k.shard, n), shards, k.workers) {
+		defer k.packs.unpack()
+	}
+	runShards(k, &k.runState, shards, runners)
+	k.src, k.ctx = nil, nil
+	k.sum.zero = true
+	k.sum.run(grad, k.grads[:shards], float32(1/float64(n)), runners)
+	k.dirty = false
+	loss := 0.0
+	for _, l := range k.losses[:shards] {
+		loss += l
+	}
+	return loss / float64(n)
+}
+
+func (k *ReverseKL32) runShard(r, s int) {
+	d, c := k.g.f.d, k.g.f.c
+	lo := s * k.shard
+	hi := min(lo+k.shard, k.n)
+	var ctx []float64
+	if k.ctx != nil {
+		ctx = k.ctx[lo*c : hi*c]
+	}
+	ws := k.ws[r]
+	k.g.forwardPass(ws, k.src[lo*d:hi*d], ctx, hi-lo, true)
+	k.losses[s] = k.g.klBackward(ws, k.rows[r], hi-lo, ctx, k.target, k.ctarget, k.grads[s])
+}
+
+// klBackward follows forwardPass over n rows, whose z (bufs[0]) are the
+// base's draws rounded to float32, and ctx the rows' contexts in float64
+// (nil without). It returns Σ_i [log N(z_i) − ld_i − log π(x_i)], the
+// summed reverse-KL loss in float64, and adds its gradient with respect to
+// the parameters into grad, as Flow.klBackward does over the standard
+// normal base: the target is called on x_i widened to float64 (in the row
+// buffer row, 2·D), ∂ℓ/∂x = −∇log π(x) rounded to float32 and ∂ℓ/∂ld = −1,
+// and the layers are walked from the data side down to ∂ℓ/∂z, which the
+// standard normal base, z = ε, has no use for.
+func (g *Flow32) klBackward(ws *workspace32, row []float64, n int, ctx []float64, target Target, ctarget ConditionalTarget, grad []float32) float64 {
+	d, c, L := g.f.d, g.f.c, len(g.layers)
+	z, x := ws.bufs[0][:n*d], ws.bufs[L][:n*d]
+	dx := ws.dA[:n*d]
+	xr, gr := row[:d:d], row[d:2*d:2*d]
+	// log N(z_i; 0, I), each summed in float64 (ws.out), with zero
+	// log-dets (dld, set to −1 below).
+	dld := ws.dld[:n]
+	clear(dld)
+	lpz := ws.out[:n]
+	stdNormalRows(lpz, z, dld, d)
+	loss := 0.0
+	for i := 0; i < n; i++ {
+		cvt32to64(xr, x[i*d:i*d+d])
+		var lp float64
+		if ctarget != nil {
+			var ci []float64
+			if ctx != nil {
+				ci = ctx[i*c : i*c+c : i*c+c]
+			}
+			lp = ctarget(gr, xr, ci)
+		} else {
+			lp = target(gr, xr)
+		}
+		dxr := dx[i*d : i*d+d]
+		for j, v := range gr {
+			dxr[j] = float32(-v)
+		}
+		loss += lpz[i] - float64(ws.logdet[i]) - lp
+	}
+	for i := range dld {
+		dld[i] = -1
+	}
+	dz := ws.dB[:n*d]
+	for l := L - 1; l >= 0; l-- {
+		fg, ok := g.layers[l].(forwardGrader32)
+		if !ok {
+			panic(fmt.Sprintf("flow: layer %d (%T) cannot backpropagate through Forward", l, g.layers[l]))
+		}
+		lo, hi := g.f.offs[l], g.f.offs[l+1]
+		fg.forwardBackward32(g.params[lo:hi], dz, nil, dx, dld, ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.ctx, ws.work[l], grad[lo:hi])
+		dz, dx = dx, dz
+	}
+	return loss
+}
