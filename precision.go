@@ -576,20 +576,71 @@ func (g *Flow32) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *
 // so that steady-state training allocates nothing.
 type MaxLikelihood32 struct {
 	runState
+	shardSums32
 	g       *Flow32
 	shard   int
 	workers int
 	ws      []*workspace32 // per runner
-	grads   [][]float32    // per shard, zero between calls
-	losses  []float64      // per shard
 	src     []float64
 	ctx     []float64
 	n       int
-	sum     sumJob[float32]
 	packs   prepack32Job
-	dirty   bool
 	bn      *bnTrain // a flow with BatchNorm layers: the staged pass, or nil
 	drop    dropSchedule
+}
+
+// shardSums32 is what the float32 objectives (MaxLikelihood32,
+// ReverseKL32) keep per shard, and their sum in shard order: a gradient
+// vector and a loss for each shard.
+type shardSums32 struct {
+	grads  [][]float32 // per shard, zero between calls
+	losses []float64   // per shard
+	sum    sumJob[float32]
+	dirty  bool
+}
+
+// begin readies a call of shards shards over np parameters: their
+// gradient vectors zero.
+func (s *shardSums32) begin(shards, np int) {
+	for len(s.grads) < shards {
+		s.grads = append(s.grads, make([]float32, np))
+		s.losses = append(s.losses, 0)
+	}
+	if s.dirty {
+		for _, v := range s.grads {
+			clear(v)
+		}
+	}
+	s.dirty = true
+}
+
+// end writes the mean over the call's n rows of the shards' gradients into
+// grad, summed in shard order on up to runners goroutines, and returns the
+// mean of their losses, summed in float64.
+func (s *shardSums32) end(grad []float32, shards, n, runners int) float64 {
+	s.sum.zero = true
+	s.sum.run(grad, s.grads[:shards], float32(1/float64(n)), runners)
+	s.dirty = false
+	loss := 0.0
+	for _, l := range s.losses[:shards] {
+		loss += l
+	}
+	return loss / float64(n)
+}
+
+// batch returns the rows of x (the argument named what) and their
+// contexts c for an objective's method, checked as Flow's methods check
+// them, and panics for an empty batch or a gradient of the wrong length.
+func (g *Flow32) batch(method, what string, grad []float32, x, c mat.Matrix) (data, ctx []float64, n int) {
+	data, n = g.f.rows(method, what, x)
+	ctx = g.f.contextsOf(method, what, c, n)
+	if n == 0 {
+		panic("flow: " + method + ": empty batch")
+	}
+	if len(grad) != g.NumParams() {
+		panic(fmt.Sprintf("flow: %s: gradient of length %d, want %d", method, len(grad), g.NumParams()))
+	}
+	return data, ctx, n
 }
 
 // NewMaxLikelihood32 returns the maximum-likelihood objective of g, run on
@@ -638,14 +689,7 @@ func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64
 	const method = "MaxLikelihood32.LossGradGiven"
 	defer m.advance()
 	f := m.g.f
-	data, n := f.rows(method, "x", x)
-	ctx := f.contextsOf(method, "x", c, n)
-	if n == 0 {
-		panic("flow: " + method + ": empty batch")
-	}
-	if len(grad) != m.g.NumParams() {
-		panic(fmt.Sprintf("flow: %s: gradient of length %d, want %d", method, len(grad), m.g.NumParams()))
-	}
+	data, ctx, n := m.g.batch(method, "x", grad, x, c)
 	shards := (n + m.shard - 1) / m.shard
 	runners := workersFor(m.workers, shards)
 	// One workspace per runner, or per shard for the staged pass of a flow
@@ -658,16 +702,7 @@ func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64
 	for len(m.ws) < need {
 		m.ws = append(m.ws, m.g.newWorkspace(m.shard))
 	}
-	for len(m.grads) < shards {
-		m.grads = append(m.grads, make([]float32, m.g.NumParams()))
-		m.losses = append(m.losses, 0)
-	}
-	if m.dirty {
-		for _, v := range m.grads {
-			clear(v)
-		}
-	}
-	m.dirty = true
+	m.begin(shards, m.g.NumParams())
 	m.src, m.ctx, m.n = data, ctx, n
 	if m.packs.prepack(min(m.shard, n), shards, m.workers) {
 		defer m.packs.unpack()
@@ -678,14 +713,7 @@ func (m *MaxLikelihood32) LossGradGiven(grad []float32, x, c mat.Matrix) float64
 		runShards(m, &m.runState, shards, runners)
 	}
 	m.src, m.ctx = nil, nil
-	m.sum.zero = true
-	m.sum.run(grad, m.grads[:shards], float32(1/float64(n)), runners)
-	m.dirty = false
-	loss := 0.0
-	for _, l := range m.losses[:shards] {
-		loss += l
-	}
-	return loss / float64(n)
+	return m.end(grad, shards, n, runners)
 }
 
 func (m *MaxLikelihood32) runShard(r, s int) {

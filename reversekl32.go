@@ -26,21 +26,18 @@ import (
 // that steady-state training allocates nothing.
 type ReverseKL32 struct {
 	runState
+	shardSums32
 	g       *Flow32
 	shard   int
 	workers int
 	ws      []*workspace32 // per runner
 	rows    [][]float64    // per runner: a row of x in float64 and the target's gradient, 2·D
-	grads   [][]float32    // per shard, zero between calls
-	losses  []float64      // per shard
 	src     []float64
 	ctx     []float64
 	n       int
 	target  Target
 	ctarget ConditionalTarget
-	sum     sumJob[float32]
 	packs   prepack32Job
-	dirty   bool
 }
 
 // NewReverseKL32 returns the reverse-KL objective of g to target, run on up
@@ -144,44 +141,21 @@ func (k *ReverseKL32) LossGradGiven(grad []float32, z, c mat.Matrix) float64 {
 
 func (k *ReverseKL32) lossGrad(method string, grad []float32, z, c mat.Matrix) float64 {
 	f := k.g.f
-	data, n := f.rows(method, "z", z)
-	ctx := f.contextsOf(method, "z", c, n)
-	if n == 0 {
-		panic("flow: " + method + ": empty batch")
-	}
-	if len(grad) != k.g.NumParams() {
-		panic(fmt.Sprintf("flow: %s: gradient of length %d, want %d", method, len(grad), k.g.NumParams()))
-	}
+	data, ctx, n := k.g.batch(method, "z", grad, z, c)
 	shards := (n + k.shard - 1) / k.shard
 	runners := workersFor(k.workers, shards)
 	for len(k.ws) < runners {
 		k.ws = append(k.ws, k.g.newWorkspace(k.shard))
 		k.rows = append(k.rows, make([]float64, 2*f.d))
 	}
-	for len(k.grads) < shards {
-		k.grads = append(k.grads, make([]float32, k.g.NumParams()))
-		k.losses = append(k.losses, 0)
-	}
-	if k.dirty {
-		for _, v := range k.grads {
-			clear(v)
-		}
-	}
-	k.dirty = true
+	k.begin(shards, k.g.NumParams())
 	k.src, k.ctx, k.n = data, ctx, n
 	if k.packs.prepack(min(k.shard, n), shards, k.workers) {
 		defer k.packs.unpack()
 	}
 	runShards(k, &k.runState, shards, runners)
 	k.src, k.ctx = nil, nil
-	k.sum.zero = true
-	k.sum.run(grad, k.grads[:shards], float32(1/float64(n)), runners)
-	k.dirty = false
-	loss := 0.0
-	for _, l := range k.losses[:shards] {
-		loss += l
-	}
-	return loss / float64(n)
+	return k.end(grad, shards, n, runners)
 }
 
 func (k *ReverseKL32) runShard(r, s int) {
