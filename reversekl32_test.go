@@ -327,13 +327,14 @@ func TestReverseKL32Workers(t *testing.T) {
 
 // TestFitReverseKL32 trains the same flows to the banana target (an IAF
 // flow, a Glow-like coupling flow with ActNorm layers not yet initialised,
-// an IAF flow over a DiagGaussianBase, whose base must have moved from the
-// standard normal) and, amortised, to the shifted banana (a conditional IAF flow) in both
-// precisions, and checks that the reverse KL at the end, estimated on the
-// same 4000 draws for both (klOnDraws), agrees within noise: twice the
-// difference a change of seed makes to the float64 run, or 0.02 nats. Both
-// must have learned, the float32 run's flow must hold float32 values and
-// its ActNorm layers be marked initialised.
+// an IAF flow over a DiagGaussianBase) and, amortised, to the shifted
+// banana (a conditional IAF flow, an IAF flow over a
+// ConditionalGaussianBase) in both precisions, and checks that the reverse
+// KL at the end, estimated on the same 4000 draws for both (klOnDraws),
+// agrees within noise: twice the difference a change of seed makes to the
+// float64 run, or 0.02 nats. Both must have learned, the float32 run's flow
+// must hold float32 values, a trainable base must have moved from the
+// standard normal, and the ActNorm layers be marked initialised.
 func TestFitReverseKL32(t *testing.T) {
 	builds := map[string]func() *Flow{
 		"iaf": func() *Flow {
@@ -362,8 +363,13 @@ func TestFitReverseKL32(t *testing.T) {
 			return iafOver(t, func() (Base, error) { return NewDiagGaussianBase(2) },
 				AutoregressiveFlowConfig{Dim: 2, Layers: 3, Hidden: []int{32}, Activation: Tanh, Seed: 9})
 		},
+		"iaf-condbase": func() *Flow {
+			return iafOver(t, func() (Base, error) {
+				return NewConditionalGaussianBase(ConditionalGaussianBaseConfig{Dim: 2, ContextDim: 1, Hidden: []int{16}, Activation: Tanh, Seed: 10})
+			}, AutoregressiveFlowConfig{Dim: 2, Layers: 2, Hidden: []int{32}, Activation: Tanh, Seed: 10})
+		},
 	}
-	for _, name := range []string{"iaf", "glow", "iaf-context", "iaf-diag"} {
+	for _, name := range []string{"iaf", "glow", "iaf-context", "iaf-diag", "iaf-condbase"} {
 		steps := 30
 		if testing.Short() {
 			steps = 15
