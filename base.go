@@ -87,6 +87,12 @@ type base32 interface {
 	// the same parameters draws.
 	draw32(p []float32, dst []float64, rnd *rand.Rand)
 	fromDraws32(p, z, c, work []float32)
+	// drawLogProb32 and klGrad32 are drawLogProb and klGrad with the
+	// parameters p, over the float32 draws eps (ReverseKL32): each row's
+	// log-density in float64 from the float32 values, the gradients in
+	// float32. A base whose reparamErr is not nil has neither.
+	drawLogProb32(p []float32, dst []float64, eps, c, work []float32)
+	klGrad32(p, dc, dz, eps, c, work, grad []float32)
 }
 
 // checkBaseRows panics unless z holds whole rows of d values.
@@ -143,15 +149,24 @@ func (b *StdNormalBase) fromDraws(_, _, _ []float64) {}
 
 func (b *StdNormalBase) reparamErr() error { return nil }
 
-func (b *StdNormalBase) drawLogProb(dst, eps, _, _ []float64) {
-	d := b.d
+func (b *StdNormalBase) drawLogProb(dst, eps, _, _ []float64) { stdNormalDrawLogProb(b.d, dst, eps) }
+
+func (b *StdNormalBase) drawLogProb32(_ []float32, dst []float64, eps, _, _ []float32) {
+	stdNormalDrawLogProb(b.d, dst, eps)
+}
+
+// stdNormalDrawLogProb is drawLogProb for either element type: each row's
+// log N(ε; 0, I) in float64 from the T values.
+func stdNormalDrawLogProb[T kernElem](d int, dst []float64, eps []T) {
 	for i := range dst {
-		dst[i] = StdNormalLogProb(eps[i*d : i*d+d])
+		dst[i] = stdNormalLogProb(eps[i*d : i*d+d])
 	}
 }
 
 // klGrad: z = ε does not depend on a parameter.
 func (b *StdNormalBase) klGrad(_, _, _, _, _, _ []float64) {}
+
+func (b *StdNormalBase) klGrad32(_, _, _, _, _, _, _ []float32) {}
 
 func (b *StdNormalBase) logProbRows32(_ []float32, dst []float64, z, _, logdet, _ []float32) {
 	stdNormalRows(dst, z, logdet, b.d)
@@ -308,13 +323,23 @@ func (b *DiagGaussianBase) reparamErr() error { return nil }
 // drawLogProb: for z = μ + e^{s} ⊙ ε, u = ε, so log p(z) = log N(ε; 0, I) −
 // Σ_j s_j.
 func (b *DiagGaussianBase) drawLogProb(dst, eps, _, _ []float64) {
-	d := b.d
+	diagDrawLogProb(b.d, b.p, dst, eps)
+}
+
+func (b *DiagGaussianBase) drawLogProb32(p []float32, dst []float64, eps, _, _ []float32) {
+	diagDrawLogProb(b.d, p, dst, eps)
+}
+
+// diagDrawLogProb is drawLogProb for either element type, with the
+// parameters p = [μ ; s]: Σ_j s_j and each row's log N(ε; 0, I) in float64
+// from the T values.
+func diagDrawLogProb[T kernElem](d int, p []T, dst []float64, eps []T) {
 	ss := 0.0
-	for _, v := range b.p[d:] {
-		ss += v
+	for _, v := range p[d : 2*d] {
+		ss += float64(v)
 	}
 	for i := range dst {
-		dst[i] = StdNormalLogProb(eps[i*d:i*d+d]) - ss
+		dst[i] = stdNormalLogProb(eps[i*d:i*d+d]) - ss
 	}
 }
 
@@ -326,7 +351,16 @@ func (b *DiagGaussianBase) drawLogProb(dst, eps, _, _ []float64) {
 //
 // summed over the rows; e^{s} is in work from fromDraws.
 func (b *DiagGaussianBase) klGrad(_, dz, eps, _, work, grad []float64) {
-	d := b.d
+	diagKLGrad(b.d, dz, eps, work, grad)
+}
+
+func (b *DiagGaussianBase) klGrad32(_, _, dz, eps, _, work, grad []float32) {
+	diagKLGrad(b.d, dz, eps, work, grad)
+}
+
+// diagKLGrad is klGrad for either element type, computed in T from the
+// e^{s} that fromDraws left in work.
+func diagKLGrad[T kernElem](d int, dz, eps, work, grad []T) {
 	n := checkBaseRows("DiagGaussianBase.klGrad", dz, d)
 	sig := work[d : 2*d]
 	gm, gs := grad[:d], grad[d:2*d]
@@ -652,5 +686,13 @@ func (b *MixtureBase) drawLogProb(_, _, _, _ []float64) {
 }
 
 func (b *MixtureBase) klGrad(_, _, _, _, _, _ []float64) {
+	panic("flow: MixtureBase: no reparameterised draw (reverse KL refuses a mixture base)")
+}
+
+func (b *MixtureBase) drawLogProb32(_ []float32, _ []float64, _, _, _ []float32) {
+	panic("flow: MixtureBase: no reparameterised draw (reverse KL refuses a mixture base)")
+}
+
+func (b *MixtureBase) klGrad32(_, _, _, _, _, _, _ []float32) {
 	panic("flow: MixtureBase: no reparameterised draw (reverse KL refuses a mixture base)")
 }

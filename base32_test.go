@@ -187,11 +187,58 @@ func TestBase32Rows(t *testing.T) {
 				}
 			}
 			pts32 := to32(e64)
+			eps64 := append([]float64(nil), e64...)
 			b.fromDraws(e64, c64, w64)
 			b.fromDraws32(p32, pts32, c32, w32)
 			if i := logpBad(to64(pts32), e64, 1e-4); i >= 0 {
 				t.Errorf("%s: point %d: float32 %v, float64 %v", name, i, pts32[i], e64[i])
 			}
+			if b.reparamErr() == nil {
+				checkBaseKL32(t, name, b, p32, eps64, c64, w64, w32, rnd)
+			}
+		}
+	}
+}
+
+// checkBaseKL32 compares the reverse-KL methods of a reparameterised base
+// in float32 (drawLogProb32, klGrad32) with its float64 ones after
+// fromDraws and fromDraws32 of the draws eps (float32 values) have left
+// w64 and w32: the rows' log-densities to 1e-4·(|v| + 1), and for a
+// random ∂L/∂z the parameters' gradient and ∂L/∂c to 1e-3 in the mixed
+// measure.
+func checkBaseKL32(t *testing.T, name string, b base32, p32 []float32, eps, c64, w64 []float64, w32 []float32, rnd *rand.Rand) {
+	t.Helper()
+	d, c := b.Dim(), b.ContextDim()
+	n := len(eps) / d
+	var c32 []float32
+	if c > 0 {
+		c32 = to32(c64)
+	}
+	eps32 := to32(eps)
+	lb64, lb32 := make([]float64, n), make([]float64, n)
+	b.drawLogProb(lb64, eps, c64, w64)
+	b.drawLogProb32(p32, lb32, eps32, c32, w32)
+	if i := logpBad(lb32, lb64, 1e-4); i >= 0 {
+		t.Errorf("%s: drawLogProb row %d: float32 %v, float64 %v", name, i, lb32[i], lb64[i])
+	}
+	dz := randRows(n, d, rnd)
+	g64, g32 := make([]float64, len(p32)), make([]float32, len(p32))
+	var dc64 []float64
+	var dc32 []float32
+	if c > 0 {
+		dc64, dc32 = make([]float64, n*c), make([]float32, n*c)
+	}
+	b.klGrad(dc64, dz, eps, c64, w64, g64)
+	b.klGrad32(p32, dc32, to32(dz), eps32, c32, w32, g32)
+	if i := mixedBad(to64(g32), g64, 1e-3); i >= 0 {
+		t.Errorf("%s: klGrad ∂/∂θ %d: float32 %v, float64 %v", name, i, g32[i], g64[i])
+	}
+	if allZero32(g32) {
+		t.Errorf("%s: klGrad32 left the parameters' gradient zero", name)
+	}
+	if c > 0 {
+		if i := mixedBad(to64(dc32), dc64, 1e-3); i >= 0 {
+			t.Errorf("%s: klGrad ∂/∂c %d: float32 %v, float64 %v", name, i, dc32[i], dc64[i])
 		}
 	}
 }

@@ -117,12 +117,8 @@ func (b *ConditionalGaussianBase) workLen(n int) int {
 	return b.net.workLen(n) + n*(2*b.d+b.c)
 }
 
-// split returns the network's ∂L/∂out and ∂L/∂c buffers for n rows.
-func (b *ConditionalGaussianBase) split(work []float64, n int) (dout, dcs []float64) {
-	return condSplit(b, work, n)
-}
-
-// condSplit is split for either element type.
+// condSplit returns the network's ∂L/∂out and ∂L/∂c buffers for n rows,
+// for either element type.
 func condSplit[T kernElem](b *ConditionalGaussianBase, work []T, n int) (dout, dcs []T) {
 	o := b.net.workLen(n)
 	dout = work[o : o+n*2*b.d]
@@ -130,15 +126,9 @@ func condSplit[T kernElem](b *ConditionalGaussianBase, work []T, n int) (dout, d
 	return dout, dcs
 }
 
-// backward backpropagates dout = ∂L/∂[μ ; s] through the network, adding
-// its parameters' gradient into grad and, when dc is not nil, ∂L/∂c into
-// dc.
-func (b *ConditionalGaussianBase) backward(dc, c, work, dout, dcs, grad []float64, n int) {
-	condBackward(b, b.p, dc, c, work, dout, dcs, grad, n)
-}
-
-// condBackward is backward for either element type, with the network's
-// parameters p.
+// condBackward backpropagates dout = ∂L/∂[μ ; s] through the network,
+// with its parameters p, adding their gradient into grad and, when dc is
+// not nil, ∂L/∂c into dc, for either element type.
 func condBackward[T kernElem](b *ConditionalGaussianBase, p, dc, c, work, dout, dcs, grad []T, n int) {
 	if dc == nil {
 		mlpBackward(&b.net, p, c, n, work, dout, grad, nil, dropout{})
@@ -248,14 +238,25 @@ func (b *ConditionalGaussianBase) reparamErr() error { return nil }
 // drawLogProb: for z = μ(c) + e^{s(c)} ⊙ ε, u = ε, so log p(z | c) =
 // log N(ε; 0, I) − Σ_j s_j(c).
 func (b *ConditionalGaussianBase) drawLogProb(dst, eps, _, work []float64) {
+	condDrawLogProb(b, dst, eps, work)
+}
+
+func (b *ConditionalGaussianBase) drawLogProb32(_ []float32, dst []float64, eps, _, work []float32) {
+	condDrawLogProb(b, dst, eps, work)
+}
+
+// condDrawLogProb is drawLogProb for either element type: each row's
+// Σ_j s_j(c) and log N(ε; 0, I) in float64 from the T values of the
+// network's output (left in work by fromDraws) and of ε.
+func condDrawLogProb[T kernElem](b *ConditionalGaussianBase, dst []float64, eps, work []T) {
 	d := b.d
-	out := b.net.output(work, len(dst))
+	out := mlpOutput(&b.net, work, len(dst))
 	for i := range dst {
 		ss := 0.0
 		for _, v := range out[i*2*d+d : (i+1)*2*d] {
-			ss += v
+			ss += float64(v)
 		}
-		dst[i] = StdNormalLogProb(eps[i*d:i*d+d]) - ss
+		dst[i] = stdNormalLogProb(eps[i*d:i*d+d]) - ss
 	}
 }
 
@@ -268,18 +269,29 @@ func (b *ConditionalGaussianBase) drawLogProb(dst, eps, _, work []float64) {
 // which the network's backward pass turns into the gradients of its
 // parameters and of c.
 func (b *ConditionalGaussianBase) klGrad(dc, dz, eps, c, work, grad []float64) {
+	condKLGrad(b, b.p, dc, dz, eps, c, work, grad)
+}
+
+func (b *ConditionalGaussianBase) klGrad32(p, dc, dz, eps, c, work, grad []float32) {
+	condKLGrad(b, p, dc, dz, eps, c, work, grad)
+}
+
+// condKLGrad is klGrad for either element type, with the network's
+// parameters p, computed in T (e^{s} rounded once to T, as fromDraws
+// does).
+func condKLGrad[T kernElem](b *ConditionalGaussianBase, p, dc, dz, eps, c, work, grad []T) {
 	d := b.d
 	n := checkBaseRows("ConditionalGaussianBase.klGrad", dz, d)
-	out := b.net.output(work, n)
-	dout, dcs := b.split(work, n)
+	out := mlpOutput(&b.net, work, n)
+	dout, dcs := condSplit(b, work, n)
 	for i := 0; i < n; i++ {
 		s := out[i*2*d+d : (i+1)*2*d]
 		dmu, ds := dout[i*2*d:i*2*d+d], dout[i*2*d+d:(i+1)*2*d]
 		for j := 0; j < d; j++ {
 			g := dz[i*d+j]
 			dmu[j] = g
-			ds[j] = g*math.Exp(s[j])*eps[i*d+j] - 1
+			ds[j] = g*T(math.Exp(float64(s[j])))*eps[i*d+j] - 1
 		}
 	}
-	b.backward(dc, c, work, dout, dcs, grad, n)
+	condBackward(b, p, dc, c, work, dout, dcs, grad, n)
 }

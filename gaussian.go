@@ -21,10 +21,14 @@ const log2Pi = 1.8378770664093454835606594728112
 // len(z) dimensions at z:
 //
 //	log N(z; 0, I) = −½‖z‖² − (D/2)·log 2π.
-func StdNormalLogProb(z []float64) float64 {
+func StdNormalLogProb(z []float64) float64 { return stdNormalLogProb(z) }
+
+// stdNormalLogProb is StdNormalLogProb for either element type, summed in
+// float64 from the T values.
+func stdNormalLogProb[T kernElem](z []T) float64 {
 	s := 0.0
 	for _, v := range z {
-		s += v * v
+		s += float64(v) * float64(v)
 	}
 	return -0.5*s - 0.5*float64(len(z))*log2Pi
 }

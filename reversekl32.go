@@ -12,10 +12,16 @@ import (
 
 // ReverseKL32 is ReverseKL for a Flow32: the reverse-KL loss to a target
 // and its reparameterisation gradient, by backpropagation through the
-// layers' float32 forward passes (forwardGrader32). The base draws ε are
-// rounded once to float32 and are then the flow's z (the standard normal
-// base, z = ε); log q(x) = log N(z) − log|det ∂x/∂z| is formed per row in
-// float64 from the float32 z and log-det. The target keeps its float64
+// layers' float32 forward passes (forwardGrader32) and the base's
+// reparameterised draw. The base draws ε are rounded once to float32, and
+// the base maps them to its points z = T_θ(ε | c) in float32 (the
+// standard normal base: z = ε; a DiagGaussianBase or
+// ConditionalGaussianBase: z = μ + e^{s} ⊙ ε); log q(x) = log p(z) −
+// log|det ∂x/∂z| is formed per row in float64 from the float32 ε, the
+// base's float32 parameters or network output, and the float32 log-det.
+// The gradient of the base's parameters (the base's window) is float32, as
+// the layers'. A MixtureBase has no reparameterisation and is refused, as
+// in float64. The target keeps its float64
 // signature: it is called on each row of x widened to float64, exactly,
 // and its gradient is rounded once to float32, where the backward walk
 // starts. The loss is summed over rows in float64; the gradients, per
@@ -32,6 +38,7 @@ type ReverseKL32 struct {
 	workers int
 	ws      []*workspace32 // per runner
 	rows    [][]float64    // per runner: a row of x in float64 and the target's gradient, 2·D
+	eps     [][]float32    // per runner: the shard's draws ε in float32, shard·D
 	src     []float64
 	ctx     []float64
 	n       int
@@ -44,8 +51,8 @@ type ReverseKL32 struct {
 // to workers goroutines (≤ 0: GOMAXPROCS) in shards of shardSize rows
 // (≤ 0: DefaultShardSize). It panics if g or target is nil, or if g has a
 // layer that cannot backpropagate through Forward (a MAF layer, whose
-// Forward is sequential; as for ReverseKL) or a base other than the
-// standard normal.
+// Forward is sequential; as for ReverseKL) or a base with no
+// reparameterisation gradient (a MixtureBase, as for ReverseKL).
 func NewReverseKL32(g *Flow32, target Target, workers, shardSize int) *ReverseKL32 {
 	if target == nil {
 		panic("flow: NewReverseKL32: nil target")
@@ -81,12 +88,12 @@ func newReverseKL32(method string, g *Flow32, workers, shardSize int) *ReverseKL
 }
 
 // reverseKLErr returns why g cannot train by reverse KL in float32, or nil:
-// a base other than the standard normal (whose z is the draw ε, with no
-// parameters to differentiate), or a layer that cannot backpropagate
-// through Forward.
+// what the float64 flow refuses, a base with no reparameterisation
+// gradient (Base.reparamErr: a MixtureBase), or a layer that cannot
+// backpropagate through Forward.
 func (g *Flow32) reverseKLErr() error {
-	if _, ok := g.f.base.(*StdNormalBase); !ok {
-		return fmt.Errorf("the base %T has no float32 reverse-KL path (only the standard normal has)", g.f.base)
+	if err := g.f.base.reparamErr(); err != nil {
+		return err
 	}
 	return g.backwardErr(true)
 }
@@ -125,7 +132,7 @@ func hasBackward32(l Layer, forward bool) bool {
 }
 
 // LossGrad returns the reverse-KL loss of the base's standard normal draws
-// z (n×D, one per row) and writes its gradient with respect to the
+// z (n×D, one per row, the ε of ReverseKL) and writes its gradient with respect to the
 // parameters into grad (length NumParams). It panics if the flow is
 // conditional: see LossGradGiven.
 func (k *ReverseKL32) LossGrad(grad []float32, z mat.Matrix) float64 {
@@ -147,6 +154,7 @@ func (k *ReverseKL32) lossGrad(method string, grad []float32, z, c mat.Matrix) f
 	for len(k.ws) < runners {
 		k.ws = append(k.ws, k.g.newWorkspace(k.shard))
 		k.rows = append(k.rows, make([]float64, 2*f.d))
+		k.eps = append(k.eps, make([]float32, k.shard*f.d))
 	}
 	k.begin(shards, k.g.NumParams())
 	k.src, k.ctx, k.n = data, ctx, n
@@ -167,30 +175,32 @@ func (k *ReverseKL32) runShard(r, s int) {
 		ctx = k.ctx[lo*c : hi*c]
 	}
 	ws := k.ws[r]
-	k.g.forwardPass(ws, k.src[lo*d:hi*d], ctx, hi-lo, true)
-	k.losses[s] = k.g.klBackward(ws, k.rows[r], hi-lo, ctx, k.target, k.ctarget, k.grads[s])
+	src := k.src[lo*d : hi*d]
+	eps := k.eps[r][:len(src)]
+	cvt64to32(eps, src)
+	k.g.forwardPass(ws, src, ctx, hi-lo, true)
+	k.losses[s] = k.g.klBackward(ws, k.rows[r], eps, hi-lo, ctx, k.target, k.ctarget, k.grads[s])
 }
 
-// klBackward follows forwardPass over n rows, whose z (bufs[0]) are the
-// base's draws rounded to float32, and ctx the rows' contexts in float64
-// (nil without). It returns Σ_i [log N(z_i) − ld_i − log π(x_i)], the
-// summed reverse-KL loss in float64, and adds its gradient with respect to
-// the parameters into grad, as Flow.klBackward does over the standard
-// normal base: the target is called on x_i widened to float64 (in the row
-// buffer row, 2·D), ∂ℓ/∂x = −∇log π(x) rounded to float32 and ∂ℓ/∂ld = −1,
-// and the layers are walked from the data side down to ∂ℓ/∂z, which the
-// standard normal base, z = ε, has no use for.
-func (g *Flow32) klBackward(ws *workspace32, row []float64, n int, ctx []float64, target Target, ctarget ConditionalTarget, grad []float32) float64 {
+// klBackward follows forwardPass over n rows with draws, whose z
+// (bufs[0]) the base made from the draws eps (n×D, float32), and ctx the
+// rows' contexts in float64 (nil without). It returns Σ_i [log p(z_i) −
+// ld_i − log π(x_i)], the summed reverse-KL loss in float64, and adds its
+// gradient with respect to the parameters into grad, as Flow.klBackward
+// does: log p(z_i) is the base's drawLogProb32, the target is called on
+// x_i widened to float64 (in the row buffer row, 2·D), ∂ℓ/∂x = −∇log π(x)
+// rounded to float32 and ∂ℓ/∂ld = −1, the layers are walked from the data
+// side down to ∂ℓ/∂z, and the base adds the derivatives through z = T(ε)
+// and its own density into its window of grad (klGrad32).
+func (g *Flow32) klBackward(ws *workspace32, row []float64, eps []float32, n int, ctx []float64, target Target, ctarget ConditionalTarget, grad []float32) float64 {
 	d, c, L := g.f.d, g.f.c, len(g.layers)
-	z, x := ws.bufs[0][:n*d], ws.bufs[L][:n*d]
+	x := ws.bufs[L][:n*d]
 	dx := ws.dA[:n*d]
 	xr, gr := row[:d:d], row[d:2*d:2*d]
-	// log N(z_i; 0, I), each summed in float64 (ws.out), with zero
-	// log-dets (dld, set to −1 below).
-	dld := ws.dld[:n]
-	clear(dld)
+	bp := g.baseWindow(g.params)
+	// log p(z_i), each row in float64 (ws.out).
 	lpz := ws.out[:n]
-	stdNormalRows(lpz, z, dld, d)
+	g.base.drawLogProb32(bp, lpz, eps, ws.ctx, ws.bwork)
 	loss := 0.0
 	for i := 0; i < n; i++ {
 		cvt32to64(xr, x[i*d:i*d+d])
@@ -210,6 +220,7 @@ func (g *Flow32) klBackward(ws *workspace32, row []float64, n int, ctx []float64
 		}
 		loss += lpz[i] - float64(ws.logdet[i]) - lp
 	}
+	dld := ws.dld[:n]
 	for i := range dld {
 		dld[i] = -1
 	}
@@ -223,5 +234,7 @@ func (g *Flow32) klBackward(ws *workspace32, row []float64, n int, ctx []float64
 		fg.forwardBackward32(g.params[lo:hi], dz, nil, dx, dld, ws.bufs[l][:n*d], ws.bufs[l+1][:n*d], ws.ctx, ws.work[l], grad[lo:hi])
 		dz, dx = dx, dz
 	}
+	// dx now holds ∂ℓ/∂z.
+	g.base.klGrad32(bp, nil, dx, eps, ws.ctx, ws.bwork, g.baseWindow(grad))
 	return loss
 }

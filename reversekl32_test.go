@@ -8,6 +8,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -93,7 +94,10 @@ func hasBackward64(l Layer, forward bool) bool {
 // couplings with permutations, Standardize and a Glow step (ActNorm,
 // LULinear), affine and spline IAF flows, and a conditional IAF, a
 // conditional coupling flow and a conditional flow of inverted MAF layers
-// (with contexts, C > 0).
+// (with contexts, C > 0); and over the trainable bases: a coupling flow and
+// an IAF flow over a DiagGaussianBase, and flows over a
+// ConditionalGaussianBase under conditional coupling layers and under
+// unconditional ones (baseFlow32's "cond" and "cond-only").
 func kl32Flows(t *testing.T, rnd *rand.Rand) map[string]*Flow {
 	t.Helper()
 	must := func(f *Flow, err error) *Flow {
@@ -120,6 +124,11 @@ func kl32Flows(t *testing.T, rnd *rand.Rand) map[string]*Flow {
 		inv = append(inv, Invert(l))
 	}
 	flows["inverted-maf-context"] = ftFlow(t, inv...)
+	flows["diag"] = baseFlow32(t, "diag")
+	flows["cond"] = baseFlow32(t, "cond")
+	flows["cond-only"] = baseFlow32(t, "cond-only")
+	flows["iaf-diag"] = iafOver(t, func() (Base, error) { return NewDiagGaussianBase(4) },
+		AutoregressiveFlowConfig{Dim: 4, Layers: 2, Hidden: []int{24}, Activation: Tanh, Seed: 11})
 	for _, f := range flows {
 		perturb(f.Params(), 0.3, rnd)
 	}
@@ -147,15 +156,33 @@ func kl32Flows(t *testing.T, rnd *rand.Rand) map[string]*Flow {
 	return flows
 }
 
+// iafOver returns the IAF flow of cfg over the base that mk makes.
+func iafOver(t *testing.T, mk func() (Base, error), cfg AutoregressiveFlowConfig) *Flow {
+	t.Helper()
+	b, err := mk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	iaf, err := NewIAFFlow(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewWithBase(b, iaf.Layers()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // bananaShift is the conditional target of the golden vectors.
 var bananaShift ConditionalTarget = golden.BananaShift
 
 // TestReverseKL32 checks ReverseKL32 against ReverseKL on the same
 // parameters and the same draws (float32 values): the loss to
 // 1e-4·(|loss| + 1) and each layer's gradient to 1e-3 in the mixed
-// measure, for every layer type with a float32 ForwardBackward, with the
-// banana target and, for the conditional flows, the shifted banana given
-// the contexts.
+// measure, for every layer type with a float32 ForwardBackward, and each
+// parameter array of a trainable base (baseArrays), with the banana target
+// and, for the conditional flows, the shifted banana given the contexts.
 func TestReverseKL32(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(32, 301))
 	for name, f := range kl32Flows(t, rnd) {
@@ -191,6 +218,15 @@ func TestReverseKL32(t *testing.T) {
 				worst = max(worst, mixedErr(to64(grad32[lo:hi]), grad64[lo:hi]))
 			}
 		}
+		for _, a := range baseArrays(f) {
+			if i := mixedBad(to64(grad32[a.lo:a.hi]), grad64[a.lo:a.hi], 1e-3); i >= 0 {
+				t.Errorf("%s: base %s gradient %d: float32 %v, float64 %v", name, a.name, i, grad32[a.lo+i], grad64[a.lo+i])
+			}
+			if allZero32(grad32[a.lo:a.hi]) {
+				t.Errorf("%s: base %s gradient is zero in float32", name, a.name)
+			}
+			worst = max(worst, mixedErr(to64(grad32[a.lo:a.hi]), grad64[a.lo:a.hi]))
+		}
 		t.Logf("%s: loss float32 %.6f, float64 %.6f; largest gradient error %.2e (mixed measure)", name, loss32, loss64, worst)
 	}
 }
@@ -198,7 +234,9 @@ func TestReverseKL32(t *testing.T) {
 // TestReverseKL32Workers checks that ReverseKL32's loss and gradient are
 // bit-identical for 1, 2, 3 and 8 goroutines and on a second call, and that
 // a step of it and of Adam32, and LogProb (sequential for the IAF),
-// allocate nothing, for a coupling flow and a conditional IAF flow.
+// allocate nothing, for a coupling flow, a conditional IAF flow, an IAF
+// flow over a DiagGaussianBase and a coupling flow over a
+// ConditionalGaussianBase (whose base gradient must not be zero).
 func TestReverseKL32Workers(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(32, 302))
 	rnvp, err := NewRealNVP(RealNVPConfig{Dim: 6, Layers: 4, Hidden: []int{48, 48}, Activation: ReLU})
@@ -209,7 +247,21 @@ func TestReverseKL32Workers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []*Flow{rnvp, iaf} {
+	iafDiag := iafOver(t, func() (Base, error) { return NewDiagGaussianBase(6) },
+		AutoregressiveFlowConfig{Dim: 6, Layers: 2, Hidden: []int{48}, Activation: ReLU, Seed: 3})
+	nvp, err := NewRealNVP(RealNVPConfig{Dim: 6, Layers: 2, Hidden: []int{32}, Activation: Tanh, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := NewConditionalGaussianBase(ConditionalGaussianBaseConfig{Dim: 6, ContextDim: 2, Hidden: []int{16}, Activation: Tanh, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nvpCond, err := NewWithBase(cb, nvp.Layers()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*Flow{rnvp, iaf, iafDiag, nvpCond} {
 		perturb(f.Params(), 0.3, rnd)
 		g, err := f.Float32()
 		if err != nil {
@@ -237,6 +289,9 @@ func TestReverseKL32Workers(t *testing.T) {
 				if math.Float32bits(grad[i]) != math.Float32bits(first[i]) {
 					t.Fatalf("workers %d: a second call's gradient %d is %v, the first's %v", w, i, grad[i], first[i])
 				}
+			}
+			if lo, hi := f.BaseParamRange(); hi > lo && allZero32(grad[lo:hi]) {
+				t.Fatalf("workers %d: the base's gradient is zero", w)
 			}
 			if want == nil {
 				wantLoss, want = loss, grad
@@ -271,13 +326,15 @@ func TestReverseKL32Workers(t *testing.T) {
 }
 
 // TestFitReverseKL32 trains the same flows to the banana target (an IAF
-// flow, a Glow-like coupling flow with ActNorm layers not yet initialised)
-// and, amortised, to the shifted banana (a conditional IAF flow) in both
-// precisions, and checks that the reverse KL at the end, estimated on the
-// same 4000 draws for both (klOnDraws), agrees within noise: twice the
-// difference a change of seed makes to the float64 run, or 0.02 nats. Both
-// must have learned, the float32 run's flow must hold float32 values and
-// its ActNorm layers be marked initialised.
+// flow, a Glow-like coupling flow with ActNorm layers not yet initialised,
+// an IAF flow over a DiagGaussianBase) and, amortised, to the shifted
+// banana (a conditional IAF flow, an IAF flow over a
+// ConditionalGaussianBase) in both precisions, and checks that the reverse
+// KL at the end, estimated on the same 4000 draws for both (klOnDraws),
+// agrees within noise: twice the difference a change of seed makes to the
+// float64 run, or 0.02 nats. Both must have learned, the float32 run's flow
+// must hold float32 values, a trainable base must have moved from the
+// standard normal, and the ActNorm layers be marked initialised.
 func TestFitReverseKL32(t *testing.T) {
 	builds := map[string]func() *Flow{
 		"iaf": func() *Flow {
@@ -302,8 +359,17 @@ func TestFitReverseKL32(t *testing.T) {
 			}
 			return f
 		},
+		"iaf-diag": func() *Flow {
+			return iafOver(t, func() (Base, error) { return NewDiagGaussianBase(2) },
+				AutoregressiveFlowConfig{Dim: 2, Layers: 3, Hidden: []int{32}, Activation: Tanh, Seed: 9})
+		},
+		"iaf-condbase": func() *Flow {
+			return iafOver(t, func() (Base, error) {
+				return NewConditionalGaussianBase(ConditionalGaussianBaseConfig{Dim: 2, ContextDim: 1, Hidden: []int{16}, Activation: Tanh, Seed: 10})
+			}, AutoregressiveFlowConfig{Dim: 2, Layers: 2, Hidden: []int{32}, Activation: Tanh, Seed: 10})
+		},
 	}
-	for _, name := range []string{"iaf", "glow", "iaf-context"} {
+	for _, name := range []string{"iaf", "glow", "iaf-context", "iaf-diag", "iaf-condbase"} {
 		steps := 30
 		if testing.Short() {
 			steps = 15
@@ -338,6 +404,9 @@ func TestFitReverseKL32(t *testing.T) {
 				t.Fatalf("%s: after float32 training parameter %d is %v, not a float32 value", name, i, v)
 			}
 		}
+		if lo, hi := f32.BaseParamRange(); hi > lo && allZero32(to32(f32.Params()[lo:hi])) {
+			t.Errorf("%s: float32 training left the base's parameters at zero", name)
+		}
 		for l, ly := range f32.Layers() {
 			if a, ok := ly.(*ActNorm); ok && !a.Initialized() {
 				t.Errorf("%s: layer %d, an ActNorm, is not marked initialised after float32 training", name, l)
@@ -370,4 +439,43 @@ func klOnDraws(f *Flow) float64 {
 		drawContexts(c.RawRowView(i), r)
 	}
 	return NewReverseKLGiven(f, bananaShift, 0, 0).LossGradGiven(grad, z, c)
+}
+
+// TestReverseKL32Mixture checks that reverse KL in float32 refuses an IAF
+// flow over a MixtureBase, which has a float32 path for everything else,
+// as float64 does, with the float64 reason: the float32 constructors
+// panic, and FitReverseKL and FitReverseKLGiven with Precision Float32
+// return an error naming the mixture and leave the flow as it was.
+func TestReverseKL32Mixture(t *testing.T) {
+	f := iafOver(t, func() (Base, error) { return NewMixtureBase(2, 3, 1) },
+		AutoregressiveFlowConfig{Dim: 2, Layers: 2, Hidden: []int{16}, Activation: Tanh, Seed: 1})
+	perturb(f.Params(), 0.3, rand.New(rand.NewPCG(32, 303)))
+	p0 := append([]float64(nil), f.Params()...)
+	g, err := f.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "a mixture base (3 components) draws its component discretely, which has no reparameterisation gradient"
+	if err := g.reverseKLErr(); err == nil || err.Error() != f.Base().reparamErr().Error() {
+		t.Errorf("reverseKLErr over a mixture base: %v, want the float64 reason %q", err, f.Base().reparamErr())
+	}
+	for method, mk := range map[string]func(){
+		"NewReverseKL32":      func() { NewReverseKL32(g, banana, 1, 0) },
+		"NewReverseKLGiven32": func() { NewReverseKLGiven32(g, bananaShift, 1, 0) },
+	} {
+		if msg := panicMessage(mk); !strings.Contains(msg, "flow: "+method+": "+want) {
+			t.Errorf("%s over a mixture base: panic %q", method, msg)
+		}
+	}
+	cfg := TrainConfig{Epochs: 1, StepsPerEpoch: 2, Precision: Float32}
+	res, err := FitReverseKL(context.Background(), f, banana, cfg)
+	if err == nil || res != nil || !strings.Contains(err.Error(), "flow: FitReverseKL: "+want) {
+		t.Errorf("FitReverseKL in float32 over a mixture base: result %v, error %v", res, err)
+	}
+	checkUnchanged(t, "FitReverseKL over a mixture base", f, p0)
+	_, err = FitReverseKLGiven(context.Background(), f, bananaShift, func([]float64, *rand.Rand) {}, cfg)
+	if err == nil || !strings.Contains(err.Error(), "flow: FitReverseKLGiven: "+want) {
+		t.Errorf("FitReverseKLGiven in float32 over a mixture base: error %v", err)
+	}
+	checkUnchanged(t, "FitReverseKLGiven over a mixture base", f, p0)
 }
