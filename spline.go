@@ -126,9 +126,11 @@ func (q *rqKnots[T]) x(j, i int) float64 { return pair(q.xs, q.xsl, j*q.kj+i*q.k
 func (q *rqKnots[T]) y(j, i int) float64 { return pair(q.ys, q.ysl, j*q.kj+i*q.ki) }
 
 // pair returns value j of a scratch array with high parts hi and low parts
-// lo: hi[j] + lo[j] in float64, or hi[j] where lo is nil (float64).
+// lo: hi[j] + lo[j] in float64, or hi[j] in float64 (T float64, where lo
+// is nil; isF32 is a constant, so the float64 instantiation has no
+// branch).
 func pair[T kernElem](hi, lo []T, j int) float64 {
-	if lo == nil {
+	if !isF32[T]() {
 		return float64(hi[j])
 	}
 	return float64(hi[j]) + float64(lo[j])
@@ -141,7 +143,7 @@ func pair[T kernElem](hi, lo []T, j int) float64 {
 func setPair[T kernElem](hi, lo []T, j int, v float64) {
 	h := T(v)
 	hi[j] = h
-	if lo != nil {
+	if isF32[T]() {
 		lo[j] = T(v - float64(h))
 	}
 }
@@ -267,7 +269,7 @@ func (h rqsplineOf[T]) shifted(q rqKnots[T], p, pl, knots []T, off int) {
 // pair holds it (e^{−1000} is 0 in float64, as the exponential of any
 // lower difference).
 func shiftTo[T kernElem](p, pl []T, j int, v, mx T) {
-	if pl == nil {
+	if !isF32[T]() {
 		p[j] = v - mx
 		return
 	}
@@ -280,7 +282,7 @@ func shiftTo[T kernElem](p, pl []T, j int, v, mx T) {
 // block at a time, each result stored as a pair. The exponentials of the
 // softmax are then as accurate in float32 as in float64.
 func expPairs[T kernElem](e, el []T) {
-	if el == nil {
+	if !isF32[T]() {
 		expVecT(e, e)
 		return
 	}
