@@ -285,7 +285,7 @@ func (v *Inverted) why32() string {
 // wrapped layer's float32 passes with the directions swapped, as Forward,
 // Inverse, InverseBackward and ForwardBackward are its float64 ones. They
 // are for a layer that why32 accepts; a backward pass the wrapped layer
-// does not have panics, as in float64 (hasBackward32 tells beforehand).
+// does not have panics, as in float64 (hasBackward tells beforehand).
 
 func (v *Inverted) forward32(p, x, z, ctx, logdet, work []float32) {
 	v.L.(layer32).inverse32(p, x, z, ctx, logdet, work)

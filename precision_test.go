@@ -131,7 +131,7 @@ func checkLayer32(t *testing.T, name string, l layer32, n int, rnd *rand.Rand) {
 		}
 	}
 	checkForwardBackward32(t, name, l, n, rand.New(rand.NewPCG(uint64(n), 33)))
-	ok, ok32 := hasBackward64(l, false), hasBackward32(l, false)
+	ok, ok32 := hasBackward(l, false, false), hasBackward(l, false, true)
 	if ok != ok32 {
 		t.Errorf("%s: backward through Inverse in float64 %v, in float32 %v", name, ok, ok32)
 	}

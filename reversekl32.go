@@ -101,9 +101,15 @@ func (g *Flow32) reverseKLErr() error {
 // backwardErr returns an error naming the first layer of g that has no
 // float32 backward pass through Forward (forward) or Inverse (!forward),
 // or nil.
-func (g *Flow32) backwardErr(forward bool) error {
-	for l, ly := range g.layers {
-		if !hasBackward32(ly, forward) {
+func (g *Flow32) backwardErr(forward bool) error { return g.f.backwardErr(forward, true) }
+
+// backwardErr returns an error naming the first layer of f that has no
+// backward pass through Forward (forward: what reverse-KL training needs)
+// or Inverse (maximum-likelihood training), in float32 (f32) or float64,
+// or nil.
+func (f *Flow) backwardErr(forward, f32 bool) error {
+	for l, ly := range f.layers {
+		if !hasBackward(ly, forward, f32) {
 			dir, what := "Inverse", "maximum-likelihood training"
 			if forward {
 				dir, what = "Forward", "reverse-KL training"
@@ -114,19 +120,25 @@ func (g *Flow32) backwardErr(forward bool) error {
 	return nil
 }
 
-// hasBackward32 reports whether the float32 layer l backpropagates through
-// Forward (forward) or Inverse: whether it is a forwardGrader32 or an
-// inverseGrader32, or, for an Inverted layer, whether the wrapped layer
-// backpropagates through the other direction.
-func hasBackward32(l Layer, forward bool) bool {
+// hasBackward reports whether the layer l backpropagates through Forward
+// (forward) or Inverse, in float32 (f32: a forwardGrader32 or an
+// inverseGrader32) or float64 (a ForwardGrader or an InverseGrader); for
+// an Inverted layer, whether the wrapped layer backpropagates through the
+// other direction.
+func hasBackward(l Layer, forward, f32 bool) bool {
 	if v, ok := l.(*Inverted); ok {
-		return hasBackward32(v.L, !forward)
+		return hasBackward(v.L, !forward, f32)
 	}
 	var ok bool
-	if forward {
+	switch {
+	case forward && f32:
 		_, ok = l.(forwardGrader32)
-	} else {
+	case forward:
+		_, ok = l.(ForwardGrader)
+	case f32:
 		_, ok = l.(inverseGrader32)
+	default:
+		_, ok = l.(InverseGrader)
 	}
 	return ok
 }

@@ -33,7 +33,7 @@ var (
 // or neither. (checkLayer32 calls it.)
 func checkForwardBackward32(t *testing.T, name string, l layer32, n int, rnd *rand.Rand) {
 	t.Helper()
-	ok, ok32 := hasBackward64(l, true), hasBackward32(l, true)
+	ok, ok32 := hasBackward(l, true, false), hasBackward(l, true, true)
 	if ok != ok32 {
 		t.Errorf("%s: backward through Forward in float64 %v, in float32 %v", name, ok, ok32)
 	}
@@ -71,22 +71,6 @@ func checkForwardBackward32(t *testing.T, name string, l layer32, n int, rnd *ra
 			t.Errorf("%s: ForwardBackward ∂L/∂c %d: float32 %v, float64 %v", name, i, dc32[i], dc64[i])
 		}
 	}
-}
-
-// hasBackward64 is hasBackward32 for the float64 passes: whether l is a
-// ForwardGrader (forward) or an InverseGrader, or, for an Inverted layer,
-// whether the wrapped layer backpropagates through the other direction.
-func hasBackward64(l Layer, forward bool) bool {
-	if v, ok := l.(*Inverted); ok {
-		return hasBackward64(v.L, !forward)
-	}
-	var ok bool
-	if forward {
-		_, ok = l.(ForwardGrader)
-	} else {
-		_, ok = l.(InverseGrader)
-	}
-	return ok
 }
 
 // kl32Flows returns the flows of the reverse-KL comparisons, their

@@ -866,6 +866,11 @@ func Fit(f *Flow, data mat.Matrix, cfg TrainConfig) (*Result, error) {
 // row) is an error, returned before training with a nil Result and the flow
 // unchanged.
 //
+// A flow with a layer that cannot backpropagate through Inverse (an IAF
+// layer, whose Inverse is sequential; Invert it to train by maximum
+// likelihood) is an error naming the layer, returned before training with
+// the flow unchanged.
+//
 // BatchNorm layers of f train in training mode (NewMaxLikelihood): each
 // step normalises by the minibatch's own statistics. Their stored
 // statistics, used by everything else, are set to those of the training
@@ -899,6 +904,11 @@ func FitContext(ctx context.Context, f *Flow, data mat.Matrix, cfg TrainConfig) 
 	cfg.defaults()
 	if err := cfg.validate("Fit"); err != nil {
 		return nil, err
+	}
+	if cfg.Precision == Float64 { // (Float32: newStepper checks the float32 copy)
+		if err := f.backwardErr(false, false); err != nil {
+			return nil, fmt.Errorf("flow: Fit: %w", err)
+		}
 	}
 	r, c := data.Dims()
 	if c != f.d {
@@ -1186,9 +1196,11 @@ func meanOf(v []float64) float64 {
 // runs Epochs × StepsPerEpoch steps and reports progress after every
 // StepsPerEpoch. It panics if f is nil, and returns an error for a nil
 // target, a conditional flow (see FitReverseKLGiven), a cfg.Validation,
-// Context or ValidationContext, which it has no use for, or a flow whose
+// Context or ValidationContext, which it has no use for, a flow whose
 // base is a MixtureBase, whose discrete component draw has no
-// reparameterisation gradient.
+// reparameterisation gradient, or a flow with a layer that cannot
+// backpropagate through Forward (a MAF layer, whose Forward is
+// sequential).
 //
 // Non-finite steps are skipped and training gives up as for FitContext,
 // and however training ends the flow holds the best parameters seen: the
@@ -1255,6 +1267,11 @@ func fitReverseKL(ctx context.Context, method string, f *Flow, target Target, ct
 	}
 	if cfg.Dropout != 0 {
 		return nil, fmt.Errorf("flow: %s: dropout %v: dropout is for training by maximum likelihood (Fit), not reverse KL", method, cfg.Dropout)
+	}
+	if cfg.Precision == Float64 { // (Float32: newStepper checks the float32 copy)
+		if err := f.backwardErr(true, false); err != nil {
+			return nil, fmt.Errorf("flow: %s: %w", method, err)
+		}
 	}
 	if err := f.base.reparamErr(); err != nil {
 		return nil, fmt.Errorf("flow: %s: %w", method, err)

@@ -721,3 +721,46 @@ func TestStandardized(t *testing.T) {
 		t.Error("a column mismatch was accepted")
 	}
 }
+
+// TestFitRefusesDirection checks that Fit of a flow with a layer that
+// cannot backpropagate through Inverse (IAF), and FitReverseKL of one with
+// a layer that cannot backpropagate through Forward (MAF), return an error
+// naming the layer before training, the flow unchanged, in float64 as in
+// float32, and that the inverted layers train.
+func TestFitRefusesDirection(t *testing.T) {
+	cfg := AutoregressiveFlowConfig{Dim: 2, Layers: 2, Hidden: []int{8}, Seed: 1}
+	iaf, err := NewIAFFlow(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maf, err := NewMAFFlow(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := TwoMoons(200, 0.1, rand.New(rand.NewPCG(5, 6)))
+	for _, p := range []Precision{Float64, Float32} {
+		p0 := append([]float64(nil), iaf.Params()...)
+		_, err := Fit(iaf, data, TrainConfig{Epochs: 1, Precision: p})
+		if err == nil || !strings.Contains(err.Error(), "layer 0 (*flow.IAF) cannot backpropagate through Inverse, which maximum-likelihood training needs") {
+			t.Errorf("Fit of an IAF flow in %v: error %v", p, err)
+		}
+		checkUnchanged(t, "Fit of an IAF flow", iaf, p0)
+		p0 = append([]float64(nil), maf.Params()...)
+		_, err = FitReverseKL(context.Background(), maf, banana, TrainConfig{Epochs: 1, StepsPerEpoch: 2, Precision: p})
+		if err == nil || !strings.Contains(err.Error(), "layer 0 (*flow.MAF) cannot backpropagate through Forward, which reverse-KL training needs") {
+			t.Errorf("FitReverseKL of a MAF flow in %v: error %v", p, err)
+		}
+		checkUnchanged(t, "FitReverseKL of a MAF flow", maf, p0)
+	}
+	var inv []Layer
+	for _, l := range iaf.Layers() {
+		inv = append(inv, Invert(l))
+	}
+	f, err := New(inv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Fit(f, data, TrainConfig{Epochs: 1}); err != nil {
+		t.Errorf("Fit of inverted IAF layers: %v", err)
+	}
+}
