@@ -549,7 +549,18 @@ func (g *Flow32) Forward(dst *mat.Dense, z, c mat.Matrix, logdet []float64) {
 // float64 from the float32 parameters), and if logq is not nil writes
 // log q(x_i | c_i) into it.
 func (g *Flow32) SampleGiven(dst *mat.Dense, logq []float64, c mat.Matrix, rnd *rand.Rand) {
-	const method = "Flow32.SampleGiven"
+	g.sample("Flow32.SampleGiven", dst, logq, c, rnd)
+}
+
+// Sample is SampleGiven for an unconditional flow, as Flow.Sample: it
+// draws what the float64 flow's Sample draws from the same rnd. It panics
+// if the flow is conditional (see SampleGiven).
+func (g *Flow32) Sample(dst *mat.Dense, logq []float64, rnd *rand.Rand) {
+	g.f.unconditional("Flow32.Sample", "SampleGiven")
+	g.sample("Flow32.Sample", dst, logq, nil, rnd)
+}
+
+func (g *Flow32) sample(method string, dst *mat.Dense, logq []float64, c mat.Matrix, rnd *rand.Rand) {
 	checkArg(method, "dst", dst)
 	n, _ := dst.Dims()
 	out := g.f.dstRows(method, dst, n)

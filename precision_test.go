@@ -363,6 +363,19 @@ func TestFlow32Sample(t *testing.T) {
 	if i := logpBad(lp, lq32, 1e-4); i >= 0 {
 		t.Errorf("log p of the sample row %d: %v, log q %v", i, lp[i], lq32[i])
 	}
+	// Sample is SampleGiven without a context, bit for bit.
+	u, lu := mat.NewDense(n, 3, nil), make([]float64, n)
+	g.Sample(u, lu, rand.New(rand.NewPCG(5, 5)))
+	if !mat.Equal(u, s32) || maxAbsDiff(lu, lq32) != 0 {
+		t.Error("Flow32.Sample differs from SampleGiven with no context")
+	}
+	_, cg := flow32Pair(t, RealNVPConfig{Dim: 3, Layers: 2, Hidden: []int{8}, ContextDim: 2}, rnd)
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "Flow32.Sample") {
+			t.Errorf("Flow32.Sample of a conditional flow: panic %v", r)
+		}
+	}()
+	cg.Sample(u, nil, rand.New(rand.NewPCG(5, 5)))
 }
 
 // TestFlow32Refuses checks the errors of Float32: a layer without a
