@@ -726,3 +726,124 @@ adam_loop:
 
 adam_ret:
 	RET
+
+// The constants of expKernel32NEON, each in the 4 lanes of a vector (those
+// of expKernel32 in asm_amd64.s): V8 −104 and V9 89 (the clamps of x), V10
+// log₂e, V11 C1 and V12 C2 (ln 2 = C1 + C2, C1 with 9 significant bits),
+// V13–V18 g's Taylor coefficients 1/7! … 1/2!, V19 ½, V20 1.5·2²³ + 127.
+DATA exp32c<>+0(SB)/4, $0xc2d00000
+DATA exp32c<>+4(SB)/4, $0xc2d00000
+DATA exp32c<>+8(SB)/4, $0xc2d00000
+DATA exp32c<>+12(SB)/4, $0xc2d00000
+DATA exp32c<>+16(SB)/4, $0x42b20000
+DATA exp32c<>+20(SB)/4, $0x42b20000
+DATA exp32c<>+24(SB)/4, $0x42b20000
+DATA exp32c<>+28(SB)/4, $0x42b20000
+DATA exp32c<>+32(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+36(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+40(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+44(SB)/4, $0x3fb8aa3b
+DATA exp32c<>+48(SB)/4, $0x3f318000
+DATA exp32c<>+52(SB)/4, $0x3f318000
+DATA exp32c<>+56(SB)/4, $0x3f318000
+DATA exp32c<>+60(SB)/4, $0x3f318000
+DATA exp32c<>+64(SB)/4, $0xb95e8083
+DATA exp32c<>+68(SB)/4, $0xb95e8083
+DATA exp32c<>+72(SB)/4, $0xb95e8083
+DATA exp32c<>+76(SB)/4, $0xb95e8083
+DATA exp32c<>+80(SB)/4, $0x39500d01
+DATA exp32c<>+84(SB)/4, $0x39500d01
+DATA exp32c<>+88(SB)/4, $0x39500d01
+DATA exp32c<>+92(SB)/4, $0x39500d01
+DATA exp32c<>+96(SB)/4, $0x3ab60b61
+DATA exp32c<>+100(SB)/4, $0x3ab60b61
+DATA exp32c<>+104(SB)/4, $0x3ab60b61
+DATA exp32c<>+108(SB)/4, $0x3ab60b61
+DATA exp32c<>+112(SB)/4, $0x3c088889
+DATA exp32c<>+116(SB)/4, $0x3c088889
+DATA exp32c<>+120(SB)/4, $0x3c088889
+DATA exp32c<>+124(SB)/4, $0x3c088889
+DATA exp32c<>+128(SB)/4, $0x3d2aaaab
+DATA exp32c<>+132(SB)/4, $0x3d2aaaab
+DATA exp32c<>+136(SB)/4, $0x3d2aaaab
+DATA exp32c<>+140(SB)/4, $0x3d2aaaab
+DATA exp32c<>+144(SB)/4, $0x3e2aaaab
+DATA exp32c<>+148(SB)/4, $0x3e2aaaab
+DATA exp32c<>+152(SB)/4, $0x3e2aaaab
+DATA exp32c<>+156(SB)/4, $0x3e2aaaab
+DATA exp32c<>+160(SB)/4, $0x3f000000
+DATA exp32c<>+164(SB)/4, $0x3f000000
+DATA exp32c<>+168(SB)/4, $0x3f000000
+DATA exp32c<>+172(SB)/4, $0x3f000000
+DATA exp32c<>+176(SB)/4, $0x3f000000
+DATA exp32c<>+180(SB)/4, $0x3f000000
+DATA exp32c<>+184(SB)/4, $0x3f000000
+DATA exp32c<>+188(SB)/4, $0x3f000000
+DATA exp32c<>+192(SB)/4, $0x4b40007f
+DATA exp32c<>+196(SB)/4, $0x4b40007f
+DATA exp32c<>+200(SB)/4, $0x4b40007f
+DATA exp32c<>+204(SB)/4, $0x4b40007f
+GLOBL exp32c<>(SB), RODATA|NOPTR, $208
+
+// func expKernel32NEON(dst, src *float32, n int)
+//
+// dst[i] = exp(src[i]) for i < n, a multiple of 4: expKernel32's
+// operations (asm_amd64.s; exp32Model in the tests) on four lanes. FMAX
+// keeps a NaN where VMAXPS takes the clamp, and the NaN lanes are x at the
+// end either way.
+TEXT ·expKernel32NEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR  $2, R2
+	CBZ  R2, exp32_ret
+	MOVD $exp32c<>(SB), R9
+	VLD1.P 64(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VLD1.P 64(R9), [V12.S4, V13.S4, V14.S4, V15.S4]
+	VLD1.P 64(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1   (R9), [V20.S4]
+
+exp32_loop:
+	VLD1.P 16(R1), [V0.S4]
+	// k = round(c·log₂e), c the clamped x; r = (c − k·C1) − k·C2 in V1.
+	WORD  $0x4e28f401 // fmax v1.4s, v0.4s, v8.4s
+	WORD  $0x4ea9f421 // fmin v1.4s, v1.4s, v9.4s
+	WORD  $0x6e2adc22 // fmul v2.4s, v1.4s, v10.4s
+	WORD  $0x4e218842 // frintn v2.4s, v2.4s
+	VFMLS V11.S4, V2.S4, V1.S4
+	VFMLS V12.S4, V2.S4, V1.S4
+	// g(r) by Horner from 1/7! down to ½, alternating V3 and V4.
+	VMOV  V13.B16, V3.B16
+	VMOV  V14.B16, V4.B16
+	VFMLA V1.S4, V3.S4, V4.S4
+	VMOV  V15.B16, V3.B16
+	VFMLA V1.S4, V4.S4, V3.S4
+	VMOV  V16.B16, V4.B16
+	VFMLA V1.S4, V3.S4, V4.S4
+	VMOV  V17.B16, V3.B16
+	VFMLA V1.S4, V4.S4, V3.S4
+	VMOV  V18.B16, V4.B16
+	VFMLA V1.S4, V3.S4, V4.S4
+	// s = r + r²·g in V3.
+	WORD  $0x6e21dc26 // fmul v6.4s, v1.4s, v1.4s
+	VMOV  V1.B16, V3.B16
+	VFMLA V4.S4, V6.S4, V3.S4
+	// (s·2ᵗ + 2ᵗ)·2^(k−t), t = ⌊k/2⌋, the powers from their exponents.
+	WORD  $0x6e33dc46 // fmul v6.4s, v2.4s, v19.4s
+	WORD  $0x4e2198c6 // frintm v6.4s, v6.4s
+	WORD  $0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD  $0x4e34d4c6 // fadd v6.4s, v6.4s, v20.4s
+	WORD  $0x4e34d442 // fadd v2.4s, v2.4s, v20.4s
+	VSHL  $23, V6.S4, V6.S4
+	VSHL  $23, V2.S4, V2.S4
+	VFMLA V3.S4, V6.S4, V6.S4
+	WORD  $0x6e22dcc7 // fmul v7.4s, v6.4s, v2.4s
+	// x where x is NaN.
+	WORD  $0x4e20e405 // fcmeq v5.4s, v0.4s, v0.4s
+	VBIF  V5.B16, V0.B16, V7.B16
+	VST1.P [V7.S4], 16(R0)
+	SUB   $1, R2
+	CBNZ  R2, exp32_loop
+
+exp32_ret:
+	RET

@@ -102,6 +102,9 @@ func dotRowsKernel32(y *float32, incy int, a *float32, lda int, x *float32, k, r
 //go:noescape
 func expKernel32(dst, src *float32, n int)
 
+// kernHasExp32 reports that expKernel32 exists.
+const kernHasExp32 = true
+
 // axpyRowsKernel32 is axpyRowsKernel over float32.
 //
 //go:noescape

@@ -6,6 +6,8 @@
 
 package flow
 
+import "unsafe"
+
 // kernUseAsm selects the NEON kernels of asm_arm64.s (NEON is part of every
 // arm64 CPU). Tests flip it to exercise the plain-Go references too.
 var kernUseAsm = true
@@ -166,4 +168,27 @@ func adamKernel32(p, m, v, grad *float32, n int, c *[8]float32) {
 
 func addKernel32(dst, src *float32, n int) { panic("flow: no addKernel32 on arm64") }
 
-func expKernel32(dst, src *float32, n int) { panic("flow: no expKernel32 on arm64") }
+// expKernel32NEON is expKernel32's operations (asm_amd64.s) on four
+// lanes, for n values, a multiple of 4.
+//
+//go:noescape
+func expKernel32NEON(dst, src *float32, n int)
+
+// expKernel32 sets dst[i] = exp(src[i]) for i < n: expKernel32NEON on the
+// whole vectors and on the last partial one padded, so that every element
+// gets the same arithmetic. kernHasExp32 reports that it exists.
+func expKernel32(dst, src *float32, n int) {
+	m := n &^ 3
+	if m > 0 {
+		expKernel32NEON(dst, src, m)
+	}
+	if m < n {
+		d, s := unsafe.Slice(dst, n), unsafe.Slice(src, n)
+		var buf [4]float32
+		copy(buf[:], s[m:])
+		expKernel32NEON(&buf[0], &buf[0], 4)
+		copy(d[m:], buf[:n-m])
+	}
+}
+
+const kernHasExp32 = true

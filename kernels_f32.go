@@ -90,9 +90,9 @@ func gemmKern32(c []float32, ldc int, a []float32, rs, ps, ts int, b []float32, 
 
 // expVec32 sets dst[i] = exp(src[i]) for i < len(src), within 1 ulp of
 // the float32 rounding of exp(x): overflow to +Inf above about 88.72,
-// float32 subnormals and 0 below about −87.3, NaN for NaN. On amd64 it is
-// expKernel32's float32 arithmetic, the same on every element (a last
-// partial vector masked); elsewhere through64 widens each block of arguments to
+// float32 subnormals and 0 below about −87.3, NaN for NaN. On amd64 and
+// arm64 it is expKernel32's float32 arithmetic, the same on every element
+// (a last partial vector masked, or padded on arm64); elsewhere through64 widens each block of arguments to
 // float64 (exactly), runs the float64 exponential and rounds once (rows of
 // fewer than 4 arguments take math.Exp, rounded once). It panics if dst is
 // shorter than src.
@@ -101,7 +101,7 @@ func expVec32(dst, src []float32) {
 	if len(dst) < n {
 		panic("flow: expVec32: dst shorter than src")
 	}
-	if !kernHasCvt || !kernUseAsm {
+	if !kernHasExp32 || !kernUseAsm {
 		through64(dst, src, false)
 		return
 	}

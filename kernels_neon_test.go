@@ -14,9 +14,10 @@ import (
 )
 
 // neonBase holds the fixed bits of the NEON instructions that asm_arm64.s
-// writes as WORDs, all on .2D vectors (Q = 1, sz = 1), from the Arm
-// Architecture Reference Manual (A64 "Advanced SIMD three same" and "two-reg
-// misc", and the scalar pairwise FADDP); the register fields are zero.
+// writes as WORDs, on .2D vectors (Q = 1, sz = 1; the .4S forms of the
+// float32 kernels clear sz, bit 22), from the Arm Architecture Reference
+// Manual (A64 "Advanced SIMD three same" and "two-reg misc", and the scalar
+// pairwise FADDP); the register fields are zero.
 var neonBase = map[string]struct {
 	base uint32
 	regs int // register operands: 3 (Vd, Vn, Vm), 2 (Vd, Vn) or 2 with #0.0
@@ -45,7 +46,7 @@ var neonZeroBase = map[string]uint32{
 	"fcmeq": 0x4ee0d800,
 }
 
-var neonSyntax = regexp.MustCompile(`^(\w+) ([vd])(\d+)(?:\.2d)?, v(\d+)\.2d(?:, v(\d+)\.2d|, #0\.0)?$`)
+var neonSyntax = regexp.MustCompile(`^(\w+) ([vd])(\d+)(?:\.(2d|4s))?, v(\d+)\.(2d|4s)(?:, v(\d+)\.(2d|4s)|, #0\.0)?$`)
 
 // encodeNEON assembles one instruction of the forms asm_arm64.s uses.
 func encodeNEON(text string) (uint32, error) {
@@ -53,8 +54,14 @@ func encodeNEON(text string) (uint32, error) {
 	if m == nil {
 		return 0, fmt.Errorf("cannot parse %q", text)
 	}
-	if (m[2] == "d") != (m[1] == "faddp") {
+	// m: 1 the name, 2 v or d, 3 Vd, 4 Vd's arrangement, 5 Vn, 6 its
+	// arrangement, 7 Vm, 8 its arrangement.
+	if (m[2] == "d") != (m[1] == "faddp") || (m[2] == "d") != (m[4] == "") {
 		return 0, fmt.Errorf("bad destination in %q", text)
+	}
+	single := m[6] == "4s"
+	if m[4] != "" && m[4] != m[6] || m[8] != "" && m[8] != m[6] || single && m[1] == "faddp" {
+		return 0, fmt.Errorf("mixed arrangements in %q", text)
 	}
 	op, ok := neonBase[m[1]]
 	if strings.HasSuffix(text, "#0.0") {
@@ -64,20 +71,23 @@ func encodeNEON(text string) (uint32, error) {
 	if !ok {
 		return 0, fmt.Errorf("unknown instruction %q", text)
 	}
-	if (m[5] != "") != (op.regs == 3) {
+	if (m[7] != "") != (op.regs == 3) {
 		return 0, fmt.Errorf("wrong number of operands in %q", text)
 	}
 	reg := func(s string) uint32 {
 		r, _ := strconv.Atoi(s)
 		return uint32(r)
 	}
-	rd, rn := reg(m[3]), reg(m[4])
+	rd, rn := reg(m[3]), reg(m[5])
 	if rd > 31 || rn > 31 {
 		return 0, fmt.Errorf("bad register in %q", text)
 	}
 	w := op.base | rn<<5 | rd
+	if single {
+		w &^= 1 << 22 // sz: .4S, four float32 lanes
+	}
 	if op.regs == 3 {
-		rm := reg(m[5])
+		rm := reg(m[7])
 		if rm > 31 {
 			return 0, fmt.Errorf("bad register in %q", text)
 		}
@@ -111,6 +121,15 @@ func TestNEONEncoder(t *testing.T) {
 		{"fcmge v1.2d, v2.2d, v3.2d", 0x6e63e441},
 		{"fcmeq v1.2d, v2.2d, #0.0", 0x4ee0d841},
 		{"fsqrt v1.2d, v2.2d", 0x6ee1f841}, // llvm-mc 14.0.6 -triple=aarch64 -show-encoding
+		// The .4S forms (float32 lanes, sz = 0), from llvm-mc as above.
+		{"fmax v1.4s, v0.4s, v8.4s", 0x4e28f401},
+		{"fmin v1.4s, v1.4s, v9.4s", 0x4ea9f421},
+		{"fmul v2.4s, v1.4s, v10.4s", 0x6e2adc22},
+		{"frintn v2.4s, v2.4s", 0x4e218842},
+		{"frintm v6.4s, v6.4s", 0x4e2198c6},
+		{"fsub v2.4s, v2.4s, v6.4s", 0x4ea6d442},
+		{"fadd v6.4s, v6.4s, v25.4s", 0x4e39d4c6},
+		{"fcmeq v6.4s, v0.4s, v0.4s", 0x4e20e406},
 	} {
 		w, err := encodeNEON(c.text)
 		if err != nil || w != c.word {

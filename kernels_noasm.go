@@ -125,4 +125,7 @@ func addVec(dst, src []float64) { addVecRef(dst, src) }
 
 func addKernel32(dst, src *float32, n int) { panic("flow: no addKernel32 without assembly") }
 
+// kernHasExp32 is false: expVec32 goes through the float64 exponential.
+const kernHasExp32 = false
+
 func expKernel32(dst, src *float32, n int) { panic("flow: no expKernel32 without assembly") }
