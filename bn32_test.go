@@ -339,21 +339,8 @@ func TestFlow32WorkersBatchNormDropout(t *testing.T) {
 		}
 		obj := NewMaxLikelihood32(g, 0, 0)
 		obj.SetDropout(tc.p, 5)
-		opt := NewAdam32(1e-4)
-		grad := make([]float32, g.NumParams())
-		obj.LossGradGiven(grad, x, c)
-		opt.Step(g.Params(), grad)
-		if a := testing.AllocsPerRun(5, func() {
-			obj.LossGradGiven(grad, x, c)
-			opt.Step(g.Params(), grad)
-		}); a != 0 {
-			t.Errorf("%s: a float32 training step allocates %v times", tc.name, a)
-		}
 		lp := make([]float64, n)
-		g.LogProbGiven(lp, x, c)
-		if a := testing.AllocsPerRun(5, func() { g.LogProbGiven(lp, x, c) }); a != 0 {
-			t.Errorf("%s: float32 LogProb allocates %v times", tc.name, a)
-		}
+		checkAllocs32(t, tc.name, g, func(grad []float32) { obj.LossGradGiven(grad, x, c) }, func() { g.LogProbGiven(lp, x, c) })
 	}
 }
 

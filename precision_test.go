@@ -490,21 +490,8 @@ func TestFlow32Workers(t *testing.T) {
 			}
 		}
 		obj := NewMaxLikelihood32(g, 0, 0)
-		opt := NewAdam32(1e-4)
-		grad := make([]float32, g.NumParams())
-		obj.LossGradGiven(grad, x, c)
-		opt.Step(g.Params(), grad)
-		if a := testing.AllocsPerRun(5, func() {
-			obj.LossGradGiven(grad, x, c)
-			opt.Step(g.Params(), grad)
-		}); a != 0 {
-			t.Errorf("a float32 training step allocates %v times", a)
-		}
 		lp := make([]float64, n)
-		g.LogProbGiven(lp, x, c)
-		if a := testing.AllocsPerRun(5, func() { g.LogProbGiven(lp, x, c) }); a != 0 {
-			t.Errorf("float32 LogProb allocates %v times", a)
-		}
+		checkAllocs32(t, "flow", g, func(grad []float32) { obj.LossGradGiven(grad, x, c) }, func() { g.LogProbGiven(lp, x, c) })
 	}
 }
 
@@ -734,5 +721,27 @@ func TestFit32Refuses(t *testing.T) {
 		if a.initialized {
 			t.Errorf("%s: the ActNorm layer was left initialised", method)
 		}
+	}
+}
+
+// checkAllocs32 checks that a float32 training step (step into a gradient,
+// then Adam32's update of g's parameters) and an evaluation (eval, a
+// LogProb) allocate nothing once warm: each runs once before it is
+// counted.
+func checkAllocs32(t *testing.T, name string, g *Flow32, step func(grad []float32), eval func()) {
+	t.Helper()
+	opt := NewAdam32(1e-4)
+	grad := make([]float32, g.NumParams())
+	run := func() {
+		step(grad)
+		opt.Step(g.Params(), grad)
+	}
+	run()
+	if a := testing.AllocsPerRun(5, run); a != 0 {
+		t.Errorf("%s: a float32 training step allocates %v times", name, a)
+	}
+	eval()
+	if a := testing.AllocsPerRun(5, eval); a != 0 {
+		t.Errorf("%s: float32 LogProb allocates %v times", name, a)
 	}
 }

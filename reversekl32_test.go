@@ -291,21 +291,8 @@ func TestReverseKL32Workers(t *testing.T) {
 			}
 		}
 		k := obj(0)
-		opt := NewAdam32(1e-4)
-		grad := make([]float32, g.NumParams())
-		k.LossGradGiven(grad, z, c)
-		opt.Step(g.Params(), grad)
-		if a := testing.AllocsPerRun(5, func() {
-			k.LossGradGiven(grad, z, c)
-			opt.Step(g.Params(), grad)
-		}); a != 0 {
-			t.Errorf("a float32 reverse-KL step allocates %v times", a)
-		}
 		lp := make([]float64, n)
-		g.LogProbGiven(lp, z, c)
-		if a := testing.AllocsPerRun(5, func() { g.LogProbGiven(lp, z, c) }); a != 0 {
-			t.Errorf("float32 LogProb allocates %v times", a)
-		}
+		checkAllocs32(t, "reverse KL", g, func(grad []float32) { k.LossGradGiven(grad, z, c) }, func() { g.LogProbGiven(lp, z, c) })
 	}
 }
 
