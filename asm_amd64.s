@@ -2368,6 +2368,7 @@ TEXT ·axpyRowsKernel32(SB), NOSPLIT, $0-56
 #define EXP32_G0 320
 #define EXP32_HALF 352
 #define EXP32_BIAS 384
+#define EXP32_SIGN 416
 
 DATA exp32c<>+0(SB)/4, $0xc2d00000
 DATA exp32c<>+4(SB)/4, $0xc2d00000
@@ -2473,7 +2474,15 @@ DATA exp32c<>+400(SB)/4, $0x4b40007f
 DATA exp32c<>+404(SB)/4, $0x4b40007f
 DATA exp32c<>+408(SB)/4, $0x4b40007f
 DATA exp32c<>+412(SB)/4, $0x4b40007f
-GLOBL exp32c<>(SB), RODATA|NOPTR, $416
+DATA exp32c<>+416(SB)/4, $0x80000000
+DATA exp32c<>+420(SB)/4, $0x80000000
+DATA exp32c<>+424(SB)/4, $0x80000000
+DATA exp32c<>+428(SB)/4, $0x80000000
+DATA exp32c<>+432(SB)/4, $0x80000000
+DATA exp32c<>+436(SB)/4, $0x80000000
+DATA exp32c<>+440(SB)/4, $0x80000000
+DATA exp32c<>+444(SB)/4, $0x80000000
+GLOBL exp32c<>(SB), RODATA|NOPTR, $448
 
 // exp32mask is 8 words of ones and 8 of zeros: the 32 bytes from
 // 4·(8 − r) are the mask of a vector's first r lanes.
@@ -2566,4 +2575,132 @@ exp32_tail:
 
 exp32_done:
 	VZEROUPPER
+	RET
+
+// AFF32_SUM leaves in X8 the sum of the eight lanes of Y8: u_l = v_l +
+// v_{l+4}, then (u0 + u2) + (u1 + u3).
+#define AFF32_SUM \
+	VEXTRACTF128 $1, Y8, X9 \
+	VADDPS       X9, X8, X8 \
+	VMOVHLPS     X8, X8, X9 \
+	VADDPS       X9, X8, X8 \
+	VMOVSHDUP    X8, X9 \
+	VADDSS       X9, X8, X8
+
+// func affineInverseKernel32(z, e, x, mu, alpha *float32, n int) float32
+//
+// affineInverseKernel in float32: for d < n, e[d] = exp(−alpha[d]) (EXP8,
+// expKernel32's operations) and z[d] = (x[d] − mu[d])·e[d], each
+// operation rounded; returns Σ alpha[d], summed in 8 lanes (lane l the
+// terms 8b + l in order) and then AFF32_SUM. The last n mod 8 by masked
+// loads and stores (affine32Model in the tests writes it out in Go).
+TEXT ·affineInverseKernel32(SB), NOSPLIT, $0-52
+	MOVQ   z+0(FP), DI
+	MOVQ   e+8(FP), DX
+	MOVQ   x+16(FP), SI
+	MOVQ   mu+24(FP), R8
+	MOVQ   alpha+32(FP), R9
+	MOVQ   n+40(FP), CX
+	VXORPS Y8, Y8, Y8
+	MOVQ   CX, R10
+	ANDQ   $7, R10
+	SHRQ   $3, CX
+	JE     affinv32_tail
+
+affinv32_loop:
+	VMOVUPS (R9), Y6
+	VADDPS  Y6, Y8, Y8
+	VXORPS  exp32c<>+EXP32_SIGN(SB), Y6, Y0
+	EXP8
+	VMOVUPS (SI), Y7
+	VSUBPS  (R8), Y7, Y7
+	VMULPS  Y3, Y7, Y7
+	VMOVUPS Y3, (DX)
+	VMOVUPS Y7, (DI)
+	ADDQ    $32, R9
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     affinv32_loop
+
+affinv32_tail:
+	TESTQ      R10, R10
+	JE         affinv32_sum
+	NEGQ       R10
+	LEAQ       exp32mask<>+32(SB), AX
+	VMOVUPS    (AX)(R10*4), Y5
+	VMASKMOVPS (R9), Y5, Y6
+	VADDPS     Y6, Y8, Y8
+	VXORPS     exp32c<>+EXP32_SIGN(SB), Y6, Y0
+	EXP8
+	VMASKMOVPS (SI), Y5, Y7
+	VMASKMOVPS (R8), Y5, Y9
+	VSUBPS     Y9, Y7, Y7
+	VMULPS     Y3, Y7, Y7
+	VMASKMOVPS Y3, Y5, (DX)
+	VMASKMOVPS Y7, Y5, (DI)
+
+affinv32_sum:
+	AFF32_SUM
+	VZEROUPPER
+	MOVSS X8, ret+48(FP)
+	RET
+
+// func affineForwardKernel32(x, e, z, mu, alpha *float32, n int) float32
+//
+// affineForwardKernel in float32: for d < n, e[d] = exp(alpha[d]) and
+// x[d] = z[d]·e[d] + mu[d] (a product and a sum, each rounded); returns
+// Σ alpha[d] as affineInverseKernel32 does.
+TEXT ·affineForwardKernel32(SB), NOSPLIT, $0-52
+	MOVQ   x+0(FP), DI
+	MOVQ   e+8(FP), DX
+	MOVQ   z+16(FP), SI
+	MOVQ   mu+24(FP), R8
+	MOVQ   alpha+32(FP), R9
+	MOVQ   n+40(FP), CX
+	VXORPS Y8, Y8, Y8
+	MOVQ   CX, R10
+	ANDQ   $7, R10
+	SHRQ   $3, CX
+	JE     afffwd32_tail
+
+afffwd32_loop:
+	VMOVUPS (R9), Y0
+	VADDPS  Y0, Y8, Y8
+	EXP8
+	VMOVUPS (SI), Y7
+	VMULPS  Y3, Y7, Y7
+	VADDPS  (R8), Y7, Y7
+	VMOVUPS Y3, (DX)
+	VMOVUPS Y7, (DI)
+	ADDQ    $32, R9
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     afffwd32_loop
+
+afffwd32_tail:
+	TESTQ      R10, R10
+	JE         afffwd32_sum
+	NEGQ       R10
+	LEAQ       exp32mask<>+32(SB), AX
+	VMOVUPS    (AX)(R10*4), Y5
+	VMASKMOVPS (R9), Y5, Y0
+	VADDPS     Y0, Y8, Y8
+	EXP8
+	VMASKMOVPS (SI), Y5, Y7
+	VMASKMOVPS (R8), Y5, Y9
+	VMULPS     Y3, Y7, Y7
+	VADDPS     Y9, Y7, Y7
+	VMASKMOVPS Y3, Y5, (DX)
+	VMASKMOVPS Y7, Y5, (DI)
+
+afffwd32_sum:
+	AFF32_SUM
+	VZEROUPPER
+	MOVSS X8, ret+48(FP)
 	RET

@@ -105,6 +105,16 @@ func expKernel32(dst, src *float32, n int)
 // kernHasExp32 reports that expKernel32 exists.
 const kernHasExp32 = true
 
+// affineInverseKernel32 and affineForwardKernel32 are the affine steps
+// over float32 (affineInverseT, affineForwardT) for any n, with
+// expKernel32's exponential.
+//
+//go:noescape
+func affineInverseKernel32(z, e, x, mu, alpha *float32, n int) float32
+
+//go:noescape
+func affineForwardKernel32(x, e, z, mu, alpha *float32, n int) float32
+
 // axpyRowsKernel32 is axpyRowsKernel over float32.
 //
 //go:noescape

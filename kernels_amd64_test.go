@@ -523,3 +523,67 @@ func TestAxpyRowsKernel32(t *testing.T) {
 		}
 	}
 }
+
+// affine32Model is affineInverseKernel32 (inverse) or
+// affineForwardKernel32 written out in Go: e by exp32Model, each operation
+// rounded to float32, Σ alpha in 8 lanes and then the kernels' reduction.
+func affine32Model(inverse bool, out, e, in, mu, alpha []float32) float32 {
+	var v [8]float32
+	for d, a := range alpha {
+		v[d%8] += a
+		if inverse {
+			e[d] = exp32Model(-a)
+			out[d] = float32(in[d]-mu[d]) * e[d]
+		} else {
+			e[d] = exp32Model(a)
+			out[d] = float32(in[d]*e[d]) + mu[d]
+		}
+	}
+	var u [4]float32
+	for l := range u {
+		u[l] = v[l] + v[l+4]
+	}
+	return (u[0] + u[2]) + (u[1] + u[3])
+}
+
+// TestAffineKernels32 checks affineInverseKernel32 and
+// affineForwardKernel32 bit for bit against affine32Model on every length
+// 0 … 3·8+1 (the masked last vector included), with arguments that
+// overflow and underflow the exponential and NaNs, and guards around the
+// outputs.
+func TestAffineKernels32(t *testing.T) {
+	if !kernUseAsm {
+		t.Log("no AVX2+FMA: the float32 affine kernels are not called on this machine")
+		return
+	}
+	rnd := rand.New(rand.NewPCG(41, 42))
+	special := []float32{0, 90, -90, 104, -104, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, inverse := range []bool{true, false} {
+		kern := affineForwardKernel32
+		if inverse {
+			kern = affineInverseKernel32
+		}
+		for n := 0; n <= 3*8+1; n++ {
+			in, mu, alpha := kernRand32(rnd, n+1), kernRand32(rnd, n+1), kernRand32(rnd, n+1)
+			for i := range alpha {
+				if rnd.IntN(5) == 0 {
+					alpha[i] = special[rnd.IntN(len(special))]
+				}
+			}
+			allOut, out := guarded32(rnd, n)
+			allE, e := guarded32(rnd, n)
+			wantOut, wantE := append([]float32(nil), allOut...), append([]float32(nil), allE...)
+			want := affine32Model(inverse, wantOut[8:8+n], wantE[8:8+n], in, mu, alpha[:n])
+			var got float32
+			if n > 0 {
+				got = kern(&out[0], &e[0], &in[0], &mu[0], &alpha[0], n)
+			}
+			name := fmt.Sprintf("inverse=%v n=%d", inverse, n)
+			sameBits32(t, name+" out", allOut, wantOut)
+			sameBits32(t, name+" e", allE, wantE)
+			if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+				t.Fatalf("%s: sum %v, want %v", name, got, want)
+			}
+		}
+	}
+}

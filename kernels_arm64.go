@@ -192,3 +192,11 @@ func expKernel32(dst, src *float32, n int) {
 }
 
 const kernHasExp32 = true
+
+func affineInverseKernel32(z, e, x, mu, alpha *float32, n int) float32 {
+	panic("flow: no affineInverseKernel32 on arm64")
+}
+
+func affineForwardKernel32(x, e, z, mu, alpha *float32, n int) float32 {
+	panic("flow: no affineForwardKernel32 on arm64")
+}

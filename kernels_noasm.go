@@ -129,3 +129,11 @@ func addKernel32(dst, src *float32, n int) { panic("flow: no addKernel32 without
 const kernHasExp32 = false
 
 func expKernel32(dst, src *float32, n int) { panic("flow: no expKernel32 without assembly") }
+
+func affineInverseKernel32(z, e, x, mu, alpha *float32, n int) float32 {
+	panic("flow: no affineInverseKernel32 without assembly")
+}
+
+func affineForwardKernel32(x, e, z, mu, alpha *float32, n int) float32 {
+	panic("flow: no affineForwardKernel32 without assembly")
+}

@@ -82,13 +82,22 @@ func expVecT[T kernElem](dst, src []T) {
 //
 //	z[d] = (x[d] − mu[d])·exp(−alpha[d]),  e[d] = exp(−alpha[d]),
 //
-// returning Σ alpha[d]. In float32, e is exp of −alpha by expVec32, and
-// the rest is the reference's arithmetic in float32.
+// returning Σ alpha[d]. In float32, affineInverseKernel32 where the
+// float32 vector kernels are (amd64); elsewhere e is exp of −alpha by
+// expVec32, and the rest is the reference's arithmetic in float32.
 func affineInverseT[T kernElem](z, e, x, mu, alpha []T) T {
 	if !isF32[T]() {
 		return T(affineInverse(f64s(z), f64s(e), f64s(x), f64s(mu), f64s(alpha)))
 	}
 	n := len(alpha)
+	if kernHasCvt && kernUseAsm {
+		if n == 0 {
+			return 0
+		}
+		_, _, _ = z[n-1], e[n-1], x[n-1]
+		_ = mu[n-1]
+		return T(affineInverseKernel32(f32p(&z[0]), f32p(&e[0]), f32p(&x[0]), f32p(&mu[0]), f32p(&alpha[0]), n))
+	}
 	e = e[:n]
 	for d, a := range alpha {
 		e[d] = -a
@@ -112,6 +121,14 @@ func affineForwardT[T kernElem](x, e, z, mu, alpha []T) T {
 		return T(affineForward(f64s(x), f64s(e), f64s(z), f64s(mu), f64s(alpha)))
 	}
 	n := len(alpha)
+	if kernHasCvt && kernUseAsm {
+		if n == 0 {
+			return 0
+		}
+		_, _, _ = x[n-1], e[n-1], z[n-1]
+		_ = mu[n-1]
+		return T(affineForwardKernel32(f32p(&x[0]), f32p(&e[0]), f32p(&z[0]), f32p(&mu[0]), f32p(&alpha[0]), n))
+	}
 	e = e[:n]
 	expVecT(e, alpha)
 	var s T
