@@ -294,6 +294,17 @@ dot_store: \
 dot_ret: \
 	RET
 
+// HSUM8 leaves in the low element of X the sum of the eight float32
+// lanes of Y (X its low half; T a scratch register): u_l = v_l + v_{l+4},
+// then (u0 + u2) + (u1 + u3).
+#define HSUM8(Y, X, T) \
+	VEXTRACTF128 $1, Y, T \
+	VADDPS       T, X, X \
+	VMOVHLPS     X, X, T \
+	VADDPS       T, X, X \
+	VMOVSHDUP    X, T \
+	VADDSS       T, X, X
+
 // AXPY_BODY is the body of axpyRowsKernel and axpyRowsKernel32: for each
 // p < n, y[p] += Σ_i v[i*incv]·a[i*lda+p] over the rows in increasing i,
 // each step fused (FMA, SFMA), in blocks of eight vectors (wide elements,
@@ -2333,12 +2344,7 @@ TEXT ·dotRowsKernel32(SB), NOSPLIT, $0-56
 	VADDPS       Y1, Y0, Y0
 	VADDPS       Y3, Y2, Y2
 	VADDPS       Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VMOVHLPS     X0, X0, X1
-	VADDPS       X1, X0, X0
-	VMOVSHDUP    X0, X1
-	VADDSS       X1, X0, X0
+	HSUM8(Y0, X0, X1)
 	DOT_TAIL($4, VMOVSS, VFMADD231SS, VADDSS)
 
 // func axpyRowsKernel32(y *float32, n int, a *float32, lda int, v *float32, incv, rows int)
@@ -2577,22 +2583,12 @@ exp32_done:
 	VZEROUPPER
 	RET
 
-// AFF32_SUM leaves in X8 the sum of the eight lanes of Y8: u_l = v_l +
-// v_{l+4}, then (u0 + u2) + (u1 + u3).
-#define AFF32_SUM \
-	VEXTRACTF128 $1, Y8, X9 \
-	VADDPS       X9, X8, X8 \
-	VMOVHLPS     X8, X8, X9 \
-	VADDPS       X9, X8, X8 \
-	VMOVSHDUP    X8, X9 \
-	VADDSS       X9, X8, X8
-
 // func affineInverseKernel32(z, e, x, mu, alpha *float32, n int) float32
 //
 // affineInverseKernel in float32: for d < n, e[d] = exp(−alpha[d]) (EXP8,
 // expKernel32's operations) and z[d] = (x[d] − mu[d])·e[d], each
 // operation rounded; returns Σ alpha[d], summed in 8 lanes (lane l the
-// terms 8b + l in order) and then AFF32_SUM. The last n mod 8 by masked
+// terms 8b + l in order) and then HSUM8. The last n mod 8 by masked
 // loads and stores (affine32Model in the tests writes it out in Go).
 TEXT ·affineInverseKernel32(SB), NOSPLIT, $0-52
 	MOVQ   z+0(FP), DI
@@ -2643,7 +2639,7 @@ affinv32_tail:
 	VMASKMOVPS Y7, Y5, (DI)
 
 affinv32_sum:
-	AFF32_SUM
+	HSUM8(Y8, X8, X9)
 	VZEROUPPER
 	MOVSS X8, ret+48(FP)
 	RET
@@ -2700,7 +2696,7 @@ afffwd32_tail:
 	VMASKMOVPS Y7, Y5, (DI)
 
 afffwd32_sum:
-	AFF32_SUM
+	HSUM8(Y8, X8, X9)
 	VZEROUPPER
 	MOVSS X8, ret+48(FP)
 	RET

@@ -281,7 +281,7 @@ func TestInverted32(t *testing.T) {
 	_, isIAF := any(layers[0]).(*IAF)
 	if !isIAF || !hasBackward(Invert(layers[0]), false, true) || hasBackward(Invert(layers[0]), true, true) ||
 		!hasBackward(Invert(layers[1]), true, true) || hasBackward(Invert(layers[1]), false, true) {
-		t.Error("hasBackward32: an inverted IAF must backpropagate through Inverse alone, an inverted MAF through Forward alone")
+		t.Error("hasBackward: an inverted IAF must backpropagate through Inverse alone, an inverted MAF through Forward alone")
 	}
 
 	// Flows of inverted IAF layers, trained by maximum likelihood.

@@ -254,7 +254,7 @@ func (f *Flow) Float32() (*Flow32, error) {
 // why32 gives the reason a coupling layer has no float32 path, or "".
 func (c *Coupling) why32() string {
 	if couplingFuncOf[float32](c.h) == nil {
-		return fmt.Sprintf("the coupling function %T has no float32 path yet", c.h)
+		return fmt.Sprintf("the coupling function %T has no float32 path (a CouplingFunc of your own computes in float64)", c.h)
 	}
 	return ""
 }
